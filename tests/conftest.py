@@ -1,0 +1,139 @@
+"""Shared fixtures: collection import path, throwaway namespaces, playbook runs."""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COLLECTIONS = ROOT / ".tmp" / "collections"
+VENV_BIN = ROOT / ".venv" / "bin"
+NS_PREFIX = f"nstest{os.getpid()}x"
+
+if str(COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS))
+
+_counter = itertools.count()
+
+
+def ip(*args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run iproute2, inside `ns` when given. Refuses to change the root namespace."""
+    cmd = ["ip"] + (["-n", ns] if ns else []) + list(args)
+    if ns is None and args and args[0] not in ("netns",):
+        raise RuntimeError(f"refusing to run {' '.join(cmd)!r} in the root namespace")
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def _require_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create network namespaces")
+
+
+class Namespaces:
+    """Creates namespaces with a per-run prefix; deletes all of them at the end."""
+
+    def __init__(self):
+        self.created: list[str] = []
+
+    def new(self) -> str:
+        name = f"{NS_PREFIX}{next(_counter)}"
+        ip("netns", "add", name)
+        self.created.append(name)
+        ip("link", "set", "lo", "up", ns=name)
+        return name
+
+    def cleanup(self):
+        for name in reversed(self.created):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        self.created.clear()
+
+
+@pytest.fixture
+def namespaces():
+    _require_root()
+    ns = Namespaces()
+    try:
+        yield ns
+    finally:
+        ns.cleanup()
+
+
+@pytest.fixture
+def netns(namespaces):
+    """One throwaway network namespace, deleted afterwards even on failure."""
+    return namespaces.new()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Last line of defence: remove any namespace this run left behind."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if name.startswith(NS_PREFIX):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    stderr: str
+    results: list[dict] = field(default_factory=list)
+
+    def task(self, name: str) -> dict:
+        """The recorded result of the task called `name` (the last one if repeated)."""
+        found = [r for r in self.results if r["task"] == name]
+        if not found:
+            raise AssertionError(f"no result for task {name!r}; have {[r['task'] for r in self.results]}\n{self.stdout}")
+        return found[-1]
+
+
+@pytest.fixture
+def run_playbook(tmp_path):
+    """Run a playbook (YAML text) against a local 'lab' host; return PlaybookRun."""
+    counter = itertools.count()
+
+    def run(playbook: str, *, check: bool = False, diff: bool = False,
+            extra_vars: dict | None = None, env: dict | None = None) -> PlaybookRun:
+        n = next(counter)
+        book = tmp_path / f"play{n}.yml"
+        book.write_text(textwrap.dedent(playbook))
+        record = tmp_path / f"record{n}.jsonl"
+        inventory = tmp_path / "inventory.ini"
+        inventory.write_text(
+            f"lab ansible_connection=local ansible_python_interpreter={VENV_BIN / 'python'}\n")
+        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(book)]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        environ = dict(os.environ)
+        environ.update({
+            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+            "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "tests" / "ansible" / "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": "record",
+            "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "ANSIBLE_LOCALHOST_WARNING": "0",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+            "NETSAFE_RECORD": str(record),
+            "PATH": f"{VENV_BIN}:{environ.get('PATH', '')}",
+        })
+        environ.update(env or {})
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=environ, cwd=tmp_path)
+        results = []
+        if record.exists():
+            results = [json.loads(line) for line in record.read_text().splitlines() if line]
+        return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, results)
+
+    return run
