@@ -22,13 +22,7 @@ if str(COLLECTIONS) not in sys.path:
 
 _counter = itertools.count()
 
-
-def ip(*args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run iproute2, inside `ns` when given. Refuses to change the root namespace."""
-    cmd = ["ip"] + (["-n", ns] if ns else []) + list(args)
-    if ns is None and args and args[0] not in ("netns",):
-        raise RuntimeError(f"refusing to run {' '.join(cmd)!r} in the root namespace")
-    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+from nstools import ip, root_namespace_state  # noqa: E402  (tests/ is on sys.path)
 
 
 def _require_root():
@@ -51,7 +45,7 @@ class Namespaces:
 
     def cleanup(self):
         for name in reversed(self.created):
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
         self.created.clear()
 
 
@@ -71,13 +65,24 @@ def netns(namespaces):
     return namespaces.new()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def root_namespace_untouched():
+    """Cheap insurance: the machine's own network is the same after the run."""
+    if os.geteuid() != 0:
+        yield
+        return
+    before = root_namespace_state()
+    yield
+    assert root_namespace_state() == before, "the test run changed the root namespace's network"
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Last line of defence: remove any namespace this run left behind."""
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
     for line in out.splitlines():
         name = line.split()[0] if line.split() else ""
         if name.startswith(NS_PREFIX):
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
 
 @dataclass
@@ -130,10 +135,20 @@ def run_playbook(tmp_path):
             "PATH": f"{VENV_BIN}:{environ.get('PATH', '')}",
         })
         environ.update(env or {})
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=environ, cwd=tmp_path)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=environ, cwd=tmp_path, check=False)
         results = []
         if record.exists():
             results = [json.loads(line) for line in record.read_text().splitlines() if line]
         return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, results)
 
     return run
+
+
+@pytest.fixture
+def hv(netns):
+    """A small hypervisor in a namespace: uplinks eth1/eth2 (veth), a VM tap, a container veth."""
+    ip("link", "add", "eth1", "type", "veth", "peer", "name", "sw1", ns=netns)
+    ip("link", "add", "eth2", "type", "veth", "peer", "name", "sw2", ns=netns)
+    ip("tuntap", "add", "tap100i0", "mode", "tap", ns=netns)
+    ip("link", "add", "veth101i0", "type", "veth", "peer", "name", "ct101", ns=netns)
+    return netns

@@ -15,6 +15,7 @@ fi
 need_apt=()
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v git >/dev/null || need_apt+=(git)
+command -v ping >/dev/null || need_apt+=(iputils-ping)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq

@@ -1,0 +1,27 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Options every netsafe.hypervisor network module shares."""
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  namespace:
+    description:
+      - Name of a network namespace (as listed by C(ip netns list)) to work in instead of the host's own network.
+      - The namespace must already exist; a misspelt name fails instead of creating an empty namespace.
+      - This is how the collection is tested on a real kernel and how the demo lab runs.
+    type: str
+  guest_patterns:
+    description:
+      - Regular expressions (Python C(re.search)) for the names of guest ports.
+      - A guest port is never released from its bridge unless the task names it.
+      - tun/tap devices always count as guest ports, whatever their name.
+      - The default matches Proxmox VE's C(tap<vmid>i<n>), C(veth<vmid>i<n>), C(fwpr<vmid>p<n>), C(fwln<vmid>i<n>)
+        and libvirt's C(vnet<n>).
+    type: list
+    elements: str
+    default: ['^tap\d+i\d+$', '^veth\d+i\d+$', '^fwpr\d+p\d+$', '^fwln\d+i\d+$', '^vnet\d+$']
+requirements:
+  - Linux with rtnetlink; root (CAP_NET_ADMIN) on the target.
+"""

@@ -1,0 +1,186 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""The netlink configurator: executes a plan on the running kernel, all or nothing.
+
+Requests are pipelined (sent in chunks, acks read per chunk), which is what
+keeps 1,000 enslaves close to `ip -batch`. At the first refused request no
+further chunk is sent, and every operation the kernel had accepted is undone
+in reverse order, so a failed task leaves the host as it found it.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils import _netlink as nl
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
+    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE,
+)
+
+
+class ApplyError(NetsafeError):
+    """A plan failed part-way; says which command, why, and whether undo worked."""
+
+    def __init__(self, failed, error, undo_errors, namespace=None):
+        self.failed = failed
+        self.error = error
+        self.undo_errors = undo_errors
+        text = f"the kernel refused '{failed.command(namespace)}': {error.strerror if isinstance(error, OSError) else error}"
+        if undo_errors:
+            text += "; undo was INCOMPLETE: " + "; ".join(f"'{op.command(namespace)}': {err}" for op, err in undo_errors)
+        else:
+            text += "; every change made before it was undone"
+        super().__init__(text)
+
+
+class _Unresolved(Exception):
+    """An operation names a device whose ifindex is not known yet."""
+
+
+def _mac_bytes(mac: str) -> bytes:
+    return bytes(int(part, 16) for part in mac.split(":"))
+
+
+def _bridge_data(p: dict) -> bytes:
+    data = b""
+    if p.get("forward_delay") is not None:
+        data += nl.attr_u32(nl.IFLA_BR_FORWARD_DELAY, int(round(p["forward_delay"] * 100)))
+    if p.get("stp") is not None:
+        data += nl.attr_u32(nl.IFLA_BR_STP_STATE, 1 if p["stp"] else 0)
+    return data
+
+
+class NetlinkConfigurator:
+    """Runs Operations through one Netlink socket; `index_of` maps names to ifindexes."""
+
+    def __init__(self, netlink: nl.Netlink, index_of: dict):
+        self.netlink = netlink
+        self.index_of = dict(index_of)
+
+    def _index(self, name: str) -> int:
+        index = self.index_of.get(name)
+        if index is None:
+            raise _Unresolved(name)
+        return index
+
+    def _lookup(self, name: str) -> None:
+        """Ask the kernel for the ifindex of a device made earlier in this plan."""
+        payload = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + nl.attr_str(nl.IFLA_IFNAME, name)
+        body = self.netlink.query(nl.RTM_GETLINK, payload)
+        self.index_of[name] = nl.IFINFOMSG.unpack_from(body)[2]
+
+    def encode(self, op) -> tuple:
+        """(message type, flags, payload) for one operation."""
+        p = op.params
+        if op.action == LINK_ADD:
+            attrs = nl.attr_str(nl.IFLA_IFNAME, op.device)
+            if p.get("mtu"):
+                attrs += nl.attr_u32(nl.IFLA_MTU, p["mtu"])
+            if p.get("mac"):
+                attrs += nl.attr(nl.IFLA_ADDRESS, _mac_bytes(p["mac"]))
+            info = nl.attr_str(nl.IFLA_INFO_KIND, p["type"])
+            data = _bridge_data(p)
+            if data:
+                info += nl.nested(nl.IFLA_INFO_DATA, data)
+            attrs += nl.nested(nl.IFLA_LINKINFO, info)
+            return nl.RTM_NEWLINK, nl.NLM_F_CREATE | nl.NLM_F_EXCL, nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + attrs
+        if op.action == LINK_SET:
+            flags = change = 0
+            attrs = b""
+            if "up" in p:
+                change = nl.IFF_UP
+                flags = nl.IFF_UP if p["up"] else 0
+            if "master" in p:
+                attrs += nl.attr_u32(nl.IFLA_MASTER, self._index(p["master"]) if p["master"] else 0)
+            if "mtu" in p:
+                attrs += nl.attr_u32(nl.IFLA_MTU, p["mtu"])
+            if "mac" in p:
+                attrs += nl.attr(nl.IFLA_ADDRESS, _mac_bytes(p["mac"]))
+            data = _bridge_data(p)
+            if data:
+                attrs += nl.nested(nl.IFLA_LINKINFO, nl.attr_str(nl.IFLA_INFO_KIND, "bridge") + nl.nested(nl.IFLA_INFO_DATA, data))
+            header = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, self._index(op.device), flags, change)
+            return nl.RTM_NEWLINK, 0, header + attrs
+        if op.action == LINK_DEL:
+            return nl.RTM_DELLINK, 0, nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, self._index(op.device), 0, 0)
+        if op.action in (ADDR_ADD, ADDR_DEL):
+            iface = ipaddress.ip_interface(p["address"])
+            family = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+            packed = iface.ip.packed
+            payload = (nl.IFADDRMSG.pack(family, iface.network.prefixlen, 0, 0, self._index(op.device))
+                       + nl.attr(nl.IFA_LOCAL, packed) + nl.attr(nl.IFA_ADDRESS, packed))
+            if op.action == ADDR_ADD:
+                return nl.RTM_NEWADDR, nl.NLM_F_CREATE | nl.NLM_F_EXCL, payload
+            return nl.RTM_DELADDR, 0, payload
+        family = socket.AF_INET if p["family"] == 4 else socket.AF_INET6
+        gateway = ipaddress.ip_address(p["gateway"]).packed
+        attrs = nl.attr(nl.RTA_GATEWAY, gateway) + nl.attr_u32(nl.RTA_OIF, self._index(op.device))
+        if op.action == ROUTE_REPLACE:
+            header = nl.RTMSG.pack(family, 0, 0, 0, nl.RT_TABLE_MAIN, nl.RTPROT_BOOT, 0, nl.RTN_UNICAST, 0)
+            return nl.RTM_NEWROUTE, nl.NLM_F_CREATE | nl.NLM_F_REPLACE, header + attrs
+        if op.action == ROUTE_DEL:
+            header = nl.RTMSG.pack(family, 0, 0, 0, nl.RT_TABLE_MAIN, 0, 255, nl.RTN_UNICAST, 0)
+            return nl.RTM_DELROUTE, 0, header + attrs
+        raise ValueError(f"unknown operation {op.action}")
+
+    def _run(self, operations) -> tuple:
+        """Execute in order; returns (done, failed op or None, its error)."""
+        done: list = []
+        batch: list = []
+        encoded: list = []
+
+        def flush():
+            results = self.netlink.pipeline(encoded) if encoded else []
+            first_error = None
+            for op, error in zip(batch, results):
+                if error is None:
+                    done.append(op)
+                elif first_error is None:
+                    first_error = (op, error)
+            batch.clear()
+            encoded.clear()
+            return first_error
+
+        for op in operations:
+            try:
+                message = self.encode(op)
+            except _Unresolved as missing:
+                failure = flush()
+                if failure:
+                    return done, failure[0], failure[1]
+                try:
+                    self._lookup(str(missing))
+                    message = self.encode(op)
+                except (nl.NetlinkError, _Unresolved) as exc:
+                    return done, op, exc
+            batch.append(op)
+            encoded.append(message)
+            if op.action in (LINK_ADD, LINK_DEL):
+                failure = flush()  # later operations may need its ifindex
+                if failure:
+                    return done, failure[0], failure[1]
+                if op.action == LINK_DEL:
+                    self.index_of.pop(op.device, None)
+        failure = flush()
+        if failure:
+            return done, failure[0], failure[1]
+        return done, None, None
+
+    def apply(self, operations) -> None:
+        """Apply all operations or, at the first refusal, undo the applied ones."""
+        done, failed, error = self._run(list(operations))
+        if failed is None:
+            return
+        undo_errors = self.undo(done)
+        raise ApplyError(failed, error, undo_errors, self.netlink.namespace)
+
+    def undo(self, done) -> list:
+        """Run the inverses of `done` newest first; returns [(op, error)] that failed."""
+        errors = []
+        for op in reversed(done):
+            for inverse in op.inverse:
+                _done, failed, error = self._run([inverse])
+                if failed is not None:
+                    errors.append((failed, error))
+        return errors

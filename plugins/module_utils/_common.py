@@ -1,0 +1,30 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""What every network module's entry point shares: argument spec parts and the error edge."""
+from __future__ import annotations
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
+    DEFAULT_GUEST_PATTERNS, NetsafeError,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._netlink import NamespaceNotFound
+
+# Mirrors plugins/doc_fragments/network.py.
+NETWORK_ARGS = {
+    "namespace": {"type": "str"},
+    "guest_patterns": {"type": "list", "elements": "str", "default": list(DEFAULT_GUEST_PATTERNS)},
+}
+
+
+def run_module(module, body) -> None:
+    """Call body(); turn the collection's errors into fail_json, report warnings."""
+    try:
+        result = body()
+    except (NetsafeError, NamespaceNotFound) as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    except PermissionError as exc:
+        module.fail_json(msg=f"permission denied talking to the kernel ({exc}); run the task as root (become: true)")
+    except OSError as exc:
+        module.fail_json(msg=f"netlink request failed: {exc}", changed=False)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    module.exit_json(**result)

@@ -1,0 +1,303 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""The network model: plain objects for a host's devices, validated where they live.
+
+Every object round-trips through a plain dict (``to_dict``/``from_dict``).
+That dict is the snapshot, the running-config and the persistent-config
+format, so it holds everything needed to rebuild a device. A field set to
+None in a *desired* object means "not managed": leave the kernel's value.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field, fields
+
+MIN_MTU = 68
+MAX_MTU = 65535
+IFNAMSIZ = 16
+# Proxmox VE and libvirt name guest devices like these; see docs/net_bridge.md.
+DEFAULT_GUEST_PATTERNS = (
+    r"^tap\d+i\d+$",
+    r"^veth\d+i\d+$",
+    r"^fwpr\d+p\d+$",
+    r"^fwln\d+i\d+$",
+    r"^vnet\d+$",
+)
+
+
+class NetsafeError(Exception):
+    """Base of the collection's own errors; modules turn it into fail_json."""
+
+
+class ValidationError(NetsafeError):
+    """Desired state refused before any change; one line per problem."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+# -- checks shared by every device ------------------------------------------
+
+def name_problem(name, param: str = "name"):
+    """Why `name` cannot be a Linux interface name, or None."""
+    if not isinstance(name, str) or not name:
+        return f"{param}: an interface name is required"
+    if len(name) >= IFNAMSIZ:
+        return f"{param}: {name!r} is {len(name)} characters long; Linux allows at most {IFNAMSIZ - 1}"
+    if name in (".", "..") or re.search(r"[\s/:]", name):
+        return f"{param}: {name!r} is not a valid interface name (no whitespace, '/' or ':'; not '.' or '..')"
+    return None
+
+
+def mtu_problem(mtu, param: str = "mtu"):
+    if mtu is None:
+        return None
+    if isinstance(mtu, bool) or not isinstance(mtu, int) or not MIN_MTU <= mtu <= MAX_MTU:
+        return f"{param}: {mtu!r} is out of range; allowed {MIN_MTU}-{MAX_MTU}"
+    return None
+
+
+def normalize_mac(mac):
+    """Lower-case colon form of a unicast MAC; raises ValueError otherwise."""
+    text = str(mac).strip().lower().replace("-", ":")
+    if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", text):
+        raise ValueError(f"{mac!r} is not a MAC address like 52:54:00:12:34:56")
+    if int(text[:2], 16) & 1:
+        raise ValueError(f"{mac!r} is a multicast address; a device needs a unicast MAC")
+    if text == "00:00:00:00:00:00":
+        raise ValueError("00:00:00:00:00:00 is not a usable MAC address")
+    return text
+
+
+def normalize_address(addr):
+    """'10.0.0.1/24' in canonical form; a bare address gets /32 or /128."""
+    return str(ipaddress.ip_interface(str(addr).strip()))
+
+
+@dataclass
+class IpConfig:
+    """Static addresses and default gateways of one device."""
+
+    addresses: list | None = None
+    gateway4: str | None = None
+    gateway6: str | None = None
+
+    def problems(self, prefix: str = ""):
+        found = []
+        families = set()
+        if self.addresses is not None:
+            normalized = []
+            for addr in self.addresses:
+                try:
+                    iface = ipaddress.ip_interface(str(addr).strip())
+                except ValueError:
+                    found.append(f"{prefix}addresses: {addr!r} is not an address with prefix, like 192.0.2.10/24 or 2001:db8::10/64")
+                    continue
+                if iface.ip.is_multicast or iface.ip.is_unspecified:
+                    found.append(f"{prefix}addresses: {addr!r} cannot be assigned to an interface")
+                    continue
+                families.add(iface.version)
+                normalized.append(str(iface))
+            if len(set(normalized)) != len(normalized):
+                found.append(f"{prefix}addresses: lists the same address twice")
+        for param, version in (("gateway4", 4), ("gateway6", 6)):
+            value = getattr(self, param)
+            if value is None:
+                continue
+            try:
+                gw = ipaddress.ip_address(str(value).strip())
+            except ValueError:
+                found.append(f"{prefix}{param}: {value!r} is not an IPv{version} address")
+                continue
+            if gw.version != version:
+                found.append(f"{prefix}{param}: {value!r} is not an IPv{version} address")
+        return found
+
+    def normalized(self) -> IpConfig:
+        return IpConfig(
+            addresses=None if self.addresses is None else sorted({normalize_address(a) for a in self.addresses}, key=_address_key),
+            gateway4=None if self.gateway4 is None else str(ipaddress.ip_address(str(self.gateway4).strip())),
+            gateway6=None if self.gateway6 is None else str(ipaddress.ip_address(str(self.gateway6).strip())),
+        )
+
+
+def _address_key(addr: str):
+    iface = ipaddress.ip_interface(addr)
+    return (iface.version, iface.ip.packed, iface.network.prefixlen)
+
+
+# -- devices ------------------------------------------------------------------
+
+@dataclass
+class Device:
+    """What every network device has. `master` is the bridge or bond it is a port of."""
+
+    TYPE = "device"
+
+    name: str
+    mtu: int | None = None
+    mac: str | None = None
+    up: bool | None = None
+    master: str | None = None
+    ip: IpConfig = field(default_factory=IpConfig)
+    # Read from the kernel for reports; never part of a desired state.
+    operstate: str | None = field(default=None, compare=False)
+    index: int | None = field(default=None, compare=False)
+
+    def problems(self):
+        found = [p for p in (name_problem(self.name), mtu_problem(self.mtu)) if p]
+        if self.mac is not None:
+            try:
+                normalize_mac(self.mac)
+            except ValueError as exc:
+                found.append(f"mac: {exc}")
+        found.extend(self.ip.problems())
+        return found
+
+    def validate(self):
+        found = self.problems()
+        if found:
+            raise ValidationError(found)
+        return self
+
+    def to_dict(self) -> dict:
+        out = {"type": self.TYPE}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "ip":
+                value = {"addresses": value.addresses, "gateway4": value.gateway4, "gateway6": value.gateway6}
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Device:
+        kind = data.get("type", "nic")
+        target = DEVICE_TYPES.get(kind)
+        if target is None:
+            raise ValidationError([f"type: unknown device type {kind!r}; allowed {', '.join(sorted(DEVICE_TYPES))}"])
+        if cls is not Device and cls is not target:
+            raise ValidationError([f"type: expected {cls.TYPE!r}, got {kind!r}"])
+        known = {f.name for f in fields(target)}
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("ip"), dict):
+            values["ip"] = IpConfig(**values["ip"])
+        return target(**values)
+
+
+@dataclass
+class Nic(Device):
+    """A device that is none of the others: a physical NIC, or veth/dummy in a lab."""
+
+    TYPE = "nic"
+    kind: str = ""
+
+
+@dataclass
+class GuestPort(Device):
+    """A guest's tap (VM) or veth (container) device, or a firewall-bridge link."""
+
+    TYPE = "guest"
+    kind: str = "tap"
+
+
+@dataclass
+class Bridge(Device):
+    """A Linux bridge. forward_delay is in seconds, as Proxmox's bridge-fd."""
+
+    TYPE = "bridge"
+    stp: bool | None = None
+    forward_delay: float | None = None
+    vlan_filtering: bool | None = None
+
+    def problems(self):
+        found = super().problems()
+        fd = self.forward_delay
+        if fd is not None:
+            if isinstance(fd, bool) or not isinstance(fd, (int, float)) or not 0 <= fd <= 30:
+                found.append(f"forward_delay: {fd!r} is out of range; allowed 0-30 seconds")
+            elif self.stp and fd < 2:
+                found.append(f"forward_delay: {fd!r} is too short with stp enabled; allowed 2-30 seconds (0 only without STP)")
+        return found
+
+
+BOND_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb")
+
+
+@dataclass
+class Bond(Device):
+    """A Linux bond; its slaves are the devices whose master it is."""
+
+    TYPE = "bond"
+    mode: str | None = None
+    miimon: int | None = None
+
+    def problems(self):
+        found = super().problems()
+        if self.mode is not None and self.mode not in BOND_MODES:
+            found.append(f"mode: {self.mode!r} is not a bonding mode; allowed {', '.join(BOND_MODES)}")
+        return found
+
+
+@dataclass
+class Vlan(Device):
+    """An 802.1Q/802.1ad VLAN device on top of `parent`."""
+
+    TYPE = "vlan"
+    parent: str | None = None
+    vlan_id: int | None = None
+    protocol: str | None = None
+
+    def problems(self):
+        found = super().problems()
+        if self.vlan_id is not None and (isinstance(self.vlan_id, bool) or not isinstance(self.vlan_id, int) or not 1 <= self.vlan_id <= 4094):
+            found.append(f"vlan_id: {self.vlan_id!r} is out of range; allowed 1-4094")
+        if self.protocol is not None and self.protocol not in ("802.1Q", "802.1ad"):
+            found.append(f"protocol: {self.protocol!r} is not allowed; allowed 802.1Q, 802.1ad")
+        return found
+
+
+DEVICE_TYPES = {cls.TYPE: cls for cls in (Nic, GuestPort, Bridge, Bond, Vlan)}
+
+
+class GuestMatcher:
+    """Decides which ports are guests' (never released unless named)."""
+
+    def __init__(self, patterns=DEFAULT_GUEST_PATTERNS):
+        compiled = []
+        for pattern in patterns:
+            try:
+                compiled.append(re.compile(pattern))
+            except re.error as exc:
+                raise ValidationError([f"guest_patterns: {pattern!r} is not a valid regular expression ({exc})"]) from None
+        self.patterns = compiled
+
+    def is_guest(self, name: str, link_kind: str) -> bool:
+        return link_kind == "tun" or any(p.search(name) for p in self.patterns)
+
+
+@dataclass
+class HostNetwork:
+    """All devices of a host or namespace, by name."""
+
+    devices: dict = field(default_factory=dict)
+
+    def add(self, device: Device) -> None:
+        self.devices[device.name] = device
+
+    def get(self, name: str) -> Device | None:
+        return self.devices.get(name)
+
+    def ports_of(self, master: str) -> list:
+        return sorted((d for d in self.devices.values() if d.master == master), key=lambda d: d.name)
+
+    def to_dict(self) -> dict:
+        return {"devices": [self.devices[n].to_dict() for n in sorted(self.devices)]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> HostNetwork:
+        host = cls()
+        for item in data.get("devices", []):
+            host.add(Device.from_dict(item))
+        return host

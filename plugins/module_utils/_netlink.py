@@ -1,0 +1,359 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""A lean rtnetlink client: one socket per namespace, dumps, pipelined requests.
+
+Why not pyroute2 here: a full pyroute2 decode costs about 240 us per link and
+importing it about 250 ms (docs/performance.md), so a no-op run on a host with
+1,000 guest ports would spend most of a second before doing anything. This file
+speaks the few rtnetlink messages the collection needs with ``struct`` and
+decodes only the attributes the model reads. pyroute2 stays the reference
+decoder that the kernel tests compare against, and the event-driven watchers
+use it.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import socket
+import struct
+
+NETLINK_ROUTE = 0
+SOL_NETLINK = 270
+NETLINK_CAP_ACK = 10
+NETLINK_EXT_ACK = 11
+
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_REQUEST = 0x1
+NLM_F_MULTI = 0x2
+NLM_F_ACK = 0x4
+NLM_F_DUMP = 0x300
+NLM_F_REPLACE = 0x100
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+NLM_F_ACK_TLVS = 0x200
+NLMSGERR_ATTR_MSG = 1
+
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+
+IFF_UP = 0x1
+IFF_LOWER_UP = 0x10000
+
+IFLA_ADDRESS = 1
+IFLA_IFNAME = 3
+IFLA_MTU = 4
+IFLA_LINK = 5
+IFLA_MASTER = 10
+IFLA_OPERSTATE = 16
+IFLA_LINKINFO = 18
+IFLA_EXT_MASK = 29
+IFLA_MIN_MTU = 50
+IFLA_MAX_MTU = 51
+IFLA_INFO_KIND = 1
+IFLA_INFO_DATA = 2
+IFLA_INFO_SLAVE_KIND = 4
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+
+IFLA_BR_FORWARD_DELAY = 1
+IFLA_BR_STP_STATE = 5
+IFLA_BR_VLAN_FILTERING = 7
+IFLA_TUN_TYPE = 3
+IFF_TAP = 2
+IFLA_VLAN_ID = 1
+IFLA_VLAN_PROTOCOL = 5
+IFLA_BOND_MODE = 1
+IFLA_BOND_MIIMON = 3
+
+IFA_ADDRESS = 1
+IFA_LOCAL = 2
+IFA_FLAGS = 8
+IFA_F_PERMANENT = 0x80
+
+RTA_DST = 1
+RTA_OIF = 4
+RTA_GATEWAY = 5
+RTA_PRIORITY = 6
+RTA_TABLE = 15
+RT_TABLE_MAIN = 254
+RTPROT_BOOT = 3
+RTN_UNICAST = 1
+
+OPERSTATES = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
+
+_NLMSGHDR = struct.Struct("=IHHII")
+_RTATTR = struct.Struct("=HH")
+IFINFOMSG = struct.Struct("=BxHiII")
+IFADDRMSG = struct.Struct("=BBBBI")
+RTMSG = struct.Struct("=BBBBBBBBI")
+
+# Requests in flight before their acks are read; keeps acks inside the
+# receive buffer (a 1,000-request burst overflowed it, notes/performance.md).
+PIPELINE_CHUNK = 256
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = "/run/netns"
+
+
+class NetlinkError(OSError):
+    """The kernel refused a request; carries its errno and extended-ack text."""
+
+    def __init__(self, code: int, message: str = ""):
+        self.kernel_message = message
+        text = os.strerror(code)
+        if message:
+            text = f"{text} ({message})"
+        super().__init__(code, text)
+
+
+class NamespaceNotFound(LookupError):
+    """A named network namespace does not exist (we never create one by accident)."""
+
+
+# -- encoding --------------------------------------------------------------
+
+def _align(length: int) -> int:
+    return (length + 3) & ~3
+
+
+def attr(kind: int, payload: bytes) -> bytes:
+    """One rtattr, padded to 4 bytes."""
+    length = _RTATTR.size + len(payload)
+    return _RTATTR.pack(length, kind) + payload + b"\0" * (_align(length) - length)
+
+
+def attr_u8(kind: int, value: int) -> bytes:
+    return attr(kind, struct.pack("=B", value))
+
+
+def attr_u32(kind: int, value: int) -> bytes:
+    return attr(kind, struct.pack("=I", value))
+
+
+def attr_str(kind: int, value: str) -> bytes:
+    return attr(kind, value.encode() + b"\0")
+
+
+def nested(kind: int, *children: bytes) -> bytes:
+    return attr(kind | 0x8000, b"".join(children))
+
+
+def message(kind: int, flags: int, seq: int, payload: bytes) -> bytes:
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(payload), kind, flags, seq, 0) + payload
+
+
+# -- decoding --------------------------------------------------------------
+
+def parse_attrs(data, offset: int, end: int) -> dict:
+    """Attribute type -> raw payload (memoryview); nested flag stripped."""
+    found = {}
+    unpack = _RTATTR.unpack_from
+    while offset + 4 <= end:
+        length, kind = unpack(data, offset)
+        if length < 4:
+            break
+        found[kind & 0x3FFF] = data[offset + 4:offset + length]
+        offset += (length + 3) & ~3
+    return found
+
+
+def as_str(raw) -> str:
+    return bytes(raw).split(b"\0", 1)[0].decode(errors="replace")
+
+
+def as_u32(raw) -> int:
+    return struct.unpack_from("=I", raw)[0]
+
+
+def as_u16(raw) -> int:
+    return struct.unpack_from("=H", raw)[0]
+
+
+def as_u8(raw) -> int:
+    return raw[0]
+
+
+def as_mac(raw) -> str:
+    return ":".join(f"{b:02x}" for b in bytes(raw))
+
+
+# -- namespaces --------------------------------------------------------------
+
+_libc = None
+
+
+def _setns(fd: int) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"setns: {os.strerror(code)}")
+
+
+def namespace_path(name: str) -> str:
+    """Path of a named namespace; refuses names iproute2 could not have made."""
+    if not name or "/" in name or name in (".", ".."):
+        raise NamespaceNotFound(f"namespace: {name!r} is not a valid namespace name")
+    path = os.path.join(NETNS_DIR, name)
+    if not os.path.exists(path):
+        raise NamespaceNotFound(
+            f"namespace: network namespace {name!r} does not exist "
+            f"(no {path}; create it with 'ip netns add {name}')")
+    return path
+
+
+def _open_raw_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, 33, 1 << 21)  # SO_RCVBUFFORCE (root)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+        for option in (NETLINK_CAP_ACK, NETLINK_EXT_ACK):
+            try:
+                sock.setsockopt(SOL_NETLINK, option, 1)
+            except OSError:
+                pass
+        sock.bind((0, 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def open_socket(namespace: str | None = None) -> socket.socket:
+    """A NETLINK_ROUTE socket bound to `namespace` (None: this process's own).
+
+    The socket is created after a setns() into the namespace and the thread
+    returns at once; the socket keeps talking to that namespace. No helper
+    process, no accidental namespace creation.
+    """
+    if not namespace:
+        return _open_raw_socket()
+    path = namespace_path(namespace)
+    with open("/proc/thread-self/ns/net", "rb") as own, open(path, "rb") as target:
+        _setns(target.fileno())
+        try:
+            return _open_raw_socket()
+        finally:
+            _setns(own.fileno())
+
+
+# -- the client ----------------------------------------------------------------
+
+class Netlink:
+    """Dumps and pipelined requests over one rtnetlink socket."""
+
+    def __init__(self, namespace: str | None = None):
+        self.namespace = namespace
+        self.sock = open_socket(namespace)
+        self._seq = 0
+        self._buf = bytearray(1 << 20)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _receive(self):
+        """Yield (type, flags, seq, payload memoryview) for one recv()."""
+        size = self.sock.recv_into(self._buf)
+        view = memoryview(self._buf)[:size]
+        offset = 0
+        while offset + _NLMSGHDR.size <= size:
+            length, kind, flags, seq, _pid = _NLMSGHDR.unpack_from(view, offset)
+            if length < _NLMSGHDR.size:
+                break
+            yield kind, flags, seq, view[offset + _NLMSGHDR.size:offset + length]
+            offset += _align(length)
+
+    def dump(self, kind: int, payload: bytes):
+        """Yield (type, payload) of every message of a dump, copied out of the buffer."""
+        seq = self._next_seq()
+        self.sock.send(message(kind, NLM_F_REQUEST | NLM_F_DUMP, seq, payload))
+        while True:
+            for mtype, flags, mseq, body in self._receive():
+                if mseq != seq:
+                    continue
+                if mtype == NLMSG_DONE:
+                    return
+                if mtype == NLMSG_ERROR:
+                    code, text = _error_of(body, flags)
+                    if code:
+                        raise NetlinkError(code, text)
+                    return
+                yield mtype, bytes(body)
+
+    def query(self, kind: int, payload: bytes):
+        """One non-dump GET request; returns the payload of its reply."""
+        seq = self._next_seq()
+        self.sock.send(message(kind, NLM_F_REQUEST, seq, payload))
+        while True:
+            for mtype, flags, mseq, body in self._receive():
+                if mseq != seq:
+                    continue
+                if mtype == NLMSG_ERROR:
+                    code, text = _error_of(body, flags)
+                    raise NetlinkError(code or errno.EPROTO, text)
+                return bytes(body)
+
+    def request(self, kind: int, flags: int, payload: bytes) -> None:
+        """One request, waiting for its ack; raises NetlinkError on refusal."""
+        error = self.pipeline([(kind, flags, payload)])[0]
+        if error is not None:
+            raise error
+
+    def pipeline(self, requests) -> list:
+        """Send (type, flags, payload) requests in chunks; read acks after each chunk.
+
+        Returns one entry per request: None when the kernel accepted it, else a
+        NetlinkError. The kernel handles each request in order as it is sent, so
+        a refused request does not stop the ones after it; the caller decides.
+        """
+        results: list = [None] * len(requests)
+        for start in range(0, len(requests), PIPELINE_CHUNK):
+            chunk = requests[start:start + PIPELINE_CHUNK]
+            first = self._seq + 1
+            data = b"".join(message(kind, flags | NLM_F_REQUEST | NLM_F_ACK, self._next_seq(), payload)
+                            for kind, flags, payload in chunk)
+            self.sock.sendall(data)
+            last = self._seq
+            pending = len(chunk)
+            while pending:
+                for mtype, mflags, seq, body in self._receive():
+                    if mtype != NLMSG_ERROR or not first <= seq <= last:
+                        continue
+                    code, text = _error_of(body, mflags)
+                    if code:
+                        results[start + seq - first] = NetlinkError(code, text)
+                    pending -= 1
+        return results
+
+
+def _error_of(body, flags: int) -> tuple:
+    """(errno, extended-ack message) of an NLMSG_ERROR payload; errno 0 is an ack."""
+    code = -struct.unpack_from("=i", body)[0]
+    text = ""
+    if code and flags & NLM_F_ACK_TLVS:
+        # With NETLINK_CAP_ACK only the request's header is echoed back.
+        echoed_len = _NLMSGHDR.size if flags & 0x100 else struct.unpack_from("=I", body, 4)[0]
+        offset = 4 + _align(echoed_len)
+        text_raw = parse_attrs(body, offset, len(body)).get(NLMSGERR_ATTR_MSG)
+        if text_raw is not None:
+            text = as_str(text_raw)
+    return code, text
+
+
+def errno_name(code: int) -> str:
+    return errno.errorcode.get(code, str(code))

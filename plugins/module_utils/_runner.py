@@ -1,0 +1,50 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Read, plan, apply, verify: the one pipeline every network module runs.
+
+Modules give a planner (snapshot -> Plan) and a view (host -> dict the user
+reads). Check mode stops after planning and predicts the result. After a
+real apply the host is read again and planned again: anything left to do
+means the kernel did not converge, so the whole change is undone.
+"""
+from __future__ import annotations
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._apply import NetlinkConfigurator
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._netlink import Netlink
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._read import read_host
+
+
+class NotConverged(NetsafeError):
+    """The kernel accepted every request but the state read back differs."""
+
+
+def converge(namespace, guests, planner, view, check_mode: bool) -> dict:
+    """Bring the host to what `planner` wants; returns the module result."""
+    with Netlink(namespace) as netlink:
+        snapshot = read_host(netlink, guests)
+        plan = planner(snapshot)
+        before = view(snapshot.host)
+        result = {"changed": bool(plan), "commands": plan.commands(namespace),
+                  "operations": [op.to_dict() for op in plan.operations], "warnings": plan.warnings}
+        if not plan:
+            result.update(diff={"before": before, "after": before}, state=before)
+            return result
+        if check_mode:
+            after = view(plan.predict(snapshot.host))
+            result.update(diff={"before": before, "after": after}, state=after)
+            return result
+        configurator = NetlinkConfigurator(netlink, snapshot.index_of)
+        configurator.apply(plan.operations)
+        final = read_host(netlink, guests)
+        leftover = planner(final)
+        if leftover:
+            undo_errors = configurator.undo(plan.operations)
+            raise NotConverged(
+                "the kernel accepted every change but still differs from the request: "
+                f"{'; '.join(leftover.commands(namespace))} would still be needed. "
+                + ("The change was undone." if not undo_errors else
+                   "Undo was INCOMPLETE: " + "; ".join(f"'{op.command(namespace)}': {err}" for op, err in undo_errors)))
+        after = view(final.host)
+        result.update(diff={"before": before, "after": after}, state=after)
+        return result

@@ -1,0 +1,262 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: a Linux bridge, its uplinks and addresses, without detaching guests."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: net_bridge
+short_description: Manage a Linux bridge on a hypervisor without detaching its guests
+version_added: 0.1.0
+description:
+  - Creates, changes or deletes a Linux bridge through netlink, on the host or in a network namespace.
+  - Manages the bridge's uplinks (NICs, bonds, VLANs), STP, forward delay, MTU, MAC address, IPv4/IPv6
+    addresses, default gateways and admin state.
+  - Guest ports (a VM's tap, a container's veth, Proxmox VE firewall links) already on the bridge stay
+    there; they are never released because O(ports) did not list them.
+  - The change is planned first and applied all or nothing; if the kernel refuses a step, or the state
+    read back differs from the request, every step already made is undone.
+  - Returns the equivalent C(ip) commands of what it did, or would do in check mode.
+author:
+  - netsafe.hypervisor team (@netsafe-hypervisor)
+extends_documentation_fragment:
+  - netsafe.hypervisor.network
+attributes:
+  check_mode:
+    support: full
+    description: Reports the plan and the predicted state; changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the bridge before and after, uplinks and guest ports included.
+  platform:
+    support: full
+    platforms: linux
+    description: Needs rtnetlink and CAP_NET_ADMIN on the target.
+options:
+  name:
+    description:
+      - Name of the bridge, at most 15 characters, without whitespace, C(/) or C(:).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates the bridge if needed and makes it match the other options.
+      - V(absent) deletes it. Its uplinks are released; if guest ports are still on it the task fails
+        unless O(detach_guests=true).
+    type: str
+    choices: [present, absent]
+    default: present
+  ports:
+    description:
+      - The bridge's uplinks, exactly. Uplinks on the bridge that are not listed are released; listed
+        devices are added and brought up.
+      - Each must exist, must not be a bridge and must not be a port of another bridge or bond.
+      - Guest ports are not uplinks and are left alone whether listed or not.
+      - Omit to leave the uplinks as they are; V([]) releases every uplink.
+      - Old uplinks are released before new ones join, so two uplinks never form a loop without STP.
+    type: list
+    elements: str
+  stp:
+    description:
+      - Whether the bridge runs the Spanning Tree Protocol. Omit to keep the current setting
+        (off for a new bridge).
+    type: bool
+  forward_delay:
+    description:
+      - Forward delay in seconds (Proxmox VE's C(bridge-fd)), 0-30; with STP on, 2-30.
+      - Omit to keep the current value (15 for a new bridge).
+    type: int
+  mtu:
+    description:
+      - MTU of the bridge device, 68-65535. A port with a smaller MTU triggers a warning.
+      - Omit to keep the current value.
+    type: int
+  mac:
+    description:
+      - Unicast MAC address of the bridge, like V(52:54:00:12:34:56). Omit to keep the current one.
+    type: str
+  addresses:
+    description:
+      - The bridge's static IPv4 and IPv6 addresses with prefix length, exactly. Missing ones are added
+        before extra ones are removed.
+      - Omit to leave addresses alone; V([]) removes them all. Link-local IPv6 addresses made by the
+        kernel are never touched.
+    type: list
+    elements: str
+  gateway4:
+    description:
+      - IPv4 default gateway through this bridge; must lie inside one of its IPv4 addresses.
+      - Replaces the current IPv4 default route, whichever device it uses. Omit to leave routes alone.
+    type: str
+  gateway6:
+    description:
+      - IPv6 default gateway through this bridge; must lie inside one of its IPv6 addresses.
+      - Replaces the current IPv6 default route. Omit to leave routes alone.
+    type: str
+  admin_state:
+    description:
+      - Administrative state of the bridge device.
+    type: str
+    choices: [up, down]
+    default: up
+  detach_guests:
+    description:
+      - With O(state=absent), accept that guest ports still on the bridge lose it.
+    type: bool
+    default: false
+notes:
+  - A second run with the same options reports no change and sends nothing to the kernel.
+  - Everything is decided before the first change; invalid input changes nothing.
+seealso:
+  - name: docs/net_bridge.md
+    description: The collection's guide to net_bridge, with the lab used in the examples.
+    link: https://example.invalid/netsafe/hypervisor/docs/net_bridge.md
+"""
+
+EXAMPLES = r"""
+- name: Bridge vmbr0 on uplink eth1 with a static address, as Proxmox VE sets it up
+  netsafe.hypervisor.net_bridge:
+    name: vmbr0
+    ports: [eth1]
+    stp: false
+    forward_delay: 0
+    addresses: [192.0.2.10/24]
+    gateway4: 192.0.2.1
+    namespace: hv1
+
+- name: Move vmbr0 to a new uplink; guests on vmbr0 stay attached
+  netsafe.hypervisor.net_bridge:
+    name: vmbr0
+    ports: [eth2]
+    namespace: hv1
+
+- name: Preview a jumbo-frame change (run with --check --diff)
+  netsafe.hypervisor.net_bridge:
+    name: vmbr0
+    mtu: 9000
+    namespace: hv1
+  check_mode: true
+  register: preview
+
+- name: Show the commands it would run
+  ansible.builtin.debug:
+    var: preview.commands
+
+- name: Remove an empty test bridge
+  netsafe.hypervisor.net_bridge:
+    name: vmbr9
+    state: absent
+    namespace: hv1
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the bridge was (or in check mode would be) changed.
+  returned: always
+  type: bool
+commands:
+  description: The C(ip) commands equivalent to the change, in order; empty when nothing changes.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ip -n hv1 link add name vmbr0 type bridge stp_state 0 forward_delay 0", "ip -n hv1 link set dev eth1 master vmbr0"]
+operations:
+  description: The planned operations as data (action, device, params), in order.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"action": "link_set", "device": "eth1", "params": {"master": "vmbr0"}}]
+state:
+  description: The bridge after the task (predicted in check mode).
+  returned: always
+  type: dict
+  contains:
+    name: {description: Bridge name., type: str, returned: always}
+    present: {description: Whether the bridge exists., type: bool, returned: always}
+    up: {description: Administrative state., type: bool, returned: when present}
+    operstate: {description: "Kernel operational state: up, down, lowerlayerdown and so on.", type: str, returned: when present}
+    mtu: {description: MTU., type: int, returned: when present}
+    mac: {description: MAC address., type: str, returned: when present}
+    stp: {description: STP on or off., type: bool, returned: when present}
+    forward_delay: {description: Forward delay in seconds., type: float, returned: when present}
+    vlan_filtering: {description: Whether the bridge filters VLANs., type: bool, returned: when present}
+    addresses: {description: Static addresses., type: list, elements: str, returned: when present}
+    gateway4: {description: IPv4 default gateway via this bridge., type: str, returned: when present}
+    gateway6: {description: IPv6 default gateway via this bridge., type: str, returned: when present}
+    ports: {description: Uplinks on the bridge., type: list, elements: str, returned: when present}
+    guest_ports: {description: Guest ports on the bridge., type: list, elements: str, returned: when present}
+  sample: {"name": "vmbr0", "present": true, "up": true, "mtu": 1500, "ports": ["eth1"], "guest_ports": ["tap100i0"]}
+diff:
+  description: The bridge before and after (same shape as RV(state)).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import NETWORK_ARGS, run_module
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
+    Bridge, GuestMatcher, IpConfig, ValidationError, normalize_mac,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
+    bridge_view, plan_bridge, plan_bridge_absent,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._runner import converge
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    ports=dict(type="list", elements="str"),
+    stp=dict(type="bool"),
+    forward_delay=dict(type="int"),
+    mtu=dict(type="int"),
+    mac=dict(type="str"),
+    addresses=dict(type="list", elements="str"),
+    gateway4=dict(type="str"),
+    gateway6=dict(type="str"),
+    admin_state=dict(type="str", choices=["up", "down"], default="up"),
+    detach_guests=dict(type="bool", default=False),
+    **NETWORK_ARGS,
+)
+
+
+def desired_bridge(params: dict) -> Bridge:
+    """The Bridge the task asks for; raises ValidationError naming each bad option."""
+    mac = params["mac"]
+    if mac is not None:
+        try:
+            mac = normalize_mac(mac)
+        except ValueError as exc:
+            raise ValidationError([f"mac: {exc}"]) from None
+    bridge = Bridge(
+        name=params["name"], mtu=params["mtu"], mac=mac, stp=params["stp"],
+        forward_delay=params["forward_delay"],
+        ip=IpConfig(addresses=params["addresses"], gateway4=params["gateway4"], gateway6=params["gateway6"]),
+    )
+    bridge.validate()
+    return bridge
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    guests = GuestMatcher(params["guest_patterns"])
+    if params["state"] == "absent":
+        def planner(snapshot):
+            return plan_bridge_absent(snapshot.host, params["name"], guests, params["detach_guests"])
+    else:
+        desired = desired_bridge(params)
+        admin_up = params["admin_state"] == "up"
+
+        def planner(snapshot):
+            return plan_bridge(snapshot.host, desired, params["ports"], admin_up, guests, snapshot.max_mtu)
+
+    return converge(params["namespace"], guests, planner,
+                    lambda host: bridge_view(host, params["name"], guests), module.check_mode)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, lambda: run(module))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The README's demo and the module EXAMPLES, run as written in the demo lab."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = ["hv1", "sw1", "ct200"]
+pytestmark = [pytest.mark.ansible, pytest.mark.kernel, pytest.mark.slow]
+
+
+def lab_namespaces() -> list:
+    return [ns for ns in LAB if Path("/run/netns", ns).exists()]
+
+
+@pytest.fixture
+def free_lab():
+    if lab_namespaces():
+        pytest.fail(f"lab namespaces {lab_namespaces()} already exist; run 'demo/lab.sh down' first")
+    yield
+    subprocess.run([str(ROOT / "demo" / "lab.sh"), "down"], capture_output=True, check=False)
+
+
+def test_demo_runs_end_to_end_and_leaves_nothing_behind(free_lab):
+    proc = subprocess.run([str(ROOT / "demo" / "run.sh")], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    for line in ("ct200 -> 192.0.2.1 ok", "the container kept its port", "second run: changed=0"):
+        assert line in proc.stdout
+    assert lab_namespaces() == []
+
+
+def module_examples(module: str) -> list:
+    source = (ROOT / "plugins" / "modules" / f"{module}.py").read_text()
+    namespace: dict = {}
+    start = source.index('EXAMPLES = r"""')
+    end = source.index('"""', start + 15)
+    exec(source[start:end + 3], namespace)  # pylint: disable=exec-used
+    return yaml.safe_load(namespace["EXAMPLES"])
+
+
+@pytest.mark.parametrize("module", ["net_bridge"])
+def test_examples_run_as_written_in_the_lab(free_lab, run_playbook, module):
+    subprocess.run([str(ROOT / "demo" / "lab.sh"), "up"], check=True, capture_output=True)
+    play = [{"hosts": "lab", "gather_facts": False, "tasks": module_examples(module)}]
+    run = run_playbook(yaml.safe_dump(play, sort_keys=False))
+    assert run.rc == 0, run.stdout[-6000:]
+    assert all(r["status"] != "failed" for r in run.results)
+    assert len(run.results) == len(play[0]["tasks"])
