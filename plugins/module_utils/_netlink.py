@@ -145,15 +145,21 @@ def message(kind: int, flags: int, seq: int, payload: bytes) -> bytes:
 
 # -- decoding --------------------------------------------------------------
 
-def parse_attrs(data, offset: int, end: int) -> dict:
-    """Attribute type -> raw payload (memoryview); nested flag stripped."""
+def parse_attrs(data, offset: int, end: int, wanted=None) -> dict:
+    """Attribute type -> raw payload; nested flag stripped.
+
+    With `wanted` (a set of types) only those are sliced out: a link message
+    carries about 50 attributes and the model needs a handful.
+    """
     found = {}
     unpack = _RTATTR.unpack_from
     while offset + 4 <= end:
         length, kind = unpack(data, offset)
         if length < 4:
             break
-        found[kind & 0x3FFF] = data[offset + 4:offset + length]
+        kind &= 0x3FFF
+        if wanted is None or kind in wanted:
+            found[kind] = data[offset + 4:offset + length]
         offset += (length + 3) & ~3
     return found
 

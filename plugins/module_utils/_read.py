@@ -21,6 +21,8 @@ _IFA_HEADER = nl.IFADDRMSG.size
 _RT_HEADER = nl.RTMSG.size
 _BOND_MODES = {0: "balance-rr", 1: "active-backup", 2: "balance-xor", 3: "broadcast",
                4: "802.3ad", 5: "balance-tlb", 6: "balance-alb"}
+_LINK_ATTRS = frozenset((nl.IFLA_IFNAME, nl.IFLA_MTU, nl.IFLA_ADDRESS, nl.IFLA_MASTER, nl.IFLA_LINK,
+                         nl.IFLA_MAX_MTU, nl.IFLA_OPERSTATE, nl.IFLA_LINKINFO))
 _LINK_REQUEST = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + nl.attr_u32(nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_SKIP_STATS)
 
 
@@ -32,7 +34,7 @@ class RawLink:
 
     def __init__(self, body):
         _family, _type, self.index, self.flags, _change = nl.IFINFOMSG.unpack_from(body)
-        attrs = nl.parse_attrs(body, _IFI_HEADER, len(body))
+        attrs = nl.parse_attrs(body, _IFI_HEADER, len(body), _LINK_ATTRS)
         self.name = nl.as_str(attrs[nl.IFLA_IFNAME])
         self.mtu = nl.as_u32(attrs[nl.IFLA_MTU]) if nl.IFLA_MTU in attrs else None
         raw_mac = attrs.get(nl.IFLA_ADDRESS)
