@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: read state and apply a bridge with N tap ports, against iproute2.
 
 Run on purpose, as root, from the repository root:
@@ -41,7 +40,7 @@ def sh(*args, stdin=None):
 def timed(fn, repeat, reset=None):
     """Median wall time of fn() in ms; reset() runs untimed before each try."""
     samples = []
-    for _ in range(repeat):
+    for _attempt in range(repeat):
         if reset:
             reset()
         start = time.perf_counter()
@@ -82,8 +81,7 @@ def bench_size(n, repeat):
 
     def apply_core():
         with Netlink(NS) as netlink:
-            index_of = {raw_name: idx for raw_name, idx in read_host(netlink, guests).index_of.items()}
-            NetlinkConfigurator(netlink, index_of).apply(ops)
+            NetlinkConfigurator(netlink, read_host(netlink, guests).index_of).apply(ops)
 
     def apply_batch():
         sh("ip", "-n", NS, "-batch", "-", stdin=batch_text)
@@ -186,7 +184,8 @@ def main():
         print(f"| {r['n']} | {r['apply_core']:.1f} ms | {r['apply_batch']:.1f} ms | {r['apply_per_op']:.0f} ms "
               f"| {r['apply_core'] / r['apply_batch']:.2f}x |")
     print("\n### Read the namespace's state (bridge, N taps, uplink)\n")
-    print("| N | core read_host (links, addresses, routes) | `ip -j` link + address + route | one `ip link show` per port | pyroute2 get_links + get_addr | no-op net_bridge body |")
+    print("| N | core read_host (links, addresses, routes) | `ip -j` link + address + route "
+          "| one `ip link show` per port | pyroute2 get_links + get_addr | no-op net_bridge body |")
     print("|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['n']} | {r['read_core']:.1f} ms | {r['read_ip']:.1f} ms | {r['read_ip_per_port']:.0f} ms "

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import struct
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils import _netlink as nl
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import BOND_ENUMS, NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
-    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE,
+    ADDR_ADD, ADDR_DEL, BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE,
+    kind_of_attrs,
 )
 
 
@@ -42,12 +44,20 @@ def _mac_bytes(mac: str) -> bytes:
     return bytes(int(part, 16) for part in mac.split(":"))
 
 
+_BOND_U8 = {"mode": nl.IFLA_BOND_MODE, "xmit_hash_policy": nl.IFLA_BOND_XMIT_HASH_POLICY,
+            "lacp_rate": nl.IFLA_BOND_AD_LACP_RATE, "ad_select": nl.IFLA_BOND_AD_SELECT}
+_BOND_U32 = {"miimon": nl.IFLA_BOND_MIIMON, "updelay": nl.IFLA_BOND_UPDELAY, "downdelay": nl.IFLA_BOND_DOWNDELAY,
+             "arp_interval": nl.IFLA_BOND_ARP_INTERVAL, "min_links": nl.IFLA_BOND_MIN_LINKS}
+
+
 def _bridge_data(p: dict) -> bytes:
     data = b""
     if p.get("forward_delay") is not None:
         data += nl.attr_u32(nl.IFLA_BR_FORWARD_DELAY, int(round(p["forward_delay"] * 100)))
     if p.get("stp") is not None:
         data += nl.attr_u32(nl.IFLA_BR_STP_STATE, 1 if p["stp"] else 0)
+    if p.get("vlan_filtering") is not None:
+        data += nl.attr_u8(nl.IFLA_BR_VLAN_FILTERING, 1 if p["vlan_filtering"] else 0)
     return data
 
 
@@ -70,21 +80,65 @@ class NetlinkConfigurator:
         body = self.netlink.query(nl.RTM_GETLINK, payload)
         self.index_of[name] = nl.IFINFOMSG.unpack_from(body)[2]
 
+    def _bond_data(self, p: dict) -> bytes:
+        data = b""
+        for key, attr in _BOND_U8.items():
+            if p.get(key) is not None:
+                data += nl.attr_u8(attr, BOND_ENUMS[key].index(p[key]))
+        for key, attr in _BOND_U32.items():
+            if p.get(key) is not None:
+                data += nl.attr_u32(attr, p[key])
+        if "primary" in p:
+            data += nl.attr_u32(nl.IFLA_BOND_PRIMARY, self._index(p["primary"]) if p["primary"] else 0)
+        if p.get("arp_ip_target") is not None:
+            targets = b"".join(nl.attr(i, ipaddress.ip_address(t).packed) for i, t in enumerate(p["arp_ip_target"]))
+            data += nl.nested(nl.IFLA_BOND_ARP_IP_TARGET, targets)
+        return data
+
+    def _type_data(self, kind: str | None, p: dict) -> bytes:
+        """IFLA_LINKINFO for a link of `kind` with the type attributes in `p`."""
+        if kind == "bridge":
+            data = _bridge_data(p)
+        elif kind == "bond":
+            data = self._bond_data(p)
+        elif kind == "vlan":
+            data = nl.attr(nl.IFLA_VLAN_ID, struct.pack("=H", p["vlan_id"]))
+            data += nl.attr(nl.IFLA_VLAN_PROTOCOL, struct.pack("!H", 0x88A8 if p.get("protocol") == "802.1ad" else 0x8100))
+        else:
+            return b""
+        info = nl.attr_str(nl.IFLA_INFO_KIND, kind)
+        if data:
+            info += nl.nested(nl.IFLA_INFO_DATA, data)
+        return nl.nested(nl.IFLA_LINKINFO, info)
+
+    def _bridge_vlan(self, op) -> tuple:
+        p = op.params
+        first, last = p["vids"]
+        flags = (nl.BRIDGE_VLAN_INFO_PVID if p.get("pvid") else 0) | (nl.BRIDGE_VLAN_INFO_UNTAGGED if p.get("untagged") else 0)
+        spec = nl.attr(nl.IFLA_BRIDGE_FLAGS, struct.pack("=H", nl.BRIDGE_FLAGS_SELF)) if p.get("self") else b""
+        if first == last:
+            spec += nl.attr(nl.IFLA_BRIDGE_VLAN_INFO, struct.pack("=HH", flags, first))
+        else:
+            spec += nl.attr(nl.IFLA_BRIDGE_VLAN_INFO, struct.pack("=HH", flags | nl.BRIDGE_VLAN_INFO_RANGE_BEGIN, first))
+            spec += nl.attr(nl.IFLA_BRIDGE_VLAN_INFO, struct.pack("=HH", flags | nl.BRIDGE_VLAN_INFO_RANGE_END, last))
+        payload = nl.IFINFOMSG.pack(nl.AF_BRIDGE, 0, self._index(op.device), 0, 0) + nl.nested(nl.IFLA_AF_SPEC, spec)
+        return (nl.RTM_SETLINK if op.action == BRIDGE_VLAN_ADD else nl.RTM_DELLINK), 0, payload
+
     def encode(self, op) -> tuple:
         """(message type, flags, payload) for one operation."""
         p = op.params
         if op.action == LINK_ADD:
             attrs = nl.attr_str(nl.IFLA_IFNAME, op.device)
+            if p["type"] == "vlan":
+                attrs += nl.attr_u32(nl.IFLA_LINK, self._index(p["parent"]))
             if p.get("mtu"):
                 attrs += nl.attr_u32(nl.IFLA_MTU, p["mtu"])
             if p.get("mac"):
                 attrs += nl.attr(nl.IFLA_ADDRESS, _mac_bytes(p["mac"]))
-            info = nl.attr_str(nl.IFLA_INFO_KIND, p["type"])
-            data = _bridge_data(p)
-            if data:
-                info += nl.nested(nl.IFLA_INFO_DATA, data)
-            attrs += nl.nested(nl.IFLA_LINKINFO, info)
+            attrs += self._type_data(p["type"], p)
             return nl.RTM_NEWLINK, nl.NLM_F_CREATE | nl.NLM_F_EXCL, nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + attrs
+        if op.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL):
+            return self._bridge_vlan(op)
         if op.action == LINK_SET:
             flags = change = 0
             attrs = b""
@@ -97,9 +151,7 @@ class NetlinkConfigurator:
                 attrs += nl.attr_u32(nl.IFLA_MTU, p["mtu"])
             if "mac" in p:
                 attrs += nl.attr(nl.IFLA_ADDRESS, _mac_bytes(p["mac"]))
-            data = _bridge_data(p)
-            if data:
-                attrs += nl.nested(nl.IFLA_LINKINFO, nl.attr_str(nl.IFLA_INFO_KIND, "bridge") + nl.nested(nl.IFLA_INFO_DATA, data))
+            attrs += self._type_data(kind_of_attrs(p), p)
             header = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, self._index(op.device), flags, change)
             return nl.RTM_NEWLINK, 0, header + attrs
         if op.action == LINK_DEL:

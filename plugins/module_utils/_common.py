@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    DEFAULT_GUEST_PATTERNS, NetsafeError,
+    DEFAULT_GUEST_PATTERNS, IpConfig, NetsafeError, ValidationError, normalize_mac,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._netlink import NamespaceNotFound
 
@@ -13,6 +13,30 @@ NETWORK_ARGS = {
     "namespace": {"type": "str"},
     "guest_patterns": {"type": "list", "elements": "str", "default": list(DEFAULT_GUEST_PATTERNS)},
 }
+
+# Mirrors plugins/doc_fragments/device.py.
+DEVICE_ARGS = {
+    "mtu": {"type": "int"},
+    "mac": {"type": "str"},
+    "addresses": {"type": "list", "elements": "str"},
+    "gateway4": {"type": "str"},
+    "gateway6": {"type": "str"},
+    "admin_state": {"type": "str", "choices": ["up", "down"], "default": "up"},
+}
+
+
+def desired_ip(params: dict) -> IpConfig:
+    return IpConfig(addresses=params["addresses"], gateway4=params["gateway4"], gateway6=params["gateway6"])
+
+
+def desired_mac(params: dict):
+    """The `mac` option normalized, or None; a bad one is a ValidationError naming it."""
+    if params["mac"] is None:
+        return None
+    try:
+        return normalize_mac(params["mac"])
+    except ValueError as exc:
+        raise ValidationError([f"mac: {exc}"]) from None
 
 
 def run_module(module, body) -> None:

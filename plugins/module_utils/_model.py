@@ -142,6 +142,8 @@ class Device:
     up: bool | None = None
     master: str | None = None
     ip: IpConfig = field(default_factory=IpConfig)
+    # VLAN membership on a vlan-aware bridge (see _vlans.py); None elsewhere.
+    vlans: dict | None = None
     # Read from the kernel for reports; never part of a desired state.
     operstate: str | None = field(default=None, compare=False)
     index: int | None = field(default=None, compare=False)
@@ -223,6 +225,25 @@ class Bridge(Device):
 
 
 BOND_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb")
+BOND_ENUMS = {
+    "mode": BOND_MODES,
+    "lacp_rate": ("slow", "fast"),
+    "xmit_hash_policy": ("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac"),
+    "ad_select": ("stable", "bandwidth", "count"),
+}
+BOND_INTS = ("miimon", "updelay", "downdelay", "arp_interval", "min_links")
+# Which modes an option means something in (the kernel refuses or ignores it elsewhere).
+BOND_OPTION_MODES = {
+    "lacp_rate": ("802.3ad",),
+    "ad_select": ("802.3ad",),
+    "xmit_hash_policy": ("balance-xor", "802.3ad", "balance-tlb"),
+    "primary": ("active-backup", "balance-tlb", "balance-alb"),
+    "arp_interval": ("balance-rr", "active-backup", "balance-xor", "broadcast"),
+    "arp_ip_target": ("balance-rr", "active-backup", "balance-xor", "broadcast"),
+}
+# Options the kernel only changes while the bond is down (mode also needs no slaves).
+BOND_NEEDS_DOWN = ("mode", "lacp_rate", "ad_select")
+BOND_OPTIONS = tuple(BOND_ENUMS) + BOND_INTS + ("primary", "arp_ip_target")
 
 
 @dataclass
@@ -232,11 +253,66 @@ class Bond(Device):
     TYPE = "bond"
     mode: str | None = None
     miimon: int | None = None
+    updelay: int | None = None
+    downdelay: int | None = None
+    lacp_rate: str | None = None
+    xmit_hash_policy: str | None = None
+    primary: str | None = None
+    ad_select: str | None = None
+    arp_interval: int | None = None
+    arp_ip_target: list | None = None
+    min_links: int | None = None
+
+    def options(self) -> dict:
+        return {name: getattr(self, name) for name in BOND_OPTIONS}
 
     def problems(self):
         found = super().problems()
-        if self.mode is not None and self.mode not in BOND_MODES:
-            found.append(f"mode: {self.mode!r} is not a bonding mode; allowed {', '.join(BOND_MODES)}")
+        for name, allowed in BOND_ENUMS.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                found.append(f"{name}: {value!r} is not allowed; allowed {', '.join(allowed)}")
+        for name in BOND_INTS:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31 - 1):
+                found.append(f"{name}: {value!r} is out of range; allowed 0 or more")
+        if self.primary is not None:
+            problem = name_problem(self.primary, "primary")
+            if problem:
+                found.append(problem)
+        for target in self.arp_ip_target or []:
+            try:
+                if ipaddress.ip_address(str(target)).version != 4:
+                    raise ValueError
+            except ValueError:
+                found.append(f"arp_ip_target: {target!r} is not an IPv4 address")
+        if len(self.arp_ip_target or []) > 16:
+            found.append("arp_ip_target: the kernel allows at most 16 targets")
+        return found
+
+    def combination_problems(self, given=BOND_OPTIONS) -> list:
+        """Options that contradict each other, judged on the bond's effective settings.
+
+        `given` names the options the task sets: the kernel reports values such
+        as lacp_rate in every mode, so only options asked for are held to the mode.
+        """
+        found = []
+        mode = self.mode or "balance-rr"
+        for name, modes in BOND_OPTION_MODES.items():
+            value = getattr(self, name)
+            if name in given and value and mode not in modes:
+                found.append(f"{name}: only applies to mode {', '.join(modes)}; the bond's mode is {mode}")
+        if (self.miimon or 0) > 0 and (self.arp_interval or 0) > 0:
+            found.append("arp_interval: cannot be used together with miimon; set one of them to 0")
+        if "arp_ip_target" in given and self.arp_ip_target and (self.arp_interval or 0) <= 0:
+            found.append("arp_ip_target: needs arp_interval above 0")
+        for name in ("updelay", "downdelay"):
+            value = getattr(self, name) or 0
+            if value and (name in given or "miimon" in given):
+                if (self.miimon or 0) <= 0:
+                    found.append(f"{name}: needs miimon above 0")
+                elif value % self.miimon:
+                    found.append(f"{name}: {value} is not a multiple of miimon {self.miimon}; the kernel would round it down")
         return found
 
 

@@ -35,7 +35,7 @@ NLM_F_CREATE = 0x400
 NLM_F_ACK_TLVS = 0x200
 NLMSGERR_ATTR_MSG = 1
 
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 
@@ -55,7 +55,18 @@ IFLA_MAX_MTU = 51
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 IFLA_INFO_SLAVE_KIND = 4
+IFLA_AF_SPEC = 26
+RTEXT_FILTER_BRVLAN_COMPRESSED = 1 << 2
 RTEXT_FILTER_SKIP_STATS = 1 << 3
+AF_BRIDGE = 7
+IFLA_BRIDGE_FLAGS = 0
+IFLA_BRIDGE_VLAN_INFO = 2
+BRIDGE_FLAGS_SELF = 2
+BRIDGE_VLAN_INFO_PVID = 0x2
+BRIDGE_VLAN_INFO_UNTAGGED = 0x4
+BRIDGE_VLAN_INFO_RANGE_BEGIN = 0x8
+BRIDGE_VLAN_INFO_RANGE_END = 0x10
+BRIDGE_VLAN_INFO_BRENTRY = 0x20
 
 IFLA_BR_FORWARD_DELAY = 1
 IFLA_BR_STP_STATE = 5
@@ -66,6 +77,15 @@ IFLA_VLAN_ID = 1
 IFLA_VLAN_PROTOCOL = 5
 IFLA_BOND_MODE = 1
 IFLA_BOND_MIIMON = 3
+IFLA_BOND_UPDELAY = 4
+IFLA_BOND_DOWNDELAY = 5
+IFLA_BOND_ARP_INTERVAL = 7
+IFLA_BOND_ARP_IP_TARGET = 8
+IFLA_BOND_PRIMARY = 11
+IFLA_BOND_XMIT_HASH_POLICY = 14
+IFLA_BOND_MIN_LINKS = 18
+IFLA_BOND_AD_LACP_RATE = 21
+IFLA_BOND_AD_SELECT = 22
 
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
@@ -162,6 +182,17 @@ def parse_attrs(data, offset: int, end: int, wanted=None) -> dict:
             found[kind] = data[offset + 4:offset + length]
         offset += (length + 3) & ~3
     return found
+
+
+def iter_attrs(data, offset: int, end: int):
+    """(type, payload) of every attribute, repeats included (VLAN lists repeat)."""
+    unpack = _RTATTR.unpack_from
+    while offset + 4 <= end:
+        length, kind = unpack(data, offset)
+        if length < 4:
+            break
+        yield kind & 0x3FFF, data[offset + 4:offset + length]
+        offset += (length + 3) & ~3
 
 
 def as_str(raw) -> str:

@@ -12,14 +12,25 @@ from __future__ import annotations
 import copy
 import ipaddress
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils import _vlans as vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    Bridge, GuestMatcher, HostNetwork, IpConfig, ValidationError, name_problem,
+    BOND_OPTION_MODES, BOND_OPTIONS, Bond, Bridge, GuestMatcher, HostNetwork, IpConfig, ValidationError, Vlan, name_problem,
 )
 
 LINK_ADD, LINK_SET, LINK_DEL = "link_add", "link_set", "link_del"
 ADDR_ADD, ADDR_DEL = "addr_add", "addr_del"
 ROUTE_REPLACE, ROUTE_DEL = "route_replace", "route_del"
-BRIDGE_ATTRS = ("stp", "forward_delay")
+BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL = "bridge_vlan_add", "bridge_vlan_del"
+BRIDGE_ATTRS = ("stp", "forward_delay", "vlan_filtering")
+
+
+def kind_of_attrs(params: dict) -> str | None:
+    """Which link type's attributes a link_set carries: 'bridge', 'bond' or None."""
+    if any(k in params for k in BRIDGE_ATTRS):
+        return "bridge"
+    if any(k in params for k in BOND_OPTIONS):
+        return "bond"
+    return None
 
 
 class Operation:
@@ -40,23 +51,29 @@ class Operation:
         return isinstance(other, Operation) and (self.action, self.device, self.params) == (other.action, other.device, other.params)
 
     def to_dict(self) -> dict:
-        return {"action": self.action, "device": self.device, "params": dict(self.params)}
+        return {"action": self.action, "device": self.device, "params": copy.deepcopy(self.params)}
 
     # -- the equivalent command ------------------------------------------------
+    @property
+    def program(self) -> str:
+        return "bridge" if self.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL) else "ip"
+
     def command(self, namespace: str | None = None) -> str:
-        return ("ip -n " + namespace + " " if namespace else "ip ") + self.batch_line()
+        return self.program + (" -n " + namespace if namespace else "") + " " + self.batch_line()
 
     def batch_line(self) -> str:
-        """The command without its leading 'ip', as `ip -batch` reads it."""
+        """The command without its program name, as `ip -batch` or `bridge -batch` reads it."""
         p = self.params
         if self.action == LINK_ADD:
-            words = ["link", "add", "name", self.device]
+            words = ["link", "add"]
+            if p["type"] == "vlan":
+                words += ["link", p["parent"]]
+            words += ["name", self.device]
             if p.get("mac"):
                 words += ["address", p["mac"]]
             if p.get("mtu"):
                 words += ["mtu", str(p["mtu"])]
-            words += ["type", p["type"]] + _bridge_words(p)
-            return " ".join(words)
+            return " ".join(words + ["type", p["type"]] + _type_words(p["type"], p))
         if self.action == LINK_SET:
             words = ["link", "set", "dev", self.device]
             if "master" in p:
@@ -65,8 +82,9 @@ class Operation:
                 words += ["mtu", str(p["mtu"])]
             if "mac" in p:
                 words += ["address", p["mac"]]
-            if any(k in p for k in BRIDGE_ATTRS):
-                words += ["type", "bridge"] + _bridge_words(p)
+            kind = kind_of_attrs(p)
+            if kind:
+                words += ["type", kind] + _type_words(kind, p)
             if "up" in p:
                 words.append("up" if p["up"] else "down")
             return " ".join(words)
@@ -75,6 +93,12 @@ class Operation:
         if self.action in (ADDR_ADD, ADDR_DEL):
             verb = "add" if self.action == ADDR_ADD else "del"
             return f"address {verb} {p['address']} dev {self.device}"
+        if self.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL):
+            first, last = p["vids"]
+            words = ["vlan", "add" if self.action == BRIDGE_VLAN_ADD else "del", "dev", self.device,
+                     "vid", str(first) if first == last else f"{first}-{last}"]
+            words += [w for w, on in (("pvid", p.get("pvid")), ("untagged", p.get("untagged")), ("self", p.get("self"))) if on]
+            return " ".join(words)
         family = "-6 " if p["family"] == 6 else ""
         verb = "replace" if self.action == ROUTE_REPLACE else "del"
         return f"{family}route {verb} default via {p['gateway']} dev {self.device}"
@@ -83,22 +107,31 @@ class Operation:
     def apply_to(self, host: HostNetwork) -> None:
         p = self.params
         if self.action == LINK_ADD:
-            host.add(Bridge(name=self.device, mtu=1500, mac=p.get("mac"), up=False,
-                            stp=bool(p.get("stp", False)), forward_delay=p.get("forward_delay", 15),
-                            vlan_filtering=False, ip=IpConfig(addresses=[])))
+            device = _new_device(self.device, p)
+            parent = host.get(p.get("parent") or "")
+            if parent is not None and not p.get("mtu"):
+                device.mtu = parent.mtu  # a VLAN starts with its parent's MTU
+            host.add(device)
             return
         if self.action == LINK_DEL:
             host.devices.pop(self.device, None)
             for dev in host.devices.values():
                 if dev.master == self.device:
                     dev.master = None
+                    dev.vlans = None
             return
         dev = host.get(self.device)
         if dev is None:
             return
         if self.action == LINK_SET:
             for key, value in p.items():
-                setattr(dev, key, value)
+                setattr(dev, key, copy.deepcopy(value))
+            master = host.get(p.get("master") or "")
+            if "master" in p:
+                dev.vlans = _default_port_vlans() if isinstance(master, Bridge) and master.vlan_filtering else None
+            if p.get("vlan_filtering") is not None and isinstance(dev, Bridge):
+                for port in [dev] + host.ports_of(dev.name):
+                    port.vlans = _default_port_vlans() if p["vlan_filtering"] else None
         elif self.action == ADDR_ADD:
             dev.ip.addresses = sorted(set(dev.ip.addresses or []) | {p["address"]})
         elif self.action == ADDR_DEL:
@@ -110,14 +143,57 @@ class Operation:
             setattr(dev.ip, key, p["gateway"])
         elif self.action == ROUTE_DEL:
             setattr(dev.ip, f"gateway{p['family']}", None)
+        elif self.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL):
+            flags = vlans.flags_by_vid(dev.vlans)
+            first, last = p["vids"]
+            for vid in range(first, last + 1):
+                if self.action == BRIDGE_VLAN_DEL:
+                    flags.pop(vid, None)
+                else:
+                    if p.get("pvid"):  # one pvid per port: the kernel moves it
+                        flags = {v: (False, u) for v, (_pv, u) in flags.items()}
+                    flags[vid] = (bool(p.get("pvid")), bool(p.get("untagged")))
+            dev.vlans = vlans.from_flags(flags)
 
 
-def _bridge_words(p: dict) -> list:
+def _default_port_vlans() -> dict:
+    """What the kernel gives a port joining a vlan-aware bridge: VLAN 1, pvid, untagged."""
+    return {"pvid": 1, "untagged": [[1, 1]], "tagged": []}
+
+
+def _new_device(name: str, p: dict):
+    common = {"name": name, "mtu": p.get("mtu") or 1500, "mac": p.get("mac"), "up": False, "ip": IpConfig(addresses=[])}
+    if p["type"] == "bond":
+        options = {k: p.get(k) for k in BOND_OPTIONS}
+        return Bond(**common, **{k: v for k, v in options.items() if v is not None})
+    if p["type"] == "vlan":
+        return Vlan(parent=p["parent"], vlan_id=p["vlan_id"], protocol=p.get("protocol", "802.1Q"), **common)
+    return Bridge(stp=bool(p.get("stp", False)), forward_delay=p.get("forward_delay", 15),
+                  vlan_filtering=bool(p.get("vlan_filtering", False)),
+                  vlans=_default_port_vlans() if p.get("vlan_filtering") else None, **common)
+
+
+def _type_words(kind: str, p: dict) -> list:
     words = []
-    if p.get("stp") is not None:
-        words += ["stp_state", "1" if p["stp"] else "0"]
-    if p.get("forward_delay") is not None:
-        words += ["forward_delay", str(int(round(p["forward_delay"] * 100)))]
+    if kind == "bridge":
+        if p.get("stp") is not None:
+            words += ["stp_state", "1" if p["stp"] else "0"]
+        if p.get("forward_delay") is not None:
+            words += ["forward_delay", str(int(round(p["forward_delay"] * 100)))]
+        if p.get("vlan_filtering") is not None:
+            words += ["vlan_filtering", "1" if p["vlan_filtering"] else "0"]
+    elif kind == "bond":
+        for key in BOND_OPTIONS:
+            value = p.get(key)
+            if value is None:
+                continue
+            if key == "arp_ip_target":
+                value = ",".join(value) if value else None
+                if value is None:
+                    continue
+            words += [key, str(value)]
+    elif kind == "vlan":
+        words += ["protocol", p.get("protocol", "802.1Q"), "id", str(p["vlan_id"])]
     return words
 
 
@@ -144,12 +220,11 @@ class Plan:
 
 # -- views -------------------------------------------------------------------
 
-def bridge_view(host: HostNetwork, name: str, guests: GuestMatcher) -> dict:
-    """What a user reads about one bridge: its settings, uplinks and guest ports."""
+def device_view(host: HostNetwork, name: str, kind) -> dict:
+    """What a user reads about any managed device: state, MTU, MAC, addresses, master."""
     dev = host.get(name)
-    if not isinstance(dev, Bridge):
+    if not isinstance(dev, kind):
         return {"name": name, "present": False}
-    ports = host.ports_of(name)
     return {
         "name": name,
         "present": True,
@@ -157,40 +232,37 @@ def bridge_view(host: HostNetwork, name: str, guests: GuestMatcher) -> dict:
         "operstate": dev.operstate,
         "mtu": dev.mtu,
         "mac": dev.mac,
-        "stp": dev.stp,
-        "forward_delay": dev.forward_delay,
-        "vlan_filtering": dev.vlan_filtering,
         "addresses": list(dev.ip.addresses or []),
         "gateway4": dev.ip.gateway4,
         "gateway6": dev.ip.gateway6,
-        "ports": [p.name for p in ports if not _is_guest(p, guests)],
-        "guest_ports": [p.name for p in ports if _is_guest(p, guests)],
+        "master": dev.master,
     }
+
+
+def bridge_view(host: HostNetwork, name: str, guests: GuestMatcher) -> dict:
+    """A bridge's settings, its uplinks and its guest ports."""
+    view = device_view(host, name, Bridge)
+    if not view["present"]:
+        return view
+    dev = host.get(name)
+    ports = host.ports_of(name)
+    del view["master"]
+    view.update(
+        stp=dev.stp,
+        forward_delay=dev.forward_delay,
+        vlan_filtering=dev.vlan_filtering,
+        ports=[p.name for p in ports if not _is_guest(p, guests)],
+        guest_ports=[p.name for p in ports if _is_guest(p, guests)],
+        port_vlans={d.name: d.vlans for d in [dev] + ports if d.vlans is not None},
+    )
+    return view
 
 
 def _is_guest(dev, guests: GuestMatcher) -> bool:
     return dev.TYPE == "guest" or guests.is_guest(dev.name, getattr(dev, "kind", ""))
 
 
-# -- planning a bridge --------------------------------------------------------------
-
-def rebuild_bridge(host: HostNetwork, name: str) -> list:
-    """Operations that re-create bridge `name` as it is in `host`, ports and all."""
-    br = host.get(name)
-    ops = [Operation(LINK_ADD, name, {"type": "bridge", "stp": br.stp, "forward_delay": br.forward_delay,
-                                      "mac": br.mac})]
-    ops += [Operation(LINK_SET, port.name, {"master": name}) for port in host.ports_of(name)]
-    if br.mtu:
-        ops.append(Operation(LINK_SET, name, {"mtu": br.mtu}))
-    ops += [Operation(ADDR_ADD, name, {"address": a}) for a in br.ip.addresses or []]
-    if br.up:
-        ops.append(Operation(LINK_SET, name, {"up": True}))
-    for family in (4, 6):
-        gw = getattr(br.ip, f"gateway{family}")
-        if gw:
-            ops.append(Operation(ROUTE_REPLACE, name, {"family": family, "gateway": gw}))
-    return ops
-
+# -- pieces every device planner uses ------------------------------------------------
 
 def _set(device: str, key: str, new, old) -> Operation:
     return Operation(LINK_SET, device, {key: new}, [Operation(LINK_SET, device, {key: old})])
@@ -208,27 +280,10 @@ def _route_ops(host: HostNetwork, name: str, family: int, gateway: str):
     return [Operation(ROUTE_REPLACE, name, {"family": family, "gateway": gateway}, undo)]
 
 
-def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: GuestMatcher,
-                 max_mtu: dict | None = None) -> list:
-    """Problems of a desired bridge against the current host; warnings come back as ('warn', text)."""
-    problems = desired.problems()
-    current = host.get(desired.name)
-    if current is not None and not isinstance(current, Bridge):
-        problems.append(f"name: {desired.name!r} already exists and is a {current.TYPE} "
-                        f"({getattr(current, 'kind', '') or current.TYPE}), not a bridge")
-    stp = desired.stp if desired.stp is not None else (current.stp if isinstance(current, Bridge) else False)
-    fd = desired.forward_delay if desired.forward_delay is not None else (
-        current.forward_delay if isinstance(current, Bridge) else 15)
-    if stp and fd is not None and fd < 2 and desired.forward_delay is None:
-        problems.append(f"stp: enabling STP needs forward_delay of 2-30 seconds; the bridge has {fd}: set forward_delay too")
-    if ports is not None:
-        seen = set()
-        for port in ports:
-            problem = _port_problem(host, desired.name, port, seen)
-            if problem:
-                problems.append(problem)
-            seen.add(port)
-    addresses = desired.ip.addresses if desired.ip.addresses is not None else (
+def gateway_problems(name: str, desired_ip: IpConfig, current, admin_up) -> list:
+    """A gateway must be reachable: inside one of the device's addresses, device up."""
+    problems = []
+    addresses = desired_ip.addresses if desired_ip.addresses is not None else (
         current.ip.addresses if current is not None else [])
     networks = []
     for addr in addresses or []:
@@ -237,11 +292,11 @@ def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gu
         except ValueError:
             pass
     for key in ("gateway4", "gateway6"):
-        gw = getattr(desired.ip, key)
+        gw = getattr(desired_ip, key)
         if gw is None:
             continue
         if admin_up is False:
-            problems.append(f"{key}: a default route needs the bridge up; admin_state is down")
+            problems.append(f"{key}: a default route needs {name} up; admin_state is down")
             continue
         try:
             gw_ip = ipaddress.ip_address(gw)
@@ -249,96 +304,19 @@ def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gu
             continue
         if not any(gw_ip in net for net in networks if net.version == gw_ip.version):
             have = ", ".join(a for a in addresses or [] if ipaddress.ip_interface(a).version == gw_ip.version) or "none"
-            problems.append(f"{key}: {gw} is not inside any IPv{gw_ip.version} address of {desired.name} ({have}); "
+            problems.append(f"{key}: {gw} is not inside any IPv{gw_ip.version} address of {name} ({have}); "
                             f"the kernel could not reach it")
     return problems
 
 
-def _port_problem(host: HostNetwork, bridge: str, port: str, seen: set):
-    problem = name_problem(port, "ports")
-    if problem:
-        return problem
-    if port in seen:
-        return f"ports: {port!r} is listed twice"
-    if port == bridge:
-        return f"ports: {port!r} is the bridge itself"
-    dev = host.get(port)
-    if dev is None:
-        return f"ports: {port!r} does not exist; create it first or remove it from ports"
-    if isinstance(dev, Bridge):
-        return f"ports: {port!r} is a bridge; a bridge cannot be a port of another bridge"
-    if port == "lo" or (dev.mac == "00:00:00:00:00:00" and getattr(dev, "kind", None) == ""):
-        return f"ports: {port!r} is a loopback device and cannot be a bridge port"
-    if dev.master and dev.master != bridge:
-        return f"ports: {port!r} is already a port of {dev.master!r}; release it there first"
-    return None
-
-
-def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: GuestMatcher,
-                max_mtu: dict | None = None) -> Plan:
-    """Operations that take bridge `desired.name` from `host` to the desired state.
-
-    `ports` None leaves uplinks alone; a list makes the uplinks exactly that
-    list. Guest ports are never released. Addresses and gateways None are left
-    alone. Order: create or set attributes, release unwanted uplinks (before
-    new ones join, so two uplinks never loop without STP), enslave new ones,
-    MTU, addresses (add before delete), admin state, default routes.
-    """
-    problems = check_bridge(host, desired, ports, admin_up, guests, max_mtu)
-    if problems:
-        raise ValidationError(problems)
-    name = desired.name
-    ops: list = []
-    warnings: list = []
-    current = host.get(name)
-    ip = desired.ip.normalized()
-    if current is None:
-        # MTU is set after the ports join: a bridge created with one adopts
-        # its smallest port's MTU unless the MTU is set on it afterwards.
-        create = {"type": "bridge", "stp": desired.stp, "forward_delay": desired.forward_delay, "mac": desired.mac}
-        create = {k: v for k, v in create.items() if v is not None}
-        ops.append(Operation(LINK_ADD, name, create, [Operation(LINK_DEL, name)]))
-        before_ports: list = []
-        current_addresses: list = []
-        current_up = False
-        current_mtu = 1500
-    else:
-        attr_ops = []
-        for key in ("forward_delay", "stp"):
-            new, old = getattr(desired, key), getattr(current, key)
-            if new is not None and new != old:
-                attr_ops.append(_set(name, key, new, old))
-        if desired.stp is False and len(attr_ops) == 2:
-            attr_ops.reverse()  # STP off first, or a short forward_delay is refused
-        ops += attr_ops
-        if desired.mac is not None and desired.mac != current.mac:
-            ops.append(_set(name, "mac", desired.mac, current.mac))
-        before_ports = host.ports_of(name)
-        current_addresses = list(current.ip.addresses or [])
-        current_up = bool(current.up)
-        current_mtu = current.mtu
-
-    if ports is not None:
-        wanted = set(ports)
-        for port in before_ports:
-            if port.name not in wanted and not _is_guest(port, guests):
-                ops.append(_set(port.name, "master", None, name))
-        for port in ports:
-            dev = host.get(port)
-            if dev.master != name:
-                ops.append(_set(port, "master", name, dev.master))
-            if not dev.up:
-                ops.append(_set(port, "up", True, False))
-    if desired.mtu is not None and desired.mtu != current_mtu:
-        ops.append(_set(name, "mtu", desired.mtu, current_mtu))
-    if desired.mtu is not None and max_mtu is not None:
-        uplinks = ports if ports is not None else [p.name for p in before_ports if not _is_guest(p, guests)]
-        for port in uplinks:
-            dev = host.get(port)
-            if dev is not None and dev.mtu is not None and dev.mtu < desired.mtu:
-                warnings.append(f"mtu: {name} gets mtu {desired.mtu} but its port {port} has mtu {dev.mtu}; "
-                                f"frames larger than {dev.mtu} will not leave through {port}")
-
+def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, admin_up) -> list:
+    """MTU, addresses (add before delete), admin state, then default routes."""
+    ops = []
+    current_mtu = current.mtu if current is not None else 1500
+    current_addresses = list(current.ip.addresses or []) if current is not None else []
+    current_up = bool(current.up) if current is not None else False
+    if mtu is not None and mtu != current_mtu:
+        ops.append(_set(name, "mtu", mtu, current_mtu))
     if ip.addresses is not None:
         for addr in ip.addresses:
             if addr not in current_addresses:
@@ -352,6 +330,203 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
         gw = getattr(ip, f"gateway{family}")
         if gw is not None:
             ops += _route_ops(host, name, family, gw)
+    return ops
+
+
+def rebuild_device(host: HostNetwork, name: str) -> list:
+    """Operations that re-create `name` as it is in `host`: ports, VLANs, addresses and all."""
+    dev = host.get(name)
+    create = {"mac": dev.mac}
+    if isinstance(dev, Bridge):
+        create.update(type="bridge", stp=dev.stp, forward_delay=dev.forward_delay, vlan_filtering=dev.vlan_filtering)
+    elif isinstance(dev, Bond):
+        # Only options the bond's mode accepts; primary once its slaves are back.
+        mode = dev.mode or "balance-rr"
+        create.update(type="bond", **{k: v for k, v in dev.options().items() if v not in (None, [])
+                                      and k != "primary" and mode in BOND_OPTION_MODES.get(k, (mode,))})
+    else:
+        create.update(type="vlan", parent=dev.parent, vlan_id=dev.vlan_id, protocol=dev.protocol)
+    ops = [Operation(LINK_ADD, name, {k: v for k, v in create.items() if v is not None})]
+    members = host.ports_of(name)
+    if isinstance(dev, Bond):
+        ops += [Operation(LINK_SET, m.name, {"up": False}) for m in members if m.up]
+    ops += [Operation(LINK_SET, m.name, {"master": name}) for m in members]
+    if isinstance(dev, Bond) and dev.primary:
+        ops.append(Operation(LINK_SET, name, {"primary": dev.primary}))
+    if dev.master:
+        ops.append(Operation(LINK_SET, name, {"master": dev.master}))
+    if isinstance(dev, Bridge) and dev.vlan_filtering:
+        for member in [dev] + members:
+            ops += plan_port_vlans(member.name, _default_port_vlans(), member.vlans or {}, self_entry=member is dev)
+    if dev.mtu:
+        ops.append(Operation(LINK_SET, name, {"mtu": dev.mtu}))
+    ops += [Operation(ADDR_ADD, name, {"address": a}) for a in dev.ip.addresses or []]
+    if dev.up:
+        ops.append(Operation(LINK_SET, name, {"up": True}))
+    for family in (4, 6):
+        gw = getattr(dev.ip, f"gateway{family}")
+        if gw:
+            ops.append(Operation(ROUTE_REPLACE, name, {"family": family, "gateway": gw}))
+    return ops
+
+
+def plan_delete(host: HostNetwork, name: str) -> Operation:
+    """Delete `name`; its undo rebuilds it as it was."""
+    return Operation(LINK_DEL, name, {}, rebuild_device(host, name))
+
+
+def vlan_users(host: HostNetwork, name: str) -> list:
+    """VLAN devices on top of `name`: the kernel deletes them with it."""
+    return sorted(d.name for d in host.devices.values() if isinstance(d, Vlan) and d.parent == name)
+
+
+def topology_problems(host: HostNetwork, names) -> list:
+    """oVirt's combination rules, checked on the host a plan would leave behind.
+
+    Bond slaves are NICs; a VLAN sits on a NIC, bond or bridge; a bridge's
+    ports are NICs, bonds, VLANs or guest ports; a master is a bridge or bond.
+    Only devices in `names` (and what they touch) are judged, so an odd but
+    unrelated corner of the host does not block a task.
+    """
+    problems = []
+    for name in sorted(set(names)):
+        dev = host.get(name)
+        if dev is None:
+            continue
+        for member in [dev] + host.ports_of(name):
+            master = host.get(member.master) if member.master else None
+            if member.master and master is None:
+                continue
+            if master is not None and not isinstance(master, (Bridge, Bond)):
+                problems.append(f"{member.name} cannot be a port of {master.name}: a {master.TYPE} has no ports")
+            elif isinstance(master, Bond) and member.TYPE != "nic":
+                problems.append(f"{member.name} is a {member.TYPE}; only NICs can be slaves of bond {master.name}")
+            elif isinstance(master, Bridge) and member.TYPE not in ("nic", "bond", "vlan", "guest"):
+                problems.append(f"{member.name} is a {member.TYPE}; ports of bridge {master.name} are NICs, bonds, VLANs or guest ports")
+        if isinstance(dev, Vlan):
+            parent = host.get(dev.parent) if dev.parent else None
+            if parent is not None and parent.TYPE not in ("nic", "bond", "bridge"):
+                problems.append(f"{dev.name}: a VLAN sits on a NIC, bond or bridge; {parent.name} is a {parent.TYPE}")
+    return problems
+
+
+def _member_problem(host: HostNetwork, owner: str, param: str, port: str, seen: set, what: str):
+    """Why `port` cannot become a member of `owner` (shared by bridge ports and bond slaves)."""
+    problem = name_problem(port, param)
+    if problem:
+        return problem
+    if port in seen:
+        return f"{param}: {port!r} is listed twice"
+    if port == owner:
+        return f"{param}: {port!r} is the {what} itself"
+    dev = host.get(port)
+    if dev is None:
+        return f"{param}: {port!r} does not exist; create it first or remove it from {param}"
+    if port == "lo" or (dev.mac == "00:00:00:00:00:00" and getattr(dev, "kind", None) == ""):
+        return f"{param}: {port!r} is a loopback device and cannot be a {what} member"
+    return None
+
+
+# -- bridges ------------------------------------------------------------------------------
+
+def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans=None) -> list:
+    """Problems of a desired bridge against the current host."""
+    problems = desired.problems()
+    current = host.get(desired.name)
+    if current is not None and not isinstance(current, Bridge):
+        problems.append(f"name: {desired.name!r} already exists and is a {current.TYPE} "
+                        f"({getattr(current, 'kind', '') or current.TYPE}), not a bridge")
+        return problems
+    stp = desired.stp if desired.stp is not None else (current.stp if current is not None else False)
+    fd = desired.forward_delay if desired.forward_delay is not None else (current.forward_delay if current is not None else 15)
+    if stp and fd is not None and fd < 2 and desired.forward_delay is None:
+        problems.append(f"stp: enabling STP needs forward_delay of 2-30 seconds; the bridge has {fd}: set forward_delay too")
+    if ports is not None:
+        seen: set = set()
+        for port in ports:
+            problem = _member_problem(host, desired.name, "ports", port, seen, "bridge")
+            dev = host.get(port)
+            if problem is None and isinstance(dev, Bridge):
+                problem = f"ports: {port!r} is a bridge; a bridge cannot be a port of another bridge"
+            if problem is None and dev.master and dev.master != desired.name:
+                problem = f"ports: {port!r} is already a port of {dev.master!r}; release it there first"
+            if problem:
+                problems.append(problem)
+            seen.add(port)
+    if port_vlans:
+        filtering = desired.vlan_filtering if desired.vlan_filtering is not None else bool(current and current.vlan_filtering)
+        if not filtering:
+            problems.append("port_vlans: needs vlan_filtering: true on the bridge")
+        members = set(ports) if ports is not None else {p.name for p in host.ports_of(desired.name)}
+        if ports is not None and current is not None:
+            members |= {p.name for p in host.ports_of(desired.name) if p.TYPE == "guest"}
+        for port in port_vlans:
+            if port != desired.name and port not in members:
+                problems.append(f"port_vlans: {port!r} is not a port of {desired.name} (ports: {', '.join(sorted(members)) or 'none'})")
+    problems += gateway_problems(desired.name, desired.ip, current, admin_up)
+    return problems
+
+
+def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: GuestMatcher,
+                port_vlans: dict | None = None) -> Plan:
+    """Operations that take bridge `desired.name` from `host` to the desired state.
+
+    `ports` None leaves uplinks alone; a list makes the uplinks exactly that
+    list. Guest ports are never released. `port_vlans` maps a port (or the
+    bridge itself) to its VLAN membership on a vlan-aware bridge. Addresses
+    and gateways None are left alone. Order: create or set attributes,
+    release unwanted uplinks (before new ones join, so two uplinks never loop
+    without STP), enslave new ones, port VLANs, MTU (after the ports: a
+    bridge adopts its smallest port's MTU unless set afterwards), addresses
+    (add before delete), admin state, default routes.
+    """
+    problems = check_bridge(host, desired, ports, admin_up, port_vlans)
+    if problems:
+        raise ValidationError(problems)
+    name = desired.name
+    ops: list = []
+    warnings: list = []
+    current = host.get(name)
+    if current is None:
+        create = {"type": "bridge", "stp": desired.stp, "forward_delay": desired.forward_delay,
+                  "vlan_filtering": desired.vlan_filtering, "mac": desired.mac}
+        ops.append(Operation(LINK_ADD, name, {k: v for k, v in create.items() if v is not None}, [Operation(LINK_DEL, name)]))
+        before_ports: list = []
+    else:
+        # STP off goes before a short forward_delay (refused while STP runs);
+        # STP on goes after a valid one.
+        order = ("stp", "forward_delay") if desired.stp is False else ("forward_delay", "stp")
+        for key in order + ("vlan_filtering",):
+            new, old = getattr(desired, key), getattr(current, key)
+            if new is not None and new != old:
+                ops.append(_set(name, key, new, old))
+        if desired.mac is not None and desired.mac != current.mac:
+            ops.append(_set(name, "mac", desired.mac, current.mac))
+        before_ports = host.ports_of(name)
+
+    if ports is not None:
+        wanted = set(ports)
+        for port in before_ports:
+            if port.name not in wanted and not _is_guest(port, guests):
+                ops.append(_set(port.name, "master", None, name))
+        for port in ports:
+            dev = host.get(port)
+            if dev.master != name:
+                ops.append(_set(port, "master", name, dev.master))
+            if not dev.up:
+                ops.append(_set(port, "up", True, False))
+    if port_vlans:
+        future = Plan(ops).predict(host)
+        for port in sorted(port_vlans):
+            ops += plan_port_vlans(port, future.get(port).vlans, port_vlans[port], self_entry=port == name)
+    if desired.mtu is not None:
+        uplinks = ports if ports is not None else [p.name for p in before_ports if not _is_guest(p, guests)]
+        for port in uplinks:
+            dev = host.get(port)
+            if dev is not None and dev.mtu is not None and dev.mtu < desired.mtu:
+                warnings.append(f"mtu: {name} gets mtu {desired.mtu} but its port {port} has mtu {dev.mtu}; "
+                                f"frames larger than {dev.mtu} will not leave through {port}")
+    ops += plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
     return Plan(ops, warnings)
 
 
@@ -365,6 +540,10 @@ def plan_bridge_absent(host: HostNetwork, name: str, guests: GuestMatcher, detac
         return Plan()
     if not isinstance(current, Bridge):
         raise ValidationError([f"name: {name!r} is a {current.TYPE}, not a bridge; refusing to delete it"])
+    uppers = vlan_users(host, name)
+    if uppers:
+        raise ValidationError([f"state: bridge {name!r} carries VLAN devices {', '.join(uppers)}, which the kernel would "
+                               f"delete with it; delete them first (netsafe.hypervisor.net_vlan state=absent)"])
     guest_ports = [p.name for p in host.ports_of(name) if _is_guest(p, guests)]
     warnings = []
     if guest_ports:
@@ -373,4 +552,52 @@ def plan_bridge_absent(host: HostNetwork, name: str, guests: GuestMatcher, detac
                 f"state: bridge {name!r} still carries guest ports {', '.join(guest_ports)}; deleting it would cut "
                 f"those guests off. Move them first, or set detach_guests: true to accept that"])
         warnings.append(f"detach_guests: guest ports {', '.join(guest_ports)} lose their bridge {name}")
-    return Plan([Operation(LINK_DEL, name, {}, rebuild_bridge(host, name))], warnings)
+    return Plan([plan_delete(host, name)], warnings)
+
+
+# -- bridge port VLANs --------------------------------------------------------------------
+
+def plan_port_vlans(port: str, current: dict | None, desired: dict, self_entry: bool = False) -> list:
+    """Operations that make `port`'s membership `desired`; each carries its undo."""
+    if current == desired:
+        return []
+    have = vlans.flags_by_vid(current)
+    want = vlans.flags_by_vid(desired)
+    ops = []
+    changed = sorted((vid, flags) for vid, flags in want.items() if have.get(vid) != flags)
+    for first, last, (pvid, untagged) in vlans.runs(changed):
+        params = {"vids": [first, last], "pvid": pvid, "untagged": untagged}
+        if self_entry:
+            params["self"] = True
+        undo = []
+        for vid in range(first, last + 1):
+            old = have.get(vid)
+            if old is None:
+                undo.append(Operation(BRIDGE_VLAN_DEL, port, {"vids": [vid, vid], **({"self": True} if self_entry else {})}))
+            else:
+                undo.append(Operation(BRIDGE_VLAN_ADD, port, {"vids": [vid, vid], "pvid": old[0], "untagged": old[1],
+                                                              **({"self": True} if self_entry else {})}))
+        ops.append(Operation(BRIDGE_VLAN_ADD, port, params, _compact(undo)))
+    gone = sorted((vid, have[vid]) for vid in have if vid not in want)
+    for first, last, _flags in vlans.runs([(vid, (False, False)) for vid, _f in gone]):
+        params = {"vids": [first, last], **({"self": True} if self_entry else {})}
+        undo = [Operation(BRIDGE_VLAN_ADD, port, {"vids": [a, b], "pvid": f[0], "untagged": f[1],
+                                                  **({"self": True} if self_entry else {})})
+                for a, b, f in vlans.runs([(vid, have[vid]) for vid in range(first, last + 1)])]
+        ops.append(Operation(BRIDGE_VLAN_DEL, port, params, undo))
+    # Removals first: dropping the old pvid VLAN must not undo a new pvid set after it.
+    return [op for op in ops if op.action == BRIDGE_VLAN_DEL] + [op for op in ops if op.action == BRIDGE_VLAN_ADD]
+
+
+def _compact(ops: list) -> list:
+    """Merge consecutive single-vid undo operations with equal flags into ranges."""
+    out: list = []
+    for op in ops:
+        prev = out[-1] if out else None
+        if (prev and prev.action == op.action and prev.device == op.device
+                and {k: v for k, v in prev.params.items() if k != "vids"} == {k: v for k, v in op.params.items() if k != "vids"}
+                and not op.params.get("pvid") and prev.params["vids"][1] + 1 == op.params["vids"][0]):
+            prev.params["vids"] = [prev.params["vids"][0], op.params["vids"][1]]
+            continue
+        out.append(Operation(op.action, op.device, dict(op.params, vids=list(op.params["vids"]))))
+    return out

@@ -12,17 +12,17 @@ import socket
 import struct
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils import _netlink as nl
+from ansible_collections.netsafe.hypervisor.plugins.module_utils import _vlans as vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    Bond, Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
+    BOND_ENUMS, Bond, Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
 )
 
 _IFI_HEADER = nl.IFINFOMSG.size
 _IFA_HEADER = nl.IFADDRMSG.size
 _RT_HEADER = nl.RTMSG.size
-_BOND_MODES = {0: "balance-rr", 1: "active-backup", 2: "balance-xor", 3: "broadcast",
-               4: "802.3ad", 5: "balance-tlb", 6: "balance-alb"}
+_AF_SPEC = frozenset((nl.IFLA_AF_SPEC,))
 _LINK_ATTRS = frozenset((nl.IFLA_IFNAME, nl.IFLA_MTU, nl.IFLA_ADDRESS, nl.IFLA_MASTER, nl.IFLA_LINK,
-                         nl.IFLA_MAX_MTU, nl.IFLA_OPERSTATE, nl.IFLA_LINKINFO))
+                         nl.IFLA_OPERSTATE, nl.IFLA_LINKINFO))
 _LINK_REQUEST = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + nl.attr_u32(nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_SKIP_STATS)
 
 
@@ -30,7 +30,7 @@ class RawLink:
     """The decoded part of one RTM_NEWLINK message."""
 
     __slots__ = ("index", "name", "flags", "mtu", "mac", "master", "link", "operstate",
-                 "kind", "data", "max_mtu")
+                 "kind", "data")
 
     def __init__(self, body):
         _family, _type, self.index, self.flags, _change = nl.IFINFOMSG.unpack_from(body)
@@ -41,7 +41,6 @@ class RawLink:
         self.mac = nl.as_mac(raw_mac) if raw_mac is not None and len(raw_mac) == 6 else None
         self.master = nl.as_u32(attrs[nl.IFLA_MASTER]) if nl.IFLA_MASTER in attrs else 0
         self.link = nl.as_u32(attrs[nl.IFLA_LINK]) if nl.IFLA_LINK in attrs else 0
-        self.max_mtu = nl.as_u32(attrs[nl.IFLA_MAX_MTU]) if nl.IFLA_MAX_MTU in attrs else None
         state = nl.as_u8(attrs[nl.IFLA_OPERSTATE]) if nl.IFLA_OPERSTATE in attrs else 0
         self.operstate = nl.OPERSTATES[state] if state < len(nl.OPERSTATES) else "unknown"
         self.kind = ""
@@ -100,7 +99,61 @@ def read_default_gateways(netlink: nl.Netlink) -> dict:
     return found
 
 
-def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher):
+def _bond_options(data: dict, name_of: dict) -> dict:
+    def u8(attr):
+        return nl.as_u8(data[attr]) if attr in data else None
+
+    def u32(attr):
+        return nl.as_u32(data[attr]) if attr in data else None
+
+    def named(table, value):
+        return table[value] if value is not None and value < len(table) else None
+
+    targets = data.get(nl.IFLA_BOND_ARP_IP_TARGET)
+    primary = u32(nl.IFLA_BOND_PRIMARY)
+    return {
+        "mode": named(BOND_ENUMS["mode"], u8(nl.IFLA_BOND_MODE)),
+        "miimon": u32(nl.IFLA_BOND_MIIMON),
+        "updelay": u32(nl.IFLA_BOND_UPDELAY),
+        "downdelay": u32(nl.IFLA_BOND_DOWNDELAY),
+        "arp_interval": u32(nl.IFLA_BOND_ARP_INTERVAL),
+        "arp_ip_target": [] if targets is None else [
+            str(ipaddress.ip_address(bytes(raw))) for _k, raw in nl.iter_attrs(targets, 0, len(targets))],
+        "primary": name_of.get(primary) if primary else None,
+        "xmit_hash_policy": named(BOND_ENUMS["xmit_hash_policy"], u8(nl.IFLA_BOND_XMIT_HASH_POLICY)),
+        "min_links": u32(nl.IFLA_BOND_MIN_LINKS),
+        "lacp_rate": named(BOND_ENUMS["lacp_rate"], u8(nl.IFLA_BOND_AD_LACP_RATE)),
+        "ad_select": named(BOND_ENUMS["ad_select"], u8(nl.IFLA_BOND_AD_SELECT)),
+    }
+
+
+def read_port_vlans(netlink: nl.Netlink) -> dict:
+    """ifindex -> VLAN membership, for ports of vlan-aware bridges and the bridges themselves."""
+    request = nl.IFINFOMSG.pack(nl.AF_BRIDGE, 0, 0, 0, 0) + nl.attr_u32(nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_BRVLAN_COMPRESSED)
+    found: dict = {}
+    for _t, body in netlink.dump(nl.RTM_GETLINK, request):
+        index = nl.IFINFOMSG.unpack_from(body)[2]
+        spec = nl.parse_attrs(body, _IFI_HEADER, len(body), _AF_SPEC).get(nl.IFLA_AF_SPEC)
+        if spec is None:
+            continue
+        flags_of: dict = {}
+        begin = None
+        for kind, raw in nl.iter_attrs(spec, 0, len(spec)):
+            if kind != nl.IFLA_BRIDGE_VLAN_INFO:
+                continue
+            flags, vid = struct.unpack_from("=HH", raw)
+            if flags & nl.BRIDGE_VLAN_INFO_RANGE_BEGIN:
+                begin = vid
+                continue
+            first = begin if flags & nl.BRIDGE_VLAN_INFO_RANGE_END and begin is not None else vid
+            begin = None
+            for v in range(first, vid + 1):
+                flags_of[v] = (bool(flags & nl.BRIDGE_VLAN_INFO_PVID), bool(flags & nl.BRIDGE_VLAN_INFO_UNTAGGED))
+        found[index] = vlans.from_flags(flags_of)
+    return found
+
+
+def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher, name_of: dict):
     common = {"name": raw.name, "mtu": raw.mtu, "mac": raw.mac, "up": bool(raw.flags & nl.IFF_UP),
               "master": master_name, "operstate": raw.operstate, "index": raw.index}
     data = raw.data
@@ -112,8 +165,7 @@ def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher):
             vlan_filtering=bool(nl.as_u8(data[nl.IFLA_BR_VLAN_FILTERING])) if nl.IFLA_BR_VLAN_FILTERING in data else None,
             **common)
     if raw.kind == "bond":
-        mode = nl.as_u8(data[nl.IFLA_BOND_MODE]) if nl.IFLA_BOND_MODE in data else None
-        return Bond(mode=_BOND_MODES.get(mode), miimon=nl.as_u32(data[nl.IFLA_BOND_MIIMON]) if nl.IFLA_BOND_MIIMON in data else None, **common)
+        return Bond(**_bond_options(data, name_of), **common)
     if raw.kind == "vlan":
         proto = struct.unpack_from("!H", data[nl.IFLA_VLAN_PROTOCOL])[0] if nl.IFLA_VLAN_PROTOCOL in data else 0x8100
         return Vlan(parent=parent_name, vlan_id=nl.as_u16(data[nl.IFLA_VLAN_ID]) if nl.IFLA_VLAN_ID in data else None,
@@ -125,12 +177,11 @@ def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher):
 
 
 class Snapshot:
-    """A HostNetwork plus what the planner needs beside it (ifindexes, max MTUs)."""
+    """A HostNetwork plus the ifindex of every device, which the configurator needs."""
 
-    def __init__(self, host: HostNetwork, index_of: dict, max_mtu: dict):
+    def __init__(self, host: HostNetwork, index_of: dict):
         self.host = host
         self.index_of = index_of
-        self.max_mtu = max_mtu
 
 
 def read_host(netlink: nl.Netlink, guests: GuestMatcher | None = None) -> Snapshot:
@@ -140,12 +191,18 @@ def read_host(netlink: nl.Netlink, guests: GuestMatcher | None = None) -> Snapsh
     addresses = read_addresses(netlink)
     gateways = read_default_gateways(netlink)
     name_of = {raw.index: raw.name for raw in links}
+    filtering = {raw.index for raw in links if raw.kind == "bridge" and raw.data.get(nl.IFLA_BR_VLAN_FILTERING) is not None
+                 and nl.as_u8(raw.data[nl.IFLA_BR_VLAN_FILTERING])}
+    # Only vlan-aware bridges have memberships; skip the dump on hosts without one.
+    port_vlans = read_port_vlans(netlink) if filtering else {}
     host = HostNetwork()
     for raw in links:
         device = _device_from(raw, name_of.get(raw.master) if raw.master else None,
-                              name_of.get(raw.link) if raw.link else None, guests)
+                              name_of.get(raw.link) if raw.link else None, guests, name_of)
         gw = gateways.get(raw.index, {})
         device.ip = IpConfig(addresses=sorted(addresses.get(raw.index, [])),
                              gateway4=gw.get("gateway4"), gateway6=gw.get("gateway6")).normalized()
+        if raw.index in filtering or raw.master in filtering:
+            device.vlans = port_vlans.get(raw.index, {"pvid": None, "untagged": [], "tagged": []})
         host.add(device)
-    return Snapshot(host, {raw.name: raw.index for raw in links}, {raw.name: raw.max_mtu for raw in links})
+    return Snapshot(host, {raw.name: raw.index for raw in links})

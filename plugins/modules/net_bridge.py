@@ -20,6 +20,7 @@ author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
   - netsafe.hypervisor.network
+  - netsafe.hypervisor.device
 attributes:
   check_mode:
     support: full
@@ -65,39 +66,39 @@ options:
       - Forward delay in seconds (Proxmox VE's C(bridge-fd)), 0-30; with STP on, 2-30.
       - Omit to keep the current value (15 for a new bridge).
     type: int
-  mtu:
+  vlan_filtering:
     description:
-      - MTU of the bridge device, 68-65535. A port with a smaller MTU triggers a warning.
-      - Omit to keep the current value.
-    type: int
-  mac:
+      - Whether the bridge filters by VLAN (a vlan-aware bridge, as Proxmox VE's C(bridge-vlan-aware yes)).
+      - Omit to keep the current setting (off for a new bridge).
+    type: bool
+  port_vlans:
     description:
-      - Unicast MAC address of the bridge, like V(52:54:00:12:34:56). Omit to keep the current one.
-    type: str
-  addresses:
-    description:
-      - The bridge's static IPv4 and IPv6 addresses with prefix length, exactly. Missing ones are added
-        before extra ones are removed.
-      - Omit to leave addresses alone; V([]) removes them all. Link-local IPv6 addresses made by the
-        kernel are never touched.
+      - VLAN membership of ports on a vlan-aware bridge, exactly, for the ports listed here; ports not
+        listed keep their membership.
+      - Name the bridge itself as O(port_vlans[].port) for the bridge's own membership (C(bridge vlan ... self)).
+      - A port that joins a vlan-aware bridge gets VLAN 1 as untagged PVID from the kernel; list it to change that.
+      - Needs O(vlan_filtering=true) (or a bridge that already filters).
     type: list
-    elements: str
-  gateway4:
-    description:
-      - IPv4 default gateway through this bridge; must lie inside one of its IPv4 addresses.
-      - Replaces the current IPv4 default route, whichever device it uses. Omit to leave routes alone.
-    type: str
-  gateway6:
-    description:
-      - IPv6 default gateway through this bridge; must lie inside one of its IPv6 addresses.
-      - Replaces the current IPv6 default route. Omit to leave routes alone.
-    type: str
-  admin_state:
-    description:
-      - Administrative state of the bridge device.
-    type: str
-    choices: [up, down]
-    default: up
+    elements: dict
+    suboptions:
+      port:
+        description: A port of this bridge (uplink or guest port), or the bridge itself.
+        type: str
+        required: true
+      pvid:
+        description:
+          - VLAN for untagged ingress frames (Proxmox VE's C(tag=)). It is a member untagged unless listed in O(port_vlans[].tagged).
+        type: int
+      untagged:
+        description: VLAN ids or ranges (V(10), V(20-30)) that leave this port untagged.
+        type: list
+        elements: str
+        default: []
+      tagged:
+        description: VLAN ids or ranges that leave this port tagged (Proxmox VE's C(trunks=), C(bridge-vids)).
+        type: list
+        elements: str
+        default: []
   detach_guests:
     description:
       - With O(state=absent), accept that guest ports still on the bridge lose it.
@@ -141,6 +142,17 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     var: preview.commands
 
+- name: A vlan-aware bridge whose uplink trunks VLANs 2-4094 (Proxmox VE's bridge-vlan-aware)
+  netsafe.hypervisor.net_bridge:
+    name: vmbr1
+    ports: [eth5]
+    vlan_filtering: true
+    port_vlans:
+      - port: eth5
+        pvid: 1
+        tagged: ["2-4094"]
+    namespace: hv1
+
 - name: Remove an empty test bridge
   netsafe.hypervisor.net_bridge:
     name: vmbr9
@@ -179,6 +191,11 @@ state:
     stp: {description: STP on or off., type: bool, returned: when present}
     forward_delay: {description: Forward delay in seconds., type: float, returned: when present}
     vlan_filtering: {description: Whether the bridge filters VLANs., type: bool, returned: when present}
+    port_vlans:
+      description: VLAN membership by port (and the bridge itself) on a vlan-aware bridge; ranges as [first, last].
+      type: dict
+      returned: when present
+      sample: {"tap100i0": {"pvid": 10, "untagged": [[10, 10]], "tagged": []}}
     addresses: {description: Static addresses., type: list, elements: str, returned: when present}
     gateway4: {description: IPv4 default gateway via this bridge., type: str, returned: when present}
     gateway6: {description: IPv6 default gateway via this bridge., type: str, returned: when present}
@@ -193,9 +210,12 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import NETWORK_ARGS, run_module
+from ansible_collections.netsafe.hypervisor.plugins.module_utils import _vlans as vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import (
+    DEVICE_ARGS, NETWORK_ARGS, desired_ip, desired_mac, run_module,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    Bridge, GuestMatcher, IpConfig, ValidationError, normalize_mac,
+    Bridge, GuestMatcher, ValidationError,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
     bridge_view, plan_bridge, plan_bridge_absent,
@@ -208,32 +228,47 @@ ARGUMENT_SPEC = dict(
     ports=dict(type="list", elements="str"),
     stp=dict(type="bool"),
     forward_delay=dict(type="int"),
-    mtu=dict(type="int"),
-    mac=dict(type="str"),
-    addresses=dict(type="list", elements="str"),
-    gateway4=dict(type="str"),
-    gateway6=dict(type="str"),
-    admin_state=dict(type="str", choices=["up", "down"], default="up"),
+    vlan_filtering=dict(type="bool"),
+    port_vlans=dict(type="list", elements="dict", options=dict(
+        port=dict(type="str", required=True),
+        pvid=dict(type="int"),
+        untagged=dict(type="list", elements="str", default=[]),
+        tagged=dict(type="list", elements="str", default=[]),
+    )),
     detach_guests=dict(type="bool", default=False),
+    **DEVICE_ARGS,
     **NETWORK_ARGS,
 )
 
 
 def desired_bridge(params: dict) -> Bridge:
     """The Bridge the task asks for; raises ValidationError naming each bad option."""
-    mac = params["mac"]
-    if mac is not None:
-        try:
-            mac = normalize_mac(mac)
-        except ValueError as exc:
-            raise ValidationError([f"mac: {exc}"]) from None
     bridge = Bridge(
-        name=params["name"], mtu=params["mtu"], mac=mac, stp=params["stp"],
-        forward_delay=params["forward_delay"],
-        ip=IpConfig(addresses=params["addresses"], gateway4=params["gateway4"], gateway6=params["gateway6"]),
+        name=params["name"], mtu=params["mtu"], mac=desired_mac(params), stp=params["stp"],
+        forward_delay=params["forward_delay"], vlan_filtering=params["vlan_filtering"], ip=desired_ip(params),
     )
     bridge.validate()
     return bridge
+
+
+def desired_port_vlans(entries) -> dict | None:
+    """port -> membership, from the port_vlans option; None when not given."""
+    if entries is None:
+        return None
+    found: dict = {}
+    problems = []
+    for entry in entries:
+        port = entry["port"]
+        if port in found:
+            problems.append(f"port_vlans: {port!r} is listed twice")
+            continue
+        try:
+            found[port] = vlans.membership(entry["pvid"], entry["untagged"], entry["tagged"], f"port_vlans[{port}]")
+        except ValidationError as exc:
+            problems += exc.problems
+    if problems:
+        raise ValidationError(problems)
+    return found
 
 
 def run(module: AnsibleModule) -> dict:
@@ -244,10 +279,11 @@ def run(module: AnsibleModule) -> dict:
             return plan_bridge_absent(snapshot.host, params["name"], guests, params["detach_guests"])
     else:
         desired = desired_bridge(params)
+        port_vlans = desired_port_vlans(params["port_vlans"])
         admin_up = params["admin_state"] == "up"
 
         def planner(snapshot):
-            return plan_bridge(snapshot.host, desired, params["ports"], admin_up, guests, snapshot.max_mtu)
+            return plan_bridge(snapshot.host, desired, params["ports"], admin_up, guests, port_vlans)
 
     return converge(params["namespace"], guests, planner,
                     lambda host: bridge_view(host, params["name"], guests), module.check_mode)

@@ -1,0 +1,149 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Planning a bond: options, slaves, and the mode change of a live bond.
+
+The kernel changes a bond's mode only while the bond is down and has no
+slaves (lacp_rate and ad_select only while it is down). The planner does
+that dance in one plan: bond down, slaves out, options, slaves back, bond up,
+and every step carries its undo.
+"""
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
+    BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork, ValidationError,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
+    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan, _member_problem, _set,
+    gateway_problems, plan_delete, plan_mtu_ip_state, topology_problems, vlan_users,
+)
+
+
+def effective_bond(current: Bond | None, desired: Bond) -> Bond:
+    """The bond's settings after the task: desired where given, current elsewhere."""
+    merged = copy.deepcopy(current) if current is not None else Bond(name=desired.name, mode="balance-rr", miimon=0)
+    for key in BOND_OPTIONS:
+        value = getattr(desired, key)
+        if value is not None:
+            setattr(merged, key, value)
+    return merged
+
+
+def check_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: bool) -> list:
+    problems = desired.problems()
+    current = host.get(desired.name)
+    if current is not None and not isinstance(current, Bond):
+        return problems + [f"name: {desired.name!r} already exists and is a {current.TYPE}, not a bond"]
+    merged = effective_bond(current, desired)
+    problems += merged.combination_problems({k for k in BOND_OPTIONS if getattr(desired, k) is not None})
+    if slaves is not None:
+        seen: set = set()
+        for slave in slaves:
+            problem = _member_problem(host, desired.name, "slaves", slave, seen, "bond")
+            dev = host.get(slave)
+            if problem is None and dev.TYPE != "nic":
+                problem = f"slaves: {slave!r} is a {dev.TYPE}; bond slaves must be NICs"
+            if problem is None and dev.master and dev.master != desired.name and not take_over:
+                problem = (f"slaves: {slave!r} is a port of {dev.master!r}; set take_over_slaves: true to move it "
+                           f"into {desired.name}")
+            if problem is None and dev.ip.addresses and not take_over:
+                problem = (f"slaves: {slave!r} carries addresses {', '.join(dev.ip.addresses)}; a bond slave cannot keep "
+                           f"them. Move them first, or set take_over_slaves: true to remove them")
+            if problem:
+                problems.append(problem)
+            seen.add(slave)
+    final_slaves = slaves if slaves is not None else [d.name for d in host.ports_of(desired.name)]
+    if merged.primary and merged.primary not in final_slaves:
+        problems.append(f"primary: {merged.primary!r} is not one of the bond's slaves ({', '.join(final_slaves) or 'none'})")
+    problems += gateway_problems(desired.name, desired.ip, current, admin_up)
+    return problems
+
+
+def _enslave(host: HostNetwork, slave: str, bond: str, take_over: bool) -> list:
+    """Take `slave` into `bond`: off another master, addresses removed, down first."""
+    dev = host.get(slave)
+    ops = []
+    if dev.master and dev.master != bond and take_over:
+        ops.append(_set(slave, "master", None, dev.master))
+    if take_over:
+        for addr in dev.ip.addresses or []:
+            ops.append(Operation(ADDR_DEL, slave, {"address": addr}, [Operation(ADDR_ADD, slave, {"address": addr})]))
+    if dev.up:
+        ops.append(_set(slave, "up", False, True))  # the kernel refuses to enslave an up device
+    ops.append(_set(slave, "master", bond, None))
+    return ops
+
+
+def plan_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: bool = False) -> Plan:
+    """Operations that take bond `desired.name` from `host` to the desired state."""
+    problems = check_bond(host, desired, slaves, admin_up, take_over)
+    if problems:
+        raise ValidationError(problems)
+    name = desired.name
+    current = host.get(name)
+    ops: list = []
+    warnings: list = []
+    options = {k: getattr(desired, k) for k in BOND_OPTIONS if getattr(desired, k) is not None}
+    wanted = list(slaves) if slaves is not None else None
+    if current is None:
+        create = {"type": "bond", "mac": desired.mac}
+        create.update({k: v for k, v in options.items() if k != "primary"})
+        ops.append(Operation(LINK_ADD, name, {k: v for k, v in create.items() if v is not None}, [Operation(LINK_DEL, name)]))
+        for slave in wanted or []:
+            ops += _enslave(host, slave, name, take_over)
+        if options.get("primary"):
+            ops.append(_set(name, "primary", options["primary"], None))
+    else:
+        have = [d.name for d in host.ports_of(name)]
+        changes = {k: v for k, v in options.items() if v != getattr(current, k)}
+        down_changes = {k: v for k, v in changes.items() if k in BOND_NEEDS_DOWN}
+        live_changes = {k: v for k, v in changes.items() if k not in BOND_NEEDS_DOWN}
+        if desired.mac is not None and desired.mac != current.mac:
+            ops.append(_set(name, "mac", desired.mac, current.mac))
+        keep = [s for s in have if wanted is None or s in wanted]
+        for slave in have:
+            if wanted is not None and slave not in wanted:
+                ops.append(_set(slave, "master", None, name))
+        if down_changes:
+            if "mode" in down_changes:
+                warnings.append(f"mode: {name} changes from {current.mode} to {down_changes['mode']}; the bond goes down "
+                                f"and its slaves {', '.join(keep) or '(none)'} are released and re-enslaved in this task")
+            if current.up:
+                ops.append(_set(name, "up", False, True))
+            released = keep if "mode" in down_changes else []
+            for slave in released:
+                ops.append(_set(slave, "master", None, name))
+            ops.append(Operation(LINK_SET, name, dict(down_changes),
+                                 [Operation(LINK_SET, name, {k: getattr(current, k) for k in down_changes})]))
+            for slave in released:
+                ops.append(_set(slave, "master", name, None))
+            if current.up and admin_up is not False:
+                ops.append(_set(name, "up", True, False))
+        for slave in wanted or []:
+            if slave not in have:
+                ops += _enslave(host, slave, name, take_over)
+        if live_changes:
+            ops.append(Operation(LINK_SET, name, dict(live_changes),
+                                 [Operation(LINK_SET, name, {k: getattr(current, k) for k in live_changes})]))
+    ops += plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
+    plan = Plan(ops, warnings)
+    problems = topology_problems(plan.predict(host), [name] + (wanted or []))
+    if problems:
+        raise ValidationError(problems)
+    return plan
+
+
+def plan_bond_absent(host: HostNetwork, name: str) -> Plan:
+    """Delete bond `name`; refused while it is a port of a bridge or carries VLANs."""
+    current = host.get(name)
+    if current is None:
+        return Plan()
+    if not isinstance(current, Bond):
+        raise ValidationError([f"name: {name!r} is a {current.TYPE}, not a bond; refusing to delete it"])
+    users = vlan_users(host, name)
+    if current.master:
+        users.append(f"bridge {current.master}")
+    if users:
+        raise ValidationError([f"state: bond {name!r} is still used by {', '.join(sorted(users))}; remove those first"])
+    return Plan([plan_delete(host, name)])

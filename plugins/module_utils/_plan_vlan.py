@@ -1,0 +1,102 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Planning a VLAN device on a NIC, bond or bridge.
+
+The kernel cannot change a VLAN's parent, id or protocol: such a change is a
+delete and re-create, reported as such, and the re-created device goes back
+into the bridge it was a port of, with its addresses.
+"""
+from __future__ import annotations
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
+    HostNetwork, ValidationError, Vlan, name_problem,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
+    LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan, _set, gateway_problems, plan_delete, plan_mtu_ip_state,
+    topology_problems,
+)
+
+
+def check_vlan(host: HostNetwork, desired: Vlan, admin_up) -> list:
+    problems = desired.problems()
+    problem = name_problem(desired.parent, "parent")
+    if problem:
+        return problems + [problem]
+    parent = host.get(desired.parent)
+    current = host.get(desired.name)
+    if parent is None:
+        problems.append(f"parent: {desired.parent!r} does not exist")
+    elif parent.TYPE not in ("nic", "bond", "bridge"):
+        problems.append(f"parent: {desired.parent!r} is a {parent.TYPE}; a VLAN sits on a NIC, bond or bridge")
+    if current is not None and not isinstance(current, Vlan):
+        problems.append(f"name: {desired.name!r} already exists and is a {current.TYPE}, not a VLAN")
+    if parent is not None and desired.mtu is not None and parent.mtu is not None and desired.mtu > parent.mtu:
+        problems.append(f"mtu: {desired.mtu} is above the MTU of parent {desired.parent} ({parent.mtu}); "
+                        f"raise the parent's MTU first or use at most {parent.mtu}")
+    problems += gateway_problems(desired.name, desired.ip, current if isinstance(current, Vlan) else None, admin_up)
+    return problems
+
+
+def plan_vlan(host: HostNetwork, desired: Vlan, admin_up) -> Plan:
+    """Operations that take VLAN `desired.name` to the desired state."""
+    problems = check_vlan(host, desired, admin_up)
+    if problems:
+        raise ValidationError(problems)
+    name = desired.name
+    current = host.get(name)
+    protocol = desired.protocol or "802.1Q"
+    ops: list = []
+    warnings: list = []
+    create = {"type": "vlan", "parent": desired.parent, "vlan_id": desired.vlan_id, "protocol": protocol}
+    if desired.mac:
+        create["mac"] = desired.mac
+    if current is not None:
+        differs = [f"{key} {getattr(current, key)} -> {value}" for key, value in
+                   (("parent", desired.parent), ("vlan_id", desired.vlan_id), ("protocol", protocol))
+                   if getattr(current, key) != value]
+        if differs:
+            warnings.append(f"{name} is deleted and re-created ({', '.join(differs)}): the kernel cannot change these in place")
+            ops.append(plan_delete(host, name))
+            ops.append(Operation(LINK_ADD, name, create, [Operation(LINK_DEL, name)]))
+            if current.master:
+                ops.append(Operation(LINK_SET, name, {"master": current.master}, [Operation(LINK_SET, name, {"master": None})]))
+            # Plan the rest against a fresh device: addresses and state start empty.
+            current = None
+        elif desired.mac is not None and desired.mac != current.mac:
+            ops.append(_set(name, "mac", desired.mac, current.mac))
+    else:
+        ops.append(Operation(LINK_ADD, name, create, [Operation(LINK_DEL, name)]))
+    ip = desired.ip.normalized()
+    mtu = desired.mtu
+    old = host.get(name)
+    if current is None:
+        # A new VLAN starts with its parent's MTU and nothing else: plan the
+        # rest against the host as it will be once the device exists.
+        future = Plan(ops).predict(host)
+    if current is None and old is not None:
+        # Re-created: what the task does not set comes back as the old device had it.
+        if ip.addresses is None:
+            ip.addresses = list(old.ip.addresses or [])
+        ip.gateway4 = ip.gateway4 or old.ip.gateway4
+        ip.gateway6 = ip.gateway6 or old.ip.gateway6
+        mtu = mtu if mtu is not None else old.mtu
+    if current is None:
+        ops += plan_mtu_ip_state(future, name, future.get(name), mtu, ip, admin_up)
+    else:
+        ops += plan_mtu_ip_state(host, name, current, mtu, ip, admin_up)
+    plan = Plan(ops, warnings)
+    problems = topology_problems(plan.predict(host), [name])
+    if problems:
+        raise ValidationError(problems)
+    return plan
+
+
+def plan_vlan_absent(host: HostNetwork, name: str) -> Plan:
+    current = host.get(name)
+    if current is None:
+        return Plan()
+    if not isinstance(current, Vlan):
+        raise ValidationError([f"name: {name!r} is a {current.TYPE}, not a VLAN; refusing to delete it"])
+    if current.master:
+        raise ValidationError([f"state: VLAN {name!r} is a port of {current.master!r}; remove it from there first"])
+    return Plan([plan_delete(host, name)])

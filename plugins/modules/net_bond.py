@@ -1,0 +1,238 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: a Linux bond, its slaves and options, changed all or nothing."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: net_bond
+short_description: Manage a Linux bond on a hypervisor, including mode changes of a live bond
+version_added: 0.1.0
+description:
+  - Creates, changes or deletes a Linux bond through netlink, on the host or in a network namespace.
+  - Manages the slaves (NICs only), the bonding mode and its common options, MTU, MAC, addresses,
+    default gateways and admin state.
+  - Changing the mode of a live bond needs the bond down and its slaves released; the module does that
+    and puts the slaves back in the same task, undoing everything if a step fails.
+  - A slave that carries addresses or belongs to another bridge or bond is refused unless
+    O(take_over_slaves=true).
+author:
+  - netsafe.hypervisor team (@netsafe-hypervisor)
+extends_documentation_fragment:
+  - netsafe.hypervisor.network
+  - netsafe.hypervisor.device
+attributes:
+  check_mode:
+    support: full
+    description: Reports the plan and the predicted state; changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the bond before and after.
+  platform:
+    support: full
+    platforms: linux
+    description: Needs the bonding driver, rtnetlink and CAP_NET_ADMIN on the target.
+options:
+  name:
+    description: Name of the bond, at most 15 characters.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates or changes the bond; V(absent) deletes it (refused while a bridge or VLAN uses it).
+    type: str
+    choices: [present, absent]
+    default: present
+  slaves:
+    description:
+      - The bond's slaves, exactly; NICs only. Omit to leave slaves alone; V([]) releases them all.
+    type: list
+    elements: str
+  take_over_slaves:
+    description:
+      - Allow slaves that are ports of another bridge or bond (they are released there) or carry addresses
+        (the addresses are removed).
+    type: bool
+    default: false
+  mode:
+    description: Bonding mode. Omit to keep the current one (V(balance-rr) for a new bond).
+    type: str
+    choices: [balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb]
+  miimon:
+    description: MII link monitoring interval in milliseconds; 0 switches it off. Omit to keep the current value.
+    type: int
+  updelay:
+    description: Milliseconds to wait before enabling a slave whose link came up; a multiple of O(miimon).
+    type: int
+  downdelay:
+    description: Milliseconds to wait before disabling a slave whose link went down; a multiple of O(miimon).
+    type: int
+  lacp_rate:
+    description: LACPDU rate asked of the partner; V(802.3ad) only.
+    type: str
+    choices: [slow, fast]
+  xmit_hash_policy:
+    description: Transmit hash policy; modes V(balance-xor), V(802.3ad) and V(balance-tlb) only.
+    type: str
+    choices: [layer2, layer3+4, layer2+3, encap2+3, encap3+4, vlan+srcmac]
+  primary:
+    description: Preferred slave; modes V(active-backup), V(balance-tlb), V(balance-alb) only. Must be a slave.
+    type: str
+  ad_select:
+    description: 802.3ad aggregation selection logic; V(802.3ad) only.
+    type: str
+    choices: [stable, bandwidth, count]
+  arp_interval:
+    description: ARP monitoring interval in milliseconds; not with O(miimon) above 0, not in 802.3ad, tlb or alb modes.
+    type: int
+  arp_ip_target:
+    description: IPv4 addresses to ARP when O(arp_interval) is set (at most 16).
+    type: list
+    elements: str
+  min_links:
+    description: Minimum number of active slaves before the bond reports carrier.
+    type: int
+notes:
+  - A second run with the same options reports no change and sends nothing to the kernel.
+  - Everything is decided before the first change; invalid input changes nothing.
+seealso:
+  - module: netsafe.hypervisor.net_bridge
+  - module: netsafe.hypervisor.net_vlan
+"""
+
+EXAMPLES = r"""
+- name: LACP bond of two NICs, fast LACP rate, layer3+4 hashing
+  netsafe.hypervisor.net_bond:
+    name: bond0
+    slaves: [eth3, eth4]
+    mode: 802.3ad
+    miimon: 100
+    lacp_rate: fast
+    xmit_hash_policy: layer3+4
+    namespace: hv1
+
+- name: Switch the live bond to active-backup with eth3 preferred (slaves are put back in the same task)
+  netsafe.hypervisor.net_bond:
+    name: bond0
+    slaves: [eth3, eth4]
+    mode: active-backup
+    primary: eth3
+    namespace: hv1
+
+- name: Delete the bond
+  netsafe.hypervisor.net_bond:
+    name: bond0
+    state: absent
+    namespace: hv1
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the bond was (or in check mode would be) changed.
+  returned: always
+  type: bool
+commands:
+  description: The equivalent C(ip) commands, in order; empty when nothing changes.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ip -n hv1 link add name bond0 type bond mode 802.3ad miimon 100", "ip -n hv1 link set dev eth3 down",
+           "ip -n hv1 link set dev eth3 master bond0"]
+operations:
+  description: The planned operations as data (action, device, params), in order.
+  returned: always
+  type: list
+  elements: dict
+state:
+  description: The bond after the task (predicted in check mode).
+  returned: always
+  type: dict
+  contains:
+    name: {description: Bond name., type: str, returned: always}
+    present: {description: Whether the bond exists., type: bool, returned: always}
+    slaves: {description: Slaves of the bond., type: list, elements: str, returned: when present}
+    mode: {description: Bonding mode., type: str, returned: when present}
+    options: {description: "The other bonding options (miimon, lacp_rate and so on).", type: dict, returned: when present}
+    mtu: {description: MTU., type: int, returned: when present}
+    up: {description: Administrative state., type: bool, returned: when present}
+    addresses: {description: Static addresses., type: list, elements: str, returned: when present}
+    master: {description: The bridge the bond is a port of., type: str, returned: when present}
+  sample: {"name": "bond0", "present": true, "mode": "802.3ad", "slaves": ["eth3", "eth4"]}
+diff:
+  description: The bond before and after (same shape as RV(state)).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import (
+    DEVICE_ARGS, NETWORK_ARGS, desired_ip, desired_mac, run_module,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import BOND_ENUMS, Bond, GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import device_view
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan_bond import plan_bond, plan_bond_absent
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._runner import converge
+
+BOND_OPTION_ARGS = dict(
+    mode=dict(type="str", choices=list(BOND_ENUMS["mode"])),
+    miimon=dict(type="int"),
+    updelay=dict(type="int"),
+    downdelay=dict(type="int"),
+    lacp_rate=dict(type="str", choices=list(BOND_ENUMS["lacp_rate"])),
+    xmit_hash_policy=dict(type="str", choices=list(BOND_ENUMS["xmit_hash_policy"])),
+    primary=dict(type="str"),
+    ad_select=dict(type="str", choices=list(BOND_ENUMS["ad_select"])),
+    arp_interval=dict(type="int"),
+    arp_ip_target=dict(type="list", elements="str"),
+    min_links=dict(type="int"),
+)
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    slaves=dict(type="list", elements="str"),
+    take_over_slaves=dict(type="bool", default=False),
+    **BOND_OPTION_ARGS,
+    **DEVICE_ARGS,
+    **NETWORK_ARGS,
+)
+
+
+def desired_bond(params: dict) -> Bond:
+    options = {key: params[key] for key in BOND_OPTION_ARGS}
+    return Bond(name=params["name"], mtu=params["mtu"], mac=desired_mac(params), ip=desired_ip(params), **options)
+
+
+def bond_view(host, name: str) -> dict:
+    view = device_view(host, name, Bond)
+    if view["present"]:
+        bond = host.get(name)
+        view.update(slaves=[d.name for d in host.ports_of(name)], mode=bond.mode,
+                    options={k: v for k, v in bond.options().items() if k != "mode"})
+    return view
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    name = params["name"]
+    if params["state"] == "absent":
+        def planner(snapshot):
+            return plan_bond_absent(snapshot.host, name)
+    else:
+        desired = desired_bond(params).validate()
+        admin_up = params["admin_state"] == "up"
+
+        def planner(snapshot):
+            return plan_bond(snapshot.host, desired, params["slaves"], admin_up, params["take_over_slaves"])
+
+    return converge(params["namespace"], GuestMatcher(params["guest_patterns"]), planner,
+                    lambda host: bond_view(host, name), module.check_mode)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, lambda: run(module))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: an 802.1Q/802.1ad VLAN device on a NIC, bond or bridge."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: net_vlan
+short_description: Manage a VLAN device on a NIC, bond or bridge of a hypervisor
+version_added: 0.1.0
+description:
+  - Creates, changes or deletes an 802.1Q or 802.1ad VLAN device through netlink, on the host or in a
+    network namespace.
+  - The kernel cannot change a VLAN's parent, id or protocol in place; such a change deletes and
+    re-creates the device, is reported as such, and puts the new device back into the bridge it was a port of.
+author:
+  - netsafe.hypervisor team (@netsafe-hypervisor)
+extends_documentation_fragment:
+  - netsafe.hypervisor.network
+  - netsafe.hypervisor.device
+attributes:
+  check_mode:
+    support: full
+    description: Reports the plan and the predicted state; changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the VLAN device before and after.
+  platform:
+    support: full
+    platforms: linux
+    description: Needs the 8021q driver, rtnetlink and CAP_NET_ADMIN on the target.
+options:
+  name:
+    description:
+      - Name of the VLAN device, at most 15 characters. Defaults to V(<parent>.<vlan_id>).
+    type: str
+  parent:
+    description: The NIC, bond or bridge the VLAN sits on.
+    type: str
+    required: true
+  vlan_id:
+    description: VLAN id, 1-4094.
+    type: int
+    required: true
+  protocol:
+    description: VLAN protocol; V(802.1ad) for an outer (QinQ) tag.
+    type: str
+    choices: [802.1Q, 802.1ad]
+    default: 802.1Q
+  state:
+    description:
+      - V(present) creates or changes the VLAN device; V(absent) deletes it (refused while it is a bridge port).
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - The O(mtu) may not exceed the parent's MTU.
+  - A second run with the same options reports no change and sends nothing to the kernel.
+seealso:
+  - module: netsafe.hypervisor.net_bridge
+  - module: netsafe.hypervisor.net_bond
+"""
+
+EXAMPLES = r"""
+- name: Management VLAN 20 on eth3, with an address
+  netsafe.hypervisor.net_vlan:
+    parent: eth3
+    vlan_id: 20
+    addresses: [198.51.100.10/24]
+    namespace: hv1
+
+- name: Storage VLAN 30 on the bridge, jumbo frames limited by the bridge's MTU
+  netsafe.hypervisor.net_vlan:
+    name: storage
+    parent: vmbr0
+    vlan_id: 30
+    mtu: 1500
+    namespace: hv1
+
+- name: Delete VLAN 20
+  netsafe.hypervisor.net_vlan:
+    parent: eth3
+    vlan_id: 20
+    state: absent
+    namespace: hv1
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the VLAN device was (or in check mode would be) changed.
+  returned: always
+  type: bool
+commands:
+  description: The equivalent C(ip) commands, in order; empty when nothing changes.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ip -n hv1 link add link eth3 name eth3.20 type vlan protocol 802.1Q id 20"]
+operations:
+  description: The planned operations as data (action, device, params), in order.
+  returned: always
+  type: list
+  elements: dict
+state:
+  description: The VLAN device after the task (predicted in check mode).
+  returned: always
+  type: dict
+  contains:
+    name: {description: Device name., type: str, returned: always}
+    present: {description: Whether it exists., type: bool, returned: always}
+    parent: {description: The device it sits on., type: str, returned: when present}
+    vlan_id: {description: VLAN id., type: int, returned: when present}
+    protocol: {description: VLAN protocol., type: str, returned: when present}
+    mtu: {description: MTU., type: int, returned: when present}
+    up: {description: Administrative state., type: bool, returned: when present}
+    addresses: {description: Static addresses., type: list, elements: str, returned: when present}
+    master: {description: The bridge it is a port of., type: str, returned: when present}
+  sample: {"name": "eth3.20", "present": true, "parent": "eth3", "vlan_id": 20, "protocol": "802.1Q"}
+diff:
+  description: The VLAN device before and after (same shape as RV(state)).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import (
+    DEVICE_ARGS, NETWORK_ARGS, desired_ip, desired_mac, run_module,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import GuestMatcher, Vlan
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import device_view
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan_vlan import plan_vlan, plan_vlan_absent
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._runner import converge
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str"),
+    parent=dict(type="str", required=True),
+    vlan_id=dict(type="int", required=True),
+    protocol=dict(type="str", choices=["802.1Q", "802.1ad"], default="802.1Q"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    **DEVICE_ARGS,
+    **NETWORK_ARGS,
+)
+
+
+def vlan_view(host, name: str) -> dict:
+    view = device_view(host, name, Vlan)
+    if view["present"]:
+        vlan = host.get(name)
+        view.update(parent=vlan.parent, vlan_id=vlan.vlan_id, protocol=vlan.protocol)
+    return view
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    name = params["name"] or f"{params['parent']}.{params['vlan_id']}"
+    desired = Vlan(name=name, parent=params["parent"], vlan_id=params["vlan_id"], protocol=params["protocol"],
+                   mtu=params["mtu"], mac=desired_mac(params), ip=desired_ip(params)).validate()
+    if params["state"] == "absent":
+        def planner(snapshot):
+            return plan_vlan_absent(snapshot.host, name)
+    else:
+        admin_up = params["admin_state"] == "up"
+
+        def planner(snapshot):
+            return plan_vlan(snapshot.host, desired, admin_up)
+
+    return converge(params["namespace"], GuestMatcher(params["guest_patterns"]), planner,
+                    lambda host: vlan_view(host, name), module.check_mode)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, lambda: run(module))
+
+
+if __name__ == "__main__":
+    main()
