@@ -66,6 +66,9 @@ def plan_vlan(host: HostNetwork, desired: Vlan, admin_up) -> Plan:
             ops.append(_set(name, "mac", desired.mac, current.mac))
     else:
         ops.append(Operation(LINK_ADD, name, create, [Operation(LINK_DEL, name)]))
+    parent = host.get(desired.parent)
+    if admin_up and not parent.up:
+        ops.append(_set(desired.parent, "up", True, False))  # an up VLAN needs its parent up
     ip = desired.ip.normalized()
     mtu = desired.mtu
     old = host.get(name)

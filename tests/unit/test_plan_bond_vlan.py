@@ -131,6 +131,7 @@ def test_bond_absent_rebuilds_on_undo():
 
 def vlan_host() -> HostNetwork:
     host = host_with_bond()
+    host.get("eth3").up = True  # the kernel keeps a VLAN up only on an up parent
     host.add(Vlan(name="eth3.20", parent="eth3", vlan_id=20, protocol="802.1Q", mtu=1500, up=True,
                   master="vmbr0", ip=IpConfig(addresses=["198.51.100.10/24"])))
     return host
@@ -140,6 +141,12 @@ def test_new_vlan_on_a_bond():
     plan = plan_vlan(host_with_bond(), Vlan(name="bond0.30", parent="bond0", vlan_id=30), True)
     assert plan.commands() == ["ip link add link bond0 name bond0.30 type vlan protocol 802.1Q id 30",
                                "ip link set dev bond0.30 up"]
+
+
+def test_vlan_brings_a_down_parent_up():
+    plan = plan_vlan(host_with_bond(), Vlan(name="eth3.30", parent="eth3", vlan_id=30), True)
+    assert plan.commands() == ["ip link add link eth3 name eth3.30 type vlan protocol 802.1Q id 30",
+                               "ip link set dev eth3 up", "ip link set dev eth3.30 up"]
 
 
 def test_vlan_mtu_above_parent_is_refused():
