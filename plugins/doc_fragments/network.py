@@ -25,3 +25,18 @@ options:
 requirements:
   - Linux with rtnetlink; root (CAP_NET_ADMIN) on the target.
 """
+
+    # The attributes every network module shares (plan first, predict in check mode, diff before/after).
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Reports the plan, the equivalent commands and the predicted state; changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the device before and after the change.
+  platform:
+    support: full
+    platforms: linux
+    description: Needs rtnetlink and CAP_NET_ADMIN on the target (root), and the kernel driver of the device type.
+"""

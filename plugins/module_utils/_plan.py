@@ -380,6 +380,35 @@ def vlan_users(host: HostNetwork, name: str) -> list:
     return sorted(d.name for d in host.devices.values() if isinstance(d, Vlan) and d.parent == name)
 
 
+def deletable(host: HostNetwork, name: str, kind):
+    """The device `name` if a task may delete it (None if it is gone already).
+
+    Refused when it is another kind of device, when VLANs sit on it (the
+    kernel would delete them too) or while it is a port of a bridge or bond.
+    """
+    problem = name_problem(name)
+    if problem:
+        raise ValidationError([problem])
+    current = host.get(name)
+    if current is None:
+        return None
+    if not isinstance(current, kind):
+        raise ValidationError([f"name: {name!r} is a {current.TYPE}, not a {kind.TYPE}; refusing to delete it"])
+    users = [f"VLAN {v}" for v in vlan_users(host, name)] + ([f"master {current.master}"] if current.master else [])
+    if users:
+        raise ValidationError([f"state: {kind.TYPE} {name!r} is still used by {', '.join(users)}; deleting it would take "
+                               f"them down too. Remove those first"])
+    return current
+
+
+def checked(plan: Plan, host: HostNetwork, names) -> Plan:
+    """`plan`, once the host it would leave behind keeps the topology rules for `names`."""
+    problems = topology_problems(plan.predict(host), names) if plan else []
+    if problems:
+        raise ValidationError(problems)
+    return plan
+
+
 def topology_problems(host: HostNetwork, names) -> list:
     """oVirt's combination rules, checked on the host a plan would leave behind.
 
@@ -532,18 +561,8 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
 
 def plan_bridge_absent(host: HostNetwork, name: str, guests: GuestMatcher, detach_guests: bool) -> Plan:
     """Delete bridge `name`; refused while guest ports hang on it unless accepted."""
-    problem = name_problem(name)
-    if problem:
-        raise ValidationError([problem])
-    current = host.get(name)
-    if current is None:
+    if deletable(host, name, Bridge) is None:
         return Plan()
-    if not isinstance(current, Bridge):
-        raise ValidationError([f"name: {name!r} is a {current.TYPE}, not a bridge; refusing to delete it"])
-    uppers = vlan_users(host, name)
-    if uppers:
-        raise ValidationError([f"state: bridge {name!r} carries VLAN devices {', '.join(uppers)}, which the kernel would "
-                               f"delete with it; delete them first (netsafe.hypervisor.net_vlan state=absent)"])
     guest_ports = [p.name for p in host.ports_of(name) if _is_guest(p, guests)]
     warnings = []
     if guest_ports:

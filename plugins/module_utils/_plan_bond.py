@@ -15,8 +15,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
     BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork, ValidationError,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
-    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan, _member_problem, _set,
-    gateway_problems, plan_delete, plan_mtu_ip_state, topology_problems, vlan_users,
+    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan, _member_problem, _set, checked, deletable,
+    gateway_problems, plan_delete, plan_mtu_ip_state,
 )
 
 
@@ -127,23 +127,11 @@ def plan_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: boo
             ops.append(Operation(LINK_SET, name, dict(live_changes),
                                  [Operation(LINK_SET, name, {k: getattr(current, k) for k in live_changes})]))
     ops += plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
-    plan = Plan(ops, warnings)
-    problems = topology_problems(plan.predict(host), [name] + (wanted or []))
-    if problems:
-        raise ValidationError(problems)
-    return plan
+    return checked(Plan(ops, warnings), host, [name] + (wanted or []))
 
 
 def plan_bond_absent(host: HostNetwork, name: str) -> Plan:
     """Delete bond `name`; refused while it is a port of a bridge or carries VLANs."""
-    current = host.get(name)
-    if current is None:
+    if deletable(host, name, Bond) is None:
         return Plan()
-    if not isinstance(current, Bond):
-        raise ValidationError([f"name: {name!r} is a {current.TYPE}, not a bond; refusing to delete it"])
-    users = vlan_users(host, name)
-    if current.master:
-        users.append(f"bridge {current.master}")
-    if users:
-        raise ValidationError([f"state: bond {name!r} is still used by {', '.join(sorted(users))}; remove those first"])
     return Plan([plan_delete(host, name)])

@@ -12,8 +12,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
     HostNetwork, ValidationError, Vlan, name_problem,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
-    LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan, _set, gateway_problems, plan_delete, plan_mtu_ip_state,
-    topology_problems,
+    LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan, _set, checked, deletable, gateway_problems, plan_delete,
+    plan_mtu_ip_state,
 )
 
 
@@ -87,19 +87,11 @@ def plan_vlan(host: HostNetwork, desired: Vlan, admin_up) -> Plan:
         ops += plan_mtu_ip_state(future, name, future.get(name), mtu, ip, admin_up)
     else:
         ops += plan_mtu_ip_state(host, name, current, mtu, ip, admin_up)
-    plan = Plan(ops, warnings)
-    problems = topology_problems(plan.predict(host), [name])
-    if problems:
-        raise ValidationError(problems)
-    return plan
+    return checked(Plan(ops, warnings), host, [name])
 
 
 def plan_vlan_absent(host: HostNetwork, name: str) -> Plan:
-    current = host.get(name)
-    if current is None:
+    """Delete VLAN `name`; refused while it is a bridge port."""
+    if deletable(host, name, Vlan) is None:
         return Plan()
-    if not isinstance(current, Vlan):
-        raise ValidationError([f"name: {name!r} is a {current.TYPE}, not a VLAN; refusing to delete it"])
-    if current.master:
-        raise ValidationError([f"state: VLAN {name!r} is a port of {current.master!r}; remove it from there first"])
     return Plan([plan_delete(host, name)])

@@ -19,18 +19,8 @@ author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
   - netsafe.hypervisor.network
+  - netsafe.hypervisor.network.attributes
   - netsafe.hypervisor.device
-attributes:
-  check_mode:
-    support: full
-    description: Reports the plan and the predicted state; changes nothing.
-  diff_mode:
-    support: full
-    description: Shows the bond before and after.
-  platform:
-    support: full
-    platforms: linux
-    description: Needs the bonding driver, rtnetlink and CAP_NET_ADMIN on the target.
 options:
   name:
     description: Name of the bond, at most 15 characters.

@@ -20,18 +20,8 @@ author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
   - netsafe.hypervisor.network
+  - netsafe.hypervisor.network.attributes
   - netsafe.hypervisor.device
-attributes:
-  check_mode:
-    support: full
-    description: Reports the plan and the predicted state; changes nothing.
-  diff_mode:
-    support: full
-    description: Shows the bridge before and after, uplinks and guest ports included.
-  platform:
-    support: full
-    platforms: linux
-    description: Needs rtnetlink and CAP_NET_ADMIN on the target.
 options:
   name:
     description:

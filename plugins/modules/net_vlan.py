@@ -16,18 +16,8 @@ author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
   - netsafe.hypervisor.network
+  - netsafe.hypervisor.network.attributes
   - netsafe.hypervisor.device
-attributes:
-  check_mode:
-    support: full
-    description: Reports the plan and the predicted state; changes nothing.
-  diff_mode:
-    support: full
-    description: Shows the VLAN device before and after.
-  platform:
-    support: full
-    platforms: linux
-    description: Needs the 8021q driver, rtnetlink and CAP_NET_ADMIN on the target.
 options:
   name:
     description:

@@ -177,7 +177,7 @@ def test_absent_with_detach_guests_deletes_and_can_rebuild_everything():
 
 def test_absent_of_a_missing_bridge_is_a_no_op_and_of_a_nic_is_refused():
     assert not plan_bridge_absent(lab(), "vmbr7", GUESTS, False)
-    with pytest.raises(ValidationError, match="is a nic, not a bridge"):
+    with pytest.raises(ValidationError, match="is a nic, not a bridge; refusing to delete it"):
         plan_bridge_absent(lab(), "eth2", GUESTS, False)
 
 

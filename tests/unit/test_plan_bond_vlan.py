@@ -116,7 +116,7 @@ def test_slave_with_addresses_needs_take_over():
 def test_bond_absent_refused_while_used():
     host = host_with_bond()
     host.get("bond0").master = "vmbr0"
-    with pytest.raises(ValidationError, match="still used by bridge vmbr0"):
+    with pytest.raises(ValidationError, match="state: bond 'bond0' is still used by master vmbr0"):
         plan_bond_absent(host, "bond0")
 
 
@@ -177,7 +177,7 @@ def test_changed_vlan_id_is_delete_and_recreate_back_into_its_bridge():
 def test_matching_vlan_plans_nothing_and_absent_refuses_a_bridge_port():
     host = vlan_host()
     assert not plan_vlan(host, Vlan(name="eth3.20", parent="eth3", vlan_id=20), True)
-    with pytest.raises(ValidationError, match="is a port of 'vmbr0'"):
+    with pytest.raises(ValidationError, match="state: vlan 'eth3.20' is still used by master vmbr0"):
         plan_vlan_absent(host, "eth3.20")
     host.get("eth3.20").master = None
     assert Plan(plan_vlan_absent(host, "eth3.20").operations).commands() == ["ip link del dev eth3.20"]
@@ -188,8 +188,8 @@ def test_deleting_a_bridge_or_bond_under_a_vlan_is_refused():
     from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import plan_bridge_absent
     host = vlan_host()
     host.add(Vlan(name="mgmt", parent="vmbr0", vlan_id=5, ip=no_ip()))
-    with pytest.raises(ValidationError, match="carries VLAN devices mgmt"):
+    with pytest.raises(ValidationError, match="state: bridge 'vmbr0' is still used by VLAN mgmt"):
         plan_bridge_absent(host, "vmbr0", GuestMatcher(), detach_guests=True)
     host.get("eth3.20").parent = "bond0"
-    with pytest.raises(ValidationError, match="still used by eth3.20"):
+    with pytest.raises(ValidationError, match="still used by VLAN eth3.20"):
         plan_bond_absent(host, "bond0")
