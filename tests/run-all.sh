@@ -7,4 +7,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash tests/setup/bootstrap.sh
 export PATH="$root/.venv/bin:$PATH"
-exec "$root/.venv/bin/python" -m pytest tests "$@"
+# With arguments, pytest gets just those (a subset: ./tests/run-all.sh tests/unit);
+# without, the whole suite.
+if [ $# -gt 0 ]; then
+    exec "$root/.venv/bin/python" -m pytest "$@"
+fi
+exec "$root/.venv/bin/python" -m pytest tests
