@@ -1,0 +1,265 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Put guest ports back where their configs say: the planner behind tap_reenslave and tap_guard.
+
+`plan_guests` turns a snapshot and the discovered guest NICs into one Plan
+(operations from the core's `_plan.Operation`) plus an outcome per NIC.
+`restore` runs it through the core's `converge()` (read, plan, check mode or
+apply, verify, undo). The core applies all or nothing; so that one refused
+guest does not cost the others their network, `restore` sets that guest
+aside with the kernel's reason and converges again without it.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import fields
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils import _plan
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._apply import ApplyError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import Bridge, Device, HostNetwork
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
+    LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._runner import NotConverged, converge
+
+REATTACHED, ALREADY_OK, NOT_RUNNING, FAILED = "reattached", "already_ok", "not_running", "failed"
+# The kernel gives a port joining a VLAN-filtering bridge the bridge's default
+# PVID (1 unless changed), untagged.
+DEFAULT_PORT_VLANS = {"pvid": 1, "untagged": [[1, 1]], "tagged": []}
+# Guests set aside after kernel refusals before restore() gives up.
+MAX_SET_ASIDE = 32
+
+
+def vlan_support() -> bool:
+    """Whether the core can read and plan bridge-port VLANs (lands separately)."""
+    return (hasattr(_plan, "BRIDGE_VLAN_ADD") and hasattr(_plan, "plan_port_vlans")
+            and "vlans" in {f.name for f in fields(Device)})
+
+
+class Outcome:
+    """What happens to one guest NIC: its status, why, and its operations."""
+
+    __slots__ = ("nic", "status", "reason", "operations", "devices")
+
+    def __init__(self, nic, status: str, reason: str = "", operations=None, devices=()):
+        self.nic = nic
+        self.status = status
+        self.reason = reason
+        self.operations = list(operations or [])
+        self.devices = tuple(devices)
+
+    def failure(self) -> dict:
+        return {"guest": self.nic.guest, "kind": self.nic.kind, "nic": self.nic.nic, "device": self.nic.device,
+                "bridge": self.nic.bridge, "origin": self.nic.origin, "reason": self.reason}
+
+
+def _set(device: str, key: str, new, old) -> Operation:
+    return Operation(LINK_SET, device, {key: new}, [Operation(LINK_SET, device, {key: old})])
+
+
+def _effective_bridge(host: HostNetwork, nic):
+    """(bridge the main port belongs on, whether VLANs go on it, reason if impossible)."""
+    main = host.get(nic.bridge)
+    if main is None:
+        return None, False, f"bridge {nic.bridge} does not exist"
+    if not isinstance(main, Bridge):
+        return None, False, f"{nic.bridge} is a {main.TYPE}, not a bridge"
+    if nic.kind in ("qemu", "lxc") and nic.vlan is not None and not main.vlan_filtering:
+        # Proxmox VE's traditional VLAN mode: on a bridge that does not filter
+        # VLANs, tag=N puts the port on bridge <bridge>v<N> (uplink <nic>.<N>).
+        legacy = f"{nic.bridge}v{nic.vlan}"
+        dev = host.get(legacy)
+        if not isinstance(dev, Bridge):
+            return None, False, (f"{nic.bridge} does not filter VLANs, so tag={nic.vlan} needs Proxmox VE's "
+                                 f"VLAN bridge {legacy}, which does not exist")
+        return legacy, False, ""
+    return nic.bridge, bool(main.vlan_filtering), ""
+
+
+def _plan_nic(host: HostNetwork, nic, with_vlans: bool, warnings: list) -> Outcome:
+    dev = host.get(nic.device)
+    if dev is None:
+        return Outcome(nic, NOT_RUNNING)
+    if isinstance(dev, Bridge):
+        return Outcome(nic, FAILED, f"{nic.device} is a bridge, not a guest port")
+    bridge, filters_vlans, reason = _effective_bridge(host, nic)
+    if reason:
+        return Outcome(nic, FAILED, reason)
+    created, mtus, masters, ups, vlans = [], [], [], [], []
+    chain = nic.chain()
+    if nic.fwbr is not None:
+        missing = [name for name in (nic.fwln, nic.fwpr) if host.get(name) is None]
+        if missing:
+            return Outcome(nic, FAILED, f"firewall link {' and '.join(missing)} missing; Proxmox VE re-creates the "
+                                        f"firewall chain when the NIC is re-plugged or the guest restarted")
+        fwbr = host.get(nic.fwbr)
+        if fwbr is None:
+            created.append(Operation(LINK_ADD, nic.fwbr, {"type": "bridge", "stp": False, "forward_delay": 0},
+                                     [Operation(LINK_DEL, nic.fwbr)]))
+            ups.append(_set(nic.fwbr, "up", True, False))
+        elif not isinstance(fwbr, Bridge):
+            return Outcome(nic, FAILED, f"{nic.fwbr} is a {fwbr.TYPE}, not a bridge")
+        elif not fwbr.up:
+            ups.append(_set(nic.fwbr, "up", True, False))
+    bridge_dev = host.get(bridge)
+    for link in chain:
+        port = host.get(link.device)
+        master = bridge if link.master == nic.bridge else link.master
+        mtu = bridge_dev.mtu if link.mtu == 1 else link.mtu
+        if mtu is not None and port.mtu != mtu:
+            mtus.append(_set(link.device, "mtu", mtu, port.mtu))
+        if port.master != master:
+            masters.append(_set(link.device, "master", master, port.master))
+        if link.up is not None and bool(port.up) != link.up:
+            ups.append(_set(link.device, "up", link.up, bool(port.up)))
+        if link.vlans is not None and master == bridge and filters_vlans:
+            if with_vlans:
+                current = getattr(port, "vlans", None) if port.master == master else None
+                if current is None:
+                    current = copy.deepcopy(DEFAULT_PORT_VLANS)
+                vlans += _plan.plan_port_vlans(link.device, current, copy.deepcopy(link.vlans))
+            else:
+                warnings.append(f"{link.device}: VLANs {_vlan_text(link.vlans)} on {master} not restored: "
+                                f"this version cannot manage bridge VLANs yet")
+        elif link.vlans is not None and nic.kind not in ("qemu", "lxc") and not filters_vlans:
+            warnings.append(f"{link.device}: {master} does not filter VLANs; VLANs {_vlan_text(link.vlans)} "
+                            f"from {nic.origin} are not applied")
+    ops = created + mtus + masters + vlans + ups
+    devices = [link.device for link in chain] + ([nic.fwbr] if nic.fwbr else [])
+    return Outcome(nic, REATTACHED if ops else ALREADY_OK, "", ops, devices)
+
+
+def _vlan_text(member: dict) -> str:
+    def text(ranges):
+        return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+    words = [f"pvid {member['pvid']}"] if member.get("pvid") else []
+    words += [f"{key} {text(member[key])}" for key in ("untagged", "tagged") if member.get(key)]
+    return "(" + "; ".join(words) + ")"
+
+
+def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_detached: bool = False) -> tuple:
+    """(Plan, outcomes) that put every running guest NIC where its config says.
+
+    `bridges` limits the work to NICs configured on those bridges. NICs in
+    `set_aside` (device -> reason) are reported as failed and not touched.
+    `only_detached` considers only NICs with a device of their chain that has
+    no master (the watcher's first pass). Operations are ordered across all
+    NICs: new firewall bridges, MTUs, masters, VLANs, admin state.
+    """
+    set_aside = set_aside or {}
+    wanted = set(bridges) if bridges else None
+    with_vlans = vlan_support()
+    outcomes, warnings = [], []
+    for nic in nics:
+        if wanted is not None and nic.bridge not in wanted:
+            continue
+        if nic.device in set_aside:
+            outcomes.append(Outcome(nic, FAILED, set_aside[nic.device]))
+            continue
+        if only_detached and not _detached(host, nic):
+            continue
+        outcomes.append(_plan_nic(host, nic, with_vlans, warnings))
+    phases: list = [[], [], [], [], []]
+    for outcome in outcomes:
+        for op in outcome.operations:
+            phases[_phase(op)].append(op)
+    return Plan([op for phase in phases for op in phase], warnings), outcomes
+
+
+def _detached(host: HostNetwork, nic) -> bool:
+    for link in nic.chain():
+        dev = host.get(link.device)
+        if dev is not None and dev.master is None:
+            return True
+    return False
+
+
+def _phase(op: Operation) -> int:
+    if op.action == LINK_ADD:
+        return 0
+    if op.action == LINK_SET and "mtu" in op.params:
+        return 1
+    if op.action == LINK_SET and "master" in op.params:
+        return 2
+    if op.action == LINK_SET and "up" in op.params:
+        return 4
+    return 3
+
+
+def guests_view(host: HostNetwork, nics, bridges=None) -> dict:
+    """Device -> master, admin state, MTU (and VLANs when known) for every device of the chains."""
+    wanted = set(bridges) if bridges else None
+    view = {}
+    for nic in nics:
+        if wanted is not None and nic.bridge not in wanted:
+            continue
+        names = [link.device for link in nic.chain()] + ([nic.fwbr] if nic.fwbr else [])
+        for name in names:
+            dev = host.get(name)
+            if dev is None:
+                view[name] = {"present": False}
+                continue
+            entry = {"present": True, "master": dev.master, "up": dev.up, "mtu": dev.mtu}
+            if getattr(dev, "vlans", None) is not None:
+                entry["vlans"] = dev.vlans
+            view[name] = entry
+    return view
+
+
+def summarize(outcomes) -> dict:
+    """The result lists: device names per status, failures with their reasons."""
+    lists = {REATTACHED: [], ALREADY_OK: [], NOT_RUNNING: []}
+    failed = []
+    for outcome in outcomes:
+        if outcome.status == FAILED:
+            failed.append(outcome.failure())
+        else:
+            lists[outcome.status].append(outcome.nic.device)
+    return {"reattached": lists[REATTACHED], "already_ok": lists[ALREADY_OK],
+            "not_running": lists[NOT_RUNNING], "failed_guests": failed}
+
+
+def restore(namespace, guests, nics, bridges=None, check_mode: bool = False, set_aside=None) -> dict:
+    """Converge every guest NIC; a guest the kernel refuses is set aside and the rest converge.
+
+    Returns converge()'s result plus the lists of `summarize`. Raises the
+    core's errors when an undo was incomplete or too many guests fail.
+    """
+    set_aside = dict(set_aside or {})
+    while True:
+        first: list = []
+        last: list = []
+
+        def planner(snapshot):
+            plan, outcomes = plan_guests(snapshot.host, nics, bridges, set_aside)
+            if not first:
+                first.append(outcomes)
+            last[:] = [outcomes]
+            return plan
+
+        try:
+            result = converge(namespace, guests, planner, lambda host: guests_view(host, nics, bridges), check_mode)
+        except ApplyError as exc:
+            if exc.undo_errors or len(set_aside) >= MAX_SET_ASIDE:
+                raise
+            culprit = _owner(first[0], exc.failed.device) if first else None
+            if culprit is None or culprit in set_aside:
+                raise
+            set_aside[culprit] = f"the kernel refused '{exc.failed.command(namespace)}': {exc.error}"
+            continue
+        except NotConverged as exc:
+            stuck = [o.nic.device for o in last[0] if o.operations] if last else []
+            if not stuck or len(set_aside) + len(stuck) > MAX_SET_ASIDE:
+                raise
+            for device in stuck:
+                set_aside[device] = f"the kernel accepted the change but did not keep it ({exc})"
+            continue
+        result.update(summarize(first[0]))
+        return result
+
+
+def _owner(outcomes, device: str):
+    for outcome in outcomes:
+        if device in outcome.devices or any(op.device == device for op in outcome.operations):
+            return outcome.nic.device
+    return None

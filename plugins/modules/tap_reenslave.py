@@ -1,0 +1,267 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: put running guests' tap/veth devices back on the bridges their configs name."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tap_reenslave
+short_description: Re-attach running guests' network devices to their bridges after bridge maintenance
+version_added: 0.1.0
+description:
+  - When a bridge is deleted and re-created (for example C(ifdown)/C(ifup) with Debian's legacy ifupdown on
+    Proxmox VE), every guest device on it loses its master and the guests lose their network. This module
+    puts each running guest's device back where the guest's configuration says it belongs.
+  - Reads the guests' configurations from Proxmox VE (C(qemu-server/<vmid>.conf), C(lxc/<vmid>.conf)),
+    libvirt domain XML files, or an explicit list, and compares them with the kernel in one netlink dump.
+  - For each guest device that exists and is not where its configuration says, sets its master, and restores
+    Proxmox VE's firewall chain (C(tap)/C(veth) and C(fwln) on C(fwbr), C(fwpr) on the bridge), MTU, admin
+    state (C(link_down=1) keeps it down) and, on VLAN-aware bridges, its VLAN membership.
+  - Devices already right are not touched. Configured guests without a device are reported as not running.
+    A guest whose bridge does not exist, or whose change the kernel refuses, is reported in RV(failed_guests);
+    every other guest is still restored.
+  - One task handles all guests of a host; the changes are pipelined through netlink and verified by reading
+    the kernel again.
+author:
+  - netsafe.hypervisor team (@netsafe-hypervisor)
+extends_documentation_fragment:
+  - netsafe.hypervisor.network
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be re-attached and the equivalent commands; changes nothing.
+  diff_mode:
+    support: full
+    description: Shows master, admin state and MTU of every guest device before and after.
+  platform:
+    support: full
+    platforms: linux
+    description: Needs rtnetlink and CAP_NET_ADMIN on the target.
+options:
+  source:
+    description:
+      - Where the guests' configurations come from.
+      - V(auto) reads every source present on the host; O(ports) when given, Proxmox VE when O(proxmox_dir)
+        has C(qemu-server/) or C(lxc/), libvirt when O(libvirt_xml_dir) has domain XML files.
+        An entry of O(ports) wins over a configuration naming the same device.
+      - V(proxmox), V(libvirt) and V(explicit) read only that source.
+    type: str
+    choices: [auto, proxmox, libvirt, explicit]
+    default: auto
+  proxmox_dir:
+    description:
+      - The Proxmox VE node directory holding C(qemu-server/) and C(lxc/).
+      - Device names follow Proxmox VE, C(tap<vmid>i<n>) for VMs and C(veth<vmid>i<n>) for containers.
+      - Only the current configuration counts; snapshot and pending sections are ignored.
+    type: path
+    default: /etc/pve/local
+  libvirt_xml_dir:
+    description:
+      - Directory of libvirt domain XML files (C(*.xml)). Only C(<interface type='bridge'>) entries with a
+        C(<target dev=...>) can be restored.
+      - The persistent XML in C(/etc/libvirt/qemu) often has no target device; the live XML in
+        C(/run/libvirt/qemu) always has one.
+    type: path
+    default: /etc/libvirt/qemu
+  ports:
+    description:
+      - Guest devices and their bridges, listed explicitly.
+    type: list
+    elements: dict
+    suboptions:
+      device:
+        description: The guest's device (tap or veth).
+        type: str
+        required: true
+      bridge:
+        description: The bridge it belongs on.
+        type: str
+        required: true
+      vlan:
+        description: On a VLAN-aware bridge, the port's untagged VLAN (its PVID).
+        type: int
+      trunks:
+        description: On a VLAN-aware bridge, tagged VLANs; IDs or ranges like V(20-29).
+        type: list
+        elements: str
+      mtu:
+        description: MTU of the device.
+        type: int
+      link_down:
+        description: Keep the device administratively down.
+        type: bool
+        default: false
+  bridges:
+    description:
+      - Only restore guests configured on these bridges. Omit for every bridge.
+    type: list
+    elements: str
+notes:
+  - A second run reports no change and sends nothing to the kernel.
+  - A guest configuration that cannot be read or parsed puts that guest in RV(failed_guests); bad O(ports)
+    entries fail the task before any change.
+  - On a bridge that does not filter VLANs, Proxmox VE puts a guest with C(tag=N) on its own bridge
+    C(<bridge>v<N>); the module follows that.
+seealso:
+  - name: docs/tap_reenslave.md
+    description: The collection's guide to tap_reenslave and the tap_guard watcher.
+    link: https://example.invalid/netsafe/hypervisor/docs/tap_reenslave.md
+"""
+
+EXAMPLES = r"""
+- name: After restarting vmbr0, put every running Proxmox VE guest back
+  netsafe.hypervisor.tap_reenslave:
+    source: proxmox
+    bridges: [vmbr0]
+  register: guests
+
+- name: Show who was re-attached and who could not be
+  ansible.builtin.debug:
+    msg: "{{ guests.reattached }} / failed: {{ guests.failed_guests }}"
+
+- name: Fail the play when a guest could not be restored
+  ansible.builtin.assert:
+    that: guests.failed_guests | length == 0
+
+- name: libvirt guests, from the live domain XML
+  netsafe.hypervisor.tap_reenslave:
+    source: libvirt
+    libvirt_xml_dir: /run/libvirt/qemu
+
+- name: An explicit list, in a lab namespace, previewed first
+  netsafe.hypervisor.tap_reenslave:
+    source: explicit
+    ports:
+      - {device: tap100i0, bridge: vmbr0}
+      - {device: veth101i0, bridge: vmbr0, mtu: 1450}
+    namespace: hv1
+  check_mode: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether any guest device was (or in check mode would be) changed.
+  returned: always
+  type: bool
+reattached:
+  description: Guest devices that were (or would be) restored, whether their master, firewall chain, VLANs, MTU
+    or admin state was wrong.
+  returned: always
+  type: list
+  elements: str
+  sample: [tap100i0, veth101i0]
+already_ok:
+  description: Guest devices that were already where their configuration says.
+  returned: always
+  type: list
+  elements: str
+  sample: [tap102i0]
+not_running:
+  description: Configured guest devices that do not exist (the guest is stopped); nothing is done for them.
+  returned: always
+  type: list
+  elements: str
+  sample: [tap103i0]
+failed_guests:
+  description:
+    - Guest NICs that could not be restored, with the reason; the others were restored.
+    - Not named C(failed), which Ansible reserves for the task's own status.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"guest": "104", "kind": "qemu", "nic": "net0", "device": "tap104i0", "bridge": "vmbr9",
+            "origin": "/etc/pve/local/qemu-server/104.conf:7", "reason": "bridge vmbr9 does not exist"}]
+commands:
+  description: The C(ip) commands equivalent to the change, in order; empty when nothing changes.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ip link set dev tap100i0 master vmbr0"]
+operations:
+  description: The planned operations as data (action, device, params), in order.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"action": "link_set", "device": "tap100i0", "params": {"master": "vmbr0"}}]
+sources:
+  description: The configuration sources that were read.
+  returned: always
+  type: list
+  elements: str
+  sample: [proxmox]
+state:
+  description: Every guest device of the considered guests after the task (predicted in check mode),
+    by name, with C(present), C(master), C(up) and C(mtu).
+  returned: always
+  type: dict
+  sample: {"tap100i0": {"present": true, "master": "vmbr0", "up": true, "mtu": 1500}, "tap103i0": {"present": false}}
+diff:
+  description: The guest devices before and after (same shape as RV(state)).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import NETWORK_ARGS, run_module
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import ConfigProblem, discover
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import GuestMatcher, ValidationError, name_problem
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._reenslave import restore
+
+ARGUMENT_SPEC = dict(
+    source=dict(type="str", choices=["auto", "proxmox", "libvirt", "explicit"], default="auto"),
+    proxmox_dir=dict(type="path", default="/etc/pve/local"),
+    libvirt_xml_dir=dict(type="path", default="/etc/libvirt/qemu"),
+    ports=dict(type="list", elements="dict", options=dict(
+        device=dict(type="str", required=True),
+        bridge=dict(type="str", required=True),
+        vlan=dict(type="int"),
+        trunks=dict(type="list", elements="str"),
+        mtu=dict(type="int"),
+        link_down=dict(type="bool", default=False),
+    )),
+    bridges=dict(type="list", elements="str"),
+    **NETWORK_ARGS,
+)
+
+
+def guest_nics(params: dict) -> tuple:
+    """(nics, failures, warnings, sources) from the task's options; bad input raises ValidationError."""
+    problems = [p for p in (name_problem(b, "bridges") for b in params["bridges"] or []) if p]
+    if params["source"] not in ("auto", "explicit") and params["ports"]:
+        problems.append(f"ports: only read with source=explicit or auto, not with source={params['source']}")
+    if problems:
+        raise ValidationError(problems)
+    try:
+        nics, config_problems, warnings, sources = discover(
+            params["source"], params["proxmox_dir"], params["libvirt_xml_dir"], params["ports"])
+    except ConfigProblem as exc:
+        raise ValidationError([str(exc)]) from None
+    bad_input = [p["reason"] for p in config_problems if p["origin"].startswith("ports[")]
+    bad_input += [p for p in (name_problem(n.device, "ports.device") or name_problem(n.bridge, "ports.bridge")
+                              for n in nics if n.kind == "explicit") if p]
+    if bad_input:
+        raise ValidationError(bad_input)
+    failures = [{"guest": p["guest"], "kind": None, "nic": None, "device": None, "bridge": None,
+                 "origin": p["origin"], "reason": p["reason"]} for p in config_problems]
+    return nics, failures, warnings, sources
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    guests = GuestMatcher(params["guest_patterns"])
+    nics, failures, warnings, sources = guest_nics(params)
+    result = restore(params["namespace"], guests, nics, params["bridges"], module.check_mode)
+    result["failed_guests"] = failures + result["failed_guests"]
+    result["warnings"] = warnings + result["warnings"] + [
+        f"{f['device'] or f['guest'] or f['origin']}: not restored: {f['reason']}" for f in result["failed_guests"]]
+    result["sources"] = sources
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, lambda: run(module))
+
+
+if __name__ == "__main__":
+    main()

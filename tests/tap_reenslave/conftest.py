@@ -1,0 +1,176 @@
+"""A Proxmox VE node in a namespace, matching tests/unit/fixtures/pve, and helpers to break it."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nstools import ip
+
+FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures"
+PVE = FIXTURES / "pve"
+
+
+def pytest_configure(config):
+    """The `fullkernel` marker (VLAN tests), until tests/conftest.py registers its plugin for every folder."""
+    if not config.pluginmanager.has_plugin("fullkernel.plugin"):
+        config.pluginmanager.import_plugin("fullkernel.plugin")
+
+
+# What tests/unit/fixtures/pve says is running, as Proxmox VE would have plugged it.
+RUNNING_PORTS = {
+    "tap100i0": "vmbr0", "tap100i1": "vmbr1",
+    "tap102i0": "fwbr102i0", "fwln102i0": "fwbr102i0", "fwpr102p0": "vmbr0",
+    "tap104i0": "vmbr0", "tap107i0": "vmbr1",
+    "veth101i0": "vmbr0",
+    "veth105i0": "fwbr105i0", "fwln105i0": "fwbr105i0", "fwpr105p0": "vmbr0",
+    "veth105i1": "vmbr1",
+}
+
+
+def batch(ns: str, lines) -> None:
+    """Many iproute2 commands in one process (ip -batch)."""
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n", text=True,
+                   check=True, capture_output=True)
+
+
+def add_bridge(ns: str, name: str, *extra: str) -> None:
+    ip("link", "add", name, "type", "bridge", "stp_state", "0", "forward_delay", "0", *extra, ns=ns)
+    ip("link", "set", name, "up", ns=ns)
+
+
+def add_firewall_chain(ns: str, vmid: str, n: str, port: str, bridge: str) -> None:
+    """Proxmox VE's firewall plumbing: port and fwln on fwbr, fwpr on the bridge."""
+    add_bridge(ns, f"fwbr{vmid}i{n}")
+    ip("link", "add", f"fwpr{vmid}p{n}", "type", "veth", "peer", "name", f"fwln{vmid}i{n}", ns=ns)
+    for dev, master in ((port, f"fwbr{vmid}i{n}"), (f"fwln{vmid}i{n}", f"fwbr{vmid}i{n}"), (f"fwpr{vmid}p{n}", bridge)):
+        ip("link", "set", dev, "master", master, "up", ns=ns)
+
+
+def build_pve_node(ns: str) -> None:
+    ip("link", "add", "eth1", "type", "veth", "peer", "name", "sw1", ns=ns)
+    add_bridge(ns, "vmbr0")
+    add_bridge(ns, "vmbr1")
+    ip("link", "set", "eth1", "master", "vmbr0", "up", ns=ns)
+    for tap in ("tap100i0", "tap100i1", "tap102i0", "tap104i0", "tap107i0"):
+        ip("tuntap", "add", tap, "mode", "tap", ns=ns)
+    for veth in ("veth101i0", "veth105i0", "veth105i1"):
+        ip("link", "add", veth, "type", "veth", "peer", "name", "ct" + veth[4:], ns=ns)
+        ip("link", "set", "ct" + veth[4:], "up", ns=ns)
+    ip("link", "set", "veth101i0", "mtu", "1450", ns=ns)
+    for dev in ("tap100i0", "tap104i0", "veth101i0"):
+        ip("link", "set", dev, "master", "vmbr0", "up", ns=ns)
+    for dev in ("tap100i1", "tap107i0", "veth105i1"):
+        ip("link", "set", dev, "master", "vmbr1", "up", ns=ns)
+    ip("link", "set", "tap104i0", "down", ns=ns)  # link_down=1
+    add_firewall_chain(ns, "102", "0", "tap102i0", "vmbr0")
+    add_firewall_chain(ns, "105", "0", "veth105i0", "vmbr0")
+
+
+def restart_bridge(ns: str, name: str = "vmbr0", uplink: str | None = "eth1", *extra: str) -> None:
+    """What ifdown/ifup of legacy ifupdown does: the bridge is deleted and made again."""
+    ip("link", "del", name, ns=ns)
+    ip("link", "add", name, "type", "bridge", "stp_state", "0", "forward_delay", "0", *extra, ns=ns)
+    if uplink:
+        ip("link", "set", uplink, "master", name, ns=ns)
+    ip("link", "set", name, "up", ns=ns)
+
+
+def links(ns: str) -> dict:
+    """name -> {master, up, mtu} as iproute2 reports it."""
+    out = json.loads(ip("-j", "link", "show", ns=ns).stdout)
+    return {l["ifname"]: {"master": l.get("master"), "up": "UP" in l.get("flags", []), "mtu": l.get("mtu")}
+            for l in out}
+
+
+def guest_ports(ns: str) -> dict:
+    """The guest side of the node: every tap/veth/fw* device with master, admin state and MTU."""
+    prefixes = ("tap", "veth", "fwbr", "fwln", "fwpr")
+    return {name: v for name, v in links(ns).items() if name.startswith(prefixes)}
+
+
+@pytest.fixture
+def pve_node(netns):
+    build_pve_node(netns)
+    return netns
+
+
+class FakeModule:
+    """Just enough of AnsibleModule for tap_reenslave.run(): params and check_mode."""
+
+    def __init__(self, params, check_mode=False):
+        self.params = params
+        self.check_mode = check_mode
+
+
+def reenslave(ns: str, check_mode: bool = False, **options) -> dict:
+    """tap_reenslave's body in-process, with the module's defaults."""
+    from ansible_collections.netsafe.hypervisor.plugins.modules import tap_reenslave
+
+    params = {key: spec.get("default") for key, spec in tap_reenslave.ARGUMENT_SPEC.items()}
+    params.update(namespace=ns, **options)
+    if params.get("ports"):
+        keys = ("device", "bridge", "vlan", "trunks", "mtu", "link_down")
+        params["ports"] = [{k: p.get(k, False if k == "link_down" else None) for k in keys} for p in params["ports"]]
+    return tap_reenslave.run(FakeModule(params, check_mode))
+
+
+class Watcher:
+    """tap_guard as a real process: started with a NOTIFY_SOCKET, so we know when it is listening."""
+
+    def __init__(self, argv, tmp_path: Path, env: dict | None = None):
+        import os
+        import socket
+        import threading
+
+        self.notify_path = str(tmp_path / f"notify{id(self)}")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+        environ = dict(os.environ, NOTIFY_SOCKET=self.notify_path, **(env or {}))
+        self.proc = subprocess.Popen(argv, env=environ, stderr=subprocess.PIPE, text=True)
+        self.lines: list = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        self.notify.settimeout(timeout)
+        try:
+            message = self.notify.recv(4096).decode()
+        except OSError:
+            raise AssertionError(f"tap_guard never reported READY=1; log:\n{self.log}") from None
+        assert "READY=1" in message, message
+
+    def wait_log(self, text: str, timeout: float = 20.0, count: int = 1) -> list:
+        """Block until `count` log lines contain `text` (the watcher logs every reconcile)."""
+        with self._changed:
+            self._changed.wait_for(lambda: len([l for l in self.lines if text in l]) >= count or self.proc.poll() is not None,
+                                   timeout)
+            found = [l for l in self.lines if text in l]
+        if len(found) < count:
+            raise AssertionError(f"no {count} log line(s) with {text!r}; log:\n{self.log}")
+        return found
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._reader.join(timeout=5)
+        self.notify.close()
+        return code

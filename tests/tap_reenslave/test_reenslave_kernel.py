@@ -1,0 +1,195 @@
+"""tap_reenslave on the real kernel: a Proxmox VE node in a namespace, its bridge restarted."""
+from __future__ import annotations
+
+import pytest
+from conftest import FIXTURES, PVE, RUNNING_PORTS, add_bridge, guest_ports, links, reenslave, restart_bridge
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import ValidationError
+from nstools import ip, kernel_state
+
+pytestmark = pytest.mark.kernel
+
+
+def test_lab_matches_the_fixture(pve_node):
+    """The lab is what the fixture configs describe: the module has nothing to do."""
+    ports = guest_ports(pve_node)
+    assert {name: v["master"] for name, v in ports.items() if v["master"]} == RUNNING_PORTS
+    result = reenslave(pve_node, proxmox_dir=str(PVE))
+    assert result["changed"] is False and result["commands"] == []
+
+
+def test_bridge_restart_then_every_running_guest_is_back(pve_node):
+    before = guest_ports(pve_node)
+    restart_bridge(pve_node)
+    detached = [n for n, v in guest_ports(pve_node).items() if v["master"] is None and n.startswith(("tap", "veth", "fwpr"))]
+    assert sorted(detached) == ["fwpr102p0", "fwpr105p0", "tap100i0", "tap104i0", "veth101i0"]
+    result = reenslave(pve_node, proxmox_dir=str(PVE))
+    assert result["changed"] is True
+    assert guest_ports(pve_node) == before
+    assert result["reattached"] == ["tap100i0", "tap102i0", "tap104i0", "veth101i0", "veth105i0"]
+    assert result["already_ok"] == ["tap100i1", "tap107i0", "veth105i1"]
+    assert result["failed_guests"] == []
+    assert result["sources"] == ["proxmox"]
+
+
+def test_stopped_guests_are_reported_and_nothing_is_made_for_them(pve_node):
+    restart_bridge(pve_node)
+    result = reenslave(pve_node, proxmox_dir=str(PVE))
+    assert result["not_running"] == ["tap103i0", "tap9000i0"]
+    names = links(pve_node)
+    assert not [n for n in names if "103" in n or "9000" in n]
+
+
+def test_link_down_guest_comes_back_down(pve_node):
+    restart_bridge(pve_node)
+    reenslave(pve_node, proxmox_dir=str(PVE))
+    assert links(pve_node)["tap104i0"] == {"master": "vmbr0", "up": False, "mtu": 1500}
+
+
+def test_second_run_changes_nothing(pve_node):
+    restart_bridge(pve_node)
+    reenslave(pve_node, proxmox_dir=str(PVE))
+    state = kernel_state(pve_node)
+    again = reenslave(pve_node, proxmox_dir=str(PVE))
+    assert again["changed"] is False and again["commands"] == [] and again["reattached"] == []
+    assert kernel_state(pve_node) == state
+
+
+def test_check_mode_reports_and_changes_nothing(pve_node):
+    restart_bridge(pve_node)
+    state = kernel_state(pve_node)
+    result = reenslave(pve_node, check_mode=True, proxmox_dir=str(PVE))
+    assert kernel_state(pve_node) == state
+    assert result["changed"] is True
+    assert result["reattached"] == ["tap100i0", "tap102i0", "tap104i0", "veth101i0", "veth105i0"]
+    assert f"ip -n {pve_node} link set dev tap100i0 master vmbr0" in result["commands"]
+    assert result["diff"]["before"]["tap100i0"]["master"] is None
+    assert result["diff"]["after"]["tap100i0"]["master"] == "vmbr0"
+
+
+def test_firewall_bridge_deleted_too_is_rebuilt(pve_node):
+    before = guest_ports(pve_node)
+    restart_bridge(pve_node)
+    ip("link", "del", "fwbr102i0", ns=pve_node)
+    result = reenslave(pve_node, proxmox_dir=str(PVE))
+    assert f"ip -n {pve_node} link add name fwbr102i0 type bridge stp_state 0 forward_delay 0" in result["commands"]
+    after = guest_ports(pve_node)
+    assert after == before
+    assert after["fwbr102i0"]["up"] is True
+
+
+def test_firewall_link_pair_missing_fails_that_guest_and_restores_the_rest(pve_node):
+    restart_bridge(pve_node)
+    ip("link", "del", "fwpr105p0", ns=pve_node)  # takes its peer fwln105i0 with it
+    result = reenslave(pve_node, proxmox_dir=str(PVE))
+    assert [(f["device"], f["guest"]) for f in result["failed_guests"]] == [("veth105i0", "105")]
+    assert "fwln105i0 and fwpr105p0 missing" in result["failed_guests"][0]["reason"]
+    assert links(pve_node)["tap100i0"]["master"] == "vmbr0"
+    assert any("veth105i0: not restored" in w for w in result["warnings"])
+
+
+def test_guest_moved_to_another_bridge_follows_its_config(pve_node):
+    """107's snapshot says vmbr0, its config says vmbr1: a stale attachment to vmbr0 is corrected."""
+    restart_bridge(pve_node, "vmbr1", None)
+    ip("link", "set", "tap107i0", "master", "vmbr0", ns=pve_node)
+    result = reenslave(pve_node, proxmox_dir=str(PVE))
+    assert links(pve_node)["tap107i0"]["master"] == "vmbr1"
+    assert "tap107i0" in result["reattached"] and "veth105i1" in result["reattached"]
+
+
+def test_mtu_from_the_config_is_restored(pve_node):
+    restart_bridge(pve_node)
+    ip("link", "set", "veth101i0", "mtu", "1500", ns=pve_node)
+    reenslave(pve_node, proxmox_dir=str(PVE))
+    assert links(pve_node)["veth101i0"] == {"master": "vmbr0", "up": True, "mtu": 1450}
+
+
+def test_bridges_option_limits_the_work(pve_node):
+    restart_bridge(pve_node)
+    restart_bridge(pve_node, "vmbr1", None)
+    result = reenslave(pve_node, proxmox_dir=str(PVE), bridges=["vmbr1"])
+    assert result["reattached"] == ["tap100i1", "tap107i0", "veth105i1"]
+    assert links(pve_node)["tap100i0"]["master"] is None
+
+
+def test_missing_bridge_and_broken_configs_fail_their_guests_only(netns):
+    add_bridge(netns, "vmbr0")
+    for t in ("tap301i0", "tap302i0"):
+        ip("tuntap", "add", t, "mode", "tap", ns=netns)
+    result = reenslave(netns, proxmox_dir=str(FIXTURES / "pve_broken"))
+    assert result["reattached"] == ["tap301i0"]
+    failed = {f["guest"]: f["reason"] for f in result["failed_guests"]}
+    assert failed["302"] == "bridge vmbr7 does not exist"
+    assert "tag: '5000'" in failed["300"] and "mtu: '20'" in failed["303"]
+    assert links(netns)["tap301i0"]["master"] == "vmbr0"
+
+
+def test_kernel_refusal_sets_that_guest_aside_and_restores_the_rest(netns):
+    """The kernel will not enslave a loopback device: that entry fails, the tap is still restored."""
+    add_bridge(netns, "vmbr0")
+    ip("tuntap", "add", "tap1i0", "mode", "tap", ns=netns)
+    ports = [{"device": "lo", "bridge": "vmbr0"}, {"device": "tap1i0", "bridge": "vmbr0"}]
+    result = reenslave(netns, source="explicit", ports=ports)
+    assert result["reattached"] == ["tap1i0"]
+    assert [f["device"] for f in result["failed_guests"]] == ["lo"]
+    assert "the kernel refused 'ip -n" in result["failed_guests"][0]["reason"]
+    assert links(netns)["tap1i0"]["master"] == "vmbr0" and links(netns)["lo"]["master"] is None
+
+
+def test_proxmox_vlan_bridge_on_a_bridge_without_vlan_filtering(netns, tmp_path):
+    node = tmp_path / "node"
+    (node / "qemu-server").mkdir(parents=True)
+    (node / "qemu-server" / "210.conf").write_text("name: legacy-vlan\nnet0: virtio=BC:24:11:21:00:01,bridge=vmbr0,tag=10\n")
+    add_bridge(netns, "vmbr0")
+    add_bridge(netns, "vmbr0v10")
+    ip("tuntap", "add", "tap210i0", "mode", "tap", ns=netns)
+    result = reenslave(netns, proxmox_dir=str(node))
+    assert result["reattached"] == ["tap210i0"]
+    assert links(netns)["tap210i0"]["master"] == "vmbr0v10"
+
+
+def test_libvirt_guests_from_domain_xml(netns):
+    add_bridge(netns, "br0")
+    add_bridge(netns, "br1")
+    for t in ("vnet10", "vnet11", "vnet20", "vnet21"):
+        ip("tuntap", "add", t, "mode", "tap", ns=netns)
+        ip("link", "set", t, "up", ns=netns)
+    result = reenslave(netns, source="libvirt", libvirt_xml_dir=str(FIXTURES / "libvirt"))
+    state = links(netns)
+    assert state["vnet10"] == {"master": "br0", "up": True, "mtu": 1400}
+    assert state["vnet11"] == {"master": "br1", "up": False, "mtu": 1500}  # <link state='down'/>
+    assert state["vnet20"]["master"] == "br0" and state["vnet21"]["master"] == "br0"
+    assert result["not_running"] == ["vnet30"]
+    assert [f["guest"] for f in result["failed_guests"]] == ["notarget"]
+    assert any("br0 does not filter VLANs" in w and "vnet20" in w for w in result["warnings"])
+
+
+def test_explicit_list(netns):
+    add_bridge(netns, "vmbr0")
+    ip("tuntap", "add", "tap1i0", "mode", "tap", ns=netns)
+    ip("link", "add", "veth2i0", "type", "veth", "peer", "name", "ct2", ns=netns)
+    result = reenslave(netns, source="explicit", ports=[
+        {"device": "tap1i0", "bridge": "vmbr0", "mtu": 9000},
+        {"device": "veth2i0", "bridge": "vmbr0", "link_down": True},
+        {"device": "tap9i0", "bridge": "vmbr0"}])
+    assert result["reattached"] == ["tap1i0", "veth2i0"] and result["not_running"] == ["tap9i0"]
+    state = links(netns)
+    assert state["tap1i0"] == {"master": "vmbr0", "up": True, "mtu": 9000}
+    assert state["veth2i0"]["master"] == "vmbr0" and state["veth2i0"]["up"] is False
+
+
+@pytest.mark.parametrize("options, text", [
+    ({"source": "explicit", "ports": [{"device": "tap1i0", "bridge": "vmbr0", "vlan": 5000}]}, "ports[0]: vlan: 5000"),
+    ({"source": "explicit", "ports": [{"device": "tap1i0 x", "bridge": "vmbr0"}]}, "ports.device"),
+    ({"source": "explicit"}, "ports: source=explicit needs a list"),
+    ({"source": "proxmox", "proxmox_dir": "/nonexistent/pve"}, "proxmox_dir: /nonexistent/pve does not exist"),
+    ({"source": "libvirt", "ports": [{"device": "tap1i0", "bridge": "vmbr0"}]}, "ports: only read with source=explicit"),
+    ({"source": "explicit", "bridges": ["bad name"], "ports": [{"device": "tap1i0", "bridge": "vmbr0"}]}, "bridges:"),
+])
+def test_bad_input_fails_before_any_change(netns, options, text):
+    add_bridge(netns, "vmbr0")
+    ip("tuntap", "add", "tap1i0", "mode", "tap", ns=netns)
+    state = kernel_state(netns)
+    with pytest.raises(ValidationError, match=text.replace("[", r"\[").replace("]", r"\]")):
+        reenslave(netns, **options)
+    assert kernel_state(netns) == state
