@@ -30,8 +30,8 @@ up() {
     ip -n sw1 link set sw up
     ip -n sw1 address add 192.0.2.1/24 dev sw
     ip -n sw1 address add 2001:db8::1/64 dev sw nodad
-    # Two uplinks of the hypervisor, each cabled to a switch port.
-    for n in 1 2; do
+    # Five uplinks of the hypervisor, each cabled to a switch port.
+    for n in 1 2 3 4 5; do
         ip -n hv1 link add "eth$n" type veth peer name "swp$n" netns sw1
         ip -n sw1 link set "swp$n" master sw
         ip -n sw1 link set "swp$n" up

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["fullkernel.plugin"]
+
 ROOT = Path(__file__).resolve().parents[1]
 COLLECTIONS = ROOT / ".tmp" / "collections"
 VENV_BIN = ROOT / ".venv" / "bin"
