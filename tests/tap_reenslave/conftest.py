@@ -13,12 +13,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures"
 PVE = FIXTURES / "pve"
 
 
-def pytest_configure(config):
-    """The `fullkernel` marker (VLAN tests), until tests/conftest.py registers its plugin for every folder."""
-    if not config.pluginmanager.has_plugin("fullkernel.plugin"):
-        config.pluginmanager.import_plugin("fullkernel.plugin")
-
-
 # What tests/unit/fixtures/pve says is running, as Proxmox VE would have plugged it.
 RUNNING_PORTS = {
     "tap100i0": "vmbr0", "tap100i1": "vmbr1",

@@ -1,0 +1,101 @@
+"""pytest plugin: the `fullkernel` marker and the skip logic behind it.
+
+    @pytest.mark.fullkernel("bonding", "8021q")
+    def test_bond_with_vlan(netns): ...
+
+On a kernel that lacks a named feature the test is skipped with a reason that
+names it ("host kernel lacks bonding; runs in the full-kernel lane"). Inside
+the lane (NETSAFE_FULLKERNEL_LANE=1, set by tests/fullkernel/guest.sh) a
+missing feature fails the test instead: the lane must never skip silently.
+Features are probed for real (features.py), once per feature per session.
+The lane selects its tests with `-m fullkernel`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fullkernel.features import PROBES, ProbeError, probe
+
+IN_LANE_ENV = "NETSAFE_FULLKERNEL_LANE"
+COLLECT_TO_ENV = "NETSAFE_LANE_COLLECT_TO"
+_found: dict[str, tuple[bool, str]] = {}
+
+
+def in_lane() -> bool:
+    """True inside the full-kernel VM."""
+    return os.environ.get(IN_LANE_ENV) == "1"
+
+
+def missing_features(features) -> dict[str, str]:
+    """{feature: why} for each feature this kernel lacks (probed once, then cached)."""
+    missing = {}
+    for feature in features:
+        if feature not in _found:
+            _found[feature] = probe(feature)
+        present, detail = _found[feature]
+        if not present:
+            missing[feature] = detail
+    return missing
+
+
+def _features_of(item) -> list[str]:
+    wanted: list[str] = []
+    for mark in item.iter_markers("fullkernel"):
+        wanted += [f for f in mark.args if f not in wanted]
+    return wanted
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "fullkernel(*features): needs kernel features the host kernel may lack "
+        f"({', '.join(sorted(PROBES))}); skipped where missing, runs in the full-kernel lane")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        unknown = [f for f in _features_of(item) if f not in PROBES]
+        if unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: unknown kernel feature(s) {', '.join(unknown)} in "
+                f"@pytest.mark.fullkernel; known: {', '.join(sorted(PROBES))}")
+
+
+def pytest_collection_finish(session):
+    """For the lane's runner: write the files holding the selected tests, one a line."""
+    target = os.environ.get(COLLECT_TO_ENV)
+    if target:
+        files = sorted({str(Path(item.path).resolve()) for item in session.items})
+        Path(target).write_text("".join(f + "\n" for f in files))
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("fullkernel") is None:
+        return
+    wanted = _features_of(item)
+    try:
+        missing = missing_features(wanted)
+    except ProbeError as exc:
+        if in_lane():
+            pytest.fail(f"full-kernel lane: {exc}", pytrace=False)
+        pytest.skip(f"{exc}; cannot tell whether the kernel has {', '.join(wanted)}")
+    if not missing:
+        return
+    names = ", ".join(missing)
+    if in_lane():
+        details = "; ".join(f"{f}: {why}" for f, why in missing.items())
+        pytest.fail(f"the full-kernel lane's kernel lacks {names} ({details})", pytrace=False)
+    pytest.skip(f"host kernel lacks {names}; runs in the full-kernel lane")
+
+
+# The lane's runner (test_lane.py) appends its one-line summary here, so that
+# every run shows the lane's cost and counts, passed or failed.
+lane_summaries: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in lane_summaries:
+        terminalreporter.write_line(line)
