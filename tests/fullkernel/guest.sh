@@ -14,15 +14,26 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p /run/lane/out
 mount --bind "$out" /run/lane/out
 out=/run/lane/out
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mkdir -p /run/netns
 # No udev here: /dev/net/tun appears only once its module is loaded (on the
-# host a static node triggers the load). `ip tuntap add` needs it.
+# host a static node triggers the load). `ip tuntap add` needs it. Modules
+# load before /tmp is covered: a checkout under /tmp holds the kernel's modules.
 modprobe tun 2>/dev/null || true
+modprobe overlay 2>/dev/null || true
+# A checkout that lives under /tmp (CI may clone there) must stay visible
+# through the tmpfs laid over /tmp: move it aside and bind it back.
+case "$root/" in
+    /tmp/*) mkdir -p /run/lane/checkout; mount --bind "$root" /run/lane/checkout; checkout_in_tmp=1 ;;
+    *) checkout_in_tmp=0 ;;
+esac
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+if [ "$checkout_in_tmp" = 1 ]; then
+    mkdir -p "$root"
+    mount --bind /run/lane/checkout "$root"
+fi
+mkdir -p /run/netns
 # root's home, written by Ansible (~/.ansible/tmp, expanded from the password
 # database, not $HOME): the host's /root with a throwaway layer on top.
 mkdir -p /tmp/.home/upper /tmp/.home/work
-modprobe overlay 2>/dev/null
 mount -t overlay overlay -o lowerdir=/root,upperdir=/tmp/.home/upper,workdir=/tmp/.home/work /root \
     || mount -t tmpfs -o mode=0700 tmpfs /root
 
