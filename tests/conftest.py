@@ -25,6 +25,7 @@ if str(COLLECTIONS) not in sys.path:
 _counter = itertools.count()
 
 from nstools import ip, root_namespace_state  # noqa: E402  (tests/ is on sys.path)
+from playrun import ansible_playbook  # noqa: E402
 
 
 def _require_root():
@@ -116,31 +117,14 @@ def run_playbook(tmp_path):
         inventory = tmp_path / "inventory.ini"
         inventory.write_text(
             f"lab ansible_connection=local ansible_python_interpreter={VENV_BIN / 'python'}\n")
-        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(book)]
+        args = ["-i", inventory, book]
         if check:
-            cmd.append("--check")
+            args.append("--check")
         if diff:
-            cmd.append("--diff")
+            args.append("--diff")
         if extra_vars:
-            cmd += ["-e", json.dumps(extra_vars)]
-        environ = dict(os.environ)
-        environ.update({
-            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
-            "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "tests" / "ansible" / "callback_plugins"),
-            "ANSIBLE_CALLBACKS_ENABLED": "record",
-            "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "ANSIBLE_LOCALHOST_WARNING": "0",
-            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-            "NETSAFE_RECORD": str(record),
-            "PATH": f"{VENV_BIN}:{environ.get('PATH', '')}",
-        })
-        environ.update(env or {})
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=environ, cwd=tmp_path, check=False)
-        results = []
-        if record.exists():
-            results = [json.loads(line) for line in record.read_text().splitlines() if line]
+            args += ["-e", json.dumps(extra_vars)]
+        proc, results = ansible_playbook(args, tmp_path, record, env=env)
         return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, results)
 
     return run

@@ -1,22 +1,18 @@
 """run_rolling: ansible-playbook against several fake hypervisors (local connection).
 
 The shared run_playbook fixture has a single host, 'lab'; the rolling playbook
-needs many. The environment mirrors tests/conftest.py's run_playbook.
+needs many. Both run ansible-playbook through tests/playrun.py.
 """
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-COLLECTIONS = ROOT / ".tmp" / "collections"
-VENV_BIN = ROOT / ".venv" / "bin"
+from playrun import ROOT, VENV_BIN, ansible_playbook
 
 
 @dataclass
@@ -43,29 +39,13 @@ def run_rolling(tmp_path):
         inventory.write_text(yaml.safe_dump(
             {"all": {"hosts": {h: {} for h in hosts}, "vars": dict(common, **data)}}))
         record = tmp_path / f"record{n}.jsonl"
-        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
+        args = ["-i", inventory, playbook]
         if limit:
-            cmd += ["--limit", limit]
+            args += ["--limit", limit]
         if extra_vars:
-            cmd += ["-e", json.dumps(extra_vars)]
-        environ = dict(os.environ)
-        environ.update({
-            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
-            "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "tests" / "ansible" / "callback_plugins"),
-            "ANSIBLE_CALLBACKS_ENABLED": "record",
-            "ANSIBLE_ROLES_PATH": f"{tmp_path / 'roles'}:{ROOT / 'roles'}",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "ANSIBLE_LOCALHOST_WARNING": "0",
-            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-            "ANSIBLE_FORKS": "10",
-            "NETSAFE_RECORD": str(record),
-            "PATH": f"{VENV_BIN}:{environ.get('PATH', '')}",
-        })
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=environ, cwd=tmp_path, check=False)
-        results = []
-        if record.exists():
-            results = [json.loads(line) for line in record.read_text().splitlines() if line]
+            args += ["-e", json.dumps(extra_vars)]
+        proc, results = ansible_playbook(args, tmp_path, record, roles_path=f"{tmp_path / 'roles'}:{ROOT / 'roles'}",
+                                         env={"ANSIBLE_FORKS": "10"})
         return RollingRun(proc.returncode, proc.stdout, proc.stderr, results)
 
     return run

@@ -1,0 +1,36 @@
+"""One way to run ansible-playbook in the tests: collection path, result recorder, quiet settings."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COLLECTIONS = ROOT / ".tmp" / "collections"
+VENV_BIN = ROOT / ".venv" / "bin"
+
+
+def ansible_playbook(args: list, workdir: Path, record: Path, roles_path: str | None = None,
+                     env: dict | None = None) -> tuple:
+    """Run ansible-playbook with `args`; returns (CompletedProcess, per-task results from the recorder)."""
+    environ = dict(os.environ)
+    environ.update({
+        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+        "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "tests" / "ansible" / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "record",
+        "ANSIBLE_ROLES_PATH": roles_path or str(ROOT / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+        "NETSAFE_RECORD": str(record),
+        "PATH": f"{VENV_BIN}:{environ.get('PATH', '')}",
+    })
+    environ.update(env or {})
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook")] + [str(a) for a in args], capture_output=True,
+                          text=True, env=environ, cwd=workdir, check=False)
+    results = []
+    if record.exists():
+        results = [json.loads(line) for line in record.read_text().splitlines() if line]
+    return proc, results
