@@ -1,9 +1,10 @@
 """Run a collection module's real entry point in-process: AnsibleModule, argument spec, check mode, JSON result.
 
-Used where ansible-playbook is too slow to repeat (the full-kernel lane runs
-under software emulation, where one playbook run costs minutes). The
-controller side (templating, AnsiballZ transfer) is covered by the playbook
-tests on the host.
+Used inside the full-kernel VM, where every module run through Ansible pays
+Python's start-up and the AnsiballZ imports under software emulation (about
+ten seconds): in-process, a scenario can be repeated and inspected cheaply.
+The same scenarios also run through ansible-playbook against the VM
+(tests/netdev/test_bond_vlan_playbooks.py).
 """
 from __future__ import annotations
 

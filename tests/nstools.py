@@ -24,12 +24,18 @@ def root_namespace_state() -> dict:
     return {"links": links, "addrs": addrs}
 
 
+# What kernel_state reads, as `ip -n NS ...` arguments (also run over ssh, in the full-kernel VM).
+STATE_QUERIES = (("-j", "-d", "link", "show"), ("-j", "addr", "show"), ("-j", "route", "show", "default"),
+                 ("-j", "-6", "route", "show", "default"))
+
+
 def kernel_state(ns: str) -> dict:
     """What the collection could change in `ns`, as iproute2 reports it."""
-    links = json.loads(ip("-j", "-d", "link", "show", ns=ns).stdout)
-    addrs = json.loads(ip("-j", "addr", "show", ns=ns).stdout)
-    routes = json.loads(ip("-j", "route", "show", "default", ns=ns).stdout)
-    routes6 = json.loads(ip("-j", "-6", "route", "show", "default", ns=ns).stdout)
+    return state_view(*(json.loads(ip(*query, ns=ns).stdout or "[]") for query in STATE_QUERIES))
+
+
+def state_view(links: list, addrs: list, routes: list, routes6: list) -> dict:
+    """The comparable part of STATE_QUERIES' answers."""
     keep = ("ifname", "mtu", "address", "master", "flags")
     view = []
     for link in links:

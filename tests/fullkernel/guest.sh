@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Runs inside the full-kernel VM (started by tests/fullkernel/lane.py).
+# Runs inside the full-kernel VM (started by tests/fullkernel/lane.py) and
+# turns it into a host the tests reach over ssh, like a real hypervisor:
+# ansible-playbook runs on the host, only the modules run under emulation.
+#
 # The guest sees the host's filesystem read-only; $1 is the one directory
-# shared read-write (virtme-ng's --rwdir). Inputs: $1/args (pytest arguments,
-# one a line) or $1/cmd (a shell command, for debugging). Outputs: $1/started,
-# $1/pytest.log, $1/junit.xml, $1/rc (exit code, written last).
+# shared read-write (virtme-ng's --rwdir). Inputs there: ssh/sshd_config,
+# ssh/host_key, ssh/authorized_keys (written by lane.py). Outputs: started,
+# ready (sshd is running), sshd.log, ps.txt, kernel, and stopped (written
+# last). The VM powers off when /run/lane/stop exists (lane.py touches it).
 set -u
 out=$1
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,8 +21,7 @@ out=/run/lane/out
 # No udev here: /dev/net/tun appears only once its module is loaded (on the
 # host a static node triggers the load). `ip tuntap add` needs it. Modules
 # load before /tmp is covered: a checkout under /tmp holds the kernel's modules.
-modprobe tun 2>/dev/null || true
-modprobe overlay 2>/dev/null || true
+for mod in tun overlay virtio_net; do modprobe "$mod" 2>/dev/null || true; done
 # A checkout that lives under /tmp (CI may clone there) must stay visible
 # through the tmpfs laid over /tmp: move it aside and bind it back.
 case "$root/" in
@@ -31,30 +34,44 @@ if [ "$checkout_in_tmp" = 1 ]; then
     mount --bind /run/lane/checkout "$root"
 fi
 mkdir -p /run/netns
-# root's home, written by Ansible (~/.ansible/tmp, expanded from the password
-# database, not $HOME): the host's /root with a throwaway layer on top.
-mkdir -p /tmp/.home/upper /tmp/.home/work
-mount -t overlay overlay -o lowerdir=/root,upperdir=/tmp/.home/upper,workdir=/tmp/.home/work /root \
-    || mount -t tmpfs -o mode=0700 tmpfs /root
 
-export HOME=/root TMPDIR=/tmp PYTHONDONTWRITEBYTECODE=1
+# Accounts, seen only by the guest: root gets an empty writable home (the
+# host's /root holds shell start-up files that cost seconds per login under
+# emulation) and /bin/sh as its shell; key logins need an unlocked root
+# entry; sshd needs its privilege-separation user.
+mkdir -p /run/lane/home /run/sshd
+chmod 0700 /run/lane/home
+sed 's|^root:.*|root:x:0:0:root:/run/lane/home:/bin/sh|' /etc/passwd > /run/lane/passwd
+grep -q '^sshd:' /run/lane/passwd || echo 'sshd:x:65500:65534::/run/sshd:/usr/sbin/nologin' >> /run/lane/passwd
+sed 's/^root:[^:]*:/root:key-only:/' /etc/shadow > /run/lane/shadow
+chmod 0600 /run/lane/shadow
+mount --bind /run/lane/passwd /etc/passwd
+mount --bind /run/lane/shadow /etc/shadow
+
+# What a test command run over ssh needs (lane.py sources this file).
+cat > /run/lane/env <<EOF
+export HOME=/run/lane/home TMPDIR=/tmp PYTHONDONTWRITEBYTECODE=1
 export HYPOTHESIS_STORAGE_DIRECTORY=/tmp/hypothesis
 export NETSAFE_FULLKERNEL_LANE=1
 export PYTHONPATH="$root/tests${PYTHONPATH:+:$PYTHONPATH}"
-export PATH="$root/.venv/bin:$PATH"
+export PATH="$root/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 cd "$root"
+EOF
 uname -r > "$out/kernel"
+
+# The guest's only link: qemu's user-mode network (restricted: it reaches
+# nothing outside), with the host's forwarded port arriving on 22.
+ip link set lo up
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+sshd_root="$root/.tmp/fullkernel/sshd"
+LD_LIBRARY_PATH="$sshd_root/usr/lib/x86_64-linux-gnu" \
+    "$sshd_root/usr/sbin/sshd" -D -e -f "$out/ssh/sshd_config" > "$out/sshd.log" 2>&1 &
+: > "$out/ready"
+
 # What is running, every 20 s: shows where a run that timed out was stuck.
 ( while sleep 20; do ps -eo pid,etime,time,args > "$out/ps.new" 2>&1 && mv "$out/ps.new" "$out/ps.txt"; done ) &
 
-if [ -f "$out/cmd" ]; then
-    bash -c "$(cat "$out/cmd")" 2>&1 | tee "$out/pytest.log"
-    rc=${PIPESTATUS[0]}
-else
-    mapfile -t args < "$out/args"
-    "$root/.venv/bin/python" -m pytest -p fullkernel.plugin -p no:cacheprovider \
-        --junitxml="$out/junit.xml" "${args[@]}" 2>&1 | tee "$out/pytest.log"
-    rc=${PIPESTATUS[0]}
-fi
-echo "$rc" > "$out/rc"
+while [ ! -e /run/lane/stop ]; do sleep 1; done
+: > "$out/stopped"
 sync

@@ -1,15 +1,19 @@
-"""Boot Debian's kernel under qemu once and run the lane's tests inside it.
+"""Boot Debian's kernel under qemu once and use it as a host for the lane's tests.
 
 The host kernel lacks bonding, 802.1Q, dummy and bridge vlan filtering, so
-the tests marked `fullkernel` run in a VM: virtme-ng boots the kernel that
-tests/setup.d/20-fullkernel.sh unpacked, shares the host's filesystem
-read-only (the project's .venv works unchanged), and guest.sh runs pytest
-there. Results come back through one shared directory (--rwdir): the guest's
-own stdout channel needs udev, which these machines lack.
+the tests that need them run against a VM: virtme-ng boots the kernel that
+tests/setup.d/20-fullkernel.sh unpacked and shares the host's filesystem
+read-only (the project's .venv works unchanged); guest.sh starts an sshd
+there. Over ssh the host then runs pytest inside the guest (tests marked
+`fullkernel`) and ansible-playbook against it (tests using the `lane_vm`
+fixture), so only the modules run under emulation. Files come back through
+one shared directory (--rwdir): virtme's own stdout channel needs udev,
+which these machines lack.
 
 Debugging from a shell (see docs/testing.md):
     .venv/bin/python tests/fullkernel/lane.py pytest tests/fullkernel/test_lane_smoke.py -x
     .venv/bin/python tests/fullkernel/lane.py sh 'lsmod; ip -V'
+    .venv/bin/python tests/fullkernel/lane.py serve     # prints ssh and inventory, waits for Ctrl-C
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,8 +36,10 @@ LANE_ENV = STATE / "lane.env"
 GUEST_SH = Path(__file__).resolve().with_name("guest.sh")
 SETUP_HOOK = "tests/setup.d/20-fullkernel.sh"
 VENV_PY = ROOT / ".venv" / "bin" / "python"
+SSHD = STATE / "sshd" / "usr" / "sbin" / "sshd"
 
-TIMEOUT = float(os.environ.get("NETSAFE_LANE_TIMEOUT", "1800"))
+TIMEOUT = float(os.environ.get("NETSAFE_LANE_TIMEOUT", "1800"))          # the in-guest pytest run
+BOOT_TIMEOUT = float(os.environ.get("NETSAFE_LANE_BOOT_TIMEOUT", "300"))   # qemu start -> sshd answers
 MEMORY_MIB = int(os.environ.get("NETSAFE_LANE_MEMORY", "1024"))
 CPUS = int(os.environ.get("NETSAFE_LANE_CPUS", "2"))
 # Software emulation: KVM is present but unusable on these machines (lab.md).
@@ -75,11 +82,16 @@ def load_setup() -> LaneSetup:
         problems.append("qemu-system-x86_64 is not installed")
     if shutil.which("busybox") is None:
         problems.append("busybox (busybox-static) is not installed")
+    if not SSHD.is_file():
+        problems.append(f"the guest's sshd ({SSHD.relative_to(ROOT)}) is not unpacked")
+    if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        problems.append("ssh and ssh-keygen (openssh-client) are not installed")
     if problems:
         raise LaneSetupMissing(
             "the full-kernel lane is not set up: " + "; ".join(problems)
-            + f". Run `bash tests/setup/bootstrap.sh` (its hook {SETUP_HOOK} installs qemu "
-            "and virtme-ng and unpacks Debian's kernel), or `./tests/run-all.sh`, which runs it.")
+            + f". Run `bash tests/setup/bootstrap.sh` (its hook {SETUP_HOOK} installs qemu, "
+            "virtme-ng and openssh-client and unpacks Debian's kernel and sshd), or "
+            "`./tests/run-all.sh`, which runs it.")
     return LaneSetup(image, version, values.get("LANE_KERNEL_PACKAGE", ""), virtme)
 
 
@@ -125,11 +137,11 @@ class Counts:
 @dataclass
 class LaneResult:
     outdir: Path
-    rc: int | None = None          # the guest's pytest exit code; None if it never reported
+    rc: int | None = None          # the guest's pytest exit code; None if the VM was lost
     timed_out: bool = False
-    boot_s: float | None = None    # qemu started -> guest script running
-    test_s: float | None = None    # guest script running -> exit code written
-    total_s: float = 0.0
+    boot_s: float | None = None    # qemu started -> guest's sshd answers
+    test_s: float | None = None    # the in-guest pytest run
+    total_s: float = 0.0           # qemu started -> pytest run ended
     counts: Counts | None = None
     failed: list[tuple[str, str]] = field(default_factory=list)  # (test id, report)
 
@@ -139,8 +151,8 @@ class LaneResult:
         c = self.counts
         counts = (f"{c.tests} tests: {c.passed} passed, {c.failures} failed, {c.errors} errors, "
                   f"{c.skipped} skipped" if c else "no JUnit report")
-        return (f"full-kernel lane: boot {sec(self.boot_s)}, tests {sec(self.test_s)}, "
-                f"total {sec(self.total_s)}; {counts}; guest rc {self.rc}; logs in {self.outdir}")
+        return (f"full-kernel lane, in-guest pytest: boot {sec(self.boot_s)}, tests {sec(self.test_s)}, "
+                f"VM up {sec(self.total_s)}; {counts}; guest rc {self.rc}; logs in {self.outdir}")
 
 
 def parse_junit(path: Path) -> tuple[Counts, list[tuple[str, str]]]:
@@ -165,57 +177,218 @@ def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else "[...]\n" + text[-limit:]
 
 
-def boot(setup: LaneSetup, outdir: Path, *, pytest_args: list[str] | None = None,
-         shell_cmd: str | None = None, timeout: float = TIMEOUT) -> LaneResult:
-    """One VM boot that runs pytest (or a shell command) and reports back through `outdir`."""
-    outdir.mkdir(parents=True, exist_ok=True)
-    for name in ("started", "rc", "junit.xml", "pytest.log", "args", "cmd"):
-        (outdir / name).unlink(missing_ok=True)
-    if shell_cmd is not None:
-        (outdir / "cmd").write_text(shell_cmd)
-    else:
-        (outdir / "args").write_text("".join(a + "\n" for a in pytest_args or []))
-    cmd = [str(setup.virtme_run), "--kimg", str(setup.kernel_image), "--mods", "auto",
-           "--disable-kvm", "--memory", str(MEMORY_MIB), "--cpus", str(CPUS),
-           "--rwdir", str(outdir), "--show-boot-console",
-           # Inputs travel as files: the script itself goes on the kernel command line.
-           "--script-sh", f"bash {shlex.quote(str(GUEST_SH))} {shlex.quote(str(outdir))}",
-           "--qemu-opts", "-cpu", QEMU_CPU]
-    result = LaneResult(outdir)
-    start = time.monotonic()
-    with open(outdir / "console.log", "wb") as console:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=console,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+class LaneBootError(RuntimeError):
+    """The VM did not come up as a host reachable over ssh."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+SSHD_CONFIG = """\
+# Written by tests/fullkernel/lane.py for the full-kernel VM (guest paths).
+Port 22
+ListenAddress 0.0.0.0
+HostKey /run/lane/out/ssh/host_key
+AuthorizedKeysFile /run/lane/out/ssh/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+PidFile /run/sshd.pid
+LogLevel INFO
+"""
+
+
+class LaneVM:
+    """Debian's kernel under qemu, reachable over ssh like a real hypervisor.
+
+    qemu's user-mode network (restricted: the guest reaches nothing) forwards a
+    free port on the host's 127.0.0.1 to the guest's sshd, which guest.sh
+    starts from the openssh-server package the setup hook unpacked. The host's
+    own network is not touched. Commands run over one ssh master connection;
+    `inventory()` writes an Ansible inventory that shares it, so
+    ansible-playbook runs here and only the modules run under emulation.
+    """
+
+    def __init__(self, setup: LaneSetup, outdir: Path):
+        self.setup = setup
+        self.outdir = outdir
+        self.keys = outdir / "ssh"
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.boot_s: float | None = None
+        self.stopped = False
+        # ssh's ControlPath must fit a unix socket name (108 bytes): keep it short.
+        self._control_dir = Path(tempfile.mkdtemp(prefix="lane-ssh-"))
+        self.control_path = self._control_dir / "cm"
+
+    # -- start and stop -------------------------------------------------
+    def start(self, boot_timeout: float = BOOT_TIMEOUT) -> "LaneVM":
+        if shutil.which("ssh-keygen") is None or not SSHD.is_file():
+            raise LaneSetupMissing(f"ssh-keygen or the guest's sshd ({SSHD}) is missing; run "
+                                   f"`bash tests/setup/bootstrap.sh` (its hook {SETUP_HOOK} provides both)")
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self._write_keys()
+        for attempt in range(3):
+            self.port = _free_port()
+            self._boot()
+            try:
+                self._wait_for_ssh(boot_timeout)
+                return self
+            except LaneBootError:
+                console = self.console_tail(4000)
+                self.stop()
+                if "Could not set up host forwarding" in console and attempt < 2:
+                    continue   # another process took the port in between: pick a new one
+                raise
+        raise AssertionError("unreachable")
+
+    def _write_keys(self) -> None:
+        if self.keys.exists():
+            shutil.rmtree(self.keys)
+        self.keys.mkdir(parents=True)
+        for name, comment in (("host_key", "netsafe-lane-host"), ("id_lane", "netsafe-lane-client")):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
+                            "-f", str(self.keys / name)], check=True, capture_output=True)
+        shutil.copy(self.keys / "id_lane.pub", self.keys / "authorized_keys")
+        (self.keys / "sshd_config").write_text(SSHD_CONFIG)
+
+    def _boot(self) -> None:
+        for name in ("started", "ready", "stopped", "sshd.log", "ps.txt", "kernel"):
+            (self.outdir / name).unlink(missing_ok=True)
+        netdev = f"user,id=lane0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:22"
+        cmd = [str(self.setup.virtme_run), "--kimg", str(self.setup.kernel_image), "--mods", "auto",
+               "--disable-kvm", "--memory", str(MEMORY_MIB), "--cpus", str(CPUS),
+               "--rwdir", str(self.outdir), "--show-boot-console",
+               "--script-sh", f"bash {shlex.quote(str(GUEST_SH))} {shlex.quote(str(self.outdir))}",
+               "--qemu-opts", "-cpu", QEMU_CPU,
+               "-netdev", netdev, "-device", "virtio-net-pci,netdev=lane0"]
+        self.started_at = time.monotonic()
+        self.stopped = False
+        with open(self.outdir / "console.log", "wb") as console:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=console,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _wait_for_ssh(self, timeout: float) -> None:
+        """Until the guest's sshd answers; the VM's death or the deadline ends it."""
+        deadline = self.started_at + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise LaneBootError(f"the VM exited (rc {self.proc.returncode}) before its sshd answered")
+            if (self.outdir / "ready").exists():
+                probe = self.run("true", timeout=60, env=False)
+                if probe.returncode == 0:
+                    self.boot_s = time.monotonic() - self.started_at
+                    return
+            time.sleep(1)
+        raise LaneBootError(f"the VM's sshd did not answer within {timeout:.0f} s "
+                            "(NETSAFE_LANE_BOOT_TIMEOUT)")
+
+    def stop(self) -> None:
+        """Power the guest off (guest.sh ends when /run/lane/stop exists); kill it if it hangs."""
+        if self.proc is None or self.stopped:
+            return
+        self.stopped = True
+        if self.proc.poll() is None:
+            self.run("touch /run/lane/stop", timeout=30, env=False)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        _stop(self.proc)
+        subprocess.run(["ssh", "-o", f"ControlPath={self.control_path}", "-O", "exit", "lane"],
+                       capture_output=True, check=False)
+        shutil.rmtree(self._control_dir, ignore_errors=True)
+
+    def __enter__(self) -> "LaneVM":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def up_s(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def console_tail(self, limit: int = 6000) -> str:
+        parts = []
+        for name in ("console.log", "sshd.log"):
+            path = self.outdir / name
+            if path.exists():
+                parts.append(f"--- {name} (tail) ---\n{_tail(path.read_text(errors='replace'), limit)}")
+        return "\n".join(parts)
+
+    # -- talking to the guest --------------------------------------------
+    def ssh_options(self) -> list[str]:
+        """Options for any ssh client (and Ansible) that talks to this guest."""
+        (self.keys / "known_hosts").write_text(
+            f"[127.0.0.1]:{self.port} " + (self.keys / "host_key.pub").read_text())
+        return ["-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", f"IdentityFile={self.keys / 'id_lane'}",
+                "-o", f"UserKnownHostsFile={self.keys / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=30",
+                "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=12",
+                # Key exchange is costly under emulation: one master connection
+                # for everything, with a classic (cheaper) key exchange.
+                "-o", "KexAlgorithms=curve25519-sha256",
+                "-o", "ControlMaster=auto", "-o", "ControlPersist=yes"]
+
+    def run(self, command: str, timeout: float = 600, check: bool = False, env: bool = True,
+            stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
+        """Run a shell command in the guest (as root, with the lane's environment when `env`)."""
+        if env:
+            command = f". /run/lane/env && {command}"
+        cmd = ["ssh", *self.ssh_options(), "-o", f"ControlPath={self.control_path}",
+               "-p", str(self.port), "root@127.0.0.1", command]
         try:
-            while proc.poll() is None:
-                now = time.monotonic() - start
-                if result.boot_s is None and (outdir / "started").exists():
-                    result.boot_s = now
-                if result.test_s is None and result.boot_s is not None and (outdir / "rc").exists():
-                    result.test_s = now - result.boot_s
-                if now > timeout:
-                    result.timed_out = True
-                    _stop(proc)
-                    break
-                time.sleep(0.25)
-        finally:
-            if proc.poll() is None:
-                _stop(proc)
-    result.total_s = time.monotonic() - start
-    if result.boot_s is None and (outdir / "started").exists():
-        result.boot_s = result.total_s
-    rc_file = outdir / "rc"
-    if rc_file.exists() and rc_file.read_text().strip().lstrip("-").isdigit():
-        result.rc = int(rc_file.read_text())
-        if result.test_s is None and result.boot_s is not None:
-            result.test_s = result.total_s - result.boot_s
-    junit = outdir / "junit.xml"
-    if junit.exists():
-        try:
-            result.counts, result.failed = parse_junit(junit)
-        except ET.ParseError:
-            result.counts = None
-    return result
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT,
+                                  text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise TimeoutError(f"`{command}` did not finish within {timeout:.0f} s in the VM") from exc
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"`{command}` failed in the VM (rc {proc.returncode}):\n{_tail(proc.stdout or '', 4000)}")
+        return proc
+
+    def inventory(self, path: Path, host: str = "lane") -> Path:
+        """An inventory with one host, this VM, reached over the shared ssh master."""
+        ssh_args = " ".join(shlex.quote(o) for o in self.ssh_options())
+        path.write_text(
+            "[lane]\n"
+            f"{host} ansible_host=127.0.0.1 ansible_port={self.port} ansible_user=root "
+            f"ansible_python_interpreter=/usr/bin/python3 ansible_pipelining=true "
+            f"ansible_control_path={shlex.quote(str(self.control_path))} "
+            f"ansible_ssh_args={shlex.quote(ssh_args)}\n")
+        return path
+
+    def pytest(self, pytest_args: list[str], timeout: float = TIMEOUT) -> LaneResult:
+        """Run pytest inside the guest; output to pytest.log, JUnit report back through --rwdir."""
+        result = LaneResult(self.outdir, boot_s=self.boot_s)
+        (self.outdir / "junit.xml").unlink(missing_ok=True)
+        args = " ".join(shlex.quote(a) for a in pytest_args)
+        start = time.monotonic()
+        with open(self.outdir / "pytest.log", "w") as log:
+            try:
+                proc = self.run("python -m pytest -p fullkernel.plugin -p no:cacheprovider "
+                                f"--junitxml=/run/lane/out/junit.xml {args}", timeout=timeout, stdout=log)
+                result.rc = proc.returncode
+            except TimeoutError:
+                result.timed_out = True
+        result.test_s = time.monotonic() - start
+        result.total_s = self.up_s
+        if result.rc == 255 and self.proc.poll() is not None:
+            result.rc = None   # ssh lost the VM: report it as a guest crash
+        junit = self.outdir / "junit.xml"
+        if junit.exists():
+            try:
+                result.counts, result.failed = parse_junit(junit)
+            except ET.ParseError:
+                result.counts = None
+        return result
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -239,11 +412,11 @@ def failure_report(result: LaneResult, limit_each: int = 3000, limit_total: int 
     console = result.outdir / "console.log"
     console_text = console.read_text(errors="replace") if console.exists() else ""
     if result.timed_out:
-        return (f"the full-kernel VM did not finish within {TIMEOUT:.0f} s (NETSAFE_LANE_TIMEOUT) "
+        return (f"the in-guest pytest run did not finish within {TIMEOUT:.0f} s (NETSAFE_LANE_TIMEOUT) "
                 f"and was stopped.\n--- guest pytest output (tail) ---\n{_tail(log_text, 6000)}"
                 f"\n--- console (tail) ---\n{_tail(console_text, 3000)}")
     if result.rc is None:
-        return ("the full-kernel VM ended without reporting an exit code (boot failure or guest crash)."
+        return ("the full-kernel VM went away during the in-guest pytest run (guest crash or qemu killed)."
                 f"\n--- console (tail) ---\n{_tail(console_text, 6000)}"
                 f"\n--- guest pytest output (tail) ---\n{_tail(log_text, 3000)}")
     if result.counts is None:
@@ -271,22 +444,35 @@ def failure_report(result: LaneResult, limit_each: int = 3000, limit_total: int 
 
 
 def main(argv: list[str]) -> int:
-    """Debugging entry point: `lane.py pytest ARGS...` or `lane.py sh 'COMMAND'`."""
-    if len(argv) < 1 or argv[0] not in ("pytest", "sh"):
+    """Debugging entry point: `lane.py pytest ARGS...`, `lane.py sh 'COMMAND'` or `lane.py serve`."""
+    if len(argv) < 1 or argv[0] not in ("pytest", "sh", "serve"):
         print(__doc__)
         return 2
     setup = load_setup()
     (STATE / "debug").mkdir(parents=True, exist_ok=True)
     outdir = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=STATE / "debug"))
-    if argv[0] == "sh":
-        result = boot(setup, outdir, shell_cmd=" ".join(argv[1:]))
-    else:
-        result = boot(setup, outdir, pytest_args=argv[1:] or default_pytest_args())
-    log = outdir / "pytest.log"
-    if log.exists():
-        sys.stdout.write(log.read_text(errors="replace"))
+    with LaneVM(setup, outdir) as vm:
+        print(f"VM up after {vm.boot_s:.0f} s; files in {outdir}", flush=True)
+        if argv[0] == "sh":
+            proc = vm.run(" ".join(argv[1:]), timeout=TIMEOUT, stdout=None)
+            return proc.returncode
+        if argv[0] == "serve":
+            inventory = vm.inventory(outdir / "inventory.ini")
+            ssh = " ".join(shlex.quote(a) for a in ["ssh", *vm.ssh_options(), "-o",
+                                                      f"ControlPath={vm.control_path}", "-p", str(vm.port),
+                                                      "root@127.0.0.1"])
+            print(f"ssh:       {ssh}\ninventory: {inventory}\n"
+                  "(the guest's environment for tests: `. /run/lane/env`); Ctrl-C stops the VM", flush=True)
+            try:
+                while vm.proc.poll() is None:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+            return 0
+        result = vm.pytest(argv[1:] or default_pytest_args())
+    sys.stdout.write((outdir / "pytest.log").read_text(errors="replace"))
     print(result.summary())
-    report = failure_report(result) if argv[0] == "pytest" else None
+    report = failure_report(result)
     if report:
         print(report)
     return result.rc if result.rc is not None else 1

@@ -9,6 +9,11 @@ the lane (NETSAFE_FULLKERNEL_LANE=1, set by tests/fullkernel/guest.sh) a
 missing feature fails the test instead: the lane must never skip silently.
 Features are probed for real (features.py), once per feature per session.
 The lane selects its tests with `-m fullkernel`.
+
+The `lane_vm` fixture is the VM itself (lane.LaneVM), booted once per
+session on first use and powered off right after the last test that uses
+it: host-side tests run commands in it over ssh and ansible-playbook
+against it (`lane_vm.inventory(path)`).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from fullkernel import lane
 from fullkernel.features import PROBES, ProbeError, probe
 
 IN_LANE_ENV = "NETSAFE_FULLKERNEL_LANE"
@@ -65,7 +71,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_collection_finish(session):
-    """For the lane's runner: write the files holding the selected tests, one a line."""
+    """Note the last test that needs the VM; for the lane's runner, write the files holding the selected tests."""
+    global _last_vm_user
+    users = [item for item in session.items if "lane_vm" in getattr(item, "fixturenames", ())]
+    _last_vm_user = users[-1].nodeid if users else None
     target = os.environ.get(COLLECT_TO_ENV)
     if target:
         files = sorted({str(Path(item.path).resolve()) for item in session.items})
@@ -91,9 +100,48 @@ def pytest_runtest_setup(item):
     pytest.skip(f"host kernel lacks {names}; runs in the full-kernel lane")
 
 
-# The lane's runner (test_lane.py) appends its one-line summary here, so that
-# every run shows the lane's cost and counts, passed or failed.
+# The lane's runner (test_lane.py) and the VM's teardown append one-line
+# summaries here, so that every run shows the lane's cost, passed or failed.
 lane_summaries: list[str] = []
+_vm: lane.LaneVM | None = None
+_last_vm_user: str | None = None
+
+
+@pytest.fixture(scope="session")
+def lane_vm(tmp_path_factory):
+    """The full-kernel VM, reachable over ssh; a missing setup or failed boot fails (never skips)."""
+    global _vm
+    if in_lane():
+        pytest.skip("already inside the full-kernel lane")
+    try:
+        setup = lane.load_setup()
+    except lane.LaneSetupMissing as exc:
+        pytest.fail(str(exc), pytrace=False)   # never skip: CI must not lose the lane quietly
+    vm = lane.LaneVM(setup, tmp_path_factory.mktemp("lane", numbered=True))
+    try:
+        vm.start()
+    except lane.LaneBootError as exc:
+        pytest.fail(f"full-kernel VM: {exc}\n{vm.console_tail()}", pytrace=False)
+    _vm = vm
+    lane_summaries.append(f"full-kernel VM: up after {vm.boot_s:.0f} s [{setup.kernel_package}], files in {vm.outdir}")
+    yield vm
+    _stop_vm()
+
+
+def _stop_vm():
+    global _vm
+    if _vm is not None:
+        vm, _vm = _vm, None
+        up = vm.up_s
+        vm.stop()
+        lane_summaries.append(f"full-kernel VM: powered off after {up:.0f} s up (boot {vm.boot_s:.0f} s)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item):
+    """Power the VM off as soon as the last test that needs it is done, not at session end."""
+    if item.nodeid == _last_vm_user:
+        _stop_vm()
 
 
 def pytest_terminal_summary(terminalreporter):

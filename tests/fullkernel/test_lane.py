@@ -1,5 +1,7 @@
-"""The full-kernel lane, as one host-side test: one VM boot runs every test
-marked `fullkernel` on Debian's kernel (lane.py, docs/testing.md)."""
+"""The full-kernel lane's in-guest half, as one host-side test: every test
+marked `fullkernel` runs in one pytest process inside the VM (lane.py,
+docs/testing.md). The host-side half drives ansible-playbook against the
+same VM (tests/netdev/test_bond_vlan_playbooks.py)."""
 from __future__ import annotations
 
 import pytest
@@ -8,18 +10,12 @@ from fullkernel import lane, plugin
 
 
 @pytest.mark.slow
-def test_full_kernel_lane(tmp_path):
-    if plugin.in_lane():
-        pytest.skip("already inside the full-kernel lane")
-    try:
-        setup = lane.load_setup()
-    except lane.LaneSetupMissing as exc:
-        pytest.fail(str(exc), pytrace=False)   # never skip: CI must not lose the lane quietly
+def test_full_kernel_lane(lane_vm):
     args = lane.default_pytest_args()
     if not args:
         pytest.fail("no test is marked @pytest.mark.fullkernel: the lane has nothing to run", pytrace=False)
-    result = lane.boot(setup, tmp_path / "lane", pytest_args=args)
-    summary = f"{result.summary()} [{setup.kernel_package}]"
+    result = lane_vm.pytest(args)
+    summary = f"{result.summary()} [{lane_vm.setup.kernel_package}]"
     plugin.lane_summaries.append(summary)
     print(summary)
     report = lane.failure_report(result)

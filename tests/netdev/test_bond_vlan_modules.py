@@ -2,12 +2,12 @@
 
 The host kernel of our machines has no bonding, 8021q, dummy or bridge VLAN
 filtering: these tests are skipped there (naming the missing feature) and run
-in the full-kernel lane (tests/fullkernel, Debian's kernel under qemu).
-Under software emulation one ansible-playbook run of these scenarios took
-more than 15 minutes (Python start-up and imports per task), so here each
-module runs through its real entry point in-process (tests/modrun.py:
-AnsibleModule, argument spec, check mode, JSON result); the controller side
-is covered by the playbook tests on the host.
+inside the full-kernel VM (tests/fullkernel, Debian's kernel under qemu).
+Each module runs through its real entry point in-process (tests/modrun.py:
+AnsibleModule, argument spec, check mode, JSON result), which costs a
+fraction of a module run through Ansible under emulation, so these tests
+afford more assertions. The same scenarios run through ansible-playbook,
+with the controller on the host, in test_bond_vlan_playbooks.py.
 """
 from __future__ import annotations
 

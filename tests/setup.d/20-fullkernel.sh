@@ -2,8 +2,10 @@
 # The full-kernel test lane (tests/fullkernel/, docs/testing.md): Debian's own
 # kernel booted under qemu with virtme-ng, because the host kernel has no
 # bonding, 802.1Q, dummy, team, ipvlan, netem or bridge vlan filtering.
-# Installs qemu and virtme-ng's run-time needs, virtme-ng into .venv, and
-# unpacks the kernel that linux-image-amd64 depends on into .tmp/fullkernel/.
+# Installs qemu and virtme-ng's run-time needs, virtme-ng into .venv, unpacks
+# the kernel that linux-image-amd64 depends on into .tmp/fullkernel/, and
+# unpacks (does not install) OpenSSH's server for the guest: ansible-playbook
+# runs on the host and reaches the VM over ssh. No sshd ever runs on the host.
 # Idempotent: every step is skipped when its result is already there; the
 # last step writes .tmp/fullkernel/lane.env, which the lane's test reads.
 set -euo pipefail
@@ -15,7 +17,7 @@ log() { echo "20-fullkernel.sh: $*"; }
 
 # 1. Debian packages: qemu, and what virtme-ng runs on the host and in the guest
 #    (busybox-static for its initramfs, kmod for depmod/modprobe, iproute2).
-pkgs=(qemu-system-x86 busybox-static kmod iproute2 util-linux-extra file)
+pkgs=(qemu-system-x86 busybox-static kmod iproute2 util-linux-extra file openssh-client)
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null | awk '/install ok installed/{print $1}')
 missing=()
 for p in "${pkgs[@]}"; do
@@ -40,7 +42,26 @@ then
     "$root/.venv/bin/python" -m pip install -q "virtme-ng==$virtme_version"
 fi
 
-# 3. The kernel package linux-image-amd64 depends on. Once unpacked it stays
+# 3. sshd for the guest, unpacked into .tmp/fullkernel/sshd (with libwrap0,
+#    its one library a plain Debian machine lacks). Installing openssh-server
+#    would create host keys and may start a daemon on the host: unpacking does not.
+sshd_root="$dest/sshd"
+sshd_libs="$sshd_root/usr/lib/x86_64-linux-gnu"
+if [ ! -x "$sshd_root/usr/sbin/sshd" ] || LD_LIBRARY_PATH="$sshd_libs" ldd "$sshd_root/usr/sbin/sshd" | grep -q 'not found'; then
+    log "unpacking openssh-server for the guest"
+    rm -rf "$dest/sshd-deb" "$sshd_root.new"
+    mkdir -p "$dest/sshd-deb"
+    ( cd "$dest/sshd-deb" && { apt-get download -q -o APT::Sandbox::User=root openssh-server libwrap0 >/dev/null \
+        || { apt_update; apt-get download -q -o APT::Sandbox::User=root openssh-server libwrap0 >/dev/null; }; } )
+    for deb in "$dest/sshd-deb/"*.deb; do dpkg -x "$deb" "$sshd_root.new"; done
+    if LD_LIBRARY_PATH="$sshd_root.new/usr/lib/x86_64-linux-gnu" ldd "$sshd_root.new/usr/sbin/sshd" | grep 'not found'; then
+        log "the unpacked sshd misses the libraries above" >&2; exit 1
+    fi
+    rm -rf "$sshd_root" "$dest/sshd-deb"
+    mv "$sshd_root.new" "$sshd_root"
+fi
+
+# 4. The kernel package linux-image-amd64 depends on. Once unpacked it stays
 #    (asking apt costs a second on every run); NETSAFE_LANE_REFRESH=1 looks again.
 if [ -z "${NETSAFE_LANE_REFRESH:-}" ] && [ -f "$dest/lane.env" ]; then
     kimg=$(sed -n 's/^LANE_KERNEL_IMAGE=//p' "$dest/lane.env")
@@ -81,7 +102,7 @@ if [ ! -f "$dest/root/boot/vmlinuz-$kver" ]; then
     mv "$dest/root.new" "$dest/root"
 fi
 
-# 4. Modules reachable as /lib/modules/<version> (virtme-ng's --mods auto looks
+# 5. Modules reachable as /lib/modules/<version> (virtme-ng's --mods auto looks
 #    there); leave a real directory alone (that kernel is installed for real).
 mods="$dest/root/lib/modules/$kver"
 if [ -L "/lib/modules/$kver" ] || [ ! -e "/lib/modules/$kver" ]; then
@@ -97,7 +118,7 @@ if [ ! -f "/lib/modules/$kver/modules.dep" ]; then
     depmod "$kver"
 fi
 
-# 5. Record what the lane boots (written last: its presence means "set up").
+# 6. Record what the lane boots (written last: its presence means "set up").
 cat > "$dest/lane.env.new" <<EOF
 LANE_KERNEL_PACKAGE=$pkg
 LANE_KERNEL_VERSION=$kver
