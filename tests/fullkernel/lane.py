@@ -355,10 +355,10 @@ class LaneVM:
         return proc
 
     def inventory(self, path: Path, host: str = "lane") -> Path:
-        """An inventory with one host, this VM, reached over the shared ssh master."""
+        """An inventory with one host (`lane`, in group `fullkernel`), this VM, over the shared ssh master."""
         ssh_args = " ".join(shlex.quote(o) for o in self.ssh_options())
         path.write_text(
-            "[lane]\n"
+            "[fullkernel]\n"
             f"{host} ansible_host=127.0.0.1 ansible_port={self.port} ansible_user=root "
             f"ansible_python_interpreter=/usr/bin/python3 ansible_pipelining=true "
             f"ansible_control_path={shlex.quote(str(self.control_path))} "
@@ -458,11 +458,16 @@ def main(argv: list[str]) -> int:
             return proc.returncode
         if argv[0] == "serve":
             inventory = vm.inventory(outdir / "inventory.ini")
-            ssh = " ".join(shlex.quote(a) for a in ["ssh", *vm.ssh_options(), "-o",
-                                                      f"ControlPath={vm.control_path}", "-p", str(vm.port),
-                                                      "root@127.0.0.1"])
+            argv_ssh = ["ssh", *vm.ssh_options(), "-o", f"ControlPath={vm.control_path}",
+                        "-p", str(vm.port), "root@127.0.0.1"]
+            ssh = " ".join(shlex.quote(a) for a in argv_ssh)
             print(f"ssh:       {ssh}\ninventory: {inventory}\n"
                   "(the guest's environment for tests: `. /run/lane/env`); Ctrl-C stops the VM", flush=True)
+            def interrupt(_signum, _frame):
+                raise KeyboardInterrupt
+            # Ctrl-C, or SIGTERM/SIGINT from a script (a background job ignores SIGINT by default).
+            signal.signal(signal.SIGINT, interrupt)
+            signal.signal(signal.SIGTERM, interrupt)
             try:
                 while vm.proc.poll() is None:
                     time.sleep(1)
