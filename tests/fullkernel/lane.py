@@ -443,6 +443,10 @@ def failure_report(result: LaneResult, limit_each: int = 3000, limit_total: int 
     return "\n".join(parts)
 
 
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     """Debugging entry point: `lane.py pytest ARGS...`, `lane.py sh 'COMMAND'` or `lane.py serve`."""
     if len(argv) < 1 or argv[0] not in ("pytest", "sh", "serve"):
@@ -463,11 +467,9 @@ def main(argv: list[str]) -> int:
             ssh = " ".join(shlex.quote(a) for a in argv_ssh)
             print(f"ssh:       {ssh}\ninventory: {inventory}\n"
                   "(the guest's environment for tests: `. /run/lane/env`); Ctrl-C stops the VM", flush=True)
-            def interrupt(_signum, _frame):
-                raise KeyboardInterrupt
             # Ctrl-C, or SIGTERM/SIGINT from a script (a background job ignores SIGINT by default).
-            signal.signal(signal.SIGINT, interrupt)
-            signal.signal(signal.SIGTERM, interrupt)
+            signal.signal(signal.SIGINT, _interrupt)
+            signal.signal(signal.SIGTERM, _interrupt)
             try:
                 while vm.proc.poll() is None:
                     time.sleep(1)
