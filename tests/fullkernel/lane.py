@@ -237,6 +237,8 @@ class LaneVM:
         self._write_keys()
         for attempt in range(3):
             self.port = _free_port()
+            (self.keys / "known_hosts").write_text(
+                f"[127.0.0.1]:{self.port} " + (self.keys / "host_key.pub").read_text())
             self._boot()
             try:
                 self._wait_for_ssh(boot_timeout)
@@ -327,8 +329,6 @@ class LaneVM:
     # -- talking to the guest --------------------------------------------
     def ssh_options(self) -> list[str]:
         """Options for any ssh client (and Ansible) that talks to this guest."""
-        (self.keys / "known_hosts").write_text(
-            f"[127.0.0.1]:{self.port} " + (self.keys / "host_key.pub").read_text())
         return ["-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", f"IdentityFile={self.keys / 'id_lane'}",
                 "-o", f"UserKnownHostsFile={self.keys / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
                 "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=30",
