@@ -230,9 +230,6 @@ class LaneVM:
 
     # -- start and stop -------------------------------------------------
     def start(self, boot_timeout: float = BOOT_TIMEOUT) -> "LaneVM":
-        if shutil.which("ssh-keygen") is None or not SSHD.is_file():
-            raise LaneSetupMissing(f"ssh-keygen or the guest's sshd ({SSHD}) is missing; run "
-                                   f"`bash tests/setup/bootstrap.sh` (its hook {SETUP_HOOK} provides both)")
         self.outdir.mkdir(parents=True, exist_ok=True)
         self._write_keys()
         for attempt in range(3):
@@ -338,13 +335,17 @@ class LaneVM:
                 "-o", "KexAlgorithms=curve25519-sha256",
                 "-o", "ControlMaster=auto", "-o", "ControlPersist=yes"]
 
+    def ssh_command(self) -> list[str]:
+        """`ssh ... root@guest` over the shared master connection; append a command to run one."""
+        return ["ssh", *self.ssh_options(), "-o", f"ControlPath={self.control_path}",
+                "-p", str(self.port), "root@127.0.0.1"]
+
     def run(self, command: str, timeout: float = 600, check: bool = False, env: bool = True,
             stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
         """Run a shell command in the guest (as root, with the lane's environment when `env`)."""
         if env:
             command = f". /run/lane/env && {command}"
-        cmd = ["ssh", *self.ssh_options(), "-o", f"ControlPath={self.control_path}",
-               "-p", str(self.port), "root@127.0.0.1", command]
+        cmd = [*self.ssh_command(), command]
         try:
             proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT,
                                   text=True, timeout=timeout, check=False)
@@ -462,9 +463,7 @@ def main(argv: list[str]) -> int:
             return proc.returncode
         if argv[0] == "serve":
             inventory = vm.inventory(outdir / "inventory.ini")
-            argv_ssh = ["ssh", *vm.ssh_options(), "-o", f"ControlPath={vm.control_path}",
-                        "-p", str(vm.port), "root@127.0.0.1"]
-            ssh = " ".join(shlex.quote(a) for a in argv_ssh)
+            ssh = shlex.join(vm.ssh_command())
             print(f"ssh:       {ssh}\ninventory: {inventory}\n"
                   "(the guest's environment for tests: `. /run/lane/env`); Ctrl-C stops the VM", flush=True)
             # Ctrl-C, or SIGTERM/SIGINT from a script (a background job ignores SIGINT by default).
