@@ -18,7 +18,8 @@ log() { echo "20-fullkernel.sh: $*"; }
 # 1. Debian packages: qemu, and what virtme-ng runs on the host and in the guest
 #    (busybox-static for its initramfs, kmod for depmod/modprobe, iproute2).
 pkgs=(qemu-system-x86 busybox-static kmod iproute2 util-linux-extra file openssh-client)
-installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null | awk '/install ok installed/{print $1}')
+# dpkg-query exits 1 when a package is unknown to dpkg (never installed): that is an answer, not an error.
+installed=$( { dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null || true; } | awk '/install ok installed/{print $1}')
 missing=()
 for p in "${pkgs[@]}"; do
     grep -qx "$p" <<<"$installed" || missing+=("$p")
