@@ -6,10 +6,18 @@ Requests are pipelined (sent in chunks, acks read per chunk), which is what
 keeps 1,000 enslaves close to `ip -batch`. At the first refused request no
 further chunk is sent, and every operation the kernel had accepted is undone
 in reverse order, so a failed task leaves the host as it found it.
+
+Failpoints (for tests; docs/testing.md): with NETSAFE_FAIL_AT=k in the
+environment, operation k of a plan (0-based, in plan order) is treated as
+refused by the kernel with EPERM; with NETSAFE_FAIL_UNDO_AT=j, the j-th
+inverse operation an undo runs is refused the same way. Unset, they cost one
+environment lookup per configurator.
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
+import os
 import socket
 import struct
 
@@ -21,6 +29,31 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
 )
 
 
+FAIL_AT_ENV = "NETSAFE_FAIL_AT"
+FAIL_UNDO_AT_ENV = "NETSAFE_FAIL_UNDO_AT"
+
+
+def failpoint(variable: str):
+    """The operation index a failpoint variable names, or None when it is unset."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise NetsafeError(f"{variable}: {raw!r} is not an operation index; allowed 0 or more (unset: no failpoint)")
+    return int(raw)
+
+
+def undo_text(undo_errors, namespace=None) -> str:
+    """How an undo went, for error messages."""
+    if not undo_errors:
+        return "every change made before it was undone"
+    return "undo was INCOMPLETE: " + "; ".join(f"'{op.command(namespace)}': {_reason(err)}" for op, err in undo_errors)
+
+
+def _reason(error) -> str:
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
 class ApplyError(NetsafeError):
     """A plan failed part-way; says which command, why, and whether undo worked."""
 
@@ -28,12 +61,10 @@ class ApplyError(NetsafeError):
         self.failed = failed
         self.error = error
         self.undo_errors = undo_errors
-        text = f"the kernel refused '{failed.command(namespace)}': {error.strerror if isinstance(error, OSError) else error}"
-        if undo_errors:
-            text += "; undo was INCOMPLETE: " + "; ".join(f"'{op.command(namespace)}': {err}" for op, err in undo_errors)
-        else:
-            text += "; every change made before it was undone"
-        super().__init__(text)
+        # An undo that did not complete left the host changed.
+        self.host_changed = bool(undo_errors)
+        super().__init__(f"the kernel refused '{failed.command(namespace)}': {_reason(error)}; "
+                         f"{undo_text(undo_errors, namespace)}")
 
 
 class _Unresolved(Exception):
@@ -67,6 +98,8 @@ class NetlinkConfigurator:
     def __init__(self, netlink: nl.Netlink, index_of: dict):
         self.netlink = netlink
         self.index_of = dict(index_of)
+        self.fail_at = failpoint(FAIL_AT_ENV)
+        self.fail_undo_at = failpoint(FAIL_UNDO_AT_ENV)
 
     def _index(self, name: str) -> int:
         index = self.index_of.get(name)
@@ -176,8 +209,12 @@ class NetlinkConfigurator:
             return nl.RTM_DELROUTE, 0, header + attrs
         raise ValueError(f"unknown operation {op.action}")
 
-    def _run(self, operations) -> tuple:
-        """Execute in order; returns (done, failed op or None, its error)."""
+    def _run(self, operations, fail_at=None, failpoint_name: str = FAIL_AT_ENV) -> tuple:
+        """Execute in order; returns (done, failed op or None, its error).
+
+        Operation `fail_at` (an index into `operations`) is refused as the
+        kernel would refuse it, after everything before it was sent.
+        """
         done: list = []
         batch: list = []
         encoded: list = []
@@ -194,7 +231,12 @@ class NetlinkConfigurator:
             encoded.clear()
             return first_error
 
-        for op in operations:
+        for position, op in enumerate(operations):
+            if position == fail_at:
+                failure = flush()
+                if failure:
+                    return done, failure[0], failure[1]
+                return done, op, nl.NetlinkError(errno.EPERM, f"failpoint {failpoint_name}={fail_at}")
             try:
                 message = self.encode(op)
             except _Unresolved as missing:
@@ -221,7 +263,7 @@ class NetlinkConfigurator:
 
     def apply(self, operations) -> None:
         """Apply all operations or, at the first refusal, undo the applied ones."""
-        done, failed, error = self._run(list(operations))
+        done, failed, error = self._run(list(operations), self.fail_at)
         if failed is None:
             return
         undo_errors = self.undo(done)
@@ -230,9 +272,10 @@ class NetlinkConfigurator:
     def undo(self, done) -> list:
         """Run the inverses of `done` newest first; returns [(op, error)] that failed."""
         errors = []
-        for op in reversed(done):
-            for inverse in op.inverse:
-                _done, failed, error = self._run([inverse])
-                if failed is not None:
-                    errors.append((failed, error))
+        inverses = [inverse for op in reversed(done) for inverse in op.inverse]
+        for position, inverse in enumerate(inverses):
+            refuse = 0 if position == self.fail_undo_at else None
+            _done, failed, error = self._run([inverse], refuse, FAIL_UNDO_AT_ENV)
+            if failed is not None:
+                errors.append((failed, error))
         return errors

@@ -43,7 +43,10 @@ def run_module(module, body) -> None:
     """Call body(); turn the collection's errors into fail_json, report warnings."""
     try:
         result = body()
-    except (NetsafeError, NamespaceNotFound) as exc:
+    except NetsafeError as exc:
+        # A failed change whose undo did not complete left the host changed: say so.
+        module.fail_json(msg=str(exc), changed=getattr(exc, "host_changed", False))
+    except NamespaceNotFound as exc:
         module.fail_json(msg=str(exc), changed=False)
     except PermissionError as exc:
         module.fail_json(msg=f"permission denied talking to the kernel ({exc}); run the task as root (become: true)")

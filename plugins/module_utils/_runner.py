@@ -9,7 +9,7 @@ means the kernel did not converge, so the whole change is undone.
 """
 from __future__ import annotations
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._apply import NetlinkConfigurator
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._apply import NetlinkConfigurator, undo_text
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._netlink import Netlink
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._read import read_host
@@ -42,9 +42,8 @@ def converge(namespace, guests, planner, view, check_mode: bool) -> dict:
             undo_errors = configurator.undo(plan.operations)
             raise NotConverged(
                 "the kernel accepted every change but still differs from the request: "
-                f"{'; '.join(leftover.commands(namespace))} would still be needed. "
-                + ("The change was undone." if not undo_errors else
-                   "Undo was INCOMPLETE: " + "; ".join(f"'{op.command(namespace)}': {err}" for op, err in undo_errors)))
+                f"{'; '.join(leftover.commands(namespace))} would still be needed; {undo_text(undo_errors, namespace)}",
+                undo_errors)
         after = view(final.host)
         result.update(diff={"before": before, "after": after}, state=after)
         return result
