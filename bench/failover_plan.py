@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".tmp" / "collections"))
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover import (  # noqa: E402
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import (  # noqa: E402
     Reservation, Vm, World, check_eligibility, check_rules, revalidate,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover_batches import (  # noqa: E402
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.batches import (  # noqa: E402
     plan_batches,
 )
 from ansible_collections.netsafe.hypervisor.plugins.modules.failover_plan import run  # noqa: E402

@@ -21,13 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".tmp" / "collections"))
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._apply import NetlinkConfigurator  # noqa: E402
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import GuestMatcher  # noqa: E402
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._netlink import Netlink  # noqa: E402
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (  # noqa: E402
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import NetlinkConfigurator  # noqa: E402
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink  # noqa: E402
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     LINK_ADD, LINK_DEL, LINK_SET, Operation,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._read import read_host  # noqa: E402
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host  # noqa: E402
 from ansible_collections.netsafe.hypervisor.plugins.modules import net_bridge  # noqa: E402
 
 NS = f"nsbench{os.getpid()}"

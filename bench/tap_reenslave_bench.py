@@ -40,17 +40,17 @@ ROOT = Path(__file__).resolve().parents[1]
 COLLECTIONS = ROOT / ".tmp" / "collections"
 sys.path.insert(0, str(COLLECTIONS))
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _netlink as nl  # noqa: E402
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._read import read_links  # noqa: E402
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl  # noqa: E402
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_links  # noqa: E402
 from ansible_collections.netsafe.hypervisor.plugins.modules import tap_reenslave  # noqa: E402
 
 NS = f"nsbenchtap{os.getpid()}"
-ENTRY = "ansible_collections.netsafe.hypervisor.plugins.module_utils._tap_guard"
+ENTRY = "ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.watcher"
 
 LISTENER = r'''
 import errno, os, select, socket, sys, time
 sys.path.insert(0, sys.argv[3])
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _netlink as nl
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
 ns, bridge = sys.argv[1], sys.argv[2]
 os.nice(-5)
 sock = nl.open_socket(ns)

@@ -45,7 +45,7 @@ LINKWATCH = 1.2
 
 
 def settings(**kw):
-    from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter_connect import ConnectSettings
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.connect import ConnectSettings
     from vcpeers import NS_ADDR_SERVER, PASSWORD, USER
     args = dict(hostname=NS_ADDR_SERVER, port=8443, username=USER, password=PASSWORD,
                 ca_path=os.environ["BENCH_CA"], connect_timeout=CONNECT_TIMEOUT, backoff_base=BASE,
@@ -56,7 +56,7 @@ def settings(**kw):
 
 def worker(mode: str) -> None:
     """Runs inside the client namespace; prints one JSON line."""
-    from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter_connect import connect_with_retry
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.connect import connect_with_retry
     kw = {"required_interfaces": ["vc0"]} if mode == "event" else {}
     if mode == "once":
         kw = {"max_attempts": 1, "deadline": 60}

@@ -35,8 +35,7 @@ options:
     type: str
   admin_state:
     description:
-      - Administrative state of the device.
+      - Administrative state of the device; V(up) when omitted.
     type: str
     choices: [up, down]
-    default: up
 """

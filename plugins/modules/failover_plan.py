@@ -288,13 +288,13 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover import (
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import (
     FailoverInputError,
     build_world,
     check_eligibility,
     eligible_reservations,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover_batches import (
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.batches import (
     plan_maintenance,
 )
 
@@ -321,8 +321,6 @@ ARGUMENT_SPEC = dict(
 
 def run(params: dict) -> dict:
     """The module's whole job on plain data; raises FailoverInputError on bad input."""
-    if params["max_batch_size"] is not None and params["max_batch_size"] < 1:
-        raise FailoverInputError("max_batch_size", f"must be 1 or more, got {params['max_batch_size']}")
     world = build_world(params["vms"], params["reservations"])
     check_vm, check_res = params["check_vm"], params["check_reservation"]
     if check_vm is not None and check_vm not in world.vms:

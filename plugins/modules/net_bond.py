@@ -9,12 +9,12 @@ short_description: Manage a Linux bond on a hypervisor, including mode changes o
 version_added: 0.1.0
 description:
   - Creates, changes or deletes a Linux bond through netlink, on the host or in a network namespace.
-  - Manages the slaves (NICs only), the bonding mode and its common options, MTU, MAC, addresses,
+  - Manages the member ports (slaves; NICs only), the bonding mode and its common options, MTU, MAC, addresses,
     default gateways and admin state.
   - Changing the mode of a live bond needs the bond down and its slaves released; the module does that
     and puts the slaves back in the same task, undoing everything if a step fails.
-  - A slave that carries addresses or belongs to another bridge or bond is refused unless
-    O(take_over_slaves=true).
+  - A port that carries addresses or belongs to another bridge or bond is refused unless
+    O(take_over_ports=true).
 author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
@@ -29,20 +29,24 @@ options:
   state:
     description:
       - V(present) creates or changes the bond; V(absent) deletes it (refused while a bridge or VLAN uses it).
+      - With V(absent), options that describe the bond (O(ports), O(mode), O(mtu) and the like) are refused.
     type: str
     choices: [present, absent]
     default: present
-  slaves:
+  ports:
     description:
-      - The bond's slaves, exactly; NICs only. Omit to leave slaves alone; V([]) releases them all.
+      - The bond's member ports (the kernel calls them slaves), exactly; NICs only. Omit to leave them alone;
+        V([]) releases them all.
     type: list
     elements: str
-  take_over_slaves:
+    aliases: [slaves]
+  take_over_ports:
     description:
-      - Allow slaves that are ports of another bridge or bond (they are released there) or carry addresses
-        (the addresses are removed).
+      - Allow member ports that are ports of another bridge or bond (they are released there) or carry
+        addresses (the addresses are removed).
     type: bool
     default: false
+    aliases: [take_over_slaves]
   mode:
     description: Bonding mode. Omit to keep the current one (V(balance-rr) for a new bond).
     type: str
@@ -65,7 +69,7 @@ options:
     type: str
     choices: [layer2, layer3+4, layer2+3, encap2+3, encap3+4, vlan+srcmac]
   primary:
-    description: Preferred slave; modes V(active-backup), V(balance-tlb), V(balance-alb) only. Must be a slave.
+    description: Preferred port; modes V(active-backup), V(balance-tlb), V(balance-alb) only. Must be one of O(ports).
     type: str
   ad_select:
     description: 802.3ad aggregation selection logic; V(802.3ad) only.
@@ -93,17 +97,17 @@ EXAMPLES = r"""
 - name: LACP bond of two NICs, fast LACP rate, layer3+4 hashing
   netsafe.hypervisor.net_bond:
     name: bond0
-    slaves: [eth3, eth4]
+    ports: [eth3, eth4]
     mode: 802.3ad
     miimon: 100
     lacp_rate: fast
     xmit_hash_policy: layer3+4
     namespace: hv1
 
-- name: Switch the live bond to active-backup with eth3 preferred (slaves are put back in the same task)
+- name: Switch the live bond to active-backup with eth3 preferred (ports are put back in the same task)
   netsafe.hypervisor.net_bond:
     name: bond0
-    slaves: [eth3, eth4]
+    ports: [eth3, eth4]
     mode: active-backup
     primary: eth3
     namespace: hv1
@@ -139,29 +143,27 @@ state:
   contains:
     name: {description: Bond name., type: str, returned: always}
     present: {description: Whether the bond exists., type: bool, returned: always}
-    slaves: {description: Slaves of the bond., type: list, elements: str, returned: when present}
+    ports: {description: Member ports (slaves) of the bond., type: list, elements: str, returned: when present}
     mode: {description: Bonding mode., type: str, returned: when present}
     options: {description: "The other bonding options (miimon, lacp_rate and so on).", type: dict, returned: when present}
     mtu: {description: MTU., type: int, returned: when present}
     up: {description: Administrative state., type: bool, returned: when present}
     addresses: {description: Static addresses., type: list, elements: str, returned: when present}
     master: {description: The bridge the bond is a port of., type: str, returned: when present}
-  sample: {"name": "bond0", "present": true, "mode": "802.3ad", "slaves": ["eth3", "eth4"]}
+  sample: {"name": "bond0", "present": true, "mode": "802.3ad", "ports": ["eth3", "eth4"]}
 diff:
   description: The bond before and after (same shape as RV(state)).
   returned: always
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import (
-    DEVICE_ARGS, NETWORK_ARGS, desired_ip, desired_mac, run_module,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import BOND_ENUMS, Bond
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
+    DEVICE_ARGS, NETWORK_ARGS, admin_up, converge_task, desired_ip, desired_mac, refuse_present_options,
+    run_network_module,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import BOND_ENUMS, Bond, GuestMatcher
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import device_view
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan_bond import plan_bond, plan_bond_absent
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._runner import converge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond, plan_bond_absent
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import bond_view
 
 BOND_OPTION_ARGS = dict(
     mode=dict(type="str", choices=list(BOND_ENUMS["mode"])),
@@ -180,48 +182,42 @@ BOND_OPTION_ARGS = dict(
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
     state=dict(type="str", choices=["present", "absent"], default="present"),
-    slaves=dict(type="list", elements="str"),
-    take_over_slaves=dict(type="bool", default=False),
+    ports=dict(type="list", elements="str", aliases=["slaves"]),
+    take_over_ports=dict(type="bool", default=False, aliases=["take_over_slaves"]),
     **BOND_OPTION_ARGS,
     **DEVICE_ARGS,
     **NETWORK_ARGS,
 )
+# What describes a bond that is to exist; refused with state=absent.
+PRESENT_OPTIONS = ("ports", "take_over_ports") + tuple(BOND_OPTION_ARGS) + tuple(DEVICE_ARGS)
 
 
 def desired_bond(params: dict) -> Bond:
     options = {key: params[key] for key in BOND_OPTION_ARGS}
-    return Bond(name=params["name"], mtu=params["mtu"], mac=desired_mac(params), ip=desired_ip(params), **options)
+    bond = Bond(name=params["name"], mtu=params["mtu"], mac=desired_mac(params), ip=desired_ip(params), **options)
+    return bond.validate()
 
 
-def bond_view(host, name: str) -> dict:
-    view = device_view(host, name, Bond)
-    if view["present"]:
-        bond = host.get(name)
-        view.update(slaves=[d.name for d in host.ports_of(name)], mode=bond.mode,
-                    options={k: v for k, v in bond.options().items() if k != "mode"})
-    return view
-
-
-def run(module: AnsibleModule) -> dict:
+def run(module) -> dict:
     params = module.params
     name = params["name"]
     if params["state"] == "absent":
+        refuse_present_options(params, PRESENT_OPTIONS, "bond")
+
         def planner(snapshot):
             return plan_bond_absent(snapshot.host, name)
     else:
-        desired = desired_bond(params).validate()
-        admin_up = params["admin_state"] == "up"
+        desired = desired_bond(params)
+        up = admin_up(params)
 
         def planner(snapshot):
-            return plan_bond(snapshot.host, desired, params["slaves"], admin_up, params["take_over_slaves"])
+            return plan_bond(snapshot.host, desired, params["ports"], up, params["take_over_ports"])
 
-    return converge(params["namespace"], GuestMatcher(params["guest_patterns"]), planner,
-                    lambda host: bond_view(host, name), module.check_mode)
+    return converge_task(module, planner, lambda host: bond_view(host, name))
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, lambda: run(module))
+    run_network_module(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

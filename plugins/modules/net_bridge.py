@@ -32,7 +32,8 @@ options:
     description:
       - V(present) creates the bridge if needed and makes it match the other options.
       - V(absent) deletes it. Its uplinks are released; if guest ports are still on it the task fails
-        unless O(detach_guests=true).
+        unless O(detach_guests=true). Options that describe the bridge (O(ports), O(mtu), O(addresses) and
+        the like) are refused with V(absent), since nothing would apply them.
     type: str
     choices: [present, absent]
     default: present
@@ -53,9 +54,10 @@ options:
     type: bool
   forward_delay:
     description:
-      - Forward delay in seconds (Proxmox VE's C(bridge-fd)), 0-30; with STP on, 2-30.
+      - Forward delay in seconds (Proxmox VE's C(bridge-fd)), 0-30; with STP on, 2-30. The kernel keeps
+        hundredths of a second, so V(2.5) is kept as given.
       - Omit to keep the current value (15 for a new bridge).
-    type: int
+    type: float
   vlan_filtering:
     description:
       - Whether the bridge filters by VLAN (a vlan-aware bridge, as Proxmox VE's C(bridge-vlan-aware yes)).
@@ -92,6 +94,7 @@ options:
   detach_guests:
     description:
       - With O(state=absent), accept that guest ports still on the bridge lose it.
+      - Refused with O(state=present), where no guest is ever detached.
     type: bool
     default: false
 notes:
@@ -198,26 +201,24 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _vlans as vlans
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import (
-    DEVICE_ARGS, NETWORK_ARGS, desired_ip, desired_mac, run_module,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
+    DEVICE_ARGS, NETWORK_ARGS, admin_up, converge_task, desired_ip, desired_mac, refuse_present_options,
+    run_network_module,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    Bridge, GuestMatcher, ValidationError,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import (
+    plan_bridge, plan_bridge_absent,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
-    bridge_view, plan_bridge, plan_bridge_absent,
-)
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._runner import converge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import bridge_view
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
     state=dict(type="str", choices=["present", "absent"], default="present"),
     ports=dict(type="list", elements="str"),
     stp=dict(type="bool"),
-    forward_delay=dict(type="int"),
+    forward_delay=dict(type="float"),
     vlan_filtering=dict(type="bool"),
     port_vlans=dict(type="list", elements="dict", options=dict(
         port=dict(type="str", required=True),
@@ -229,6 +230,8 @@ ARGUMENT_SPEC = dict(
     **DEVICE_ARGS,
     **NETWORK_ARGS,
 )
+# What describes a bridge that is to exist; refused with state=absent.
+PRESENT_OPTIONS = ("ports", "stp", "forward_delay", "vlan_filtering", "port_vlans") + tuple(DEVICE_ARGS)
 
 
 def desired_bridge(params: dict) -> Bridge:
@@ -237,51 +240,34 @@ def desired_bridge(params: dict) -> Bridge:
         name=params["name"], mtu=params["mtu"], mac=desired_mac(params), stp=params["stp"],
         forward_delay=params["forward_delay"], vlan_filtering=params["vlan_filtering"], ip=desired_ip(params),
     )
-    bridge.validate()
-    return bridge
+    return bridge.validate()
 
 
-def desired_port_vlans(entries) -> dict | None:
-    """port -> membership, from the port_vlans option; None when not given."""
-    if entries is None:
-        return None
-    found: dict = {}
-    problems = []
-    for entry in entries:
-        port = entry["port"]
-        if port in found:
-            problems.append(f"port_vlans: {port!r} is listed twice")
-            continue
-        try:
-            found[port] = vlans.membership(entry["pvid"], entry["untagged"], entry["tagged"], f"port_vlans[{port}]")
-        except ValidationError as exc:
-            problems += exc.problems
-    if problems:
-        raise ValidationError(problems)
-    return found
-
-
-def run(module: AnsibleModule) -> dict:
+def run(module) -> dict:
     params = module.params
+    name = params["name"]
     guests = GuestMatcher(params["guest_patterns"])
     if params["state"] == "absent":
+        refuse_present_options(params, PRESENT_OPTIONS, "bridge")
+
         def planner(snapshot):
-            return plan_bridge_absent(snapshot.host, params["name"], guests, params["detach_guests"])
+            return plan_bridge_absent(snapshot.host, name, guests, params["detach_guests"])
     else:
+        if params["detach_guests"]:
+            raise ValidationError(["detach_guests: only applies to state=absent (accepting that deleting the bridge "
+                                   "cuts its guests off); remove it from this task"])
         desired = desired_bridge(params)
-        port_vlans = desired_port_vlans(params["port_vlans"])
-        admin_up = params["admin_state"] == "up"
+        port_vlans = vlans.memberships(params["port_vlans"])
+        up = admin_up(params)
 
         def planner(snapshot):
-            return plan_bridge(snapshot.host, desired, params["ports"], admin_up, guests, port_vlans)
+            return plan_bridge(snapshot.host, desired, params["ports"], up, guests, port_vlans)
 
-    return converge(params["namespace"], guests, planner,
-                    lambda host: bridge_view(host, params["name"], guests), module.check_mode)
+    return converge_task(module, planner, lambda host: bridge_view(host, name, guests))
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, lambda: run(module))
+    run_network_module(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

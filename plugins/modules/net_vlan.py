@@ -22,23 +22,28 @@ options:
   name:
     description:
       - Name of the VLAN device, at most 15 characters. Defaults to V(<parent>.<vlan_id>).
+      - With O(state=absent), the device to delete; or give O(parent) and O(vlan_id) instead.
     type: str
   parent:
-    description: The NIC, bond or bridge the VLAN sits on.
+    description:
+      - The NIC, bond or bridge the VLAN sits on. Required with O(state=present).
+      - With O(state=absent) and O(name), the device is deleted only if it sits on this parent.
     type: str
-    required: true
   vlan_id:
-    description: VLAN id, 1-4094.
+    description:
+      - VLAN id, 1-4094. Required with O(state=present), and whenever O(parent) is given.
+      - With O(state=absent) and O(name), the device is deleted only if it has this id.
     type: int
-    required: true
   protocol:
-    description: VLAN protocol; V(802.1ad) for an outer (QinQ) tag.
+    description:
+      - VLAN protocol; V(802.1ad) for an outer (QinQ) tag. V(802.1Q) when omitted.
+      - With O(state=absent), the device is deleted only if it uses this protocol.
     type: str
     choices: [802.1Q, 802.1ad]
-    default: 802.1Q
   state:
     description:
       - V(present) creates or changes the VLAN device; V(absent) deletes it (refused while it is a bridge port).
+      - With V(absent), options that describe the device (O(mtu), O(addresses) and the like) are refused.
     type: str
     choices: [present, absent]
     default: present
@@ -111,56 +116,52 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import (
-    DEVICE_ARGS, NETWORK_ARGS, desired_ip, desired_mac, run_module,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Vlan, vlan_device_name
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
+    DEVICE_ARGS, NETWORK_ARGS, admin_up, converge_task, desired_ip, desired_mac, refuse_present_options,
+    run_network_module,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import GuestMatcher, Vlan
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import device_view
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan_vlan import plan_vlan, plan_vlan_absent
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._runner import converge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_vlan import plan_vlan, plan_vlan_absent
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import vlan_view
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str"),
-    parent=dict(type="str", required=True),
-    vlan_id=dict(type="int", required=True),
-    protocol=dict(type="str", choices=["802.1Q", "802.1ad"], default="802.1Q"),
+    parent=dict(type="str"),
+    vlan_id=dict(type="int"),
+    protocol=dict(type="str", choices=["802.1Q", "802.1ad"]),
     state=dict(type="str", choices=["present", "absent"], default="present"),
     **DEVICE_ARGS,
     **NETWORK_ARGS,
 )
+SPEC_RULES = dict(
+    required_if=[("state", "present", ("parent", "vlan_id")), ("state", "absent", ("name", "parent"), True)],
+    required_together=[("parent", "vlan_id")],
+)
 
 
-def vlan_view(host, name: str) -> dict:
-    view = device_view(host, name, Vlan)
-    if view["present"]:
-        vlan = host.get(name)
-        view.update(parent=vlan.parent, vlan_id=vlan.vlan_id, protocol=vlan.protocol)
-    return view
-
-
-def run(module: AnsibleModule) -> dict:
+def run(module) -> dict:
     params = module.params
-    name = params["name"] or f"{params['parent']}.{params['vlan_id']}"
-    desired = Vlan(name=name, parent=params["parent"], vlan_id=params["vlan_id"], protocol=params["protocol"],
-                   mtu=params["mtu"], mac=desired_mac(params), ip=desired_ip(params)).validate()
+    name = params["name"] or vlan_device_name(params["parent"], params["vlan_id"])
     if params["state"] == "absent":
+        refuse_present_options(params, DEVICE_ARGS, "VLAN device")
+        expected = Vlan(name=name, parent=params["parent"], vlan_id=params["vlan_id"], protocol=params["protocol"])
+
         def planner(snapshot):
-            return plan_vlan_absent(snapshot.host, name)
+            return plan_vlan_absent(snapshot.host, name, expected)
     else:
-        admin_up = params["admin_state"] == "up"
+        desired = Vlan(name=name, parent=params["parent"], vlan_id=params["vlan_id"],
+                       protocol=params["protocol"] or "802.1Q", mtu=params["mtu"], mac=desired_mac(params),
+                       ip=desired_ip(params)).validate()
+        up = admin_up(params)
 
         def planner(snapshot):
-            return plan_vlan(snapshot.host, desired, admin_up)
+            return plan_vlan(snapshot.host, desired, up)
 
-    return converge(params["namespace"], GuestMatcher(params["guest_patterns"]), planner,
-                    lambda host: vlan_view(host, name), module.check_mode)
+    return converge_task(module, planner, lambda host: vlan_view(host, name))
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, lambda: run(module))
+    run_network_module(ARGUMENT_SPEC, run, **SPEC_RULES)
 
 
 if __name__ == "__main__":

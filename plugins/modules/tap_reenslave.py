@@ -200,12 +200,12 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import NETWORK_ARGS, run_module
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import ConfigProblem, discover
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import GuestMatcher, ValidationError, name_problem
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._reenslave import restore
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.discovery import discover
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.reenslave import failure, restore
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, name_problem
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module
 
 ARGUMENT_SPEC = dict(
     source=dict(type="str", choices=["auto", "proxmox", "libvirt", "explicit"], default="auto"),
@@ -241,12 +241,11 @@ def guest_nics(params: dict) -> tuple:
                               for n in nics if n.kind == "explicit") if p]
     if bad_input:
         raise ValidationError(bad_input)
-    failures = [{"guest": p["guest"], "kind": None, "nic": None, "device": None, "bridge": None,
-                 "origin": p["origin"], "reason": p["reason"]} for p in config_problems]
+    failures = [failure(p["reason"], guest=p["guest"], origin=p["origin"]) for p in config_problems]
     return nics, failures, warnings, sources
 
 
-def run(module: AnsibleModule) -> dict:
+def run(module) -> dict:
     params = module.params
     guests = GuestMatcher(params["guest_patterns"])
     nics, failures, warnings, sources = guest_nics(params)
@@ -259,8 +258,7 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, lambda: run(module))
+    run_network_module(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

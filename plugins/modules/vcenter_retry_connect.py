@@ -330,7 +330,7 @@ category:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter_connect import (
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.connect import (
     ConnectSettings,
     VcenterConnectError,
     connect_with_retry,

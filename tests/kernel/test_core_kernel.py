@@ -6,14 +6,20 @@ import os
 import pytest
 from pyroute2 import IPRoute
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._apply import ApplyError, NetlinkConfigurator
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import Bridge, GuestMatcher, IpConfig
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._netlink import NamespaceNotFound, Netlink, PIPELINE_CHUNK
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
-    ADDR_ADD, LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan, bridge_view, plan_bridge,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import ApplyError, NetlinkConfigurator
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, GuestMatcher, IpConfig
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import (
+    PIPELINE_CHUNK, NamespaceNotFound, Netlink,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._read import read_host
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._runner import NotConverged, converge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
+    ADDR_ADD, LINK_ADD, LINK_DEL, LINK_SET, Operation,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import plan_bridge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import NotConverged, converge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import bridge_view
+
 from nstools import ip, kernel_state
 
 pytestmark = pytest.mark.kernel
@@ -52,10 +58,20 @@ def test_read_agrees_with_pyroute2_decoder(hv):
     assert (br.TYPE, br.stp, br.forward_delay, br.mtu) == ("bridge", True, 7, 1400)
     assert br.ip == IpConfig(addresses=["192.0.2.10/24", "2001:db8::10/64"], gateway4="192.0.2.1", gateway6="2001:db8::1")
     assert host.get("tap100i0").TYPE == "guest" and host.get("tap100i0").kind == "tap"
+
     assert host.get("veth101i0").TYPE == "guest"
     assert host.get("eth1").TYPE == "nic" and host.get("eth1").kind == "veth"
     assert bridge_view(host, "vmbr0", GUESTS)["ports"] == ["eth1"]
     assert bridge_view(host, "vmbr0", GUESTS)["guest_ports"] == ["tap100i0"]
+
+
+def test_a_layer3_tun_device_is_read_as_tun_and_a_tap_as_tap(netns):
+    """The kernel's tun type decides (IFLA_TUN_TYPE), as the tap_guard watcher's decoder does too."""
+    ip("tuntap", "add", "tun7", "mode", "tun", ns=netns)
+    ip("tuntap", "add", "tap7", "mode", "tap", ns=netns)
+    host = read(netns).host
+    assert (host.get("tun7").TYPE, host.get("tun7").kind) == ("guest", "tun")
+    assert (host.get("tap7").TYPE, host.get("tap7").kind) == ("guest", "tap")
 
 
 def test_missing_namespace_fails_and_is_not_created():
@@ -132,7 +148,7 @@ def test_converge_undoes_a_change_the_kernel_does_not_keep(hv):
         target = 1400 if mtu == 1500 else 1500
         return Plan([Operation(LINK_SET, "eth1", {"mtu": target}, [Operation(LINK_SET, "eth1", {"mtu": mtu})])])
 
-    with pytest.raises(NotConverged, match="The change was undone"):
+    with pytest.raises(NotConverged, match="the change was undone"):
         converge(hv, GUESTS, flapping_planner, lambda host: {}, check_mode=False)
     assert kernel_state(hv) == before
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURES, PVE, RUNNING_PORTS, add_bridge, guest_ports, links, reenslave, restart_bridge
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+
+from conftest import FIXTURES, PVE, RUNNING_PORTS, add_bridge, guest_ports, links, reenslave, restart_bridge
 from nstools import ip, kernel_state
 
 pytestmark = pytest.mark.kernel

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PVE, guest_ports, restart_bridge
 
+from conftest import PVE, guest_ports, restart_bridge
 from nstools import kernel_state
 
 pytestmark = [pytest.mark.ansible, pytest.mark.kernel]
@@ -58,5 +58,5 @@ def test_playbook_bad_input_fails_naming_the_option(pve_node, run_playbook):
     assert run.rc != 0
     result = run.task("reenslave")
     assert result["status"] == "failed"
-    assert "ports[0]: trunks: range '10-5' runs backwards" in result["result"]["msg"]
+    assert "ports[0]: trunks: '10-5' is out of range; VLAN ids are 1-4094, first <= last" in result["result"]["msg"]
     assert kernel_state(pve_node) == state

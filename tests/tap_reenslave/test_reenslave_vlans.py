@@ -13,8 +13,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FIXTURES, Watcher, add_firewall_chain, guest_ports, reenslave, restart_bridge
 
+from conftest import FIXTURES, Watcher, add_firewall_chain, guest_ports, reenslave, restart_bridge
 from nstools import ip
 
 pytestmark = [pytest.mark.kernel, pytest.mark.fullkernel("bridge_vlan_filtering")]
@@ -107,7 +107,7 @@ def test_wrong_vlan_on_an_attached_port_is_corrected(vlan_node):
 def test_watcher_restores_vlans_when_vlan_filtering_comes_on_late(vlan_node, tmp_path):
     """ifupdown makes the bridge, then switches VLAN filtering on: the watcher acts on both events."""
     before = {p: v for p, v in port_vlans(vlan_node).items() if p in PORTS}
-    entry = "ansible_collections.netsafe.hypervisor.plugins.module_utils._tap_guard"
+    entry = "ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.watcher"
     env = {"PYTHONPATH": str(FIXTURES.parents[2] / ".tmp" / "collections")}
     w = Watcher([sys.executable, "-m", entry, "--source", "proxmox", "--proxmox-dir", str(PVE_VLAN),
                  "--namespace", vlan_node], tmp_path, env)

@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PVE, Watcher, batch, guest_ports, links, restart_bridge
 
+from conftest import PVE, Watcher, batch, guest_ports, links, restart_bridge
 from nstools import ip
 
 pytestmark = pytest.mark.kernel
 ROOT = Path(__file__).resolve().parents[2]
-ENTRY = "ansible_collections.netsafe.hypervisor.plugins.module_utils._tap_guard"
+ENTRY = "ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.watcher"
 ENV = {"PYTHONPATH": str(ROOT / ".tmp" / "collections")}
 
 

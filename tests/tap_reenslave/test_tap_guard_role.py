@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import PVE, Watcher, build_pve_node, guest_ports, restart_bridge
 
 pytestmark = [pytest.mark.ansible, pytest.mark.kernel]
@@ -46,7 +47,7 @@ After=local-fs.target pve-cluster.service libvirtd.service
 [Service]
 Type=notify
 Environment=PYTHONPATH={root}/lib
-ExecStart={python} -m ansible_collections.netsafe.hypervisor.plugins.module_utils._tap_guard --config {root}/etc/netsafe/tap_guard.json
+ExecStart={python} -m ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.watcher --config {root}/etc/netsafe/tap_guard.json
 Restart=always
 RestartSec=2
 # Setting a port's master needs CAP_NET_ADMIN; entering a namespace needs CAP_SYS_ADMIN.
@@ -116,7 +117,7 @@ def test_role_writes_the_settings_and_the_code(installed):
                         "ports": None, "bridges": ["vmbr0", "vmbr1"], "namespace": extra["ns"],
                         "event_buffer": 8388608}
     code = root / "lib/ansible_collections/netsafe/hypervisor/plugins/module_utils"
-    assert (code / "_tap_guard.py").is_file() and (code / "_netlink.py").is_file()
+    assert (code / "_guests" / "watcher.py").is_file() and (code / "_network" / "netlink.py").is_file()
 
 
 def test_role_second_run_changes_nothing(installed):

@@ -2,9 +2,7 @@
 independent brute-force checkers that share no code with the planner."""
 from __future__ import annotations
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover import (
-    Reservation, Vm, World,
-)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import Reservation, Vm, World
 
 
 def world(vms: dict, reservations: dict, size: int = 4) -> World:

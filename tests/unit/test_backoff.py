@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._backoff import (
-    BackoffPolicy,
-    RetryError,
-    RetryRunner,
-    Verdict,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.backoff import (
+    BackoffPolicy, RetryError, RetryRunner, Verdict,
 )
 
 TRANSIENT = Verdict(True, "connection_refused", "the service", "ConnectionRefusedError", "refused")

@@ -1,13 +1,13 @@
 """Eligibility of a VM for reservations, and re-validation of existing allocations."""
 from __future__ import annotations
 
-from failover_worlds import broken_rules, world
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover import (
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import (
     Reservation, Vm, World, check_eligibility, check_rules, eligible_reservations, revalidate,
 )
+
+from failover_worlds import broken_rules, world
 
 
 def test_vm_is_eligible_when_every_member_keeps_the_rules():

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import pytest
-from failover_worlds import batch_is_safe, usable_slots, world
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover import (
-    Reservation, Vm, World,
-)
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover_batches import (
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.batches import (
     _Batch, _Graph, plan_batches, plan_maintenance,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import Reservation, Vm, World
+
+from failover_worlds import batch_is_safe, usable_slots, world
 
 
 def flat(plan):

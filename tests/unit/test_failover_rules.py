@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import pytest
-from failover_worlds import broken_rules, world
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover import (
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import (
     FailoverInputError, Reservation, Vm, World, build_world, check_rules, vm_violations,
 )
+
+from failover_worlds import broken_rules, world
 
 
 def rules(w):

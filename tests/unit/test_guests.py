@@ -8,9 +8,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import (
-    ConfigProblem, GuestNic, discover, discover_libvirt, discover_proxmox, parse_explicit,
-    parse_proxmox_config, parse_trunks,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.discovery import discover
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.explicit import parse_explicit
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.libvirt import discover_libvirt
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
+    ConfigProblem, GuestNic, parse_trunks,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.proxmox import (
+    discover_proxmox, parse_proxmox_config,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -82,7 +87,7 @@ def test_broken_config_is_a_problem_of_its_guest_only():
     assert sorted(by_device(found.nics)) == ["tap301i0", "tap302i0"]
     problems = {p["guest"]: p["reason"] for p in found.problems}
     assert sorted(problems) == ["300", "303"]
-    assert "300.conf:2: net0: tag: '5000' is not a VLAN ID" in problems["300"]
+    assert "300.conf:2: net0: tag: '5000' is not a VLAN id; allowed 1-4094" in problems["300"]
     assert "mtu: '20' is out of range" in problems["303"]
 
 
@@ -180,7 +185,7 @@ def test_explicit_entries():
 @pytest.mark.parametrize("item, text", [
     ({"device": "tap1i0"}, "ports[0]: bridge: required"),
     ({"bridge": "vmbr0"}, "ports[0]: device: required"),
-    ({"device": "tap1i0", "bridge": "vmbr0", "vlan": 5000}, "ports[0]: vlan: 5000 is not a VLAN ID"),
+    ({"device": "tap1i0", "bridge": "vmbr0", "vlan": 5000}, "ports[0]: vlan: 5000 is not a VLAN id; allowed 1-4094"),
     ({"device": "tap1i0", "bridge": "vmbr0", "colour": "red"}, "ports[0]: unknown keys colour"),
 ])
 def test_explicit_bad_entries_name_the_position(item, text):

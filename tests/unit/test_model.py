@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    Bond, Bridge, Device, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, ValidationError, Vlan,
-    normalize_mac,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    Bond, Bridge, Device, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, Vlan, normalize_mac,
 )
 
 

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _netlink as nl
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
 
 
 def test_attributes_are_padded_to_four_bytes_and_parse_back():

@@ -6,12 +6,19 @@ import copy
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    Bond, Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, ValidationError,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    Bond, Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
-    LINK_ADD, LINK_DEL, Operation, Plan, bridge_view, plan_bridge, plan_bridge_absent,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
+    LINK_ADD, LINK_DEL, Operation, undo_sequence,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import (
+    plan_bridge, plan_bridge_absent,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import bridge_view
 
 GUESTS = GuestMatcher()
 
@@ -190,11 +197,8 @@ def test_check_mode_prediction_shows_the_after_state():
 
 
 def undo_in_model(host: HostNetwork, p: Plan) -> HostNetwork:
-    state = p.predict(host)
-    for op in reversed(p.operations):
-        for inverse in op.inverse:
-            inverse.apply_to(state)
-    return state
+    """The model after `p` and then everything the configurator would run to undo it."""
+    return predict(p.predict(host), undo_sequence(p.operations))
 
 
 addresses = st.lists(st.sampled_from(["192.0.2.10/24", "192.0.2.11/24", "2001:db8::5/64", "198.51.100.7/25"]),

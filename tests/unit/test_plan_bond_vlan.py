@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    Bond, Bridge, GuestPort, HostNetwork, IpConfig, Nic, ValidationError, Vlan,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    Bond, Bridge, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import Plan
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan_bond import (
-    plan_bond, plan_bond_absent,
-)
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan_vlan import plan_vlan, plan_vlan_absent
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import undo_sequence
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond, plan_bond_absent
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_vlan import plan_vlan, plan_vlan_absent
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
 
 
 def no_ip():
@@ -31,11 +32,8 @@ def host_with_bond() -> HostNetwork:
 
 
 def undo_all(host, plan):
-    state = plan.predict(host)
-    for op in reversed(plan.operations):
-        for inverse in op.inverse:
-            inverse.apply_to(state)
-    return state
+    """The model after `plan` and then everything the configurator would run to undo it."""
+    return predict(plan.predict(host), undo_sequence(plan.operations))
 
 
 def test_new_bond_takes_slaves_down_first_then_enslaves():
@@ -90,11 +88,11 @@ def test_lacp_rate_change_takes_the_bond_down_but_keeps_slaves():
     (Bond(name="bond1", mode="active-backup", lacp_rate="fast"), [], "lacp_rate: only applies to mode 802.3ad"),
     (Bond(name="bond1", mode="active-backup", miimon=100, arp_interval=200), [], "cannot be used together with miimon"),
     (Bond(name="bond1", miimon=100, updelay=150), [], "updelay: 150 is not a multiple of miimon 100"),
-    (Bond(name="bond1", mode="active-backup", primary="eth4"), ["eth3"], "primary: 'eth4' is not one of the bond's slaves"),
-    (Bond(name="bond1"), ["vmbr0"], "slaves: 'vmbr0' is a bridge; bond slaves must be NICs"),
-    (Bond(name="bond1"), ["tap100i0"], "slaves: 'tap100i0' is a guest; bond slaves must be NICs"),
-    (Bond(name="bond1"), ["eth1"], "slaves: 'eth1' is a port of 'bond0'; set take_over_slaves: true"),
-    (Bond(name="bond1"), ["eth9"], "slaves: 'eth9' does not exist"),
+    (Bond(name="bond1", mode="active-backup", primary="eth4"), ["eth3"], "primary: 'eth4' is not one of the bond's ports"),
+    (Bond(name="bond1"), ["vmbr0"], "ports: 'vmbr0' is a bridge; bond ports (slaves) must be NICs"),
+    (Bond(name="bond1"), ["tap100i0"], "ports: 'tap100i0' is a guest; bond ports (slaves) must be NICs"),
+    (Bond(name="bond1"), ["eth1"], "ports: 'eth1' is a port of 'bond0'; set take_over_ports: true"),
+    (Bond(name="bond1"), ["eth9"], "ports: 'eth9' does not exist"),
     (Bond(name="vmbr0"), [], "name: 'vmbr0' already exists and is a bridge"),
 ])
 def test_bad_bonds_are_refused(bond, slaves, fragment):
@@ -184,8 +182,8 @@ def test_matching_vlan_plans_nothing_and_absent_refuses_a_bridge_port():
 
 
 def test_deleting_a_bridge_or_bond_under_a_vlan_is_refused():
-    from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import GuestMatcher
-    from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import plan_bridge_absent
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import plan_bridge_absent
     host = vlan_host()
     host.add(Vlan(name="mgmt", parent="vmbr0", vlan_id=5, ip=no_ip()))
     with pytest.raises(ValidationError, match="state: bridge 'vmbr0' is still used by VLAN mgmt"):

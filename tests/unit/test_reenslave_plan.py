@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _plan, _reenslave
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import GuestNic
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import Bridge, GuestPort, HostNetwork, Nic
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import LINK_ADD, LINK_SET, Operation
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._reenslave import plan_guests, summarize
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import reenslave as _reenslave
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import GuestNic
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.reenslave import plan_guests, summarize
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    Bridge, GuestPort, HostNetwork, Nic,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import LINK_ADD, LINK_SET, Operation
 
 
 def host(*devices) -> HostNetwork:
@@ -153,23 +155,16 @@ def test_set_aside_guests_are_failed_and_untouched():
     assert summarize(outcomes)["failed_guests"][0]["reason"] == "refused"
 
 
-def test_vlan_filtering_bridge_without_core_support_warns(monkeypatch):
-    monkeypatch.setattr(_reenslave, "vlan_support", lambda: False)
-    plan, _outcomes = plan_guests(host(br("vmbr0", vlan_filtering=True), tap("tap200i0")), [qemu(200, vlan=10)])
-    assert plan.commands() == ["ip link set dev tap200i0 master vmbr0"]
-    assert "VLANs (pvid 10; untagged 10) on vmbr0 not restored" in plan.warnings[0]
-
-
 def test_vlan_filtering_bridge_asks_the_core_for_port_vlans(monkeypatch):
     """plan_port_vlans(port, current, desired): the default membership for a port that joins now."""
     calls = []
-    real = _plan.plan_port_vlans
+    real = _reenslave.plan_port_vlans
 
     def spy(port, current, desired, **kw):
         calls.append((port, current, desired))
         return real(port, current, desired, **kw)
 
-    monkeypatch.setattr(_plan, "plan_port_vlans", spy)
+    monkeypatch.setattr(_reenslave, "plan_port_vlans", spy)
     net = host(br("vmbr0", vlan_filtering=True), tap("tap200i0"), tap("tap201i0"), br("fwbr202i0"),
                tap("tap202i0", "fwbr202i0"), veth("fwln202i0", "fwbr202i0"), veth("fwpr202p0"))
     nics = [qemu(200, vlan=10), qemu(201, trunks=(20, 21)), qemu(202, vlan=40, firewall=True)]

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _netlink as nl
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _tap_guard as tg
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import ConfigProblem
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import watcher as tg
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import build_host
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE_UTILS = ROOT / "plugins" / "module_utils"
@@ -19,26 +20,30 @@ PREFIX = "ansible_collections.netsafe.hypervisor.plugins.module_utils"
 
 
 def _imports(name: str) -> set:
+    """Modules of module_utils that `name` ('_guests/watcher') imports, as paths like it."""
     tree = ast.parse((MODULE_UTILS / f"{name}.py").read_text())
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == PREFIX:
-                found |= {alias.name for alias in node.names}
-            elif node.module.startswith(PREFIX + "."):
-                found.add(node.module.rsplit(".", 1)[1])
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PREFIX + "."):
+            package = node.module[len(PREFIX) + 1:].replace(".", "/")
+            for alias in node.names:  # `from ..._network import netlink` names a module
+                if (MODULE_UTILS / package / f"{alias.name}.py").is_file():
+                    found.add(f"{package}/{alias.name}")
+            if (MODULE_UTILS / f"{package}.py").is_file():
+                found.add(package)
     return found
 
 
 def test_role_ships_the_import_closure_of_the_watcher():
-    seen, todo = set(), ["_tap_guard"]
+    seen, todo = set(), ["_guests/watcher"]
     while todo:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
             todo.extend(_imports(name))
+    packages = {name.split("/")[0] for name in seen}
     shipped = yaml.safe_load((ROOT / "roles/tap_guard/vars/main.yml").read_text())["__tap_guard_files"]
-    assert sorted(shipped) == sorted(f"{name}.py" for name in seen)
+    assert sorted(shipped) == sorted([f"{name}.py" for name in seen] + [f"{p}/__init__.py" for p in packages])
 
 
 def test_settings_file_then_overrides(tmp_path):
@@ -56,11 +61,13 @@ def test_unknown_setting_is_refused(tmp_path):
         tg.load_settings(str(path), {})
 
 
-def link_message(index: int, name: str, kind: str, vlan_filtering: int | None = None) -> bytes:
+def link_message(index: int, name: str, kind: str, vlan_filtering: int | None = None, tun_type: int | None = None) -> bytes:
     """The body of an RTM_NEWLINK as the kernel sends it (the parts the watcher reads)."""
     data = b""
     if vlan_filtering is not None:
         data = nl.nested(nl.IFLA_INFO_DATA, nl.attr_u8(nl.IFLA_BR_VLAN_FILTERING, vlan_filtering))
+    if tun_type is not None:
+        data = nl.nested(nl.IFLA_INFO_DATA, nl.attr_u8(nl.IFLA_TUN_TYPE, tun_type))
     info = nl.nested(nl.IFLA_LINKINFO, nl.attr_str(nl.IFLA_INFO_KIND, kind) + data)
     return nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0) + nl.attr_str(nl.IFLA_IFNAME, name) + info
 
@@ -136,11 +143,22 @@ def test_link_table_keeps_its_own_copy_of_each_message(guard):
     assert guard.links[11].name == "vmbr5" and tg.bridge_key(guard.links[11]) == (11, True)
 
 
-def test_host_from_links_builds_what_the_planner_reads(guard):
+def test_the_event_kept_link_table_builds_what_the_planner_reads(guard):
+    """The watcher's fast pass plans from its link table with the core's decoder (read.build_host)."""
     guard._event(nl.RTM_NEWLINK, link_message(9, "vmbr0", "bridge", 1))
     guard._event(nl.RTM_NEWLINK, link_message(12, "tap100i0", "tun"))
     guard._event(nl.RTM_NEWLINK, link_message(13, "eth1", "veth"))
-    host, index_of = tg.host_from_links(guard.links, guard.guests)
+    snapshot = build_host(list(guard.links.values()), guard.guests)
+    host = snapshot.host
     assert host.get("vmbr0").TYPE == "bridge" and host.get("vmbr0").vlan_filtering is True
-    assert host.get("tap100i0").TYPE == "guest" and host.get("eth1").TYPE == "nic"
-    assert index_of == {"vmbr0": 9, "tap100i0": 12, "eth1": 13}
+    assert host.get("tap100i0").TYPE == "guest" and host.get("tap100i0").kind == "tap"
+    assert host.get("eth1").TYPE == "nic"
+    assert host.get("vmbr0").vlans is None  # memberships are not in link events: unknown, not empty
+    assert snapshot.index_of == {"vmbr0": 9, "tap100i0": 12, "eth1": 13}
+
+
+@pytest.mark.parametrize("tun_type, kind", [(None, "tap"), (nl.IFF_TAP, "tap"), (1, "tun")])
+def test_watcher_and_read_agree_on_how_a_tun_device_becomes_a_tap(guard, tun_type, kind):
+    """One decoder: a tun device is a tap unless the kernel says it is a layer-3 tun (IFF_TUN = 1)."""
+    guard._event(nl.RTM_NEWLINK, link_message(12, "tap100i0", "tun", tun_type=tun_type))
+    assert build_host(list(guard.links.values()), guard.guests).host.get("tap100i0").kind == kind

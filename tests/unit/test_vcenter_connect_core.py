@@ -3,15 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._errors_vcenter import NotVimServer
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter_connect import (
-    ConnectSettings,
-    Redactor,
-    VcenterConnectError,
-    _pick_version,
-    _versions_from_xml,
-    connect_with_retry,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.connect import (
+    ConnectSettings, Redactor, VcenterConnectError, _pick_version, _versions_from_xml, connect_with_retry,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.errors import NotVimServer
 
 VERSIONS = b"""<?xml version="1.0" encoding="UTF-8" ?>
 <namespaces version="1.0">

@@ -4,25 +4,30 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _vlans as vlans
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, ValidationError,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import vlan_ranges
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
-    Plan, bridge_view, plan_bridge, plan_port_vlans,
-)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import undo_sequence
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import plan_bridge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import bridge_view
 
 
 def test_ranges_parse_merge_and_format():
-    assert vlans.parse_ranges(["10", 11, "20-30", "25-40", "2;4"], "x") == [[2, 2], [4, 4], [10, 11], [20, 40]]
-    assert vlans.format_ranges([[2, 2], [10, 20]]) == "2,10-20"
+    assert vlan_ranges.parse_ranges(["10", 11, "20-30", "25-40", "2;4"], "x") == [[2, 2], [4, 4], [10, 11], [20, 40]]
+    assert vlan_ranges.format_ranges([[2, 2], [10, 20]]) == "2,10-20"
 
 
 @pytest.mark.parametrize("spec, fragment", [("0", "out of range"), ("4095", "out of range"), ("20-10", "first <= last"),
                                             ("ten", "not a VLAN id")])
 def test_bad_ranges_name_the_option(spec, fragment):
     with pytest.raises(ValidationError, match=f"port_vlans.tagged: .*{fragment}"):
-        vlans.parse_ranges(spec, "port_vlans.tagged")
+        vlan_ranges.parse_ranges(spec, "port_vlans.tagged")
 
 
 def test_proxmox_tag_and_trunks():
@@ -78,10 +83,7 @@ def test_vlan_plan_reaches_desired_and_undo_restores_current(current, desired):
     ops = plan_port_vlans("tap1i0", current, desired)
     after = Plan(ops).predict(host)
     assert after.get("tap1i0").vlans == desired
-    for op in reversed(ops):
-        for inverse in op.inverse:
-            inverse.apply_to(after)
-    assert after.get("tap1i0").vlans == current
+    assert predict(after, undo_sequence(ops)).get("tap1i0").vlans == current
 
 
 def _filtering_host() -> HostNetwork:

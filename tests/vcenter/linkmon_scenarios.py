@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / ".tmp" / "collections"))
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._linkmon import (  # noqa: E402
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.linkmon import (  # noqa: E402
     LinkMonitor,
     LinkMonitorError,
 )

@@ -22,14 +22,14 @@ from contextlib import contextmanager
 import pytest
 from vcpeers import ROOT, FaultProxy, TlsHttpServer, free_port, soap_fault
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._errors_vcenter import (
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.errors import (
     ConnectTimeout,
     HTTPStatusError,
     NotVimServer,
     ReadTimeout,
     classify,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter_connect import (
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.connect import (
     make_ssl_context,
     probe_versions,
 )
@@ -141,7 +141,7 @@ def test_temporary_name_resolution_failure_is_transient(netns):
         code = (
             "import json, socket, sys\n"
             f"sys.path.insert(0, {str(ROOT / '.tmp' / 'collections')!r})\n"
-            "from ansible_collections.netsafe.hypervisor.plugins.module_utils._errors_vcenter import classify\n"
+            "from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.errors import classify\n"
             "try:\n"
             "    socket.getaddrinfo('vcenter.example.com', 443)\n"
             "except socket.gaierror as exc:\n"
@@ -363,7 +363,7 @@ def test_generic_part_works_without_pyvmomi():
         "import sys, socket\n"
         "sys.modules['pyVmomi'] = None  # import fails as if absent\n"
         f"sys.path.insert(0, {str(ROOT / '.tmp' / 'collections')!r})\n"
-        "from ansible_collections.netsafe.hypervisor.plugins.module_utils import _errors_vcenter as e\n"
+        "from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter import errors as e\n"
         "try:\n"
         f"    socket.create_connection(('127.0.0.1', {free_port()}), 2)\n"
         "except OSError as exc:\n"

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from vcpeers import have_system_pyroute2
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._linkmon import link_is_up
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.linkmon import link_is_up
+
+from vcpeers import have_system_pyroute2
 
 SCRIPT = Path(__file__).with_name("linkmon_scenarios.py")
 log = logging.getLogger(__name__)

@@ -11,23 +11,14 @@ import threading
 import time
 
 import pytest
-from vcpeers import (
-    NS_ADDR_SERVER,
-    PASSWORD,
-    USER,
-    FaultProxy,
-    Veth,
-    free_port,
-    netns_python_wrapper,
-    module_pid,
-    wait_for_link_listener,
-    wait_for_refused_connects,
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.connect import (
+    ConnectSettings, VcenterConnectError, connect_with_retry,
 )
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter_connect import (
-    ConnectSettings,
-    VcenterConnectError,
-    connect_with_retry,
+from vcpeers import (
+    NS_ADDR_SERVER, PASSWORD, USER, FaultProxy, Veth, free_port, module_pid, netns_python_wrapper,
+    wait_for_link_listener, wait_for_refused_connects,
 )
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow]
@@ -224,8 +215,8 @@ def test_expired_session_from_the_simulator_is_transient(vcsim_factory, certs):
     """A real vim.fault.NotAuthenticated (a call without a session) must not look like NoPermission."""
     from pyVmomi import SoapStubAdapter, vim
 
-    from ansible_collections.netsafe.hypervisor.plugins.module_utils._errors_vcenter import classify
-    from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter_connect import make_ssl_context
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.connect import make_ssl_context
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.errors import classify
 
     port = free_port()
     vcsim_factory(listen=f"127.0.0.1:{port}")

@@ -26,7 +26,8 @@ import ssl
 import urllib.error
 from types import TracebackType
 
-from ._backoff import Verdict
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.backoff import Verdict
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import qualname
 
 __all__ = [
     "ConnectTimeout",
@@ -80,16 +81,6 @@ def _vmodl():
     return vim, vmodl
 
 
-def _name(exc: BaseException) -> str:
-    cls = type(exc)
-    mod = cls.__module__
-    if mod in ("builtins", "__main__"):
-        return cls.__qualname__
-    if mod.startswith("pyVmomi"):
-        return cls.__name__  # e.g. vim.fault.InvalidLogin
-    return f"{mod}.{cls.__qualname__}"
-
-
 def _text(exc: BaseException) -> str:
     """A one-line message; pyVmomi faults carry it in ``msg``, not in str()."""
     msg = getattr(exc, "msg", None)
@@ -131,7 +122,7 @@ def _soap_http_status(exc: BaseException) -> int | None:
 def _v(transient: bool, category: str, exc: BaseException, hint: str, note: str = "") -> Verdict:
     message = _text(exc) + (f" ({note})" if note else "")
     return Verdict(transient=transient, category=category, hint=hint,
-                   error_class=_name(exc), message=message)
+                   error_class=qualname(exc), message=message)
 
 
 def _resend(idempotent: bool, category: str, exc: BaseException, what: str) -> Verdict:
@@ -212,13 +203,13 @@ def classify(exc: BaseException, idempotent: bool = True) -> Verdict:
         if inner is not None and inner is not exc:
             verdict = classify(inner, idempotent)
             return Verdict(verdict.transient, verdict.category, verdict.hint,
-                           f"{verdict.error_class} (in {_name(exc)})", verdict.message)
+                           f"{verdict.error_class} (in {qualname(exc)})", verdict.message)
     if isinstance(exc, urllib.error.HTTPError):
         return _http_status(exc.code, exc)
     if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
         verdict = classify(exc.reason, idempotent)
         return Verdict(verdict.transient, verdict.category, verdict.hint,
-                       f"{verdict.error_class} (in {_name(exc)})", verdict.message)
+                       f"{verdict.error_class} (in {qualname(exc)})", verdict.message)
 
     verdict = _classify_vmodl(exc, idempotent)
     if verdict is not None:

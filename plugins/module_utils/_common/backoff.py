@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import qualname
+
 __all__ = [
     "Attempt",
     "BackoffPolicy",
@@ -265,7 +267,7 @@ class RetryRunner:
                 attempt = Attempt(
                     number=number, started=started_wall, offset=round(started, 6),
                     duration=round(duration, 6), ok=False,
-                    error_class=verdict.error_class or _qualname(exc),
+                    error_class=verdict.error_class or qualname(exc),
                     category=verdict.category, transient=verdict.transient,
                     message=self.redact(verdict.message or str(exc)),
                     hint=verdict.hint or None, phase=self.phase)
@@ -325,14 +327,3 @@ class RetryRunner:
 
     def history(self) -> list[dict[str, Any]]:
         return [a.as_dict() for a in self.attempts]
-
-
-def _qualname(exc: BaseException) -> str:
-    """A readable class name: builtins bare, pyVmomi types by their VMODL name."""
-    cls = type(exc)
-    mod = cls.__module__
-    if mod in ("builtins", "__main__"):
-        return cls.__qualname__
-    if mod.startswith("pyVmomi"):
-        return cls.__name__
-    return f"{mod}.{cls.__qualname__}"

@@ -11,9 +11,8 @@ import ipaddress
 import socket
 import struct
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _netlink as nl
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _vlans as vlans
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl, vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_ENUMS, Bond, Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
 )
 
@@ -153,6 +152,20 @@ def read_port_vlans(netlink: nl.Netlink) -> dict:
     return found
 
 
+def guest_kind(raw: RawLink) -> str:
+    """tap, tun, veth...: a tun device is a tap unless the kernel says it is layer 3 (IFF_TUN)."""
+    if raw.kind == "tun":
+        tun_type = raw.data.get(nl.IFLA_TUN_TYPE)
+        return "tap" if tun_type is None or nl.as_u8(tun_type) == nl.IFF_TAP else "tun"
+    return raw.kind or "other"
+
+
+def filters_vlans(raw: RawLink) -> bool:
+    """Whether a bridge's link message says it filters VLANs."""
+    value = raw.data.get(nl.IFLA_BR_VLAN_FILTERING)
+    return value is not None and bool(nl.as_u8(value))
+
+
 def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher, name_of: dict):
     common = {"name": raw.name, "mtu": raw.mtu, "mac": raw.mac, "up": bool(raw.flags & nl.IFF_UP),
               "master": master_name, "operstate": raw.operstate, "index": raw.index}
@@ -161,8 +174,8 @@ def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher, n
         fd = nl.as_u32(data[nl.IFLA_BR_FORWARD_DELAY]) if nl.IFLA_BR_FORWARD_DELAY in data else None
         return Bridge(
             stp=bool(nl.as_u32(data[nl.IFLA_BR_STP_STATE])) if nl.IFLA_BR_STP_STATE in data else None,
-            forward_delay=None if fd is None else (fd // 100 if fd % 100 == 0 else fd / 100),
-            vlan_filtering=bool(nl.as_u8(data[nl.IFLA_BR_VLAN_FILTERING])) if nl.IFLA_BR_VLAN_FILTERING in data else None,
+            forward_delay=None if fd is None else fd / 100,
+            vlan_filtering=filters_vlans(raw) if nl.IFLA_BR_VLAN_FILTERING in data else None,
             **common)
     if raw.kind == "bond":
         return Bond(**_bond_options(data, name_of), **common)
@@ -171,8 +184,7 @@ def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher, n
         return Vlan(parent=parent_name, vlan_id=nl.as_u16(data[nl.IFLA_VLAN_ID]) if nl.IFLA_VLAN_ID in data else None,
                     protocol="802.1ad" if proto == 0x88A8 else "802.1Q", **common)
     if guests.is_guest(raw.name, raw.kind):
-        tap = raw.kind == "tun" and nl.IFLA_TUN_TYPE in data and nl.as_u8(data[nl.IFLA_TUN_TYPE]) == nl.IFF_TAP
-        return GuestPort(kind="tap" if tap or raw.kind == "tun" else (raw.kind or "other"), **common)
+        return GuestPort(kind=guest_kind(raw), **common)
     return Nic(kind=raw.kind, **common)
 
 
@@ -184,25 +196,32 @@ class Snapshot:
         self.index_of = index_of
 
 
-def read_host(netlink: nl.Netlink, guests: GuestMatcher | None = None) -> Snapshot:
-    """One dump each of links, addresses and default routes, turned into the model."""
-    guests = guests or GuestMatcher()
-    links = read_links(netlink)
-    addresses = read_addresses(netlink)
-    gateways = read_default_gateways(netlink)
+def build_host(links, guests: GuestMatcher, addresses=None, gateways=None, port_vlans=None) -> Snapshot:
+    """The model of decoded links plus what was read of the other tables.
+
+    `addresses` and `gateways` None: not read (devices get none). `port_vlans`
+    None: not read, so VLAN memberships stay unknown (None) even on a
+    vlan-aware bridge; a dict: ports of vlan-aware bridges get theirs.
+    """
     name_of = {raw.index: raw.name for raw in links}
-    filtering = {raw.index for raw in links if raw.kind == "bridge" and raw.data.get(nl.IFLA_BR_VLAN_FILTERING) is not None
-                 and nl.as_u8(raw.data[nl.IFLA_BR_VLAN_FILTERING])}
-    # Only vlan-aware bridges have memberships; skip the dump on hosts without one.
-    port_vlans = read_port_vlans(netlink) if filtering else {}
+    filtering = {raw.index for raw in links if raw.kind == "bridge" and filters_vlans(raw)}
     host = HostNetwork()
     for raw in links:
         device = _device_from(raw, name_of.get(raw.master) if raw.master else None,
                               name_of.get(raw.link) if raw.link else None, guests, name_of)
-        gw = gateways.get(raw.index, {})
-        device.ip = IpConfig(addresses=sorted(addresses.get(raw.index, [])),
+        gw = (gateways or {}).get(raw.index, {})
+        device.ip = IpConfig(addresses=sorted((addresses or {}).get(raw.index, [])),
                              gateway4=gw.get("gateway4"), gateway6=gw.get("gateway6")).normalized()
-        if raw.index in filtering or raw.master in filtering:
+        if port_vlans is not None and (raw.index in filtering or raw.master in filtering):
             device.vlans = port_vlans.get(raw.index, {"pvid": None, "untagged": [], "tagged": []})
         host.add(device)
     return Snapshot(host, {raw.name: raw.index for raw in links})
+
+
+def read_host(netlink: nl.Netlink, guests: GuestMatcher | None = None) -> Snapshot:
+    """One dump each of links, addresses and default routes (and bridge VLANs where any bridge filters)."""
+    links = read_links(netlink)
+    # Only vlan-aware bridges have memberships; skip that dump on hosts without one.
+    any_filtering = any(raw.kind == "bridge" and filters_vlans(raw) for raw in links)
+    return build_host(links, guests or GuestMatcher(), read_addresses(netlink), read_default_gateways(netlink),
+                      read_port_vlans(netlink) if any_filtering else {})

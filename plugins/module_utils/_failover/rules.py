@@ -116,40 +116,36 @@ class World:
 def build_world(vms: Iterable[Mapping], reservations: Iterable[Mapping]) -> World:
     """Turn plain dicts (the module's input) into a World; reject what would make answers meaningless."""
     vm_list: list = []
-    seen: dict = {}
-    for index, item in enumerate(vms):
-        where = f"vms[{index}]"
-        uuid = str(item["uuid"])
-        if not uuid:
-            raise FailoverInputError(f"{where}.uuid", "must not be empty")
-        if uuid in seen:
-            raise FailoverInputError("vms", f"duplicate uuid {uuid!r} at vms[{seen[uuid]}] and {where}")
-        if not item.get("hypervisor"):
-            raise FailoverInputError(f"{where}.hypervisor", f"VM {uuid!r} needs a hypervisor name")
-        _check_sizes(where, item)
-        seen[uuid] = index
-        vm_list.append(Vm(uuid, str(item["hypervisor"]), int(item["memory_mb"]), int(item["vcpus"])))
+    for where, uuid, hypervisor, item in _checked_items(vms, "vms", "uuid", "hypervisor", "VM"):
+        vm_list.append(Vm(uuid, hypervisor, int(item["memory_mb"]), int(item["vcpus"])))
+    known = {vm.uuid for vm in vm_list}
     res_list: list = []
-    names: dict = {}
-    for index, item in enumerate(reservations):
-        where = f"reservations[{index}]"
-        name = str(item["name"])
-        if not name:
-            raise FailoverInputError(f"{where}.name", "must not be empty")
-        if name in names:
-            raise FailoverInputError("reservations", f"duplicate name {name!r} at reservations[{names[name]}] and {where}")
-        if not item.get("host"):
-            raise FailoverInputError(f"{where}.host", f"reservation {name!r} needs a host")
-        _check_sizes(where, item)
+    for where, name, host, item in _checked_items(reservations, "reservations", "name", "host", "reservation"):
         allocations = dict(item.get("allocations") or {})
-        unknown = sorted(uuid for uuid in allocations if uuid not in seen)
+        unknown = sorted(uuid for uuid in allocations if uuid not in known)
         if unknown:
             raise FailoverInputError(f"{where}.allocations",
                                      f"reservation {name!r} names VMs not in vms: {', '.join(unknown)}")
-        names[name] = index
-        res_list.append(Reservation(name, str(item["host"]), int(item["memory_mb"]), int(item["vcpus"]),
+        res_list.append(Reservation(name, host, int(item["memory_mb"]), int(item["vcpus"]),
                                     {str(k): str(v) for k, v in allocations.items()}))
     return World(vm_list, res_list)
+
+
+def _checked_items(items: Iterable[Mapping], param: str, key: str, place: str, what: str):
+    """Yield (where, key value, place value, item) once each item has a unique key, a place and sane sizes."""
+    seen: dict = {}
+    for index, item in enumerate(items):
+        where = f"{param}[{index}]"
+        value = str(item[key])
+        if not value:
+            raise FailoverInputError(f"{where}.{key}", "must not be empty")
+        if value in seen:
+            raise FailoverInputError(param, f"duplicate {key} {value!r} at {param}[{seen[value]}] and {where}")
+        if not item.get(place):
+            raise FailoverInputError(f"{where}.{place}", f"{what} {value!r} needs a {place}")
+        _check_sizes(where, item)
+        seen[value] = index
+        yield where, value, str(item[place]), item
 
 
 def _check_sizes(where: str, item: Mapping) -> None:

@@ -6,9 +6,12 @@ Why not pyroute2 here: a full pyroute2 decode costs about 240 us per link and
 importing it about 250 ms (docs/performance.md), so a no-op run on a host with
 1,000 guest ports would spend most of a second before doing anything. This file
 speaks the few rtnetlink messages the collection needs with ``struct`` and
-decodes only the attributes the model reads. pyroute2 stays the reference
-decoder that the kernel tests compare against, and the event-driven watchers
-use it.
+decodes only the attributes the model reads. The tap_guard watcher reads its
+link events with the same code. pyroute2 stays the reference decoder that the
+kernel tests compare against, and the vCenter link monitor decodes with it.
+
+Namespaces have one rule, `namespace_path`: a name iproute2 could have made,
+under /run/netns, that exists. Nothing here ever creates a namespace.
 """
 from __future__ import annotations
 
@@ -26,7 +29,6 @@ NETLINK_EXT_ACK = 11
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
-NLM_F_MULTI = 0x2
 NLM_F_ACK = 0x4
 NLM_F_DUMP = 0x300
 NLM_F_REPLACE = 0x100
@@ -50,11 +52,8 @@ IFLA_MASTER = 10
 IFLA_OPERSTATE = 16
 IFLA_LINKINFO = 18
 IFLA_EXT_MASK = 29
-IFLA_MIN_MTU = 50
-IFLA_MAX_MTU = 51
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
-IFLA_INFO_SLAVE_KIND = 4
 IFLA_AF_SPEC = 26
 RTEXT_FILTER_BRVLAN_COMPRESSED = 1 << 2
 RTEXT_FILTER_SKIP_STATS = 1 << 3
@@ -66,7 +65,6 @@ BRIDGE_VLAN_INFO_PVID = 0x2
 BRIDGE_VLAN_INFO_UNTAGGED = 0x4
 BRIDGE_VLAN_INFO_RANGE_BEGIN = 0x8
 BRIDGE_VLAN_INFO_RANGE_END = 0x10
-BRIDGE_VLAN_INFO_BRENTRY = 0x20
 
 IFLA_BR_FORWARD_DELAY = 1
 IFLA_BR_STP_STATE = 5
@@ -92,10 +90,8 @@ IFA_LOCAL = 2
 IFA_FLAGS = 8
 IFA_F_PERMANENT = 0x80
 
-RTA_DST = 1
 RTA_OIF = 4
 RTA_GATEWAY = 5
-RTA_PRIORITY = 6
 RTA_TABLE = 15
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
@@ -112,6 +108,12 @@ RTMSG = struct.Struct("=BBBBBBBBI")
 # Requests in flight before their acks are read; keeps acks inside the
 # receive buffer (a 1,000-request burst overflowed it, notes/performance.md).
 PIPELINE_CHUNK = 256
+# Bytes read per recv(): a dump datagram of the kernel's is at most 32 KiB,
+# a burst of link events more; one buffer per socket, reused.
+RECV_BUFFER = 1 << 20
+SO_RCVBUFFORCE = 33
+NETLINK_ADD_MEMBERSHIP = 1
+RTNLGRP_LINK = 1
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
 
@@ -241,14 +243,19 @@ def namespace_path(name: str) -> str:
     return path
 
 
+def set_receive_buffer(sock: socket.socket, size: int) -> None:
+    """Size a socket's receive buffer; as root beyond the rmem_max limit."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
 def _open_raw_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, 33, 1 << 21)  # SO_RCVBUFFORCE (root)
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+        set_receive_buffer(sock, 1 << 21)
         for option in (NETLINK_CAP_ACK, NETLINK_EXT_ACK):
             try:
                 sock.setsockopt(SOL_NETLINK, option, 1)
@@ -279,6 +286,32 @@ def open_socket(namespace: str | None = None) -> socket.socket:
             _setns(own.fileno())
 
 
+def open_event_socket(namespace: str | None, groups, buffer_bytes: int) -> socket.socket:
+    """A non-blocking NETLINK_ROUTE socket in `namespace` subscribed to multicast `groups` (RTNLGRP_*)."""
+    sock = open_socket(namespace)
+    try:
+        set_receive_buffer(sock, buffer_bytes)
+        for group in groups:
+            sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def iter_messages(buffer, size: int):
+    """Yield (type, flags, seq, payload memoryview) of each message in buffer[:size] (one datagram)."""
+    view = memoryview(buffer)[:size]
+    offset = 0
+    while offset + _NLMSGHDR.size <= size:
+        length, kind, flags, seq, _pid = _NLMSGHDR.unpack_from(view, offset)
+        if length < _NLMSGHDR.size:
+            break
+        yield kind, flags, seq, view[offset + _NLMSGHDR.size:offset + length]
+        offset += _align(length)
+
+
 # -- the client ----------------------------------------------------------------
 
 class Netlink:
@@ -288,7 +321,7 @@ class Netlink:
         self.namespace = namespace
         self.sock = open_socket(namespace)
         self._seq = 0
-        self._buf = bytearray(1 << 20)
+        self._buf = bytearray(RECV_BUFFER)
 
     def close(self) -> None:
         self.sock.close()
@@ -306,14 +339,7 @@ class Netlink:
     def _receive(self):
         """Yield (type, flags, seq, payload memoryview) for one recv()."""
         size = self.sock.recv_into(self._buf)
-        view = memoryview(self._buf)[:size]
-        offset = 0
-        while offset + _NLMSGHDR.size <= size:
-            length, kind, flags, seq, _pid = _NLMSGHDR.unpack_from(view, offset)
-            if length < _NLMSGHDR.size:
-                break
-            yield kind, flags, seq, view[offset + _NLMSGHDR.size:offset + length]
-            offset += _align(length)
+        return iter_messages(self._buf, size)
 
     def dump(self, kind: int, payload: bytes):
         """Yield (type, payload) of every message of a dump, copied out of the buffer."""
@@ -344,12 +370,6 @@ class Netlink:
                     code, text = _error_of(body, flags)
                     raise NetlinkError(code or errno.EPROTO, text)
                 return bytes(body)
-
-    def request(self, kind: int, flags: int, payload: bytes) -> None:
-        """One request, waiting for its ack; raises NetlinkError on refusal."""
-        error = self.pipeline([(kind, flags, payload)])[0]
-        if error is not None:
-            raise error
 
     def pipeline(self, requests) -> list:
         """Send (type, flags, payload) requests in chunks; read acks after each chunk.
@@ -391,6 +411,3 @@ def _error_of(body, flags: int) -> tuple:
             text = as_str(text_raw)
     return code, text
 
-
-def errno_name(code: int) -> str:
-    return errno.errorcode.get(code, str(code))

@@ -8,12 +8,13 @@ into the bridge it was a port of, with its addresses.
 """
 from __future__ import annotations
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    HostNetwork, ValidationError, Vlan, name_problem,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import HostNetwork, Vlan, name_problem
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
+    LINK_ADD, LINK_DEL, LINK_SET, Operation,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
-    LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan, _set, checked, deletable, gateway_problems, plan_delete,
-    plan_mtu_ip_state,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
+    Plan, checked, deletable, gateway_problems, plan_delete, plan_mtu_ip_state,
 )
 
 
@@ -63,12 +64,12 @@ def plan_vlan(host: HostNetwork, desired: Vlan, admin_up) -> Plan:
             # Plan the rest against a fresh device: addresses and state start empty.
             current = None
         elif desired.mac is not None and desired.mac != current.mac:
-            ops.append(_set(name, "mac", desired.mac, current.mac))
+            ops.append(Operation.setting(name, "mac", desired.mac, current.mac))
     else:
         ops.append(Operation(LINK_ADD, name, create, [Operation(LINK_DEL, name)]))
     parent = host.get(desired.parent)
     if admin_up and not parent.up:
-        ops.append(_set(desired.parent, "up", True, False))  # an up VLAN needs its parent up
+        ops.append(Operation.setting(desired.parent, "up", True, False))  # an up VLAN needs its parent up
     ip = desired.ip.normalized()
     mtu = desired.mtu
     old = host.get(name)
@@ -90,8 +91,20 @@ def plan_vlan(host: HostNetwork, desired: Vlan, admin_up) -> Plan:
     return checked(Plan(ops, warnings), host, [name])
 
 
-def plan_vlan_absent(host: HostNetwork, name: str) -> Plan:
-    """Delete VLAN `name`; refused while it is a bridge port."""
-    if deletable(host, name, Vlan) is None:
+def plan_vlan_absent(host: HostNetwork, name: str, expected: Vlan | None = None) -> Plan:
+    """Delete VLAN `name`; refused while it is a bridge port.
+
+    `expected` (parent, vlan_id, protocol where not None) must describe the
+    device, so that a task naming both never deletes another VLAN by its name.
+    """
+    current = deletable(host, name, Vlan)
+    if current is None:
         return Plan()
+    if expected is not None:
+        differs = [f"{key} {getattr(current, key)}, not {getattr(expected, key)}"
+                   for key in ("parent", "vlan_id", "protocol")
+                   if getattr(expected, key) is not None and getattr(expected, key) != getattr(current, key)]
+        if differs:
+            raise ValidationError([f"name: {name!r} has {'; '.join(differs)}; refusing to delete a VLAN "
+                                   f"other than the one the task describes"])
     return Plan([plan_delete(host, name)])

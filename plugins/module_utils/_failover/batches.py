@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover import (
-    World,
-    revalidate,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import (
+    FailoverInputError, World, revalidate,
 )
 
 
@@ -197,7 +196,7 @@ def plan_batches(world: World, max_batch_size: int | None = None,
     itself only trusts slots that fit the VM and sit on another host.
     """
     if max_batch_size is not None and max_batch_size < 1:
-        raise ValueError("max_batch_size must be 1 or more")
+        raise FailoverInputError("max_batch_size", f"must be 1 or more, got {max_batch_size}")
     hosts = world.hosts()
     vm_ids = sorted(world.vms)
     graph = _Graph(world, hosts, vm_ids)

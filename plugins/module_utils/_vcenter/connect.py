@@ -21,8 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._backoff import BackoffPolicy, RetryError, RetryRunner
-from ._errors_vcenter import ConnectTimeout, HTTPStatusError, NotVimServer, ReadTimeout, classify
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.backoff import (
+    BackoffPolicy, RetryError, RetryRunner,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.errors import (
+    ConnectTimeout, HTTPStatusError, NotVimServer, ReadTimeout, classify,
+)
 
 __all__ = ["ConnectSettings", "VcenterConnectError", "connect_with_retry", "make_ssl_context",
            "probe_versions", "Redactor"]

@@ -3,7 +3,7 @@
 """Put guest ports back where their configs say: the planner behind tap_reenslave and tap_guard.
 
 `plan_guests` turns a snapshot and the discovered guest NICs into one Plan
-(operations from the core's `_plan.Operation`) plus an outcome per NIC.
+(the core's operations) plus an outcome per NIC.
 `restore` runs it through the core's `converge()` (read, plan, check mode or
 apply, verify, undo). The core applies all or nothing; so that one refused
 guest does not cost the others their network, `restore` sets that guest
@@ -11,29 +11,26 @@ aside with the kernel's reason and converges again without it.
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import fields
-
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _plan
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._apply import ApplyError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import Bridge, Device, HostNetwork
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
-    LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import ApplyError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, HostNetwork
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
+    LINK_ADD, LINK_DEL, LINK_SET, Operation,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._runner import NotConverged, converge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import NotConverged, converge
 
 REATTACHED, ALREADY_OK, NOT_RUNNING, FAILED = "reattached", "already_ok", "not_running", "failed"
-# The kernel gives a port joining a VLAN-filtering bridge the bridge's default
-# PVID (1 unless changed), untagged.
-DEFAULT_PORT_VLANS = {"pvid": 1, "untagged": [[1, 1]], "tagged": []}
 # Guests set aside after kernel refusals before restore() gives up.
 MAX_SET_ASIDE = 32
 
 
-def vlan_support() -> bool:
-    """Whether the core can read and plan bridge-port VLANs (lands separately)."""
-    return (hasattr(_plan, "BRIDGE_VLAN_ADD") and hasattr(_plan, "plan_port_vlans")
-            and "vlans" in {f.name for f in fields(Device)})
+def failure(reason: str, nic=None, guest=None, origin=None) -> dict:
+    """One entry of the result's `failed_guests`: a NIC that was not restored, or a config that could not be used."""
+    return {"guest": nic.guest if nic else guest, "kind": nic.kind if nic else None, "nic": nic.nic if nic else None,
+            "device": nic.device if nic else None, "bridge": nic.bridge if nic else None,
+            "origin": nic.origin if nic else origin, "reason": reason}
 
 
 class Outcome:
@@ -49,12 +46,7 @@ class Outcome:
         self.devices = tuple(devices)
 
     def failure(self) -> dict:
-        return {"guest": self.nic.guest, "kind": self.nic.kind, "nic": self.nic.nic, "device": self.nic.device,
-                "bridge": self.nic.bridge, "origin": self.nic.origin, "reason": self.reason}
-
-
-def _set(device: str, key: str, new, old) -> Operation:
-    return Operation(LINK_SET, device, {key: new}, [Operation(LINK_SET, device, {key: old})])
+        return failure(self.reason, self.nic)
 
 
 def _effective_bridge(host: HostNetwork, nic):
@@ -76,7 +68,7 @@ def _effective_bridge(host: HostNetwork, nic):
     return nic.bridge, bool(main.vlan_filtering), ""
 
 
-def _plan_nic(host: HostNetwork, nic, with_vlans: bool, warnings: list) -> Outcome:
+def _plan_nic(host: HostNetwork, nic, warnings: list) -> Outcome:
     dev = host.get(nic.device)
     if dev is None:
         return Outcome(nic, NOT_RUNNING)
@@ -85,7 +77,7 @@ def _plan_nic(host: HostNetwork, nic, with_vlans: bool, warnings: list) -> Outco
     bridge, filters_vlans, reason = _effective_bridge(host, nic)
     if reason:
         return Outcome(nic, FAILED, reason)
-    created, mtus, masters, ups, vlans = [], [], [], [], []
+    created, mtus, masters, ups, port_vlans = [], [], [], [], []
     chain = nic.chain()
     if nic.fwbr is not None:
         missing = [name for name in (nic.fwln, nic.fwpr) if host.get(name) is None]
@@ -96,45 +88,32 @@ def _plan_nic(host: HostNetwork, nic, with_vlans: bool, warnings: list) -> Outco
         if fwbr is None:
             created.append(Operation(LINK_ADD, nic.fwbr, {"type": "bridge", "stp": False, "forward_delay": 0},
                                      [Operation(LINK_DEL, nic.fwbr)]))
-            ups.append(_set(nic.fwbr, "up", True, False))
+            ups.append(Operation.setting(nic.fwbr, "up", True, False))
         elif not isinstance(fwbr, Bridge):
             return Outcome(nic, FAILED, f"{nic.fwbr} is a {fwbr.TYPE}, not a bridge")
         elif not fwbr.up:
-            ups.append(_set(nic.fwbr, "up", True, False))
+            ups.append(Operation.setting(nic.fwbr, "up", True, False))
     bridge_dev = host.get(bridge)
     for link in chain:
         port = host.get(link.device)
         master = bridge if link.master == nic.bridge else link.master
         mtu = bridge_dev.mtu if link.mtu == 1 else link.mtu
         if mtu is not None and port.mtu != mtu:
-            mtus.append(_set(link.device, "mtu", mtu, port.mtu))
+            mtus.append(Operation.setting(link.device, "mtu", mtu, port.mtu))
         if port.master != master:
-            masters.append(_set(link.device, "master", master, port.master))
+            masters.append(Operation.setting(link.device, "master", master, port.master))
         if link.up is not None and bool(port.up) != link.up:
-            ups.append(_set(link.device, "up", link.up, bool(port.up)))
+            ups.append(Operation.setting(link.device, "up", link.up, bool(port.up)))
         if link.vlans is not None and master == bridge and filters_vlans:
-            if with_vlans:
-                current = getattr(port, "vlans", None) if port.master == master else None
-                if current is None:
-                    current = copy.deepcopy(DEFAULT_PORT_VLANS)
-                vlans += _plan.plan_port_vlans(link.device, current, copy.deepcopy(link.vlans))
-            else:
-                warnings.append(f"{link.device}: VLANs {_vlan_text(link.vlans)} on {master} not restored: "
-                                f"this version cannot manage bridge VLANs yet")
+            # A port that is not on the bridge yet joins it with the kernel's default membership.
+            current = port.vlans if port.master == master and port.vlans is not None else vlans.default_membership()
+            port_vlans += plan_port_vlans(link.device, current, link.vlans)
         elif link.vlans is not None and nic.kind not in ("qemu", "lxc") and not filters_vlans:
-            warnings.append(f"{link.device}: {master} does not filter VLANs; VLANs {_vlan_text(link.vlans)} "
+            warnings.append(f"{link.device}: {master} does not filter VLANs; VLANs {vlans.describe(link.vlans)} "
                             f"from {nic.origin} are not applied")
-    ops = created + mtus + masters + vlans + ups
+    ops = created + mtus + masters + port_vlans + ups
     devices = [link.device for link in chain] + ([nic.fwbr] if nic.fwbr else [])
     return Outcome(nic, REATTACHED if ops else ALREADY_OK, "", ops, devices)
-
-
-def _vlan_text(member: dict) -> str:
-    def text(ranges):
-        return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
-    words = [f"pvid {member['pvid']}"] if member.get("pvid") else []
-    words += [f"{key} {text(member[key])}" for key in ("untagged", "tagged") if member.get(key)]
-    return "(" + "; ".join(words) + ")"
 
 
 def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_detached: bool = False) -> tuple:
@@ -148,7 +127,6 @@ def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_deta
     """
     set_aside = set_aside or {}
     wanted = set(bridges) if bridges else None
-    with_vlans = vlan_support()
     outcomes, warnings = [], []
     for nic in nics:
         if wanted is not None and nic.bridge not in wanted:
@@ -158,7 +136,7 @@ def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_deta
             continue
         if only_detached and not _detached(host, nic):
             continue
-        outcomes.append(_plan_nic(host, nic, with_vlans, warnings))
+        outcomes.append(_plan_nic(host, nic, warnings))
     phases: list = [[], [], [], [], []]
     for outcome in outcomes:
         for op in outcome.operations:

@@ -8,27 +8,28 @@ This monitor binds a netlink socket to the RTNLGRP_LINK group, waits on it with
 select() and a timeout, and decodes messages with pyroute2's marshal (the same
 calls work with pyroute2 0.7.2 on Debian 12 and 0.9.7 from PyPI).
 
-The socket is opened *inside* the named network namespace (setns into it, open,
-setns back), after checking that the namespace exists: ``IPRoute(netns=...)``
-would silently create a missing one. When the kernel reports ENOBUFS (events
-were dropped), the socket is replaced and the state re-read with a fresh dump.
+The socket is opened by the network core (_network/netlink.py), *inside* the
+named network namespace and under the core's one rule for namespaces: a name
+iproute2 could have made, that exists (``IPRoute(netns=...)`` would silently
+create a missing one). When the kernel reports ENOBUFS (events were
+dropped), the socket is replaced and the state re-read with a fresh dump.
 """
 
 from __future__ import annotations
 
 import errno
-import os
 import select
 import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
+
 __all__ = ["LinkMonitor", "LinkMonitorError", "LinkState", "link_is_up"]
 
-NETNS_RUN_DIR = "/run/netns"
-IFF_UP = 0x1
-IFF_LOWER_UP = 0x10000
+IFF_UP = nl.IFF_UP
+IFF_LOWER_UP = nl.IFF_LOWER_UP
 _RCVBUF = 1 << 20
 _RECV_SIZE = 1 << 17
 _DUMP_TIMEOUT = 10.0
@@ -64,7 +65,7 @@ def _pyroute2():
     try:
         # pylint: disable=import-outside-toplevel
         from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
-        from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTMGRP_LINK
+        from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK
         from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
         from pyroute2.netlink.rtnl.marshal import MarshalRtnl
     except ImportError as exc:
@@ -72,13 +73,9 @@ def _pyroute2():
     return {
         "NLM_F_DUMP": NLM_F_DUMP, "NLM_F_REQUEST": NLM_F_REQUEST, "NLMSG_DONE": NLMSG_DONE,
         "NLMSG_ERROR": NLMSG_ERROR, "RTM_DELLINK": RTM_DELLINK, "RTM_GETLINK": RTM_GETLINK,
-        "RTM_NEWLINK": RTM_NEWLINK, "RTMGRP_LINK": RTMGRP_LINK, "ifinfmsg": ifinfmsg,
+        "RTM_NEWLINK": RTM_NEWLINK, "ifinfmsg": ifinfmsg,
         "MarshalRtnl": MarshalRtnl,
     }
-
-
-def namespace_path(namespace: str) -> str:
-    return namespace if "/" in namespace else os.path.join(NETNS_RUN_DIR, namespace)
 
 
 class LinkMonitor:
@@ -138,41 +135,14 @@ class LinkMonitor:
                 pass
             self._sock = None
 
-    def _new_socket(self) -> socket.socket:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                             socket.NETLINK_ROUTE)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
-            sock.bind((0, self._nl["RTMGRP_LINK"]))
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
     def _open_socket(self) -> socket.socket:
-        if self.namespace is None:
-            return self._new_socket()
-        path = namespace_path(self.namespace)
         try:
-            nsfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise LinkMonitorError(
-                f"network namespace {self.namespace!r} does not exist ({path} is missing); "
-                f"it is not created on purpose") from None
-        try:
-            from pyroute2 import netns  # pylint: disable=import-outside-toplevel
-            netns.pushns()
-            try:
-                # An open fd never triggers pyroute2's "create if missing" path.
-                netns.setns(nsfd, flags=0)
-                return self._new_socket()
-            finally:
-                netns.popns()
+            return nl.open_event_socket(self.namespace, [nl.RTNLGRP_LINK], self.rcvbuf)
+        except nl.NamespaceNotFound as exc:
+            raise LinkMonitorError(f"{exc}; it is not created on purpose") from None
         except OSError as exc:
-            raise LinkMonitorError(
-                f"cannot open a netlink socket in network namespace {self.namespace!r}: {exc}") from exc
-        finally:
-            os.close(nsfd)
+            where = f"network namespace {self.namespace!r}" if self.namespace else "this host"
+            raise LinkMonitorError(f"cannot open a netlink socket in {where}: {exc}") from exc
 
     # -- state ----------------------------------------------------------------
     def _by_name(self, name: str) -> LinkState | None:
@@ -260,7 +230,10 @@ class LinkMonitor:
                 ready = select.select([self._sock], [], [], left)[0]
                 if not ready:
                     continue
-                data = self._sock.recv(_RECV_SIZE)
+                try:
+                    data = self._sock.recv(_RECV_SIZE)
+                except BlockingIOError:
+                    continue
                 for item in self._marshal.parse(data):
                     kind = item["header"]["type"]
                     if item["header"].get("sequence_number") == self._seq:

@@ -13,6 +13,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field, fields
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+
 MIN_MTU = 68
 MAX_MTU = 65535
 IFNAMSIZ = 16
@@ -24,18 +26,6 @@ DEFAULT_GUEST_PATTERNS = (
     r"^fwln\d+i\d+$",
     r"^vnet\d+$",
 )
-
-
-class NetsafeError(Exception):
-    """Base of the collection's own errors; modules turn it into fail_json."""
-
-
-class ValidationError(NetsafeError):
-    """Desired state refused before any change; one line per problem."""
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super().__init__("; ".join(self.problems))
 
 
 # -- checks shared by every device ------------------------------------------
@@ -142,7 +132,7 @@ class Device:
     up: bool | None = None
     master: str | None = None
     ip: IpConfig = field(default_factory=IpConfig)
-    # VLAN membership on a vlan-aware bridge (see _vlans.py); None elsewhere.
+    # VLAN membership on a vlan-aware bridge (see vlans.py); None elsewhere.
     vlans: dict | None = None
     # Read from the kernel for reports; never part of a desired state.
     operstate: str | None = field(default=None, compare=False)
@@ -218,9 +208,10 @@ class Bridge(Device):
         fd = self.forward_delay
         if fd is not None:
             if isinstance(fd, bool) or not isinstance(fd, (int, float)) or not 0 <= fd <= 30:
-                found.append(f"forward_delay: {fd!r} is out of range; allowed 0-30 seconds")
+                shown = f"{fd:g}" if isinstance(fd, (int, float)) and not isinstance(fd, bool) else repr(fd)
+                found.append(f"forward_delay: {shown} is out of range; allowed 0-30 seconds")
             elif self.stp and fd < 2:
-                found.append(f"forward_delay: {fd!r} is too short with stp enabled; allowed 2-30 seconds (0 only without STP)")
+                found.append(f"forward_delay: {fd:g} is too short with stp enabled; allowed 2-30 seconds (0 only without STP)")
         return found
 
 
@@ -316,6 +307,11 @@ class Bond(Device):
         return found
 
 
+def vlan_device_name(parent: str, vlan_id: int) -> str:
+    """The name a VLAN device gets when none is given: <parent>.<id>, as ifupdown and iproute2 write it."""
+    return f"{parent}.{vlan_id}"
+
+
 @dataclass
 class Vlan(Device):
     """An 802.1Q/802.1ad VLAN device on top of `parent`."""
@@ -350,7 +346,12 @@ class GuestMatcher:
         self.patterns = compiled
 
     def is_guest(self, name: str, link_kind: str) -> bool:
+        """For a link as the kernel reports it: any tun/tap device, or a name a pattern matches."""
         return link_kind == "tun" or any(p.search(name) for p in self.patterns)
+
+    def is_guest_device(self, dev: Device) -> bool:
+        """For a device of the model: read as a guest port, or a guest by its name."""
+        return dev.TYPE == "guest" or self.is_guest(dev.name, getattr(dev, "kind", ""))
 
 
 @dataclass

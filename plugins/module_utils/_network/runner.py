@@ -9,14 +9,19 @@ means the kernel did not converge, so the whole change is undone.
 """
 from __future__ import annotations
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._apply import NetlinkConfigurator, undo_text
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import NetsafeError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._netlink import Netlink
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._read import read_host
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import NetlinkConfigurator, undo_text
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
 
 
 class NotConverged(NetsafeError):
-    """The kernel accepted every request but the state read back differs."""
+    """The kernel accepted every request but the state read back differs; the change was undone (or not all of it)."""
+
+    def __init__(self, message: str, undo_errors):
+        self.undo_errors = undo_errors
+        self.host_changed = bool(undo_errors)
+        super().__init__(message)
 
 
 def converge(namespace, guests, planner, view, check_mode: bool) -> dict:
@@ -42,7 +47,8 @@ def converge(namespace, guests, planner, view, check_mode: bool) -> dict:
             undo_errors = configurator.undo(plan.operations)
             raise NotConverged(
                 "the kernel accepted every change but still differs from the request: "
-                f"{'; '.join(leftover.commands(namespace))} would still be needed; {undo_text(undo_errors, namespace)}",
+                f"{'; '.join(leftover.commands(namespace))} would still be needed; "
+                f"{undo_text(undo_errors, namespace, 'the change was undone')}",
                 undo_errors)
         after = view(final.host)
         result.update(diff={"before": before, "after": after}, state=after)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork, ValidationError,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
-    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation, Plan, _member_problem, _set, checked, deletable,
-    gateway_problems, plan_delete, plan_mtu_ip_state,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
+    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
+    Plan, checked, deletable, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state,
 )
 
 
@@ -40,22 +43,22 @@ def check_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: bo
     if slaves is not None:
         seen: set = set()
         for slave in slaves:
-            problem = _member_problem(host, desired.name, "slaves", slave, seen, "bond")
+            problem = member_problem(host, desired.name, "ports", slave, seen, "bond")
             dev = host.get(slave)
             if problem is None and dev.TYPE != "nic":
-                problem = f"slaves: {slave!r} is a {dev.TYPE}; bond slaves must be NICs"
+                problem = f"ports: {slave!r} is a {dev.TYPE}; bond ports (slaves) must be NICs"
             if problem is None and dev.master and dev.master != desired.name and not take_over:
-                problem = (f"slaves: {slave!r} is a port of {dev.master!r}; set take_over_slaves: true to move it "
+                problem = (f"ports: {slave!r} is a port of {dev.master!r}; set take_over_ports: true to move it "
                            f"into {desired.name}")
             if problem is None and dev.ip.addresses and not take_over:
-                problem = (f"slaves: {slave!r} carries addresses {', '.join(dev.ip.addresses)}; a bond slave cannot keep "
-                           f"them. Move them first, or set take_over_slaves: true to remove them")
+                problem = (f"ports: {slave!r} carries addresses {', '.join(dev.ip.addresses)}; a bond port cannot keep "
+                           f"them. Move them first, or set take_over_ports: true to remove them")
             if problem:
                 problems.append(problem)
             seen.add(slave)
     final_slaves = slaves if slaves is not None else [d.name for d in host.ports_of(desired.name)]
     if merged.primary and merged.primary not in final_slaves:
-        problems.append(f"primary: {merged.primary!r} is not one of the bond's slaves ({', '.join(final_slaves) or 'none'})")
+        problems.append(f"primary: {merged.primary!r} is not one of the bond's ports ({', '.join(final_slaves) or 'none'})")
     problems += gateway_problems(desired.name, desired.ip, current, admin_up)
     return problems
 
@@ -65,13 +68,13 @@ def _enslave(host: HostNetwork, slave: str, bond: str, take_over: bool) -> list:
     dev = host.get(slave)
     ops = []
     if dev.master and dev.master != bond and take_over:
-        ops.append(_set(slave, "master", None, dev.master))
+        ops.append(Operation.setting(slave, "master", None, dev.master))
     if take_over:
         for addr in dev.ip.addresses or []:
             ops.append(Operation(ADDR_DEL, slave, {"address": addr}, [Operation(ADDR_ADD, slave, {"address": addr})]))
     if dev.up:
-        ops.append(_set(slave, "up", False, True))  # the kernel refuses to enslave an up device
-    ops.append(_set(slave, "master", bond, None))
+        ops.append(Operation.setting(slave, "up", False, True))  # the kernel refuses to enslave an up device
+    ops.append(Operation.setting(slave, "master", bond, None))
     return ops
 
 
@@ -93,33 +96,33 @@ def plan_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: boo
         for slave in wanted or []:
             ops += _enslave(host, slave, name, take_over)
         if options.get("primary"):
-            ops.append(_set(name, "primary", options["primary"], None))
+            ops.append(Operation.setting(name, "primary", options["primary"], None))
     else:
         have = [d.name for d in host.ports_of(name)]
         changes = {k: v for k, v in options.items() if v != getattr(current, k)}
         down_changes = {k: v for k, v in changes.items() if k in BOND_NEEDS_DOWN}
         live_changes = {k: v for k, v in changes.items() if k not in BOND_NEEDS_DOWN}
         if desired.mac is not None and desired.mac != current.mac:
-            ops.append(_set(name, "mac", desired.mac, current.mac))
+            ops.append(Operation.setting(name, "mac", desired.mac, current.mac))
         keep = [s for s in have if wanted is None or s in wanted]
         for slave in have:
             if wanted is not None and slave not in wanted:
-                ops.append(_set(slave, "master", None, name))
+                ops.append(Operation.setting(slave, "master", None, name))
         if down_changes:
             if "mode" in down_changes:
                 warnings.append(f"mode: {name} changes from {current.mode} to {down_changes['mode']}; the bond goes down "
                                 f"and its slaves {', '.join(keep) or '(none)'} are released and re-enslaved in this task")
             if current.up:
-                ops.append(_set(name, "up", False, True))
+                ops.append(Operation.setting(name, "up", False, True))
             released = keep if "mode" in down_changes else []
             for slave in released:
-                ops.append(_set(slave, "master", None, name))
+                ops.append(Operation.setting(slave, "master", None, name))
             ops.append(Operation(LINK_SET, name, dict(down_changes),
                                  [Operation(LINK_SET, name, {k: getattr(current, k) for k in down_changes})]))
             for slave in released:
-                ops.append(_set(slave, "master", name, None))
+                ops.append(Operation.setting(slave, "master", name, None))
             if current.up and admin_up is not False:
-                ops.append(_set(name, "up", True, False))
+                ops.append(Operation.setting(name, "up", True, False))
         for slave in wanted or []:
             if slave not in have:
                 ops += _enslave(host, slave, name, take_over)

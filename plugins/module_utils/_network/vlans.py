@@ -1,51 +1,22 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Private to netsafe.hypervisor: other collections must not import this file.
-"""VLAN membership of ports on a vlan-aware bridge, as ranges.
+"""VLAN membership of ports on a vlan-aware bridge.
 
 A port's membership is {"pvid": int|None, "untagged": ranges, "tagged": ranges}
-with ranges a sorted list of [first, last] pairs. Ranges keep a Proxmox trunk
-of 2-4094 on 1,000 ports small. Proxmox's `tag=10` is pvid 10 untagged 10;
-`trunks=20;30-40` adds tagged 20 and 30-40.
+with ranges as in _common/vlan_ranges.py. Proxmox VE's `tag=10` is pvid 10
+untagged 10; `trunks=20;30-40` adds tagged 20 and 30-40.
 """
 from __future__ import annotations
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import ValidationError
-
-VID_MIN, VID_MAX = 1, 4094
-
-
-def parse_ranges(spec, param: str) -> list:
-    """'10', 10, '20-30', '2-9,11-4094', or a list of those -> merged [[a, b], ...]."""
-    items = spec if isinstance(spec, (list, tuple)) else [spec]
-    vids: list = []
-    for item in items:
-        for part in str(item).replace(";", ",").split(","):
-            part = part.strip()
-            if not part:
-                continue
-            first, _sep, last = part.partition("-")
-            try:
-                a, b = int(first), int(last or first)
-            except ValueError:
-                raise ValidationError([f"{param}: {part!r} is not a VLAN id or range like 10 or 20-30"]) from None
-            if not VID_MIN <= a <= b <= VID_MAX:
-                raise ValidationError([f"{param}: {part!r} is out of range; VLAN ids are {VID_MIN}-{VID_MAX}, first <= last"])
-            vids.append([a, b])
-    return merge(vids)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import (
+    VID_MAX, VID_MIN, contains, format_ranges, merge, parse_ranges, ranges_of,
+)
 
 
-def merge(ranges) -> list:
-    out: list = []
-    for a, b in sorted(ranges):
-        if out and a <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return out
-
-
-def format_ranges(ranges) -> str:
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+def default_membership() -> dict:
+    """What the kernel gives a port joining a vlan-aware bridge (and the bridge itself): VLAN 1, pvid, untagged."""
+    return {"pvid": 1, "untagged": [[1, 1]], "tagged": []}
 
 
 def membership(pvid=None, untagged=None, tagged=None, param: str = "port_vlans") -> dict:
@@ -55,16 +26,39 @@ def membership(pvid=None, untagged=None, tagged=None, param: str = "port_vlans")
     if pvid is not None:
         if isinstance(pvid, bool) or not isinstance(pvid, int) or not VID_MIN <= pvid <= VID_MAX:
             raise ValidationError([f"{param}.pvid: {pvid!r} is out of range; allowed {VID_MIN}-{VID_MAX}"])
-        if not _contains(tagged_r, pvid):
+        if not contains(tagged_r, pvid):
             untagged_r = merge(untagged_r + [[pvid, pvid]])
-    overlap = [v for a, b in untagged_r for v in range(a, b + 1) if _contains(tagged_r, v)]
+    overlap = [v for a, b in untagged_r for v in range(a, b + 1) if contains(tagged_r, v)]
     if overlap:
         raise ValidationError([f"{param}: VLAN {overlap[0]} is listed both untagged and tagged"])
     return {"pvid": pvid, "untagged": untagged_r, "tagged": tagged_r}
 
 
-def _contains(ranges, vid: int) -> bool:
-    return any(a <= vid <= b for a, b in ranges)
+def memberships(entries, param: str = "port_vlans") -> dict | None:
+    """port -> membership from a list of {port, pvid, untagged, tagged}; None when not given."""
+    if entries is None:
+        return None
+    found: dict = {}
+    problems = []
+    for entry in entries:
+        port = entry["port"]
+        if port in found:
+            problems.append(f"{param}: {port!r} is listed twice")
+            continue
+        try:
+            found[port] = membership(entry.get("pvid"), entry.get("untagged"), entry.get("tagged"), f"{param}[{port}]")
+        except ValidationError as exc:
+            problems += exc.problems
+    if problems:
+        raise ValidationError(problems)
+    return found
+
+
+def describe(member: dict) -> str:
+    """'(pvid 10; untagged 10; tagged 20,30-40)' for messages."""
+    words = [f"pvid {member['pvid']}"] if member.get("pvid") else []
+    words += [f"{key} {format_ranges(member[key])}" for key in ("untagged", "tagged") if member.get(key)]
+    return "(" + "; ".join(words) + ")"
 
 
 def flags_by_vid(member: dict | None) -> dict:
@@ -94,7 +88,8 @@ def runs(vids_flags):
 
 
 def from_flags(flags: dict) -> dict:
+    """The inverse of flags_by_vid."""
     pvid = next((vid for vid, (is_pvid, _u) in flags.items() if is_pvid), None)
-    untagged = merge([[v, v] for v, (_p, u) in flags.items() if u])
-    tagged = merge([[v, v] for v, (_p, u) in flags.items() if not u])
+    untagged = ranges_of(v for v, (_p, u) in flags.items() if u)
+    tagged = ranges_of(v for v, (_p, u) in flags.items() if not u)
     return {"pvid": pvid, "untagged": untagged, "tagged": tagged}

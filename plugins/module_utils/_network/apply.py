@@ -21,13 +21,13 @@ import os
 import socket
 import struct
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _netlink as nl
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import BOND_ENUMS, NetsafeError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._plan import (
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import BOND_ENUMS
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE,
-    kind_of_attrs,
+    kind_of_attrs, undo_sequence,
 )
-
 
 FAIL_AT_ENV = "NETSAFE_FAIL_AT"
 FAIL_UNDO_AT_ENV = "NETSAFE_FAIL_UNDO_AT"
@@ -43,10 +43,10 @@ def failpoint(variable: str):
     return int(raw)
 
 
-def undo_text(undo_errors, namespace=None) -> str:
-    """How an undo went, for error messages."""
+def undo_text(undo_errors, namespace=None, complete: str = "every change made before it was undone") -> str:
+    """How an undo went, for error messages: `complete`, or which inverse operations failed."""
     if not undo_errors:
-        return "every change made before it was undone"
+        return complete
     return "undo was INCOMPLETE: " + "; ".join(f"'{op.command(namespace)}': {_reason(err)}" for op, err in undo_errors)
 
 
@@ -272,8 +272,7 @@ class NetlinkConfigurator:
     def undo(self, done) -> list:
         """Run the inverses of `done` newest first; returns [(op, error)] that failed."""
         errors = []
-        inverses = [inverse for op in reversed(done) for inverse in op.inverse]
-        for position, inverse in enumerate(inverses):
+        for position, inverse in enumerate(undo_sequence(done)):
             refuse = 0 if position == self.fail_undo_at else None
             _done, failed, error = self._run([inverse], refuse, FAIL_UNDO_AT_ENV)
             if failed is not None:

@@ -3,18 +3,19 @@
 """tap_guard: a watcher that puts guest ports back the moment their bridge (re)appears.
 
 It listens to rtnetlink link events (RTNLGRP_LINK) on a socket opened by the
-core's `_netlink.open_socket` (inside the namespace when one is given) and
-blocks in select() without a timeout: it never polls. When a bridge that a
-guest config names is created (a new ifindex) or starts or stops filtering
-VLANs, it re-reads the guest configs (only files that changed) and runs the
-same planner and pipeline as the tap_reenslave module (`_reenslave.restore`).
+core's netlink code (inside the namespace when one is given), decodes them
+with the core's link decoder, and blocks in select() without a timeout: it
+never polls. When a bridge is created (a new ifindex) or starts or stops
+filtering VLANs, it re-reads the guest configs (only files that changed) and
+runs the same planner and pipeline as the tap_reenslave module
+(`reenslave.restore`).
 
 Deleting a bridge with 1,000 ports sends listeners about 4,000 messages; the
 socket's buffer overflows and the kernel reports ENOBUFS, meaning events were
 lost. The watcher then replaces the socket and converges from a full read,
 so a bridge created during the flood is not missed.
 
-Run as a process: `python3 -m ansible_collections.netsafe.hypervisor.plugins.module_utils._tap_guard
+Run as a process: `python3 -m ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.watcher
 --config /etc/netsafe/tap_guard.json` (the tap_guard role installs it as a
 systemd service).
 """
@@ -28,23 +29,23 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils import _netlink as nl
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import ConfigProblem, discover
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._apply import NetlinkConfigurator
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._model import (
-    DEFAULT_GUEST_PATTERNS, Bridge, GuestMatcher, GuestPort, HostNetwork, NetsafeError, Nic,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.discovery import discover
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.reenslave import plan_guests, restore
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import NetlinkConfigurator
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    DEFAULT_GUEST_PATTERNS, GuestMatcher,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._read import RawLink, read_links
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._reenslave import plan_guests, restore
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import (
+    RawLink, build_host, filters_vlans, read_links,
+)
 
-NETLINK_ADD_MEMBERSHIP = 1
-RTNLGRP_LINK = 1
 EVENT_BUFFER = 8 << 20
-_HEADER = struct.Struct("=IHHII")
 LOG = logging.getLogger("tap_guard")
 
 DEFAULTS = {
@@ -73,49 +74,9 @@ def load_settings(path: str | None, overrides: dict) -> dict:
     return settings
 
 
-def open_event_socket(namespace: str | None, buffer_bytes: int) -> socket.socket:
-    """A NETLINK_ROUTE socket in `namespace`, subscribed to link events, non-blocking."""
-    sock = nl.open_socket(namespace)
-    try:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, 33, buffer_bytes)  # SO_RCVBUFFORCE (root)
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
-        sock.setsockopt(nl.SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, RTNLGRP_LINK)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def host_from_links(links, guests: GuestMatcher) -> tuple:
-    """(HostNetwork, name -> ifindex) from the link table the event stream keeps.
-
-    The watcher decodes every link event anyway (with the core's RawLink);
-    keeping the latest message per link lets its first pass plan without a
-    dump, which is what keeps a 1,000-port bridge's outage near the kernel's
-    own cost. Only what plan_guests reads is filled in (VLAN memberships are
-    not in link events: detached ports have none).
-    """
-    name_of = {raw.index: raw.name for raw in links.values()}
-    host = HostNetwork()
-    for raw in links.values():
-        common = {"name": raw.name, "mtu": raw.mtu, "mac": raw.mac, "up": bool(raw.flags & nl.IFF_UP),
-                  "master": name_of.get(raw.master) if raw.master else None, "index": raw.index}
-        if raw.kind == "bridge":
-            host.add(Bridge(vlan_filtering=bridge_key(raw)[1], **common))
-        elif guests.is_guest(raw.name, raw.kind):
-            host.add(GuestPort(kind="tap" if raw.kind == "tun" else raw.kind, **common))
-        else:
-            host.add(Nic(kind=raw.kind, **common))
-    return host, {raw.name: raw.index for raw in links.values()}
-
-
 def bridge_key(raw: RawLink):
     """What makes a bridge 'new' to the watcher: its ifindex and whether it filters VLANs."""
-    vf = raw.data.get(nl.IFLA_BR_VLAN_FILTERING)
-    return raw.index, bool(vf[0]) if vf is not None else False
+    return raw.index, filters_vlans(raw)
 
 
 class TapGuard:
@@ -133,7 +94,7 @@ class TapGuard:
         self.stopping = False
         self.reconciles = 0
         self.overflows = 0
-        self._buf = bytearray(1 << 20)
+        self._buf = bytearray(nl.RECV_BUFFER)
         self._event_at = None        # when the datagram holding the last trigger arrived
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -158,7 +119,7 @@ class TapGuard:
         """A fresh event socket, then a dump that says which bridges exist now."""
         if self.sock is not None:
             self.sock.close()
-        self.sock = open_event_socket(self.namespace, int(self.settings["event_buffer"]))
+        self.sock = nl.open_event_socket(self.namespace, [nl.RTNLGRP_LINK], int(self.settings["event_buffer"]))
         with nl.Netlink(self.namespace) as netlink:
             self.links = {raw.index: raw for raw in read_links(netlink)}
         self.known = {raw.name: bridge_key(raw) for raw in self.links.values() if raw.kind == "bridge"}
@@ -173,13 +134,16 @@ class TapGuard:
         start = self._event_at or time.monotonic()
         try:
             nics = self.nics()
-            host, index_of = host_from_links(self.links, self.guests)
-            plan, outcomes = plan_guests(host, nics, self.settings["bridges"], only_detached=True)
+            # Planned from the link table the event stream keeps, without a dump:
+            # that keeps a 1,000-port bridge's outage near the kernel's own cost.
+            # VLAN memberships are not in link events (detached ports have none).
+            snapshot = build_host(list(self.links.values()), self.guests)
+            plan, outcomes = plan_guests(snapshot.host, nics, self.settings["bridges"], only_detached=True)
             if not plan:
                 return
             planned = time.monotonic()
             with nl.Netlink(self.namespace) as netlink:
-                NetlinkConfigurator(netlink, index_of).apply(plan.operations)
+                NetlinkConfigurator(netlink, snapshot.index_of).apply(plan.operations)
         except (ConfigProblem, NetsafeError, OSError) as exc:
             LOG.warning("%s: first pass did not complete (%s); the full pass follows", why, exc)
             return
@@ -230,18 +194,13 @@ class TapGuard:
                 self._resubscribe()
                 return ["events lost (ENOBUFS), full re-read"]
             received = time.monotonic()
-            offset = 0
-            while offset + _HEADER.size <= size:
-                length, kind, _flags, _seq, _pid = _HEADER.unpack_from(view, offset)
-                if length < _HEADER.size:
-                    break
+            for kind, _flags, _seq, body in nl.iter_messages(view, size):
                 if kind in (nl.RTM_NEWLINK, nl.RTM_DELLINK):
                     # A copy: the link table keeps the message after the buffer is reused.
-                    reason = self._event(kind, bytes(view[offset + _HEADER.size:offset + length]))
+                    reason = self._event(kind, bytes(body))
                     if reason:
                         reasons.append(reason)
                         self._event_at = received
-                offset += (length + 3) & ~3
 
     def _event(self, kind: int, body) -> str | None:
         raw = RawLink(body)

@@ -1,0 +1,73 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Guest discovery: which guest port belongs on which bridge, from every source there is.
+
+`discover()` reads Proxmox VE configs (proxmox.py), libvirt domain XML
+(libvirt.py) and an explicit list (explicit.py) into one list of `GuestNic`
+records (nic.py). A file that cannot be read or understood becomes a problem
+of its guest only: one broken config must not stop the others.
+"""
+from __future__ import annotations
+
+import os
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.explicit import parse_explicit
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.libvirt import discover_libvirt, has_libvirt
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem, Discovery
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.proxmox import discover_proxmox, has_proxmox
+
+
+def dedupe(nics) -> tuple:
+    """First definition of each device wins; returns (nics, warnings about later, different ones)."""
+    seen: dict = {}
+    kept, warnings = [], []
+    for nic in nics:
+        first = seen.get(nic.device)
+        if first is None:
+            seen[nic.device] = nic
+            kept.append(nic)
+        elif (first.bridge, first.vlans(), first.firewall, first.mtu) != (nic.bridge, nic.vlans(), nic.firewall, nic.mtu):
+            warnings.append(f"{nic.device} is configured twice ({first.origin}: {first.bridge}; "
+                            f"{nic.origin}: {nic.bridge}); the first one is used")
+    return kept, warnings
+
+
+SOURCES = ("auto", "proxmox", "libvirt", "explicit")
+
+
+def discover(source: str = "auto", proxmox_dir: str = "/etc/pve/local",
+             libvirt_xml_dir: str = "/etc/libvirt/qemu", ports=None, cache: dict | None = None) -> tuple:
+    """(nics, problems, warnings, sources used) for a module's or the watcher's settings.
+
+    `auto` reads every source that is there: the explicit `ports` when given,
+    Proxmox VE when the node directory has qemu-server/ or lxc/, libvirt when
+    the XML directory has domain files. An explicit entry wins over a config
+    naming the same device. `cache` (a dict the caller keeps) skips parsing
+    files that did not change. Raises ConfigProblem when nothing can be read.
+    """
+    if source not in SOURCES:
+        raise ConfigProblem(f"source: {source!r} is not allowed; allowed {', '.join(SOURCES)}")
+    found = Discovery()
+    used = []
+    if source == "explicit" and not ports:
+        raise ConfigProblem("ports: source=explicit needs a list of {device, bridge} entries")
+    if ports and source in ("auto", "explicit"):
+        found.extend(parse_explicit(ports))
+        used.append("explicit")
+    if source == "proxmox" or (source == "auto" and has_proxmox(proxmox_dir)):
+        if source == "proxmox" and not os.path.isdir(proxmox_dir):
+            raise ConfigProblem(f"proxmox_dir: {proxmox_dir} does not exist (is this a Proxmox VE node?)")
+        found.extend(discover_proxmox(proxmox_dir, cache))
+        used.append("proxmox")
+    if source == "libvirt" or (source == "auto" and has_libvirt(libvirt_xml_dir)):
+        if source == "libvirt" and not os.path.isdir(libvirt_xml_dir):
+            raise ConfigProblem(f"libvirt_xml_dir: {libvirt_xml_dir} does not exist")
+        found.extend(discover_libvirt(libvirt_xml_dir, cache))
+        used.append("libvirt")
+    if not used:
+        raise ConfigProblem(
+            f"source: auto found no guest configuration (no qemu-server/ or lxc/ in {proxmox_dir}, no domain XML "
+            f"in {libvirt_xml_dir}, no ports); set source and the matching path, or list ports")
+    nics, warnings = dedupe(found.nics)
+    return nics, found.problems, warnings, used
+

@@ -1,0 +1,179 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""A guest NIC as its configuration describes it, and the parsing pieces every source shares.
+
+Pure data and parsing (standard library only, no Ansible, no kernel). Each
+`GuestNic` knows the chain of devices that must be restored when its bridge
+comes back (`GuestNic.chain`), including Proxmox VE's firewall bridge.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import (
+    parse_ranges, parse_vid as _parse_vid, ranges_of, vids_of,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import MAX_MTU, MIN_MTU
+
+_GUEST_DEVICE = re.compile(r"(?:tap|veth)(\d+)i(\d+)")
+
+
+class ConfigProblem(Exception):
+    """One guest's configuration cannot be used; names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """One device of a chain and the bridge it must be a port of."""
+
+    device: str
+    master: str
+    # VLAN membership on `master` when it filters VLANs (None: not managed).
+    vlans: dict | None = None
+    mtu: int | None = None
+    up: bool | None = True
+
+
+@dataclass
+class GuestNic:
+    """One network interface of one guest, as its configuration describes it."""
+
+    guest: str            # vmid (Proxmox VE), domain name (libvirt) or "explicit"
+    kind: str             # qemu, lxc, libvirt, explicit
+    nic: str              # net0, interface position, or the device name
+    device: str           # tap100i0, veth101i0, vnet3, ...
+    bridge: str
+    vlan: int | None = None
+    trunks: tuple = ()
+    native_tagged: bool = False   # libvirt nativeMode='tagged': the native VLAN is the PVID, sent tagged
+    mtu: int | None = None        # None: leave alone; 1 (Proxmox VE): same as the bridge
+    link_down: bool = False
+    firewall: bool = False
+    origin: str = ""
+
+    def __post_init__(self):
+        # Names of Proxmox VE's firewall chain, as pve-common computes them;
+        # worked out once, the planner asks for them for every NIC on every run.
+        match = _GUEST_DEVICE.fullmatch(self.device) if self.firewall else None
+        if match:
+            vmid, n = match.groups()
+            self._fw = (f"fwbr{vmid}i{n}", f"fwln{vmid}i{n}", f"fwpr{vmid}p{n}")
+        else:
+            self._fw = (None, None, None)
+
+    @property
+    def fwbr(self) -> str | None:
+        return self._fw[0]
+
+    @property
+    def fwln(self) -> str | None:
+        return self._fw[1]
+
+    @property
+    def fwpr(self) -> str | None:
+        return self._fw[2]
+
+    def vlans(self) -> dict | None:
+        """Wanted VLAN membership of the port on the main bridge, or None (not managed).
+
+        In the core's format (_vlans.py): {"pvid", "untagged", "tagged"} with
+        [first, last] ranges. Proxmox VE semantics: tag=N makes N the port's
+        PVID, untagged (the default VLAN 1 goes away); trunks add tagged
+        VLANs. Without tag and trunks the kernel's default is left alone.
+        """
+        if self.vlan is None and not self.trunks:
+            return None
+        native = self.vlan if self.vlan is not None else 1
+        tagged = [vid for vid in self.trunks if vid != native]
+        untagged = [] if self.native_tagged else [[native, native]]
+        if self.native_tagged:
+            tagged.append(native)
+        return {"pvid": native, "untagged": untagged, "tagged": ranges_of(tagged)}
+
+    def chain(self) -> list:
+        """The links to restore, innermost first.
+
+        Without the firewall: the guest device on the bridge. With it (Proxmox
+        VE): the tap/veth and fwln on fwbr, and fwpr on the bridge; VLANs live
+        on fwpr, because fwbr does not filter VLANs.
+        """
+        up = not self.link_down
+        if self.fwbr is None:
+            return [Link(self.device, self.bridge, self.vlans(), self.mtu, up)]
+        return [
+            Link(self.device, self.fwbr, None, self.mtu, up),
+            Link(self.fwln, self.fwbr, None, None, True),
+            Link(self.fwpr, self.bridge, self.vlans(), None, True),
+        ]
+
+    def to_dict(self) -> dict:
+        return {"guest": self.guest, "kind": self.kind, "nic": self.nic, "device": self.device,
+                "bridge": self.bridge, "vlan": self.vlan, "trunks": list(self.trunks),
+                "mtu": self.mtu, "link_down": self.link_down, "firewall": self.firewall,
+                "origin": self.origin}
+
+
+@dataclass
+class Discovery:
+    """What the configs say: guest NICs, guests whose config could not be used, NICs not on a bridge."""
+
+    nics: list = field(default_factory=list)
+    problems: list = field(default_factory=list)   # dicts: guest, origin, reason
+    skipped: list = field(default_factory=list)    # dicts: guest, nic, origin, reason
+
+    def extend(self, other: Discovery) -> None:
+        self.nics.extend(other.nics)
+        self.problems.extend(other.problems)
+        self.skipped.extend(other.skipped)
+
+
+
+# -- small parsers ---------------------------------------------------------------
+
+def parse_vid(value, what: str = "tag") -> int:
+    """One VLAN id from a guest config; ConfigProblem naming `what` otherwise."""
+    try:
+        return _parse_vid(value, what)
+    except ValidationError as exc:
+        raise ConfigProblem(str(exc)) from None
+
+
+def parse_trunks(value) -> tuple:
+    """'10;20-22' (Proxmox VE), or a list of ids and 'a-b' ranges, into sorted VLAN ids."""
+    try:
+        return vids_of(parse_ranges(value, "trunks"))
+    except ValidationError as exc:
+        raise ConfigProblem(str(exc)) from None
+
+
+def parse_mtu(value, allow_one: bool = False) -> int:
+    """An MTU from a guest config; Proxmox VE's mtu=1 (`allow_one`) means the bridge's MTU."""
+    text = str(value).strip()
+    if not isinstance(value, bool) and text.isdigit() and (MIN_MTU <= int(text) <= MAX_MTU or (allow_one and int(text) == 1)):
+        return int(text)
+    extra = ", or 1 for the bridge MTU" if allow_one else ""
+    raise ConfigProblem(f"mtu: {value!r} is out of range ({MIN_MTU}-{MAX_MTU}{extra})")
+
+
+def read_cached(cache, path: str, parse):
+    """parse(text) -> Discovery, reusing `cache[path]` while the file's stat is unchanged.
+
+    The watcher re-reads the configs each time a bridge comes back; with
+    1,000 guests, parsing only the files that changed keeps that off the
+    guests' outage.
+    """
+    if cache is None:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return parse(handle.read())
+    st = os.stat(path)
+    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    hit = cache.get(path)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        result = parse(handle.read())
+    cache[path] = (key, result)
+    return result

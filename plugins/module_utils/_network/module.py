@@ -1,0 +1,92 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""What every network module's entry point shares: argument spec parts, input checks and the error edge.
+
+A network module is its argument spec, a `run(module)` that builds a planner
+and a view, and `main = lambda: run_network_module(SPEC, run)`. The
+collection's own exceptions become `fail_json` here and nowhere else.
+"""
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    DEFAULT_GUEST_PATTERNS, GuestMatcher, IpConfig, normalize_mac,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import NamespaceNotFound
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import converge
+
+# Mirrors plugins/doc_fragments/network.py.
+NETWORK_ARGS = {
+    "namespace": {"type": "str"},
+    "guest_patterns": {"type": "list", "elements": "str", "default": list(DEFAULT_GUEST_PATTERNS)},
+}
+
+# Mirrors plugins/doc_fragments/device.py. No defaults: with state=absent a
+# given value is a mistake the module can only see when nothing fills it in.
+DEVICE_ARGS = {
+    "mtu": {"type": "int"},
+    "mac": {"type": "str"},
+    "addresses": {"type": "list", "elements": "str"},
+    "gateway4": {"type": "str"},
+    "gateway6": {"type": "str"},
+    "admin_state": {"type": "str", "choices": ["up", "down"]},
+}
+
+
+def desired_ip(params: dict) -> IpConfig:
+    return IpConfig(addresses=params["addresses"], gateway4=params["gateway4"], gateway6=params["gateway6"])
+
+
+def desired_mac(params: dict):
+    """The `mac` option normalized, or None; a bad one is a ValidationError naming it."""
+    if params["mac"] is None:
+        return None
+    try:
+        return normalize_mac(params["mac"])
+    except ValueError as exc:
+        raise ValidationError([f"mac: {exc}"]) from None
+
+
+def admin_up(params: dict) -> bool:
+    """admin_state, up when omitted."""
+    return params["admin_state"] != "down"
+
+
+def refuse_present_options(params: dict, names, what: str) -> None:
+    """With state=absent, options that describe the device are a mistake: fail, naming them."""
+    given = [name for name in names if params.get(name) is not None and params.get(name) is not False]
+    if given:
+        raise ValidationError([f"state: absent deletes the {what}; {', '.join(given)} only apply with state=present. "
+                               f"Remove {'it' if len(given) == 1 else 'them'} from the task"])
+
+
+def converge_task(module, planner, view) -> dict:
+    """converge() with the task's namespace, guest patterns and check mode."""
+    params = module.params
+    return converge(params["namespace"], GuestMatcher(params["guest_patterns"]), planner, view, module.check_mode)
+
+
+def run_module(module, body) -> None:
+    """Call body(); turn the collection's errors into fail_json, report warnings."""
+    try:
+        result = body()
+    except NetsafeError as exc:
+        # A failed change whose undo did not complete left the host changed: say so.
+        module.fail_json(msg=str(exc), changed=exc.host_changed)
+    except NamespaceNotFound as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    except PermissionError as exc:
+        module.fail_json(msg=f"permission denied talking to the kernel ({exc}); run the task as root (become: true)")
+    except OSError as exc:
+        module.fail_json(msg=f"netlink request failed: {exc}", changed=False)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+def run_network_module(argument_spec: dict, run, **spec_rules) -> None:
+    """A network module's main(): parse arguments (check mode supported), call run(module), report."""
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **spec_rules)
+    run_module(module, lambda: run(module))

@@ -1,0 +1,135 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Operations: one change to one device, its undo, and its equivalent command line.
+
+An Operation is backend-neutral: the netlink configurator (apply.py) executes
+it, the model simulator (simulate.py) predicts its effect for check mode, and
+`command()` renders what a person would type with iproute2. Each carries the
+operations that undo it, computed from the state it was planned against.
+"""
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import BOND_OPTIONS
+
+LINK_ADD, LINK_SET, LINK_DEL = "link_add", "link_set", "link_del"
+ADDR_ADD, ADDR_DEL = "addr_add", "addr_del"
+ROUTE_REPLACE, ROUTE_DEL = "route_replace", "route_del"
+BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL = "bridge_vlan_add", "bridge_vlan_del"
+BRIDGE_ATTRS = ("stp", "forward_delay", "vlan_filtering")
+
+
+def kind_of_attrs(params: dict) -> str | None:
+    """Which link type's attributes a link_set carries: 'bridge', 'bond' or None."""
+    if any(k in params for k in BRIDGE_ATTRS):
+        return "bridge"
+    if any(k in params for k in BOND_OPTIONS):
+        return "bond"
+    return None
+
+
+class Operation:
+    """One change to one device; `inverse` lists the operations that undo it."""
+
+    __slots__ = ("action", "device", "params", "inverse")
+
+    def __init__(self, action: str, device: str, params: dict | None = None, inverse=None):
+        self.action = action
+        self.device = device
+        self.params = dict(params or {})
+        self.inverse = list(inverse or [])
+
+    def __repr__(self):
+        return f"Operation({self.command()!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Operation) and (self.action, self.device, self.params) == (other.action, other.device, other.params)
+
+    def to_dict(self) -> dict:
+        return {"action": self.action, "device": self.device, "params": copy.deepcopy(self.params)}
+
+    # -- the equivalent command ------------------------------------------------
+    @property
+    def program(self) -> str:
+        return "bridge" if self.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL) else "ip"
+
+    def command(self, namespace: str | None = None) -> str:
+        return self.program + (" -n " + namespace if namespace else "") + " " + self.batch_line()
+
+    def batch_line(self) -> str:
+        """The command without its program name, as `ip -batch` or `bridge -batch` reads it."""
+        p = self.params
+        if self.action == LINK_ADD:
+            words = ["link", "add"]
+            if p["type"] == "vlan":
+                words += ["link", p["parent"]]
+            words += ["name", self.device]
+            if p.get("mac"):
+                words += ["address", p["mac"]]
+            if p.get("mtu"):
+                words += ["mtu", str(p["mtu"])]
+            return " ".join(words + ["type", p["type"]] + _type_words(p["type"], p))
+        if self.action == LINK_SET:
+            words = ["link", "set", "dev", self.device]
+            if "master" in p:
+                words += ["master", p["master"]] if p["master"] else ["nomaster"]
+            if "mtu" in p:
+                words += ["mtu", str(p["mtu"])]
+            if "mac" in p:
+                words += ["address", p["mac"]]
+            kind = kind_of_attrs(p)
+            if kind:
+                words += ["type", kind] + _type_words(kind, p)
+            if "up" in p:
+                words.append("up" if p["up"] else "down")
+            return " ".join(words)
+        if self.action == LINK_DEL:
+            return f"link del dev {self.device}"
+        if self.action in (ADDR_ADD, ADDR_DEL):
+            verb = "add" if self.action == ADDR_ADD else "del"
+            return f"address {verb} {p['address']} dev {self.device}"
+        if self.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL):
+            first, last = p["vids"]
+            words = ["vlan", "add" if self.action == BRIDGE_VLAN_ADD else "del", "dev", self.device,
+                     "vid", str(first) if first == last else f"{first}-{last}"]
+            words += [w for w, on in (("pvid", p.get("pvid")), ("untagged", p.get("untagged")), ("self", p.get("self"))) if on]
+            return " ".join(words)
+        family = "-6 " if p["family"] == 6 else ""
+        verb = "replace" if self.action == ROUTE_REPLACE else "del"
+        return f"{family}route {verb} default via {p['gateway']} dev {self.device}"
+
+    @classmethod
+    def setting(cls, device: str, key: str, new, old) -> Operation:
+        """Set one attribute of `device` to `new`; the undo sets it back to `old`."""
+        return cls(LINK_SET, device, {key: new}, [cls(LINK_SET, device, {key: old})])
+
+
+def undo_sequence(done) -> list:
+    """The operations that undo `done` (applied in order), in the order to run them: newest first."""
+    return [inverse for op in reversed(done) for inverse in op.inverse]
+
+
+def _type_words(kind: str, p: dict) -> list:
+    words = []
+    if kind == "bridge":
+        if p.get("stp") is not None:
+            words += ["stp_state", "1" if p["stp"] else "0"]
+        if p.get("forward_delay") is not None:
+            words += ["forward_delay", str(int(round(p["forward_delay"] * 100)))]
+        if p.get("vlan_filtering") is not None:
+            words += ["vlan_filtering", "1" if p["vlan_filtering"] else "0"]
+    elif kind == "bond":
+        for key in BOND_OPTIONS:
+            value = p.get(key)
+            if value is None:
+                continue
+            if key == "arp_ip_target":
+                value = ",".join(value) if value else None
+                if value is None:
+                    continue
+            words += [key, str(value)]
+    elif kind == "vlan":
+        words += ["protocol", p.get("protocol", "802.1Q"), "id", str(p["vlan_id"])]
+    return words
+

@@ -1,0 +1,232 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Plans, and the planning pieces every device planner shares.
+
+A Plan is the ordered operations (ops.py) that take a host from its current
+state to the desired one, plus the warnings found on the way; check mode
+stops at the plan and predicts its result (simulate.py). The device planners
+(plan_bridge.py, plan_bond.py, plan_vlan.py) build on what is here: MTU,
+addresses, admin state and default routes; deleting a device with an undo
+that rebuilds it; and the topology rules a plan must leave intact.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    BOND_OPTION_MODES, Bond, Bridge, HostNetwork, IpConfig, Vlan, name_problem,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
+    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE, Operation,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
+
+
+class Plan:
+    """Ordered operations plus the warnings found while planning."""
+
+    def __init__(self, operations=None, warnings=None):
+        self.operations = list(operations or [])
+        self.warnings = list(warnings or [])
+
+    def __bool__(self):
+        return bool(self.operations)
+
+    def commands(self, namespace: str | None = None) -> list:
+        return [op.command(namespace) for op in self.operations]
+
+    def predict(self, host: HostNetwork) -> HostNetwork:
+        """The host as it would be after this plan (for check mode and --diff)."""
+        return predict(host, self.operations)
+
+
+def _route_ops(host: HostNetwork, name: str, family: int, gateway: str):
+    """Make the default route of `family` go via `gateway` on `name`."""
+    key = f"gateway{family}"
+    current = [(d.name, getattr(d.ip, key)) for d in host.devices.values() if getattr(d.ip, key)]
+    if current == [(name, gateway)]:
+        return []
+    undo = [Operation(ROUTE_REPLACE, dev, {"family": family, "gateway": gw}) for dev, gw in current[:1]]
+    if not undo:
+        undo = [Operation(ROUTE_DEL, name, {"family": family, "gateway": gateway})]
+    return [Operation(ROUTE_REPLACE, name, {"family": family, "gateway": gateway}, undo)]
+
+
+def gateway_problems(name: str, desired_ip: IpConfig, current, admin_up) -> list:
+    """A gateway must be reachable: inside one of the device's addresses, device up."""
+    problems = []
+    addresses = desired_ip.addresses if desired_ip.addresses is not None else (
+        current.ip.addresses if current is not None else [])
+    networks = []
+    for addr in addresses or []:
+        try:
+            networks.append(ipaddress.ip_interface(addr).network)
+        except ValueError:
+            pass
+    for key in ("gateway4", "gateway6"):
+        gw = getattr(desired_ip, key)
+        if gw is None:
+            continue
+        if admin_up is False:
+            problems.append(f"{key}: a default route needs {name} up; admin_state is down")
+            continue
+        try:
+            gw_ip = ipaddress.ip_address(gw)
+        except ValueError:
+            continue
+        if not any(gw_ip in net for net in networks if net.version == gw_ip.version):
+            have = ", ".join(a for a in addresses or [] if ipaddress.ip_interface(a).version == gw_ip.version) or "none"
+            problems.append(f"{key}: {gw} is not inside any IPv{gw_ip.version} address of {name} ({have}); "
+                            f"the kernel could not reach it")
+    return problems
+
+
+def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, admin_up) -> list:
+    """MTU, addresses (add before delete), admin state, then default routes."""
+    ops = []
+    current_mtu = current.mtu if current is not None else 1500
+    current_addresses = list(current.ip.addresses or []) if current is not None else []
+    current_up = bool(current.up) if current is not None else False
+    if mtu is not None and mtu != current_mtu:
+        ops.append(Operation.setting(name, "mtu", mtu, current_mtu))
+    if ip.addresses is not None:
+        for addr in ip.addresses:
+            if addr not in current_addresses:
+                ops.append(Operation(ADDR_ADD, name, {"address": addr}, [Operation(ADDR_DEL, name, {"address": addr})]))
+        for addr in current_addresses:
+            if addr not in ip.addresses:
+                ops.append(Operation(ADDR_DEL, name, {"address": addr}, [Operation(ADDR_ADD, name, {"address": addr})]))
+    if admin_up is not None and admin_up != current_up:
+        ops.append(Operation.setting(name, "up", admin_up, current_up))
+    for family in (4, 6):
+        gw = getattr(ip, f"gateway{family}")
+        if gw is not None:
+            ops += _route_ops(host, name, family, gw)
+    return ops
+
+
+def rebuild_device(host: HostNetwork, name: str) -> list:
+    """Operations that re-create `name` as it is in `host`: ports, VLANs, addresses and all."""
+    dev = host.get(name)
+    create = {"mac": dev.mac}
+    if isinstance(dev, Bridge):
+        create.update(type="bridge", stp=dev.stp, forward_delay=dev.forward_delay, vlan_filtering=dev.vlan_filtering)
+    elif isinstance(dev, Bond):
+        # Only options the bond's mode accepts; primary once its slaves are back.
+        mode = dev.mode or "balance-rr"
+        create.update(type="bond", **{k: v for k, v in dev.options().items() if v not in (None, [])
+                                      and k != "primary" and mode in BOND_OPTION_MODES.get(k, (mode,))})
+    else:
+        create.update(type="vlan", parent=dev.parent, vlan_id=dev.vlan_id, protocol=dev.protocol)
+    ops = [Operation(LINK_ADD, name, {k: v for k, v in create.items() if v is not None})]
+    members = host.ports_of(name)
+    if isinstance(dev, Bond):
+        ops += [Operation(LINK_SET, m.name, {"up": False}) for m in members if m.up]
+    ops += [Operation(LINK_SET, m.name, {"master": name}) for m in members]
+    if isinstance(dev, Bond) and dev.primary:
+        ops.append(Operation(LINK_SET, name, {"primary": dev.primary}))
+    if dev.master:
+        ops.append(Operation(LINK_SET, name, {"master": dev.master}))
+    if isinstance(dev, Bridge) and dev.vlan_filtering:
+        for member in [dev] + members:
+            ops += plan_port_vlans(member.name, vlans.default_membership(), member.vlans or {}, self_entry=member is dev)
+    if dev.mtu:
+        ops.append(Operation(LINK_SET, name, {"mtu": dev.mtu}))
+    ops += [Operation(ADDR_ADD, name, {"address": a}) for a in dev.ip.addresses or []]
+    if dev.up:
+        ops.append(Operation(LINK_SET, name, {"up": True}))
+    for family in (4, 6):
+        gw = getattr(dev.ip, f"gateway{family}")
+        if gw:
+            ops.append(Operation(ROUTE_REPLACE, name, {"family": family, "gateway": gw}))
+    return ops
+
+
+def plan_delete(host: HostNetwork, name: str) -> Operation:
+    """Delete `name`; its undo rebuilds it as it was."""
+    return Operation(LINK_DEL, name, {}, rebuild_device(host, name))
+
+
+def vlan_users(host: HostNetwork, name: str) -> list:
+    """VLAN devices on top of `name`: the kernel deletes them with it."""
+    return sorted(d.name for d in host.devices.values() if isinstance(d, Vlan) and d.parent == name)
+
+
+def deletable(host: HostNetwork, name: str, kind):
+    """The device `name` if a task may delete it (None if it is gone already).
+
+    Refused when it is another kind of device, when VLANs sit on it (the
+    kernel would delete them too) or while it is a port of a bridge or bond.
+    """
+    problem = name_problem(name)
+    if problem:
+        raise ValidationError([problem])
+    current = host.get(name)
+    if current is None:
+        return None
+    if not isinstance(current, kind):
+        raise ValidationError([f"name: {name!r} is a {current.TYPE}, not a {kind.TYPE}; refusing to delete it"])
+    users = [f"VLAN {v}" for v in vlan_users(host, name)] + ([f"master {current.master}"] if current.master else [])
+    if users:
+        raise ValidationError([f"state: {kind.TYPE} {name!r} is still used by {', '.join(users)}; deleting it would take "
+                               f"them down too. Remove those first"])
+    return current
+
+
+def checked(plan: Plan, host: HostNetwork, names) -> Plan:
+    """`plan`, once the host it would leave behind keeps the topology rules for `names`."""
+    problems = topology_problems(plan.predict(host), names) if plan else []
+    if problems:
+        raise ValidationError(problems)
+    return plan
+
+
+def topology_problems(host: HostNetwork, names) -> list:
+    """oVirt's combination rules, checked on the host a plan would leave behind.
+
+    Bond slaves are NICs; a VLAN sits on a NIC, bond or bridge; a bridge's
+    ports are NICs, bonds, VLANs or guest ports; a master is a bridge or bond.
+    Only devices in `names` (and what they touch) are judged, so an odd but
+    unrelated corner of the host does not block a task.
+    """
+    problems = []
+    for name in sorted(set(names)):
+        dev = host.get(name)
+        if dev is None:
+            continue
+        for member in [dev] + host.ports_of(name):
+            master = host.get(member.master) if member.master else None
+            if member.master and master is None:
+                continue
+            if master is not None and not isinstance(master, (Bridge, Bond)):
+                problems.append(f"{member.name} cannot be a port of {master.name}: a {master.TYPE} has no ports")
+            elif isinstance(master, Bond) and member.TYPE != "nic":
+                problems.append(f"{member.name} is a {member.TYPE}; only NICs can be slaves of bond {master.name}")
+            elif isinstance(master, Bridge) and member.TYPE not in ("nic", "bond", "vlan", "guest"):
+                problems.append(f"{member.name} is a {member.TYPE}; ports of bridge {master.name} are NICs, bonds, VLANs or guest ports")
+        if isinstance(dev, Vlan):
+            parent = host.get(dev.parent) if dev.parent else None
+            if parent is not None and parent.TYPE not in ("nic", "bond", "bridge"):
+                problems.append(f"{dev.name}: a VLAN sits on a NIC, bond or bridge; {parent.name} is a {parent.TYPE}")
+    return problems
+
+
+def member_problem(host: HostNetwork, owner: str, param: str, port: str, seen: set, what: str):
+    """Why `port` cannot become a member of `owner` (shared by bridge ports and bond slaves)."""
+    problem = name_problem(port, param)
+    if problem:
+        return problem
+    if port in seen:
+        return f"{param}: {port!r} is listed twice"
+    if port == owner:
+        return f"{param}: {port!r} is the {what} itself"
+    dev = host.get(port)
+    if dev is None:
+        return f"{param}: {port!r} does not exist; create it first or remove it from {param}"
+    if port == "lo" or (dev.mac == "00:00:00:00:00:00" and getattr(dev, "kind", None) == ""):
+        return f"{param}: {port!r} is a loopback device and cannot be a {what} member"
+    return None
+

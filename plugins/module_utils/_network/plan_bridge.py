@@ -1,0 +1,134 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Planning a bridge: uplinks, STP, forward delay, vlan-aware ports, MTU, addresses.
+
+Guest ports (a VM's tap, a container's veth) on the bridge are never released
+because `ports` did not list them, and a bridge that still carries guests is
+not deleted unless the task accepts that.
+"""
+from __future__ import annotations
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, GuestMatcher, HostNetwork
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import LINK_ADD, LINK_DEL, Operation
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
+    Plan, deletable, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
+
+
+def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans=None) -> list:
+    """Problems of a desired bridge against the current host."""
+    problems = desired.problems()
+    current = host.get(desired.name)
+    if current is not None and not isinstance(current, Bridge):
+        problems.append(f"name: {desired.name!r} already exists and is a {current.TYPE} "
+                        f"({getattr(current, 'kind', '') or current.TYPE}), not a bridge")
+        return problems
+    stp = desired.stp if desired.stp is not None else (current.stp if current is not None else False)
+    fd = desired.forward_delay if desired.forward_delay is not None else (current.forward_delay if current is not None else 15)
+    if stp and fd is not None and fd < 2 and desired.forward_delay is None:
+        problems.append(f"stp: enabling STP needs forward_delay of 2-30 seconds; the bridge has {fd:g}: set forward_delay too")
+    if ports is not None:
+        seen: set = set()
+        for port in ports:
+            problem = member_problem(host, desired.name, "ports", port, seen, "bridge")
+            dev = host.get(port)
+            if problem is None and isinstance(dev, Bridge):
+                problem = f"ports: {port!r} is a bridge; a bridge cannot be a port of another bridge"
+            if problem is None and dev.master and dev.master != desired.name:
+                problem = f"ports: {port!r} is already a port of {dev.master!r}; release it there first"
+            if problem:
+                problems.append(problem)
+            seen.add(port)
+    if port_vlans:
+        filtering = desired.vlan_filtering if desired.vlan_filtering is not None else bool(current and current.vlan_filtering)
+        if not filtering:
+            problems.append("port_vlans: needs vlan_filtering: true on the bridge")
+        members = set(ports) if ports is not None else {p.name for p in host.ports_of(desired.name)}
+        if ports is not None and current is not None:
+            members |= {p.name for p in host.ports_of(desired.name) if p.TYPE == "guest"}
+        for port in port_vlans:
+            if port != desired.name and port not in members:
+                problems.append(f"port_vlans: {port!r} is not a port of {desired.name} (ports: {', '.join(sorted(members)) or 'none'})")
+    problems += gateway_problems(desired.name, desired.ip, current, admin_up)
+    return problems
+
+
+def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: GuestMatcher,
+                port_vlans: dict | None = None) -> Plan:
+    """Operations that take bridge `desired.name` from `host` to the desired state.
+
+    `ports` None leaves uplinks alone; a list makes the uplinks exactly that
+    list. Guest ports are never released. `port_vlans` maps a port (or the
+    bridge itself) to its VLAN membership on a vlan-aware bridge. Addresses
+    and gateways None are left alone. Order: create or set attributes,
+    release unwanted uplinks (before new ones join, so two uplinks never loop
+    without STP), enslave new ones, port VLANs, MTU (after the ports: a
+    bridge adopts its smallest port's MTU unless set afterwards), addresses
+    (add before delete), admin state, default routes.
+    """
+    problems = check_bridge(host, desired, ports, admin_up, port_vlans)
+    if problems:
+        raise ValidationError(problems)
+    name = desired.name
+    ops: list = []
+    warnings: list = []
+    current = host.get(name)
+    if current is None:
+        create = {"type": "bridge", "stp": desired.stp, "forward_delay": desired.forward_delay,
+                  "vlan_filtering": desired.vlan_filtering, "mac": desired.mac}
+        ops.append(Operation(LINK_ADD, name, {k: v for k, v in create.items() if v is not None}, [Operation(LINK_DEL, name)]))
+        before_ports: list = []
+    else:
+        # STP off goes before a short forward_delay (refused while STP runs);
+        # STP on goes after a valid one.
+        order = ("stp", "forward_delay") if desired.stp is False else ("forward_delay", "stp")
+        for key in order + ("vlan_filtering",):
+            new, old = getattr(desired, key), getattr(current, key)
+            if new is not None and new != old:
+                ops.append(Operation.setting(name, key, new, old))
+        if desired.mac is not None and desired.mac != current.mac:
+            ops.append(Operation.setting(name, "mac", desired.mac, current.mac))
+        before_ports = host.ports_of(name)
+
+    if ports is not None:
+        wanted = set(ports)
+        for port in before_ports:
+            if port.name not in wanted and not guests.is_guest_device(port):
+                ops.append(Operation.setting(port.name, "master", None, name))
+        for port in ports:
+            dev = host.get(port)
+            if dev.master != name:
+                ops.append(Operation.setting(port, "master", name, dev.master))
+            if not dev.up:
+                ops.append(Operation.setting(port, "up", True, False))
+    if port_vlans:
+        future = Plan(ops).predict(host)
+        for port in sorted(port_vlans):
+            ops += plan_port_vlans(port, future.get(port).vlans, port_vlans[port], self_entry=port == name)
+    if desired.mtu is not None:
+        uplinks = ports if ports is not None else [p.name for p in before_ports if not guests.is_guest_device(p)]
+        for port in uplinks:
+            dev = host.get(port)
+            if dev is not None and dev.mtu is not None and dev.mtu < desired.mtu:
+                warnings.append(f"mtu: {name} gets mtu {desired.mtu} but its port {port} has mtu {dev.mtu}; "
+                                f"frames larger than {dev.mtu} will not leave through {port}")
+    ops += plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
+    return Plan(ops, warnings)
+
+
+def plan_bridge_absent(host: HostNetwork, name: str, guests: GuestMatcher, detach_guests: bool) -> Plan:
+    """Delete bridge `name`; refused while guest ports hang on it unless accepted."""
+    if deletable(host, name, Bridge) is None:
+        return Plan()
+    guest_ports = [p.name for p in host.ports_of(name) if guests.is_guest_device(p)]
+    warnings = []
+    if guest_ports:
+        if not detach_guests:
+            raise ValidationError([
+                f"state: bridge {name!r} still carries guest ports {', '.join(guest_ports)}; deleting it would cut "
+                f"those guests off. Move them first, or set detach_guests: true to accept that"])
+        warnings.append(f"detach_guests: guest ports {', '.join(guest_ports)} lose their bridge {name}")
+    return Plan([plan_delete(host, name)], warnings)
+
