@@ -144,6 +144,7 @@ class LaneResult:
     total_s: float = 0.0           # qemu started -> pytest run ended
     counts: Counts | None = None
     failed: list[tuple[str, str]] = field(default_factory=list)  # (test id, report)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (test id, reason): lost tests
 
     def summary(self) -> str:
         def sec(v):
@@ -155,11 +156,17 @@ class LaneResult:
                 f"VM up {sec(self.total_s)}; {counts}; guest rc {self.rc}; logs in {self.outdir}")
 
 
-def parse_junit(path: Path) -> tuple[Counts, list[tuple[str, str]]]:
+def parse_junit(path: Path) -> tuple[Counts, list[tuple[str, str]], list[tuple[str, str]]]:
+    """(counts, failed, skipped) from pytest's JUnit XML; failed and skipped are (test id, text) pairs.
+
+    A skipped test's text is its reason (`<skipped message=...>`); an xfail is
+    recorded as skipped too (type pytest.xfail) and is listed as such.
+    """
     root = ET.parse(path).getroot()
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     counts = Counts()
     failed = []
+    skipped = []
     for suite in suites:
         counts.tests += int(suite.get("tests", 0))
         counts.failures += int(suite.get("failures", 0))
@@ -170,7 +177,13 @@ def parse_junit(path: Path) -> tuple[Counts, list[tuple[str, str]]]:
                 name = f"{case.get('classname', '')}::{case.get('name', '')}"
                 text = (bad.get("message", "") + "\n" + (bad.text or "")).strip()
                 failed.append((f"{name} ({bad.tag})", text))
-    return counts, failed
+            for skip in case.findall("skipped"):
+                name = f"{case.get('classname', '')}::{case.get('name', '')}"
+                if skip.get("type") == "pytest.xfail":
+                    name += " (xfail)"
+                reason = skip.get("message") or (skip.text or "").strip() or "no reason given"
+                skipped.append((name, reason))
+    return counts, failed, skipped
 
 
 def _tail(text: str, limit: int) -> str:
@@ -386,7 +399,7 @@ class LaneVM:
         junit = self.outdir / "junit.xml"
         if junit.exists():
             try:
-                result.counts, result.failed = parse_junit(junit)
+                result.counts, result.failed, result.skipped = parse_junit(junit)
             except ET.ParseError:
                 result.counts = None
         return result
@@ -426,10 +439,20 @@ def failure_report(result: LaneResult, limit_each: int = 3000, limit_total: int 
     if result.counts.tests == 0:
         return ("the guest's pytest ran zero tests: the lane would pass without testing anything."
                 f"\n--- guest pytest output (tail) ---\n{_tail(log_text, 6000)}")
-    if result.rc == 0 and not result.failed:
+    c = result.counts
+    if result.rc == 0 and not result.failed and not result.skipped and not c.skipped and c.passed > 0:
         return None
-    parts = [f"{len(result.failed)} test(s) failed in the full-kernel lane (guest pytest rc {result.rc}):"]
-    parts += [f"  {name}" for name, _output in result.failed]
+    parts = []
+    if c.passed <= 0:
+        parts.append(f"no test passed in the full-kernel lane ({c.tests} tests: {c.failures} failed, "
+                     f"{c.errors} errors, {c.skipped} skipped): the lane would pass without testing anything.")
+    if result.skipped or c.skipped:
+        parts.append(f"{max(len(result.skipped), c.skipped)} test(s) skipped in the full-kernel lane, which "
+                     "must never skip (a skip there is a lost test):")
+        parts += [f"  {name}: {reason}" for name, reason in result.skipped]
+    if result.failed or result.rc != 0:
+        parts.append(f"{len(result.failed)} test(s) failed in the full-kernel lane (guest pytest rc {result.rc}):")
+        parts += [f"  {name}" for name, _output in result.failed]
     used = 0
     for name, text in result.failed:
         if used > limit_total:

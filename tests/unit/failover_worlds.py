@@ -1,6 +1,9 @@
-"""Helpers for the failover tests: tiny worlds written compactly, and
-independent brute-force checkers that share no code with the planner."""
+"""Helpers for the failover tests: tiny worlds written compactly, random
+worlds for the property tests, and independent brute-force checkers that
+share no code with the planner."""
 from __future__ import annotations
+
+from hypothesis import strategies as st
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import Reservation, Vm, World
 
@@ -12,6 +15,33 @@ def world(vms: dict, reservations: dict, size: int = 4) -> World:
         [Reservation(n, h, size, size, {u: vms[u] for u in users})
          for n, (h, users) in reservations.items()],
     )
+
+
+@st.composite
+def messy_worlds(draw, hosts=(2, 6), vms=(1, 8), reservations=(0, 6), max_users=5,
+                 varied_sizes=False, stale=True) -> World:
+    """Random worlds in which anything goes: shared and rule-breaking allocations.
+
+    hosts, vms, reservations: (min, max) counts. Each reservation sits on a
+    random host and is allocated to up to `max_users` distinct VMs.
+    varied_sizes: VMs and reservations get memory 1-3 and vcpus 1-2, so some
+    slots are too small; otherwise everything has size 4, as in `world()`.
+    stale: each allocation has one chance in ten to record a host the VM no
+    longer runs on ("moved-away", not a host of the world).
+    """
+    names = [f"h{i}" for i in range(draw(st.integers(*hosts)))]
+
+    def size() -> tuple:
+        return (draw(st.integers(1, 3)), draw(st.integers(1, 2))) if varied_sizes else (4, 4)
+
+    vm_list = [Vm(f"v{i}", draw(st.sampled_from(names)), *size()) for i in range(draw(st.integers(*vms)))]
+    res_list = []
+    for i in range(draw(st.integers(*reservations))):
+        users = draw(st.lists(st.sampled_from(vm_list), unique=True, max_size=max_users)) if vm_list else []
+        allocations = {vm.uuid: ("moved-away" if stale and draw(st.integers(0, 9)) == 0 else vm.host)
+                       for vm in users}
+        res_list.append(Reservation(f"r{i}", draw(st.sampled_from(names)), *size(), allocations))
+    return World(vm_list, res_list)
 
 
 def broken_rules(w: World) -> set:

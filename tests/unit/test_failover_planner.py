@@ -9,7 +9,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.batch
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import Reservation, Vm, World
 
-from failover_worlds import batch_is_safe, usable_slots, world
+from failover_worlds import batch_is_safe, messy_worlds, usable_slots, world
 
 
 def flat(plan):
@@ -116,20 +116,8 @@ def test_plan_is_deterministic():
 
 # --- properties on random worlds -----------------------------------------------
 
-@st.composite
-def messy_worlds(draw):
-    """Anything goes: shared, stale, misfitting and rule-breaking allocations."""
-    hosts = [f"h{i}" for i in range(draw(st.integers(1, 6)))]
-    vms = [Vm(f"v{i}", draw(st.sampled_from(hosts)), draw(st.integers(1, 3)), draw(st.integers(1, 2)))
-           for i in range(draw(st.integers(0, 9)))]
-    reservations = []
-    for i in range(draw(st.integers(0, 8))):
-        users = draw(st.lists(st.sampled_from(vms), unique=True, max_size=4)) if vms else []
-        alloc = {vm.uuid: (vm.host if draw(st.integers(0, 9)) else "elsewhere") for vm in users}
-        reservations.append(Reservation(f"r{i}", draw(st.sampled_from(hosts)),
-                                        draw(st.integers(1, 3)), draw(st.integers(1, 2)), alloc))
-    return World(vms, reservations)
-
+# Anything goes: shared, stale, misfitting and rule-breaking allocations; hosts and VMs may be none.
+MESSY = messy_worlds(hosts=(1, 6), vms=(0, 9), reservations=(0, 8), max_users=4, varied_sizes=True, stale=True)
 
 @st.composite
 def protected_worlds(draw):
@@ -165,7 +153,7 @@ def check_plan(w, plan, max_batch_size=None, allow_unprotected=False):
 
 
 @settings(max_examples=300, deadline=None)
-@given(messy_worlds(), st.one_of(st.none(), st.integers(1, 3)), st.booleans())
+@given(MESSY, st.one_of(st.none(), st.integers(1, 3)), st.booleans())
 def test_every_batch_is_safe_and_every_host_appears_once(w, max_batch_size, allow_unprotected):
     plan = plan_maintenance(w, max_batch_size, allow_unprotected)
     check_plan(w, plan, max_batch_size, allow_unprotected)
@@ -180,7 +168,7 @@ def test_world_with_a_slot_for_every_vm_always_gets_a_full_plan(w, max_batch_siz
 
 
 @settings(max_examples=200, deadline=None)
-@given(messy_worlds())
+@given(MESSY)
 def test_every_vm_with_a_usable_slot_means_no_host_is_blocked(w):
     plan = plan_maintenance(w)
     if all(usable_slots(w, plan.ineligible).values()):
@@ -188,7 +176,7 @@ def test_every_vm_with_a_usable_slot_means_no_host_is_blocked(w):
 
 
 @settings(max_examples=200, deadline=None)
-@given(messy_worlds())
+@given(MESSY)
 def test_no_later_batch_could_have_joined_an_earlier_one_whole(w):
     """Greedy leaves no host behind that fits an earlier batch as it stood when built."""
     plan = plan_maintenance(w)

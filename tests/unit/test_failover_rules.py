@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import (
     FailoverInputError, Reservation, Vm, World, build_world, check_rules, vm_violations,
 )
 
-from failover_worlds import broken_rules, world
+from failover_worlds import broken_rules, messy_worlds, world
 
 
 def rules(w):
@@ -102,19 +102,8 @@ def test_violation_message_names_vms_and_hosts():
     assert "a" in message and "b" in message and "h1" in message and "r1" in message
 
 
-@st.composite
-def random_worlds(draw):
-    hosts = [f"h{i}" for i in range(draw(st.integers(2, 5)))]
-    vms = {f"v{i}": draw(st.sampled_from(hosts)) for i in range(draw(st.integers(1, 6)))}
-    reservations = {
-        f"r{i}": (draw(st.sampled_from(hosts)), draw(st.lists(st.sampled_from(sorted(vms)), unique=True, max_size=4)))
-        for i in range(draw(st.integers(0, 5)))
-    }
-    return world(vms, reservations)
-
-
 @settings(max_examples=300, deadline=None)
-@given(random_worlds())
+@given(messy_worlds(hosts=(2, 5), vms=(1, 6), reservations=(0, 5), max_users=4, stale=False))
 def test_checker_agrees_with_the_rules_as_written(w):
     assert rules(w) == broken_rules(w)
 

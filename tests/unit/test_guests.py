@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import libvirt as libvirt_source, proxmox
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.discovery import discover
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.explicit import parse_explicit
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.libvirt import discover_libvirt
@@ -207,15 +208,54 @@ def test_auto_with_nothing_fails_with_a_fix(tmp_path):
         discover("auto", str(tmp_path), str(tmp_path))
 
 
-def test_cache_reparses_only_changed_files(tmp_path):
+def counting(monkeypatch, module, name):
+    """Wraps module.<name> (the parser read_cached's callbacks call) and returns the list of calls it records."""
+    calls = []
+    real = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+def test_cache_parses_an_unchanged_proxmox_config_once_and_a_changed_one_again(tmp_path, monkeypatch):
     node = tmp_path / "node"
     shutil.copytree(FIXTURES / "pve", node)
+    parsed = counting(monkeypatch, proxmox, "parse_proxmox_config")
+    every = sorted(p.stem for p in node.glob("*/*.conf"))
     cache: dict = {}
     first = discover_proxmox(str(node), cache)
+    assert sorted(args[1] for args in parsed) == every
+    parsed.clear()
     second = discover_proxmox(str(node), cache)
+    assert parsed == [], "unchanged files were parsed again despite the cache"
     assert [n.to_dict() for n in first.nics] == [n.to_dict() for n in second.nics]
+    assert first.skipped == second.skipped and first.problems == second.problems
     conf = node / "qemu-server" / "100.conf"
     conf.write_text(conf.read_text().replace("bridge=vmbr0,firewall=0", "bridge=vmbr3,firewall=0", 1))
-    os.utime(conf, ns=(1, 1))
+    os.utime(conf, ns=(1, 1))   # same size as before: only the mtime tells
     third = by_device(discover_proxmox(str(node), cache).nics)
+    assert [args[1] for args in parsed] == ["100"], "only the changed file is parsed again"
     assert third["tap100i0"].bridge == "vmbr3"
+    assert {d: n.to_dict() for d, n in third.items() if not d.startswith("tap100")} == {
+        n.device: n.to_dict() for n in first.nics if not n.device.startswith("tap100")}
+
+
+def test_cache_parses_an_unchanged_libvirt_domain_once_and_a_changed_one_again(tmp_path, monkeypatch):
+    xml_dir = tmp_path / "qemu"
+    shutil.copytree(FIXTURES / "libvirt", xml_dir)
+    parsed = counting(monkeypatch, libvirt_source, "parse_libvirt_domain")
+    cache: dict = {}
+    first = discover_libvirt(str(xml_dir), cache)
+    assert sorted(Path(args[1]).name for args in parsed) == sorted(p.name for p in xml_dir.glob("*.xml"))
+    parsed.clear()
+    second = discover_libvirt(str(xml_dir), cache)
+    assert parsed == [], "unchanged files were parsed again despite the cache"
+    assert [n.to_dict() for n in first.nics] == [n.to_dict() for n in second.nics]
+    domain = xml_dir / "db1.xml"
+    domain.write_text(domain.read_text() + "\n")
+    discover_libvirt(str(xml_dir), cache)
+    assert [Path(args[1]).name for args in parsed] == ["db1.xml"], "only the changed file is parsed again"

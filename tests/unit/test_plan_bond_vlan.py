@@ -1,17 +1,19 @@
 """Planning bonds and VLANs: options, live mode change, topology rules, re-creation."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import undo_sequence
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import LINK_SET, undo_sequence
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond, plan_bond_absent
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_vlan import plan_vlan, plan_vlan_absent
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import apply_op, predict
 
 
 def no_ip():
@@ -36,8 +38,20 @@ def undo_all(host, plan):
     return predict(plan.predict(host), undo_sequence(plan.operations))
 
 
-def test_new_bond_takes_slaves_down_first_then_enslaves():
+def enslaved_while_up(host, plan) -> list:
+    """Slaves the plan enslaves while they are up (the kernel refuses that), replaying it step by step."""
+    state = copy.deepcopy(host)
+    found = []
+    for op in plan.operations:
+        if op.action == LINK_SET and op.params.get("master") and state.get(op.device).up:
+            found.append(op.device)
+        apply_op(state, op)
+    return found
+
+
+def test_new_bond_enslaves_slaves_that_are_already_down_without_a_down_step():
     host = host_with_bond()
+    assert not host.get("eth3").up and not host.get("eth4").up
     plan = plan_bond(host, Bond(name="bond1", mode="active-backup", miimon=100, primary="eth3"),
                      ["eth3", "eth4"], True)
     assert plan.commands() == [
@@ -47,6 +61,32 @@ def test_new_bond_takes_slaves_down_first_then_enslaves():
         "ip link set dev bond1 type bond primary eth3",
         "ip link set dev bond1 up",
     ]
+    assert undo_all(host, plan) == host
+
+
+def test_new_bond_takes_up_slaves_down_before_enslaving_and_undo_brings_them_back_up():
+    host = host_with_bond()
+    host.get("eth3").up = host.get("eth4").up = True
+    plan = plan_bond(host, Bond(name="bond1", mode="active-backup", miimon=100, primary="eth3"),
+                     ["eth3", "eth4"], True)
+    assert enslaved_while_up(host, plan) == []
+    assert plan.commands() == [
+        "ip link add name bond1 type bond mode active-backup miimon 100",
+        "ip link set dev eth3 down",
+        "ip link set dev eth3 master bond1",
+        "ip link set dev eth4 down",
+        "ip link set dev eth4 master bond1",
+        "ip link set dev bond1 type bond primary eth3",
+        "ip link set dev bond1 up",
+    ]
+    undo = [inverse.command() for inverse in undo_sequence(plan.operations)]
+    assert [c for c in undo if " eth3 " in c or " eth4 " in c] == [
+        "ip link set dev eth4 nomaster", "ip link set dev eth4 up",
+        "ip link set dev eth3 nomaster", "ip link set dev eth3 up",
+    ]
+    undone = undo_all(host, plan)
+    assert [(undone.get(n).up, undone.get(n).master) for n in ("eth3", "eth4")] == [(True, None), (True, None)]
+    assert undone == host
 
 
 def test_matching_bond_plans_nothing():

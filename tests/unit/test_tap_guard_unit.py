@@ -111,9 +111,47 @@ def test_notify_sends_to_the_socket_systemd_names(tmp_path, monkeypatch):
         assert server.recv(100) == b"READY=1"
 
 
-def test_notify_without_systemd_does_nothing(monkeypatch):
+class RecordingSocketModule:
+    """Stands in for the `socket` module inside _tap_guard: records every socket opened and datagram sent."""
+
+    AF_UNIX = socket.AF_UNIX
+    SOCK_DGRAM = socket.SOCK_DGRAM
+
+    def __init__(self):
+        self.opened, self.sent = [], []
+
+    def socket(self, *args):
+        self.opened.append(args)
+        module = self
+
+        class Sock:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def sendto(self, data, address):
+                module.sent.append((data, address))
+
+        return Sock()
+
+
+def test_notify_without_systemd_opens_no_socket_and_sends_nothing(monkeypatch):
+    fake = RecordingSocketModule()
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.setattr(tg, "socket", fake)
     tg.notify("READY=1")
+    assert fake.sent == [], "notify sent a datagram without NOTIFY_SOCKET"
+    assert fake.opened == [], "notify opened a socket without NOTIFY_SOCKET"
+
+
+def test_notify_with_an_empty_notify_socket_sends_nothing(monkeypatch):
+    fake = RecordingSocketModule()
+    monkeypatch.setenv("NOTIFY_SOCKET", "")
+    monkeypatch.setattr(tg, "socket", fake)
+    tg.notify("READY=1")
+    assert fake.sent == [] and fake.opened == []
 
 
 class FakeEventSocket:
