@@ -263,7 +263,7 @@ def run(module) -> dict:
         def planner(snapshot):
             return plan_bridge(snapshot.host, desired, params["ports"], up, guests, port_vlans)
 
-    return converge_task(module, planner, lambda host: bridge_view(host, name, guests))
+    return converge_task(module, planner, lambda host: bridge_view(host, name, guests), guests)
 
 
 def main():

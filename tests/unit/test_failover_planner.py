@@ -119,6 +119,7 @@ def test_plan_is_deterministic():
 # Anything goes: shared, stale, misfitting and rule-breaking allocations; hosts and VMs may be none.
 MESSY = messy_worlds(hosts=(1, 6), vms=(0, 9), reservations=(0, 8), max_users=4, varied_sizes=True, stale=True)
 
+
 @st.composite
 def protected_worlds(draw):
     """Every VM gets 1 or 2 private reservations on other hosts: the rules all hold."""

@@ -111,11 +111,14 @@ def test_notify_sends_to_the_socket_systemd_names(tmp_path, monkeypatch):
         assert server.recv(100) == b"READY=1"
 
 
+_AF_UNIX, _SOCK_DGRAM = socket.AF_UNIX, socket.SOCK_DGRAM
+
+
 class RecordingSocketModule:
     """Stands in for the `socket` module inside _tap_guard: records every socket opened and datagram sent."""
 
-    AF_UNIX = socket.AF_UNIX
-    SOCK_DGRAM = socket.SOCK_DGRAM
+    AF_UNIX = _AF_UNIX
+    SOCK_DGRAM = _SOCK_DGRAM
 
     def __init__(self):
         self.opened, self.sent = [], []

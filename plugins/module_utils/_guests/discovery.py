@@ -70,4 +70,3 @@ def discover(source: str = "auto", proxmox_dir: str = "/etc/pve/local",
             f"in {libvirt_xml_dir}, no ports); set source and the matching path, or list ports")
     nics, warnings = dedupe(found.nics)
     return nics, found.problems, warnings, used
-

@@ -46,4 +46,3 @@ def parse_explicit(items, param: str = "ports") -> Discovery:
             continue
         found.nics.append(nic)
     return found
-

@@ -130,4 +130,3 @@ def has_libvirt(xml_dir: str) -> bool:
         return any(n.endswith(".xml") for n in os.listdir(xml_dir))
     except OSError:
         return False
-

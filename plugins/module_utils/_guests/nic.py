@@ -130,7 +130,6 @@ class Discovery:
         self.skipped.extend(other.skipped)
 
 
-
 # -- small parsers ---------------------------------------------------------------
 
 def parse_vid(value, what: str = "tag") -> int:

@@ -122,4 +122,3 @@ def _vmid_key(name: str):
 
 def has_proxmox(node_dir: str) -> bool:
     return any(os.path.isdir(os.path.join(node_dir, sub)) for sub in ("qemu-server", "lxc"))
-

@@ -58,14 +58,16 @@ def refuse_present_options(params: dict, names, what: str) -> None:
     """With state=absent, options that describe the device are a mistake: fail, naming them."""
     given = [name for name in names if params.get(name) is not None and params.get(name) is not False]
     if given:
-        raise ValidationError([f"state: absent deletes the {what}; {', '.join(given)} only apply with state=present. "
-                               f"Remove {'it' if len(given) == 1 else 'them'} from the task"])
+        verb, them = ("applies", "it") if len(given) == 1 else ("apply", "them")
+        raise ValidationError([f"state: absent deletes the {what}; {', '.join(given)} only {verb} with state=present. "
+                               f"Remove {them} from the task"])
 
 
-def converge_task(module, planner, view) -> dict:
-    """converge() with the task's namespace, guest patterns and check mode."""
+def converge_task(module, planner, view, guests: GuestMatcher | None = None) -> dict:
+    """converge() with the task's namespace, guest patterns (or the task's own matcher) and check mode."""
     params = module.params
-    return converge(params["namespace"], GuestMatcher(params["guest_patterns"]), planner, view, module.check_mode)
+    guests = guests or GuestMatcher(params["guest_patterns"])
+    return converge(params["namespace"], guests, planner, view, module.check_mode)
 
 
 def run_module(module, body) -> None:

@@ -410,4 +410,3 @@ def _error_of(body, flags: int) -> tuple:
         if text_raw is not None:
             text = as_str(text_raw)
     return code, text
-

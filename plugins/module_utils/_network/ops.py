@@ -132,4 +132,3 @@ def _type_words(kind: str, p: dict) -> list:
     elif kind == "vlan":
         words += ["protocol", p.get("protocol", "802.1Q"), "id", str(p["vlan_id"])]
     return words
-

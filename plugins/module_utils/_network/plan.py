@@ -229,4 +229,3 @@ def member_problem(host: HostNetwork, owner: str, param: str, port: str, seen: s
     if port == "lo" or (dev.mac == "00:00:00:00:00:00" and getattr(dev, "kind", None) == ""):
         return f"{param}: {port!r} is a loopback device and cannot be a {what} member"
     return None
-

@@ -131,4 +131,3 @@ def plan_bridge_absent(host: HostNetwork, name: str, guests: GuestMatcher, detac
                 f"those guests off. Move them first, or set detach_guests: true to accept that"])
         warnings.append(f"detach_guests: guest ports {', '.join(guest_ports)} lose their bridge {name}")
     return Plan([plan_delete(host, name)], warnings)
-

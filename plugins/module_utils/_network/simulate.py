@@ -92,4 +92,3 @@ def _new_device(name: str, p: dict):
     return Bridge(stp=bool(p.get("stp", False)), forward_delay=p.get("forward_delay", 15.0),
                   vlan_filtering=bool(p.get("vlan_filtering", False)),
                   vlans=vlans.default_membership() if p.get("vlan_filtering") else None, **common)
-
