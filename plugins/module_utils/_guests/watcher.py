@@ -92,7 +92,6 @@ class TapGuard:
         self.watched: set = set()    # bridges that guest configs name
         self.sock = None
         self.stopping = False
-        self.reconciles = 0
         self.overflows = 0
         self._buf = bytearray(nl.RECV_BUFFER)
         self._event_at = None        # when the datagram holding the last trigger arrived
@@ -155,7 +154,6 @@ class TapGuard:
     def reconcile(self, why: str) -> dict | None:
         """Put every running guest port back; logs what it did. Never raises for one bad guest."""
         start = time.monotonic()
-        self.reconciles += 1
         try:
             nics = self.nics()
             result = restore(self.namespace, self.guests, nics, self.settings["bridges"])

@@ -122,7 +122,6 @@ class NetlinkError(OSError):
     """The kernel refused a request; carries its errno and extended-ack text."""
 
     def __init__(self, code: int, message: str = ""):
-        self.kernel_message = message
         text = os.strerror(code)
         if message:
             text = f"{text} ({message})"
