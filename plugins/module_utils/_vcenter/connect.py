@@ -241,7 +241,9 @@ def connect_with_retry(settings: ConnectSettings, *, log: Callable[[str], None] 
 
     monitor = None
     if settings.required_interfaces:
-        from ._linkmon import LinkMonitor, LinkMonitorError  # pylint: disable=import-outside-toplevel
+        from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.linkmon import (  # pylint: disable=import-outside-toplevel
+            LinkMonitor, LinkMonitorError,
+        )
         try:
             monitor = LinkMonitor(settings.required_interfaces, settings.namespace).open()
         except LinkMonitorError as exc:
