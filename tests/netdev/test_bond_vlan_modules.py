@@ -30,7 +30,7 @@ def scenarios(ns: str, mode: str, vid: int, primary: str | None = None) -> list:
     """(label, module, args): every scenario, each on its own devices, in one list."""
     items = [(f"bond {m}", "net_bond", {"name": f"b{i}", "mode": m, "miimon": 100, "slaves": [f"d{i}"]})
              for i, m in enumerate(MODES)]
-    live = {"name": "bond0", "mode": mode, "miimon": 100, "slaves": ["eth1", "eth2"]}
+    live = {"name": "bond0", "mode": mode, "miimon": 100, "ports": ["eth1", "eth2"]}
     if primary:
         live["primary"] = primary
     items += [
@@ -125,7 +125,7 @@ def test_every_scenario_converges_and_changes_stay_minimal(lab):
     change = run_all(moved)
     assert changed(change) == {"live bond", "recreated vlan"}
     bond = change["live bond"]
-    assert bond["state"]["mode"] == "active-backup" and bond["state"]["slaves"] == ["eth1", "eth2"]
+    assert bond["state"]["mode"] == "active-backup" and bond["state"]["ports"] == ["eth1", "eth2"]
     assert bond["state"]["options"]["primary"] == "eth2" and bond["state"]["master"] == "vmbr0"
     assert f"ip -n {lab} link set dev bond0 type bond mode active-backup" in bond["commands"]
     assert "re-enslaved in this task" in json.dumps(bond["warnings"])
@@ -144,7 +144,7 @@ INVALID = [
     ("vlan id 0", "net_vlan", {"parent": "eth5", "vlan_id": 0}, "vlan_id: 0 is out of range; allowed 1-4094"),
     ("vlan id 4095", "net_vlan", {"parent": "eth5", "vlan_id": 4095}, "vlan_id: 4095 is out of range; allowed 1-4094"),
     ("slave is a bridge", "net_bond", {"name": "bond9", "slaves": ["eth5", "vmbr9"]},
-     "slaves: 'vmbr9' is a bridge; bond slaves must be NICs"),
+     "ports: 'vmbr9' is a bridge; bond ports (slaves) must be NICs"),
     ("vlan mtu above parent", "net_vlan", {"parent": "eth5", "vlan_id": 5, "mtu": 9000},
      "mtu: 9000 is above the MTU of parent eth5 (1500)"),
     ("lacp_rate outside 802.3ad", "net_bond", {"name": "bond9", "mode": "active-backup", "lacp_rate": "fast"},

@@ -170,7 +170,7 @@ def test_every_mode_and_the_stack_first_run_changes_second_and_check_do_not(lab)
     assert change.rc == 0, change.explain()
     assert change.changed() == {"Bond of eth1 and eth2", "Uplink VLAN whose id changes later"}
     bond = change.by_task()["Bond of eth1 and eth2"]["result"]
-    assert bond["state"]["mode"] == "active-backup" and bond["state"]["slaves"] == ["eth1", "eth2"]
+    assert bond["state"]["mode"] == "active-backup" and bond["state"]["ports"] == ["eth1", "eth2"]
     assert bond["state"]["options"]["primary"] == "eth2" and bond["state"]["master"] == "vmbr0"
     assert f"ip -n {stack_ns} link set dev bond0 type bond mode active-backup" in bond["commands"]
     vlan = change.by_task()["Uplink VLAN whose id changes later"]["result"]
@@ -197,7 +197,7 @@ def test_invalid_input_fails_clearly_and_changes_nothing(lab):
         "Unknown bond mode": "value of mode must be one of",
         "VLAN id 0": "vlan_id: 0 is out of range; allowed 1-4094",
         "VLAN id 4095": "vlan_id: 4095 is out of range; allowed 1-4094",
-        "Bridge as a bond slave": "slaves: 'vmbr9' is a bridge; bond slaves must be NICs",
+        "Bridge as a bond slave": "ports: 'vmbr9' is a bridge; bond ports (slaves) must be NICs",
         "VLAN MTU above its parent's": "mtu: 9000 is above the MTU of parent eth5 (1500)",
     }
     for task, message in expected.items():
