@@ -338,7 +338,9 @@ def rebuild_device(host: HostNetwork, name: str) -> list:
     dev = host.get(name)
     create = {"mac": dev.mac}
     if isinstance(dev, Bridge):
-        create.update(type="bridge", stp=dev.stp, forward_delay=dev.forward_delay, vlan_filtering=dev.vlan_filtering)
+        # vlan_filtering only when on: off is a new bridge's default, and a kernel built without
+        # bridge VLAN filtering refuses the attribute even as 0 (the rebuild would fail there).
+        create.update(type="bridge", stp=dev.stp, forward_delay=dev.forward_delay, vlan_filtering=dev.vlan_filtering or None)
     elif isinstance(dev, Bond):
         # Only options the bond's mode accepts; primary once its slaves are back.
         mode = dev.mode or "balance-rr"
