@@ -111,6 +111,22 @@ def test_addresses_are_added_before_old_ones_go():
     ]
 
 
+def test_old_addresses_go_after_the_gateway_moves_so_the_undo_restores_them_first():
+    p = plan(lab(), addresses=["198.51.100.2/24"], gateway4="198.51.100.1")
+    assert p.commands() == [
+        "ip address add 198.51.100.2/24 dev vmbr0",
+        "ip route replace default via 198.51.100.1 dev vmbr0",
+        "ip address del 192.0.2.10/24 dev vmbr0",
+    ]
+    undo = [inverse.command() for op in reversed(p.operations) for inverse in op.inverse]
+    # The old gateway is reachable again (its address is back) before its route is restored.
+    assert undo == [
+        "ip address add 192.0.2.10/24 dev vmbr0",
+        "ip route replace default via 192.0.2.1 dev vmbr0",
+        "ip address del 198.51.100.2/24 dev vmbr0",
+    ]
+
+
 def test_gateway_outside_every_address_is_refused():
     with pytest.raises(ValidationError, match=r"gateway4: 203.0.113.1 is not inside any IPv4 address of vmbr0 \(192.0.2.10/24\)"):
         plan(lab(), gateway4="203.0.113.1")
