@@ -310,11 +310,14 @@ def gateway_problems(name: str, desired_ip: IpConfig, current, admin_up) -> list
 
 
 def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, admin_up) -> list:
-    """MTU, new addresses, admin state, default routes, then old addresses go.
+    """MTU, admin state, new addresses, default routes, then old addresses go.
 
-    Old addresses go last so that an undo, which runs the inverses newest
-    first, has them back before it restores a default route whose gateway
-    only they make reachable (the kernel refuses that route otherwise).
+    The order is chosen for the undo, which runs the inverses newest first:
+    old addresses go last, so they are back before a default route whose
+    gateway only they make reachable is restored (the kernel refuses it
+    otherwise); the admin state changes before addresses are added, so new
+    addresses are deleted while the device is still up (taking it down first
+    would flush its IPv6 addresses and the deletes would fail).
     """
     ops = []
     current_mtu = current.mtu if current is not None else 1500
@@ -322,6 +325,8 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
     current_up = bool(current.up) if current is not None else False
     if mtu is not None and mtu != current_mtu:
         ops.append(_set(name, "mtu", mtu, current_mtu))
+    if admin_up is not None and admin_up != current_up:
+        ops.append(_set(name, "up", admin_up, current_up))
     removals = []
     if ip.addresses is not None:
         for addr in ip.addresses:
@@ -330,8 +335,6 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
         for addr in current_addresses:
             if addr not in ip.addresses:
                 removals.append(Operation(ADDR_DEL, name, {"address": addr}, [Operation(ADDR_ADD, name, {"address": addr})]))
-    if admin_up is not None and admin_up != current_up:
-        ops.append(_set(name, "up", admin_up, current_up))
     for family in (4, 6):
         gw = getattr(ip, f"gateway{family}")
         if gw is not None:
@@ -514,8 +517,8 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
     and gateways None are left alone. Order: create or set attributes,
     release unwanted uplinks (before new ones join, so two uplinks never loop
     without STP), enslave new ones, port VLANs, MTU (after the ports: a
-    bridge adopts its smallest port's MTU unless set afterwards), new
-    addresses, admin state, default routes, old addresses (plan_mtu_ip_state).
+    bridge adopts its smallest port's MTU unless set afterwards), admin
+    state, new addresses, default routes, old addresses (plan_mtu_ip_state).
     """
     problems = check_bridge(host, desired, ports, admin_up, port_vlans)
     if problems:

@@ -43,7 +43,7 @@ def test_matching_state_plans_nothing():
     assert not p and p.commands() == []
 
 
-def test_new_bridge_is_created_then_ports_addresses_up_route():
+def test_new_bridge_is_created_then_ports_up_addresses_route():
     host = lab()
     p = plan(host, name="vmbr9", ports=["eth2"], stp=True, forward_delay=4, mtu=9000,
              addresses=["198.51.100.2/24"], gateway4="198.51.100.1")
@@ -52,8 +52,8 @@ def test_new_bridge_is_created_then_ports_addresses_up_route():
         "ip -n hv1 link set dev eth2 master vmbr9",
         "ip -n hv1 link set dev eth2 up",
         "ip -n hv1 link set dev vmbr9 mtu 9000",
-        "ip -n hv1 address add 198.51.100.2/24 dev vmbr9",
         "ip -n hv1 link set dev vmbr9 up",
+        "ip -n hv1 address add 198.51.100.2/24 dev vmbr9",
         "ip -n hv1 route replace default via 198.51.100.1 dev vmbr9",
     ]
     assert p.operations[0].inverse == [Operation(LINK_DEL, "vmbr9")]
@@ -125,6 +125,13 @@ def test_old_addresses_go_after_the_gateway_moves_so_the_undo_restores_them_firs
         "ip route replace default via 192.0.2.1 dev vmbr0",
         "ip address del 198.51.100.2/24 dev vmbr0",
     ]
+
+
+def test_a_device_goes_up_before_its_new_addresses_so_the_undo_deletes_them_while_it_is_up():
+    p = plan(lab(), name="vmbr9", addresses=["2001:db8:9::1/64"])
+    undo = [inverse.command() for op in reversed(p.operations) for inverse in op.inverse]
+    # Down first would flush the IPv6 address (keep_addr_on_down=0) and its delete would fail.
+    assert undo.index("ip address del 2001:db8:9::1/64 dev vmbr9") < undo.index("ip link set dev vmbr9 down")
 
 
 def test_gateway_outside_every_address_is_refused():

@@ -167,8 +167,8 @@ def test_changed_vlan_id_is_delete_and_recreate_back_into_its_bridge():
         "ip link del dev eth3.20",
         "ip link add link eth3 name eth3.20 type vlan protocol 802.1Q id 21",
         "ip link set dev eth3.20 master vmbr0",
-        "ip address add 198.51.100.10/24 dev eth3.20",
         "ip link set dev eth3.20 up",
+        "ip address add 198.51.100.10/24 dev eth3.20",
     ]
     assert "deleted and re-created (vlan_id 20 -> 21)" in plan.warnings[0]
     assert undo_all(host, plan) == host
