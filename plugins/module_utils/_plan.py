@@ -351,10 +351,12 @@ def rebuild_device(host: HostNetwork, name: str) -> list:
         # bridge VLAN filtering refuses the attribute even as 0 (the rebuild would fail there).
         create.update(type="bridge", stp=dev.stp, forward_delay=dev.forward_delay, vlan_filtering=dev.vlan_filtering or None)
     elif isinstance(dev, Bond):
-        # Only options the bond's mode accepts; primary once its slaves are back.
+        # Only options the bond's mode accepts; primary once its slaves are back. updelay and
+        # downdelay only with MII monitoring: without it the kernel refuses them, even as 0 (EPERM).
         mode = dev.mode or "balance-rr"
+        skip = {"primary"} | ({"updelay", "downdelay"} if not dev.miimon else set())
         create.update(type="bond", **{k: v for k, v in dev.options().items() if v not in (None, [])
-                                      and k != "primary" and mode in BOND_OPTION_MODES.get(k, (mode,))})
+                                      and k not in skip and mode in BOND_OPTION_MODES.get(k, (mode,))})
     else:
         create.update(type="vlan", parent=dev.parent, vlan_id=dev.vlan_id, protocol=dev.protocol)
     ops = [Operation(LINK_ADD, name, {k: v for k, v in create.items() if v is not None})]

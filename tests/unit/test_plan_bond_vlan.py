@@ -129,6 +129,16 @@ def test_bond_absent_rebuilds_on_undo():
     assert "ip link set dev eth1 master bond0" in rebuilt
 
 
+def test_bond_without_mii_monitoring_rebuilds_without_updelay_and_downdelay():
+    host = host_with_bond()
+    bond = host.get("bond0")
+    bond.mode, bond.miimon, bond.arp_interval, bond.arp_ip_target = "active-backup", 0, 1000, ["192.0.2.1"]
+    rebuilt = [op.command() for op in plan_bond_absent(host, "bond0").operations[0].inverse]
+    # The kernel refuses updelay and downdelay, even 0, while miimon is 0 (EPERM).
+    assert rebuilt[0] == ("ip link add name bond0 type bond mode active-backup miimon 0 arp_interval 1000 "
+                          "min_links 0 arp_ip_target 192.0.2.1")
+
+
 def vlan_host() -> HostNetwork:
     host = host_with_bond()
     host.get("eth3").up = True  # the kernel keeps a VLAN up only on an up parent
