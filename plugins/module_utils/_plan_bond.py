@@ -75,6 +75,21 @@ def _enslave(host: HostNetwork, slave: str, bond: str, take_over: bool) -> list:
     return ops
 
 
+def _restore_mac_after_emptying(ops: list, name: str, have: list, mac) -> None:
+    """If the plan releases every slave of bond `name`, its undo ends by setting the bond's MAC back.
+
+    The kernel gives a bond whose last slave leaves a random MAC, and the
+    bond takes the MAC of the first slave enslaved after that. An undo
+    re-enslaves newest first, so another slave would come first and the bond
+    (and its slaves, and the bridges and VLANs on it) would end up with that
+    slave's MAC. The release earliest in the plan is undone last, once every
+    slave is back: its undo restores the MAC.
+    """
+    releases = [op for op in ops if op.action == LINK_SET and op.device in have and op.params == {"master": None}]
+    if mac and have and {op.device for op in releases} >= set(have):
+        releases[0].inverse.append(Operation(LINK_SET, name, {"mac": mac}))
+
+
 def plan_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: bool = False) -> Plan:
     """Operations that take bond `desired.name` from `host` to the desired state."""
     problems = check_bond(host, desired, slaves, admin_up, take_over)
@@ -126,6 +141,7 @@ def plan_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: boo
         if live_changes:
             ops.append(Operation(LINK_SET, name, dict(live_changes),
                                  [Operation(LINK_SET, name, {k: getattr(current, k) for k in live_changes})]))
+        _restore_mac_after_emptying(ops, name, have, current.mac)
     ops += plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
     return checked(Plan(ops, warnings), host, [name] + (wanted or []))
 

@@ -73,6 +73,23 @@ def test_live_mode_change_releases_and_re_enslaves_in_one_plan():
     assert undo_all(host, plan) == host
 
 
+def test_undoing_a_mode_change_restores_the_bond_mac_once_every_slave_is_back():
+    host = host_with_bond()
+    host.get("bond0").mac = "52:54:00:00:00:b0"
+    plan = plan_bond(host, Bond(name="bond0", mode="active-backup"), ["eth1", "eth2"], True)
+    undo = [inverse.command() for op in reversed(plan.operations) for inverse in op.inverse]
+    # Emptied, the bond took a random MAC; re-enslaved newest first it would take eth2's.
+    assert undo[undo.index("ip link set dev eth2 master bond0"):] == [
+        "ip link set dev eth2 master bond0", "ip link set dev eth1 master bond0",
+        "ip link set dev bond0 address 52:54:00:00:00:b0", "ip link set dev bond0 up"]
+    assert undo_all(host, plan) == host
+
+
+def test_releasing_only_some_slaves_leaves_the_bond_mac_alone():
+    plan = plan_bond(host_with_bond(), Bond(name="bond0"), ["eth1"], True)
+    assert all("address" not in inverse.command() for op in plan.operations for inverse in op.inverse)
+
+
 def test_live_option_change_needs_no_down():
     plan = plan_bond(host_with_bond(), Bond(name="bond0", xmit_hash_policy="layer3+4", min_links=1), None, True)
     assert plan.commands() == ["ip link set dev bond0 type bond xmit_hash_policy layer3+4 min_links 1"]
