@@ -11,7 +11,6 @@ more costs less.
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from fullkernel import plugin
-from nstools import STATE_QUERIES, state_view
+from nstools import parse_state_output, state_script
 from playrun import ansible_playbook
 
 pytestmark = [pytest.mark.slow]
@@ -76,9 +75,8 @@ class Lab:
             self.vm.run(" ; ".join(f"ip netns del {ns}" for ns in self.namespaces))
 
     def state(self, ns: str) -> dict:
-        """nstools.kernel_state of a namespace in the VM, read in one ssh call."""
-        out = self.sh(*(f"ip -n {ns} {shlex.join(query)} && echo @@" for query in STATE_QUERIES))
-        return state_view(*(json.loads(part or "[]") for part in out.split("@@\n")[:len(STATE_QUERIES)]))
+        """nstools.kernel_state of a namespace in the VM (the same queries), read in one ssh call."""
+        return parse_state_output(self.sh(state_script(ns)))
 
     def playbook(self, book: str, ns: str, *args: str) -> Run:
         self.runs += 1
@@ -145,7 +143,7 @@ def test_every_mode_and_the_stack_first_run_changes_second_and_check_do_not(lab)
     assert links["eth1"]["master"] == links["eth2"]["master"] == "bond0"
     assert links["bond0"]["master"] == "vmbr0" and links["bond0.30"]["master"] == "vmbr30"
     assert links["eth3.20"]["kind"] == "vlan" and links["mgmt"]["kind"] == "vlan" and links["mgmt"]["mtu"] == 1400
-    assert before[stack_ns]["addrs"]["vmbr0"] == ["192.0.2.10/24"]
+    assert list(before[stack_ns]["addrs"]["vmbr0"]) == ["192.0.2.10/24"]
     # ...and the vlan-aware bridge with its port VLANs, as the module reads them back.
     port_vlans = again[1].by_task()["Vlan-aware bridge with port VLANs"]["result"]["state"]["port_vlans"]
     assert port_vlans["eth5"] == {"pvid": 1, "untagged": [[1, 1]], "tagged": [[2, 4094]]}

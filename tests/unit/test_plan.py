@@ -50,7 +50,7 @@ def test_matching_state_plans_nothing():
     assert not p and p.commands() == []
 
 
-def test_new_bridge_is_created_then_ports_addresses_up_route():
+def test_new_bridge_is_created_then_ports_up_addresses_route():
     host = lab()
     p = plan(host, name="vmbr9", ports=["eth2"], stp=True, forward_delay=4, mtu=9000,
              addresses=["198.51.100.2/24"], gateway4="198.51.100.1")
@@ -59,8 +59,8 @@ def test_new_bridge_is_created_then_ports_addresses_up_route():
         "ip -n hv1 link set dev eth2 master vmbr9",
         "ip -n hv1 link set dev eth2 up",
         "ip -n hv1 link set dev vmbr9 mtu 9000",
-        "ip -n hv1 address add 198.51.100.2/24 dev vmbr9",
         "ip -n hv1 link set dev vmbr9 up",
+        "ip -n hv1 address add 198.51.100.2/24 dev vmbr9",
         "ip -n hv1 route replace default via 198.51.100.1 dev vmbr9",
     ]
     assert p.operations[0].inverse == [Operation(LINK_DEL, "vmbr9")]
@@ -116,6 +116,29 @@ def test_addresses_are_added_before_old_ones_go():
         "ip address add 2001:db8::11/64 dev vmbr0",
         "ip address del 192.0.2.10/24 dev vmbr0",
     ]
+
+
+def test_old_addresses_go_after_the_gateway_moves_so_the_undo_restores_them_first():
+    p = plan(lab(), addresses=["198.51.100.2/24"], gateway4="198.51.100.1")
+    assert p.commands() == [
+        "ip address add 198.51.100.2/24 dev vmbr0",
+        "ip route replace default via 198.51.100.1 dev vmbr0",
+        "ip address del 192.0.2.10/24 dev vmbr0",
+    ]
+    undo = [inverse.command() for op in reversed(p.operations) for inverse in op.inverse]
+    # The old gateway is reachable again (its address is back) before its route is restored.
+    assert undo == [
+        "ip address add 192.0.2.10/24 dev vmbr0",
+        "ip route replace default via 192.0.2.1 dev vmbr0",
+        "ip address del 198.51.100.2/24 dev vmbr0",
+    ]
+
+
+def test_a_device_goes_up_before_its_new_addresses_so_the_undo_deletes_them_while_it_is_up():
+    p = plan(lab(), name="vmbr9", addresses=["2001:db8:9::1/64"])
+    undo = [inverse.command() for op in reversed(p.operations) for inverse in op.inverse]
+    # Down first would flush the IPv6 address (keep_addr_on_down=0) and its delete would fail.
+    assert undo.index("ip address del 2001:db8:9::1/64 dev vmbr9") < undo.index("ip link set dev vmbr9 down")
 
 
 def test_gateway_outside_every_address_is_refused():
@@ -175,7 +198,8 @@ def test_absent_with_detach_guests_deletes_and_can_rebuild_everything():
     assert p.commands() == ["ip link del dev vmbr0"]
     assert p.warnings
     rebuilt = [op.command() for op in p.operations[0].inverse]
-    assert rebuilt[0] == "ip link add name vmbr0 address 52:54:00:00:00:01 type bridge stp_state 0 forward_delay 0 vlan_filtering 0"
+    # vlan_filtering off is a new bridge's default: not sent (a kernel without VLAN filtering refuses it)
+    assert rebuilt[0] == "ip link add name vmbr0 address 52:54:00:00:00:01 type bridge stp_state 0 forward_delay 0"
     assert "ip link set dev tap100i0 master vmbr0" in rebuilt
     assert "ip link set dev eth1 master vmbr0" in rebuilt
     assert "ip address add 192.0.2.10/24 dev vmbr0" in rebuilt

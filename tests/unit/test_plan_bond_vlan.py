@@ -111,6 +111,53 @@ def test_live_mode_change_releases_and_re_enslaves_in_one_plan():
     assert undo_all(host, plan) == host
 
 
+def test_vlans_on_a_bond_that_goes_down_are_loosely_bound_meanwhile_and_after_the_undo_too():
+    """A bond going down takes the VLANs on it down: IPv6 addresses flushed, routes through them deleted."""
+    host = host_with_bond()
+    host.add(Vlan(name="bond0.30", parent="bond0", vlan_id=30, protocol="802.1Q", loose_binding=False, mtu=1500,
+                  up=True, ip=IpConfig(addresses=["2001:db8:30::10/64"], gateway6="2001:db8:30::1")))
+    host.add(Vlan(name="bond0.40", parent="bond0", vlan_id=40, protocol="802.1Q", loose_binding=True, mtu=1500,
+                  up=True, ip=no_ip()))
+    host.add(Vlan(name="bond0.50", parent="bond0", vlan_id=50, protocol="802.1Q", loose_binding=False, mtu=1500,
+                  up=False, ip=no_ip()))
+    plan = plan_bond(host, Bond(name="bond0", mode="active-backup"), ["eth1", "eth2"], True)
+    commands = plan.commands()
+    assert commands[0] == "ip link set dev bond0.30 type vlan loose_binding on"
+    assert commands[1] == "ip link set dev bond0 down"
+    assert commands[-2:] == ["ip link set dev bond0 up", "ip link set dev bond0.30 type vlan loose_binding off"]
+    assert not [c for c in commands if "bond0.40" in c or "bond0.50" in c]  # loose already, or down anyway
+    undo = [inverse.command() for inverse in undo_sequence(plan.operations)]
+    assert undo[0] == "ip link set dev bond0.30 type vlan loose_binding on"
+    assert undo[-1] == "ip link set dev bond0.30 type vlan loose_binding off"
+    assert plan.predict(host).get("bond0.30").loose_binding is False
+    assert undo_all(host, plan) == host
+
+
+def test_a_bond_kept_down_by_the_task_takes_its_vlans_down_without_loose_binding():
+    host = host_with_bond()
+    host.add(Vlan(name="bond0.30", parent="bond0", vlan_id=30, protocol="802.1Q", loose_binding=False, mtu=1500,
+                  up=True, ip=no_ip()))
+    plan = plan_bond(host, Bond(name="bond0", mode="active-backup"), ["eth1", "eth2"], False)
+    assert not [c for c in plan.commands() if "loose_binding" in c]
+
+
+def test_undoing_a_mode_change_restores_the_bond_mac_once_every_slave_is_back():
+    host = host_with_bond()
+    host.get("bond0").mac = "52:54:00:00:00:b0"
+    plan = plan_bond(host, Bond(name="bond0", mode="active-backup"), ["eth1", "eth2"], True)
+    undo = [inverse.command() for inverse in undo_sequence(plan.operations)]
+    # Emptied, the bond took a random MAC; re-enslaved newest first it would take eth2's.
+    assert undo[undo.index("ip link set dev eth2 master bond0"):] == [
+        "ip link set dev eth2 master bond0", "ip link set dev eth1 master bond0",
+        "ip link set dev bond0 address 52:54:00:00:00:b0", "ip link set dev bond0 up"]
+    assert undo_all(host, plan) == host
+
+
+def test_releasing_only_some_slaves_leaves_the_bond_mac_alone():
+    plan = plan_bond(host_with_bond(), Bond(name="bond0"), ["eth1"], True)
+    assert all("address" not in inverse.command() for op in plan.operations for inverse in op.inverse)
+
+
 def test_live_option_change_needs_no_down():
     plan = plan_bond(host_with_bond(), Bond(name="bond0", xmit_hash_policy="layer3+4", min_links=1), None, True)
     assert plan.commands() == ["ip link set dev bond0 type bond xmit_hash_policy layer3+4 min_links 1"]
@@ -167,10 +214,20 @@ def test_bond_absent_rebuilds_on_undo():
     assert "ip link set dev eth1 master bond0" in rebuilt
 
 
+def test_bond_without_mii_monitoring_rebuilds_without_updelay_and_downdelay():
+    host = host_with_bond()
+    bond = host.get("bond0")
+    bond.mode, bond.miimon, bond.arp_interval, bond.arp_ip_target = "active-backup", 0, 1000, ["192.0.2.1"]
+    rebuilt = [op.command() for op in plan_bond_absent(host, "bond0").operations[0].inverse]
+    # The kernel refuses updelay and downdelay, even 0, while miimon is 0 (EPERM).
+    assert rebuilt[0] == ("ip link add name bond0 type bond mode active-backup miimon 0 arp_interval 1000 "
+                          "min_links 0 arp_ip_target 192.0.2.1")
+
+
 def vlan_host() -> HostNetwork:
     host = host_with_bond()
     host.get("eth3").up = True  # the kernel keeps a VLAN up only on an up parent
-    host.add(Vlan(name="eth3.20", parent="eth3", vlan_id=20, protocol="802.1Q", mtu=1500, up=True,
+    host.add(Vlan(name="eth3.20", parent="eth3", vlan_id=20, protocol="802.1Q", loose_binding=False, mtu=1500, up=True,
                   master="vmbr0", ip=IpConfig(addresses=["198.51.100.10/24"])))
     return host
 
@@ -205,8 +262,8 @@ def test_changed_vlan_id_is_delete_and_recreate_back_into_its_bridge():
         "ip link del dev eth3.20",
         "ip link add link eth3 name eth3.20 type vlan protocol 802.1Q id 21",
         "ip link set dev eth3.20 master vmbr0",
-        "ip address add 198.51.100.10/24 dev eth3.20",
         "ip link set dev eth3.20 up",
+        "ip address add 198.51.100.10/24 dev eth3.20",
     ]
     assert "deleted and re-created (vlan_id 20 -> 21)" in plan.warnings[0]
     assert undo_all(host, plan) == host

@@ -135,8 +135,13 @@ class NetlinkConfigurator:
         elif kind == "bond":
             data = self._bond_data(p)
         elif kind == "vlan":
-            data = nl.attr(nl.IFLA_VLAN_ID, struct.pack("=H", p["vlan_id"]))
-            data += nl.attr(nl.IFLA_VLAN_PROTOCOL, struct.pack("!H", 0x88A8 if p.get("protocol") == "802.1ad" else 0x8100))
+            data = b""
+            if p.get("vlan_id") is not None:
+                data += nl.attr(nl.IFLA_VLAN_ID, struct.pack("=H", p["vlan_id"]))
+                data += nl.attr(nl.IFLA_VLAN_PROTOCOL, struct.pack("!H", 0x88A8 if p.get("protocol") == "802.1ad" else 0x8100))
+            if p.get("loose_binding") is not None:
+                flag = nl.VLAN_FLAG_LOOSE_BINDING
+                data += nl.attr(nl.IFLA_VLAN_FLAGS, struct.pack("=II", flag if p["loose_binding"] else 0, flag))
         else:
             return b""
         info = nl.attr_str(nl.IFLA_INFO_KIND, kind)
@@ -209,11 +214,12 @@ class NetlinkConfigurator:
             return nl.RTM_DELROUTE, 0, header + attrs
         raise ValueError(f"unknown operation {op.action}")
 
-    def _run(self, operations, fail_at=None, failpoint_name: str = FAIL_AT_ENV) -> tuple:
+    def _run(self, operations, fail_at=None, failpoint_label: str = "") -> tuple:
         """Execute in order; returns (done, failed op or None, its error).
 
         Operation `fail_at` (an index into `operations`) is refused as the
-        kernel would refuse it, after everything before it was sent.
+        kernel would refuse it, after everything before it was sent; the
+        refusal names the failpoint (`failpoint_label`, e.g. NETSAFE_FAIL_AT=3).
         """
         done: list = []
         batch: list = []
@@ -236,7 +242,7 @@ class NetlinkConfigurator:
                 failure = flush()
                 if failure:
                     return done, failure[0], failure[1]
-                return done, op, nl.NetlinkError(errno.EPERM, f"failpoint {failpoint_name}={fail_at}")
+                return done, op, nl.NetlinkError(errno.EPERM, f"failpoint {failpoint_label}")
             try:
                 message = self.encode(op)
             except _Unresolved as missing:
@@ -263,7 +269,7 @@ class NetlinkConfigurator:
 
     def apply(self, operations) -> None:
         """Apply all operations or, at the first refusal, undo the applied ones."""
-        done, failed, error = self._run(list(operations), self.fail_at)
+        done, failed, error = self._run(list(operations), self.fail_at, f"{FAIL_AT_ENV}={self.fail_at}")
         if failed is None:
             return
         undo_errors = self.undo(done)
@@ -274,7 +280,7 @@ class NetlinkConfigurator:
         errors = []
         for position, inverse in enumerate(undo_sequence(done)):
             refuse = 0 if position == self.fail_undo_at else None
-            _done, failed, error = self._run([inverse], refuse, FAIL_UNDO_AT_ENV)
+            _done, failed, error = self._run([inverse], refuse, f"{FAIL_UNDO_AT_ENV}={position}")
             if failed is not None:
                 errors.append((failed, error))
         return errors

@@ -320,6 +320,8 @@ class Vlan(Device):
     parent: str | None = None
     vlan_id: int | None = None
     protocol: str | None = None
+    # Loose binding: the VLAN's admin state does not follow its parent's (off by default).
+    loose_binding: bool | None = None
 
     def problems(self):
         found = super().problems()

@@ -18,14 +18,17 @@ ADDR_ADD, ADDR_DEL = "addr_add", "addr_del"
 ROUTE_REPLACE, ROUTE_DEL = "route_replace", "route_del"
 BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL = "bridge_vlan_add", "bridge_vlan_del"
 BRIDGE_ATTRS = ("stp", "forward_delay", "vlan_filtering")
+VLAN_ATTRS = ("loose_binding",)
 
 
 def kind_of_attrs(params: dict) -> str | None:
-    """Which link type's attributes a link_set carries: 'bridge', 'bond' or None."""
+    """Which link type's attributes a link_set carries: 'bridge', 'bond', 'vlan' or None."""
     if any(k in params for k in BRIDGE_ATTRS):
         return "bridge"
     if any(k in params for k in BOND_OPTIONS):
         return "bond"
+    if any(k in params for k in VLAN_ATTRS):
+        return "vlan"
     return None
 
 
@@ -130,5 +133,8 @@ def _type_words(kind: str, p: dict) -> list:
                     continue
             words += [key, str(value)]
     elif kind == "vlan":
-        words += ["protocol", p.get("protocol", "802.1Q"), "id", str(p["vlan_id"])]
+        if p.get("vlan_id") is not None:
+            words += ["protocol", p.get("protocol", "802.1Q"), "id", str(p["vlan_id"])]
+        if p.get("loose_binding") is not None:
+            words += ["loose_binding", "on" if p["loose_binding"] else "off"]
     return words

@@ -85,27 +85,37 @@ def gateway_problems(name: str, desired_ip: IpConfig, current, admin_up) -> list
 
 
 def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, admin_up) -> list:
-    """MTU, addresses (add before delete), admin state, then default routes."""
+    """MTU, admin state, new addresses, default routes, then old addresses go.
+
+    The order is chosen for the undo, which runs the inverses newest first:
+    old addresses go last, so they are back before a default route whose
+    gateway only they make reachable is restored (the kernel refuses it
+    otherwise); the admin state changes before addresses are added, so new
+    addresses are deleted while the device is still up (taking it down first
+    would flush its IPv6 addresses and the deletes would fail). Both were
+    found by the failpoint sweeps (docs/testing.md).
+    """
     ops = []
     current_mtu = current.mtu if current is not None else 1500
     current_addresses = list(current.ip.addresses or []) if current is not None else []
     current_up = bool(current.up) if current is not None else False
     if mtu is not None and mtu != current_mtu:
         ops.append(Operation.setting(name, "mtu", mtu, current_mtu))
+    if admin_up is not None and admin_up != current_up:
+        ops.append(Operation.setting(name, "up", admin_up, current_up))
+    removals = []
     if ip.addresses is not None:
         for addr in ip.addresses:
             if addr not in current_addresses:
                 ops.append(Operation(ADDR_ADD, name, {"address": addr}, [Operation(ADDR_DEL, name, {"address": addr})]))
         for addr in current_addresses:
             if addr not in ip.addresses:
-                ops.append(Operation(ADDR_DEL, name, {"address": addr}, [Operation(ADDR_ADD, name, {"address": addr})]))
-    if admin_up is not None and admin_up != current_up:
-        ops.append(Operation.setting(name, "up", admin_up, current_up))
+                removals.append(Operation(ADDR_DEL, name, {"address": addr}, [Operation(ADDR_ADD, name, {"address": addr})]))
     for family in (4, 6):
         gw = getattr(ip, f"gateway{family}")
         if gw is not None:
             ops += _route_ops(host, name, family, gw)
-    return ops
+    return ops + removals
 
 
 def rebuild_device(host: HostNetwork, name: str) -> list:
@@ -113,14 +123,19 @@ def rebuild_device(host: HostNetwork, name: str) -> list:
     dev = host.get(name)
     create = {"mac": dev.mac}
     if isinstance(dev, Bridge):
-        create.update(type="bridge", stp=dev.stp, forward_delay=dev.forward_delay, vlan_filtering=dev.vlan_filtering)
+        # vlan_filtering only when on: off is a new bridge's default, and a kernel built without
+        # bridge VLAN filtering refuses the attribute even as 0 (the rebuild would fail there).
+        create.update(type="bridge", stp=dev.stp, forward_delay=dev.forward_delay, vlan_filtering=dev.vlan_filtering or None)
     elif isinstance(dev, Bond):
-        # Only options the bond's mode accepts; primary once its slaves are back.
+        # Only options the bond's mode accepts; primary once its ports are back. updelay and
+        # downdelay only with MII monitoring: without it the kernel refuses them, even as 0 (EPERM).
         mode = dev.mode or "balance-rr"
+        skip = {"primary"} | ({"updelay", "downdelay"} if not dev.miimon else set())
         create.update(type="bond", **{k: v for k, v in dev.options().items() if v not in (None, [])
-                                      and k != "primary" and mode in BOND_OPTION_MODES.get(k, (mode,))})
+                                      and k not in skip and mode in BOND_OPTION_MODES.get(k, (mode,))})
     else:
-        create.update(type="vlan", parent=dev.parent, vlan_id=dev.vlan_id, protocol=dev.protocol)
+        create.update(type="vlan", parent=dev.parent, vlan_id=dev.vlan_id, protocol=dev.protocol,
+                      loose_binding=dev.loose_binding or None)
     ops = [Operation(LINK_ADD, name, {k: v for k, v in create.items() if v is not None})]
     members = host.ports_of(name)
     if isinstance(dev, Bond):

@@ -13,7 +13,7 @@ import copy
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork,
+    BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation,
@@ -78,6 +78,33 @@ def _enslave(host: HostNetwork, slave: str, bond: str, take_over: bool) -> list:
     return ops
 
 
+def _restore_mac_after_emptying(ops: list, name: str, have: list, mac) -> None:
+    """If the plan releases every port of bond `name`, its undo ends by setting the bond's MAC back.
+
+    The kernel gives a bond whose last port leaves a random MAC, and the bond
+    takes the MAC of the first port enslaved after that. An undo re-enslaves
+    newest first, so another port would come first and the bond (and its
+    ports, and the bridges and VLANs on it) would end up with that port's
+    MAC. The release earliest in the plan is undone last, once every port is
+    back: its undo restores the MAC. Found by the failpoint sweep of a live
+    mode change.
+    """
+    releases = [op for op in ops if op.action == LINK_SET and op.device in have and op.params == {"master": None}]
+    if mac and have and {op.device for op in releases} >= set(have):
+        releases[0].inverse.append(Operation(LINK_SET, name, {"mac": mac}))
+
+
+def _vlans_riding(host: HostNetwork, bond: str) -> list:
+    """Up VLANs on `bond` whose admin state follows it (not loosely bound): a bond going down takes them down.
+
+    Found by the failpoint sweep of a live mode change: a VLAN taken down
+    loses its IPv6 addresses and every route through it, and neither comes
+    back with the bond.
+    """
+    return sorted(d.name for d in host.devices.values()
+                  if isinstance(d, Vlan) and d.parent == bond and d.up and not d.loose_binding)
+
+
 def plan_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: bool = False) -> Plan:
     """Operations that take bond `desired.name` from `host` to the desired state."""
     problems = check_bond(host, desired, slaves, admin_up, take_over)
@@ -111,7 +138,11 @@ def plan_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: boo
         if down_changes:
             if "mode" in down_changes:
                 warnings.append(f"mode: {name} changes from {current.mode} to {down_changes['mode']}; the bond goes down "
-                                f"and its slaves {', '.join(keep) or '(none)'} are released and re-enslaved in this task")
+                                f"and its ports {', '.join(keep) or '(none)'} are released and re-enslaved in this task")
+            # While the bond is down the kernel would take the VLANs on it down too, which flushes their
+            # IPv6 addresses and deletes the routes through them; loose binding keeps them up meanwhile.
+            riders = _vlans_riding(host, name) if current.up and admin_up is not False else []
+            ops += [Operation.setting(vlan, "loose_binding", True, False) for vlan in riders]
             if current.up:
                 ops.append(Operation.setting(name, "up", False, True))
             released = keep if "mode" in down_changes else []
@@ -123,12 +154,14 @@ def plan_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: boo
                 ops.append(Operation.setting(slave, "master", name, None))
             if current.up and admin_up is not False:
                 ops.append(Operation.setting(name, "up", True, False))
+            ops += [Operation.setting(vlan, "loose_binding", False, True) for vlan in riders]
         for slave in wanted or []:
             if slave not in have:
                 ops += _enslave(host, slave, name, take_over)
         if live_changes:
             ops.append(Operation(LINK_SET, name, dict(live_changes),
                                  [Operation(LINK_SET, name, {k: getattr(current, k) for k in live_changes})]))
+        _restore_mac_after_emptying(ops, name, have, current.mac)
     ops += plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
     return checked(Plan(ops, warnings), host, [name] + (wanted or []))
 

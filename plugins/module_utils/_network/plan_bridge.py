@@ -65,8 +65,8 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
     and gateways None are left alone. Order: create or set attributes,
     release unwanted uplinks (before new ones join, so two uplinks never loop
     without STP), enslave new ones, port VLANs, MTU (after the ports: a
-    bridge adopts its smallest port's MTU unless set afterwards), addresses
-    (add before delete), admin state, default routes.
+    bridge adopts its smallest port's MTU unless set afterwards), admin
+    state, new addresses, default routes, old addresses (plan_mtu_ip_state).
     """
     problems = check_bridge(host, desired, ports, admin_up, port_vlans)
     if problems:

@@ -181,8 +181,10 @@ def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher, n
         return Bond(**_bond_options(data, name_of), **common)
     if raw.kind == "vlan":
         proto = struct.unpack_from("!H", data[nl.IFLA_VLAN_PROTOCOL])[0] if nl.IFLA_VLAN_PROTOCOL in data else 0x8100
+        flags = nl.as_u32(data[nl.IFLA_VLAN_FLAGS]) if nl.IFLA_VLAN_FLAGS in data else 0
         return Vlan(parent=parent_name, vlan_id=nl.as_u16(data[nl.IFLA_VLAN_ID]) if nl.IFLA_VLAN_ID in data else None,
-                    protocol="802.1ad" if proto == 0x88A8 else "802.1Q", **common)
+                    protocol="802.1ad" if proto == 0x88A8 else "802.1Q",
+                    loose_binding=bool(flags & nl.VLAN_FLAG_LOOSE_BINDING), **common)
     if guests.is_guest(raw.name, raw.kind):
         return GuestPort(kind=guest_kind(raw), **common)
     return Nic(kind=raw.kind, **common)

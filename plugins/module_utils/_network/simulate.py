@@ -88,7 +88,8 @@ def _new_device(name: str, p: dict):
         options = {k: p.get(k) for k in BOND_OPTIONS}
         return Bond(**common, **{k: v for k, v in options.items() if v is not None})
     if p["type"] == "vlan":
-        return Vlan(parent=p["parent"], vlan_id=p["vlan_id"], protocol=p.get("protocol", "802.1Q"), **common)
+        return Vlan(parent=p["parent"], vlan_id=p["vlan_id"], protocol=p.get("protocol", "802.1Q"),
+                    loose_binding=bool(p.get("loose_binding", False)), **common)
     return Bridge(stp=bool(p.get("stp", False)), forward_delay=p.get("forward_delay", 15.0),
                   vlan_filtering=bool(p.get("vlan_filtering", False)),
                   vlans=vlans.default_membership() if p.get("vlan_filtering") else None, **common)
