@@ -13,13 +13,13 @@ import copy
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork, Vlan,
+    BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
-    Plan, checked, deletable, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state,
+    Plan, checked, deletable, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state, vlan_users,
 )
 
 
@@ -101,8 +101,7 @@ def _vlans_riding(host: HostNetwork, bond: str) -> list:
     loses its IPv6 addresses and every route through it, and neither comes
     back with the bond.
     """
-    return sorted(d.name for d in host.devices.values()
-                  if isinstance(d, Vlan) and d.parent == bond and d.up and not d.loose_binding)
+    return [name for name in vlan_users(host, bond) if host.get(name).up and not host.get(name).loose_binding]
 
 
 def plan_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: bool = False) -> Plan:
