@@ -1,0 +1,8 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""The persistent-configuration formats by name (the module's `format` choices)."""
+from __future__ import annotations
+
+FORMAT_CLASSES = ()
+
+FORMATS = {cls.NAME: cls for cls in FORMAT_CLASSES}

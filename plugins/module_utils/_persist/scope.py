@@ -1,0 +1,140 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Which devices the persistent files describe, and what of each they hold.
+
+`persisted()` is the contract between the kernel and every format: the
+devices in scope, each reduced to what a configuration file can say about
+it. A format's renderer writes exactly that and its parser reads exactly that
+back (`parse(render(p)) == p`, tested for every format), so "the files are
+right" is one comparison of models, never of text.
+
+What is never persisted: guest ports (their hypervisor creates them, and
+tap_reenslave/tap_guard put them back), MAC addresses (derived by the kernel
+from the ports; a format that cannot say "derived" would pin them), and the
+transient loose binding the bond planner uses during a mode change.
+"""
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    BOND_OPTION_MODES, Bond, Bridge, GuestMatcher, HostNetwork, IpConfig, Nic, Vlan, name_problem,
+)
+
+# The kernel's value when a bond option is not given; a parser fills these in
+# for a bond whose file leaves an option out only where its format says the
+# same (see each format's module).
+BOND_DEFAULTS = {
+    "mode": "balance-rr", "miimon": 0, "updelay": 0, "downdelay": 0, "lacp_rate": "slow",
+    "xmit_hash_policy": "layer2", "ad_select": "stable", "arp_interval": 0, "arp_ip_target": [],
+    "min_links": 0, "primary": None,
+}
+
+
+def bond_options_for_mode(bond: Bond) -> dict:
+    """The bond's options that mean something in its mode (the kernel reports all of them in every mode)."""
+    mode = bond.mode or "balance-rr"
+    out = {}
+    for key, value in bond.options().items():
+        if mode not in BOND_OPTION_MODES.get(key, (mode,)):
+            continue
+        if key in ("updelay", "downdelay") and not bond.miimon:
+            continue  # meaningless (and refused by the kernel) without MII monitoring
+        if key == "arp_ip_target" and not bond.arp_interval:
+            continue
+        if key == "primary" and not value:
+            continue
+        out[key] = value
+    return out
+
+
+def _expand(host: HostNetwork, names, guests: GuestMatcher) -> list:
+    """`names` plus what they stand on: the non-guest ports of bridges and bonds, and VLAN parents."""
+    wanted, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        dev = host.get(name)
+        if name in wanted or dev is None or guests.is_guest_device(dev):
+            continue
+        wanted.add(name)
+        if isinstance(dev, (Bridge, Bond)):
+            todo += [p.name for p in host.ports_of(name) if not guests.is_guest_device(p)]
+        if isinstance(dev, Vlan) and dev.parent:
+            todo.append(dev.parent)
+    return sorted(wanted)
+
+
+def scope(host: HostNetwork, names, guests: GuestMatcher) -> tuple:
+    """(device names in scope, named devices the host does not have).
+
+    `names` None: every bridge, bond and VLAN of `host` and the NICs beneath
+    them. A list: those devices and what they stand on. A guest port named is
+    an error (guests are never written); a name the host lacks is returned
+    separately: for `saved` it means "remove it from the files".
+    """
+    if names is None:
+        roots = [d.name for d in host.devices.values() if isinstance(d, (Bridge, Bond, Vlan))]
+        return _expand(host, roots, guests), []
+    problems, missing = [], []
+    for name in names:
+        problem = name_problem(name, "devices")
+        if problem:
+            problems.append(problem)
+            continue
+        dev = host.get(name)
+        if dev is None:
+            missing.append(name)
+        elif guests.is_guest_device(dev):
+            problems.append(f"devices: {name!r} is a guest port; guest ports are never written to the persistent "
+                            f"configuration (their hypervisor creates them; tap_reenslave puts them back)")
+        elif dev.name == "lo":
+            problems.append("devices: 'lo' is the loopback device; it is not ours to persist")
+    if len(set(names)) != len(names):
+        problems.append("devices: lists the same device twice")
+    if problems:
+        raise ValidationError(problems)
+    return _expand(host, [n for n in names if n not in missing], guests), sorted(missing)
+
+
+def persisted_device(host: HostNetwork, name: str, in_scope, guests: GuestMatcher):
+    """Device `name` as a configuration file describes it (see the module docstring)."""
+    dev = host.get(name)
+    ip = IpConfig(addresses=list(dev.ip.addresses or []), gateway4=dev.ip.gateway4, gateway6=dev.ip.gateway6).normalized()
+    common = {"name": name, "mtu": dev.mtu, "up": bool(dev.up), "ip": ip,
+              "master": dev.master if dev.master in in_scope else None}
+    master = host.get(dev.master) if dev.master else None
+    filtering = (isinstance(dev, Bridge) and dev.vlan_filtering) or (isinstance(master, Bridge) and master.vlan_filtering)
+    if filtering and common["master"] is not None or isinstance(dev, Bridge) and dev.vlan_filtering:
+        common["vlans"] = copy.deepcopy(dev.vlans) if dev.vlans is not None else {"pvid": None, "untagged": [], "tagged": []}
+    if isinstance(dev, Bridge):
+        return Bridge(stp=bool(dev.stp), forward_delay=dev.forward_delay, vlan_filtering=bool(dev.vlan_filtering), **common)
+    if isinstance(dev, Bond):
+        options = {key: None for key in BOND_DEFAULTS}
+        options.update(bond_options_for_mode(dev))
+        options["mode"] = dev.mode or "balance-rr"
+        if options.get("arp_ip_target") is not None:
+            options["arp_ip_target"] = list(options["arp_ip_target"])
+        return Bond(**options, **common)
+    if isinstance(dev, Vlan):
+        return Vlan(parent=dev.parent, vlan_id=dev.vlan_id, protocol=dev.protocol or "802.1Q", **common)
+    return Nic(**common)
+
+
+def persisted(host: HostNetwork, names, guests: GuestMatcher) -> tuple:
+    """(HostNetwork of the devices in scope as files describe them, named devices the host lacks)."""
+    in_scope, missing = scope(host, names, guests)
+    out = HostNetwork()
+    for name in in_scope:
+        out.add(persisted_device(host, name, set(in_scope), guests))
+    return out, missing
+
+
+def differences(want: HostNetwork, have: HostNetwork, names) -> list:
+    """Device names among `names` whose description differs between two models (absent counts)."""
+    found = []
+    for name in sorted(names):
+        a, b = want.get(name), have.get(name)
+        if (a is None) != (b is None) or (a is not None and a.to_dict() != b.to_dict()):
+            found.append(name)
+    return found

@@ -1,0 +1,86 @@
+"""Model hosts the persistence tests share: what a hypervisor's kernel holds, read into the model.
+
+Each function returns the HostNetwork that `read_host` would give for such a
+host (guest ports and loopback included), so that scope.persisted() and every
+format are tested on the same shapes.
+"""
+from __future__ import annotations
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    Bond, Bridge, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
+)
+
+
+def _ip(*addresses, gateway4=None, gateway6=None) -> IpConfig:
+    return IpConfig(addresses=list(addresses), gateway4=gateway4, gateway6=gateway6)
+
+
+def base_host() -> HostNetwork:
+    host = HostNetwork()
+    host.add(Nic(name="lo", mtu=65536, mac="00:00:00:00:00:00", up=True, kind="", ip=_ip("127.0.0.1/8", "::1/128")))
+    return host
+
+
+def proxmox_host() -> HostNetwork:
+    """The issue's host: a bond of two NICs, a VLAN on it, a bridge on that VLAN with address and gateway,
+    a vlan-aware bridge with port VLANs, guests on both bridges, one NIC outside everything."""
+    host = base_host()
+    host.add(Nic(name="eno1", mtu=9000, mac="52:54:00:00:01:01", up=True, master="bond0", kind="", ip=_ip()))
+    host.add(Nic(name="eno2", mtu=9000, mac="52:54:00:00:01:02", up=True, master="bond0", kind="", ip=_ip()))
+    host.add(Bond(name="bond0", mtu=9000, mac="52:54:00:00:01:01", up=True, mode="802.3ad", miimon=100, updelay=200,
+                  downdelay=200, lacp_rate="fast", xmit_hash_policy="layer3+4", ad_select="stable", arp_interval=0,
+                  arp_ip_target=[], min_links=1, primary=None, ip=_ip()))
+    host.add(Vlan(name="bond0.10", mtu=1500, mac="52:54:00:00:01:01", up=True, master="vmbr10", parent="bond0",
+                  vlan_id=10, protocol="802.1Q", loose_binding=False, ip=_ip()))
+    host.add(Bridge(name="vmbr10", mtu=1500, mac="52:54:00:00:01:01", up=True, stp=False, forward_delay=0.0,
+                    vlan_filtering=False,
+                    ip=_ip("192.0.2.10/24", "2001:db8:10::10/64", gateway4="192.0.2.1", gateway6="2001:db8:10::1")))
+    host.add(Nic(name="eno3", mtu=1500, mac="52:54:00:00:01:03", up=True, master="vmbr1", kind="",
+                 ip=_ip(), vlans={"pvid": 1, "untagged": [[1, 1]], "tagged": [[2, 4094]]}))
+    host.add(Bridge(name="vmbr1", mtu=1500, mac="52:54:00:00:01:03", up=True, stp=True, forward_delay=4.0,
+                    vlan_filtering=True, ip=_ip(), vlans={"pvid": 1, "untagged": [[1, 1]], "tagged": []}))
+    host.add(Nic(name="eno4", mtu=1500, mac="52:54:00:00:01:04", up=False, kind="", ip=_ip()))
+    host.add(GuestPort(name="tap100i0", mtu=1500, up=True, master="vmbr10", kind="tap", ip=_ip()))
+    host.add(GuestPort(name="tap101i0", mtu=1500, up=True, master="vmbr1", kind="tap", ip=_ip(),
+                       vlans={"pvid": 20, "untagged": [[20, 20]], "tagged": []}))
+    return host
+
+
+def small_hosts() -> dict:
+    """Other shapes, by name: each a corner a format must say exactly."""
+    hosts = {}
+
+    host = base_host()
+    host.add(Bridge(name="br-empty", mtu=1500, up=True, stp=False, forward_delay=15.0, vlan_filtering=False, ip=_ip()))
+    hosts["empty bridge, no ports"] = host
+
+    host = base_host()
+    host.add(Nic(name="eth0", mtu=1500, up=True, master="vmbr0", kind="", ip=_ip()))
+    host.add(Bridge(name="vmbr0", mtu=1500, up=False, stp=False, forward_delay=2.5, vlan_filtering=False,
+                    ip=_ip("198.51.100.2/25")))
+    hosts["bridge down, fractional forward delay, address without gateway"] = host
+
+    host = base_host()
+    host.add(Nic(name="ens1", mtu=1500, up=True, master="bond1", kind="", ip=_ip()))
+    host.add(Nic(name="ens2", mtu=1500, up=True, master="bond1", kind="", ip=_ip()))
+    host.add(Bond(name="bond1", mtu=1500, up=True, mode="active-backup", miimon=0, updelay=0, downdelay=0,
+                  lacp_rate="slow", xmit_hash_policy="layer2", ad_select="stable", arp_interval=1000,
+                  arp_ip_target=["192.0.2.1", "192.0.2.2"], min_links=0, primary="ens2",
+                  ip=_ip("192.0.2.50/24", gateway4="192.0.2.1")))
+    hosts["active-backup bond with ARP monitoring and primary, address on the bond"] = host
+
+    host = base_host()
+    host.add(Nic(name="ens3", mtu=1500, up=True, kind="", ip=_ip()))
+    host.add(Vlan(name="vlan300", mtu=1400, up=True, parent="ens3", vlan_id=300, protocol="802.1ad", ip=_ip("2001:db8::5/64")))
+    host.add(Vlan(name="ens3.4094", mtu=1500, up=True, parent="ens3", vlan_id=4094, protocol="802.1Q", ip=_ip()))
+    hosts["VLANs on a bare NIC: 802.1ad with its own name, parent.id name"] = host
+
+    host = base_host()
+    host.add(Nic(name="ens4", mtu=1500, up=True, kind="", ip=_ip(), master="vmbr2",
+                 vlans={"pvid": 30, "untagged": [[30, 30]], "tagged": [[100, 200], [300, 300]]}))
+    host.add(Bridge(name="vmbr2", mtu=1500, up=True, stp=False, forward_delay=0.0, vlan_filtering=True, ip=_ip(),
+                    vlans={"pvid": None, "untagged": [], "tagged": [[100, 100]]}))
+    host.add(Vlan(name="vmbr2.100", mtu=1500, up=True, parent="vmbr2", vlan_id=100, protocol="802.1Q",
+                  ip=_ip("203.0.113.7/24", gateway4="203.0.113.1")))
+    hosts["vlan-aware bridge: port pvid and tagged ranges, VLAN device on the bridge"] = host
+    return hosts

@@ -1,0 +1,93 @@
+"""The contract of every persistent-configuration format (plugins/module_utils/_persist/base.py).
+
+Pure: renderers and parsers work on {path: text}; no file is written here.
+The real parsers (ifupdown2, NetworkManager, networkd) check the same files
+in tests/persist/.
+"""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.formats import FORMATS
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
+
+from persist_hosts import proxmox_host, small_hosts
+
+GUESTS = GuestMatcher()
+HOSTS = {"proxmox host": proxmox_host, **{name: (lambda h=h: h) for name, h in small_hosts().items()}}
+
+
+def applied(files: dict, changes: dict) -> dict:
+    out = dict(files)
+    for path, text in changes.items():
+        if text is None:
+            out.pop(path, None)
+        else:
+            out[path] = text
+    return out
+
+
+def described(model: HostNetwork) -> dict:
+    return {name: dev.to_dict() for name, dev in model.devices.items()}
+
+
+@pytest.fixture(params=sorted(FORMATS))
+def fmt(request, tmp_path):
+    cls = FORMATS[request.param]
+    return cls(cls.DEFAULT_PATH, root=str(tmp_path))
+
+
+@pytest.mark.parametrize("host_name", sorted(HOSTS))
+def test_render_then_parse_gives_the_model_back(fmt, host_name):
+    want, _missing = persisted(HOSTS[host_name](), None, GUESTS)
+    files = applied({}, fmt.render({}, want))
+    assert files, "nothing rendered"
+    assert all(text is not None for text in files.values())
+    assert described(fmt.parse(files)) == described(want)
+
+
+@pytest.mark.parametrize("host_name", sorted(HOSTS))
+def test_rendering_what_the_files_already_say_changes_nothing(fmt, host_name):
+    want, _missing = persisted(HOSTS[host_name](), None, GUESTS)
+    files = applied({}, fmt.render({}, want))
+    assert fmt.render(files, want) == {}
+    assert fmt.render(files, HostNetwork()) == {}
+
+
+def test_one_changed_device_touches_only_its_description(fmt):
+    want, _missing = persisted(proxmox_host(), None, GUESTS)
+    files = applied({}, fmt.render({}, want))
+    changed = copy.deepcopy(want)
+    changed.get("vmbr10").mtu = 1400
+    changed.get("vmbr10").ip.addresses = ["192.0.2.11/24", "2001:db8:10::10/64"]
+    only = HostNetwork()
+    only.add(changed.get("vmbr10"))
+    changes = fmt.render(files, only)
+    assert changes
+    after = fmt.parse(applied(files, changes))
+    assert described(after) == described(changed)
+    if fmt.PATH_IS_DIR:
+        # One file per device: only vmbr10's own files change.
+        untouched = {p for p in files if p not in changes}
+        assert untouched and all(files[p] == applied(files, changes)[p] for p in untouched)
+
+
+def test_removing_a_device_leaves_the_others(fmt):
+    want, _missing = persisted(proxmox_host(), None, GUESTS)
+    files = applied({}, fmt.render({}, want))
+    after = fmt.parse(applied(files, fmt.render(files, HostNetwork(), remove=["vmbr1", "eno3"])))
+    expected = described(want)
+    del expected["vmbr1"], expected["eno3"]
+    assert described(after) == expected
+
+
+def test_a_new_device_joins_files_that_hold_others(fmt):
+    hosts = small_hosts()
+    first, _m = persisted(hosts["empty bridge, no ports"], None, GUESTS)
+    second, _m = persisted(hosts["VLANs on a bare NIC: 802.1ad with its own name, parent.id name"], None, GUESTS)
+    files = applied({}, fmt.render({}, first))
+    after = fmt.parse(applied(files, fmt.render(files, second)))
+    assert described(after) == {**described(first), **described(second)}
