@@ -6,7 +6,8 @@ Check mode's prediction and `--diff` come from here, and so does the
 topology check of a plan before anything is sent. It follows the kernel's
 rules where they matter to a plan: a new VLAN takes its parent's MTU, a
 deleted master frees its ports, a port joining a vlan-aware bridge gets VLAN 1
-as untagged PVID, one PVID per port.
+as untagged PVID, one PVID per port, a bond opens (brings up) a device it
+enslaves, closes one it releases and keeps its slaves at its own MTU.
 """
 from __future__ import annotations
 
@@ -50,11 +51,19 @@ def apply_op(host: HostNetwork, op) -> None:
     if dev is None:
         return
     if op.action == LINK_SET:
+        old_master = host.get(dev.master or "")
         for key, value in p.items():
             setattr(dev, key, copy.deepcopy(value))
         master = host.get(p.get("master") or "")
         if "master" in p:
             dev.vlans = vlans.default_membership() if isinstance(master, Bridge) and master.vlan_filtering else None
+            if isinstance(master, Bond):
+                dev.up, dev.mtu = True, master.mtu
+            elif isinstance(old_master, Bond) and "up" not in p:
+                dev.up = False  # a bond closes the device it releases
+        if isinstance(dev, Bond) and p.get("mtu"):
+            for slave in host.ports_of(dev.name):
+                slave.mtu = p["mtu"]
         if p.get("vlan_filtering") is not None and isinstance(dev, Bridge):
             for port in [dev] + host.ports_of(dev.name):
                 port.vlans = vlans.default_membership() if p["vlan_filtering"] else None

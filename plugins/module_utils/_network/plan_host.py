@@ -1,0 +1,100 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Planning many devices at once: a whole described host (net_persist's `restored`).
+
+No new rules here: each device goes through its own planner (bond, VLAN,
+bridge, or MTU/addresses/state for a NIC), in an order where everything a
+device stands on comes first (a bond's slaves, a bridge's ports, a VLAN's
+parent), each planned against the host as the earlier steps will leave it.
+The result is one Plan, so one undo covers the whole change.
+"""
+from __future__ import annotations
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, checked, plan_mtu_ip_state
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import plan_bridge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_vlan import plan_vlan
+
+
+def _needs(desired: HostNetwork, name: str) -> list:
+    """The described devices `name` stands on."""
+    dev = desired.get(name)
+    needs = [p.name for p in desired.ports_of(name)] if isinstance(dev, (Bridge, Bond)) else []
+    if isinstance(dev, Vlan) and dev.parent in desired.devices:
+        needs.append(dev.parent)
+    return needs
+
+
+def dependency_order(desired: HostNetwork) -> list:
+    """Device names, each after the devices it stands on; ties by name. A cycle is a ValidationError."""
+    order, done, visiting = [], set(), []
+
+    def visit(name):
+        if name in done:
+            return
+        if name in visiting:
+            cycle = visiting[visiting.index(name):] + [name]
+            raise ValidationError([f"devices: {' -> '.join(cycle)} stand on each other; no order can build them"])
+        visiting.append(name)
+        for need in sorted(_needs(desired, name)):
+            visit(need)
+        visiting.pop()
+        done.add(name)
+        order.append(name)
+
+    for name in sorted(desired.devices):
+        visit(name)
+    return order
+
+
+def _device_plan(host: HostNetwork, desired: HostNetwork, name: str, guests: GuestMatcher) -> Plan:
+    dev = desired.get(name)
+    if isinstance(dev, Bond):
+        return plan_bond(host, dev, [p.name for p in desired.ports_of(name)], dev.up, take_over=True)
+    if isinstance(dev, Bridge):
+        members = desired.ports_of(name)
+        port_vlans = {d.name: d.vlans for d in [dev] + members if d.vlans is not None}
+        return plan_bridge(host, dev, [p.name for p in members if not guests.is_guest_device(p)], dev.up, guests,
+                           port_vlans or None)
+    if isinstance(dev, Vlan):
+        missing = [key for key in ("parent", "vlan_id") if getattr(dev, key) is None]
+        if missing:
+            raise ValidationError([f"{name}: a VLAN needs {' and '.join(missing)}; the configuration does not say"])
+        return plan_vlan(host, dev, dev.up)
+    current = host.get(name)
+    if current is None:
+        raise ValidationError([f"{name}: the configuration describes it, but the kernel has no such device and only "
+                               f"bridges, bonds and VLANs can be created"])
+    return checked(Plan(plan_mtu_ip_state(host, name, current, dev.mtu, dev.ip.normalized(), dev.up)), host, [name])
+
+
+def plan_host(host: HostNetwork, desired: HostNetwork, guests: GuestMatcher) -> Plan:
+    """Operations that make every device of `desired` what it describes (fields None: left alone).
+
+    Devices `desired` does not describe are left alone, except that a bridge
+    or bond described with its ports releases the uplinks it no longer lists
+    (guest ports never). A device that fails a planner's checks stops the
+    whole plan, with every problem found.
+    """
+    operations, warnings, problems, failed = [], [], [], set()
+    future = host
+    for name in dependency_order(desired):
+        if failed.intersection(_needs(desired, name)):
+            failed.add(name)  # planned against a device that could not be: its problem is reported already
+            continue
+        try:
+            plan = _device_plan(future, desired, name, guests)
+        except ValidationError as exc:
+            problems += [p if p.startswith(f"{name}") else f"{name}: {p}" for p in exc.problems]
+            failed.add(name)
+            continue
+        operations += plan.operations
+        warnings += plan.warnings
+        future = plan.predict(future)
+    if problems:
+        raise ValidationError(problems)
+    return Plan(operations, warnings)

@@ -1,0 +1,54 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""`format: auto`: which network stack owns the host's configuration, judged from its files.
+
+Each stack leaves signs a reader can check without running anything: a
+program, an enabled service, a runtime directory of its daemon. The answer
+comes with the signs that led to it (the module reports them), and more than
+one stack in use, or none, is an error that asks for `format`: writing the
+files of a stack the host does not read would be a silent no-op at reboot.
+"""
+from __future__ import annotations
+
+import os
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+
+WANTS = ("etc/systemd/system/multi-user.target.wants", "etc/systemd/system/network-online.target.wants")
+
+# format -> ((relative path, what it shows), ...): any one present counts.
+SIGNS = {
+    "ifupdown2": (
+        ("usr/share/ifupdown2/__main__.py", "ifupdown2 is installed"),
+        ("etc/pve", "Proxmox VE (its network stack is ifupdown2)"),
+    ),
+    "networkmanager": (
+        ("run/NetworkManager/NetworkManager.pid", "NetworkManager is running"),
+        ("etc/systemd/system/multi-user.target.wants/NetworkManager.service", "NetworkManager.service is enabled"),
+    ),
+    "networkd": (
+        ("run/systemd/netif/state", "systemd-networkd is running"),
+        ("etc/systemd/system/multi-user.target.wants/systemd-networkd.service", "systemd-networkd.service is enabled"),
+    ),
+}
+
+
+def detect(root: str = "/") -> tuple:
+    """(format, [why]) for the host whose / is `root`; ValidationError when it is not exactly one."""
+    found = {}
+    for name, signs in SIGNS.items():
+        reasons = [f"{why} (/{rel})" for rel, why in signs if os.path.lexists(os.path.join(root, rel))]
+        if reasons:
+            found[name] = reasons
+    if len(found) == 1:
+        (name, reasons), = found.items()
+        return name, reasons
+    if not found:
+        classic = os.path.exists(os.path.join(root, "etc/network/interfaces"))
+        hint = (" (/etc/network/interfaces exists, but ifupdown2 is not installed: classic ifupdown is not supported; "
+                "install ifupdown2 or set format)") if classic else ""
+        raise ValidationError([f"format: auto found no network stack it supports{hint}; set format to one of "
+                               f"ifupdown2, networkmanager, networkd"])
+    shown = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in sorted(found.items()))
+    raise ValidationError([f"format: auto found more than one network stack in use ({shown}); set format to the one "
+                           f"that configures these devices at boot"])

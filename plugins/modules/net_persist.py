@@ -1,0 +1,224 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: the host's persistent network configuration, from and to the running kernel."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: net_persist
+short_description: Make a hypervisor's network configuration files describe what runs, or bring the kernel back to them
+version_added: 0.1.0
+description:
+  - The changes of M(netsafe.hypervisor.net_bridge), M(netsafe.hypervisor.net_bond) and M(netsafe.hypervisor.net_vlan)
+    are runtime-only: a reboot, or Proxmox VE's C(ifreload -a), reverts them. This module writes them into the host's
+    own network configuration, which is the safe configuration a host boots into.
+  - V(saved) reads the devices in scope from the kernel and edits the configuration files so that they describe
+    them. Files already right are not rewritten. Only the descriptions of devices in scope change; every other byte of
+    a file is kept (comments, other stanzas or profiles, C(source) lines, order).
+  - V(rendered) returns what the files would hold and writes nothing.
+  - V(restored) brings the kernel to what the files say, through the same plan, apply, verify and undo as the other
+    network modules; guest ports stay on their bridges.
+  - Every file replaced is first copied to O(backup_dir), then replaced atomically (temporary file, fsync, rename,
+    directory fsync): a crash leaves the old file or the new one, never part of one.
+author:
+  - netsafe.hypervisor team (@netsafe-hypervisor)
+extends_documentation_fragment:
+  - netsafe.hypervisor.network
+options:
+  state:
+    description:
+      - V(saved) writes the running configuration of the devices in scope into the files.
+      - V(rendered) returns the files' contents after such a write (RV(rendered)) and writes nothing.
+      - V(restored) changes the kernel to match the files.
+    type: str
+    choices: [saved, rendered, restored]
+    default: saved
+  format:
+    description:
+      - The network stack whose files are written.
+      - V(ifupdown2) edits C(/etc/network/interfaces) and the files it C(source)s (Proxmox VE, Debian).
+      - V(networkmanager) writes NetworkManager keyfiles in C(/etc/NetworkManager/system-connections) (RHEL, oVirt).
+      - V(networkd) writes systemd-networkd C(.netdev) and C(.network) files in C(/etc/systemd/network).
+      - V(auto) detects the stack from the host's files (installed programs, enabled services, running daemons) and
+        reports what it found in RV(detected); it fails, asking for this option, when it finds none or several.
+    type: str
+    choices: [auto, ifupdown2, networkmanager, networkd]
+    default: auto
+  devices:
+    description:
+      - The devices whose descriptions are written (or restored), with what they stand on (the ports of a bridge or
+        bond that are not guest ports, and a VLAN's parent).
+      - Default, every bridge, bond and VLAN of the host and the NICs beneath them.
+      - Guest ports are never written (their hypervisor creates them); naming one is an error.
+      - With O(state=saved), a named device that the kernel no longer has is removed from the files.
+    type: list
+    elements: str
+  path:
+    description:
+      - The main file (V(ifupdown2)) or the directory (V(networkmanager), V(networkd)), as the host sees it, inside
+        O(root).
+      - Defaults to the format's usual place (see O(format)).
+    type: path
+  root:
+    description:
+      - Where the host's C(/) is. O(path), O(backup_dir) and absolute paths inside the files (C(source) lines) are
+        resolved under it.
+      - For an image being prepared, or a scratch tree in tests.
+    type: path
+    default: /
+  backup_dir:
+    description:
+      - Where the previous content of every replaced or removed file goes, inside O(root), as
+        C(<backup_dir>/<UTC time>/<original path>), readable by root only.
+      - Never next to the original, where the network stack would read it as configuration.
+    type: path
+    default: /var/lib/netsafe/backups
+attributes:
+  check_mode:
+    support: full
+    description:
+      - With O(state=saved), writes nothing and reports RV(changed) when the files have drifted from the running
+        state (a drift report); with O(state=restored), reports the plan and the predicted state.
+  diff_mode:
+    support: full
+    description: Shows each file before and after (O(state=saved)), or each device before and after (O(state=restored)).
+  platform:
+    support: full
+    platforms: linux
+    description: Reads the kernel through rtnetlink (root); writes files as root.
+notes:
+  - MAC addresses are not written: the kernel derives a bridge's, bond's and VLAN's MAC from its ports.
+  - Devices the files describe but the kernel lacks are kept in the files unless named in O(devices) (a warning
+    lists them).
+  - With O(state=restored), devices not described are left alone; a bridge or bond described with its ports releases
+    uplinks it no longer lists (never guest ports). NICs cannot be created; a NIC described but missing is an error.
+  - See the collection's docs/net_persist.md for what each format gets and how it plays with the Proxmox VE web UI,
+    NetworkManager and networkd.
+seealso:
+  - module: netsafe.hypervisor.net_bridge
+  - module: netsafe.hypervisor.net_bond
+  - module: netsafe.hypervisor.net_vlan
+"""
+
+EXAMPLES = r"""
+- name: Save the running bridges, bonds and VLANs into /etc/network/interfaces (Proxmox VE)
+  netsafe.hypervisor.net_persist:
+    format: ifupdown2
+
+- name: Drift report - do the files still describe what runs?
+  netsafe.hypervisor.net_persist:
+  check_mode: true
+  diff: true
+  register: drift
+
+- name: Save only vmbr1 (and its uplinks) as NetworkManager keyfiles
+  netsafe.hypervisor.net_persist:
+    format: networkmanager
+    devices: [vmbr1]
+
+- name: Remove the deleted bridge vmbr9 from the files
+  netsafe.hypervisor.net_persist:
+    devices: [vmbr9]
+
+- name: Bring the kernel back to the configuration files (no network service of its own here)
+  netsafe.hypervisor.net_persist:
+    state: restored
+    format: networkd
+"""
+
+RETURN = r"""
+format:
+  description: The format used.
+  returned: always
+  type: str
+  sample: ifupdown2
+detected:
+  description: With O(format=auto), what on the host showed the format.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ifupdown2 is installed (/usr/share/ifupdown2/__main__.py)"]
+devices:
+  description: The devices in scope.
+  returned: always
+  type: list
+  elements: str
+  sample: [bond0, eno1, eno2, vmbr0]
+files:
+  description: The files written (O(state=saved)) or that would be (check mode, O(state=rendered)).
+  returned: when O(state) is not V(restored)
+  type: list
+  elements: dict
+  contains:
+    path: {description: The file on this machine (under O(root))., type: str, returned: always}
+    action: {description: "V(created), V(updated) or V(removed).", type: str, returned: always}
+  sample: [{"path": "/etc/network/interfaces", "action": "updated"}]
+backups:
+  description: The backup of each replaced or removed file.
+  returned: when O(state=saved)
+  type: list
+  elements: str
+  sample: ["/var/lib/netsafe/backups/20261128T183000Z/etc/network/interfaces"]
+removed_devices:
+  description: Named devices the kernel no longer has, removed from the files.
+  returned: when O(state) is not V(restored)
+  type: list
+  elements: str
+drift:
+  description: With O(state=rendered), whether the files differ from the running state.
+  returned: when O(state=rendered)
+  type: bool
+rendered:
+  description: With O(state=rendered), every file of the format as it would be, by path.
+  returned: when O(state=rendered)
+  type: dict
+state:
+  description: With O(state=restored), each device in scope after the change (or predicted, in check mode).
+  returned: when O(state=restored)
+  type: dict
+commands:
+  description: With O(state=restored), the equivalent iproute2 commands of the plan.
+  returned: when O(state=restored)
+  type: list
+  elements: str
+diff:
+  description: Files before and after (O(state=saved)), or devices before and after (O(state=restored)).
+  returned: always
+  type: raw
+"""
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import engine
+
+ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["saved", "rendered", "restored"], default="saved"),
+    format=dict(type="str", choices=["auto", "ifupdown2", "networkmanager", "networkd"], default="auto"),
+    devices=dict(type="list", elements="str"),
+    path=dict(type="path"),
+    root=dict(type="path", default="/"),
+    backup_dir=dict(type="path", default=engine.DEFAULT_BACKUP_DIR),
+    **NETWORK_ARGS,
+)
+
+
+def run(module) -> dict:
+    params = module.params
+    fmt, detected = engine.open_format(params["format"], params["path"], params["root"])
+    guests = GuestMatcher(params["guest_patterns"])
+    state = params["state"]
+    if state == "restored":
+        result = engine.restored(fmt, params["namespace"], params["devices"], guests, module.check_mode)
+    elif state == "rendered":
+        result = engine.rendered(fmt, params["namespace"], params["devices"], guests)
+    else:
+        result = engine.saved(fmt, params["namespace"], params["devices"], guests, module.check_mode, params["backup_dir"])
+    result.update(format=fmt.NAME, detected=detected)
+    return result
+
+
+def main():
+    run_network_module(ARGUMENT_SPEC, run)
+
+
+if __name__ == "__main__":
+    main()

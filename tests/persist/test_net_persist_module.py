@@ -1,0 +1,167 @@
+"""net_persist on a real kernel, for every format: saved, rendered, restored, check mode, bad input.
+
+Files go under a scratch root (the module's `root` option); the kernel side is
+a throwaway namespace. The round trip is the issue's: kernel -> files ->
+`restored` into a fresh namespace -> the same complete state dump.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.formats import FORMATS
+
+import persist_lab
+from modrun import run_module
+from nstools import ip, kernel_state, state_diff
+
+pytestmark = pytest.mark.kernel
+
+
+def persist(ns, root, fmt, check=False, **args):
+    return run_module("net_persist", dict(format=fmt, namespace=ns, root=str(root), **args), check=check)
+
+
+def snapshot_files(root) -> dict:
+    """Every file under `root` with its bytes and mtime (ns)."""
+    found = {}
+    for base, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(base, name)
+            found[path] = (open(path, "rb").read(), os.stat(path).st_mtime_ns)
+    return found
+
+
+def config_files(root) -> dict:
+    return {p: v for p, v in snapshot_files(root).items() if "/var/lib/netsafe/" not in p}
+
+
+@pytest.fixture
+def lab(namespaces):
+    """(namespace with the 'bridges' host and guests, its peer namespace)."""
+    ns, peer = namespaces.new(), namespaces.new()
+    persist_lab.nics(ns, peer, persist_lab.BRIDGES_NICS)
+    persist_lab.bridges(ns)
+    persist_lab.guests(ns)
+    return ns, peer
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_saved_writes_once_then_reports_nothing_to_do(lab, tmp_path, fmt):
+    ns, _peer = lab
+    first = persist(ns, tmp_path, fmt)
+    assert not first.get("failed"), first
+    assert first["changed"] and first["files"] and all(f["action"] == "created" for f in first["files"])
+    assert first["backups"] == []  # nothing existed to back up
+    assert first["devices"] == ["eno1", "eno2", "vmbr0", "vmbr1"]  # guests never, eno3 belongs to nothing
+    written = config_files(tmp_path)
+    assert written and not any("tap100i0" in p or "veth101i0" in p for p in written)
+    assert not any(b"tap100i0" in data or b"veth101i0" in data for data, _m in written.values())
+    again = persist(ns, tmp_path, fmt)
+    assert not again["changed"] and again["files"] == [] and again["backups"] == []
+    assert config_files(tmp_path) == written  # bytes and mtimes: nothing rewritten
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_check_mode_reports_drift_with_a_diff_and_writes_nothing(lab, tmp_path, fmt):
+    ns, _peer = lab
+    assert persist(ns, tmp_path, fmt)["changed"]
+    before = snapshot_files(tmp_path)
+    ip("link", "set", "vmbr1", "mtu", "8000", ns=ns)
+    drift = persist(ns, tmp_path, fmt, check=True)
+    assert drift["changed"], drift
+    assert drift["diff"] and any("8000" in d["after"] and "8000" not in d["before"] for d in drift["diff"])
+    assert snapshot_files(tmp_path) == before
+    rendered = persist(ns, tmp_path, fmt, state="rendered")
+    assert not rendered["changed"] and rendered["drift"]
+    assert any("8000" in text for text in rendered["rendered"].values())
+    assert snapshot_files(tmp_path) == before
+    saved = persist(ns, tmp_path, fmt)
+    assert saved["changed"] and saved["backups"]
+    for backup in saved["backups"]:
+        assert backup.startswith(str(tmp_path / "var" / "lib" / "netsafe" / "backups"))
+        original = "/" + backup.split("/backups/", 1)[1].split("/", 1)[1]
+        assert open(backup, "rb").read() == before[str(tmp_path) + original][0]
+    assert not persist(ns, tmp_path, fmt, check=True)["changed"]
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_restored_into_a_fresh_namespace_gives_the_same_state_dump(lab, namespaces, tmp_path, fmt):
+    ns, _peer = lab
+    for guest in ("tap100i0", "veth101i0"):  # guests are not the files' business: compare without them
+        ip("link", "del", guest, ns=ns)
+    assert persist(ns, tmp_path, fmt)["changed"]
+    fresh, fresh_peer = namespaces.new(), namespaces.new()
+    persist_lab.nics(fresh, fresh_peer, persist_lab.BRIDGES_NICS)
+    check = persist(fresh, tmp_path, fmt, check=True, state="restored")
+    assert check["changed"] and check["commands"]
+    result = persist(fresh, tmp_path, fmt, state="restored")
+    assert not result.get("failed"), result
+    assert state_diff(kernel_state(ns), kernel_state(fresh)) == []
+    assert not persist(fresh, tmp_path, fmt, state="restored")["changed"]
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_restored_keeps_guest_ports_on_their_bridge(lab, tmp_path, fmt):
+    ns, _peer = lab
+    assert persist(ns, tmp_path, fmt)["changed"]
+    ip("link", "set", "vmbr0", "mtu", "1400", ns=ns)
+    ip("link", "set", "eno1", "nomaster", ns=ns)
+    result = persist(ns, tmp_path, fmt, state="restored")
+    assert result["changed"] and not result.get("failed"), result
+    assert result["state"]["vmbr0"]["ports"] == ["eno1"]
+    assert result["state"]["vmbr0"]["guest_ports"] == ["tap100i0", "veth101i0"]
+    assert result["state"]["vmbr0"]["mtu"] == 1500
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_named_device_the_kernel_no_longer_has_is_removed_from_the_files(lab, tmp_path, fmt):
+    ns, _peer = lab
+    assert persist(ns, tmp_path, fmt)["changed"]
+    ip("link", "del", "vmbr1", ns=ns)
+    default = persist(ns, tmp_path, fmt)
+    assert any("vmbr1" in w for w in default.get("warnings", [])), default  # kept, and said so
+    assert not default["changed"]
+    named = persist(ns, tmp_path, fmt, devices=["vmbr1"])
+    assert named["changed"] and named["removed_devices"] == ["vmbr1"]
+    assert not any(b"vmbr1" in data for data, _m in config_files(tmp_path).values())
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_bad_input_fails_clearly_and_writes_nothing(lab, tmp_path, fmt):
+    ns, _peer = lab
+    guest = persist(ns, tmp_path, fmt, devices=["tap100i0"])
+    assert guest["failed"] and "devices: 'tap100i0' is a guest port" in guest["msg"]
+    cls = FORMATS[fmt]
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "file").write_text("x")
+    bad_path = "/wrong/file" if cls.PATH_IS_DIR else "/wrong"
+    bad = persist(ns, tmp_path, fmt, path=bad_path)
+    assert bad["failed"] and bad["msg"].startswith(f"path: {bad_path} is ")
+    assert {p for p in snapshot_files(tmp_path)} == {str(wrong / "file")}
+
+
+def test_an_unknown_format_and_a_missing_root_are_refused_by_name(lab, tmp_path):
+    ns, _peer = lab
+    unknown = persist(ns, tmp_path, "yaml")
+    assert unknown["failed"] and "format" in unknown["msg"] and "ifupdown2" in unknown["msg"]
+    missing = run_module("net_persist", dict(namespace=ns, root=str(tmp_path / "nope"), format="ifupdown2"))
+    assert missing["failed"] and missing["msg"].startswith("root: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_detection_says_what_it_found_and_refuses_ambiguity(lab, tmp_path):
+    ns, _peer = lab
+    none = persist(ns, tmp_path, "auto")
+    assert none["failed"] and "format: auto found no network stack" in none["msg"]
+    (tmp_path / "etc" / "pve").mkdir(parents=True)
+    found = persist(ns, tmp_path, "auto", state="rendered")
+    assert not found.get("failed"), found
+    assert found["format"] == "ifupdown2" and found["detected"] == ["Proxmox VE (its network stack is ifupdown2) (/etc/pve)"]
+    wants = tmp_path / "etc" / "systemd" / "system" / "multi-user.target.wants"
+    wants.mkdir(parents=True)
+    (wants / "NetworkManager.service").symlink_to("/lib/systemd/system/NetworkManager.service")
+    both = persist(ns, tmp_path, "auto")
+    assert both["failed"] and "more than one network stack" in both["msg"] and "NetworkManager.service is enabled" in both["msg"]

@@ -1,0 +1,91 @@
+"""Hypervisor-shaped namespaces for the persistence tests: built with iproute2, MACs fixed.
+
+Fixed MACs on the "NICs" (veth ends whose peers live in a separate peer
+namespace, like a switch) make two namespaces built the same way compare
+equal in the complete state dump: a bridge, bond or VLAN derives its MAC
+from its ports.
+"""
+from __future__ import annotations
+
+from nstools import ip, iproute
+
+
+def nic(ns: str, peer_ns: str, name: str, index: int) -> str:
+    mac = f"52:54:00:aa:00:{index:02x}"
+    ip("link", "add", name, "address", mac, "type", "veth", "peer", "name", f"sw{index}", "netns", peer_ns, ns=ns)
+    ip("link", "set", f"sw{index}", "up", ns=peer_ns)
+    return name
+
+
+def nics(ns: str, peer_ns: str, names) -> None:
+    for i, name in enumerate(names, start=1):
+        nic(ns, peer_ns, name, i)
+
+
+BRIDGES_NICS = ("eno1", "eno2", "eno3")
+
+
+def bridges(ns: str) -> None:
+    """What the host kernel can hold: two bridges with uplinks, addresses, gateways, STP; a NIC left alone."""
+    iproute(ns, [
+        "ip link add vmbr0 type bridge stp_state 0 forward_delay 0",
+        "ip link set eno1 master vmbr0",
+        "ip link set eno1 up",
+        "ip link set vmbr0 up",
+        "ip address add 192.0.2.10/24 dev vmbr0",
+        "ip address add 2001:db8::10/64 dev vmbr0 nodad",
+        "ip route replace default via 192.0.2.1 dev vmbr0",
+        "ip route replace default via 2001:db8::1 dev vmbr0",
+        "ip link add vmbr1 type bridge stp_state 1 forward_delay 400",
+        "ip link set eno2 master vmbr1",
+        "ip link set eno2 mtu 9000",
+        "ip link set vmbr1 mtu 9000",
+        "ip link set eno2 up",
+        "ip link set vmbr1 up",
+    ])
+
+
+def guests(ns: str, bridge: str = "vmbr0") -> list:
+    """A VM tap and a container veth on `bridge`, as their hypervisor would leave them."""
+    iproute(ns, [
+        "ip tuntap add tap100i0 mode tap",
+        "ip link set tap100i0 address 52:54:00:bb:00:01",
+        f"ip link set tap100i0 master {bridge}",
+        "ip link set tap100i0 up",
+        "ip link add veth101i0 address 52:54:00:bb:00:02 type veth peer name ct101 address 52:54:00:bb:00:03",
+        f"ip link set veth101i0 master {bridge}",
+        "ip link set veth101i0 up",
+    ])
+    return ["tap100i0", "veth101i0"]
+
+
+PROXMOX_NICS = ("eno1", "eno2", "eno3", "eno4")
+
+
+def proxmox(ns: str) -> None:
+    """The issue's host (needs bonding, 802.1Q and bridge VLAN filtering): bond of two NICs, a VLAN on it,
+    a bridge on the VLAN with addresses and gateways, a vlan-aware bridge with port VLANs, a NIC down."""
+    iproute(ns, [
+        "ip link add bond0 type bond mode 802.3ad miimon 100 updelay 200 downdelay 200 lacp_rate fast "
+        "xmit_hash_policy layer3+4 min_links 1",
+        "ip link set eno1 master bond0",
+        "ip link set eno2 master bond0",
+        "ip link set bond0 mtu 9000",
+        "ip link set bond0 up",
+        "ip link add link bond0 name bond0.10 type vlan id 10",
+        "ip link set bond0.10 mtu 1500",
+        "ip link add vmbr10 type bridge stp_state 0 forward_delay 0",
+        "ip link set bond0.10 master vmbr10",
+        "ip link set bond0.10 up",
+        "ip link set vmbr10 up",
+        "ip address add 192.0.2.10/24 dev vmbr10",
+        "ip address add 2001:db8:10::10/64 dev vmbr10 nodad",
+        "ip route replace default via 192.0.2.1 dev vmbr10",
+        "ip route replace default via 2001:db8:10::1 dev vmbr10",
+        "ip link add vmbr1 type bridge stp_state 0 forward_delay 0 vlan_filtering 1",
+        "ip link set eno3 master vmbr1",
+        "bridge vlan add dev eno3 vid 2-4094",
+        "bridge vlan add dev eno3 vid 30 pvid untagged",
+        "ip link set eno3 up",
+        "ip link set vmbr1 up",
+    ])
