@@ -98,9 +98,12 @@ options:
     type: bool
     default: false
 notes:
+  - Changes are runtime-only: a reboot or C(ifreload -a) reverts them. M(netsafe.hypervisor.net_persist) writes them
+    into the host's network configuration files.
   - A second run with the same options reports no change and sends nothing to the kernel.
   - Everything is decided before the first change; invalid input changes nothing.
 seealso:
+  - module: netsafe.hypervisor.net_persist
   - name: docs/net_bridge.md
     description: The collection's guide to net_bridge, with the lab used in the examples.
     link: https://example.invalid/netsafe/hypervisor/docs/net_bridge.md
