@@ -177,7 +177,7 @@ def test_read_takes_what_networkmanager_loads_and_skips_what_it_ignores(tmp_path
     real.mkdir(parents=True)
     for name, mode in (("eth0.nmconnection", 0o600), ("legacy-profile", 0o600), (".hidden", 0o600), ("x~", 0o600),
                        ("tmp.AbC123", 0o600), ("cert.pem", 0o600), ("open.nmconnection", 0o644)):
-        (real / name).write_text(profile(name.split(".")[0] or "h"))
+        (real / name).write_text(profile(name.partition(".")[0] or "h"))
         os.chmod(real / name, mode)
     assert sorted(fmt(str(tmp_path)).read()) == [f"{DIR}/eth0.nmconnection", f"{DIR}/legacy-profile"]
 
