@@ -1,0 +1,726 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""NetworkManager keyfiles: one profile per device in /etc/NetworkManager/system-connections.
+
+Written as NetworkManager 1.42 (Debian 12, RHEL 9) writes them itself:
+`master=`/`slave-type=` for ports (newer NetworkManager reads those as
+aliases of `controller=`/`port-type=`; both are read here), a gateway after
+the first address (`address1=192.0.2.10/24,192.0.2.1`), bond options one
+key each in [bond]. A profile already on the host for a device (matched by
+`interface-name`, as the installer writes it) is edited in place: only the
+keys listed in KEYS_WE_OWN change, every other line stays as it was. The
+meaning of each key, and where it is not what the model says (forward delay,
+the default PVID, `up`), is in docs/net_persist_networkmanager.md; the
+comments below say why each rule is what NetworkManager's own code does.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import stat
+import uuid
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import merge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import flags_by_vid
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import bond_options_for_mode
+
+SUFFIX = ".nmconnection"
+# uuid5 namespace of the profiles we create: the same device always gets the same uuid.
+UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/netsafe/hypervisor/net_persist/networkmanager")
+# Section aliases NetworkManager's keyfile reader accepts (it writes the short one).
+SECTION_ALIASES = {"802-3-ethernet": "ethernet"}
+TYPES = {"ethernet": "nic", "802-3-ethernet": "nic", "bridge": "bridge", "bond": "bond", "vlan": "vlan"}
+# NetworkManager's own names of bond option values (it accepts the kernel's numbers too).
+BOND_NUMBERS = {
+    "mode": ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"),
+    "lacp_rate": ("slow", "fast"),
+    "ad_select": ("stable", "bandwidth", "count"),
+    "xmit_hash_policy": ("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac"),
+}
+# libnm-core's defaults for a bond option the profile leaves out (nm-setting-bond.c, 1.42.4).
+NM_BOND_DEFAULTS = {"updelay": 0, "downdelay": 0, "lacp_rate": "slow", "xmit_hash_policy": "layer2",
+                    "ad_select": "stable", "arp_interval": 0, "arp_ip_target": [], "min_links": 0, "primary": None}
+NM_FORWARD_DELAY_DEFAULT = 15      # what the kernel gets for a missing or 0 bridge.forward-delay
+NM_FORWARD_DELAY_RANGE = (2, 30)   # whole seconds, checked by libnm's verify() (0 allowed only without STP)
+# The exact forward delay when NetworkManager's key cannot hold it (STP off, so the kernel ignores it):
+# NetworkManager keeps [user] data untouched and never acts on it.
+USER_FORWARD_DELAY = "netsafe.forward-delay"
+KEYS_WE_OWN = {
+    "connection": ("type", "interface-name", "autoconnect", "master", "slave-type", "controller", "port-type"),
+    "ethernet": ("mtu",),
+    "bridge": ("stp", "forward-delay", "vlan-filtering", "vlan-default-pvid", "vlans"),
+    "bridge-port": ("vlans",),
+    "bond": BOND_OPTIONS + ("active_slave",),
+    "vlan": ("parent", "id", "protocol"),
+    "user": (USER_FORWARD_DELAY,),
+}
+_ADDRESS_KEY = re.compile(r"^addresse?s?\d*$")
+_MKSTEMP = re.compile(r"\.[A-Za-z0-9]{6}$")
+
+
+# -- the file: GLib's key file syntax, every line kept -------------------------
+
+def _unescape(value: str) -> str:
+    out, i = [], 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value):
+            out.append({"s": " ", "n": "\n", "t": "\t", "r": "\r", "\\": "\\"}.get(value[i + 1], "\\" + value[i + 1]))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _escape(value: str) -> str:
+    text = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    return "\\s" + text[1:] if text.startswith(" ") else text
+
+
+class KeyFile:
+    """A keyfile as lines: groups with their key lines, comments and blank lines kept where they are."""
+
+    def __init__(self, path: str, text: str):
+        self.path = path
+        self.head: list = []      # lines before the first group (comments, blank)
+        self.groups: list = []    # [name, header line, [line, ...]]; a line is a str or [key, raw line]
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                (self.groups[-1][2] if self.groups else self.head).append(raw)
+            elif line.startswith("[") and line.endswith("]"):
+                self.groups.append([line[1:-1], raw, []])
+            elif "=" in line and self.groups:
+                key = line.split("=", 1)[0].rstrip()
+                if not key:
+                    raise ValidationError([f"{path}: line {number}: a key is missing before '='"])
+                self.groups[-1][2].append([key, raw])
+            elif not self.groups:
+                raise ValidationError([f"{path}: line {number}: {raw!r} comes before the first [section]; "
+                                       f"NetworkManager cannot read this file"])
+            else:
+                raise ValidationError([f"{path}: line {number}: {raw!r} is neither key=value, [section] nor a comment; "
+                                       f"NetworkManager cannot read this file"])
+        seen: dict = {}
+        for group in self.groups:
+            name = SECTION_ALIASES.get(group[0], group[0])
+            if name in seen and seen[name] != group[0]:
+                raise ValidationError([f"{path}: sections [{seen[name]}] and [{group[0]}] are the same setting; "
+                                       f"keep one of them"])
+            seen[name] = group[0]
+
+    def _group(self, section: str):
+        for group in self.groups:
+            if SECTION_ALIASES.get(group[0], group[0]) == section:
+                return group
+        return None
+
+    def has(self, section: str) -> bool:
+        return self._group(section) is not None
+
+    def keys(self, section: str) -> list:
+        group = self._group(section)
+        return [] if group is None else [line[0] for line in group[2] if isinstance(line, list)]
+
+    def get(self, section: str, key: str):
+        """The value (unescaped) of the last `key` in `section`, as GLib reads it; None when absent."""
+        group = self._group(section)
+        found = None
+        for line in group[2] if group else ():
+            if isinstance(line, list) and line[0] == key:
+                found = _unescape(line[1].split("=", 1)[1].lstrip())
+        return found
+
+    def set(self, section: str, key: str, value: str) -> None:
+        """Change the key in place (its last line; earlier duplicates go), or add it to the section."""
+        group = self._group(section)
+        if group is None:
+            group = [section, f"[{section}]", []]
+            self.groups.append(group)
+        lines = group[2]
+        where = [i for i, line in enumerate(lines) if isinstance(line, list) and line[0] == key]
+        new = [key, f"{key}={_escape(value)}"]
+        if where:
+            if lines[where[-1]][1].split("=", 1)[1].lstrip() != new[1].split("=", 1)[1]:
+                lines[where[-1]] = new
+            for i in reversed(where[:-1]):
+                del lines[i]
+            return
+        last = max([i for i, line in enumerate(lines) if isinstance(line, list)], default=-1)
+        lines.insert(last + 1, new)
+
+    def remove(self, section: str, key_or_test) -> None:
+        group = self._group(section)
+        if group is None:
+            return
+        test = key_or_test if callable(key_or_test) else (lambda k: k == key_or_test)
+        group[2] = [line for line in group[2] if not (isinstance(line, list) and test(line[0]))]
+
+    def remove_section(self, section: str) -> None:
+        self.groups = [g for g in self.groups if SECTION_ALIASES.get(g[0], g[0]) != section]
+
+    def text(self) -> str:
+        out = list(self.head)
+        for index, (_name, header, lines) in enumerate(self.groups):
+            if index and out and out[-1].strip():
+                out.append("")
+            out.append(header)
+            out.extend(line[1] if isinstance(line, list) else line for line in lines)
+        while out and not out[-1].strip():
+            out.pop()
+        return "\n".join(out) + "\n"
+
+
+# -- values -------------------------------------------------------------------
+
+def _bool(kf: KeyFile, section: str, key: str, default: bool) -> bool:
+    value = kf.get(section, key)
+    if value is None:
+        return default
+    if value.strip().lower() in ("true", "1"):
+        return True
+    if value.strip().lower() in ("false", "0"):
+        return False
+    raise ValidationError([f"{kf.path}: [{section}] {key}={value!r} is not a boolean (true or false)"])
+
+
+def _int(kf: KeyFile, section: str, key: str, low: int = 0, high: int = 2 ** 31 - 1):
+    value = kf.get(section, key)
+    if value is None:
+        return None
+    text = value.strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValidationError([f"{kf.path}: [{section}] {key}={value!r} is not a whole number in {low}-{high}"])
+    return int(text)
+
+
+def parse_bridge_vlans(text: str, where: str) -> list:
+    """NetworkManager's `vlans=` ('1 pvid untagged,20,300-400 untagged') -> [(first, last, pvid, untagged)]."""
+    out, seen, pvids = [], set(), 0
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        words = part.split()
+        first, sep, last = words[0].partition("-")
+        if not first.isdigit() or (sep and not last.isdigit()) or not 1 <= int(first) <= int(last or first) <= 4094:
+            raise ValidationError([f"{where}: {part!r} is not a VLAN id or range in 1-4094"])
+        low, high = int(first), int(last or first)
+        flags = words[1:]
+        if any(w not in ("pvid", "untagged") for w in flags) or len(set(flags)) != len(flags):
+            raise ValidationError([f"{where}: {part!r}: after the VLAN only 'pvid' and 'untagged' may follow"])
+        if "pvid" in flags:
+            pvids += 1
+            if low != high or pvids > 1:
+                raise ValidationError([f"{where}: only one single VLAN can be the PVID (NetworkManager refuses {part!r})"])
+        vids = set(range(low, high + 1))
+        if vids & seen:
+            raise ValidationError([f"{where}: VLAN {min(vids & seen)} is listed twice (NetworkManager refuses that)"])
+        seen |= vids
+        out.append((low, high, "pvid" in flags, "untagged" in flags))
+    return out
+
+
+def membership_after(entries, default_pvid: int) -> dict:
+    """The kernel's VLANs on a port (or the bridge) after NetworkManager 1.42 set it up.
+
+    The kernel gives a joining port the bridge's default PVID (untagged); then
+    NetworkManager adds the listed VLANs, and a listed VLAN replaces the flags of
+    the same VLAN (the PVID moves to the entry marked pvid): nm-device-bridge.c.
+    """
+    flags: dict = {}
+    pvid = None
+    if default_pvid:
+        flags[default_pvid] = True
+        pvid = default_pvid
+    for low, high, is_pvid, untagged in entries:
+        for vid in range(low, high + 1):
+            flags[vid] = untagged
+            if is_pvid:
+                pvid = vid
+            elif pvid == vid:
+                pvid = None
+    return {"pvid": pvid,
+            "untagged": merge([[v, v] for v, u in flags.items() if u]),
+            "tagged": merge([[v, v] for v, u in flags.items() if not u])}
+
+
+def format_bridge_vlans(member: dict, where: str) -> str:
+    """A membership -> NetworkManager's `vlans=` text listing every VLAN (sorted, one single-VLAN pvid entry)."""
+    by_vid = flags_by_vid(member)
+    pvid = member.get("pvid")
+    if pvid is not None and pvid not in by_vid:
+        raise ValidationError([f"{where}: pvid {pvid} is neither untagged nor tagged; NetworkManager makes the PVID a "
+                               f"member of the port, so this membership cannot be written"])
+    parts, run = [], None
+    for vid in sorted(by_vid):
+        is_pvid, untagged = by_vid[vid]
+        if run and vid == run[1] + 1 and not is_pvid and not run[2] and run[3] == untagged:
+            run[1] = vid
+            continue
+        if run:
+            parts.append(run)
+        run = [vid, vid, is_pvid, untagged]
+    if run:
+        parts.append(run)
+    return ",".join((f"{a}" if a == b else f"{a}-{b}") + (" pvid" if p else "") + (" untagged" if u else "")
+                    for a, b, p, u in parts)
+
+
+def _has_vid1(member) -> bool:
+    return 1 in flags_by_vid(member)
+
+
+def _forward_delay_text(fd) -> str:
+    return f"{fd:g}"
+
+
+# -- profiles -----------------------------------------------------------------
+
+class Profile:
+    """One keyfile: its path, the document, and what identifies it."""
+
+    def __init__(self, path: str, kf: KeyFile):
+        self.path = path
+        self.kf = kf
+        raw_type = (kf.get("connection", "type") or "").strip()
+        self.raw_type = raw_type
+        self.kind = TYPES.get(raw_type)
+        self.ifname = (kf.get("connection", "interface-name") or "").strip() or None
+        self.uuid = (kf.get("connection", "uuid") or "").strip().lower() or None
+        controller = kf.get("connection", "master")
+        if controller is None:
+            controller = kf.get("connection", "controller")
+        self.master_ref = (controller or "").strip() or None
+        port_type = kf.get("connection", "slave-type")
+        if port_type is None:
+            port_type = kf.get("connection", "port-type")
+        self.port_type = (port_type or "").strip() or None
+
+
+class KeyfileFormat(PersistFormat):
+    """NetworkManager keyfiles, one profile per device, `<ifname>.nmconnection` for the profiles we create."""
+
+    NAME = "networkmanager"
+    DEFAULT_PATH = "/etc/NetworkManager/system-connections"
+    PATH_IS_DIR = True
+    NEW_FILE_MODE = 0o600   # NetworkManager ignores a keyfile with any group or other permission bit
+
+    # -- reading ---------------------------------------------------------------
+
+    @staticmethod
+    def ignored_name(name: str) -> bool:
+        """NetworkManager's own rule for /etc (nm_keyfile_utils_ignore_filename, 1.42): no extension required."""
+        return (not name or name.startswith(".") or name.endswith("~") or bool(_MKSTEMP.search(name))
+                or name.lower().endswith((".pem", ".der")))
+
+    def profile_path(self, ifname: str) -> str:
+        return os.path.join(self.path, ifname + SUFFIX)
+
+    def read(self) -> dict:
+        """Every file NetworkManager would load from the directory: regular, owned by root (or us), mode without
+        group/other bits, not a name it ignores. A file it would refuse for its mode is left out, as it does."""
+        self.check_path()
+        real = self.host_path(self.path)
+        files: dict = {}
+        if not os.path.isdir(real):
+            return files
+        for name in sorted(os.listdir(real)):
+            if self.ignored_name(name) or not self._loadable(os.path.join(real, name)):
+                continue
+            with open(os.path.join(real, name), encoding="utf-8") as handle:
+                files[os.path.join(self.path, name)] = handle.read()
+        return files
+
+    def _loadable(self, real: str) -> bool:
+        try:
+            st = os.stat(real)
+        except OSError:
+            return False
+        return stat.S_ISREG(st.st_mode) and st.st_uid in (0, os.geteuid()) and not st.st_mode & 0o077
+
+    def _profiles(self, files: dict) -> dict:
+        """ifname -> Profile for the profiles of the types we model; refuses two profiles for one device."""
+        by_name: dict = {}
+        for path in sorted(files):
+            if files[path] is None:
+                continue
+            profile = Profile(path, KeyFile(path, files[path]))
+            if not profile.kf.has("connection"):
+                raise ValidationError([f"{path}: has no [connection] section; NetworkManager cannot read it"])
+            if profile.kind is None or profile.ifname is None:
+                continue   # another kind of profile (wifi, team, ...) or one bound by MAC only: not ours to read
+            by_name.setdefault(profile.ifname, []).append(profile)
+        out = {}
+        for name, found in by_name.items():
+            if len(found) > 1:
+                raise ValidationError([f"{self.path}: {len(found)} profiles are for interface {name}: "
+                                       f"{', '.join(p.path for p in found)}; NetworkManager picks one at boot by "
+                                       f"autoconnect-priority and by when each was last used, which no file says. "
+                                       f"Delete or merge the others first"])
+            out[name] = found[0]
+        return out
+
+    def parse(self, files: dict) -> HostNetwork:
+        return self._parse_profiles(self._profiles(files))
+
+    def _master_name(self, profile: Profile, by_uuid: dict):
+        ref = profile.master_ref
+        if ref is None:
+            return None
+        if profile.port_type not in ("bridge", "bond"):
+            raise ValidationError([f"{profile.path}: [connection] slave-type={profile.port_type!r}: only ports of a "
+                                   f"bridge or a bond are supported"])
+        return by_uuid.get(ref.lower(), ref)
+
+    def _parse_profiles(self, profiles: dict) -> HostNetwork:
+        by_uuid = {p.uuid: name for name, p in profiles.items() if p.uuid}
+        host = HostNetwork()
+        for name, profile in sorted(profiles.items()):
+            host.add(self._device(profile, self._master_name(profile, by_uuid), by_uuid))
+        # Port VLANs need the bridge's default PVID: a second pass.
+        for name, profile in profiles.items():
+            dev = host.get(name)
+            bridge_profile = profiles.get(dev.master) if dev.master else None
+            if isinstance(dev, Bridge) and dev.vlan_filtering:
+                dev.vlans = membership_after(self._vlans(profile, "bridge"), self._default_pvid(profile))
+            elif isinstance(host.get(dev.master or ""), Bridge) and host.get(dev.master).vlan_filtering:
+                dev.vlans = membership_after(self._vlans(profile, "bridge-port"), self._default_pvid(bridge_profile))
+        return host
+
+    def _vlans(self, profile: Profile, section: str) -> list:
+        text = profile.kf.get(section, "vlans")
+        return parse_bridge_vlans(text, f"{profile.path}: [{section}] vlans") if text else []
+
+    def _default_pvid(self, profile: Profile) -> int:
+        value = _int(profile.kf, "bridge", "vlan-default-pvid", 0, 4094)
+        return 1 if value is None else value
+
+    def _device(self, profile: Profile, master, by_uuid: dict):
+        kf, path = profile.kf, profile.path
+        common = {"name": profile.ifname, "master": master, "up": _bool(kf, "connection", "autoconnect", True),
+                  "mtu": _int(kf, "ethernet", "mtu", 0, 65535) or None, "ip": self._ip(profile, master)}
+        if profile.kind == "bridge":
+            stp = _bool(kf, "bridge", "stp", True)
+            fd = _int(kf, "bridge", "forward-delay", 0, 30)
+            kept = kf.get("user", USER_FORWARD_DELAY)
+            if kept is not None and not stp:
+                try:
+                    forward_delay = float(kept)
+                except ValueError:
+                    raise ValidationError([f"{path}: [user] {USER_FORWARD_DELAY}={kept!r} is not a number of seconds"]) from None
+            else:
+                forward_delay = float(fd or NM_FORWARD_DELAY_DEFAULT)
+            return Bridge(stp=stp, forward_delay=forward_delay,
+                          vlan_filtering=_bool(kf, "bridge", "vlan-filtering", False), **common)
+        if profile.kind == "bond":
+            return self._bond(profile, common)
+        if profile.kind == "vlan":
+            parent = (kf.get("vlan", "parent") or "").strip()
+            if not parent:
+                raise ValidationError([f"{path}: [vlan] parent is missing"])
+            vlan_id = _int(kf, "vlan", "id", 1, 4094)
+            if vlan_id is None:
+                raise ValidationError([f"{path}: [vlan] id is missing"])
+            protocol = (kf.get("vlan", "protocol") or "802.1Q").strip()
+            if protocol not in ("802.1Q", "802.1ad"):
+                raise ValidationError([f"{path}: [vlan] protocol={protocol!r}; allowed 802.1Q, 802.1ad"])
+            return Vlan(parent=by_uuid.get(parent.lower(), parent), vlan_id=vlan_id, protocol=protocol, **common)
+        return Nic(**common)
+
+    def _bond(self, profile: Profile, common: dict) -> Bond:
+        """Options as NetworkManager applies them: its defaults for what is left out (miimon 100 unless ARP
+        monitoring is set), and ARP monitoring dropped when miimon is set (nm-setting-bond.c)."""
+        kf, path = profile.kf, profile.path
+        values = {}
+        for key in BOND_OPTIONS + ("active_slave",):
+            raw = kf.get("bond", key)
+            if raw is None:
+                continue
+            raw = raw.strip()
+            if key in BOND_NUMBERS:
+                names = BOND_NUMBERS[key]
+                if raw.isdigit() and int(raw) < len(names):
+                    raw = names[int(raw)]
+                if raw not in names:
+                    raise ValidationError([f"{path}: [bond] {key}={raw!r} is not allowed; allowed {', '.join(names)}"])
+                values[key] = raw
+            elif key in ("primary", "active_slave"):
+                values[key] = raw or None
+            elif key == "arp_ip_target":
+                values[key] = [t.strip() for t in raw.split(",") if t.strip()]
+            else:
+                values[key] = _int(kf, "bond", key)
+        if "mode" not in values:
+            raise ValidationError([f"{path}: [bond] mode is missing; NetworkManager refuses a bond profile without it"])
+        options = dict(NM_BOND_DEFAULTS)
+        options.update({k: v for k, v in values.items() if k != "active_slave"})
+        if options["primary"] is None and values.get("active_slave"):
+            options["primary"] = values["active_slave"]
+        if "miimon" not in values:
+            options["miimon"] = 0 if values.get("arp_interval") else 100
+        elif values["miimon"]:
+            options["arp_interval"], options["arp_ip_target"] = 0, []
+        bond = Bond(**options, **common)
+        problems = [f"{path}: [bond] {p}" for p in bond.problems() if not p.startswith(("name", "mtu", "addresses"))]
+        if problems:
+            raise ValidationError(problems)
+        meaningful = bond_options_for_mode(bond)
+        for key in BOND_OPTIONS:
+            if key not in meaningful:
+                setattr(bond, key, None)
+        bond.mode = options["mode"]
+        return bond
+
+    def _ip(self, profile: Profile, master) -> IpConfig:
+        """Ports have no IP configuration (NetworkManager drops it); `manual` lists the addresses,
+        `disabled`/`ignore`/`link-local` none, and `auto`/`dhcp` leave them to DHCP or RA: not said (None)."""
+        if master is not None:
+            return IpConfig(addresses=[], gateway4=None, gateway6=None)
+        addresses, gateways, dynamic = [], {}, False
+        for family, section in ((4, "ipv4"), (6, "ipv6")):
+            kf, path = profile.kf, profile.path
+            method = (kf.get(section, "method") or "auto").strip()
+            if method in ("auto", "dhcp", "shared"):
+                dynamic = True
+            elif method not in ("manual", "disabled", "ignore", "link-local"):
+                raise ValidationError([f"{path}: [{section}] method={method!r} is not a method NetworkManager knows"])
+            gateway = (kf.get(section, "gateway") or "").strip() or None
+            for key in sorted((k for k in kf.keys(section) if _ADDRESS_KEY.match(k)), key=_address_order):
+                raw = kf.get(section, key)
+                for item in (i.strip() for i in raw.split(";") if i.strip()):
+                    address, _sep, via = item.partition(",")
+                    iface = self._address(path, section, key, address.strip(), family)
+                    if method == "manual":
+                        addresses.append(iface)
+                    if via.strip() and gateway is None:
+                        gateway = via.strip()
+            if method != "manual":
+                gateway = None
+            if gateway is not None:
+                gateways[family] = self._gateway(path, section, gateway, family)
+        ip = IpConfig(addresses=None if dynamic else addresses, gateway4=gateways.get(4), gateway6=gateways.get(6))
+        return ip.normalized()
+
+    @staticmethod
+    def _address(path, section, key, text, family):
+        try:
+            iface = ipaddress.ip_interface(text)
+        except ValueError:
+            iface = None
+        if iface is None or iface.version != family:
+            raise ValidationError([f"{path}: [{section}] {key}={text!r} is not an IPv{family} address with prefix"])
+        return str(iface)
+
+    @staticmethod
+    def _gateway(path, section, text, family):
+        try:
+            gw = ipaddress.ip_address(text)
+        except ValueError:
+            gw = None
+        if gw is None or gw.version != family:
+            raise ValidationError([f"{path}: [{section}] gateway {text!r} is not an IPv{family} address"])
+        return str(gw)
+
+    # -- writing ---------------------------------------------------------------
+
+    def render(self, files: dict, desired: HostNetwork, remove=()) -> dict:
+        profiles = self._profiles(files)
+        current = self._parse_profiles(profiles)
+        final = HostNetwork(devices=dict(current.devices))
+        for name in remove:
+            final.devices.pop(name, None)
+        final.devices.update(desired.devices)
+        changes: dict = {}
+        for name in sorted(remove):
+            if name in profiles and name not in desired.devices:
+                changes[profiles[name].path] = None
+        texts = {}
+        for name, dev in sorted(desired.devices.items()):
+            mine = current.get(name)
+            if mine is not None and mine.to_dict() == dev.to_dict() and not self._pvid_change(profiles.get(name), dev, final):
+                continue
+            path, text = self._render_one(files, profiles.get(name), dev, final)
+            texts[path] = text
+        # A bridge whose ports changed may need another default PVID (see _default_pvid_for).
+        for name, dev in sorted(final.devices.items()):
+            if name in desired.devices or not isinstance(dev, Bridge) or name not in profiles:
+                continue
+            if self._pvid_change(profiles[name], dev, final):
+                path, text = self._render_one(files, profiles[name], dev, final)
+                texts[path] = text
+        for path, text in texts.items():
+            if files.get(path) != text:
+                changes[path] = text
+        return changes
+
+    @staticmethod
+    def _default_pvid_for(bridge: Bridge, final: HostNetwork) -> int:
+        """1 (the kernel's and NetworkManager's default) when the bridge and every port of it in the files
+        have VLAN 1, else 0: NetworkManager 1.42 can add port VLANs but never remove the default one, and a
+        default of 0 makes the listed VLANs exact. With 0 a guest port that joins later gets no VLAN until its
+        hypervisor gives it one."""
+        members = [bridge.vlans] + [p.vlans for p in final.ports_of(bridge.name) if p.vlans is not None]
+        return 1 if all(_has_vid1(m) for m in members) else 0
+
+    def _pvid_change(self, profile, dev, final) -> bool:
+        if profile is None or not isinstance(dev, Bridge) or not dev.vlan_filtering:
+            return False
+        return self._default_pvid(profile) != self._default_pvid_for(dev, final)
+
+    def _render_one(self, files: dict, profile, dev, final: HostNetwork) -> tuple:
+        kind = dev.TYPE
+        if kind not in ("nic", "bridge", "bond", "vlan"):
+            raise ValidationError([f"devices: {dev.name!r} is a {kind} device; NetworkManager keyfiles are written "
+                                   f"for NICs, bridges, bonds and VLANs"])
+        if dev.name.startswith("."):
+            raise ValidationError([f"devices: {dev.name!r}: NetworkManager ignores a keyfile whose name starts with '.'"])
+        if profile is None:
+            path = self.profile_path(dev.name)
+            if path in files or os.path.lexists(self.host_path(path)):
+                raise ValidationError([f"{path}: exists but does not hold a profile NetworkManager loads for "
+                                       f"interface {dev.name} (another interface's profile, or a mode with group/other "
+                                       f"permissions, which NetworkManager ignores); fix or move it first"])
+            kf = KeyFile(path, "")
+            ident = dev.name
+            uid = str(uuid.uuid5(UUID_NAMESPACE, dev.name))
+        else:
+            path, kf = profile.path, KeyFile(profile.path, files[profile.path])
+            if TYPES.get(profile.raw_type) != kind:
+                ident = kf.get("connection", "id") or dev.name
+                uid = profile.uuid or str(uuid.uuid5(UUID_NAMESPACE, dev.name))
+                kf = KeyFile(path, "")   # another type of device now: a new profile under the same id and uuid
+            else:
+                ident, uid = None, None
+        if ident is not None:
+            kf.set("connection", "id", ident)
+            kf.set("connection", "uuid", uid)
+        self._fill(kf, dev, final)
+        return path, kf.text()
+
+    def _fill(self, kf: KeyFile, dev, final: HostNetwork) -> None:
+        kind = dev.TYPE
+        where = f"devices[{dev.name}]"
+        kf.set("connection", "type", {"nic": "ethernet"}.get(kind, kind))
+        kf.set("connection", "interface-name", dev.name)
+        if dev.up:
+            kf.remove("connection", "autoconnect")
+        else:
+            kf.set("connection", "autoconnect", "false")
+        master = final.get(dev.master) if dev.master else None
+        for key in ("controller", "port-type"):
+            kf.remove("connection", key)
+        if dev.master:
+            if not isinstance(master, (Bridge, Bond)):
+                raise ValidationError([f"{where}: its master {dev.master!r} is not a bridge or bond described in the files"])
+            kf.set("connection", "master", dev.master)
+            kf.set("connection", "slave-type", master.TYPE)
+        else:
+            kf.remove("connection", "master")
+            kf.remove("connection", "slave-type")
+        if dev.mtu is not None:
+            kf.set("ethernet", "mtu", str(dev.mtu))
+        else:
+            kf.remove("ethernet", "mtu")
+        for section in ("bridge", "bond", "vlan"):
+            if section != kind:
+                kf.remove_section(section)
+        if kind == "bridge":
+            self._fill_bridge(kf, dev, final, where)
+        elif kind == "bond":
+            self._fill_bond(kf, dev, where)
+        elif kind == "vlan":
+            kf.set("vlan", "parent", dev.parent)
+            kf.set("vlan", "id", str(dev.vlan_id))
+            kf.set("vlan", "protocol", dev.protocol or "802.1Q")
+        if kind != "bridge":
+            kf.remove("user", USER_FORWARD_DELAY)
+        text = ""
+        if isinstance(master, Bridge) and master.vlan_filtering and dev.vlans is not None:
+            text = format_bridge_vlans(dev.vlans, f"{where}.vlans")
+        if text:
+            kf.set("bridge-port", "vlans", text)
+        else:
+            kf.remove("bridge-port", "vlans")
+        self._fill_ip(kf, dev, where)
+        for section in ("user", "bridge-port"):
+            if kf.has(section) and not kf.keys(section):
+                kf.remove_section(section)
+
+    def _fill_bridge(self, kf: KeyFile, dev: Bridge, final: HostNetwork, where: str) -> None:
+        kf.set("bridge", "stp", "true" if dev.stp else "false")
+        fd = dev.forward_delay
+        low, high = NM_FORWARD_DELAY_RANGE
+        if fd is None:
+            kf.remove("bridge", "forward-delay")
+            kf.remove("user", USER_FORWARD_DELAY)
+        elif float(fd).is_integer() and low <= fd <= high:
+            kf.set("bridge", "forward-delay", str(int(fd)))
+            kf.remove("user", USER_FORWARD_DELAY)
+        elif dev.stp:
+            raise ValidationError([f"{where}.forward_delay: {_forward_delay_text(fd)} seconds cannot be written: "
+                                   f"NetworkManager keeps the forward delay of a bridge with STP in whole seconds "
+                                   f"{low}-{high}; use {max(low, int(fd))} or {min(high, int(fd) + 1)}"])
+        else:
+            # STP off: the kernel puts ports straight into forwarding and never waits for the delay. NetworkManager
+            # cannot set 0 or a fraction (0 in its key means the kernel's default of 15 s), so the key is left out
+            # and the exact value is kept as user data, which NetworkManager keeps and never applies.
+            kf.remove("bridge", "forward-delay")
+            kf.set("user", USER_FORWARD_DELAY, _forward_delay_text(fd))
+        kf.set("bridge", "vlan-filtering", "true" if dev.vlan_filtering else "false")
+        if dev.vlan_filtering:
+            kf.set("bridge", "vlan-default-pvid", str(self._default_pvid_for(dev, final)))
+            text = format_bridge_vlans(dev.vlans or {"pvid": None, "untagged": [], "tagged": []}, f"{where}.vlans")
+            if text:
+                kf.set("bridge", "vlans", text)
+            else:
+                kf.remove("bridge", "vlans")
+        else:
+            kf.remove("bridge", "vlan-default-pvid")
+            kf.remove("bridge", "vlans")
+
+    def _fill_bond(self, kf: KeyFile, dev: Bond, where: str) -> None:
+        options = bond_options_for_mode(dev)
+        options["mode"] = dev.mode or "balance-rr"
+        if options.get("arp_interval") and options.get("miimon"):
+            raise ValidationError([f"{where}: miimon and arp_interval are both set; NetworkManager would drop ARP "
+                                   f"monitoring. Set one of them to 0"])
+        if options.get("arp_interval") and not options.get("arp_ip_target"):
+            raise ValidationError([f"{where}.arp_ip_target: NetworkManager refuses arp_interval without targets"])
+        options.setdefault("miimon", 0)   # NetworkManager's own default would be 100: always say it
+        kf.remove("bond", lambda key: key in KEYS_WE_OWN["bond"] and key not in options)
+        for key in ("mode",) + tuple(sorted(k for k in options if k != "mode")):
+            value = options[key]
+            if key == "arp_ip_target":
+                if not value:
+                    kf.remove("bond", key)
+                    continue
+                value = ",".join(value)
+            kf.set("bond", key, str(value))
+
+    def _fill_ip(self, kf: KeyFile, dev, where: str) -> None:
+        if dev.master:
+            kf.remove_section("ipv4")
+            kf.remove_section("ipv6")
+            return
+        addresses = list(dev.ip.addresses or [])
+        for family, section, gateway in ((4, "ipv4", dev.ip.gateway4), (6, "ipv6", dev.ip.gateway6)):
+            mine = [a for a in addresses if (":" in a) == (family == 6)]
+            if gateway and not mine:
+                raise ValidationError([f"{where}.gateway{family}: {gateway} needs an IPv{family} address on the device; "
+                                       f"NetworkManager refuses a gateway without one"])
+            kf.remove(section, lambda key: bool(_ADDRESS_KEY.match(key)) or key == "gateway")
+            kf.set(section, "method", "manual" if mine else "disabled")
+            for index, address in enumerate(mine, start=1):
+                kf.set(section, f"address{index}", address + (f",{gateway}" if index == 1 and gateway else ""))
+
+
+def _address_order(key: str):
+    digits = re.sub(r"\D", "", key)
+    return (int(digits) if digits else 0, key)
