@@ -165,3 +165,23 @@ def test_auto_detection_says_what_it_found_and_refuses_ambiguity(lab, tmp_path):
     (wants / "NetworkManager.service").symlink_to("/lib/systemd/system/NetworkManager.service")
     both = persist(ns, tmp_path, "auto")
     assert both["failed"] and "more than one network stack" in both["msg"] and "NetworkManager.service is enabled" in both["msg"]
+
+
+@pytest.mark.fullkernel("bonding", "8021q", "bridge_vlan_filtering")
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_the_issues_host_round_trips_through_the_files_into_a_fresh_namespace(namespaces, tmp_path, fmt):
+    """A bond of two NICs, a VLAN on it, a bridge on the VLAN with addresses and gateways, a vlan-aware bridge
+    with port VLANs, a NIC that is down: kernel -> files -> restored elsewhere -> the same complete dump."""
+    ns, peer = namespaces.new(), namespaces.new()
+    persist_lab.nics(ns, peer, persist_lab.PROXMOX_NICS)
+    persist_lab.proxmox(ns)
+    saved = persist(ns, tmp_path, fmt, devices=["vmbr10", "vmbr1", "eno4"])
+    assert saved["changed"] and not saved.get("failed"), saved
+    assert saved["devices"] == ["bond0", "bond0.10", "eno1", "eno2", "eno3", "eno4", "vmbr1", "vmbr10"]
+    assert not persist(ns, tmp_path, fmt)["changed"]
+    fresh, fresh_peer = namespaces.new(), namespaces.new()
+    persist_lab.nics(fresh, fresh_peer, persist_lab.PROXMOX_NICS)
+    result = persist(fresh, tmp_path, fmt, state="restored")
+    assert result["changed"] and not result.get("failed"), result.get("msg")
+    assert state_diff(kernel_state(ns), kernel_state(fresh)) == []
+    assert not persist(fresh, tmp_path, fmt, state="restored")["changed"]
