@@ -76,8 +76,10 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
     warnings: list = []
     current = host.get(name)
     if current is None:
+        # vlan_filtering only when on: off is a new bridge's default, and a kernel built without bridge
+        # VLAN filtering refuses the attribute even as 0 (so does rebuild_device).
         create = {"type": "bridge", "stp": desired.stp, "forward_delay": desired.forward_delay,
-                  "vlan_filtering": desired.vlan_filtering, "mac": desired.mac}
+                  "vlan_filtering": desired.vlan_filtering or None, "mac": desired.mac}
         ops.append(Operation(LINK_ADD, name, {k: v for k, v in create.items() if v is not None}, [Operation(LINK_DEL, name)]))
         before_ports: list = []
     else:
@@ -86,6 +88,8 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
         order = ("stp", "forward_delay") if desired.stp is False else ("forward_delay", "stp")
         for key in order + ("vlan_filtering",):
             new, old = getattr(desired, key), getattr(current, key)
+            if key == "vlan_filtering" and old is None:
+                old = False  # a kernel without bridge VLAN filtering does not report it: it is off
             if new is not None and new != old:
                 ops.append(Operation.setting(name, key, new, old))
         if desired.mac is not None and desired.mac != current.mac:

@@ -96,9 +96,31 @@ def plan_files(fmt, namespace, names, guests: GuestMatcher) -> dict:
         if stale:
             warnings.append(f"the files describe {', '.join(stale)}, which the kernel does not have; they are kept. "
                             f"Name them in devices to remove them from the files")
+    _follow_removals(host, have, want, remove, guests)
     changes = fmt.render(files, want, remove)
     return {"files": files, "changes": changes, "devices": sorted(want.devices), "removed_devices": remove,
             "warnings": warnings}
+
+
+def _follow_removals(host: HostNetwork, have: HostNetwork, want: HostNetwork, remove: list, guests) -> None:
+    """Devices the files tie to a removed one (its ports, VLANs on it) are described again as they run now.
+
+    In NetworkManager and networkd a port's own file names its bridge or bond:
+    removing the bridge must not leave its old ports pointing at it. A VLAN
+    whose parent is gone is gone from the kernel too, and from the files.
+    """
+    todo = list(remove)
+    while todo:
+        gone = todo.pop()
+        for dev in list(have.devices.values()):
+            tied = dev.master == gone or (isinstance(dev, Vlan) and dev.parent == gone)
+            if not tied or dev.name in want.devices or dev.name in remove:
+                continue
+            if host.get(dev.name) is None or guests.is_guest_device(host.get(dev.name)):
+                remove.append(dev.name)
+                todo.append(dev.name)
+            else:
+                want.add(scopes.persisted_device(host, dev.name, set(want.devices) | {dev.name}, guests))
 
 
 def rendered(fmt, namespace, names, guests) -> dict:
