@@ -280,3 +280,42 @@ def test_vlan_filtering_switched_on_with_port_vlans(netns):
                        {"port": "tap101i0", "pvid": 20, "tagged": ["30"]},
                        {"port": "vmbrv", "pvid": 1, "tagged": ["10"]}]})
     assert_clean(result)
+
+
+# -- net_persist restored: a whole described host as one plan ---------------------------------
+
+RESTORE_TARGET = HV + [
+    "ip link add vmbr0 type bridge stp_state 0 forward_delay 0",
+    "ip link set eth1 master vmbr0",
+    "ip link set eth1 up",
+    "ip link set vmbr0 up",
+    "ip link set vmbr0 mtu 1400",
+    "ip address add 192.0.2.10/24 dev vmbr0",
+    "ip address add 2001:db8::10/64 dev vmbr0",
+    "ip route add default via 192.0.2.1",
+    "ip route add default via 2001:db8::1",
+    "ip link add vmbr1 type bridge stp_state 1 forward_delay 400",
+    "ip link set eth2 master vmbr1",
+    "ip link set eth2 up",
+    "ip link set vmbr1 up",
+]
+# The host drifted: vmbr0 on the other uplink with an old address, guests on it, vmbr1 gone.
+RESTORE_DRIFTED = HV + [
+    "ip link add vmbr0 type bridge stp_state 0 forward_delay 0",
+    *(f"ip link set {dev} master vmbr0" for dev in ("eth2", "tap100i0", "veth101i0")),
+    *(f"ip link set {dev} up" for dev in ("eth2", "tap100i0", "veth101i0", "vmbr0")),
+    "ip address add 198.51.100.10/24 dev vmbr0",
+    "ip route add default via 198.51.100.1",
+]
+
+
+def test_restoring_a_drifted_host_from_its_files(namespaces, tmp_path):
+    """net_persist state=restored: uplink swap, MTU, addresses, gateways and a new STP bridge in one plan."""
+    source = namespaces.new()
+    fresh_namespace(source, RESTORE_TARGET)
+    args = {"state": "restored", "format": "networkmanager", "root": str(tmp_path)}
+    saved = run_module("net_persist", {"format": "networkmanager", "root": str(tmp_path), "namespace": source})
+    assert saved["changed"] and not saved.get("failed"), saved.get("msg")
+    result = sweep("host restored from files", namespaces.new(), RESTORE_DRIFTED, "net_persist", args)
+    assert_clean(result)
+    assert result.n >= 10
