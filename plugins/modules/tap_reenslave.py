@@ -41,7 +41,7 @@ options:
     description:
       - Where the guests' configurations come from.
       - V(auto) reads every source present on the host; O(ports) when given, Proxmox VE when O(proxmox_dir)
-        has C(qemu-server/) or C(lxc/), libvirt when O(libvirt_xml_dir) has domain XML files.
+        has C(qemu-server/) or C(lxc/), libvirt when O(libvirt_status_dir) or O(libvirt_xml_dir) has domain XML files.
         An entry of O(ports) wins over a configuration naming the same device.
       - V(proxmox), V(libvirt) and V(explicit) read only that source.
     type: str
@@ -51,15 +51,34 @@ options:
     description:
       - The Proxmox VE node directory holding C(qemu-server/) and C(lxc/).
       - Device names follow Proxmox VE, C(tap<vmid>i<n>) for VMs and C(veth<vmid>i<n>) for containers.
-      - Only the current configuration counts; snapshot and pending sections are ignored.
+      - Only the current configuration counts; snapshot and pending sections are ignored, as are templates
+        (C(template=1) in the config), which never run. Lines are read by Proxmox VE's own rules; a key given twice counts once,
+        the last one.
     type: path
     default: /etc/pve/local
+  libvirt_read:
+    description:
+      - Which libvirt domain XML describes the guests.
+      - V(live) reads the live status XML of running guests in O(libvirt_status_dir) (a C(<domstatus>) document
+        per running guest, which names every device and, for C(<interface type='network'>), the bridge the network
+        gave it). Guests defined in O(libvirt_xml_dir) without a live file are reported in RV(not_running).
+      - V(persistent) reads the persistent definitions in O(libvirt_xml_dir). libvirt drops auto-generated device
+        names (C(vnet0), ...) from them, so most interfaces there cannot be matched to a device and are reported
+        in RV(failed_guests).
+      - V(auto) is V(live) when O(libvirt_status_dir) exists, else V(persistent). RV(libvirt_xml) says which was read.
+    type: str
+    choices: [auto, live, persistent]
+    default: auto
+  libvirt_status_dir:
+    description:
+      - Directory of libvirt's live status XML of running guests (qemu driver, system instance).
+    type: path
+    default: /run/libvirt/qemu
   libvirt_xml_dir:
     description:
-      - Directory of libvirt domain XML files (C(*.xml)). Only C(<interface type='bridge'>) entries with a
-        C(<target dev=...>) can be restored.
-      - The persistent XML in C(/etc/libvirt/qemu) often has no target device; the live XML in
-        C(/run/libvirt/qemu) always has one.
+      - Directory of libvirt's persistent domain definitions (C(*.xml)); C(networks/) in it defines the networks.
+      - Read for every defined guest that has no live status XML (reported as not running), or instead of the
+        live XML with O(libvirt_read=persistent).
     type: path
     default: /etc/libvirt/qemu
   ports:
@@ -99,6 +118,9 @@ notes:
   - A second run reports no change and sends nothing to the kernel.
   - A guest configuration that cannot be read or parsed puts that guest in RV(failed_guests); bad O(ports)
     entries fail the task before any change.
+  - Interfaces that are not ports of a Linux bridge (macvtap C(type='direct'), Open vSwitch, MidoNet, 802.1Qbg and
+    802.1Qbh ports, user-mode networking) and NICs of Proxmox VE templates are listed in RV(skipped_guests) with the
+    reason.
   - On a bridge that does not filter VLANs, Proxmox VE puts a guest with C(tag=N) on its own bridge
     C(<bridge>v<N>); the module follows that.
 seealso:
@@ -122,10 +144,14 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: guests.failed_guests | length == 0
 
-- name: libvirt guests, from the live domain XML
+- name: libvirt guests, from the live status XML of the running guests (the default)
   netsafe.hypervisor.tap_reenslave:
     source: libvirt
-    libvirt_xml_dir: /run/libvirt/qemu
+  register: guests
+
+- name: Show the libvirt interfaces that are not Linux bridge ports, and why
+  ansible.builtin.debug:
+    msg: "{{ guests.skipped_guests }}"
 
 - name: An explicit list, in a lab namespace, previewed first
   netsafe.hypervisor.tap_reenslave:
@@ -156,11 +182,29 @@ already_ok:
   elements: str
   sample: [tap102i0]
 not_running:
-  description: Configured guest devices that do not exist (the guest is stopped); nothing is done for them.
+  description:
+    - Configured guest devices that do not exist (the guest is stopped); nothing is done for them.
+    - For a libvirt guest that is defined but not running, its interfaces; one whose device libvirt names only at
+      start appears as C(<domain>/interface <n>).
   returned: always
   type: list
   elements: str
-  sample: [tap103i0]
+  sample: [tap103i0, "web2/interface 0"]
+skipped_guests:
+  description:
+    - Guest NICs that are not restored on purpose, with the reason, for example a macvtap or Open vSwitch
+      interface of a libvirt guest, a Proxmox VE NIC without a bridge or of a template.
+    - Not named C(skipped), which Ansible reads as the task's own status.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"guest": "web1", "kind": "libvirt", "nic": "interface 2", "device": "macvtap0", "bridge": null,
+            "origin": "/run/libvirt/qemu/web1.xml", "reason": "type='direct': a macvtap device on eth0, not a Linux bridge port"}]
+libvirt_xml:
+  description: Which libvirt domain XML was read, C(live) or C(persistent), and from where.
+  returned: when libvirt guests were read
+  type: dict
+  sample: {"read": "live", "dir": "/run/libvirt/qemu"}
 failed_guests:
   description:
     - Guest NICs that could not be restored, with the reason; the others were restored.
@@ -210,6 +254,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module
 ARGUMENT_SPEC = dict(
     source=dict(type="str", choices=["auto", "proxmox", "libvirt", "explicit"], default="auto"),
     proxmox_dir=dict(type="path", default="/etc/pve/local"),
+    libvirt_read=dict(type="str", choices=["auto", "live", "persistent"], default="auto"),
+    libvirt_status_dir=dict(type="path", default="/run/libvirt/qemu"),
     libvirt_xml_dir=dict(type="path", default="/etc/libvirt/qemu"),
     ports=dict(type="list", elements="dict", options=dict(
         device=dict(type="str", required=True),
@@ -224,36 +270,47 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def guest_nics(params: dict) -> tuple:
-    """(nics, failures, warnings, sources) from the task's options; bad input raises ValidationError."""
+def guest_nics(params: dict):
+    """(Discovery, failures) from the task's options; bad input raises ValidationError."""
     problems = [p for p in (name_problem(b, "bridges") for b in params["bridges"] or []) if p]
     if params["source"] not in ("auto", "explicit") and params["ports"]:
         problems.append(f"ports: only read with source=explicit or auto, not with source={params['source']}")
     if problems:
         raise ValidationError(problems)
     try:
-        nics, config_problems, warnings, sources = discover(
-            params["source"], params["proxmox_dir"], params["libvirt_xml_dir"], params["ports"])
+        found = discover(params["source"], params["proxmox_dir"], params["libvirt_xml_dir"], params["ports"],
+                         libvirt_status_dir=params["libvirt_status_dir"], libvirt_read=params["libvirt_read"])
     except ConfigProblem as exc:
         raise ValidationError([str(exc)]) from None
-    bad_input = [p["reason"] for p in config_problems if p["origin"].startswith("ports[")]
+    bad_input = [p["reason"] for p in found.problems if p["origin"].startswith("ports[")]
     bad_input += [p for p in (name_problem(n.device, "ports.device") or name_problem(n.bridge, "ports.bridge")
-                              for n in nics if n.kind == "explicit") if p]
+                              for n in found.nics if n.kind == "explicit") if p]
     if bad_input:
         raise ValidationError(bad_input)
-    failures = [failure(p["reason"], guest=p["guest"], origin=p["origin"]) for p in config_problems]
-    return nics, failures, warnings, sources
+    failures = [failure(p["reason"], guest=p["guest"], origin=p["origin"]) for p in found.problems]
+    return found, failures
+
+
+def stopped_label(item: dict) -> str:
+    """How a NIC of a guest its source says is stopped appears in `not_running`: its device, else guest/nic."""
+    return item["device"] or f"{item['guest']}/{item['nic']}"
 
 
 def run(module) -> dict:
     params = module.params
     guests = GuestMatcher(params["guest_patterns"])
-    nics, failures, warnings, sources = guest_nics(params)
-    result = restore(params["namespace"], guests, nics, params["bridges"], module.check_mode)
+    found, failures = guest_nics(params)
+    wanted = set(params["bridges"] or [])
+    result = restore(params["namespace"], guests, found.nics, params["bridges"], module.check_mode)
     result["failed_guests"] = failures + result["failed_guests"]
-    result["warnings"] = warnings + result["warnings"] + [
+    result["not_running"] = result["not_running"] + [
+        stopped_label(item) for item in found.stopped if not wanted or item["bridge"] in wanted]
+    result["skipped_guests"] = [item for item in found.skipped if not wanted or item["bridge"] in wanted or not item["bridge"]]
+    result["warnings"] = found.warnings + result["warnings"] + [
         f"{f['device'] or f['guest'] or f['origin']}: not restored: {f['reason']}" for f in result["failed_guests"]]
-    result["sources"] = sources
+    result["sources"] = found.sources
+    if found.libvirt is not None:
+        result["libvirt_xml"] = found.libvirt
     return result
 
 

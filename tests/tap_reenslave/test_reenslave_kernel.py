@@ -36,7 +36,10 @@ def test_bridge_restart_then_every_running_guest_is_back(pve_node):
 def test_stopped_guests_are_reported_and_nothing_is_made_for_them(pve_node):
     restart_bridge(pve_node)
     result = reenslave(pve_node, proxmox_dir=str(PVE))
-    assert result["not_running"] == ["tap103i0", "tap9000i0"]
+    assert result["not_running"] == ["tap103i0"]
+    # A template never runs: skipped with the reason, not listed as a stopped guest.
+    assert [(s["guest"], s["device"], s["reason"]) for s in result["skipped_guests"] if s["guest"] == "9000"] == [
+        ("9000", "tap9000i0", "template (template: 1): a template never runs")]
     names = links(pve_node)
     assert not [n for n in names if "103" in n or "9000" in n]
 
@@ -149,20 +152,72 @@ def test_proxmox_vlan_bridge_on_a_bridge_without_vlan_filtering(netns, tmp_path)
     assert links(netns)["tap210i0"]["master"] == "vmbr0v10"
 
 
-def test_libvirt_guests_from_domain_xml(netns):
-    add_bridge(netns, "br0")
-    add_bridge(netns, "br1")
-    for t in ("vnet10", "vnet11", "vnet20", "vnet21"):
-        ip("tuntap", "add", t, "mode", "tap", ns=netns)
-        ip("link", "set", t, "up", ns=netns)
-    result = reenslave(netns, source="libvirt", libvirt_xml_dir=str(FIXTURES / "libvirt"))
+LIBVIRT = FIXTURES / "libvirt_host"
+
+
+def libvirt_lab(ns: str) -> None:
+    """The running guests of tests/unit/fixtures/libvirt_host/run, plugged as libvirt plugs them."""
+    for bridge in ("br0", "br1", "virbr0"):
+        add_bridge(ns, bridge)
+    for tap, master in (("vnet10", "br0"), ("vnet11", "br1"), ("vnet12", "virbr0"), ("vnet20", "br0"),
+                        ("vnet21", "br0"), ("vnet22", "br0"), ("vnet51", "br0")):
+        ip("tuntap", "add", tap, "mode", "tap", ns=ns)
+        ip("link", "set", tap, "master", master, "up", ns=ns)
+    ip("link", "set", "vnet11", "down", ns=ns)   # <link state='down'/>
+
+
+def libvirt(ns: str, **options) -> dict:
+    return reenslave(ns, source="libvirt", libvirt_status_dir=str(LIBVIRT / "run"),
+                     libvirt_xml_dir=str(LIBVIRT / "etc"), **options)
+
+
+def test_libvirt_network_and_bridge_guests_from_live_xml_come_back_after_their_bridges(netns):
+    """virbr0 (a type='network' guest, through <actual>) and br0 (type='bridge') re-created: one run puts all back."""
+    libvirt_lab(netns)
+    restart_bridge(netns, "virbr0", None)
+    restart_bridge(netns, "br0", None)
+    assert all(links(netns)[t]["master"] is None for t in ("vnet10", "vnet12", "vnet20", "vnet21", "vnet22", "vnet51"))
+    result = libvirt(netns)
     state = links(netns)
+    assert state["vnet12"]["master"] == "virbr0"
+    assert {t: state[t]["master"] for t in ("vnet10", "vnet20", "vnet21", "vnet22", "vnet51")} == dict.fromkeys(
+        ("vnet10", "vnet20", "vnet21", "vnet22", "vnet51"), "br0")
     assert state["vnet10"] == {"master": "br0", "up": True, "mtu": 1400}
-    assert state["vnet11"] == {"master": "br1", "up": False, "mtu": 1500}  # <link state='down'/>
-    assert state["vnet20"]["master"] == "br0" and state["vnet21"]["master"] == "br0"
-    assert result["not_running"] == ["vnet30"]
-    assert [f["guest"] for f in result["failed_guests"]] == ["notarget"]
-    assert any("br0 does not filter VLANs" in w and "vnet20" in w for w in result["warnings"])
+    assert state["vnet11"] == {"master": "br1", "up": False, "mtu": 1500}
+    assert result["libvirt_xml"] == {"read": "live", "dir": str(LIBVIRT / "run")}
+    assert sorted(result["reattached"]) == ["vnet10", "vnet12", "vnet20", "vnet21", "vnet22", "vnet51"]
+    assert result["already_ok"] == ["vnet11"]
+    # Every interface of every guest is accounted for: nothing silently ignored.
+    assert result["not_running"] == ["notarget/interface 0", "stop1-eth0", "stopped1/interface 1"]
+    assert sorted((s["guest"], s["nic"]) for s in result["skipped_guests"]) == [
+        ("badnames", "interface 1"), ("ovs1", "interface 0"), ("ovs1", "interface 1"), ("ovs1", "interface 2"),
+        ("ovs1", "interface 3"), ("web1", "interface 3")]
+    assert all(s["reason"] for s in result["skipped_guests"])
+    assert sorted((f["guest"], f["reason"].split(":")[0]) for f in result["failed_guests"]) == [
+        ("badnames", "interface 0"), ("badnames", "interface 2")]
+    counted = (len(result["reattached"]) + len(result["already_ok"]) + len(result["not_running"])
+               + len(result["skipped_guests"]) + len(result["failed_guests"]))
+    assert counted == 3 + 4 + 4 + 4 + 3, "every <interface> of the fixture is in exactly one list"
+    again = libvirt(netns)
+    assert again["changed"] is False and again["commands"] == []
+
+
+def test_libvirt_running_guest_whose_device_is_gone_is_failed_not_stopped(netns):
+    libvirt_lab(netns)
+    ip("link", "del", "vnet20", ns=netns)
+    result = libvirt(netns)
+    failed = {f["device"]: f["reason"] for f in result["failed_guests"]}
+    assert failed["vnet20"] == "the guest runs (its live status XML is there) but its device vnet20 does not exist"
+    assert "vnet20" not in result["not_running"]
+
+
+def test_libvirt_persistent_definitions_when_asked(netns):
+    libvirt_lab(netns)
+    ip("tuntap", "add", "stop1-eth0", "mode", "tap", ns=netns)
+    result = libvirt(netns, libvirt_read="persistent")
+    assert result["libvirt_xml"] == {"read": "persistent", "dir": str(LIBVIRT / "etc")}
+    assert result["reattached"] == ["stop1-eth0"] and links(netns)["stop1-eth0"]["master"] == "br0"
+    assert any("no <target dev=...>" in f["reason"] for f in result["failed_guests"] if f["guest"] == "web1")
 
 
 def test_explicit_list(netns):
@@ -185,6 +240,8 @@ def test_explicit_list(netns):
     ({"source": "explicit"}, "ports: source=explicit needs a list"),
     ({"source": "proxmox", "proxmox_dir": "/nonexistent/pve"}, "proxmox_dir: /nonexistent/pve does not exist"),
     ({"source": "libvirt", "ports": [{"device": "tap1i0", "bridge": "vmbr0"}]}, "ports: only read with source=explicit"),
+    ({"source": "libvirt", "libvirt_read": "live", "libvirt_status_dir": "/nonexistent/run"},
+     "libvirt_status_dir: /nonexistent/run does not exist"),
     ({"source": "explicit", "bridges": ["bad name"], "ports": [{"device": "tap1i0", "bridge": "vmbr0"}]}, "bridges:"),
 ])
 def test_bad_input_fails_before_any_change(netns, options, text):

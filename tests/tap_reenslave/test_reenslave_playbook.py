@@ -30,7 +30,8 @@ def test_playbook_restores_guests_then_is_idempotent(pve_node, run_playbook):
     result = first.task("reenslave")
     assert result["status"] == "changed"
     assert result["result"]["reattached"] == ["tap100i0", "tap102i0", "tap104i0", "veth101i0", "veth105i0"]
-    assert result["result"]["not_running"] == ["tap103i0", "tap9000i0"]
+    assert result["result"]["not_running"] == ["tap103i0"]
+    assert [s["device"] for s in result["result"]["skipped_guests"]] == ["tap106i0", "tap9000i0"]
     assert guest_ports(pve_node) == before
     state = kernel_state(pve_node)
     second = run_playbook(PLAY, extra_vars={"ns": pve_node, "pve": str(PVE)})

@@ -122,3 +122,60 @@ def test_missing_namespace_refuses_to_start(tmp_path):
     assert w.proc.wait(timeout=20) == 2
     w.stop()
     assert "namespace 'nsdoesnotexist0' does not exist" in w.log
+
+
+def test_first_pass_sends_requests_built_before_the_event(pve_node, watcher):
+    w = watcher("--source", "proxmox", "--proxmox-dir", str(PVE), "--namespace", pve_node)
+    restart_bridge(pve_node)
+    line = w.wait_log("bridge vmbr0 appeared: re-attached 5 guest port(s)")[0]
+    assert "requests built before the event" in line, w.log
+    restart_bridge(pve_node)   # the same requests serve again, with the next ifindex
+    lines = w.wait_log("bridge vmbr0 appeared: re-attached 5 guest port(s)", count=2)
+    assert "requests built before the event" in lines[1], w.log
+    w.wait_log("bridge vmbr0 appeared, full pass: all 8 running guest port(s) in place", count=2)
+
+
+LIBVIRT = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "libvirt_host"
+NEW_GUEST = """<domstatus state='running' reason='booted' pid='8080'>
+  <monitor path='/var/lib/libvirt/qemu/domain-9-new1/monitor.sock' type='unix'/>
+  <domain type='kvm' id='9'>
+    <name>new1</name>
+    <devices>
+      <interface type='network'>
+        <mac address='52:54:00:00:60:01'/>
+        <source network='default' portid='0f1e2d3c-4b5a-4697-8877-665544332299'/>
+        <actual type='network'>
+          <source bridge='virbr0'/>
+        </actual>
+        <target dev='vnet60'/>
+        <model type='virtio'/>
+        <alias name='net0'/>
+      </interface>
+    </devices>
+  </domain>
+</domstatus>
+"""
+
+
+def test_libvirt_guest_started_while_watching_is_known_before_its_bridge_returns(netns, watcher, tmp_path):
+    """A new live status XML (inotify) is read when written, not when the bridge comes back."""
+    host = tmp_path / "libvirt"
+    shutil.copytree(LIBVIRT, host)
+    for bridge in ("br0", "virbr0"):
+        ip("link", "add", bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0", ns=netns)
+        ip("link", "set", bridge, "up", ns=netns)
+    for tap, master in (("vnet12", "virbr0"), ("vnet20", "br0")):
+        ip("tuntap", "add", tap, "mode", "tap", ns=netns)
+        ip("link", "set", tap, "master", master, "up", ns=netns)
+    w = watcher("--source", "libvirt", "--libvirt-status-dir", str(host / "run"), "--libvirt-xml-dir", str(host / "etc"),
+                "--namespace", netns)
+    assert "config changes in" in w.wait_log("watching link events")[0]
+    ip("tuntap", "add", "vnet60", "mode", "tap", ns=netns)           # libvirt starts the guest:
+    ip("link", "set", "vnet60", "master", "virbr0", "up", ns=netns)  # its tap, on its network's bridge,
+    (host / "run" / "new1.xml.new").write_text(NEW_GUEST)             # then its status XML, by rename
+    (host / "run" / "new1.xml.new").rename(host / "run" / "new1.xml")
+    restart_bridge(netns, "virbr0", None)
+    line = w.wait_log("bridge virbr0 appeared: re-attached 2 guest port(s)")[0]
+    assert "vnet12" in line and "vnet60" in line, w.log
+    w.wait_log("bridge virbr0 appeared, full pass")
+    assert links(netns)["vnet60"]["master"] == "virbr0" and links(netns)["vnet12"]["master"] == "virbr0"

@@ -114,6 +114,7 @@ def test_role_writes_the_settings_and_the_code(installed):
     root, _first, _second, extra = installed
     settings = json.loads((root / "etc/netsafe/tap_guard.json").read_text())
     assert settings == {"source": "proxmox", "proxmox_dir": str(PVE), "libvirt_xml_dir": "/etc/libvirt/qemu",
+                        "libvirt_status_dir": "/run/libvirt/qemu", "libvirt_read": "auto",
                         "ports": None, "bridges": ["vmbr0", "vmbr1"], "namespace": extra["ns"],
                         "event_buffer": 8388608}
     code = root / "lib/ansible_collections/netsafe/hypervisor/plugins/module_utils"

@@ -210,3 +210,54 @@ def test_view_lists_every_device_of_the_chains():
 @pytest.mark.parametrize("status", ["reattached", "already_ok", "not_running"])
 def test_summary_has_every_list(status):
     assert summarize([])[status] == []
+
+
+# -- plan_return: the requests built while a bridge is gone ---------------------------------------
+
+def test_plan_return_puts_the_ports_of_an_existing_bridge_back_as_if_it_had_been_made_again():
+    """Planned while vmbr0 still exists: its ports count as detached, the new bridge as empty."""
+    net = host(br("vmbr0"), br("vmbr1"), tap("tap100i0", "vmbr0"), tap("tap101i0", "vmbr1"), tap("tap102i0", "vmbr0", up=False))
+    ops, outcomes = _reenslave.plan_return(net, [qemu(100), qemu(101, "vmbr1"), qemu(102, link_down=True)], "vmbr0")
+    assert [(op.device, op.params) for op in ops] == [("tap100i0", {"master": "vmbr0"}), ("tap102i0", {"master": "vmbr0"})]
+    assert [o.nic.device for o in outcomes] == ["tap100i0", "tap102i0"]
+    assert net.get("tap100i0").master == "vmbr0", "the real model is not changed"
+
+
+def test_plan_return_while_the_bridge_is_gone_and_for_a_firewall_chain():
+    nic = GuestNic("105", "lxc", "net0", "veth105i0", "vmbr0", firewall=True)
+    net = host(br("fwbr105i0"), veth("veth105i0", "fwbr105i0"), veth("fwln105i0", "fwbr105i0"), veth("fwpr105p0"))
+    ops, _outcomes = _reenslave.plan_return(net, [nic], "vmbr0")
+    assert [(op.device, op.params) for op in ops] == [("fwpr105p0", {"master": "vmbr0"})]
+
+
+def test_plan_return_leaves_a_guest_whose_firewall_bridge_must_be_made_to_the_full_pass():
+    nic = GuestNic("105", "lxc", "net0", "veth105i0", "vmbr0", firewall=True)
+    net = host(veth("veth105i0"), veth("fwln105i0"), veth("fwpr105p0"), tap("tap100i0"))
+    ops, outcomes = _reenslave.plan_return(net, [nic, qemu(100)], "vmbr0")
+    assert [op.device for op in ops] == ["tap100i0"] and [o.nic.device for o in outcomes] == ["tap100i0"]
+
+
+def test_plan_return_on_a_vlan_aware_bridge_plans_the_vlans_from_the_kernels_default():
+    net = host(br("vmbr0", vlan_filtering=True), tap("tap100i0", "vmbr0"))
+    ops, _outcomes = _reenslave.plan_return(net, [qemu(100, vlan=10)], "vmbr0", filtering=True)
+    assert ops[0].params == {"master": "vmbr0"}
+    assert sorted(op.action for op in ops[1:]) == ["bridge_vlan_add", "bridge_vlan_del"]
+
+
+def test_plan_return_for_proxmox_vlan_bridge_and_not_for_others():
+    net = host(br("vmbr0"), tap("tap100i0"), tap("tap101i0"))
+    ops, _outcomes = _reenslave.plan_return(net, [qemu(100, vlan=10), qemu(101)], "vmbr0v10")
+    assert [(op.device, op.params) for op in ops] == [("tap100i0", {"master": "vmbr0v10"})]
+
+
+def test_plan_return_skips_stopped_guests_and_leaves_mtu_1_to_the_full_pass():
+    net = host(br("vmbr0"), tap("tap100i0", mtu=9000))
+    ops, _outcomes = _reenslave.plan_return(net, [qemu(100, mtu=1), qemu(103)], "vmbr0")
+    assert [(op.device, op.params) for op in ops] == [("tap100i0", {"master": "vmbr0"})]
+
+
+def test_running_guest_without_its_device_fails_instead_of_not_running():
+    nic = GuestNic("web1", "libvirt", "interface 0", "vnet0", "br0", running=True)
+    _plan, outcomes = plan_guests(host(br("br0")), [nic])
+    failed = summarize(outcomes)["failed_guests"]
+    assert failed[0]["reason"] == "the guest runs (its live status XML is there) but its device vnet0 does not exist"

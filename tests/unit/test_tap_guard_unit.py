@@ -203,3 +203,92 @@ def test_watcher_and_read_agree_on_how_a_tun_device_becomes_a_tap(guard, tun_typ
     """One decoder: a tun device is a tap unless the kernel says it is a layer-3 tun (IFF_TUN = 1)."""
     guard._event(nl.RTM_NEWLINK, link_message(12, "tap100i0", "tun", tun_type=tun_type))
     assert build_host(list(guard.links.values()), guard.guests).host.get("tap100i0").kind == kind
+
+
+# -- requests built before the event --------------------------------------------------------------
+
+def test_prepared_requests_have_one_slot_per_master_attribute_and_fill_it_in():
+    slot = nl.attr_u32(nl.IFLA_MASTER, tg.PLACEHOLDER)
+    requests = [(nl.RTM_NEWLINK, 0, nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 10 + i, 0, 0) + slot) for i in range(300)]
+    requests.append((nl.RTM_NEWLINK, 0, nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 99, 0, 0) + nl.attr_u32(nl.IFLA_MTU, 1400)))
+    prepared = nl.Prepared(requests, slot, 4)
+    assert prepared.count == 301 and [len(h) for _d, h, _s in prepared.chunks] == [256, 45]
+    assert sum(len(s) for _d, _h, s in prepared.chunks) == 300
+
+    class Socket:
+        def __init__(self):
+            self.sent = []
+
+        def sendall(self, data):
+            self.sent.append(bytes(data))
+
+    class Netlink(nl.Netlink):
+        def __init__(self):   # no socket: acks are faked below
+            self.sock, self._seq = Socket(), 41
+
+        def _acks(self, first, last, results, start):
+            self.acked = getattr(self, "acked", []) + [(first, last, start)]
+
+    netlink = Netlink()
+    assert netlink.send_prepared(prepared, 7) == [None] * 301
+    assert netlink.acked == [(42, 297, 0), (298, 342, 256)]
+    messages = [m for data in netlink.sock.sent for m in nl.iter_messages(data, len(data))]
+    assert [seq for _k, _f, seq, _b in messages] == list(range(42, 343))
+    for i, (_kind, flags, _seq, body) in enumerate(messages):
+        attrs = nl.parse_attrs(body, nl.IFINFOMSG.size, len(body))
+        assert flags & nl.NLM_F_ACK and nl.IFINFOMSG.unpack_from(body)[2] == (10 + i if i < 300 else 99)
+        assert nl.as_u32(attrs[nl.IFLA_MASTER]) == 7 if i < 300 else nl.as_u32(attrs[nl.IFLA_MTU]) == 1400
+    netlink.sock.sent.clear()
+    netlink.send_prepared(prepared, 8)     # sent again, for the next time the bridge comes back
+    first = next(nl.iter_messages(netlink.sock.sent[0], len(netlink.sock.sent[0])))
+    assert nl.as_u32(nl.parse_attrs(first[3], nl.IFINFOMSG.size, len(first[3]))[nl.IFLA_MASTER]) == 8
+
+
+def test_first_pass_uses_prepared_requests_only_when_nothing_changed_since(guard):
+    guard.requests = object()
+    guard.dirty = False
+    guard.watched = {"vmbr0", "vmbr1"}
+    guard.prepared_for = {"vmbr0": False, "vmbr1": False}
+    guard.prepared = {"vmbr0": ("requests", ["outcome"])}
+    assert guard._ready([("vmbr0", 9, False)]) == [("vmbr0", 9, ("requests", ["outcome"]))]
+    assert guard._ready([("vmbr1", 9, False)]) == []               # no running guest on it: nothing to send
+    assert guard._ready([("vmbr7", 9, False)]) == []               # no guest belongs on it
+    assert guard._ready([("vmbr0", 9, True)]) is None              # filters VLANs now: planned afresh
+    assert guard._ready([("vmbr0", 9, None)]) is None              # VLAN filtering switched: planned afresh
+    guard.dirty = True
+    assert guard._ready([("vmbr0", 9, False)]) is None             # a guest device or config changed since
+
+
+def test_guest_device_events_make_prepared_requests_stale_and_port_moves_do_not(guard):
+    guard.chain_names = {"tap100i0"}
+    guard._event(nl.RTM_NEWLINK, link_message(12, "tap100i0", "tun"))
+    assert guard.dirty is True
+    guard.dirty = False
+    guard._event(nl.RTM_NEWLINK, link_message(12, "tap100i0", "tun"))   # the same device again (master, state)
+    assert guard.dirty is False
+    guard._event(nl.RTM_NEWLINK, link_message(12, "tap100x", "tun"))    # renamed
+    assert guard.dirty is True
+    guard.dirty = False
+    guard.prepared_indexes = {12}
+    guard._event(nl.RTM_DELLINK, link_message(12, "tap100x", "tun"))
+    assert guard.dirty is True
+    guard._event(nl.RTM_NEWLINK, link_message(30, "tap555i0", "tun"))  # a guest device no config names
+    assert guard.configs_dirty is True
+
+
+def test_config_watch_sees_a_config_written_in_a_watched_directory(tmp_path):
+    (tmp_path / "qemu-server").mkdir()
+    watch = tg.ConfigWatch([str(tmp_path / "qemu-server"), str(tmp_path / "missing")])
+    try:
+        assert watch.watched == [str(tmp_path / "qemu-server")]
+        assert watch.changed() is False
+        (tmp_path / "qemu-server" / "100.conf").write_text("net0: virtio=x,bridge=vmbr0\n")
+        assert watch.changed() is True
+        assert watch.changed() is False
+        tmp = tmp_path / "qemu-server" / ".100.conf.tmp"
+        tmp.write_text("x")
+        watch.changed()
+        tmp.rename(tmp_path / "qemu-server" / "100.conf")   # how Proxmox VE and libvirt replace a file
+        assert watch.changed() is True
+    finally:
+        watch.close()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.explicit import parse_explicit
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.libvirt import discover_libvirt, has_libvirt
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.libvirt import (
+    LIVE_DIR, PERSISTENT_DIR, choose_mode, discover_libvirt, has_libvirt,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem, Discovery
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.proxmox import discover_proxmox, has_proxmox
 
@@ -36,14 +38,19 @@ SOURCES = ("auto", "proxmox", "libvirt", "explicit")
 
 
 def discover(source: str = "auto", proxmox_dir: str = "/etc/pve/local",
-             libvirt_xml_dir: str = "/etc/libvirt/qemu", ports=None, cache: dict | None = None) -> tuple:
-    """(nics, problems, warnings, sources used) for a module's or the watcher's settings.
+             libvirt_xml_dir: str = PERSISTENT_DIR, ports=None, cache: dict | None = None,
+             libvirt_status_dir: str = LIVE_DIR, libvirt_read: str = "auto") -> Discovery:
+    """Everything the guest configs say, for a module's or the watcher's settings.
 
     `auto` reads every source that is there: the explicit `ports` when given,
     Proxmox VE when the node directory has qemu-server/ or lxc/, libvirt when
-    the XML directory has domain files. An explicit entry wins over a config
-    naming the same device. `cache` (a dict the caller keeps) skips parsing
-    files that did not change. Raises ConfigProblem when nothing can be read.
+    its live or persistent directory has domain files. An explicit entry wins
+    over a config naming the same device. libvirt: `libvirt_read` auto reads
+    the live status XML of running guests from `libvirt_status_dir` when that
+    directory exists, else the persistent definitions in `libvirt_xml_dir`;
+    the result's `libvirt` says which. `cache` (a dict the caller keeps)
+    skips parsing files that did not change. Raises ConfigProblem when
+    nothing can be read.
     """
     if source not in SOURCES:
         raise ConfigProblem(f"source: {source!r} is not allowed; allowed {', '.join(SOURCES)}")
@@ -59,14 +66,21 @@ def discover(source: str = "auto", proxmox_dir: str = "/etc/pve/local",
             raise ConfigProblem(f"proxmox_dir: {proxmox_dir} does not exist (is this a Proxmox VE node?)")
         found.extend(discover_proxmox(proxmox_dir, cache))
         used.append("proxmox")
-    if source == "libvirt" or (source == "auto" and has_libvirt(libvirt_xml_dir)):
-        if source == "libvirt" and not os.path.isdir(libvirt_xml_dir):
-            raise ConfigProblem(f"libvirt_xml_dir: {libvirt_xml_dir} does not exist")
-        found.extend(discover_libvirt(libvirt_xml_dir, cache))
+    mode = choose_mode(libvirt_read, libvirt_status_dir)
+    if source == "libvirt" or (source == "auto" and has_libvirt(libvirt_xml_dir, libvirt_status_dir)):
+        if source == "libvirt" and mode == "persistent" and not os.path.isdir(libvirt_xml_dir):
+            raise ConfigProblem(f"libvirt_xml_dir: {libvirt_xml_dir} does not exist, and there is no live status "
+                                f"directory ({libvirt_status_dir}); is libvirt installed here?")
+        if source == "libvirt" and mode == "live" and not os.path.isdir(libvirt_status_dir):
+            raise ConfigProblem(f"libvirt_status_dir: {libvirt_status_dir} does not exist (libvirt_read=live)")
+        found.extend(discover_libvirt(libvirt_xml_dir, cache, libvirt_status_dir, mode))
         used.append("libvirt")
+        found.libvirt = {"read": mode, "dir": libvirt_status_dir if mode == "live" else libvirt_xml_dir}
     if not used:
         raise ConfigProblem(
             f"source: auto found no guest configuration (no qemu-server/ or lxc/ in {proxmox_dir}, no domain XML "
-            f"in {libvirt_xml_dir}, no ports); set source and the matching path, or list ports")
-    nics, warnings = dedupe(found.nics)
-    return nics, found.problems, warnings, used
+            f"in {libvirt_status_dir} or {libvirt_xml_dir}, no ports); set source and the matching path, or list ports")
+    found.nics, warnings = dedupe(found.nics)
+    found.warnings.extend(warnings)
+    found.sources = used
+    return found

@@ -16,7 +16,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import (
     parse_ranges, parse_vid as _parse_vid, ranges_of, vids_of,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import MAX_MTU, MIN_MTU
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import MAX_MTU, MIN_MTU, name_problem
 
 _GUEST_DEVICE = re.compile(r"(?:tap|veth)(\d+)i(\d+)")
 
@@ -53,6 +53,9 @@ class GuestNic:
     link_down: bool = False
     firewall: bool = False
     origin: str = ""
+    # True when the source itself says the guest runs (libvirt's live status XML):
+    # a missing device is then a failure, not a stopped guest.
+    running: bool = False
 
     def __post_init__(self):
         # Names of Proxmox VE's firewall chain, as pve-common computes them;
@@ -113,21 +116,57 @@ class GuestNic:
         return {"guest": self.guest, "kind": self.kind, "nic": self.nic, "device": self.device,
                 "bridge": self.bridge, "vlan": self.vlan, "trunks": list(self.trunks),
                 "mtu": self.mtu, "link_down": self.link_down, "firewall": self.firewall,
-                "origin": self.origin}
+                "origin": self.origin, "running": self.running}
 
 
 @dataclass
 class Discovery:
-    """What the configs say: guest NICs, guests whose config could not be used, NICs not on a bridge."""
+    """What the configs say.
+
+    `nics`: guest NICs to restore; `problems`: guests (or one interface of a
+    guest) whose config cannot be used, with the reason; `skipped`: NICs that
+    are not ours to restore (not on a Linux bridge, a template's), with the
+    reason; `stopped`: NICs of guests the source itself says are not running
+    (libvirt: defined, no live status XML); `warnings`: things a reader of
+    the config should know (a key given twice, a line Proxmox VE ignores).
+    """
 
     nics: list = field(default_factory=list)
     problems: list = field(default_factory=list)   # dicts: guest, origin, reason
-    skipped: list = field(default_factory=list)    # dicts: guest, nic, origin, reason
+    skipped: list = field(default_factory=list)    # dicts: guest, kind, nic, device, bridge, origin, reason
+    stopped: list = field(default_factory=list)    # dicts: guest, kind, nic, device, bridge, origin
+    warnings: list = field(default_factory=list)   # strings
+    # Set by discovery.discover(): the sources read, and for libvirt which XML ({"read", "dir"}).
+    sources: list = field(default_factory=list)
+    libvirt: dict | None = None
 
     def extend(self, other: Discovery) -> None:
         self.nics.extend(other.nics)
         self.problems.extend(other.problems)
         self.skipped.extend(other.skipped)
+        self.stopped.extend(other.stopped)
+        self.warnings.extend(other.warnings)
+
+
+def entry(guest, kind: str, nic, origin: str, reason: str | None = None, device=None, bridge=None) -> dict:
+    """One `skipped` (with a reason) or `stopped` (without) entry, always with the same keys."""
+    found = {"guest": guest, "kind": kind, "nic": nic, "device": device or None, "bridge": bridge or None,
+             "origin": origin}
+    if reason is not None:
+        found["reason"] = reason
+    return found
+
+
+def interface_name_problem(name: str, what: str):
+    """Why `name` (a bridge or device named by a guest config) cannot be a Linux interface name, or None.
+
+    The kernel's limit is 15 bytes, not characters: a name with non-ASCII
+    letters runs out sooner.
+    """
+    problem = name_problem(name, what)
+    if problem is None and len(name.encode("utf-8")) > 15:
+        problem = f"{what}: {name!r} is {len(name.encode('utf-8'))} bytes long; Linux allows at most 15"
+    return problem
 
 
 # -- small parsers ---------------------------------------------------------------

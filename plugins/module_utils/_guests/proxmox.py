@@ -5,7 +5,9 @@
 Proxmox VE's rules: `netN: <model>=<mac>,bridge=vmbr0,tag=10,trunks=20;30,
 firewall=1,mtu=1,link_down=1`; a VM's device is tap<vmid>i<N>, a container's
 veth<vmid>i<N>. Only the current configuration counts, not snapshots or
-pending changes. A file that cannot be used is a problem of its guest only.
+pending changes; a template never runs. Lines are read by the rules of
+Proxmox VE's own parsers (see `parse_proxmox_config`). A file that cannot be
+used is a problem of its guest only.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import os
 import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
-    ConfigProblem, Discovery, GuestNic, parse_mtu, parse_trunks, parse_vid, read_cached,
+    ConfigProblem, Discovery, GuestNic, entry, interface_name_problem, parse_mtu, parse_trunks, parse_vid, read_cached,
 )
 
 _NET_KEY = re.compile(r"^net(\d+)$")
@@ -36,39 +38,81 @@ def _flag(props: dict, key: str) -> bool:
     return props.get(key, "0").strip().lower() in ("1", "on", "yes", "true")
 
 
-def parse_proxmox_config(text: str, vmid: str, kind: str, origin: str = "") -> tuple:
-    """(GuestNic list, skipped list) from one qemu-server or lxc config.
+# The line rules of Proxmox VE's own parsers (qemu-server's parse_vm_config,
+# pve-container's parse_pct_config): a section header starts in column 0; a
+# snapshot is named like a configuration ID; a key is lower-case letters and
+# underscores with an optional number, and its value is not empty.
+_SNAPSHOT = re.compile(r"^\[([a-z][a-z0-9_\-]+)\]\s*$", re.IGNORECASE)
+_SPECIAL = {"qemu": re.compile(r"^\[(?:PENDING|special:cloudinit)\]\s*$", re.IGNORECASE),
+            "lxc": re.compile(r"^\[pve:pending\]\s*$", re.IGNORECASE)}
+_KEY_LINE = re.compile(r"^([a-z][a-z_]*\d*):\s*(.+?)\s*$")
+_LXC_RAW = re.compile(r"^(lxc\.[a-z0-9_\-.]+)(:|\s*=)\s*(.*?)\s*$")
+_TRUE = re.compile(r"^(?:1|on|yes|true)$", re.IGNORECASE)
 
-    Only the current configuration counts: parsing stops at the first section
-    header (a snapshot `[name]`, `[PENDING]`, `[special:cloudinit]`), whose
-    netN lines describe other times. Raises ConfigProblem for a NIC that
-    names a bridge but cannot be understood.
+
+def parse_proxmox_config(text: str, vmid: str, kind: str, origin: str = "") -> Discovery:
+    """The NICs of one qemu-server or lxc config, read by Proxmox VE's rules.
+
+    - Only the current configuration counts: reading stops at the first
+      section header Proxmox VE knows (a snapshot `[name]`, `[PENDING]` and
+      `[special:cloudinit]` for VMs, `[pve:pending]` for containers), whose
+      netN lines describe other times.
+    - A line Proxmox VE cannot parse (a bracket line that is no valid section
+      header, an indented line) is ignored with a warning, as Proxmox VE does;
+      the lines after it still count.
+    - A key given twice: the last one counts, as in Proxmox VE (warning).
+    - A template (`template: 1`) never runs: its NICs are skipped.
+
+    Raises ConfigProblem for a NIC that names a bridge but cannot be
+    understood (the guest is then a problem, the others are not affected).
     """
     if kind not in ("qemu", "lxc"):
         raise ValueError(f"kind must be qemu or lxc, not {kind!r}")
-    nics, skipped = [], []
-    prefix = "tap" if kind == "qemu" else "veth"
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if line.startswith("["):
+    found = Discovery()
+    where_of = (lambda n: f"{origin}:{n}") if origin else (lambda n: f"line {n}")
+    values: dict = {}     # key -> (line number, value), the last one wins
+    special = _SPECIAL[kind]
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if special.match(line) or _SNAPSHOT.match(line):
             break
-        if not line or line.startswith("#"):
+        if line.startswith("#"):
             continue
-        key, sep, value = line.partition(":")
-        match = _NET_KEY.match(key.strip())
-        if not sep or not match:
+        match = _KEY_LINE.match(line)
+        if match is None:
+            if not (kind == "lxc" and _LXC_RAW.match(line)):
+                what = "not a section header" if line.lstrip().startswith("[") else "not a 'key: value' line"
+                found.warnings.append(f"{where_of(number)}: {line.strip()!r} is {what} Proxmox VE can read; "
+                                      f"it is ignored and the lines after it still count, as in Proxmox VE")
             continue
-        n = match.group(1)
+        key, value = match.groups()
+        if key in values and _NET_KEY.match(key):
+            found.warnings.append(f"{where_of(number)}: {key} is set twice (lines {values[key][0]} and {number}); "
+                                  f"the last one counts, as in Proxmox VE")
+        values[key] = (number, value)
+    template = _TRUE.match(values.get("template", (0, ""))[1]) is not None
+    prefix = "tap" if kind == "qemu" else "veth"
+    nets = sorted(((int(_NET_KEY.match(k).group(1)), v) for k, v in values.items() if _NET_KEY.match(k)))
+    for n, (number, value) in nets:
         props = parse_property_string(value)
-        where = f"{origin}:{number}" if origin else f"line {number}"
+        where = where_of(number)
+        device = f"{prefix}{vmid}i{n}"
         bridge = props.get("bridge", "")
+        if template:
+            found.skipped.append(entry(vmid, kind, f"net{n}", where, "template (template: 1): a template never runs",
+                                       device, bridge))
+            continue
         if not bridge:
-            skipped.append({"guest": vmid, "nic": f"net{n}", "origin": where,
-                            "reason": "no bridge= (user-mode or other non-bridged networking)"})
+            found.skipped.append(entry(vmid, kind, f"net{n}", where,
+                                       "no bridge= (user-mode or other non-bridged networking)", device))
             continue
         try:
+            problem = interface_name_problem(bridge, "bridge")
+            if problem:
+                raise ConfigProblem(problem)
             nic = GuestNic(
-                guest=vmid, kind=kind, nic=f"net{n}", device=f"{prefix}{vmid}i{n}", bridge=bridge,
+                guest=vmid, kind=kind, nic=f"net{n}", device=device, bridge=bridge,
                 vlan=parse_vid(props["tag"]) if props.get("tag") else None,
                 trunks=parse_trunks(props["trunks"]) if props.get("trunks") else (),
                 mtu=parse_mtu(props["mtu"], allow_one=kind == "qemu") if props.get("mtu") else None,
@@ -78,8 +122,8 @@ def parse_proxmox_config(text: str, vmid: str, kind: str, origin: str = "") -> t
             )
         except ConfigProblem as exc:
             raise ConfigProblem(f"{where}: net{n}: {exc}") from None
-        nics.append(nic)
-    return nics, skipped
+        found.nics.append(nic)
+    return found
 
 
 def discover_proxmox(node_dir: str, cache: dict | None = None) -> Discovery:
@@ -109,10 +153,9 @@ def discover_proxmox(node_dir: str, cache: dict | None = None) -> Discovery:
 
 def _proxmox_file(text: str, vmid: str, kind: str, path: str) -> Discovery:
     try:
-        nics, skipped = parse_proxmox_config(text, vmid, kind, path)
+        return parse_proxmox_config(text, vmid, kind, path)
     except ConfigProblem as exc:
         return Discovery(problems=[{"guest": vmid, "origin": path, "reason": str(exc)}])
-    return Discovery(nics=nics, skipped=skipped)
 
 
 def _vmid_key(name: str):

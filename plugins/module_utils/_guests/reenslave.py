@@ -11,6 +11,8 @@ aside with the kernel's reason and converges again without it.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import ApplyError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, HostNetwork
@@ -71,6 +73,9 @@ def _effective_bridge(host: HostNetwork, nic):
 def _plan_nic(host: HostNetwork, nic, warnings: list) -> Outcome:
     dev = host.get(nic.device)
     if dev is None:
+        if nic.running:
+            return Outcome(nic, FAILED, f"the guest runs (its live status XML is there) but its device {nic.device} "
+                                        f"does not exist")
         return Outcome(nic, NOT_RUNNING)
     if isinstance(dev, Bridge):
         return Outcome(nic, FAILED, f"{nic.device} is a bridge, not a guest port")
@@ -142,6 +147,58 @@ def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_deta
         for op in outcome.operations:
             phases[_phase(op)].append(op)
     return Plan([op for phase in phases for op in phase], warnings), outcomes
+
+
+class _Returned:
+    """A host as it will be the moment `bridge` is created again: a new, empty bridge; its old ports on none.
+
+    Only `get()`, which is all the NIC planner asks of a host. Devices that
+    are ports of `bridge` now lose their master and VLANs (the kernel's
+    defaults come with the new bridge); everything else is as it is.
+    """
+
+    def __init__(self, host: HostNetwork, bridge: str, filtering: bool):
+        self.host = host
+        self.name = bridge
+        self.bridge = Bridge(name=bridge, up=True, vlan_filtering=filtering)
+
+    def get(self, name: str):
+        if name == self.name:
+            return self.bridge
+        dev = self.host.get(name)
+        if dev is not None and dev.master == self.name:
+            return dataclasses.replace(dev, master=None, vlans=None)
+        return dev
+
+
+def plan_return(host: HostNetwork, nics, bridge: str, filtering: bool = False) -> tuple:
+    """(operations, outcomes) that will put the guests back the moment `bridge` is created again.
+
+    Planned before the bridge is back, so that its RTM_NEWLINK only has to
+    fill in the new ifindex (the tap_guard watcher). Covers the running NICs
+    with a device that belongs on `bridge` (their master, and the MTU, VLANs
+    and admin state that go with it). A NIC whose firewall bridge must be
+    created first is left out: creating a device needs its new ifindex
+    before later requests can use it; the full pass that follows does it.
+    The new bridge's MTU is not known yet, so Proxmox VE's mtu=1 waits for the
+    full pass too.
+    """
+    returned = _Returned(host, bridge, filtering)
+    outcomes, warnings = [], []
+    for nic in nics:
+        if nic.bridge != bridge and not (nic.kind in ("qemu", "lxc") and nic.vlan is not None
+                                         and f"{nic.bridge}v{nic.vlan}" == bridge):
+            continue
+        outcome = _plan_nic(returned, nic, warnings)
+        if outcome.status != REATTACHED or any(op.action == LINK_ADD for op in outcome.operations):
+            continue
+        if any(op.action == LINK_SET and op.params.get("master") == bridge for op in outcome.operations):
+            outcomes.append(outcome)
+    phases: list = [[], [], [], [], []]
+    for outcome in outcomes:
+        for op in outcome.operations:
+            phases[_phase(op)].append(op)
+    return [op for phase in phases for op in phase], outcomes
 
 
 def _detached(host: HostNetwork, nic) -> bool:

@@ -102,6 +102,7 @@ RTN_UNICAST = 1
 OPERSTATES = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
 
 _NLMSGHDR = struct.Struct("=IHHII")
+_U32 = struct.Struct("=I")
 _RTATTR = struct.Struct("=HH")
 IFINFOMSG = struct.Struct("=BxHiII")
 IFADDRMSG = struct.Struct("=BBBBI")
@@ -386,17 +387,68 @@ class Netlink:
             data = b"".join(message(kind, flags | NLM_F_REQUEST | NLM_F_ACK, self._next_seq(), payload)
                             for kind, flags, payload in chunk)
             self.sock.sendall(data)
-            last = self._seq
-            pending = len(chunk)
-            while pending:
-                for mtype, mflags, seq, body in self._receive():
-                    if mtype != NLMSG_ERROR or not first <= seq <= last:
-                        continue
-                    code, text = _error_of(body, mflags)
-                    if code:
-                        results[start + seq - first] = NetlinkError(code, text)
-                    pending -= 1
+            self._acks(first, self._seq, results, start)
         return results
+
+    def send_prepared(self, prepared, value: int) -> list:
+        """Send requests encoded ahead of time (`Prepared`), their slots filled with `value`; results as pipeline().
+
+        The only work left between an event and the first request is writing
+        sequence numbers and one 4-byte value per slot into the ready bytes.
+        """
+        results: list = [None] * prepared.count
+        start = 0
+        for data, headers, slots in prepared.chunks:
+            first = self._seq + 1
+            for offset in headers:
+                self._seq += 1
+                _U32.pack_into(data, offset + 8, self._seq)
+            for offset in slots:
+                _U32.pack_into(data, offset, value)
+            self.sock.sendall(data)
+            self._acks(first, self._seq, results, start)
+            start += len(headers)
+        return results
+
+    def _acks(self, first: int, last: int, results: list, start: int) -> None:
+        """Read the acks of requests first..last (sequence numbers) into results[start:]."""
+        pending = last - first + 1
+        while pending:
+            for mtype, mflags, seq, body in self._receive():
+                if mtype != NLMSG_ERROR or not first <= seq <= last:
+                    continue
+                code, text = _error_of(body, mflags)
+                if code:
+                    results[start + seq - first] = NetlinkError(code, text)
+                pending -= 1
+
+
+class Prepared:
+    """Requests encoded ahead of time, with slots for a 4-byte value known only later (an ifindex).
+
+    `requests` are (type, flags, payload) as for `Netlink.pipeline`. Every
+    occurrence of `needle` in a payload is a slot: its 4 bytes at
+    `value_offset` are overwritten by `Netlink.send_prepared`. The tap_guard
+    watcher builds every re-attach request while a bridge is gone, with the
+    bridge's attribute `attr_u32(IFLA_MASTER, <placeholder>)` as the needle,
+    and fills in the new bridge's ifindex when its RTM_NEWLINK arrives.
+    The object can be sent again (each send rewrites sequence numbers and slots).
+    """
+
+    def __init__(self, requests, needle: bytes, value_offset: int):
+        self.count = len(requests)
+        self.chunks = []
+        for start in range(0, len(requests), PIPELINE_CHUNK):
+            data, headers, slots = bytearray(), [], []
+            for kind, flags, payload in requests[start:start + PIPELINE_CHUNK]:
+                offset = len(data)
+                headers.append(offset)
+                position = payload.find(needle)
+                while position != -1:
+                    slots.append(offset + _NLMSGHDR.size + position + value_offset)
+                    position = payload.find(needle, position + len(needle))
+                data += message(kind, flags | NLM_F_REQUEST | NLM_F_ACK, 0, payload)
+            self.chunks.append((data, headers, slots))
 
 
 def _error_of(body, flags: int) -> tuple:
