@@ -3,6 +3,8 @@
 """The persistent-configuration formats by name (the module's `format` choices)."""
 from __future__ import annotations
 
-FORMAT_CLASSES = ()
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2 import Ifupdown2Format
+
+FORMAT_CLASSES = (Ifupdown2Format,)
 
 FORMATS = {cls.NAME: cls for cls in FORMAT_CLASSES}
