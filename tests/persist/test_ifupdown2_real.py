@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -66,9 +67,9 @@ def wipe(ns: str, nics: list) -> None:
     assert all(l["ifname"] == "lo" or "UP" not in l["flags"] for l in _links(ns))
 
 
-def _links(ns: str) -> list:
-    return json.loads(subprocess.run(["ip", "-n", ns, "-j", "link", "show"], capture_output=True, text=True,
-                                     check=True).stdout)
+def _links(ns: str, details: bool = False) -> list:
+    return json.loads(subprocess.run(["ip", "-n", ns, "-j"] + (["-d"] if details else []) + ["link", "show"],
+                                     capture_output=True, text=True, check=True).stdout)
 
 
 def save_files(ns: str, root, files=None) -> dict:
@@ -116,14 +117,33 @@ def assert_same_state(before: dict, after: dict) -> None:
             assert route.get("protocol") == "kernel" and "onlink" in route.get("flags", []), line
 
 
+def settled_state(ns: str, polls: int = 600) -> dict:
+    """kernel_state() once no STP bridge is in a topology change.
+
+    During one (max_age + forward_delay after a port comes up) the kernel
+    shortens a bridge's ageing_time to twice its forward delay, and the dump
+    holds ageing_time: STP runtime, not configuration. Waiting it out keeps
+    the field in the comparison.
+    """
+    for _ in range(polls):
+        busy = [l["ifname"] for l in _links(ns, details=True)
+                if l.get("linkinfo", {}).get("info_kind") == "bridge"
+                and (l["linkinfo"].get("info_data", {}).get("topology_change")
+                     or l["linkinfo"].get("info_data", {}).get("topology_change_detected"))]
+        if not busy:
+            return kernel_state(ns)
+        time.sleep(0.5)
+    raise AssertionError(f"STP topology change on {busy} did not end")
+
+
 def ifup_all_reproduces(ns: str, root, nics: list) -> str:
     """ifquery parses the files, ifup -a rebuilds the wiped namespace as it was; returns ifup's output."""
     ok, out = realstacks.ifquery_parses(root, ns)
     assert ok, out
-    before = kernel_state(ns)
+    before = settled_state(ns)
     wipe(ns, nics)
     proc = realstacks.ifupdown2(ns, ["ifup", "-a", "-i", MAIN], root, check=True)
-    assert_same_state(before, kernel_state(ns))
+    assert_same_state(before, settled_state(ns))
     return proc.stdout + proc.stderr
 
 
