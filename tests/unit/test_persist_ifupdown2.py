@@ -284,6 +284,9 @@ def test_new_devices_go_where_proxmox_puts_them_before_the_trailing_source_line(
     assert order == ["lo", "eno1", "eno2", "eno3", "enp5s0", "enp6s0", "enp7s0", "bond0", "bond1", "bond1.50",
                      "vmbr0", "vmbr1", "vmbr50", "mgmt"]
     assert text.endswith("\n\nsource /etc/network/interfaces.d/*\n")
+    # A stanza's own trailing comment (Proxmox VE writes them after the options) stays with it.
+    assert "\tmtu 9000\n#Guests, VLAN aware\n\nauto vmbr50\n" in text
+    assert "\tmtu 9000\n#LACP to the core switches\n\nauto bond1\n" in text
     # Every line of the old file is still there, in order.
     old_lines = PROXMOX_MAIN.splitlines(keepends=True)
     new_lines = iter(text.splitlines(keepends=True))
@@ -407,3 +410,21 @@ def test_a_device_on_dhcp_is_refused_not_turned_static():
     dev.ip = IpConfig(addresses=["192.0.2.7/24"], gateway4=None, gateway6=None)
     with pytest.raises(ValidationError, match="dhcp"):
         fm.render(files, only(dev))
+
+
+def test_removing_a_proxmox_bridge_takes_its_comment_and_leaves_the_source_line():
+    changes = fmt().render(proxmox_files(), HostNetwork(), remove=["vmbr1"])
+    assert changes[MAIN] == PROXMOX_MAIN.replace(
+        "auto vmbr1\niface vmbr1 inet manual\n\tbridge-ports bond0\n\tbridge-stp off\n\tbridge-fd 0\n"
+        "\tbridge-vlan-aware yes\n\tbridge-vids 2-4094\n\tmtu 9000\n#Guests, VLAN aware\n\n", "")
+
+
+def test_crlf_files_keep_their_line_ends():
+    files = {MAIN: "auto vmbr0\r\niface vmbr0 inet manual\r\n\tbridge-ports none\r\n\tmtu 1500\r\n"}
+    fm = fmt()
+    dev = copy.deepcopy(fm.parse(files).get("vmbr0"))
+    dev.mtu = 1400
+    dev.ip = IpConfig(addresses=["2001:db8::1/64"], gateway4=None, gateway6=None)
+    changes = fm.render(files, only(dev))
+    assert changes[MAIN] == ("auto vmbr0\r\niface vmbr0 inet manual\r\n\tbridge-ports none\r\n\tmtu 1400\r\n\r\n"
+                             "iface vmbr0 inet6 static\r\n\taddress 2001:db8::1/64\r\n\r\n")

@@ -101,7 +101,7 @@ class _Stanza:
 class _File:
     def __init__(self, path: str, text: str):
         self.path = path
-        self.newline = "\r\n" if "\r\n" in text.split("\n", 1)[0] + "\n" and text.split("\n", 1)[0].endswith("\r") else "\n"
+        self.newline = "\r\n" if "\n" in text and text.split("\n", 1)[0].endswith("\r") else "\n"
         self.lines = [_Line(t) for t in text.splitlines(keepends=True)]
         if self.lines and not self.lines[-1].text.endswith(("\n", "\r")):
             self.lines[-1].text += self.newline   # appending after it needs a line end; undone in text()
@@ -581,10 +581,6 @@ def _describe(host: _Host) -> None:
 
 # -- what to write ------------------------------------------------------------------------------------------------
 
-def _format_fd(fd) -> str:
-    return str(int(fd)) if float(fd) == int(fd) else f"{fd:g}"
-
-
 def _vid_words(ranges) -> str:
     return " ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
@@ -750,11 +746,33 @@ def _set_method(stanza, method: str) -> None:
     stanza.method = method
 
 
+def _stanza_end(f: _File, stanza) -> int:
+    """Index of the stanza's last line: its last option, then the comment lines right after it.
+
+    Proxmox VE writes a stanza's comments after its options; comment lines
+    directly above an `auto`/`iface`/`source` line head that one instead.
+    """
+    last = f.lines.index(stanza.last)
+    index = last
+    while index + 1 < len(f.lines) - 1:
+        text = f.lines[index + 1].text
+        if text is None:
+            index += 1
+            continue
+        if not text.strip().startswith("#"):
+            break
+        index += 1
+    following = next((line.text for line in f.lines[index + 1:-1] if line.text is not None), None)
+    if following is not None and following.strip() and not following.strip().startswith("#"):
+        return last   # the comments run straight into the next item: they head it
+    return index
+
+
 def _delete_stanza(host: _Host, stanza) -> None:
-    """The stanza's lines, and the blank lines right after it."""
+    """The stanza's lines (with its trailing comments), and the blank lines right after it."""
     f = host.files[stanza.path]
     index = next(i for i, line in enumerate(f.lines) if line is stanza.header)
-    last = f.lines.index(stanza.last, index)
+    last = _stanza_end(f, stanza)
     for line in f.lines[index:last + 1]:
         line.text = None
     for line in f.lines[last + 1:-1]:
@@ -946,8 +964,8 @@ class Ifupdown2Format(PersistFormat):
 
     @staticmethod
     def _after_stanza(f: _File, stanza) -> _Line:
-        """The line after which text following `stanza` goes: its last option, then the blank lines after it."""
-        index = f.lines.index(stanza.last)
+        """The line after which text following `stanza` goes: its end, then the blank lines after it."""
+        index = _stanza_end(f, stanza)
         anchor = f.lines[index]
         for line in f.lines[index + 1:-1]:
             if line.text is not None and line.text.strip():
@@ -984,7 +1002,7 @@ class Ifupdown2Format(PersistFormat):
                 for opt in primary.options:
                     if opt.key in ("address", "netmask", "gateway", "broadcast") and opt.line.text is not None:
                         anchor = opt.line
-                (anchor.after if anchor is not primary.header else anchor.after).append(f"{indent}{line}{nl}")
+                anchor.after.append(f"{indent}{line}{nl}")
             else:
                 _replace(host, host.stanzas[name], keys, [line])
 
