@@ -125,7 +125,7 @@ def settled_state(ns: str, polls: int = 600) -> dict:
     holds ageing_time: STP runtime, not configuration. Waiting it out keeps
     the field in the comparison.
     """
-    for _ in range(polls):
+    for _poll in range(polls):
         busy = [l["ifname"] for l in _links(ns, details=True)
                 if l.get("linkinfo", {}).get("info_kind") == "bridge"
                 and (l["linkinfo"].get("info_data", {}).get("topology_change")
