@@ -99,7 +99,7 @@ def ifquery_parses(files_root, ns: str | None = None, interfaces: str = "/etc/ne
     """
     own = ns is None
     if own:
-        ns = f"nsifq{os.getpid()}x{next(tempfile._get_candidate_names())}"[:15]
+        ns = f"nsifq{os.getpid()}x{os.urandom(3).hex()}"
         subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
     try:
         proc = ifupdown2(ns, ["ifquery", "-a", "-i", interfaces], files_root)
