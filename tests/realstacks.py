@@ -1,16 +1,148 @@
-"""The real network stacks' own parsers, run from unpacked Debian packages (never installed here).
+"""The real network stacks' own tools, run against files we wrote, without touching this machine.
 
-Each runner gives a stack's own reading of a file we wrote, so tests compare
-what the real parser understood with what we meant. Set up by tests/setup.d/.
+Each is unpacked from Debian's packages by a hook in tests/setup.d/ (never installed) and runs inside
+a throwaway network namespace with a private mount namespace, so that every mount disappears with its
+last process and the tools only see the namespace's links. One section per stack.
+
+ifupdown2 (Debian's, unpacked by tests/setup.d/30-ifupdown2.sh, never
+installed): `ifupdown2(ns, ["ifquery", "-a"], files_root)` runs ifquery, ifup,
+ifdown or ifreload inside network namespace `ns`, in a private mount
+namespace where
+- /etc is an overlay (writes vanish with the process) whose /etc/network holds
+  the package's own /etc/network (ifupdown2.conf, addons.conf) and then every
+  file under `files_root`/etc (the host's files as a scratch tree: `files_root`
+  is what the format's `root` is);
+- /run and /var/tmp are empty tmpfs (ifupdown2's lock, state and cache dirs:
+  /run/network, /var/tmp/network), so nothing is left on this machine.
+Works the same in the full-kernel VM (the host's filesystem is read-only
+there; /tmp is a tmpfs). ifupdown2 keeps no state between two calls: each one
+starts as on a freshly booted host.
+
+`ifquery_parses(files_root)` is the parse-only check: (True, output) when
+ifupdown2's parser read every file without an error or warning.
+
+NetworkManager (tests/setup.d/31-networkmanager.sh): `nmcli_offline(text)`
+gives NetworkManager's own reading of a keyfile (its keyfile reader, no
+daemon, no D-Bus), normalised, so tests compare what it understood with what
+we meant. It silently drops invalid values: compare, never trust its exit code.
+
+networkd(ns, files, names): Debian's systemd-networkd (252) configures `ns`
+from `files` the way it would at boot, then stops. How it runs without udev or
+systemd as PID 1 (checked against systemd 252's source):
+
+- /sys is mounted read-only in the private mount namespace: networkd's
+  udev_available() (src/shared/udev-util.c) then says "no udev" (the rule for
+  containers), so links are not left "pending udev initialization";
+- /etc/systemd/network is a private tmpfs holding only `files` (an overlay on
+  /etc where that directory does not exist); /run is a private tmpfs with
+  /run/systemd/netif/ for networkd's state files, so no D-Bus, no journal
+  and nothing of the host's /run is seen (D-Bus and journal warnings are
+  expected and not about our files);
+- the systemd-network user: the host's, or one added to a private copy of
+  /etc/passwd and /etc/group when the host has none (a machine without systemd).
+
+It waits until every name in `names` is "configured" in networkd's own link
+state files (or failed, or `timeout` seconds), stops networkd (which leaves
+the configuration in the kernel) and returns its log and those states.
 """
 from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
+import signal
 import subprocess
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+IFUPDOWN2_ROOT = ROOT / ".tmp" / "ifupdown2" / "root"
+IFUPDOWN2_MAIN = IFUPDOWN2_ROOT / "usr" / "share" / "ifupdown2" / "__main__.py"
+SETUP_HOOK = "tests/setup.d/30-ifupdown2.sh"
+IFUPDOWN2_PROGRAMS = ("ifquery", "ifup", "ifdown", "ifreload")
+
+# Runs as `sh -c SCRIPT sh SCRATCH PKG FILES PROGRAM ARGS...` in the private mount namespace.
+_SCRIPT = r"""
+set -e
+scratch=$1 pkg=$2 files=$3 prog=$4
+shift 4
+mount -t tmpfs netsafe-ifupdown2 "$scratch"
+mkdir "$scratch/upper" "$scratch/work" "$scratch/bin"
+mount -t overlay netsafe-etc -o "lowerdir=/etc,upperdir=$scratch/upper,workdir=$scratch/work" /etc
+rm -rf /etc/network
+mkdir -p /etc/network
+cp -a "$pkg/etc/network/." /etc/network/
+if [ -d "$files/etc" ]; then cp -a "$files/etc/." /etc/; fi
+mount -t tmpfs netsafe-run /run
+mkdir -p /run/network
+mount -t tmpfs netsafe-vartmp /var/tmp
+ln -s "$pkg/usr/share/ifupdown2/__main__.py" "$scratch/bin/$prog"
+cd /
+PYTHONPATH="$pkg/usr/share" exec python3 "$scratch/bin/$prog" "$@"
+"""
+
+
+class Ifupdown2Missing(RuntimeError):
+    """The unpacked ifupdown2 is not there: its setup hook has not run."""
+
+
+def ifupdown2_root() -> Path:
+    """The unpacked package, or Ifupdown2Missing naming the hook that makes it."""
+    if not IFUPDOWN2_MAIN.is_file():
+        raise Ifupdown2Missing(f"{IFUPDOWN2_MAIN.relative_to(ROOT)} is missing: run {SETUP_HOOK} (or tests/run-all.sh)")
+    return IFUPDOWN2_ROOT
+
+
+def ifupdown2(ns: str, args, files_root, *, check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ifupdown2's `args[0]` (ifquery, ifup, ifdown, ifreload) with `args[1:]` inside namespace `ns`.
+
+    `files_root`: a directory holding the host's network files at their host
+    paths (files_root/etc/network/interfaces, ...). `check`: raise on a
+    non-zero exit, with ifupdown2's output in the message.
+    """
+    if not ns:
+        raise RuntimeError("refusing to run ifupdown2 outside a throwaway network namespace")
+    program, *rest = list(args)
+    if program not in IFUPDOWN2_PROGRAMS:
+        raise ValueError(f"{program!r} is not one of {', '.join(IFUPDOWN2_PROGRAMS)}")
+    pkg = ifupdown2_root()
+    scratch = tempfile.mkdtemp(prefix="netsafe-ifupdown2-")
+    try:
+        cmd = ["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
+               "sh", "-c", _SCRIPT, "sh", scratch, str(pkg), str(files_root), program, *rest]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                              env={**os.environ, "LC_ALL": "C.UTF-8"})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"`{program} {shlex.join(rest)}` in {ns} failed (rc {proc.returncode}):\n"
+                           f"{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def ifquery_parses(files_root, ns: str | None = None, interfaces: str = "/etc/network/interfaces") -> tuple:
+    """(parsed cleanly, ifquery's output): `ifquery -a -i FILE` in a namespace made for it (or `ns`).
+
+    ifupdown2 prints "error:" or "warning:" lines for what it cannot read and
+    still goes on; either counts as "does not parse" here.
+    """
+    own = ns is None
+    if own:
+        ns = f"nsifq{os.getpid()}x{os.urandom(3).hex()}"
+        subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+    try:
+        proc = ifupdown2(ns, ["ifquery", "-a", "-i", interfaces], files_root)
+    finally:
+        if own:
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+    out = proc.stdout + proc.stderr
+    bad = proc.returncode != 0 or any(line.lstrip().startswith(("error", "warning")) for line in out.splitlines())
+    return not bad, out
+
 
 # -- NetworkManager (tests/setup.d/31-networkmanager.sh) ------------------------------------------
 
@@ -50,3 +182,154 @@ def nmcli_offline(keyfile_text: str, *args: str, timeout: float = 30) -> str:
     if proc.returncode != 0:
         raise NmcliRefused(f"nmcli --offline exited {proc.returncode}: {proc.stderr.strip()}")
     return proc.stdout
+
+
+NETWORKD_UNPACKED = ROOT / ".tmp" / "networkd" / "root"   # tests/setup.d/32-networkd.sh, where systemd is not installed
+NETWORKD_DIR = "/etc/systemd/network"
+
+# Lines of networkd's log that say it did not take something in a file as written.
+PARSER_COMPLAINTS = re.compile(r"Unknown key|Unknown section|Failed to parse|[Ii]nvalid|ignoring|[Cc]annot|[Dd]isabling|"
+                               r"conflicts|not supported|Failed")
+
+
+def networkd_binary() -> str | None:
+    """The systemd-networkd to run: the installed one, else the one tests/setup.d/32-networkd.sh unpacked."""
+    if os.environ.get("NETSAFE_NETWORKD"):    # a given binary, e.g. the unpacked one on a machine that has systemd
+        return os.environ["NETSAFE_NETWORKD"]
+    for candidate in ("/lib/systemd/systemd-networkd", str(NETWORKD_UNPACKED / "lib/systemd/systemd-networkd"),
+                      str(NETWORKD_UNPACKED / "usr/lib/systemd/systemd-networkd")):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@dataclass
+class NetworkdRun:
+    log: str
+    states: dict                       # link name -> networkd's ADMIN_STATE (missing: the link never appeared)
+    timed_out: bool
+    files: dict = field(default_factory=dict)
+
+    def complaints(self) -> list:
+        """Log lines about our files that say networkd ignored or refused something in them."""
+        ours = tuple(f"{NETWORKD_DIR}/{name}" for name in self.files)
+        names = set(self.states)
+        found = []
+        for line in self.log.splitlines():
+            about_file = any(p in line for p in ours)
+            about_link = any(line.startswith(f"{n}: ") for n in names)
+            if (about_file or about_link) and PARSER_COMPLAINTS.search(line):
+                found.append(line)
+        return found
+
+    def not_configured(self) -> dict:
+        return {name: state for name, state in self.states.items() if state != "configured"}
+
+
+_SCRIPT = r"""
+set -eu
+work=$1; binary=$2; timeout=$3; shift 3
+mount --make-rprivate /
+if [ -d /etc/systemd/network ]; then
+    mount -t tmpfs -o mode=0755 netsafe-networkd /etc/systemd/network
+else
+    mkdir -p "$work/etc-upper" "$work/etc-work"
+    mount -t overlay overlay -o "lowerdir=/etc,upperdir=$work/etc-upper,workdir=$work/etc-work" /etc
+    mkdir -p /etc/systemd/network
+fi
+cp "$work"/files/* /etc/systemd/network/ 2>/dev/null || true
+if ! getent passwd systemd-network >/dev/null; then
+    cp /etc/passwd "$work/passwd"; cp /etc/group "$work/group"
+    echo 'systemd-network:x:998:998:systemd Network Management:/:/usr/sbin/nologin' >> "$work/passwd"
+    echo 'systemd-network:x:998:' >> "$work/group"
+    mount --bind "$work/passwd" /etc/passwd; mount --bind "$work/group" /etc/group
+fi
+mount -t tmpfs -o mode=0755 netsafe-run /run
+mkdir -p /run/systemd/netif/links /run/systemd/netif/leases /run/systemd/netif/lldp
+chown -R systemd-network:systemd-network /run/systemd/netif
+# networkd treats udev as absent when /sys is read-only (udev_available(), systemd 252)
+mount -o remount,ro /sys 2>/dev/null || mount -t sysfs -o ro sysfs /sys
+SYSTEMD_LOG_LEVEL=info SYSTEMD_LOG_TARGET=console SYSTEMD_LOG_COLOR=0 "$binary" >"$work/log" 2>&1 &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null || true' EXIT   # stopped whatever way this script ends
+# Builtins only in the loop (but sleep): a process start costs up to a second under emulation (the lane).
+state_of() {   # $1: link name -> networkd's ADMIN_STATE, or "absent"
+    local idx="" key value
+    state=absent
+    { read -r idx < "/sys/class/net/$1/ifindex"; } 2>/dev/null || return 0
+    [ -f "/run/systemd/netif/links/$idx" ] || return 0
+    while IFS='=' read -r key value; do
+        [ "$key" = ADMIN_STATE ] && state=$value
+    done < "/run/systemd/netif/links/$idx"
+    return 0
+}
+timed_out=1
+while [ "$SECONDS" -lt "$timeout" ]; do
+    kill -0 "$pid" 2>/dev/null || { timed_out=0; break; }
+    pending=0
+    for name in "$@"; do
+        state_of "$name"
+        case "$state" in configured|failed|unmanaged) ;; *) pending=1; break ;; esac
+    done
+    [ "$pending" -eq 0 ] && { timed_out=0; break; }
+    sleep 0.3
+done
+for name in "$@"; do
+    state_of "$name"
+    echo "$name $state" >> "$work/states"
+done
+echo "$timed_out" > "$work/timed_out"
+kill -TERM "$pid" 2>/dev/null || true
+wait "$pid" || true
+"""
+
+
+def networkd(ns: str, files: dict, names, timeout: int = 300) -> NetworkdRun:
+    """Run systemd-networkd in namespace `ns` on `files` ({file name: text}) until every link in `names` is configured.
+
+    Leaves nothing behind but what networkd did to the namespace's links: the
+    mounts die with the private mount namespace, the scratch directory is
+    removed, and networkd is stopped (killed with its process group if the
+    script itself overruns).
+    """
+    binary = networkd_binary()
+    if binary is None:
+        raise RuntimeError("systemd-networkd is not here; run bash tests/setup.d/32-networkd.sh")
+    work = Path(tempfile.mkdtemp(prefix="netsafe-networkd-"))
+    proc = None
+    try:
+        (work / "files").mkdir()
+        for name, text in files.items():
+            (work / "files" / name).write_text(text)
+        env = dict(os.environ)
+        if not binary.startswith("/lib/"):
+            env["LD_LIBRARY_PATH"] = f"{NETWORKD_UNPACKED}/usr/lib/x86_64-linux-gnu/systemd"
+        cmd = ["ip", "netns", "exec", ns, "unshare", "-m", "--propagation", "private", "bash", "-c", _SCRIPT, "networkd",
+               str(work), binary, str(timeout), *names]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                start_new_session=True)
+        try:
+            out = proc.communicate(timeout=timeout + 30)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out = proc.communicate()[0]
+            log = (work / "log").read_text() if (work / "log").exists() else ""
+            raise RuntimeError(f"networkd run in {ns} did not end: {out}\n{log}") from None
+        if proc.returncode != 0:
+            raise RuntimeError(f"networkd run in {ns} failed (rc {proc.returncode}): {out}\n"
+                               f"{' '.join(shlex.quote(c) for c in cmd[:9])} ...")
+        log = (work / "log").read_text() if (work / "log").exists() else ""
+        states = {}
+        for line in (work / "states").read_text().splitlines() if (work / "states").exists() else []:
+            name, _sep, state = line.partition(" ")
+            states[name] = state
+        timed_out = (work / "timed_out").read_text().strip() == "1" if (work / "timed_out").exists() else True
+        return NetworkdRun(log=log, states=states, timed_out=timed_out, files=dict(files))
+    finally:
+        # networkd shares the script's process group: nothing of the run outlives it, whatever went wrong.
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(work, ignore_errors=True)

@@ -3,8 +3,10 @@
 """The persistent-configuration formats by name (the module's `format` choices)."""
 from __future__ import annotations
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2 import Ifupdown2Format
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile import KeyfileFormat
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import NetworkdFormat
 
-FORMAT_CLASSES = (KeyfileFormat,)
+FORMAT_CLASSES = (Ifupdown2Format, KeyfileFormat, NetworkdFormat)
 
 FORMATS = {cls.NAME: cls for cls in FORMAT_CLASSES}

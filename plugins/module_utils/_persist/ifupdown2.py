@@ -1,0 +1,1090 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""ifupdown2's /etc/network/interfaces (Proxmox VE, Debian): edit only the stanzas of the devices in scope.
+
+The file is the operator's (and Proxmox VE's web UI's): every byte outside
+the lines of the devices we change stays as it was (comments, other stanzas,
+`source` lines, order, tabs or spaces). A device's stanzas stay in the file
+that defines them (main file or a `source`d one); a new device goes into the
+main file where Proxmox VE's writer would put it (NICs, bonds, bridges, then
+VLANs named otherwise than parent.id; before a trailing `source` line).
+
+What a stanza means is what Debian's ifupdown2 3.0 does with it (read in
+tests/persist/test_ifupdown2_real.py, docs/net_persist_ifupdown2.md): a key
+the file leaves out means what ifupdown2 does without it (no STP, forward
+delay 15 s, no VLAN filtering, the kernel's bond defaults, 802.1Q); ports and
+slaves are brought up with their bridge or bond; `link-down yes` keeps a
+device that `auto` creates down. What ifupdown2 has no key for (a fractional
+forward delay, ARP monitoring and ad_select of a bond, the bridge's own VLAN
+entry) is written as an `ip`/`bridge` command on a `pre-up`/`post-up` line of
+the device's stanza, in one fixed form the parser reads back.
+"""
+from __future__ import annotations
+
+import copy
+import fnmatch
+import ipaddress
+import os
+import posixpath
+import re
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import ranges_of, vids_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    BOND_MODES, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import BOND_DEFAULTS, bond_options_for_mode
+
+# Lines that end a stanza (ifupdown2's keywords, plus what classic ifupdown and Proxmox VE also write).
+_STANZA_WORDS = ("iface", "auto", "source", "source-directory", "mapping", "vlan")
+_SOURCE_DIRECTORY_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")   # run-parts names, as ifupdown reads a source-directory
+_METHODS_WITHOUT_STATIC = ("dhcp", "dhcp6", "ppp", "tunnel", "auto")
+_BOND_NATIVE = {"miimon": "bond-miimon", "updelay": "bond-updelay", "downdelay": "bond-downdelay",
+                "lacp_rate": "bond-lacp-rate", "xmit_hash_policy": "bond-xmit-hash-policy",
+                "primary": "bond-primary", "min_links": "bond-min-links"}
+_BOND_BY_COMMAND = ("ad_select", "arp_interval", "arp_ip_target")   # no ifupdown2 key: an `ip link` pre-up line
+_BOND_MODE_NUMBERS = {str(i): mode for i, mode in enumerate(BOND_MODES)}
+_LACP_NUMBERS = {"0": "slow", "1": "fast"}
+_PORT_VLAN_KEYS = ("bridge-vids", "bridge-trunk", "bridge-pvid", "bridge-access", "bridge-allow-untagged")
+_TYPE_KEYS = {
+    "bridge": ("bridge-ports", "bridge-stp", "bridge-fd", "bridge-vlan-aware", "#bridge-fd", "#self-vlan"),
+    "bond": ("bond-slaves", "bond-ports", "bond-mode") + tuple(_BOND_NATIVE.values())
+    + tuple(f"#bond-{k}" for k in _BOND_BY_COMMAND),
+    "vlan": ("vlan-raw-device", "vlan-id", "vlan-protocol"),
+}
+_PRIO = {"lo": 100000, "nic": 200000, "bond": 400000, "bridge": 500000, "vlan": 600000}   # Proxmox VE's writer
+
+# The command lines this format writes where ifupdown2 has no key (and reads back, in exactly this form).
+_RE_BR_FD = re.compile(r"^post-up\s+ip\s+link\s+set\s+dev\s+(\S+)\s+type\s+bridge\s+forward_delay\s+(\d+)$")
+_RE_BOND_CMD = re.compile(r"^pre-up\s+ip\s+link\s+set\s+dev\s+(\S+)\s+type\s+bond\s+(ad_select|arp_interval|arp_ip_target)\s+(\S+)$")
+_RE_SELF_VLAN = re.compile(r"^post-up\s+bridge\s+vlan\s+(add|del)\s+dev\s+(\S+)\s+vid\s+(\d+)(?:-(\d+))?((?:\s+(?:pvid|untagged))*)\s+self$")
+
+
+class _Line:
+    """One physical line (with its end); edits replace it (None deletes it) or add text before/after it."""
+
+    __slots__ = ("text", "before", "after")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.before: list = []
+        self.after: list = []
+
+
+class _Option:
+    __slots__ = ("line", "key", "value", "lineno", "indent")
+
+    def __init__(self, line, key, value, lineno):
+        self.line, self.key, self.value, self.lineno = line, key, value, lineno
+        self.indent = line.text[:len(line.text) - len(line.text.lstrip())] or "\t"
+
+
+class _Stanza:
+    """`iface NAME [FAMILY METHOD]` and its option lines."""
+
+    def __init__(self, path, lineno, header, name, family, method):
+        self.path, self.lineno, self.header = path, lineno, header
+        self.name, self.family, self.method = name, family, method
+        self.options: list = []
+        self.inner: list = []   # comment and blank lines between its options
+        self.opaque = False     # mapping/vlan blocks: not a device
+
+    @property
+    def last(self) -> _Line:
+        return self.options[-1].line if self.options else self.header
+
+    def where(self, option=None) -> str:
+        return f"{self.path} line {option.lineno if option else self.lineno}"
+
+
+class _File:
+    def __init__(self, path: str, text: str):
+        self.path = path
+        self.newline = "\r\n" if "\n" in text and text.split("\n", 1)[0].endswith("\r") else "\n"
+        self.lines = [_Line(t) for t in text.splitlines(keepends=True)]
+        if self.lines and not self.lines[-1].text.endswith(("\n", "\r")):
+            self.lines[-1].text += self.newline   # appending after it needs a line end; undone in text()
+            self.no_final_newline = True
+        else:
+            self.no_final_newline = False
+        self.end = _Line("")   # sentinel: text added at the end of the file goes before it
+        self.lines.append(self.end)
+        self.original = text
+        self.stanzas: list = []
+        self.marks: list = []     # (line, word, names, lineno): auto / allow-*
+        self.sources: list = []   # (line, word, argument, lineno)
+        self.items: list = []     # ("stanza", stanza) / ("mark", ...) / ("source", ...) in file order
+
+    def text(self) -> str:
+        out = []
+        for line in self.lines:
+            out += line.before
+            if line.text is not None:
+                out.append(line.text)
+            out += line.after
+        text = "".join(out)
+        if self.no_final_newline and text.endswith(self.newline) and self.lines[-2].text is not None \
+                and not self.lines[-2].after and not self.end.before:
+            text = text[:-len(self.newline)]
+        return text
+
+
+def _parse_file(path: str, text: str) -> _File:
+    f = _File(path, text)
+    stanza = None
+    for index, line in enumerate(f.lines[:-1]):
+        lineno = index + 1
+        stripped = line.text.strip()
+        if not stripped or stripped.startswith("#"):
+            if stanza is not None:
+                stanza.inner.append(line)
+            continue
+        if stripped.endswith("\\"):
+            raise ValidationError([f"{path} line {lineno}: a line continued with '\\' is not supported here; "
+                                   f"join it into one line"])
+        words = stripped.split()
+        word = words[0]
+        if word == "iface":
+            if len(words) < 2:
+                raise ValidationError([f"{path} line {lineno}: 'iface' without an interface name"])
+            name = words[1].split(":")[0]
+            stanza = _Stanza(path, lineno, line, name, words[2] if len(words) > 2 else None,
+                             words[3] if len(words) > 3 else None)
+            f.stanzas.append(stanza)
+            f.items.append(("stanza", stanza))
+        elif word == "auto" or word.startswith("allow-"):
+            stanza = None
+            if len(words) < 2:
+                raise ValidationError([f"{path} line {lineno}: {word!r} without interface names"])
+            f.marks.append((line, word, words[1:], lineno))
+            f.items.append(("mark", line))
+        elif word in ("source", "source-directory"):
+            stanza = None
+            if len(words) < 2:
+                raise ValidationError([f"{path} line {lineno}: {word!r} without a path"])
+            f.sources.append((line, word, words[1], lineno))
+            f.items.append(("source", line))
+        elif word in ("mapping", "vlan"):
+            stanza = _Stanza(path, lineno, line, None, None, None)
+            stanza.opaque = True
+            f.items.append(("opaque", stanza))
+        elif stanza is None:
+            raise ValidationError([f"{path} line {lineno}: {stripped!r} is outside any 'iface' stanza"])
+        else:
+            parts = stripped.split(None, 1)
+            if len(parts) < 2:
+                raise ValidationError([f"{path} line {lineno}: option {parts[0]!r} of {stanza.name or word} has no value"])
+            key, value = parts[0].replace("_", "-"), parts[1].strip()
+            key = _command_key(key, value, stanza.name) or key
+            stanza.options.append(_Option(line, key, value, lineno))
+    return f
+
+
+def _command_key(key: str, value: str, name) -> str | None:
+    """The pseudo key of a command line this format writes, or None for any other line."""
+    if key not in ("pre-up", "post-up"):
+        return None
+    text = f"{key} {' '.join(value.split())}"
+    found = _RE_BR_FD.match(text)
+    if found and found.group(1) == name:
+        return "#bridge-fd"
+    found = _RE_BOND_CMD.match(text)
+    if found and found.group(1) == name:
+        return f"#bond-{found.group(2)}"
+    found = _RE_SELF_VLAN.match(text)
+    if found and found.group(2) == name:
+        return "#self-vlan"
+    return None
+
+
+def _glob_match(pattern: str, path: str) -> bool:
+    """glob(3) on one path: per component, and a wildcard matches no leading dot."""
+    pat_parts, path_parts = pattern.split("/"), path.split("/")
+    if len(pat_parts) != len(path_parts):
+        return False
+    for pat, part in zip(pat_parts, path_parts):
+        if part.startswith(".") and not pat.startswith("."):
+            return False
+        if not fnmatch.fnmatchcase(part, pat):
+            return False
+    return True
+
+
+def _absolute(argument: str) -> str:
+    """A `source` path as ifupdown2 opens it: relative to its working directory, / when started at boot."""
+    return posixpath.normpath(argument if argument.startswith("/") else "/" + argument)
+
+
+def _expand(word: str, argument: str, candidates) -> list:
+    """The files a `source`/`source-directory` line names, among `candidates` (host paths), sorted."""
+    target = _absolute(argument)
+    if word == "source":
+        return sorted(p for p in candidates if _glob_match(target, p))
+    return sorted(p for p in candidates
+                  if posixpath.dirname(p) == target and _SOURCE_DIRECTORY_NAME.match(posixpath.basename(p)))
+
+
+class _Host:
+    """Every file read from the main one, and what each device's stanzas are."""
+
+    def __init__(self):
+        self.files: dict = {}
+        self.stanzas: dict = {}       # name -> [stanza] in reading order
+        self.auto: dict = {}          # name -> [(file, line, word, names)]
+        self.ovs: set = set()
+        self.model = HostNetwork()
+        self.bridge_level: dict = {}  # bridge name -> (vids, pvid) written on the bridge for its ports
+        self.port_lists: dict = {}    # bridge/bond name -> (key, [ports], option)
+
+    def options(self, name: str) -> list:
+        return [(st, opt) for st in self.stanzas.get(name, []) for opt in st.options]
+
+    def values(self, name: str, key: str) -> list:
+        return [(st, opt) for st, opt in self.options(name) if opt.key == key]
+
+
+def _load(main: str, files: dict) -> _Host:
+    host = _Host()
+
+    def visit(path):
+        if path in host.files or path not in files:
+            return
+        f = _parse_file(path, files[path])
+        host.files[path] = f
+        for kind, item in f.items:
+            if kind == "stanza":
+                host.stanzas.setdefault(item.name, []).append(item)
+            elif kind == "source":
+                _line, word, argument, _n = next(s for s in f.sources if s[0] is item)
+                for sub in _expand(word, argument, files):
+                    visit(sub)
+        for line, word, names, _n in f.marks:
+            if word in ("auto", "allow-auto", "allow-hotplug"):
+                for name in names:
+                    host.auto.setdefault(name, []).append((f, line, word, names))
+
+    visit(main)
+    for name, stanzas in host.stanzas.items():
+        if any(opt.key.startswith("ovs-") for st in stanzas for opt in st.options):
+            host.ovs.add(name)
+            for st in stanzas:
+                for opt in st.options:
+                    if opt.key in ("ovs-ports", "ovs-bonds"):
+                        host.ovs.update(opt.value.split())
+    _describe(host)
+    return host
+
+
+# -- what the files mean -------------------------------------------------------------------------------------
+
+def _one(host: _Host, name: str, key: str):
+    found = host.values(name, key)
+    return found[-1] if found else (None, None)
+
+
+def _int(st, opt, low=0, high=2**31 - 1) -> int:
+    text = opt.value.strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValidationError([f"{st.where(opt)}: {opt.key} {opt.value!r} is not a number in {low}-{high}"])
+    return int(text)
+
+
+def _yes(st, opt) -> bool:
+    value = opt.value.strip().lower()
+    if value in ("yes", "on", "1"):
+        return True
+    if value in ("no", "off", "0"):
+        return False
+    raise ValidationError([f"{st.where(opt)}: {opt.key} {opt.value!r} is not yes/no (or on/off)"])
+
+
+def _kind(host: _Host, name: str) -> str:
+    keys = {opt.key for _st, opt in host.options(name)}
+    if "bridge-ports" in keys:
+        return "bridge"
+    if keys & {"bond-slaves", "bond-ports"}:
+        return "bond"
+    if "vlan-raw-device" in keys or "." in name:
+        return "vlan"
+    return "nic"
+
+
+def _vlan_from_name(name: str):
+    """(raw device, id) as ifupdown2 derives them from a name: eth0.100 -> eth0, 100; vlan100 -> None, 100."""
+    if "." in name:
+        parts = name.split(".", 2)
+        raw, vid = ".".join(parts[:-1]), parts[-1]
+    elif name.startswith("vlan"):
+        raw, vid = None, name[4:]
+    else:
+        return None, None
+    return raw, int(vid) if vid.isdigit() else None
+
+
+def _port_list(host: _Host, name: str, kind: str):
+    keys = ("bridge-ports",) if kind == "bridge" else ("bond-slaves", "bond-ports")
+    found = [(st, opt) for st, opt in host.options(name) if opt.key in keys]
+    if not found:
+        return None, []
+    st, opt = found[-1]
+    words = opt.value.split()
+    if words and words[0] in ("glob", "regex"):
+        raise ValidationError([f"{st.where(opt)}: {opt.key} {words[0]} ... is not supported by net_persist; "
+                               f"list the ports by name"])
+    return (st, opt), [w for w in words if w != "none"]
+
+
+def _addresses(host: _Host, name: str):
+    """(addresses, gateway4, gateway6), or None for a device whose addresses come from elsewhere (DHCP...)."""
+    if any(st.method in _METHODS_WITHOUT_STATIC for st in host.stanzas.get(name, [])):
+        return None
+    addresses, gateways = [], {4: [], 6: []}
+    for st in host.stanzas.get(name, []):
+        pending = []
+        for opt in st.options:
+            if opt.key == "address":
+                for word in opt.value.split():
+                    pending.append([word, None, opt])
+            elif opt.key == "netmask" and pending:
+                pending[-1][1] = opt.value.strip()
+            elif opt.key == "gateway":
+                for word in opt.value.split():
+                    try:
+                        gw = ipaddress.ip_address(word)
+                    except ValueError:
+                        raise ValidationError([f"{st.where(opt)}: gateway {word!r} is not an IP address"]) from None
+                    gateways[gw.version].append((str(gw), st, opt))
+        for word, mask, opt in pending:
+            try:
+                text = word if "/" in word or not mask else f"{word}/{mask}"
+                addresses.append(str(ipaddress.ip_interface(text)))
+            except ValueError:
+                raise ValidationError([f"{st.where(opt)}: address {word!r} (netmask {mask!r}) is not an address "
+                                       f"with prefix"]) from None
+    for version, found in gateways.items():
+        if len({g for g, _s, _o in found}) > 1:
+            _g, st, opt = found[1]
+            raise ValidationError([f"{st.where(opt)}: {name} has a second IPv{version} gateway; net_persist keeps "
+                                   f"one default gateway per family"])
+    return IpConfig(addresses=addresses, gateway4=gateways[4][0][0] if gateways[4] else None,
+                    gateway6=gateways[6][0][0] if gateways[6] else None).normalized()
+
+
+def _bond(host: _Host, name: str, common: dict) -> Bond:
+    values = dict(BOND_DEFAULTS)
+    st, opt = _one(host, name, "bond-mode")
+    if opt is not None:
+        mode = _BOND_MODE_NUMBERS.get(opt.value.strip(), opt.value.strip().lower())
+        if mode not in BOND_MODES:
+            raise ValidationError([f"{st.where(opt)}: bond-mode {opt.value!r} is not one of {', '.join(BOND_MODES)}"])
+        values["mode"] = mode
+    for field, key in _BOND_NATIVE.items():
+        st, opt = _one(host, name, key)
+        if opt is None:
+            continue
+        if field == "lacp_rate":
+            values[field] = _LACP_NUMBERS.get(opt.value.strip(), opt.value.strip().lower())
+        elif field in ("xmit_hash_policy", "primary"):
+            values[field] = opt.value.strip()
+        else:
+            values[field] = _int(st, opt)
+    for field in _BOND_BY_COMMAND:
+        st, opt = _one(host, name, f"#bond-{field}")
+        if opt is None:
+            continue
+        value = _RE_BOND_CMD.match(f"pre-up {' '.join(opt.value.split())}").group(3)
+        if field == "arp_ip_target":
+            values[field] = [] if value == "0" else value.split(",")
+        elif field == "arp_interval":
+            values[field] = int(value) if value.isdigit() else -1
+        else:
+            values[field] = value
+    full = Bond(**values, **common)
+    options = {key: None for key in BOND_DEFAULTS}
+    options.update(bond_options_for_mode(full))
+    options["mode"] = full.mode
+    if options.get("arp_ip_target") is not None:
+        options["arp_ip_target"] = list(options["arp_ip_target"])
+    return Bond(**options, **common)
+
+
+def _bridge(host: _Host, name: str, common: dict) -> Bridge:
+    st, opt = _one(host, name, "bridge-stp")
+    stp = _yes(st, opt) if opt is not None else False
+    st, opt = _one(host, name, "bridge-fd")
+    fd = 15.0
+    if opt is not None:
+        fd = float(_int(st, opt, 0, 255))
+    st, opt = _one(host, name, "#bridge-fd")
+    if opt is not None:
+        fd = int(_RE_BR_FD.match(f"post-up {' '.join(opt.value.split())}").group(2)) / 100
+    st, opt = _one(host, name, "bridge-vlan-aware")
+    aware = _yes(st, opt) if opt is not None else False
+    return Bridge(stp=stp, forward_delay=fd, vlan_filtering=aware, **common)
+
+
+def _vlan(host: _Host, name: str, common: dict) -> Vlan:
+    raw, vid = _vlan_from_name(name)
+    st, opt = _one(host, name, "vlan-raw-device")
+    if opt is not None:
+        raw = opt.value.strip()
+    st, opt = _one(host, name, "vlan-id")
+    if opt is not None:
+        vid = _int(st, opt, 1, 4094)
+    first = host.stanzas[name][0]
+    if raw is None or vid is None:
+        raise ValidationError([f"{first.where()}: {name} looks like a VLAN but its raw device and id cannot be told; "
+                               f"give vlan-raw-device and vlan-id"])
+    st, opt = _one(host, name, "vlan-protocol")
+    protocol = "802.1Q"
+    if opt is not None:
+        value = opt.value.strip().lower()
+        if value not in ("802.1q", "802.1ad"):
+            raise ValidationError([f"{st.where(opt)}: vlan-protocol {opt.value!r} is not 802.1q or 802.1ad"])
+        protocol = "802.1Q" if value == "802.1q" else "802.1ad"
+    return Vlan(parent=raw, vlan_id=vid, protocol=protocol, **common)
+
+
+def _vids(st, opt) -> list:
+    out = []
+    for part in re.split(r"[\s,]+", opt.value.strip()):
+        first, sep, last = part.partition("-")
+        if not first.isdigit() or (sep and not last.isdigit()) or not 1 <= int(first) <= int(last or first) <= 4094:
+            raise ValidationError([f"{st.where(opt)}: {opt.key} {part!r} is not a VLAN id or range"])
+        out += list(range(int(first), int(last or first) + 1))
+    return out
+
+
+def _membership(flags: dict) -> dict:
+    pvid = next((vid for vid, (is_pvid, _u) in sorted(flags.items()) if is_pvid), None)
+    return {"pvid": pvid, "untagged": ranges_of(v for v, (_p, u) in flags.items() if u),
+            "tagged": ranges_of(v for v, (_p, u) in flags.items() if not u)}
+
+
+def _port_membership(host: _Host, name: str, bridge: str) -> dict:
+    """What ifupdown2 gives a port of a vlan-aware bridge: its own keys, else the bridge's, pvid 1 by default."""
+    st, access = _one(host, name, "bridge-access")
+    if access is not None:
+        vid = _int(st, access, 1, 4094)
+        return _membership({vid: (True, True)})
+    vids = None
+    for key in ("bridge-vids", "bridge-trunk"):
+        st, opt = _one(host, name, key)
+        if opt is not None:
+            vids = _vids(st, opt)
+            break
+    bridge_vids, bridge_pvid = host.bridge_level.get(bridge, (None, None))
+    if vids is None:
+        vids = bridge_vids or []
+    st, opt = _one(host, name, "bridge-allow-untagged")
+    allow_untagged = _yes(st, opt) if opt is not None else True
+    pvid = None
+    if allow_untagged:
+        st, opt = _one(host, name, "bridge-pvid")
+        pvid = _int(st, opt, 1, 4094) if opt is not None else (bridge_pvid or 1)
+    flags = {vid: (False, False) for vid in vids}
+    if pvid:
+        flags[pvid] = (True, True)
+    return _membership(flags)
+
+
+def _self_membership(host: _Host, bridge: str, svi_vids) -> dict:
+    """The bridge's own entry: the kernel's VLAN 1 (pvid, untagged), our post-up lines, then its VLAN devices' ids."""
+    flags = {1: (True, True)}
+    for _st, opt in host.values(bridge, "#self-vlan"):
+        found = _RE_SELF_VLAN.match(f"post-up {' '.join(opt.value.split())}")
+        action, first, last, words = found.group(1), int(found.group(3)), int(found.group(4) or found.group(3)), found.group(5).split()
+        for vid in range(first, last + 1):
+            if action == "del":
+                flags.pop(vid, None)
+            else:
+                if "pvid" in words:
+                    flags = {v: (False, u) for v, (_p, u) in flags.items()}
+                flags[vid] = ("pvid" in words, "untagged" in words)
+    for vid in svi_vids:
+        flags[vid] = (False, False)   # ifupdown2 adds a VLAN device's id to a vlan-aware bridge, without flags
+    return _membership(flags)
+
+
+def _describe(host: _Host) -> None:
+    names = [n for n in host.stanzas if n != "lo" and n not in host.ovs
+             and not any(st.method == "loopback" for st in host.stanzas[n])]
+    kinds = {name: _kind(host, name) for name in names}
+    master: dict = {}
+    for name in names:
+        if kinds[name] in ("bridge", "bond"):
+            where, ports = _port_list(host, name, kinds[name])
+            host.port_lists[name] = (where, ports)
+            for port in ports:
+                if port in master:
+                    st, opt = where
+                    raise ValidationError([f"{st.where(opt)}: {port} is already a port of {master[port]}"])
+                master[port] = name
+    for port in master:
+        if port not in kinds and port not in host.ovs and port != "lo":
+            kinds[port] = "nic"   # a port without a stanza of its own: ifupdown2 still enslaves it and brings it up
+    lowers: dict = {name: [] for name in kinds}
+    for port, upper in master.items():
+        lowers[upper].append(port)
+    vlans = {name: _vlan(host, name, {"name": name}) for name in kinds if kinds[name] == "vlan"}
+    for name, vlan in vlans.items():
+        lowers[name].append(vlan.parent)
+    reached, todo = set(), [n for n in kinds if n in host.auto]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo += lowers.get(name, [])
+    for name in kinds:
+        if kinds[name] == "bridge":
+            vids = pvid = None
+            st, opt = _one(host, name, "bridge-vids")
+            if opt is None:
+                st, opt = _one(host, name, "bridge-trunk")
+            if opt is not None:
+                vids = _vids(st, opt)
+            st, opt = _one(host, name, "bridge-pvid")
+            if opt is not None:
+                pvid = _int(st, opt, 1, 4094)
+            host.bridge_level[name] = (vids, pvid)
+    for name in sorted(kinds):
+        kind = kinds[name]
+        st, opt = _one(host, name, "link-down")
+        down = opt is not None and _yes(st, opt)
+        if name in reached:
+            up = not down
+        else:
+            up = False if kind == "nic" else None   # a bridge/bond/VLAN nothing brings up is not even created
+        st, opt = _one(host, name, "mtu")
+        common = {"name": name, "mtu": _int(st, opt, 68, 65535) if opt is not None else None, "up": up,
+                  "master": master.get(name), "ip": _addresses(host, name) if name in host.stanzas else IpConfig()}
+        if common["ip"] is None:
+            common["ip"] = IpConfig()
+        if kind == "bridge":
+            dev = _bridge(host, name, common)
+        elif kind == "bond":
+            dev = _bond(host, name, common)
+        elif kind == "vlan":
+            dev = _vlan(host, name, common)
+        else:
+            dev = Nic(**common)
+        host.model.add(dev)
+    for name, dev in host.model.devices.items():
+        upper = host.model.get(dev.master) if dev.master else None
+        if isinstance(upper, Bridge) and upper.vlan_filtering:
+            dev.vlans = _port_membership(host, name, upper.name)
+        if isinstance(dev, Bridge) and dev.vlan_filtering:
+            svis = sorted(v.vlan_id for v in host.model.devices.values() if isinstance(v, Vlan) and v.parent == name)
+            dev.vlans = _self_membership(host, name, svis)
+
+
+# -- what to write ------------------------------------------------------------------------------------------------
+
+def _vid_words(ranges) -> str:
+    return " ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def _port_vlan_lines(dev, bridge_has_vids: bool) -> list:
+    """Port keys that give `dev.vlans` whatever the bridge's own bridge-vids/bridge-pvid say."""
+    member = dev.vlans
+    pvid, untagged, tagged = member.get("pvid"), member.get("untagged") or [], member.get("tagged") or []
+    if pvid and untagged == [[pvid, pvid]] and not tagged:
+        return [f"bridge-access {pvid}"]
+    if pvid and untagged == [[pvid, pvid]]:
+        return [f"bridge-vids {_vid_words(tagged)}", f"bridge-pvid {pvid}"]
+    if not pvid and not untagged and (tagged or not bridge_has_vids):
+        return ([f"bridge-vids {_vid_words(tagged)}"] if tagged else []) + ["bridge-allow-untagged no"]
+    raise ValidationError([f"{dev.name}: ifupdown2 gives a port of a vlan-aware bridge one untagged VLAN, its PVID, "
+                           f"and tagged ones; it cannot say pvid {pvid}, untagged {untagged}, tagged {tagged}"
+                           + ("" if tagged or pvid else " (the bridge's own bridge-vids would apply)")])
+
+
+def _self_vlan_lines(dev, svi_vids) -> list:
+    want: dict = {}
+    member = dev.vlans
+    for key, untagged in (("untagged", True), ("tagged", False)):
+        for vid in vids_of(member.get(key) or []):
+            want[vid] = (vid == member.get("pvid"), untagged)
+    for vid in svi_vids:
+        if want.get(vid) != (False, False):
+            raise ValidationError([f"{dev.name}: its VLAN device for VLAN {vid} makes ifupdown2 add VLAN {vid} to the "
+                                   f"bridge's own entry tagged; it cannot be {'absent' if vid not in want else 'pvid/untagged'}"])
+    base = {1: (True, True)}
+    lines = [f"post-up bridge vlan del dev {dev.name} vid {vid} self"
+             for vid in sorted(base) if vid not in want and vid not in svi_vids]
+    adds = [(vid, flags) for vid, flags in sorted(want.items()) if vid not in svi_vids and base.get(vid) != flags]
+    run = None
+    for vid, flags in adds + [(None, None)]:
+        if run and vid == run[1] + 1 and flags == run[2] and not flags[0]:
+            run[1] = vid
+            continue
+        if run:
+            words = (" pvid" if run[2][0] else "") + (" untagged" if run[2][1] else "")
+            span = str(run[0]) if run[0] == run[1] else f"{run[0]}-{run[1]}"
+            lines.append(f"post-up bridge vlan add dev {dev.name} vid {span}{words} self")
+        run = [vid, vid, flags] if vid is not None else None
+    return lines
+
+
+def _vlan_lines(dev) -> list:
+    lines = []
+    if dev.name != f"{dev.parent}.{dev.vlan_id}":
+        lines += [f"vlan-raw-device {dev.parent}", f"vlan-id {dev.vlan_id}"]
+    if dev.protocol == "802.1ad":
+        lines.append("vlan-protocol 802.1ad")
+    return lines
+
+
+def _bond_option_lines(dev, field: str) -> list:
+    value = getattr(dev, field)
+    if field == "mode":
+        return [f"bond-mode {value}"]
+    if value is None:
+        return []
+    if field == "miimon":
+        return [f"bond-miimon {value}"]
+    if value == BOND_DEFAULTS[field] and field != "primary":
+        return []
+    if field in _BOND_NATIVE:
+        return [f"{_BOND_NATIVE[field]} {value}"]
+    if field == "arp_ip_target":
+        value = ",".join(value) if value else "0"
+    return [f"pre-up ip link set dev {dev.name} type bond {field} {value}"]
+
+
+def _fields(dev, ctx) -> list:
+    """(field, value, keys, lines) for everything a stanza says of `dev` besides addresses, ports and admin state."""
+    out = []
+    if isinstance(dev, Bond):
+        for field in ("miimon", "mode") + tuple(f for f in BOND_DEFAULTS if f not in ("mode", "miimon")):
+            keys = ("bond-mode",) if field == "mode" else (_BOND_NATIVE[field],) if field in _BOND_NATIVE \
+                else (f"#bond-{field}",)
+            out.append((field, getattr(dev, field), keys, _bond_option_lines(dev, field)))
+    if isinstance(dev, Bridge):
+        out.append(("stp", dev.stp, ("bridge-stp",), [f"bridge-stp {'on' if dev.stp else 'off'}"]))
+        fd = dev.forward_delay
+        fd_lines = [] if fd is None else [f"bridge-fd {int(fd)}"] if float(fd) == int(fd) else \
+            [f"post-up ip link set dev {dev.name} type bridge forward_delay {round(fd * 100)}"]
+        out.append(("forward_delay", fd, ("bridge-fd", "#bridge-fd"), fd_lines))
+        out.append(("vlan_filtering", dev.vlan_filtering, ("bridge-vlan-aware",),
+                    ["bridge-vlan-aware yes"] if dev.vlan_filtering else []))
+    if isinstance(dev, Vlan):
+        out.append(("vlan", (dev.parent, dev.vlan_id, dev.protocol), _TYPE_KEYS["vlan"], _vlan_lines(dev)))
+    out.append(("mtu", dev.mtu, ("mtu",), [] if dev.mtu is None else [f"mtu {dev.mtu}"]))
+    if isinstance(dev, Bridge):
+        lines = [] if dev.vlans is None or not dev.vlan_filtering else _self_vlan_lines(dev, ctx.svis(dev.name))
+        out.append(("self_vlans", dev.vlans, ("#self-vlan",), lines))
+    else:
+        port = dev.vlans is not None and ctx.filtering_master(dev)
+        lines = _port_vlan_lines(dev, ctx.bridge_has_vids(dev.master)) if port else []
+        out.append(("port_vlans", dev.vlans, _PORT_VLAN_KEYS, lines))
+    return out
+
+
+class _Context:
+    """The devices as they will be once rendered (the files' plus `desired`, less `remove`)."""
+
+    def __init__(self, host: _Host, desired: HostNetwork, remove):
+        self.host = host
+        self.final = {n: d for n, d in host.model.devices.items() if n not in remove}
+        self.final.update(desired.devices)
+        for name, dev in list(self.final.items()):
+            if dev.master and (dev.master in remove or not isinstance(self.final.get(dev.master), (Bridge, Bond))):
+                if name not in desired.devices:
+                    self.final[name] = copy.copy(dev)
+                    self.final[name].master = None
+
+    def svis(self, bridge: str) -> list:
+        return sorted(d.vlan_id for d in self.final.values() if isinstance(d, Vlan) and d.parent == bridge)
+
+    def filtering_master(self, dev) -> bool:
+        upper = self.final.get(dev.master) if dev.master else None
+        return isinstance(upper, Bridge) and bool(upper.vlan_filtering)
+
+    def bridge_has_vids(self, bridge) -> bool:
+        return bool(self.host.bridge_level.get(bridge, (None, None))[0])
+
+    def ports(self, name: str, current) -> list:
+        """Ports of bridge/bond `name`: those listed now that stay, in their order, then new ones by name."""
+        members = [n for n, d in self.final.items() if d.master == name]
+        kept = [p for p in current if p in members]
+        return kept + sorted(p for p in members if p not in kept)
+
+
+def _indent_of(stanza) -> str:
+    return stanza.options[0].indent if stanza.options else "\t"
+
+
+def _nl(stanza_or_file, host: _Host) -> str:
+    path = stanza_or_file.path
+    return host.files[path].newline
+
+
+def _replace(host: _Host, stanzas: list, keys, lines: list, target=None) -> None:
+    """Make `keys` say `lines`: the first line holding one of them is replaced, the others deleted; else appended."""
+    found = [opt for st in stanzas for opt in st.options if opt.key in keys and opt.line.text is not None]
+    if found:
+        first = found[0].line
+        indent = found[0].indent
+        nl = "\r\n" if first.text.endswith("\r\n") else "\n"
+        first.text = "".join(f"{indent}{line}{nl}" for line in lines) or None
+        for opt in found[1:]:
+            opt.line.text = None
+        return
+    if lines:
+        st = target or stanzas[0]
+        indent, nl = _indent_of(st), _nl(st, host)
+        st.last.after.append("".join(f"{indent}{line}{nl}" for line in lines))
+
+
+def _set_method(stanza, method: str) -> None:
+    if stanza.family is None or stanza.method == method:
+        return
+    text = stanza.header.text
+    stanza.header.text = re.sub(r"^(\s*iface\s+\S+\s+\S+\s+)\S+", lambda m: m.group(1) + method, text, count=1)
+    stanza.method = method
+
+
+def _stanza_end(f: _File, stanza) -> int:
+    """Index of the stanza's last line: its last option, then the comment lines right after it.
+
+    Proxmox VE writes a stanza's comments after its options; comment lines
+    directly above an `auto`/`iface`/`source` line head that one instead.
+    """
+    last = f.lines.index(stanza.last)
+    index = last
+    while index + 1 < len(f.lines) - 1:
+        text = f.lines[index + 1].text
+        if text is None:
+            index += 1
+            continue
+        if not text.strip().startswith("#"):
+            break
+        index += 1
+    following = next((line.text for line in f.lines[index + 1:-1] if line.text is not None), None)
+    if following is not None and following.strip() and not following.strip().startswith("#"):
+        return last   # the comments run straight into the next item: they head it
+    return index
+
+
+def _delete_stanza(host: _Host, stanza) -> None:
+    """The stanza's lines (with its trailing comments), and the blank lines right after it."""
+    f = host.files[stanza.path]
+    index = next(i for i, line in enumerate(f.lines) if line is stanza.header)
+    last = _stanza_end(f, stanza)
+    for line in f.lines[index:last + 1]:
+        line.text = None
+    for line in f.lines[last + 1:-1]:
+        if line.text is None or line.text.strip():
+            break
+        line.text = None
+
+
+def _stanza_text(name: str, family: str, method: str, lines: list, nl: str) -> str:
+    return f"iface {name} {family} {method}{nl}" + "".join(f"\t{line}{nl}" for line in lines) + nl
+
+
+def _address_lines(addresses, gateway) -> list:
+    return [f"address {a}" for a in addresses] + ([f"gateway {gateway}"] if gateway else [])
+
+
+class Ifupdown2Format(PersistFormat):
+    """/etc/network/interfaces and the files it sources, as Debian's ifupdown2 (and Proxmox VE) read them."""
+
+    NAME = "ifupdown2"
+    DEFAULT_PATH = "/etc/network/interfaces"
+    PATH_IS_DIR = False
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    def read(self) -> dict:
+        files: dict = {}
+
+        def visit(path):
+            real = self.host_path(path)
+            if path in files or not os.path.isfile(real):
+                return
+            with open(real, encoding="utf-8", newline="") as handle:
+                files[path] = handle.read()
+            for _line, word, argument, _n in _parse_directives(path, files[path]):
+                for sub in _expand(word, argument, self._candidates(word, argument)):
+                    visit(sub)
+
+        visit(self.path)
+        return files
+
+    def _candidates(self, word: str, argument: str) -> list:
+        """Host paths of the files a source/source-directory line could name, found under `root`."""
+        target = _absolute(argument)
+        base = target if word == "source-directory" else posixpath.dirname(target)
+        # The wildcard part may be anywhere: list from the deepest directory without one.
+        while any(ch in base for ch in "*?["):
+            base = posixpath.dirname(base)
+        found = []
+        for dirpath, _dirs, names in os.walk(self.host_path(base)):
+            rel = os.path.relpath(dirpath, self.host_path(base))
+            for name in names:
+                found.append(posixpath.normpath(posixpath.join(base, rel.replace(os.sep, "/"), name)))
+        return found
+
+    def parse(self, files: dict) -> HostNetwork:
+        return _load(self.path, files).model
+
+    # -- writing -------------------------------------------------------------------------------------------------
+
+    def render(self, files: dict, desired: HostNetwork, remove=()) -> dict:
+        host = _load(self.path, files)
+        remove = [n for n in remove if n not in desired.devices]
+        for name in list(desired.devices) + list(remove):
+            if name in host.ovs:
+                st = host.stanzas[name][0] if name in host.stanzas else None
+                raise ValidationError([f"{name}: {st.where() if st else 'the files'} describe it as an Open vSwitch "
+                                       f"device; net_persist does not write Open vSwitch stanzas"])
+        ctx = _Context(host, desired, set(remove))
+        if self.path not in host.files:
+            host.files[self.path] = _parse_file(self.path, "")
+        for name in remove:
+            self._remove(host, name)
+        new = [d for n, d in desired.devices.items() if not host.stanzas.get(n)]
+        for name, dev in desired.devices.items():
+            if host.stanzas.get(name):
+                self._edit(host, ctx, dev)
+        self._port_lists(host, ctx, set(remove), {d.name for d in new})
+        self._add_new(host, ctx, new)
+        out = {}
+        for path, f in host.files.items():
+            text = f.text()
+            if text != files.get(path, ""):
+                out[path] = text
+        self._verify(files, out, desired, remove)
+        return out
+
+    def _verify(self, files, changes, desired, remove) -> None:
+        """The parser, not hope, says the result means `desired` (what ifupdown2 cannot say is refused here)."""
+        after = _load(self.path, {**files, **changes}).model
+        problems = []
+        for name, dev in desired.devices.items():
+            got = after.get(name)
+            if got is None or got.to_dict() != dev.to_dict():
+                fields = sorted(k for k, v in dev.to_dict().items() if got is None or got.to_dict().get(k) != v)
+                problems.append(f"{name}: ifupdown2 stanzas cannot say {', '.join(fields)} as desired")
+        problems += [f"{name}: still described after removal" for name in remove if after.get(name) is not None]
+        if problems:
+            raise ValidationError(problems)
+
+    def _remove(self, host: _Host, name: str) -> None:
+        for st in host.stanzas.pop(name, []):
+            _delete_stanza(host, st)
+        for f, line, _word, names in host.auto.pop(name, []):
+            self._drop_mark(line, names, name)
+
+    @staticmethod
+    def _drop_mark(line, names, name) -> None:
+        if line.text is None:
+            return
+        words = line.text.split()
+        if name not in words[1:]:
+            return
+        rest = [w for w in words[1:] if w != name]
+        if not rest:
+            line.text = None
+            return
+        names[:] = rest
+        indent = line.text[:len(line.text) - len(line.text.lstrip())]
+        nl = "\r\n" if line.text.endswith("\r\n") else "\n"
+        line.text = f"{indent}{words[0]} {' '.join(rest)}{nl}"
+
+    def _edit(self, host: _Host, ctx: _Context, dev) -> None:
+        name = dev.name
+        stanzas = host.stanzas[name]
+        current = host.model.get(name)
+        if current is None:
+            raise ValidationError([f"{name}: {stanzas[0].where()} has a stanza for it that net_persist cannot use "
+                                   f"(loopback)"])
+        primary = next((st for st in stanzas if st.family in (None, "inet")), stanzas[0])
+        if current.TYPE != dev.TYPE:
+            stale = [k for kind, keys in _TYPE_KEYS.items() if kind != dev.TYPE for k in keys]
+            _replace(host, stanzas, stale, [])
+        cur_ip = (current.ip.addresses, current.ip.gateway4, current.ip.gateway6)
+        if cur_ip != (dev.ip.addresses, dev.ip.gateway4, dev.ip.gateway6):
+            self._edit_ip(host, dev, stanzas, primary)
+        cur_fields = {field: value for field, value, _k, _l in _fields(current, ctx)} if current.TYPE == dev.TYPE else {}
+        for field, value, keys, lines in _fields(dev, ctx):
+            if field not in cur_fields or cur_fields[field] != value:
+                _replace(host, stanzas, keys, lines, primary)
+        if current.up != dev.up:
+            self._edit_up(host, dev, stanzas, primary)
+
+    def _edit_up(self, host: _Host, dev, stanzas, primary) -> None:
+        _replace(host, stanzas, ("link-down",), [] if dev.up else ["link-down yes"], primary)
+        if dev.name not in host.auto:
+            first = stanzas[0]
+            first.header.before.append(f"auto {dev.name}{_nl(first, host)}")
+
+    def _edit_ip(self, host: _Host, dev, stanzas, primary) -> None:
+        odd = [st for st in stanzas if st.method in _METHODS_WITHOUT_STATIC]
+        if odd:
+            raise ValidationError([f"{dev.name}: {odd[0].where()} gets its addresses by {odd[0].method}; net_persist "
+                                   f"writes static addresses only (change that stanza by hand, or leave {dev.name} "
+                                   f"out of `devices`)"])
+        _replace(host, stanzas, ("address", "netmask", "gateway", "broadcast"), [])
+        addresses = dev.ip.addresses or []
+        v4 = [a for a in addresses if ipaddress.ip_interface(a).version == 4]
+        v6 = [a for a in addresses if ipaddress.ip_interface(a).version == 6]
+        if primary.family is None:   # `iface X` without a family: it holds both
+            lines = _address_lines(v4, dev.ip.gateway4) + _address_lines(v6, dev.ip.gateway6)
+            primary.header.after.insert(0, "".join(f"{_indent_of(primary)}{line}{_nl(primary, host)}" for line in lines))
+            return
+        inet = next((st for st in stanzas if st.family == "inet"), None)
+        inet6 = next((st for st in stanzas if st.family == "inet6"), None)
+        nl = _nl(stanzas[0], host)
+        lines4 = _address_lines(v4, dev.ip.gateway4)
+        if inet is None and lines4:
+            stanzas[0].header.before.append(_stanza_text(dev.name, "inet", "static", lines4, nl))
+        elif inet is not None:
+            if lines4:
+                inet.header.after.insert(0, "".join(f"{_indent_of(inet)}{line}{_nl(inet, host)}" for line in lines4))
+            _set_method(inet, "static" if v4 else "manual")
+        lines6 = _address_lines(v6, dev.ip.gateway6)
+        if inet6 is None and lines6:
+            last = stanzas[-1]
+            f = host.files[last.path]
+            anchor = self._after_stanza(f, last)
+            anchor.after.append(self._separated(f, anchor, _stanza_text(dev.name, "inet6", "static", lines6, f.newline)))
+        elif inet6 is not None:
+            if lines6:
+                inet6.header.after.insert(0, "".join(f"{_indent_of(inet6)}{line}{_nl(inet6, host)}" for line in lines6))
+                _set_method(inet6, "static")
+            elif all(opt.line.text is None for opt in inet6.options) and not any(
+                    line.text is not None and line.text.strip() for line in inet6.inner) and inet is not None:
+                _delete_stanza(host, inet6)   # it said nothing else: Proxmox VE drops an empty inet6 stanza too
+            else:
+                _set_method(inet6, "manual")
+
+    @staticmethod
+    def _after_stanza(f: _File, stanza) -> _Line:
+        """The line after which text following `stanza` goes: its end, then the blank lines after it."""
+        index = _stanza_end(f, stanza)
+        anchor = f.lines[index]
+        for line in f.lines[index + 1:-1]:
+            if line.text is not None and line.text.strip():
+                break
+            anchor = line
+        return anchor
+
+    @staticmethod
+    def _separated(f: _File, anchor: _Line, text: str) -> str:
+        """`text`, with a blank line first when it would follow a line that is not blank."""
+        previous = anchor.after[-1] if anchor.after else anchor.text
+        if previous is not None and previous.strip() and not previous.endswith(f.newline * 2):
+            return f.newline + text
+        return text
+
+    def _port_lists(self, host: _Host, ctx: _Context, remove: set, new: set) -> None:
+        for name, dev in ctx.final.items():
+            if not isinstance(dev, (Bridge, Bond)) or name in new or not host.stanzas.get(name):
+                continue
+            where, current = host.port_lists.get(name, (None, []))
+            if host.model.get(name) is not None and host.model.get(name).TYPE != dev.TYPE:
+                where, current = None, []
+            ports = ctx.ports(name, current)
+            if ports == current and where is not None:
+                continue
+            key = "bridge-ports" if isinstance(dev, Bridge) else "bond-slaves"
+            keys = ("bridge-ports",) if isinstance(dev, Bridge) else ("bond-slaves", "bond-ports")
+            primary = next((st for st in host.stanzas[name] if st.family in (None, "inet")), host.stanzas[name][0])
+            line = f"{key} {' '.join(ports) or 'none'}"
+            if where is None:
+                # New type keys go first among the stanza's options, as Proxmox VE writes them.
+                indent, nl = _indent_of(primary), _nl(primary, host)
+                anchor = primary.header
+                for opt in primary.options:
+                    if opt.key in ("address", "netmask", "gateway", "broadcast") and opt.line.text is not None:
+                        anchor = opt.line
+                anchor.after.append(f"{indent}{line}{nl}")
+            else:
+                _replace(host, host.stanzas[name], keys, [line])
+
+    def _new_text(self, ctx: _Context, dev, nl: str) -> str:
+        addresses = dev.ip.addresses or []
+        v4 = [a for a in addresses if ipaddress.ip_interface(a).version == 4]
+        v6 = [a for a in addresses if ipaddress.ip_interface(a).version == 6]
+        lines = _address_lines(v4, dev.ip.gateway4)
+        if isinstance(dev, Bridge):
+            lines.append(f"bridge-ports {' '.join(ctx.ports(dev.name, [])) or 'none'}")
+        elif isinstance(dev, Bond):
+            lines.append(f"bond-slaves {' '.join(ctx.ports(dev.name, [])) or 'none'}")
+        for _field, _value, _keys, field_lines in _fields(dev, ctx):
+            lines += field_lines
+        if not dev.up:
+            lines.append("link-down yes")
+        text = f"auto {dev.name}{nl}" + _stanza_text(dev.name, "inet", "static" if v4 else "manual", lines, nl)
+        if v6:
+            text += _stanza_text(dev.name, "inet6", "static", _address_lines(v6, dev.ip.gateway6), nl)
+        return text
+
+    def _prio(self, ctx: _Context, host: _Host, name: str) -> int:
+        """Proxmox VE's order: by the type of the name's root (eth0 of eth0.10), plus one per dot."""
+        root, *rest = re.split(r"[.:]", name)
+        dev = ctx.final.get(root) or host.model.get(root)
+        kind = "lo" if root == "lo" else (dev.TYPE if dev is not None else "nic")
+        return _PRIO.get(kind, _PRIO["nic"]) + len(rest)
+
+    def _add_new(self, host: _Host, ctx: _Context, new: list) -> None:
+        if not new:
+            return
+        f = host.files[self.path]
+        existing = [st for st in f.stanzas if not st.opaque and st.name in host.stanzas
+                    and st.header.text is not None]
+        for dev in sorted(new, key=lambda d: (self._prio(ctx, host, d.name), d.name)):
+            prio = self._prio(ctx, host, dev.name)
+            text = self._new_text(ctx, dev, f.newline)
+            before = [st for st in existing if self._prio(ctx, host, st.name) <= prio]
+            if before:
+                anchor = self._after_stanza(f, before[-1])
+                anchor.after.append(self._separated(f, anchor, text))
+                continue
+            later = [st for st in existing if self._prio(ctx, host, st.name) > prio]
+            if later:
+                line = self._block_start(f, later[0])
+                line.before.append(text)
+                continue
+            line = self._trailing_sources(f)
+            if line is f.end:
+                anchor = f.lines[-2] if len(f.lines) > 1 else f.end
+                if anchor is f.end:
+                    f.end.before.append(text)
+                else:
+                    anchor.after.append(self._separated(f, anchor, text))
+            else:
+                line.before.append(text)
+
+    @staticmethod
+    def _block_start(f: _File, stanza) -> _Line:
+        """The first of the `auto`/`allow-` and comment lines right above `stanza` (they belong to it)."""
+        index = f.lines.index(stanza.header)
+        start = index
+        while start > 0:
+            text = f.lines[start - 1].text
+            if text is None or not text.strip():
+                break
+            word = text.split()[0]
+            if not (word.startswith("#") or word == "auto" or word.startswith("allow-")):
+                break
+            start -= 1
+        return f.lines[start]
+
+    @staticmethod
+    def _trailing_sources(f: _File) -> _Line:
+        """The first `source` line after the file's last stanza (new stanzas go before it), else the end."""
+        last_stanza = max((f.lines.index(st.last) for st in f.stanzas if st.header.text is not None), default=-1)
+        for line, _word, _arg, _n in f.sources:
+            if line.text is not None and f.lines.index(line) > last_stanza:
+                return line
+        return f.end
+
+
+def _parse_directives(path: str, text: str) -> list:
+    """The `source`/`source-directory` lines of one file."""
+    return _parse_file(path, text).sources
