@@ -3,6 +3,8 @@
 """The persistent-configuration formats by name (the module's `format` choices)."""
 from __future__ import annotations
 
-FORMAT_CLASSES = ()
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import NetworkdFormat
+
+FORMAT_CLASSES = (NetworkdFormat,)
 
 FORMATS = {cls.NAME: cls for cls in FORMAT_CLASSES}

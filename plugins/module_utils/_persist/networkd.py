@@ -1,0 +1,675 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""systemd-networkd: one .netdev (bridge, bond, VLAN) and one .network per device.
+
+Our files are named 10-netsafe-<ifname>.netdev / .network in the directory
+we are given (/etc/systemd/network). networkd applies, to each link, the
+first .network in lexical order of the file name whose [Match] matches, and
+creates each .netdev name once (the first file wins). The parser follows the
+same rules, so what it reports is what networkd would do with the directory:
+
+- a device is described by a .netdev's Name= and by a .network whose [Match]
+  holds only Name= (exact names; globs and "!" lists take part in the
+  precedence); a .network that matches on anything else (MACAddress=, Type=,
+  Driver=...) cannot be evaluated here and is left out of both;
+- a file that is not ours is never edited or deleted. Writing a device whose
+  effective file is not ours puts our file in front of it (ours sorts first);
+  when a file that is not ours sorts before ours and matches the device, or
+  still describes a device to remove, the render is refused with its name.
+
+Settings that live in another device's file: a VLAN's parent is the device
+whose .network lists it (VLAN=), a bond's primary is the port whose .network
+says PrimarySlave=yes, and a vlan-aware bridge's DefaultPVID decides whether
+its ports start with VLAN 1. Rendering a device updates those lines too.
+
+Only this directory is read: networkd also reads /run/systemd/network and
+/usr/lib/systemd/network (and drop-in directories); see docs/net_persist_networkd.md.
+"""
+from __future__ import annotations
+
+import copy
+import fnmatch
+import ipaddress
+import os
+import re
+from fractions import Fraction
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import ranges_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, normalize_address,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import flags_by_vid, from_flags
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import BOND_DEFAULTS, bond_options_for_mode
+
+OUR_PREFIX = "10-netsafe-"
+HEADER = ("# Written by netsafe.hypervisor (net_persist, format networkd). The whole file is rewritten\n"
+          "# when {name} changes; settings added by hand here are lost then.\n")
+NETDEV_KINDS = ("bridge", "bond", "vlan")
+ACTIVATION_UP = {"up": True, "always-up": True, "down": False, "always-down": False, "manual": None, "bound": None}
+# networkd 252's own names (src/shared/bond-util.c): no vlan+srcmac yet.
+BOND_ENUM_KEYS = {
+    "Mode": ("mode", ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb")),
+    "TransmitHashPolicy": ("xmit_hash_policy", ("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4")),
+    "LACPTransmitRate": ("lacp_rate", ("slow", "fast")),
+    "AdSelect": ("ad_select", ("stable", "bandwidth", "count")),
+}
+BOND_TIME_KEYS = {"MIIMonitorSec": "miimon", "UpDelaySec": "updelay", "DownDelaySec": "downdelay",
+                  "ARPIntervalSec": "arp_interval"}
+BOND_KEYS = tuple(v[0] for v in BOND_ENUM_KEYS.values()) + tuple(BOND_TIME_KEYS.values()) + ("arp_ip_target", "min_links")
+_TRUE = ("1", "yes", "y", "true", "t", "on")
+_FALSE = ("0", "no", "n", "false", "f", "off")
+_USEC = {"": 1000000, "us": 1, "usec": 1, "\u00b5s": 1, "ms": 1000, "msec": 1000,
+         "s": 1000000, "sec": 1000000, "second": 1000000, "seconds": 1000000,
+         "m": 60000000, "min": 60000000, "minute": 60000000, "minutes": 60000000,
+         "h": 3600000000, "hr": 3600000000, "hour": 3600000000, "hours": 3600000000}
+_TIME_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z\u00b5]*)")
+
+
+# -- systemd's unit-file syntax -------------------------------------------------------------
+
+class _Bad(Exception):
+    """A value networkd would not take; the caller adds file, line and key."""
+
+
+def _entries(path: str, text: str) -> list:
+    """[(line, section index, section, key, value)]: comments, blank lines and continuations handled."""
+    out, section, index, pending, start = [], None, -1, "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not pending and (not line or line[0] in "#;"):
+            continue
+        if line.endswith("\\"):
+            pending, start = pending + line[:-1] + " ", start or number
+            continue
+        line, number, pending, start = pending + line, start or number, "", 0
+        if line.startswith("["):
+            if not line.endswith("]"):
+                raise ValidationError([f"{path}:{number}: {line!r} is not a [Section] header"])
+            section, index = line[1:-1], index + 1
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError([f"{path}:{number}: {line!r} is not Key=value"])
+        if section is None:
+            raise ValidationError([f"{path}:{number}: {key.strip()}= comes before any [Section]"])
+        out.append((number, index, section, key.strip(), value.strip()))
+    return out
+
+
+def _bool(value: str) -> bool:
+    low = value.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise _Bad("not a boolean (yes/no)")
+
+
+def _usec(value: str) -> int:
+    """A systemd time span (a bare number is seconds; '2.5s', '2500ms', '1min 30s') in microseconds."""
+    text, pos, total = value.strip().lower(), 0, Fraction(0)
+    if not text:
+        raise _Bad("empty time span")
+    while pos < len(text):
+        match = _TIME_PART.match(text, pos)
+        if not match or match.end() == pos or match.group(2) not in _USEC:
+            raise _Bad("not a time span like 15s, 2500ms or 2.5s")
+        total += Fraction(match.group(1)) * _USEC[match.group(2)]
+        pos = match.end()
+    return int(total)
+
+
+def _size(value: str) -> int:
+    match = re.fullmatch(r"(\d+)\s*([KMG]?)", value.strip(), re.I)
+    if not match:
+        raise _Bad("not a byte count")
+    return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}[match.group(2).upper()]
+
+
+def _vid(value: str) -> int:
+    if not value.strip().isdigit() or not 1 <= int(value) <= 4094:
+        raise _Bad("not a VLAN id 1-4094")
+    return int(value)
+
+
+def _vid_range(value: str) -> range:
+    first, sep, last = value.partition("-")
+    low, high = _vid(first), (_vid(last) if sep else _vid(first))
+    if low > high:
+        raise _Bad("first VLAN id above the last")
+    return range(low, high + 1)
+
+
+def _ip(value: str, version: int | None = None) -> str:
+    try:
+        addr = ipaddress.ip_address(value.strip())
+    except ValueError:
+        raise _Bad("not an IP address") from None
+    if version and addr.version != version:
+        raise _Bad(f"not an IPv{version} address")
+    return str(addr)
+
+
+def _seconds_text(usec: int) -> str:
+    return f"{usec // 1000000}s" if usec % 1000000 == 0 else f"{usec // 1000}ms" if usec % 1000 == 0 else f"{usec}us"
+
+
+# -- one file: its spec (what it says that we understand) --------------------------------------
+
+def _netdev_spec(path: str, text: str) -> dict:
+    spec = {"name": None, "kind": None, "mtu": None, "stp": None, "forward_delay": None, "vlan_filtering": None,
+            "default_pvid": None, "vlan_id": None, "protocol": None, "arp_ip_target": None}
+    spec.update({key: None for key in BOND_KEYS})
+    for number, _index, section, key, value in _entries(path, text):
+        try:
+            if section == "NetDev" and key == "Name":
+                spec["name"] = value or None
+            elif section == "NetDev" and key == "Kind":
+                spec["kind"] = value or None
+            elif section == "NetDev" and key == "MTUBytes":
+                spec["mtu"] = _size(value) if value else None
+            elif section == "Bridge" and key in ("STP", "VLANFiltering"):
+                spec["stp" if key == "STP" else "vlan_filtering"] = _bool(value) if value else None
+            elif section == "Bridge" and key == "ForwardDelaySec":
+                spec["forward_delay"] = _usec(value) if value else None
+            elif section == "Bridge" and key == "DefaultPVID":
+                spec["default_pvid"] = 0 if value == "none" else _vid(value) if value else None
+            elif section == "Bond" and key in BOND_ENUM_KEYS:
+                field_name, allowed = BOND_ENUM_KEYS[key]
+                if value and value not in allowed:
+                    raise _Bad(f"allowed {', '.join(allowed)}")
+                spec[field_name] = value or None
+            elif section == "Bond" and key in BOND_TIME_KEYS:
+                spec[BOND_TIME_KEYS[key]] = _usec(value) // 1000 if value else None
+            elif section == "Bond" and key == "MinLinks":
+                if value and not value.isdigit():
+                    raise _Bad("not a number")
+                spec["min_links"] = int(value) if value else None
+            elif section == "Bond" and key == "ARPIPTargets":
+                targets = [] if not value else (spec["arp_ip_target"] or []) + [_ip(v, 4) for v in value.split()]
+                spec["arp_ip_target"] = targets or None
+            elif section == "VLAN" and key == "Id":
+                spec["vlan_id"] = _vid(value)
+            elif section == "VLAN" and key == "Protocol":
+                if value.lower() not in ("802.1q", "802.1ad"):
+                    raise _Bad("allowed 802.1q, 802.1ad")
+                spec["protocol"] = "802.1Q" if value.lower() == "802.1q" else "802.1ad"
+        except _Bad as exc:
+            raise ValidationError([f"{path}:{number}: [{section}] {key}={value}: {exc}"]) from None
+    if not spec["name"] or not spec["kind"]:
+        raise ValidationError([f"{path}: a .netdev needs Name= and Kind= in [NetDev]"])
+    return spec
+
+
+def _network_spec(path: str, text: str) -> dict:
+    spec = {"names": [], "other_match": [], "mtu": None, "policy": None, "bridge": None, "bond": None,
+            "primary_slave": False, "vlan": [], "addresses": [], "gateways": [], "pvid": None, "vids": set(),
+            "untagged": set()}
+    routes: dict = {}
+    for number, index, section, key, value in _entries(path, text):
+        try:
+            if section == "Match":
+                if key == "Name":
+                    spec["names"] = [] if not value else spec["names"] + value.split()
+                elif key not in spec["other_match"]:
+                    spec["other_match"].append(key)
+            elif section == "Link" and key == "MTUBytes":
+                spec["mtu"] = _size(value) if value else None
+            elif section == "Link" and key == "ActivationPolicy":
+                if value and value not in ACTIVATION_UP:
+                    raise _Bad(f"allowed {', '.join(ACTIVATION_UP)}")
+                spec["policy"] = value or None
+            elif section == "Network" and key in ("Bridge", "Bond"):
+                spec[key.lower()] = value or None
+            elif section == "Network" and key == "PrimarySlave":
+                spec["primary_slave"] = _bool(value)
+            elif section == "Network" and key == "VLAN":
+                spec["vlan"] = sorted(set(spec["vlan"] + value.split())) if value else []
+            elif section in ("Network", "Address") and key == "Address":
+                try:
+                    spec["addresses"].append(normalize_address(value))
+                except ValueError:
+                    raise _Bad("not an address with prefix, like 192.0.2.10/24") from None
+            elif section == "Network" and key == "Gateway":
+                if not value.startswith("_"):   # _dhcp4, _ipv6ra: not a static gateway
+                    spec["gateways"].append(_ip(value))
+            elif section == "Route" and key in ("Gateway", "Destination"):
+                routes.setdefault(index, {})[key] = value
+            elif section == "BridgeVLAN" and key == "PVID":
+                spec["pvid"] = _vid(value)
+                spec["vids"].add(spec["pvid"])
+            elif section == "BridgeVLAN" and key in ("VLAN", "EgressUntagged"):
+                vids = set(_vid_range(value))
+                spec["vids"] |= vids
+                if key == "EgressUntagged":
+                    spec["untagged"] |= vids
+        except _Bad as exc:
+            raise ValidationError([f"{path}:{number}: [{section}] {key}={value}: {exc}"]) from None
+    for route in routes.values():
+        if route.get("Gateway") and not route["Gateway"].startswith("_") and route.get("Destination", "") in ("", "0.0.0.0/0", "::/0"):
+            try:
+                spec["gateways"].append(_ip(route["Gateway"]))
+            except _Bad:
+                raise ValidationError([f"{path}: [Route] Gateway={route['Gateway']}: not an IP address"]) from None
+    return spec
+
+
+def _matches(spec: dict, name: str) -> bool:
+    """networkd's Name= test: any pattern matches; a list starting with '!' is inverted."""
+    patterns = spec["names"]
+    if not patterns:
+        return False    # networkd 252 ignores a .network without a usable [Match] ("add Name=*")
+    invert = patterns[0].startswith("!")
+    hit = any(fnmatch.fnmatchcase(name, p.lstrip("!")) for p in patterns)
+    return hit != invert
+
+
+def _exact_names(spec: dict) -> list:
+    if not spec["names"] or spec["names"][0].startswith("!"):
+        return []
+    return [n for n in spec["names"] if not re.search(r"[*?\[]", n)]
+
+
+def _render_netdev(spec: dict) -> str:
+    lines = [HEADER.format(name=spec["name"]), "[NetDev]", f"Name={spec['name']}", f"Kind={spec['kind']}",
+             "# The kernel's own MAC (a bridge follows its ports, a VLAN its parent), not one networkd makes up.",
+             "MACAddress=none"]
+    if spec["kind"] == "bridge":
+        lines += ["", "[Bridge]", f"STP={'yes' if spec['stp'] else 'no'}"]
+        if spec["forward_delay"] is not None:
+            lines.append(f"ForwardDelaySec={_seconds_text(spec['forward_delay'])}")
+        lines.append(f"VLANFiltering={'yes' if spec['vlan_filtering'] else 'no'}")
+        if spec["default_pvid"] is not None:
+            lines.append("DefaultPVID=" + ("none" if spec["default_pvid"] == 0 else str(spec["default_pvid"])))
+    elif spec["kind"] == "bond":
+        lines += ["", "[Bond]"]
+        for key, (field_name, _allowed) in BOND_ENUM_KEYS.items():
+            if spec[field_name] is not None:
+                lines.append(f"{key}={spec[field_name]}")
+        for key, field_name in BOND_TIME_KEYS.items():
+            if spec[field_name] is not None:
+                lines.append(f"{key}={spec[field_name]}ms")
+        if spec["arp_ip_target"]:
+            lines.append("ARPIPTargets=" + " ".join(spec["arp_ip_target"]))
+        if spec["min_links"] is not None:
+            lines.append(f"MinLinks={spec['min_links']}")
+    elif spec["kind"] == "vlan":
+        lines += ["", "[VLAN]", f"Id={spec['vlan_id']}", "Protocol=" + ("802.1ad" if spec["protocol"] == "802.1ad" else "802.1q")]
+    return "\n".join(lines) + "\n"
+
+
+def _render_network(spec: dict) -> str:
+    name = spec["names"][0]
+    lines = [HEADER.format(name=name), "[Match]", f"Name={name}", "", "[Link]"]
+    if spec["mtu"] is not None:
+        lines.append(f"MTUBytes={spec['mtu']}")
+    if spec["policy"] is not None:
+        lines.append(f"ActivationPolicy={spec['policy']}")
+    lines += ["", "[Network]",
+              "# Addresses and routes stay while the carrier is away (a bridge whose ports are all down).",
+              "ConfigureWithoutCarrier=yes",
+              "# Only what is written here: no router advertisements (DHCP is off by default).",
+              "IPv6AcceptRA=no"]
+    for key in ("Bridge", "Bond"):
+        if spec[key.lower()]:
+            lines.append(f"{key}={spec[key.lower()]}")
+    if spec["primary_slave"]:
+        lines.append("PrimarySlave=yes")
+    lines += [f"VLAN={v}" for v in spec["vlan"]]
+    lines += [f"Address={a}" for a in spec["addresses"]]
+    lines += [f"Gateway={g}" for g in spec["gateways"]]
+    if spec["vids"]:
+        lines += ["", "[BridgeVLAN]"]
+        if spec["pvid"] is not None:
+            lines.append(f"PVID={spec['pvid']}")
+        for key, vids in (("EgressUntagged", spec["untagged"]), ("VLAN", spec["vids"] - spec["untagged"] - {spec["pvid"]})):
+            lines += [f"{key}={a}" if a == b else f"{key}={a}-{b}" for a, b in ranges_of(vids)]
+    return "\n".join(lines) + "\n"
+
+
+# -- the directory as networkd sees it ------------------------------------------------------------
+
+class _Directory:
+    """The parsed files: who describes which device, and the model they give."""
+
+    def __init__(self, files: dict):
+        self.netdevs, self.networks, self.dropins = {}, {}, []
+        for path in sorted(files, key=os.path.basename):
+            text = files[path]
+            if os.path.basename(os.path.dirname(path)).endswith((".network.d", ".netdev.d")):
+                self.dropins.append(path)
+            elif path.endswith(".netdev"):
+                self.netdevs[path] = _netdev_spec(path, text)
+            elif path.endswith(".network"):
+                self.networks[path] = _network_spec(path, text)
+        for path in self.dropins:
+            owner = os.path.basename(os.path.dirname(path))[:-2]
+            if owner.startswith(OUR_PREFIX):
+                raise ValidationError([f"{path}: a drop-in for our {owner} changes it behind our back; netsafe does not "
+                                       f"merge drop-ins: move its settings elsewhere or remove it"])
+        self.order = sorted(list(self.netdevs) + list(self.networks), key=os.path.basename)
+
+    def netdev_files(self, name: str) -> list:
+        return [p for p in sorted(self.netdevs, key=os.path.basename) if self.netdevs[p]["name"] == name]
+
+    def network_files(self, name: str) -> list:
+        """Evaluable .network files that match `name`, in networkd's order (the first one applies)."""
+        return [p for p in sorted(self.networks, key=os.path.basename)
+                if not self.networks[p]["other_match"] and _matches(self.networks[p], name)]
+
+    def names(self) -> list:
+        found = {s["name"] for s in self.netdevs.values() if s["kind"] in NETDEV_KINDS}
+        for spec in self.networks.values():
+            if not spec["other_match"]:
+                found.update(_exact_names(spec))
+        return sorted(found)
+
+    def effective(self, name: str) -> tuple:
+        """(netdev path or None, network path or None) networkd would use for `name`."""
+        netdevs, networks = self.netdev_files(name), self.network_files(name)
+        return (netdevs[0] if netdevs else None), (networks[0] if networks else None)
+
+    def model(self) -> HostNetwork:
+        host, effective = HostNetwork(), {name: self.effective(name) for name in self.names()}
+        parents, primaries = {}, {}
+        for name, (_nd, nw) in effective.items():
+            if nw is None:
+                continue
+            spec = self.networks[nw]
+            for child in spec["vlan"]:
+                if child in parents and parents[child][0] != name:
+                    raise ValidationError([f"{nw}: VLAN={child} is also listed by {parents[child][1]}; a VLAN has one parent"])
+                parents[child] = (name, nw)
+            if spec["bond"] and spec["primary_slave"]:
+                if spec["bond"] in primaries:
+                    raise ValidationError([f"{nw}: PrimarySlave=yes for {spec['bond']} is also set by {primaries[spec['bond']][1]}"])
+                primaries[spec["bond"]] = (name, nw)
+        for name, (nd, nw) in effective.items():
+            dev = self._device(name, nd, nw, parents, primaries, effective)
+            if dev is not None:
+                host.add(dev)
+        return host
+
+    def _device(self, name, nd, nw, parents, primaries, effective):
+        netdev = self.netdevs[nd] if nd else None
+        network = self.networks[nw] if nw else None
+        if netdev is not None and netdev["kind"] not in NETDEV_KINDS:
+            return None   # a kind netsafe does not write (dummy, wireguard...): not ours to describe
+        common = {"name": name, "mtu": None, "up": None, "master": None, "ip": IpConfig()}
+        if network is not None:
+            common["mtu"] = network["mtu"]
+            common["up"] = True if network["policy"] is None else ACTIVATION_UP[network["policy"]]
+            if network["bridge"] and network["bond"]:
+                raise ValidationError([f"{nw}: Bridge= and Bond= together; a device has one master"])
+            common["master"] = network["bridge"] or network["bond"]
+            v4 = [g for g in network["gateways"] if ":" not in g]
+            v6 = [g for g in network["gateways"] if ":" in g]
+            for found in (v4, v6):
+                if len(found) > 1:
+                    raise ValidationError([f"{nw}: more than one default gateway of a family ({', '.join(found)}); "
+                                           f"netsafe keeps one per family"])
+            common["ip"] = IpConfig(addresses=list(network["addresses"]), gateway4=v4[0] if v4 else None,
+                                    gateway6=v6[0] if v6 else None).normalized()
+        if common["mtu"] is None and netdev is not None:
+            common["mtu"] = netdev["mtu"]
+        bridge = self._filtering_bridge(name, netdev, network, effective)
+        if bridge is not None and network is not None:
+            common["vlans"] = self._membership(network, bridge)
+        elif bridge is not None:
+            common["vlans"] = self._membership(None, bridge)
+        kind = netdev["kind"] if netdev else None
+        if kind == "bridge":
+            fd = netdev["forward_delay"]
+            return Bridge(stp=bool(netdev["stp"]), forward_delay=15.0 if fd is None else fd / 1000000,
+                          vlan_filtering=bool(netdev["vlan_filtering"]), **common)
+        if kind == "bond":
+            values = {key: (netdev[key] if netdev[key] is not None else copy.deepcopy(BOND_DEFAULTS[key])) for key in BOND_KEYS}
+            values["primary"] = primaries[name][0] if name in primaries else None
+            meaningful = bond_options_for_mode(Bond(name=name, **values))
+            options = {key: None for key in BOND_DEFAULTS}
+            options.update(meaningful)
+            options["mode"] = values["mode"]
+            return Bond(**options, **common)
+        if kind == "vlan":
+            return Vlan(parent=parents[name][0] if name in parents else None, vlan_id=netdev["vlan_id"],
+                        protocol=netdev["protocol"] or "802.1Q", **common)
+        if network is None:
+            return None
+        return Nic(**common)
+
+    def _filtering_bridge(self, name, netdev, network, effective):
+        """The vlan-aware bridge whose VLAN table holds `name` (itself or its master), as its .netdev spec."""
+        if netdev is not None and netdev["kind"] == "bridge" and netdev["vlan_filtering"]:
+            return netdev
+        master = network["bridge"] if network else None
+        if master and master in effective and effective[master][0]:
+            spec = self.netdevs[effective[master][0]]
+            if spec["kind"] == "bridge" and spec["vlan_filtering"]:
+                return spec
+        return None
+
+    @staticmethod
+    def _membership(network, bridge) -> dict:
+        """What the kernel's VLAN table holds after networkd: the bridge's default PVID, then [BridgeVLAN] on top."""
+        default = 1 if bridge["default_pvid"] is None else bridge["default_pvid"]
+        flags = {default: (True, True)} if default else {}
+        if network is not None and network["vids"]:
+            pvid = network["pvid"]
+            if pvid is not None:
+                flags = {vid: (False, untagged) for vid, (_p, untagged) in flags.items()}
+            for vid in network["vids"]:
+                flags[vid] = (vid == pvid, vid in network["untagged"])
+        return from_flags(flags)
+
+
+def _membership_spec(member: dict) -> tuple:
+    """(pvid, every VLAN id, untagged ids) for [BridgeVLAN]."""
+    flags = flags_by_vid(member)
+    return member.get("pvid"), set(flags), {vid for vid, (_p, untagged) in flags.items() if untagged}
+
+
+def _default_pvid(bridge: Bridge, host: HostNetwork):
+    """None (the kernel's 1) when the bridge and every port it has keep VLAN 1; else 0 (none): networkd only adds VLANs."""
+    if not bridge.vlan_filtering:
+        return None
+    members = [bridge] + [d for d in host.ports_of(bridge.name) if d.vlans is not None]
+    if all(1 in flags_by_vid(d.vlans) for d in members if d.vlans is not None):
+        return None
+    return 0
+
+
+class NetworkdFormat(PersistFormat):
+    """systemd-networkd (252, Debian 12): 10-netsafe-<ifname>.netdev and .network per device."""
+
+    NAME = "networkd"
+    DEFAULT_PATH = "/etc/systemd/network"
+    PATH_IS_DIR = True
+
+    def read(self) -> dict:
+        """Every *.netdev and *.network of the directory, and the drop-ins (<file>.d/*.conf) of those; masked (to /dev/null) files are skipped."""
+        real = self.host_path(self.path)
+        out = {}
+        if not os.path.isdir(real):
+            return out
+        for entry in sorted(os.listdir(real)):
+            full = os.path.join(real, entry)
+            if entry.endswith((".netdev", ".network")) and os.path.isfile(full):
+                with open(full, encoding="utf-8") as handle:
+                    out[os.path.join(self.path, entry)] = handle.read()
+            elif entry.endswith((".netdev.d", ".network.d")) and os.path.isdir(full):
+                for conf in sorted(os.listdir(full)):
+                    if conf.endswith(".conf") and os.path.isfile(os.path.join(full, conf)):
+                        with open(os.path.join(full, conf), encoding="utf-8") as handle:
+                            out[os.path.join(self.path, entry, conf)] = handle.read()
+        return out
+
+    def parse(self, files: dict) -> HostNetwork:
+        return _Directory(files).model()
+
+    def our_path(self, name: str, ext: str) -> str:
+        return os.path.join(self.path, f"{OUR_PREFIX}{name}{ext}")
+
+    def render(self, files: dict, desired: HostNetwork, remove=()) -> dict:
+        current = _Directory(files)
+        have = current.model()
+        merged = HostNetwork(devices=dict(have.devices))
+        for name in remove:
+            merged.devices.pop(name, None)
+        merged.devices.update(desired.devices)
+        problems = [f"devices: {name} is both to write and to remove" for name in remove if name in desired.devices]
+        changed = [n for n in sorted(desired.devices) if have.get(n) is None or have.get(n).to_dict() != desired.get(n).to_dict()]
+        changed += [n for n in sorted(set(remove)) if n not in desired.devices]
+        wanted = {}     # path -> spec we want there (ours)
+        for name in changed:
+            if name in desired.devices:
+                problems += self._want_device(current, merged, desired.get(name), wanted)
+        for name in sorted(set(remove)):
+            problems += self._remove_device(current, name, wanted)
+        related = set(changed)
+        for name in changed:
+            for dev in (have.get(name), merged.get(name)):
+                if dev is not None:
+                    related.update(x for x in (dev.master, getattr(dev, "parent", None)) if x)
+                    related.update(p.name for p in have.ports_of(name) + merged.ports_of(name))
+        for name in sorted(related - set(changed)):
+            if merged.get(name) is not None:
+                problems += self._dependents(current, merged, name, wanted)
+        if problems:
+            raise ValidationError(problems)
+        result = {}
+        for path, spec in sorted(wanted.items()):
+            if spec is None:
+                if path in files:
+                    result[path] = None
+                continue
+            old = files.get(path)
+            if old is not None and self._same(path, old, spec):
+                continue
+            result[path] = _render_netdev(spec) if path.endswith(".netdev") else _render_network(spec)
+        return result
+
+    # -- render helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _same(path: str, text: str, spec: dict) -> bool:
+        try:
+            old = _netdev_spec(path, text) if path.endswith(".netdev") else _network_spec(path, text)
+        except ValidationError:
+            return False
+        return old == spec
+
+    def _precedence(self, current: _Directory, name: str, ours: str, files: list) -> list:
+        """Files not ours that networkd would apply to `name` before our file."""
+        mine = os.path.basename(ours)
+        return [f"{name}: {p} is not ours and networkd applies it before {ours} (first in lexical order wins); "
+                f"rename or remove it, or leave {name} out of the devices"
+                for p in files if not os.path.basename(p).startswith(OUR_PREFIX) and os.path.basename(p) < mine]
+
+    def _want_device(self, current, merged, dev, wanted) -> list:
+        name = dev.name
+        nd_path, nw_path = self.our_path(name, ".netdev"), self.our_path(name, ".network")
+        problems = self._precedence(current, name, nw_path, current.network_files(name))
+        problems += self._precedence(current, name, nd_path, current.netdev_files(name))
+        kind = {"bridge": "bridge", "bond": "bond", "vlan": "vlan"}.get(dev.TYPE)
+        if kind is None and any(not os.path.basename(p).startswith(OUR_PREFIX) for p in current.netdev_files(name)):
+            problems.append(f"{name}: {current.netdev_files(name)[0]} (not ours) creates it as a virtual device; "
+                            f"netsafe does not edit that file")
+        if isinstance(dev, Bond) and dev.xmit_hash_policy == "vlan+srcmac":
+            problems.append(f"{name}: xmit_hash_policy vlan+srcmac cannot be written for systemd-networkd 252 "
+                            f"(TransmitHashPolicy= has no such value)")
+        for path in current.netdev_files(name) + current.network_files(name):
+            base = os.path.basename(path)
+            if base.startswith(OUR_PREFIX) and path not in (nd_path, nw_path):
+                if path in current.netdevs or _exact_names(current.networks[path]) == [name]:
+                    wanted[path] = None     # ours under another name: the canonical file replaces it
+        if problems:
+            return problems
+        if kind:
+            wanted[nd_path] = self._netdev_of(dev, merged)
+        elif nd_path in current.netdevs:
+            wanted[nd_path] = None
+        wanted[nw_path] = self._network_of(dev, merged)
+        return []
+
+    def _remove_device(self, current, name, wanted) -> list:
+        problems = []
+        for path in current.netdev_files(name) + current.network_files(name):
+            spec = current.netdevs.get(path) or current.networks.get(path)
+            if os.path.basename(path).startswith(OUR_PREFIX):
+                if path in current.netdevs or _exact_names(spec) == [name]:
+                    wanted[path] = None
+                elif path in current.networks:
+                    problems.append(f"{name}: {path} describes it with other devices; netsafe writes one device per file")
+            elif path in current.netdevs or name in _exact_names(spec):
+                problems.append(f"{name}: {path} is not ours and still describes it; netsafe does not edit or delete "
+                                f"files it did not write: remove it by hand or keep {name}")
+        return problems
+
+    def _netdev_of(self, dev, merged) -> dict:
+        spec = _netdev_spec("<new>", f"[NetDev]\nName={dev.name}\nKind={dev.TYPE}\n")
+        if isinstance(dev, Bridge):
+            spec.update(stp=bool(dev.stp), vlan_filtering=bool(dev.vlan_filtering), default_pvid=_default_pvid(dev, merged),
+                        forward_delay=None if dev.forward_delay is None else int(round(dev.forward_delay * 1000000)))
+        elif isinstance(dev, Bond):
+            for key in BOND_KEYS:
+                value = getattr(dev, key)
+                spec[key] = (list(value) or None) if key == "arp_ip_target" and value is not None else value
+            spec["mode"] = dev.mode
+        elif isinstance(dev, Vlan):
+            spec.update(vlan_id=dev.vlan_id, protocol=dev.protocol or "802.1Q")
+        return spec
+
+    def _network_of(self, dev, merged) -> dict:
+        spec = _network_spec("<new>", f"[Match]\nName={dev.name}\n")
+        master = merged.get(dev.master) if dev.master else None
+        policy = None if dev.up is None else ("up" if dev.up else "down")
+        spec.update(mtu=dev.mtu, policy=policy, addresses=list(dev.ip.addresses or []),
+                    gateways=[g for g in (dev.ip.gateway4, dev.ip.gateway6) if g])
+        if dev.master:
+            spec["bond" if isinstance(master, Bond) else "bridge"] = dev.master
+        spec.update(self._dependent_network(dev.name, merged))
+        if dev.vlans is not None:
+            spec["pvid"], spec["vids"], spec["untagged"] = _membership_spec(dev.vlans)
+        return spec
+
+    @staticmethod
+    def _dependent_network(name, merged) -> dict:
+        dev = merged.get(name)
+        master = merged.get(dev.master) if dev.master else None
+        return {"vlan": sorted(d.name for d in merged.devices.values() if isinstance(d, Vlan) and d.parent == name),
+                "primary_slave": isinstance(master, Bond) and master.primary == name}
+
+    def _dependents(self, current, merged, name, wanted) -> list:
+        """A device we do not rewrite whose file holds settings of a changed one (VLAN=, PrimarySlave=, DefaultPVID=)."""
+        problems = []
+        nd, nw = current.effective(name)
+        dev = merged.get(name)
+        need = self._dependent_network(name, merged)
+        if nw is None:
+            if need["vlan"] or need["primary_slave"]:
+                problems.append(f"{name}: no .network describes it, so VLAN= or PrimarySlave= has no place; "
+                                f"include {name} in the devices")
+        else:
+            spec = current.networks[nw]
+            if any(spec[k] != v for k, v in need.items()):
+                if not os.path.basename(nw).startswith(OUR_PREFIX):
+                    problems.append(f"{name}: {nw} is not ours and would need {need}; include {name} in the devices "
+                                    f"or edit that file")
+                else:
+                    new = copy.deepcopy(wanted.get(nw) or spec)
+                    new.update(need)
+                    wanted[nw] = new
+        if isinstance(dev, Bridge) and nd is not None:
+            default = _default_pvid(dev, merged)
+            spec = current.netdevs[nd]
+            if spec["default_pvid"] != default:
+                if not os.path.basename(nd).startswith(OUR_PREFIX):
+                    problems.append(f"{name}: {nd} is not ours and would need DefaultPVID="
+                                    f"{'none' if default == 0 else 'unset'}; include {name} in the devices or edit that file")
+                else:
+                    new = copy.deepcopy(wanted.get(nd) or spec)
+                    new["default_pvid"] = default
+                    wanted[nd] = new
+        return problems
