@@ -280,7 +280,10 @@ def _render_netdev(spec: dict) -> str:
         lines += ["", "[Bridge]", f"STP={'yes' if spec['stp'] else 'no'}"]
         if spec["forward_delay"] is not None:
             lines.append(f"ForwardDelaySec={_seconds_text(spec['forward_delay'])}")
-        lines.append(f"VLANFiltering={'yes' if spec['vlan_filtering'] else 'no'}")
+        if spec["vlan_filtering"]:
+            # Only when on: networkd sends the value as written, and a kernel without VLAN filtering refuses even 0
+            # (then none of the [Bridge] settings are applied: "Bridge parameters could not be set").
+            lines.append("VLANFiltering=yes")
         if spec["default_pvid"] is not None:
             lines.append("DefaultPVID=" + ("none" if spec["default_pvid"] == 0 else str(spec["default_pvid"])))
     elif spec["kind"] == "bond":
@@ -610,7 +613,7 @@ class NetworkdFormat(PersistFormat):
     def _netdev_of(self, dev, merged) -> dict:
         spec = _netdev_spec("<new>", f"[NetDev]\nName={dev.name}\nKind={dev.TYPE}\n")
         if isinstance(dev, Bridge):
-            spec.update(stp=bool(dev.stp), vlan_filtering=bool(dev.vlan_filtering), default_pvid=_default_pvid(dev, merged),
+            spec.update(stp=bool(dev.stp), vlan_filtering=True if dev.vlan_filtering else None, default_pvid=_default_pvid(dev, merged),
                         forward_delay=None if dev.forward_delay is None else int(round(dev.forward_delay * 1000000)))
         elif isinstance(dev, Bond):
             for key in BOND_KEYS:
