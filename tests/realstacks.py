@@ -47,6 +47,8 @@ PARSER_COMPLAINTS = re.compile(r"Unknown key|Unknown section|Failed to parse|[Ii
 
 def networkd_binary() -> str | None:
     """The systemd-networkd to run: the installed one, else the one tests/setup.d/32-networkd.sh unpacked."""
+    if os.environ.get("NETSAFE_NETWORKD"):    # a given binary, e.g. the unpacked one on a machine that has systemd
+        return os.environ["NETSAFE_NETWORKD"]
     for candidate in ("/lib/systemd/systemd-networkd", str(NETWORKD_UNPACKED / "lib/systemd/systemd-networkd"),
                       str(NETWORKD_UNPACKED / "usr/lib/systemd/systemd-networkd")):
         if os.access(candidate, os.X_OK):
