@@ -104,22 +104,31 @@ chown -R systemd-network:systemd-network /run/systemd/netif
 mount -o remount,ro /sys 2>/dev/null || mount -t sysfs -o ro sysfs /sys
 SYSTEMD_LOG_LEVEL=info SYSTEMD_LOG_TARGET=console SYSTEMD_LOG_COLOR=0 "$binary" >"$work/log" 2>&1 &
 pid=$!
+# Builtins only in the loop (but sleep): a process start costs up to a second under emulation (the lane).
+state_of() {   # $1: link name -> networkd's ADMIN_STATE, or "absent"
+    local idx="" key value
+    state=absent
+    { read -r idx < "/sys/class/net/$1/ifindex"; } 2>/dev/null || return 0
+    [ -f "/run/systemd/netif/links/$idx" ] || return 0
+    while IFS='=' read -r key value; do
+        [ "$key" = ADMIN_STATE ] && state=$value
+    done < "/run/systemd/netif/links/$idx"
+    return 0
+}
 timed_out=1
 while [ "$SECONDS" -lt "$timeout" ]; do
     kill -0 "$pid" 2>/dev/null || { timed_out=0; break; }
     pending=0
     for name in "$@"; do
-        idx=$(cat "/sys/class/net/$name/ifindex" 2>/dev/null || true)
-        state=$(sed -n 's/^ADMIN_STATE=//p' "/run/systemd/netif/links/$idx" 2>/dev/null || true)
-        case "$state" in configured|failed|unmanaged) ;; *) pending=1 ;; esac
+        state_of "$name"
+        case "$state" in configured|failed|unmanaged) ;; *) pending=1; break ;; esac
     done
     [ "$pending" -eq 0 ] && { timed_out=0; break; }
-    sleep 0.2
+    sleep 0.3
 done
 for name in "$@"; do
-    idx=$(cat "/sys/class/net/$name/ifindex" 2>/dev/null || true)
-    state=$(sed -n 's/^ADMIN_STATE=//p' "/run/systemd/netif/links/$idx" 2>/dev/null || true)
-    echo "$name ${state:-absent}" >> "$work/states"
+    state_of "$name"
+    echo "$name $state" >> "$work/states"
 done
 echo "$timed_out" > "$work/timed_out"
 kill -TERM "$pid" 2>/dev/null || true
@@ -127,7 +136,7 @@ wait "$pid" || true
 """
 
 
-def networkd(ns: str, files: dict, names, timeout: int = 60) -> NetworkdRun:
+def networkd(ns: str, files: dict, names, timeout: int = 300) -> NetworkdRun:
     """Run systemd-networkd in namespace `ns` on `files` ({file name: text}) until every link in `names` is configured.
 
     Leaves nothing behind but what networkd did to the namespace's links: the
@@ -151,10 +160,10 @@ def networkd(ns: str, files: dict, names, timeout: int = 60) -> NetworkdRun:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                 start_new_session=True)
         try:
-            out, _ = proc.communicate(timeout=timeout + 30)
+            out = proc.communicate(timeout=timeout + 30)[0]
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
+            out = proc.communicate()[0]
             log = (work / "log").read_text() if (work / "log").exists() else ""
             raise RuntimeError(f"networkd run in {ns} did not end: {out}\n{log}") from None
         if proc.returncode != 0:
