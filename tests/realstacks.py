@@ -104,6 +104,7 @@ chown -R systemd-network:systemd-network /run/systemd/netif
 mount -o remount,ro /sys 2>/dev/null || mount -t sysfs -o ro sysfs /sys
 SYSTEMD_LOG_LEVEL=info SYSTEMD_LOG_TARGET=console SYSTEMD_LOG_COLOR=0 "$binary" >"$work/log" 2>&1 &
 pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null || true' EXIT   # stopped whatever way this script ends
 # Builtins only in the loop (but sleep): a process start costs up to a second under emulation (the lane).
 state_of() {   # $1: link name -> networkd's ADMIN_STATE, or "absent"
     local idx="" key value
@@ -148,6 +149,7 @@ def networkd(ns: str, files: dict, names, timeout: int = 300) -> NetworkdRun:
     if binary is None:
         raise RuntimeError("systemd-networkd is not here; run bash tests/setup.d/32-networkd.sh")
     work = Path(tempfile.mkdtemp(prefix="netsafe-networkd-"))
+    proc = None
     try:
         (work / "files").mkdir()
         for name, text in files.items():
@@ -177,4 +179,10 @@ def networkd(ns: str, files: dict, names, timeout: int = 300) -> NetworkdRun:
         timed_out = (work / "timed_out").read_text().strip() == "1" if (work / "timed_out").exists() else True
         return NetworkdRun(log=log, states=states, timed_out=timed_out, files=dict(files))
     finally:
+        # networkd shares the script's process group: nothing of the run outlives it, whatever went wrong.
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(work, ignore_errors=True)
