@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import time
 
 
 def ip(*args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -279,3 +280,30 @@ def state_diff(before: dict, after: dict) -> list[str]:
     lines += [f"route gone: {json.dumps(r, sort_keys=True)}" for r in gone]
     lines += [f"route new: {json.dumps(r, sort_keys=True)}" for r in new]
     return lines
+
+
+
+def stp_busy(ns: str) -> list[str]:
+    """Bridges of `ns` in an STP topology change right now."""
+    links = json.loads(subprocess.run(["ip", "-n", ns, "-j", "-d", "link", "show", "type", "bridge"],
+                                      capture_output=True, text=True, check=True).stdout)
+    return [l["ifname"] for l in links
+            if (l.get("linkinfo", {}).get("info_data", {}).get("topology_change")
+                or l.get("linkinfo", {}).get("info_data", {}).get("topology_change_detected"))]
+
+
+def settled_state(ns: str, polls: int = 600) -> dict:
+    """kernel_state() once no STP bridge of `ns` is in a topology change.
+
+    During one (max_age + forward_delay after a port starts forwarding) the
+    kernel reports a bridge's ageing_time shortened to its forward delay:
+    STP run time, not configuration. Waiting it out keeps ageing_time in the
+    comparison for tests whose bridges run STP.
+    """
+    busy: list[str] = []
+    for _poll in range(polls):
+        busy = stp_busy(ns)
+        if not busy:
+            return kernel_state(ns)
+        time.sleep(0.5)
+    raise AssertionError(f"STP topology change on {busy} did not end")

@@ -66,7 +66,7 @@ SETUP_HOOK = "tests/setup.d/30-ifupdown2.sh"
 IFUPDOWN2_PROGRAMS = ("ifquery", "ifup", "ifdown", "ifreload")
 
 # Runs as `sh -c SCRIPT sh SCRATCH PKG FILES PROGRAM ARGS...` in the private mount namespace.
-_SCRIPT = r"""
+_IFUPDOWN2_SCRIPT = r"""
 set -e
 scratch=$1 pkg=$2 files=$3 prog=$4
 shift 4
@@ -113,7 +113,7 @@ def ifupdown2(ns: str, args, files_root, *, check: bool = False, timeout: float 
     scratch = tempfile.mkdtemp(prefix="netsafe-ifupdown2-")
     try:
         cmd = ["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
-               "sh", "-c", _SCRIPT, "sh", scratch, str(pkg), str(files_root), program, *rest]
+               "sh", "-c", _IFUPDOWN2_SCRIPT, "sh", scratch, str(pkg), str(files_root), program, *rest]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
                               env={**os.environ, "LC_ALL": "C.UTF-8"})
     finally:
@@ -226,7 +226,7 @@ class NetworkdRun:
         return {name: state for name, state in self.states.items() if state != "configured"}
 
 
-_SCRIPT = r"""
+_NETWORKD_SCRIPT = r"""
 set -eu
 work=$1; binary=$2; timeout=$3; shift 3
 mount --make-rprivate /
@@ -304,7 +304,7 @@ def networkd(ns: str, files: dict, names, timeout: int = 300) -> NetworkdRun:
         env = dict(os.environ)
         if not binary.startswith("/lib/"):
             env["LD_LIBRARY_PATH"] = f"{NETWORKD_UNPACKED}/usr/lib/x86_64-linux-gnu/systemd"
-        cmd = ["ip", "netns", "exec", ns, "unshare", "-m", "--propagation", "private", "bash", "-c", _SCRIPT, "networkd",
+        cmd = ["ip", "netns", "exec", ns, "unshare", "-m", "--propagation", "private", "bash", "-c", _NETWORKD_SCRIPT, "networkd",
                str(work), binary, str(timeout), *names]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                 start_new_session=True)

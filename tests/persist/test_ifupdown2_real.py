@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import pytest
 
@@ -26,7 +25,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read i
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2 import Ifupdown2Format
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
 
-from nstools import iproute, kernel_state, state_diff
+from nstools import iproute, settled_state, state_diff
 import realstacks
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
@@ -115,25 +114,6 @@ def assert_same_state(before: dict, after: dict) -> None:
         if line.startswith("route new: "):
             route = json.loads(line.partition(": ")[2])
             assert route.get("protocol") == "kernel" and "onlink" in route.get("flags", []), line
-
-
-def settled_state(ns: str, polls: int = 600) -> dict:
-    """kernel_state() once no STP bridge is in a topology change.
-
-    During one (max_age + forward_delay after a port comes up) the kernel
-    shortens a bridge's ageing_time to twice its forward delay, and the dump
-    holds ageing_time: STP runtime, not configuration. Waiting it out keeps
-    the field in the comparison.
-    """
-    for _poll in range(polls):
-        busy = [l["ifname"] for l in _links(ns, details=True)
-                if l.get("linkinfo", {}).get("info_kind") == "bridge"
-                and (l["linkinfo"].get("info_data", {}).get("topology_change")
-                     or l["linkinfo"].get("info_data", {}).get("topology_change_detected"))]
-        if not busy:
-            return kernel_state(ns)
-        time.sleep(0.5)
-    raise AssertionError(f"STP topology change on {busy} did not end")
 
 
 def ifup_all_reproduces(ns: str, root, nics: list) -> str:

@@ -15,7 +15,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.format
 
 import persist_lab
 from modrun import run_module
-from nstools import ip, kernel_state, state_diff
+from nstools import ip, settled_state, state_diff
 
 pytestmark = pytest.mark.kernel
 
@@ -99,7 +99,7 @@ def test_restored_into_a_fresh_namespace_gives_the_same_state_dump(lab, namespac
     assert check["changed"] and check["commands"]
     result = persist(fresh, tmp_path, fmt, state="restored")
     assert not result.get("failed"), result
-    assert state_diff(kernel_state(ns), kernel_state(fresh)) == []
+    assert state_diff(settled_state(ns), settled_state(fresh)) == []
     assert not persist(fresh, tmp_path, fmt, state="restored")["changed"]
 
 
@@ -184,5 +184,5 @@ def test_the_issues_host_round_trips_through_the_files_into_a_fresh_namespace(na
     persist_lab.nics(fresh, fresh_peer, persist_lab.PROXMOX_NICS)
     result = persist(fresh, tmp_path, fmt, state="restored")
     assert result["changed"] and not result.get("failed"), result.get("msg")
-    assert state_diff(kernel_state(ns), kernel_state(fresh)) == []
+    assert state_diff(settled_state(ns), settled_state(fresh)) == []
     assert not persist(fresh, tmp_path, fmt, state="restored")["changed"]
