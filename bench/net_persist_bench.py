@@ -26,7 +26,6 @@ import argparse
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,29 +38,17 @@ sys.path.insert(0, str(ROOT / ".tmp" / "collections"))
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher  # noqa: E402
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import engine  # noqa: E402
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.formats import FORMATS  # noqa: E402
+from net_bridge_bench import sh, timed  # noqa: E402  (bench/ is the script's directory)
 
 NS = f"nsbench{os.getpid()}"
 PEER = f"nsbenchp{os.getpid()}"
 TAPS = 1000
 
 
-def sh(*args, stdin=None):
-    return subprocess.run(args, input=stdin, text=True, check=True, capture_output=True)
-
 
 def batch(ns, lines):
     sh("ip", "-n", ns, "-batch", "-", stdin="\n".join(lines) + "\n")
 
-
-def timed(fn, repeat, reset=None):
-    samples = []
-    for _attempt in range(repeat):
-        if reset:
-            reset()
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def build(shape):

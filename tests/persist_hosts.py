@@ -84,3 +84,19 @@ def small_hosts() -> dict:
                   ip=_ip("203.0.113.7/24", gateway4="203.0.113.1")))
     hosts["vlan-aware bridge: port pvid and tagged ranges, VLAN device on the bridge"] = host
     return hosts
+
+
+def applied(files: dict, changes: dict) -> dict:
+    """`files` ({path: text}) after a renderer's `changes` ({path: text, or None to delete})."""
+    out = dict(files)
+    for path, text in changes.items():
+        if text is None:
+            out.pop(path, None)
+        else:
+            out[path] = text
+    return out
+
+
+def described(model: HostNetwork) -> dict:
+    """A model as comparable plain data, by device name."""
+    return {name: dev.to_dict() for name, dev in model.devices.items()}

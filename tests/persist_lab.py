@@ -84,6 +84,7 @@ def proxmox(ns: str) -> None:
         "ip route replace default via 2001:db8:10::1 dev vmbr10",
         "ip link add vmbr1 type bridge stp_state 0 forward_delay 0 vlan_filtering 1",
         "ip link set eno3 master vmbr1",
+        "bridge vlan del dev eno3 vid 1",
         "bridge vlan add dev eno3 vid 2-4094",
         "bridge vlan add dev eno3 vid 30 pvid untagged",
         "ip link set eno3 up",

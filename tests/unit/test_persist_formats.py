@@ -14,24 +14,12 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.formats import FORMATS
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
 
-from persist_hosts import proxmox_host, small_hosts
+from persist_hosts import applied, described, proxmox_host, small_hosts
 
 GUESTS = GuestMatcher()
 HOSTS = {"proxmox host": proxmox_host, **{name: (lambda h=h: h) for name, h in small_hosts().items()}}
 
 
-def applied(files: dict, changes: dict) -> dict:
-    out = dict(files)
-    for path, text in changes.items():
-        if text is None:
-            out.pop(path, None)
-        else:
-            out[path] = text
-    return out
-
-
-def described(model: HostNetwork) -> dict:
-    return {name: dev.to_dict() for name, dev in model.devices.items()}
 
 
 @pytest.fixture(params=sorted(FORMATS))

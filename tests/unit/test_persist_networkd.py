@@ -14,7 +14,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import NetworkdFormat, _usec
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
 
-from persist_hosts import proxmox_host, small_hosts
+from persist_hosts import applied, proxmox_host, small_hosts
 
 D = "/etc/systemd/network"
 GUESTS = GuestMatcher()
@@ -24,18 +24,6 @@ def fmt(tmp_path=None) -> NetworkdFormat:
     return NetworkdFormat(D, root=str(tmp_path) if tmp_path else "/nonexistent-root")
 
 
-def applied(files, changes):
-    out = dict(files)
-    for path, text in changes.items():
-        if text is None:
-            out.pop(path, None)
-        else:
-            out[path] = text
-    return out
-
-
-def described(model) -> dict:
-    return {name: dev.to_dict() for name, dev in model.devices.items()}
 
 
 def proxmox_files():
