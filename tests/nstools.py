@@ -307,3 +307,23 @@ def settled_state(ns: str, polls: int = 600) -> dict:
             return kernel_state(ns)
         time.sleep(0.5)
     raise AssertionError(f"STP topology change on {busy} did not end")
+
+
+def wait_carrier(ns: str, names, polls: int = 200) -> None:
+    """Wait until every link in `names` has carrier (LOWER_UP) in `ns`.
+
+    Carrier settles asynchronously (a bond's miimon and updelay, then the
+    VLANs on it), and some attributes follow it: a bridge port's automatic
+    path cost is recomputed from the port's speed when its carrier comes up.
+    A dump compared with another must be taken once both have settled.
+    """
+    missing: list[str] = list(names)
+    for _poll in range(polls):
+        links = json.loads(subprocess.run(["ip", "-n", ns, "-j", "link", "show"], capture_output=True, text=True,
+                                          check=True).stdout)
+        up = {l["ifname"] for l in links if "LOWER_UP" in l.get("flags", [])}
+        missing = [n for n in names if n not in up]
+        if not missing:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no carrier on {', '.join(missing)} in {ns}")

@@ -15,7 +15,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.format
 
 import persist_lab
 from modrun import run_module
-from nstools import ip, settled_state, state_diff
+from nstools import ip, settled_state, state_diff, wait_carrier
 
 pytestmark = pytest.mark.kernel
 
@@ -184,5 +184,7 @@ def test_the_issues_host_round_trips_through_the_files_into_a_fresh_namespace(na
     persist_lab.nics(fresh, fresh_peer, persist_lab.PROXMOX_NICS)
     result = persist(fresh, tmp_path, fmt, state="restored")
     assert result["changed"] and not result.get("failed"), result.get("msg")
+    for namespace in (ns, fresh):  # bond0 comes up after miimon + updelay; bond0.10's port cost follows it
+        wait_carrier(namespace, ["bond0", "bond0.10", "vmbr10", "vmbr1"])
     assert state_diff(settled_state(ns), settled_state(fresh)) == []
     assert not persist(fresh, tmp_path, fmt, state="restored")["changed"]
