@@ -45,10 +45,8 @@ PEER = f"nsbenchp{os.getpid()}"
 TAPS = 1000
 
 
-
 def batch(ns, lines):
     sh("ip", "-n", ns, "-batch", "-", stdin="\n".join(lines) + "\n")
-
 
 
 def build(shape):

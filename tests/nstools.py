@@ -282,7 +282,6 @@ def state_diff(before: dict, after: dict) -> list[str]:
     return lines
 
 
-
 def stp_busy(ns: str) -> list[str]:
     """Bridges of `ns` in an STP topology change right now."""
     links = json.loads(subprocess.run(["ip", "-n", ns, "-j", "-d", "link", "show", "type", "bridge"],

@@ -86,7 +86,7 @@ options:
     description: Minimum number of active slaves before the bond reports carrier.
     type: int
 notes:
-  - Changes are runtime-only: a reboot or C(ifreload -a) reverts them. M(netsafe.hypervisor.net_persist) writes them
+  - Changes are runtime-only, a reboot or C(ifreload -a) reverts them. M(netsafe.hypervisor.net_persist) writes them
     into the host's network configuration files.
   - A second run with the same options reports no change and sends nothing to the kernel.
   - Everything is decided before the first change; invalid input changes nothing.

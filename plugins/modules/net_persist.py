@@ -9,7 +9,7 @@ short_description: Make a hypervisor's network configuration files describe what
 version_added: 0.1.0
 description:
   - The changes of M(netsafe.hypervisor.net_bridge), M(netsafe.hypervisor.net_bond) and M(netsafe.hypervisor.net_vlan)
-    are runtime-only: a reboot, or Proxmox VE's C(ifreload -a), reverts them. This module writes them into the host's
+    are runtime-only; a reboot, or Proxmox VE's C(ifreload -a), reverts them. This module writes them into the host's
     own network configuration, which is the safe configuration a host boots into.
   - V(saved) reads the devices in scope from the kernel and edits the configuration files so that they describe
     them. Files already right are not rewritten. Only the descriptions of devices in scope change; every other byte of
@@ -18,7 +18,7 @@ description:
   - V(restored) brings the kernel to what the files say, through the same plan, apply, verify and undo as the other
     network modules; guest ports stay on their bridges.
   - Every file replaced is first copied to O(backup_dir), then replaced atomically (temporary file, fsync, rename,
-    directory fsync): a crash leaves the old file or the new one, never part of one.
+    directory fsync); a crash leaves the old file or the new one, never part of one.
 author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
@@ -76,7 +76,7 @@ attributes:
   check_mode:
     support: full
     description:
-      - With O(state=saved), writes nothing and reports RV(changed) when the files have drifted from the running
+      - With O(state=saved), writes nothing and reports C(changed) when the files have drifted from the running
         state (a drift report); with O(state=restored), reports the plan and the predicted state.
   diff_mode:
     support: full
@@ -86,7 +86,7 @@ attributes:
     platforms: linux
     description: Reads the kernel through rtnetlink (root); writes files as root.
 notes:
-  - MAC addresses are not written: the kernel derives a bridge's, bond's and VLAN's MAC from its ports.
+  - MAC addresses are not written; the kernel derives a bridge's, bond's and VLAN's MAC from its ports.
   - Devices the files describe but the kernel lacks are kept in the files unless named in O(devices) (a warning
     lists them).
   - With O(state=restored), devices not described are left alone; a bridge or bond described with its ports releases

@@ -48,7 +48,7 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - Changes are runtime-only: a reboot or C(ifreload -a) reverts them. M(netsafe.hypervisor.net_persist) writes them
+  - Changes are runtime-only, a reboot or C(ifreload -a) reverts them. M(netsafe.hypervisor.net_persist) writes them
     into the host's network configuration files.
   - The O(mtu) may not exceed the parent's MTU.
   - A second run with the same options reports no change and sends nothing to the kernel.

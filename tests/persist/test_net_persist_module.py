@@ -142,7 +142,7 @@ def test_bad_input_fails_clearly_and_writes_nothing(lab, tmp_path, fmt):
     bad_path = "/wrong/file" if cls.PATH_IS_DIR else "/wrong"
     bad = persist(ns, tmp_path, fmt, path=bad_path)
     assert bad["failed"] and bad["msg"].startswith(f"path: {bad_path} is ")
-    assert {p for p in snapshot_files(tmp_path)} == {str(wrong / "file")}
+    assert set(snapshot_files(tmp_path)) == {str(wrong / "file")}
 
 
 def test_an_unknown_format_and_a_missing_root_are_refused_by_name(lab, tmp_path):

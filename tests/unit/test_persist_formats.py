@@ -20,8 +20,6 @@ GUESTS = GuestMatcher()
 HOSTS = {"proxmox host": proxmox_host, **{name: (lambda h=h: h) for name, h in small_hosts().items()}}
 
 
-
-
 @pytest.fixture(params=sorted(FORMATS))
 def fmt(request, tmp_path):
     cls = FORMATS[request.param]

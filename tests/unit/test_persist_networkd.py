@@ -24,8 +24,6 @@ def fmt(tmp_path=None) -> NetworkdFormat:
     return NetworkdFormat(D, root=str(tmp_path) if tmp_path else "/nonexistent-root")
 
 
-
-
 def proxmox_files():
     want, _m = persisted(proxmox_host(), None, GUESTS)
     return want, fmt().render({}, want)

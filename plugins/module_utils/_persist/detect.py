@@ -41,8 +41,8 @@ def detect(root: str = "/") -> tuple:
         if reasons:
             found[name] = reasons
     if len(found) == 1:
-        (name, reasons), = found.items()
-        return name, reasons
+        name = next(iter(found))
+        return name, found[name]
     if not found:
         classic = os.path.exists(os.path.join(root, "etc/network/interfaces"))
         hint = (" (/etc/network/interfaces exists, but ifupdown2 is not installed: classic ifupdown is not supported; "
