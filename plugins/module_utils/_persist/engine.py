@@ -120,7 +120,7 @@ def _follow_removals(host: HostNetwork, have: HostNetwork, want: HostNetwork, re
                 remove.append(dev.name)
                 todo.append(dev.name)
             else:
-                want.add(scopes.persisted_device(host, dev.name, set(want.devices) | {dev.name}, guests))
+                want.add(scopes.persisted_device(host, dev.name, set(want.devices) | {dev.name}))
 
 
 def rendered(fmt, namespace, names, guests) -> dict:

@@ -97,7 +97,7 @@ def scope(host: HostNetwork, names, guests: GuestMatcher) -> tuple:
     return _expand(host, [n for n in names if n not in missing], guests), sorted(missing)
 
 
-def persisted_device(host: HostNetwork, name: str, in_scope, guests: GuestMatcher):
+def persisted_device(host: HostNetwork, name: str, in_scope):
     """Device `name` as a configuration file describes it (see the module docstring)."""
     dev = host.get(name)
     ip = IpConfig(addresses=list(dev.ip.addresses or []), gateway4=dev.ip.gateway4, gateway6=dev.ip.gateway6).normalized()
@@ -124,9 +124,9 @@ def persisted_device(host: HostNetwork, name: str, in_scope, guests: GuestMatche
 def persisted(host: HostNetwork, names, guests: GuestMatcher) -> tuple:
     """(HostNetwork of the devices in scope as files describe them, named devices the host lacks)."""
     in_scope, missing = scope(host, names, guests)
-    out = HostNetwork()
+    out, known = HostNetwork(), set(in_scope)
     for name in in_scope:
-        out.add(persisted_device(host, name, set(in_scope), guests))
+        out.add(persisted_device(host, name, known))
     return out, missing
 
 
