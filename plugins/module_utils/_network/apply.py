@@ -10,14 +10,18 @@ in reverse order, so a failed task leaves the host as it found it.
 Failpoints (for tests; docs/testing.md): with NETSAFE_FAIL_AT=k in the
 environment, operation k of a plan (0-based, in plan order) is treated as
 refused by the kernel with EPERM; with NETSAFE_FAIL_UNDO_AT=j, the j-th
-inverse operation an undo runs is refused the same way. Unset, they cost one
-environment lookup per configurator.
+inverse operation an undo runs is refused the same way; with NETSAFE_KILL_AT=k
+the process kills itself (SIGKILL) once operations 0..k-1 were applied, as a
+crash mid-change would (the change-window tests prove the host's watchdog
+restores the checkpoint then). Unset, they cost one environment lookup per
+configurator.
 """
 from __future__ import annotations
 
 import errno
 import ipaddress
 import os
+import signal
 import socket
 import struct
 
@@ -31,6 +35,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops im
 
 FAIL_AT_ENV = "NETSAFE_FAIL_AT"
 FAIL_UNDO_AT_ENV = "NETSAFE_FAIL_UNDO_AT"
+KILL_AT_ENV = "NETSAFE_KILL_AT"
 
 
 def failpoint(variable: str):
@@ -100,6 +105,7 @@ class NetlinkConfigurator:
         self.index_of = dict(index_of)
         self.fail_at = failpoint(FAIL_AT_ENV)
         self.fail_undo_at = failpoint(FAIL_UNDO_AT_ENV)
+        self.kill_at = failpoint(KILL_AT_ENV)
 
     def _index(self, name: str) -> int:
         index = self.index_of.get(name)
@@ -214,7 +220,7 @@ class NetlinkConfigurator:
             return nl.RTM_DELROUTE, 0, header + attrs
         raise ValueError(f"unknown operation {op.action}")
 
-    def _run(self, operations, fail_at=None, failpoint_label: str = "") -> tuple:
+    def _run(self, operations, fail_at=None, failpoint_label: str = "", kill_at=None) -> tuple:
         """Execute in order; returns (done, failed op or None, its error).
 
         Operation `fail_at` (an index into `operations`) is refused as the
@@ -238,6 +244,9 @@ class NetlinkConfigurator:
             return first_error
 
         for position, op in enumerate(operations):
+            if position == kill_at:
+                flush()  # operations 0..k-1 reach the kernel, then the process dies as in a crash
+                os.kill(os.getpid(), signal.SIGKILL)
             if position == fail_at:
                 failure = flush()
                 if failure:
@@ -269,7 +278,7 @@ class NetlinkConfigurator:
 
     def apply(self, operations) -> None:
         """Apply all operations or, at the first refusal, undo the applied ones."""
-        done, failed, error = self._run(list(operations), self.fail_at, f"{FAIL_AT_ENV}={self.fail_at}")
+        done, failed, error = self._run(list(operations), self.fail_at, f"{FAIL_AT_ENV}={self.fail_at}", self.kill_at)
         if failed is None:
             return
         undo_errors = self.undo(done)

@@ -1,0 +1,127 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""The way back: one plan from the host as it is now to a checkpoint's snapshot.
+
+No rollback-only rules: the plan is made of the core's own planners, so it is
+checked, predicted, applied, verified and undone like any task's change.
+
+1. Bridges, bonds and VLANs the snapshot does not have are deleted, VLANs
+   first (and any VLAN riding on a device being deleted, which the kernel
+   would take with it; the snapshot's own VLANs come back in step 2).
+2. Every bridge, bond, VLAN and NIC of the snapshot is planned back with
+   plan_host (ports, options, MTU, admin state, addresses, default routes).
+3. Default routes the snapshot did not have are deleted.
+4. Guest ports go back to the bridge the snapshot found them on (with their
+   VLANs on a vlan-aware bridge). A guest port that had no bridge is left
+   where it is: a rollback never detaches a guest.
+
+MACs are left to the kernel (a bridge or bond takes its first port's), so a
+bridge re-created with the same ports gets the same MAC, as a boot would.
+"""
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import ROUTE_DEL, ROUTE_REPLACE, Operation
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_delete
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_host import plan_host
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import converge
+
+BUILT = (Bridge, Bond, Vlan)
+
+
+def in_scope(snapshot: HostNetwork, current: HostNetwork, devices=None) -> set:
+    """Names a rollback may touch: everything, or `devices` (guest memberships are always restored)."""
+    names = set(snapshot.devices) | set(current.devices)
+    return names if devices is None else names & set(devices)
+
+
+def _desired(snapshot: HostNetwork, names: set, guests: GuestMatcher) -> HostNetwork:
+    desired = HostNetwork()
+    for name in names:
+        dev = snapshot.get(name)
+        if dev is None or guests.is_guest_device(dev):
+            continue
+        dev = copy.deepcopy(dev)
+        dev.mac = None
+        desired.add(dev)
+    return desired
+
+
+def _deletions(current: HostNetwork, snapshot: HostNetwork, names: set) -> list:
+    """Delete what the change built: riders first, then bridges (they may hold bonds), then bonds."""
+    new = [d for d in current.devices.values() if isinstance(d, BUILT) and d.name in names and d.name not in snapshot.devices]
+    doomed = {d.name for d in new}
+    riders = sorted(d.name for d in current.devices.values()
+                    if isinstance(d, Vlan) and d.parent in doomed and d.name not in doomed)
+    order = riders + sorted(d.name for d in new if isinstance(d, Vlan)) + \
+        sorted(d.name for d in new if isinstance(d, Bridge)) + sorted(d.name for d in new if isinstance(d, Bond))
+    ops, future = [], current
+    for name in order:
+        if future.get(name) is None:
+            continue
+        op = plan_delete(future, name)
+        ops.append(op)
+        future = Plan([op]).predict(future)
+    return ops
+
+
+def _extra_routes(host: HostNetwork, snapshot: HostNetwork, names: set) -> list:
+    ops = []
+    for family in (4, 6):
+        key = f"gateway{family}"
+        wanted = any(getattr(d.ip, key) for d in snapshot.devices.values())
+        for dev in sorted(host.devices.values(), key=lambda d: d.name):
+            gateway = getattr(dev.ip, key)
+            if gateway and not wanted and dev.name in names:
+                params = {"family": family, "gateway": gateway}
+                ops.append(Operation(ROUTE_DEL, dev.name, params, [Operation(ROUTE_REPLACE, dev.name, params)]))
+    return ops
+
+
+def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher) -> list:
+    ops = []
+    for was in sorted(snapshot.devices.values(), key=lambda d: d.name):
+        now = host.get(was.name)
+        if now is None or not guests.is_guest_device(was) or not was.master:
+            continue
+        bridge = host.get(was.master)
+        if bridge is None:
+            continue
+        if now.master != was.master:
+            ops.append(Operation.setting(was.name, "master", was.master, now.master))
+        if isinstance(bridge, Bridge) and bridge.vlan_filtering and was.vlans is not None:
+            have = now.vlans if now.master == was.master else None
+            ops += plan_port_vlans(was.name, have, was.vlans, self_entry=False)
+        if was.up and not now.up:
+            ops.append(Operation.setting(was.name, "up", True, False))
+    return ops
+
+
+def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, devices=None) -> Plan:
+    """One Plan from `current` to `snapshot` (steps in the module docstring)."""
+    names = in_scope(snapshot, current, devices)
+    operations = _deletions(current, snapshot, names)
+    future = Plan(operations).predict(current)
+    rebuilt = plan_host(future, _desired(snapshot, names, guests), guests)
+    operations += rebuilt.operations
+    future = rebuilt.predict(future)
+    routes = _extra_routes(future, snapshot, names)
+    operations += routes
+    future = Plan(routes).predict(future)
+    operations += _guest_ops(future, snapshot, guests)
+    return Plan(operations, rebuilt.warnings)
+
+
+def roll_back(namespace, snapshot: HostNetwork, guests: GuestMatcher, devices=None, check_mode: bool = False) -> dict:
+    """Read, plan back to `snapshot`, apply, verify (undone if the kernel does not converge): converge()."""
+
+    def view(host: HostNetwork) -> dict:
+        return {name: host.devices[name].to_dict() for name in sorted(in_scope(snapshot, host, devices))
+                if name in host.devices}
+
+    return converge(namespace, guests, lambda snap: plan_rollback(snap.host, snapshot, guests, devices), view, check_mode)

@@ -1,0 +1,279 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: a rollback armed on the host itself (commit confirmed for a hypervisor's network)."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: net_checkpoint
+short_description: Arm, confirm or roll back a checkpoint of a hypervisor's network, guarded by a watchdog on the host
+version_added: 0.1.0
+description:
+  - The host's side of a change window, like Junos C(commit confirmed). V(armed) takes a complete snapshot of the
+    network (bridges, bonds, VLANs, NICs with their addresses and default routes, and which bridge every guest port
+    is on), stores it on the host and starts a watchdog there. Unless the checkpoint is confirmed before O(timeout)
+    seconds pass, the watchdog restores the snapshot by itself, whatever happened to the module, the SSH session or
+    the controller.
+  - V(confirmed) disarms it and keeps the change. Confirm only from a task that reached the host over the network
+    as it is now; the role P(netsafe.hypervisor.change_window#role) resets the connection first.
+  - V(rolled_back) restores the snapshot now. V(query) reports what is armed, since when, until when, whether its
+    watchdog runs, and what happened to the last checkpoint.
+  - One checkpoint per host (or per O(namespace)) at a time. Arming while one is armed fails and names it, its age
+    and its deadline. A checkpoint whose watchdog died, or that was armed before a reboot, is reported as orphaned;
+    V(rolled_back) still restores it and V(confirmed) keeps the network as it is.
+  - A rollback is one plan from the current state to the snapshot, made by the same planners as every other module
+    (devices the change built are deleted, the snapshot's devices planned back, guest ports re-attached), applied,
+    verified and undone if the kernel refuses it. It is logged to syslog (the journal) and to C(last.json), which the
+    next V(query) reports.
+  - The snapshot is kept in C(/run/netsafe/checkpoint/) and copied to C(/var/lib/netsafe/checkpoint/), so that a
+    checkpoint armed before a power cut is found after the reboot. The host boots into its persistent configuration
+    (run M(netsafe.hypervisor.net_persist) only after confirming).
+author:
+  - netsafe.hypervisor team (@netsafe-hypervisor)
+extends_documentation_fragment:
+  - netsafe.hypervisor.network
+options:
+  state:
+    description:
+      - V(armed) snapshots and starts the watchdog; V(confirmed) disarms (needs O(id)); V(rolled_back) restores the
+        snapshot now; V(query) changes nothing.
+    type: str
+    choices: [armed, confirmed, rolled_back, query]
+    default: query
+  id:
+    description:
+      - The checkpoint id that V(armed) returned. Required with O(state=confirmed), so that a late confirmation
+        never disarms another window. With O(state=rolled_back), optional; when given it must name the armed one.
+    type: str
+  timeout:
+    description:
+      - Seconds from arming until the watchdog rolls back an unconfirmed checkpoint, 5-86400.
+    type: float
+    default: 120
+  devices:
+    description:
+      - Limit the snapshot's rollback to these devices (what they hold, their addresses and routes). Name the
+        devices the change will create too, or a rollback leaves them.
+      - Default, every device of the host. Guest port memberships are always restored.
+    type: list
+    elements: str
+  probes:
+    description:
+      - Connectivity probes the watchdog runs on the host after the change (the same entries as
+        M(netsafe.hypervisor.net_probe)'s O(netsafe.hypervisor.net_probe#module:probes)). Once the network differs
+        from the snapshot and has not changed for O(gate_settle) seconds, the watchdog runs them; if a required probe
+        fails it rolls back at once instead of waiting for the deadline. They run again whenever the network changes
+        again, and once after a rollback (reported in RV(last)).
+      - Empty (the default), the watchdog only keeps the deadline.
+    type: list
+    elements: dict
+    default: []
+  gate_settle:
+    description:
+      - Seconds the network must stay unchanged before the gate probes run, 0-3600. A change applied in several
+        tasks should not leave the host unreachable for longer than this between two of them.
+    type: float
+    default: 5
+  watchdog:
+    description:
+      - How the watchdog is started. V(systemd), a transient unit through C(systemd-run) (needs systemd as PID 1;
+        falls back to V(detached), saying why). V(detached), a process in its own session with no terminal and no
+        inherited descriptors. V(auto), systemd when systemd runs, otherwise detached.
+    type: str
+    choices: [auto, systemd, detached]
+    default: auto
+  root:
+    description:
+      - Where the host's C(/) is. Tests point it at a scratch tree; leave it alone on a real host.
+    type: path
+    default: /
+notes:
+  - Check mode changes nothing. V(armed) reports whether it would be refused; V(rolled_back) reports the rollback plan.
+  - Routes other than the default routes, bridge ageing and multicast settings, and bridge port cost and priority
+    are not part of the snapshot.
+seealso:
+  - module: netsafe.hypervisor.net_probe
+  - module: netsafe.hypervisor.net_persist
+"""
+
+EXAMPLES = r"""
+- name: Arm a rollback that fires in two minutes unless confirmed
+  netsafe.hypervisor.net_checkpoint:
+    state: armed
+    timeout: 120
+    probes:
+      - {type: icmp, target: 192.0.2.1}
+      - {type: tcp, target: 192.0.2.50, port: 443}
+  register: checkpoint
+
+- name: Move vmbr0 to the bond
+  netsafe.hypervisor.net_bridge:
+    name: vmbr0
+    ports: [bond0]
+
+- name: Reach the host again over the network as it is now
+  ansible.builtin.meta: reset_connection
+
+- name: Confirm
+  netsafe.hypervisor.net_checkpoint:
+    state: confirmed
+    id: "{{ checkpoint.checkpoint.id }}"
+
+- name: What is armed, and what happened to the last checkpoint
+  netsafe.hypervisor.net_checkpoint:
+    state: query
+  register: window
+"""
+
+RETURN = r"""
+armed:
+  description: Whether a checkpoint is armed after the task.
+  returned: always
+  type: bool
+checkpoint:
+  description: The armed checkpoint (after V(armed), or found by V(query)), without its snapshot.
+  returned: when one is armed
+  type: dict
+  contains:
+    id: {description: Give it to O(state=confirmed)., type: str, returned: always}
+    armed_at: {description: When it was armed (UTC, ISO 8601)., type: str, returned: always}
+    deadline_at: {description: When the watchdog rolls back (UTC, ISO 8601)., type: str, returned: always}
+    remaining: {description: Seconds left until the deadline., type: float, returned: always}
+    watchdog: {description: "C(kind) (V(systemd) or V(detached)), C(pid), C(unit), C(fallback).", type: dict, returned: always}
+    watchdog_alive: {description: Whether the watchdog runs., type: bool, returned: always}
+    orphaned: {description: "The watchdog is gone (died, or a reboot); see C(problem).", type: bool, returned: always}
+  sample: {"id": "20261128T020001Z-3fa2c1", "deadline_at": "2026-11-28T02:02:01.000Z", "remaining": 119.8}
+outcome:
+  description: What this task did to the checkpoint; also kept as RV(last).
+  returned: when O(state) is V(confirmed) or V(rolled_back) and something was armed
+  type: dict
+last:
+  description:
+    - What happened to the last checkpoint that is no longer armed. C(outcome) (V(confirmed), V(rolled_back),
+      V(rollback_failed)), C(at), C(by) (the module or the watchdog's pid), C(reason), C(commands), C(duration_ms),
+      C(after_deadline_ms), C(probes_after).
+  returned: always
+  type: dict
+commands:
+  description: The equivalent iproute2 commands of a rollback (planned, in check mode).
+  returned: when O(state=rolled_back)
+  type: list
+  elements: str
+"""
+
+import time
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import probes, watchdog, window
+
+ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["armed", "confirmed", "rolled_back", "query"], default="query"),
+    id=dict(type="str"),
+    timeout=dict(type="float", default=120),
+    devices=dict(type="list", elements="str"),
+    probes=dict(type="list", elements="dict", default=[]),
+    gate_settle=dict(type="float", default=5),
+    watchdog=dict(type="str", choices=["auto", "systemd", "detached"], default="auto"),
+    root=dict(type="path", default="/"),
+    **NETWORK_ARGS,
+)
+WATCHDOG_START = 60  # seconds a new watchdog may take to report ready (a slow or emulated host)
+
+
+def _validate(params) -> None:
+    problems = []
+    if params["state"] == "armed":
+        if not 5 <= params["timeout"] <= 86400:
+            problems.append(f"timeout: {params['timeout']} is out of range; allowed 5-86400 seconds")
+        if not 0 <= params["gate_settle"] <= 3600:
+            problems.append(f"gate_settle: {params['gate_settle']} is out of range; allowed 0-3600 seconds")
+        problems += probes.probe_problems(params["probes"])
+    if params["state"] == "confirmed" and not params["id"]:
+        problems.append("id: required with state=confirmed; give the id that state=armed returned")
+    if problems:
+        raise ValidationError(problems)
+
+
+def arm(module, store: cp.Store) -> dict:
+    params = module.params
+    guests = GuestMatcher(params["guest_patterns"])
+    with store:
+        record = store.load()
+        if record is not None:
+            window.refuse_second(store, record)
+        host = window.snapshot(params["namespace"], guests)
+        if module.check_mode:
+            return {"changed": True, "armed": False, "last": store.last(),
+                    "msg": f"would arm a checkpoint of {len(host.devices)} devices for {params['timeout']} s"}
+        record = window.new_record(params["namespace"], host, params["timeout"], params["devices"],
+                                   probes.normalize(params["probes"]), params["gate_settle"], params["guest_patterns"])
+        store.save(record)
+        try:
+            record["watchdog"] = watchdog.spawn(store, record, params["root"], params["watchdog"], WATCHDOG_START)
+        except BaseException:
+            store.finish(record, {"outcome": cp.DISCARDED, "at": time.time(), "by": "net_checkpoint",
+                                  "reason": "the watchdog did not start"})
+            raise
+        store.save(record)
+    window.log(store, f"{record['id']} armed for {params['timeout']} s, watchdog {record['watchdog']['kind']} "
+                      f"pid {record['watchdog']['pid']}")
+    result = {"changed": True, "armed": True, "checkpoint": cp.describe(record, time.time()), "last": store.last()}
+    if record["watchdog"].get("fallback"):
+        result["warnings"] = [f"watchdog: {record['watchdog']['fallback']}"]
+    return result
+
+
+def rolled_back(module, store: cp.Store) -> dict:
+    params = module.params
+    with store:
+        record = store.load()
+        if record is None:
+            last = store.last()
+            if params["id"] and not (last and last.get("id") == params["id"] and last["outcome"] == cp.ROLLED_BACK):
+                raise cp.CheckpointError(window.not_armed(store, params["id"], None))
+            return {"changed": False, "armed": False, "last": last, "commands": []}
+        if params["id"] and params["id"] != record["id"]:
+            raise cp.CheckpointError(window.not_armed(store, params["id"], record))
+        if not module.check_mode:
+            cp.stop_watchdog(record)
+        result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", module.check_mode)
+    if result.get("failed"):
+        raise cp.CheckpointError(f"the rollback of {record['id']} failed: {'; '.join(result['outcome']['errors'])}")
+    result.update(armed=module.check_mode, last=store.last())
+    result.setdefault("commands", (result.get("outcome") or {}).get("commands", []))
+    return result
+
+
+def confirmed(module, store: cp.Store) -> dict:
+    last = store.last()
+    if store.load() is None and last and last.get("id") == module.params["id"] and last["outcome"] == cp.CONFIRMED:
+        return {"changed": False, "armed": False, "last": last}
+    result = window.confirm(store, module.params["id"], module.check_mode)
+    result.update(armed=module.check_mode, last=store.last())
+    return result
+
+
+def run(module) -> dict:
+    params = module.params
+    _validate(params)
+    store = cp.Store(params["namespace"], params["root"])
+    state = params["state"]
+    if state == "armed":
+        return arm(module, store)
+    if state == "confirmed":
+        return confirmed(module, store)
+    if state == "rolled_back":
+        return rolled_back(module, store)
+    result = window.query(store)
+    result["changed"] = False
+    return result
+
+
+def main():
+    run_network_module(ARGUMENT_SPEC, run)
+
+
+if __name__ == "__main__":
+    main()
