@@ -15,6 +15,7 @@ under /run/netns, that exists. Nothing here ever creates a namespace.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -40,6 +41,7 @@ NLMSGERR_ATTR_MSG = 1
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
@@ -99,6 +101,12 @@ RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
 RTN_UNICAST = 1
 
+NDA_DST = 1
+NDA_LLADDR = 2
+# Neighbour (ARP/ND) states, ndm_state bits.
+NUD_STATES = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY", 0x10: "PROBE",
+              0x20: "FAILED", 0x40: "NOARP", 0x80: "PERMANENT", 0x00: "NONE"}
+
 OPERSTATES = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
 
 _NLMSGHDR = struct.Struct("=IHHII")
@@ -107,6 +115,7 @@ _RTATTR = struct.Struct("=HH")
 IFINFOMSG = struct.Struct("=BxHiII")
 IFADDRMSG = struct.Struct("=BBBBI")
 RTMSG = struct.Struct("=BBBBBBBBI")
+NDMSG = struct.Struct("=BxxxiHBB")
 
 # Requests in flight before their acks are read; keeps acks inside the
 # receive buffer (a 1,000-request burst overflowed it, notes/performance.md).
@@ -277,13 +286,27 @@ def open_socket(namespace: str | None = None) -> socket.socket:
     returns at once; the socket keeps talking to that namespace. No helper
     process, no accidental namespace creation.
     """
-    if not namespace:
+    with inside(namespace):
         return _open_raw_socket()
+
+
+@contextlib.contextmanager
+def inside(namespace: str | None):
+    """Run the block with this thread in `namespace` (None: stay where it is), then switch straight back.
+
+    Meant for creating sockets: a socket keeps talking to the namespace it was
+    created in after the thread has returned. Keep the block short (no waiting
+    on the network inside it): the whole thread is in the other namespace
+    until it ends.
+    """
+    if not namespace:
+        yield
+        return
     path = namespace_path(namespace)
     with open("/proc/thread-self/ns/net", "rb") as own, open(path, "rb") as target:
         _setns(target.fileno())
         try:
-            return _open_raw_socket()
+            yield
         finally:
             _setns(own.fileno())
 

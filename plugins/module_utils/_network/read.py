@@ -19,6 +19,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 _IFI_HEADER = nl.IFINFOMSG.size
 _IFA_HEADER = nl.IFADDRMSG.size
 _RT_HEADER = nl.RTMSG.size
+_NEIGH_ATTRS = frozenset((nl.NDA_DST, nl.NDA_LLADDR))
 _AF_SPEC = frozenset((nl.IFLA_AF_SPEC,))
 _LINK_ATTRS = frozenset((nl.IFLA_IFNAME, nl.IFLA_MTU, nl.IFLA_ADDRESS, nl.IFLA_MASTER, nl.IFLA_LINK,
                          nl.IFLA_OPERSTATE, nl.IFLA_LINKINFO))
@@ -95,6 +96,31 @@ def read_default_gateways(netlink: nl.Netlink) -> dict:
                 continue
             oif = nl.as_u32(attrs[nl.RTA_OIF])
             found.setdefault(oif, {}).setdefault(key, str(ipaddress.ip_address(bytes(attrs[nl.RTA_GATEWAY]))))
+    return found
+
+
+def read_neighbours(netlink: nl.Netlink, family: int) -> list:
+    """The neighbour (ARP for AF_INET, ND for AF_INET6) table: one dict per entry.
+
+    {'ifindex', 'address', 'state' (INCOMPLETE, REACHABLE, STALE, ... as `ip neigh` names them),
+    'lladdr' (None while unresolved)}; proxy entries are not part of this dump.
+    """
+    found = []
+    request = nl.NDMSG.pack(family, 0, 0, 0, 0)
+    for _t, body in netlink.dump(nl.RTM_GETNEIGH, request):
+        fam, ifindex, state, _flags, _type = nl.NDMSG.unpack_from(body)
+        if fam != family:
+            continue
+        attrs = nl.parse_attrs(body, nl.NDMSG.size, len(body), _NEIGH_ATTRS)
+        if nl.NDA_DST not in attrs:
+            continue
+        lladdr = attrs.get(nl.NDA_LLADDR)
+        found.append({
+            "ifindex": ifindex,
+            "address": str(ipaddress.ip_address(bytes(attrs[nl.NDA_DST]))),
+            "state": nl.NUD_STATES.get(state, f"0x{state:02x}"),
+            "lladdr": nl.as_mac(lladdr) if lladdr else None,
+        })
     return found
 
 
