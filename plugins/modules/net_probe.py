@@ -122,6 +122,15 @@ failed_required:
   type: list
   elements: str
   sample: ["tcp 192.0.2.10:22"]
+specs:
+  description:
+    - The probes that ran, with every default filled in (with no O(probes), ICMP to each default gateway). Give them
+      back as O(probes), or to M(netsafe.hypervisor.net_checkpoint)'s O(netsafe.hypervisor.net_checkpoint#module:probes),
+      to run exactly the same probes again after a change.
+  returned: when the probes ran
+  type: list
+  elements: dict
+  sample: [{"type": "icmp", "target": "192.0.2.1", "name": "icmp 192.0.2.1", "required": true, "count": 3, "timeout": 1.0}]
 elapsed_ms:
   description: Time all the probes took, ms.
   returned: when the probes ran
@@ -211,7 +220,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import run_module
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.probes import (
-    failed_required, probe_problems, run_probes, summary_line,
+    failed_required, probe_problems, resolve, run_probes, summary_line,
 )
 
 ARGUMENT_SPEC = dict(
@@ -227,7 +236,8 @@ def run(module) -> dict:
     if problems:
         raise ValidationError(problems)
     started = time.monotonic()
-    results = run_probes(params["probes"], namespace=params["namespace"])
+    specs = resolve(params["probes"], params["namespace"])
+    results = run_probes(specs, namespace=params["namespace"])
     failed = failed_required(results)
     report = dict(
         changed=False,
@@ -235,6 +245,7 @@ def run(module) -> dict:
         failed_required=[r["name"] for r in failed],
         summary=[summary_line(r) for r in results],
         probes=results,
+        specs=specs,
         elapsed_ms=round((time.monotonic() - started) * 1000, 3),
     )
     if failed and params["fail_on_required"]:

@@ -926,27 +926,37 @@ def _run_target(spec: dict, namespace, deadline, gateway_index) -> dict:
     return result
 
 
-def run_probes(specs, namespace: str | None = None, deadline: float | None = None) -> list:
-    """Run the probes in order inside `namespace` (None: this process's own); one result dict each.
+def resolve(specs, namespace: str | None = None) -> list:
+    """The normalized probes `run_probes` runs: `specs`, or icmp to each default gateway when there are none.
 
-    No specs: icmp to each default gateway of the namespace (NetsafeError when
-    there is none). `deadline` is a time.monotonic() value bounding the whole
-    run: attempts are cut short at it, and a probe it has passed reports
-    "not run". Invalid specs raise ValidationError; a missing namespace
-    NamespaceNotFound; a raw socket refused (not root) PermissionError.
+    A change window runs the same resolved list before the change, after it
+    and in the host's watchdog, so "the default gateways" means the gateways
+    of the host as it was before the change.
     """
     probes = normalize(specs or [])
     if namespace:
         nl.namespace_path(namespace)
-    gateways = None
-    if not probes:
-        gateways = default_gateways(namespace)
-        if not gateways:
-            where = f"namespace {namespace}" if namespace else "the host"
-            raise NetsafeError(f"no probe was given and {where} has no default gateway (no default route in the "
-                               f"main table) to probe; give probes, e.g. [{{type: icmp, target: <address>}}]")
-        probes = normalize([{"type": "icmp", "target": address} for _index, address in gateways])
+    if probes:
+        return probes
+    gateways = default_gateways(namespace)
+    if not gateways:
+        where = f"namespace {namespace}" if namespace else "the host"
+        raise NetsafeError(f"no probe was given and {where} has no default gateway (no default route in the "
+                           f"main table) to probe; give probes, e.g. [{{type: icmp, target: <address>}}]")
+    return normalize([{"type": "icmp", "target": address} for _index, address in gateways])
+
+
+def run_probes(specs, namespace: str | None = None, deadline: float | None = None) -> list:
+    """Run the probes in order inside `namespace` (None: this process's own); one result dict each.
+
+    No specs: icmp to each default gateway of the namespace (NetsafeError when
+    there is none; see resolve). `deadline` is a time.monotonic() value bounding
+    the whole run: attempts are cut short at it, and a probe it has passed
+    reports "not run". Invalid specs raise ValidationError; a missing namespace
+    NamespaceNotFound; a raw socket refused (not root) PermissionError.
+    """
+    probes = resolve(specs, namespace)
     results = []
     for spec in probes:
-        results.extend(_run_one(spec, namespace, deadline, gateways))
+        results.extend(_run_one(spec, namespace, deadline, None))
     return results
