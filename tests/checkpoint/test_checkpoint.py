@@ -182,3 +182,42 @@ def test_module_killed_at_every_operation_is_restored_by_the_watchdog(make_host)
         assert last["outcome"] == "rolled_back", (k, last)
         assert bool(last["commands"]) == (k > 0), (k, last["commands"])  # operations 0..k-1 had reached the kernel
         assert state_diff(before, host.state()) == [], (k, planned["commands"][:k], last["commands"])
+
+
+def _switch_with_gateway(host) -> None:
+    """The peer becomes a switch for eno1 and eno2 with the gateway 192.0.2.1; eno3 leads nowhere.
+
+    arp_ignore=1: by default Linux answers ARP for any local address on any
+    interface, so sw3 (eno3's peer, outside the switch) would answer for the
+    gateway and the "dead" uplink would work.
+    """
+    subprocess.run(["ip", "netns", "exec", host.peer, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"], check=True)
+    iproute(host.peer, ["ip link add swbr type bridge stp_state 0 forward_delay 0", "ip link set sw1 master swbr",
+                        "ip link set sw2 master swbr", "ip link set swbr up", "ip address add 192.0.2.1/24 dev swbr"])
+
+
+def test_gate_probes_roll_back_at_once_when_the_change_cuts_the_gateway(host):
+    _switch_with_gateway(host)
+    before = host.state()
+    checkpoint = armed(host, timeout=120, gate_settle=1, probes=[{"type": "icmp", "target": "192.0.2.1", "count": 2}])
+    iproute(host.ns, ["ip link set eno1 nomaster", "ip link set eno3 master vmbr0", "ip link set eno3 up"])
+    last = host.wait_outcome(checkpoint["id"], 60)
+    assert last["outcome"] == "rolled_back" and last["reason"].startswith("gate probes failed after the change"), last
+    assert last["deadline"] - last["at"] > 60  # long before the deadline: the gate, not the clock
+    assert state_diff(before, host.state()) == []
+    assert [p["ok"] for p in last["probes_after"]] == [True]  # the way back works
+    assert "gate probes after the change: icmp 192.0.2.1: FAILED" in host.log()
+
+
+def test_gate_probes_that_pass_leave_the_change_to_be_confirmed(host):
+    _switch_with_gateway(host)
+    checkpoint = armed(host, timeout=120, gate_settle=1, probes=[{"type": "icmp", "target": "192.0.2.1", "count": 2}])
+    iproute(host.ns, ["ip link set eno1 nomaster", "ip link set eno2 master vmbr0"])
+    changed = host.state()
+    give_up = time.monotonic() + 30
+    while "gate probes after the change" not in host.log() and time.monotonic() < give_up:
+        time.sleep(0.1)
+    assert "gate probes after the change: icmp 192.0.2.1: ok" in host.log(), host.log()
+    result = host.checkpoint(state="confirmed", id=checkpoint["id"])
+    assert result["outcome"]["outcome"] == "confirmed"
+    assert state_diff(changed, host.state()) == []
