@@ -319,7 +319,7 @@ class SshLab:
         ])
         hv_lines = [
             "link set lo up",
-            f"link add vmbr0 type bridge stp_state 0 forward_delay 0",
+            "link add vmbr0 type bridge stp_state 0 forward_delay 0",
             f"link set vmbr0 address {HV_BRIDGE_MAC}",
             "link set eno1 master vmbr0",
             "link set eno1 up", "link set eno2 up", "link set eno3 up",

@@ -106,7 +106,7 @@ def test_detached_process_outlives_the_session_and_sees_the_lab_dirs(sshlab):
     sshd_pid = int(sshlab.sshd_pid_file.read_text())
     # The session is over; the process lives on, in hv's network namespace and sshd's mount namespace.
     target = sshlab.run_dir / marker
-    for _ in range(100):
+    for _poll in range(100):
         if target.exists():
             break
         time.sleep(0.1)
@@ -142,7 +142,7 @@ def _mounts_mentioning(text):
 
 def test_cleanup_leaves_nothing(sshlab_factory):
     lab = sshlab_factory(guests=3)
-    assert [t for t in lab.taps] == ["tap100i0", "tap101i0", "tap102i0"]
+    assert list(lab.taps) == ["tap100i0", "tap101i0", "tap102i0"]
     detached = lab.ssh("setsid nohup sleep 600 </dev/null >/dev/null 2>&1 & echo $!").stdout.strip()
     sshd_pid = int(lab.sshd_pid_file.read_text())
     prefix, lab_dir = lab.prefix, lab.dir
