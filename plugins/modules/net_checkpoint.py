@@ -51,8 +51,9 @@ options:
     default: 120
   devices:
     description:
-      - Limit the snapshot's rollback to these devices (what they hold, their addresses and routes). Name the
-        devices the change will create too, or a rollback leaves them.
+      - Limit the rollback to these devices and what they stand on in the snapshot (the ports of a bridge or bond, a
+        VLAN's parent), with their addresses and routes. Name the devices the change will create too, or a rollback
+        leaves them.
       - Default, every device of the host. Guest port memberships are always restored.
     type: list
     elements: str

@@ -35,9 +35,27 @@ BUILT = (Bridge, Bond, Vlan)
 
 
 def in_scope(snapshot: HostNetwork, current: HostNetwork, devices=None) -> set:
-    """Names a rollback may touch: everything, or `devices` (guest memberships are always restored)."""
+    """Names a rollback may touch: everything, or `devices` and what they stand on in the snapshot.
+
+    A named bridge or bond brings its ports, a named VLAN its parent (as in
+    net_persist), so that restoring a bridge never releases a port that was
+    simply not named. Guest memberships are always restored (_guest_ops).
+    """
     names = set(snapshot.devices) | set(current.devices)
-    return names if devices is None else names & set(devices)
+    if devices is None:
+        return names
+    wanted, todo = set(), list(devices)
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        dev = snapshot.get(name)
+        if isinstance(dev, (Bridge, Bond)):
+            todo += [p.name for p in snapshot.ports_of(name)]
+        if isinstance(dev, Vlan) and dev.parent:
+            todo.append(dev.parent)
+    return names & wanted
 
 
 def _desired(snapshot: HostNetwork, names: set, guests: GuestMatcher) -> HostNetwork:
