@@ -136,8 +136,8 @@ checkpoint:
   type: dict
   contains:
     id: {description: Give it to O(state=confirmed)., type: str, returned: always}
-    armed_at: {description: When it was armed (UTC, ISO 8601)., type: str, returned: always}
-    deadline_at: {description: When the watchdog rolls back (UTC, ISO 8601)., type: str, returned: always}
+    armed_at: {description: "When it was armed (UTC, ISO 8601).", type: str, returned: always}
+    deadline_at: {description: "When the watchdog rolls back (UTC, ISO 8601).", type: str, returned: always}
     remaining: {description: Seconds left until the deadline., type: float, returned: always}
     watchdog: {description: "C(kind) (V(systemd) or V(detached)), C(pid), C(unit), C(fallback).", type: dict, returned: always}
     watchdog_alive: {description: Whether the watchdog runs., type: bool, returned: always}

@@ -169,7 +169,7 @@ def test_module_killed_at_every_operation_is_restored_by_the_watchdog(make_host)
     planned = run_module("net_bridge", dict(change, namespace=probe.ns), check=True)
     steps = len(planned["commands"])
     assert steps >= 6, planned["commands"]
-    hosts = [probe] + [make_host() for _ in range(steps - 1)]
+    hosts = [probe] + [make_host() for _step in range(steps - 1)]
     befores, checkpoints = [], []
     for host in hosts:
         befores.append(host.state())
