@@ -9,6 +9,7 @@ None in a *desired* object means "not managed": leave the kernel's value.
 """
 from __future__ import annotations
 
+import copy
 import ipaddress
 import re
 from dataclasses import dataclass, field, fields
@@ -147,6 +148,17 @@ class Device:
                 found.append(f"mac: {exc}")
         found.extend(self.ip.problems())
         return found
+
+    def clone(self) -> Device:
+        """An independent copy, much cheaper than copy.deepcopy (plans predict many times on 1,000-port hosts)."""
+        new = copy.copy(self)
+        new.ip = IpConfig(None if self.ip.addresses is None else list(self.ip.addresses), self.ip.gateway4,
+                          self.ip.gateway6)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (list, dict)):
+                setattr(new, f.name, copy.deepcopy(value))
+        return new
 
     def validate(self):
         found = self.problems()
@@ -367,6 +379,9 @@ class HostNetwork:
 
     def get(self, name: str) -> Device | None:
         return self.devices.get(name)
+
+    def clone(self) -> HostNetwork:
+        return HostNetwork({name: dev.clone() for name, dev in self.devices.items()})
 
     def ports_of(self, master: str) -> list:
         return sorted((d for d in self.devices.values() if d.master == master), key=lambda d: d.name)

@@ -98,9 +98,9 @@ class Operation:
                      "vid", str(first) if first == last else f"{first}-{last}"]
             words += [w for w, on in (("pvid", p.get("pvid")), ("untagged", p.get("untagged")), ("self", p.get("self"))) if on]
             return " ".join(words)
-        family = "-6 " if p["family"] == 6 else ""
+        # No "-6": iproute2 takes the family from the gateway, and `ip -batch` refuses an option inside a line.
         verb = "replace" if self.action == ROUTE_REPLACE else "del"
-        return f"{family}route {verb} default via {p['gateway']} dev {self.device}"
+        return f"route {verb} default via {p['gateway']} dev {self.device}"
 
     @classmethod
     def setting(cls, device: str, key: str, new, old) -> Operation:

@@ -24,7 +24,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops im
 
 def predict(host: HostNetwork, operations) -> HostNetwork:
     """A copy of `host` as it would be after `operations`."""
-    future = copy.deepcopy(host)
+    future = host.clone()
     for op in operations:
         apply_op(future, op)
     return future
