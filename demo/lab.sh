@@ -36,6 +36,8 @@ up() {
         ip -n sw1 link set "swp$n" master sw
         ip -n sw1 link set "swp$n" up
     done
+    # eth6: an uplink cabled to nothing (its peer stays down): no path to the gateway.
+    ip -n hv1 link add eth6 type veth peer name eth6dead
     # Guests: two VM taps (as QEMU would leave them) and a container veth.
     ip -n hv1 tuntap add tap100i0 mode tap
     ip -n hv1 tuntap add tap101i0 mode tap

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -12,19 +11,7 @@ import pytest
 import persist_lab
 from modrun import run_module
 from nstools import settled_state
-
-
-def watchdog_pids(root: Path) -> list:
-    """Pids of the watchdogs whose ready files are under `root`, still running."""
-    pids = []
-    for ready in root.glob("run/netsafe/checkpoint/*/watchdog.ready"):
-        try:
-            pid = json.loads(ready.read_text())["pid"]
-        except (OSError, ValueError, KeyError):
-            continue
-        if os.path.exists(f"/proc/{pid}"):
-            pids.append(pid)
-    return pids
+from watchdogs import kill_watchdogs
 
 
 class Host:
@@ -75,14 +62,6 @@ class Host:
         raise AssertionError(f"no outcome for {checkpoint_id} within {limit} s; watchdog log:\n{self.log()}")
 
 
-def _kill_watchdogs(root: Path) -> None:
-    for pid in watchdog_pids(root):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 @pytest.fixture
 def make_host(namespaces, tmp_path):
     """Factory of lab hosts (the 'bridges' host of persist_lab with two guests); watchdogs killed at the end."""
@@ -102,7 +81,7 @@ def make_host(namespaces, tmp_path):
         yield make
     finally:
         for root in roots:
-            _kill_watchdogs(root)
+            kill_watchdogs(root)
 
 
 @pytest.fixture

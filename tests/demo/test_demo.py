@@ -30,7 +30,10 @@ def free_lab():
 def test_demo_runs_end_to_end_and_leaves_nothing_behind(free_lab):
     proc = subprocess.run([str(ROOT / "demo" / "run.sh")], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    for line in ("ct200 -> 192.0.2.1 ok", "the container kept its port", "second run: changed=0"):
+    for line in ("ct200 -> 192.0.2.1 ok", "the container kept its port", "second run: changed=0",
+                 "hv1: CONFIRMED.", "bridge-ports eth3", "hv1: ROLLED BACK. Why:",
+                 "the bad change was rolled back and the guests kept their network",
+                 "the host put itself back before the deadline plus 2 s"):
         assert line in proc.stdout
     assert lab_namespaces() == []
 

@@ -13,6 +13,7 @@ import syslog
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.announce import announce
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
@@ -104,6 +105,16 @@ def not_armed(store: cp.Store, checkpoint_id: str, record) -> str:
     return f"id: no checkpoint {checkpoint_id} on {store.scope}; nothing is armed there"
 
 
+def _announce(namespace, guests: GuestMatcher) -> list:
+    """Gratuitous ARP and unsolicited NA for the restored host, so that switches find it on its old ports at once."""
+    try:
+        with Netlink(namespace) as netlink:
+            current = read_host(netlink, guests)
+        return announce(namespace, current.host, current.index_of)
+    except (OSError, LookupError) as exc:
+        return [str(exc)]
+
+
 def roll_back_record(store: cp.Store, record: dict, reason: str, by: str, check_mode: bool = False) -> dict:
     """Restore `record`'s snapshot through the core; must be called holding the store's lock.
 
@@ -135,9 +146,10 @@ def roll_back_record(store: cp.Store, record: dict, reason: str, by: str, check_
         log(store, f"{record['id']}: ROLLBACK FAILED: {'; '.join(errors)}")
         return {"changed": bool(commands), "outcome": outcome, "failed": True}
     finished = time.time()
+    announce_errors = _announce(record["namespace"], guests) if commands else []
     outcome = store.finish(record, {
         "outcome": cp.ROLLED_BACK, "at": finished, "by": by, "reason": reason, "commands": commands,
-        "errors": errors, "duration_ms": round((finished - started) * 1000, 1),
+        "errors": errors, "announce_errors": announce_errors, "duration_ms": round((finished - started) * 1000, 1),
         "after_deadline_ms": round((finished - record["deadline"]) * 1000, 1),
         "devices_restored": len(in_scope(target, target, record["devices"]))})
     log(store, f"{record['id']}: rolled back in {outcome['duration_ms']} ms with {len(commands)} commands")

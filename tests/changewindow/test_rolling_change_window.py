@@ -1,0 +1,93 @@
+"""playbooks/rolling_maintenance.yml with the change_window role: batches keep failover capacity, a host whose
+change fails is rolled back, and the run stops before the next batch.
+
+Four hypervisors in namespaces (local connection, the role's namespace
+option), paired for failover: hv1<->hv2, hv3<->hv4, so the batches are
+[hv1, hv3] then [hv2, hv4]. The change moves vmbr0 to eno3; on hv3 eno3 is
+not cabled to the switch, so hv3's probes fail after the change.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+import persist_lab
+from nstools import iproute, settled_state, state_diff
+from playrun import ROOT, VENV_BIN, ansible_playbook
+from watchdogs import kill_watchdogs
+
+pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
+
+HOSTS = ("hv1", "hv2", "hv3", "hv4")
+BAD = "hv3"
+
+
+def vm(uuid, host):
+    return {"uuid": uuid, "hypervisor": host, "memory_mb": 1024, "vcpus": 1}
+
+
+def reservation(name, host, allocations):
+    return {"name": name, "host": host, "memory_mb": 4096, "vcpus": 4, "allocations": allocations}
+
+
+def build(namespaces, name: str) -> str:
+    ns, switch = namespaces.new(), namespaces.new()
+    persist_lab.nics(ns, switch, persist_lab.BRIDGES_NICS)
+    persist_lab.bridges(ns)
+    persist_lab.guests(ns)
+    subprocess.run(["ip", "netns", "exec", switch, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"], check=True)
+    lines = ["ip link add swbr type bridge stp_state 0 forward_delay 0", "ip link set sw1 master swbr",
+             "ip link set swbr up", "ip address add 192.0.2.1/24 dev swbr",
+             "ip address add 2001:db8::1/64 dev swbr nodad"]
+    if name != BAD:
+        lines.insert(2, "ip link set sw3 master swbr")
+    iproute(switch, lines)
+    return ns
+
+
+def test_failed_host_is_rolled_back_and_stops_the_run_before_the_next_batch(namespaces, tmp_path):
+    hosts = {name: build(namespaces, name) for name in HOSTS}
+    before = {name: settled_state(ns) for name, ns in hosts.items()}
+    roots = {name: tmp_path / f"root-{name}" for name in HOSTS}
+    inventory = {"all": {
+        "hosts": {name: {"change_window_namespace": ns, "change_window_root": str(roots[name])}
+                  for name, ns in hosts.items()},
+        "vars": {
+            "ansible_connection": "local", "ansible_python_interpreter": str(VENV_BIN / "python"),
+            "failover_vms": [vm("a", "hv1"), vm("b", "hv2"), vm("c", "hv3"), vm("d", "hv4")],
+            "failover_reservations": [reservation("ra", "hv2", {"a": "hv1"}), reservation("rb", "hv1", {"b": "hv2"}),
+                                      reservation("rc", "hv4", {"c": "hv3"}), reservation("rd", "hv3", {"d": "hv4"})],
+            "rolling_maintenance_role": "netsafe.hypervisor.change_window",
+            "change_window_bridges": [{"name": "vmbr0", "ports": ["eno3"]}],
+            "change_window_guests": {"source": "explicit", "ports": [{"device": "tap100i0", "bridge": "vmbr0"},
+                                                                     {"device": "veth101i0", "bridge": "vmbr0"}]},
+            "change_window_persist_format": "ifupdown2",
+            "change_window_confirm_timeout": 60,
+            "change_window_gate_settle": 600,
+        }}}
+    for root in roots.values():
+        root.mkdir()
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    try:
+        proc, results = ansible_playbook(["-i", tmp_path / "inventory.yml", ROOT / "playbooks" / "rolling_maintenance.yml"],
+                                         tmp_path, tmp_path / "record.jsonl", env={"ANSIBLE_FORKS": "10"})
+    finally:
+        for root in roots.values():
+            kill_watchdogs(root)
+    assert proc.returncode != 0, proc.stdout[-4000:]
+    reports = {r["host"]: r["result"]["ansible_facts"]["change_window_report"]
+               for r in results if r["task"].endswith("Build the report")}
+    assert sorted(reports) == ["hv1", "hv3"], proc.stdout[-4000:]  # the first batch only
+    assert reports["hv1"]["outcome"] == "confirmed"
+    assert reports[BAD]["outcome"] == "rolled_back" and "icmp 192.0.2.1" in reports[BAD]["reason"]
+    after = {name: settled_state(ns) for name, ns in hosts.items()}
+    assert state_diff(before[BAD], after[BAD]) == []
+    for untouched in ("hv2", "hv4"):
+        assert state_diff(before[untouched], after[untouched]) == [], untouched
+        assert not (roots[untouched] / "var").exists()  # never armed
+    assert state_diff(before["hv1"], after["hv1"]) != []
+    assert "bridge-ports eno3" in (roots["hv1"] / "etc" / "network" / "interfaces").read_text()
+    assert not Path(roots[BAD] / "etc" / "network" / "interfaces").exists()
