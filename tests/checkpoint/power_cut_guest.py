@@ -1,0 +1,147 @@
+"""The in-VM half of the power-cut test (test_power_cut_lane.py): one process per boot.
+
+Run inside the full-kernel VM by the host-side test, once per boot:
+
+    python tests/checkpoint/power_cut_guest.py boot1 HOSTROOT
+    python tests/checkpoint/power_cut_guest.py boot2 HOSTROOT
+
+HOSTROOT is the lab host's `/`, on the VM's writable share (it survives the
+VM): HOSTROOT/etc/network/interfaces is the persistent configuration (written
+by the host-side test), HOSTROOT/var/lib is on the share like a disk, and
+HOSTROOT/run gets a tmpfs mounted over it at the start of every boot, so that
+a reboot empties it like a real /run. net_checkpoint's `root` is HOSTROOT.
+
+Each boot does what a boot does (the NICs appear with their MACs, `ifup -a`
+from the file, then the hypervisor starts its guests: a tap and a container
+veth on vmbr0), then its phase's steps, and writes what it saw to
+HOSTROOT/../<phase>.json: state dumps, module results, boot id, step times.
+One Python process per boot: each process start costs seconds under emulation.
+The host-side test makes the assertions; this file only records.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+ROOT = TESTS.parent
+for entry in (str(ROOT / ".tmp" / "collections"), str(TESTS)):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+import persist_lab  # noqa: E402
+import realstacks  # noqa: E402
+from modrun import run_module  # noqa: E402
+from nstools import ip, settled_state, wait_carrier  # noqa: E402
+
+HV, SW = "hv", "sw"
+NICS = ("eno1", "eno2", "eno3")
+MAIN = "/etc/network/interfaces"
+# Links whose carrier must be up before a dump is taken (a bridge port's path
+# cost follows its carrier); the guests' ports have no carrier (nothing behind them).
+CARRIER = ("eno1", "eno2", "bond0", "bond0.10", "vmbr0")
+CARRIER_AFTER_CHANGE = ("eno1", "eno2", "eno3", "bond0", "vmbr0")
+
+
+def boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+class Steps:
+    """Step timings (seconds under emulation), kept in the phase's result."""
+
+    def __init__(self):
+        self.times: dict[str, float] = {}
+        self._start = time.monotonic()
+
+    def done(self, name: str) -> None:
+        now = time.monotonic()
+        self.times[name] = round(now - self._start, 2)
+        self._start = now
+        print(f"{name}: {self.times[name]} s", flush=True)
+
+
+def mount_run(hostroot: Path) -> bool:
+    """A fresh tmpfs on HOSTROOT/run, as a boot finds /run; returns whether the directory was empty before."""
+    run = hostroot / "run"
+    run.mkdir(exist_ok=True)
+    empty = not any(run.iterdir())
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "netsafe-powercut-run", str(run)], check=True)
+    return empty
+
+
+def boot(hostroot: Path, steps: Steps) -> dict:
+    """The host coming up: NICs with their MACs, `ifup -a` from the file, then the guests on vmbr0."""
+    for ns in (HV, SW):
+        ip("netns", "add", ns)
+    ip("link", "set", "lo", "up", ns=SW)
+    persist_lab.nics(HV, SW, NICS)
+    steps.done("nics")
+    proc = realstacks.ifupdown2(HV, ["ifup", "-a", "-i", MAIN], hostroot, check=True)
+    steps.done("ifup -a")
+    guests = persist_lab.guests(HV, "vmbr0")
+    wait_carrier(HV, CARRIER, polls=600)
+    state = settled_state(HV)
+    steps.done("guests and dump")
+    return {"ifup_output": proc.stdout + proc.stderr, "guests": guests, "state": state}
+
+
+def checkpoint(hostroot: Path, **args) -> dict:
+    return run_module("net_checkpoint", dict(args, namespace=HV, root=str(hostroot)))
+
+
+def boot1(hostroot: Path, steps: Steps) -> dict:
+    result = {"boot_id": boot_id(), "run_was_empty": mount_run(hostroot)}
+    booted = boot(hostroot, steps)
+    result.update(ifup_output=booted["ifup_output"], confirmed=booted["state"])
+    # A window opens: armed for 600 s, so that only the power cut matters.
+    result["armed"] = checkpoint(hostroot, state="armed", timeout=600)
+    steps.done("armed")
+    # The change: the bond's mode, and vmbr0 moved to another NIC with a new MTU.
+    result["bond"] = run_module("net_bond", {"name": "bond0", "mode": "active-backup", "namespace": HV})
+    result["bridge"] = run_module("net_bridge", {"name": "vmbr0", "ports": ["eno3"], "mtu": 9000, "namespace": HV})
+    steps.done("change applied")
+    wait_carrier(HV, CARRIER_AFTER_CHANGE, polls=600)
+    result["changed"] = settled_state(HV)
+    result["query"] = checkpoint(hostroot, state="query")
+    steps.done("dump and query")
+    return result
+
+
+def boot2(hostroot: Path, steps: Steps) -> dict:
+    result = {"boot_id": boot_id(), "run_was_empty": mount_run(hostroot)}
+    booted = boot(hostroot, steps)
+    result.update(ifup_output=booted["ifup_output"], booted=booted["state"])
+    result["query"] = checkpoint(hostroot, state="query")
+    steps.done("query")
+    result["arm_refused"] = checkpoint(hostroot, state="armed", timeout=600)
+    steps.done("armed (refused)")
+    result["rolled_back"] = checkpoint(hostroot, state="rolled_back")
+    steps.done("rolled_back")
+    wait_carrier(HV, CARRIER, polls=600)
+    result["after_rollback"] = settled_state(HV)
+    result["query_after"] = checkpoint(hostroot, state="query")
+    steps.done("dump and query")
+    return result
+
+
+def main(argv: list[str]) -> int:
+    phase, hostroot = argv[0], Path(argv[1])
+    steps = Steps()
+    result = {"boot1": boot1, "boot2": boot2}[phase](hostroot, steps)
+    result["steps"] = steps.times
+    out = hostroot.parent / f"{phase}.json"
+    with open(out.with_suffix(".new"), "w", encoding="utf-8") as handle:
+        json.dump(result, handle, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(out.with_suffix(".new"), out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
