@@ -216,8 +216,8 @@ def shell_script(commands, taps) -> str:
 def batch_files(commands) -> list:
     """(argv, batch text) groups of the commands, in order: `ip -n NS [-6] -batch -` with the rest of each line.
 
-    The core's batch_line() keeps a family option at the front of a line (`-6 route replace ...`), which
-    `ip -batch` refuses inside the file: such lines go to their own `ip -n NS -6 -batch -`.
+    `ip -batch` refuses an option at the front of a line (`-6 route ...`); should a command carry one
+    (the core's batch lines no longer do), it goes to its own `ip -n NS -6 -batch -`.
     """
     groups = []
     for command in commands:

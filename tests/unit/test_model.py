@@ -134,3 +134,25 @@ def test_custom_guest_patterns_and_bad_regex():
     assert GuestMatcher([r"^vm-"]).is_guest("vm-web", "veth")
     with pytest.raises(ValidationError, match="guest_patterns"):
         GuestMatcher(["("])
+
+
+def test_clone_copies_every_nested_field_so_predictions_never_share_state():
+    """Device.NESTED must name every list/dict field: clone() copies only those deeply."""
+    from dataclasses import fields as dc_fields
+
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import model as m
+
+    for cls in m.DEVICE_TYPES.values():
+        nested = sorted(f.name for f in dc_fields(cls) if "list" in str(f.type) or "dict" in str(f.type))
+        assert sorted(cls.NESTED) == nested, cls
+    bond = m.Bond(name="bond0", arp_ip_target=["192.0.2.1"], vlans={"pvid": 1, "untagged": [1], "tagged": []},
+                  ip=m.IpConfig(addresses=["192.0.2.2/24"], gateway4="192.0.2.1"))
+    host = m.HostNetwork({"bond0": bond})
+    copy = host.clone()
+    assert copy.to_dict() == host.to_dict()
+    twin = copy.get("bond0")
+    twin.arp_ip_target.append("192.0.2.9")
+    twin.vlans["untagged"].append(5)
+    twin.ip.addresses.append("192.0.2.3/24")
+    assert bond.arp_ip_target == ["192.0.2.1"] and bond.vlans["untagged"] == [1]
+    assert bond.ip.addresses == ["192.0.2.2/24"]

@@ -139,7 +139,11 @@ def roll_back(namespace, snapshot: HostNetwork, guests: GuestMatcher, devices=No
     """Read, plan back to `snapshot`, apply, verify (undone if the kernel does not converge): converge()."""
 
     def view(host: HostNetwork) -> dict:
-        return {name: host.devices[name].to_dict() for name in sorted(in_scope(snapshot, host, devices))
-                if name in host.devices}
+        """Every device in scope, guests only by their bridge (1,000 full guest entries would drown the rest)."""
+        names = sorted(in_scope(snapshot, host, devices) & set(host.devices))
+        out = {name: host.devices[name].to_dict() for name in names if not guests.is_guest_device(host.devices[name])}
+        out["guest_ports"] = {name: host.devices[name].master for name in names
+                              if guests.is_guest_device(host.devices[name])}
+        return out
 
     return converge(namespace, guests, lambda snap: plan_rollback(snap.host, snapshot, guests, devices), view, check_mode)
