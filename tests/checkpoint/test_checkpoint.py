@@ -221,3 +221,14 @@ def test_gate_probes_that_pass_leave_the_change_to_be_confirmed(host):
     result = host.checkpoint(state="confirmed", id=checkpoint["id"])
     assert result["outcome"]["outcome"] == "confirmed"
     assert state_diff(changed, host.state()) == []
+
+
+def test_systemd_watchdog_falls_back_to_a_detached_process_where_systemd_is_not_pid_1(host):
+    """This machine has systemd-run but no systemd as PID 1: the transient unit fails, the detached process runs."""
+    result = host.checkpoint(state="armed", timeout=30, watchdog="systemd")
+    assert not result.get("failed"), result
+    dog = result["checkpoint"]["watchdog"]
+    assert dog["kind"] == "detached" and dog["fallback"] and "started as a detached process instead" in dog["fallback"]
+    assert any("watchdog:" in json.dumps(w) for w in result.get("warnings", [])), result
+    assert result["checkpoint"]["watchdog_alive"]
+    assert host.checkpoint(state="confirmed", id=result["checkpoint"]["id"])["outcome"]["outcome"] == "confirmed"
