@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import signal
 import statistics
 import subprocess
@@ -187,8 +186,8 @@ class Listener:
 def changes(taps):
     return {
         "deleted": ["ip link del vmbr0"],
-        "moved": ["ip link add vmbrT type bridge stp_state 0 forward_delay 0", "ip link set vmbrT up"]
-                 + [f"ip link set {t} master vmbrT" for t in taps],
+        "moved": (["ip link add vmbrT type bridge stp_state 0 forward_delay 0", "ip link set vmbrT up"]
+                  + [f"ip link set {t} master vmbrT" for t in taps]),
     }
 
 
@@ -278,8 +277,8 @@ def bench_change(name, change, taps, root, repeat, loop_repeat, listener):
             if diff:
                 diffs += 1
                 print(f"{name} {key} #{r}: state differs after the way back: {diff[:5]}", file=sys.stderr)
-        print(f"{name} round {r}: " + ", ".join(f"{k} {v[-1]['spread']:.0f}/{v[-1]['outage']:.0f} ms"
-                                                 for k, v in samples.items() if v), file=sys.stderr)
+        spreads = ", ".join(f"{k} {v[-1]['spread']:.0f}/{v[-1]['outage']:.0f} ms" for k, v in samples.items() if v)
+        print(f"{name} round {r}: {spreads}", file=sys.stderr)
     med = statistics.median
     return {"name": name, "commands": len(plan), "plan": plan,
             "spread": {k: med(x["spread"] for x in v) for k, v in samples.items()},

@@ -297,13 +297,19 @@ def settled_state(ns: str, polls: int = 600) -> dict:
     During one (max_age + forward_delay after a port starts forwarding) the
     kernel reports a bridge's ageing_time shortened to its forward delay:
     STP run time, not configuration. Waiting it out keeps ageing_time in the
-    comparison for tests whose bridges run STP.
+    comparison for tests whose bridges run STP. The check is repeated after
+    the dump: a change that began while it was taken (a port reaching
+    forwarding; slow under emulation, where it failed a lane run) makes it
+    wait and dump again.
     """
     busy: list[str] = []
     for _poll in range(polls):
         busy = stp_busy(ns)
         if not busy:
-            return kernel_state(ns)
+            state = kernel_state(ns)
+            busy = stp_busy(ns)
+            if not busy:
+                return state
         time.sleep(0.5)
     raise AssertionError(f"STP topology change on {busy} did not end")
 
