@@ -76,7 +76,7 @@ step "8. change window: a bad change (vmbr0 to eth6, cabled to nothing); the pro
 if window -e '{"change_window_bridges": [{"name": "vmbr0", "ports": ["eth6"]}]}' >"$demo_root/bad.log" 2>&1; then
     cat "$demo_root/bad.log"; echo "the bad change was confirmed" >&2; exit 1
 fi
-grep -o 'hv1: ROLLED BACK[^"]*' "$demo_root/bad.log" | head -1
+grep -m1 -o 'hv1: ROLLED BACK[^"]*' "$demo_root/bad.log"
 ip -n hv1 -br link show master vmbr0
 reach hv1 192.0.2.1
 reach ct200 192.0.2.1
@@ -86,11 +86,14 @@ step "9. the controller is lost right after a change: the host puts itself back 
 ansible-playbook -i demo/inventory.yml demo/controller_lost.yml -e demo_root="$demo_root" -e demo_timeout=15 \
     >"$demo_root/lost.log" 2>&1 &
 player=$!
+# (no `ip ... | grep -q` under pipefail: grep -q exits at the first match, ip can get SIGPIPE
+# and the pipeline then counts as failed)
+on_eth6() { local ports; ports=$(ip -n hv1 -br link show master vmbr0); grep -q '^eth6' <<<"$ports"; }
 for _ in $(seq 600); do
-    ip -n hv1 -br link show master vmbr0 | grep -q '^eth6' && break
+    on_eth6 && break
     sleep 0.1
 done
-ip -n hv1 -br link show master vmbr0 | grep -q '^eth6' || { cat "$demo_root/lost.log"; echo "the change never came" >&2; exit 1; }
+on_eth6 || { cat "$demo_root/lost.log"; echo "the change never came" >&2; exit 1; }
 kill -9 "$player"; wait "$player" 2>/dev/null || true
 echo "ansible-playbook killed after the change: vmbr0 is on eth6, nothing reaches the gateway"
 ip netns exec hv1 ping -c1 -W1 192.0.2.1 >/dev/null 2>&1 && { echo "the gateway still answers?" >&2; exit 1; }
