@@ -38,7 +38,6 @@ import argparse
 import calendar
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import persist_lab  # noqa: E402
 from modrun import run_module  # noqa: E402
 from nstools import iproute, settled_state, state_diff  # noqa: E402
+from watchdogs import kill_watchdogs  # noqa: E402
 
 NS = f"nsbenchcp{os.getpid()}"
 PEER = f"nsbenchcpsw{os.getpid()}"
@@ -75,18 +75,6 @@ def log_epoch(line: str) -> float:
     stamp = line.split(" ", 1)[0]
     whole, frac = stamp.rstrip("Z").split(".")
     return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + int(frac) / 1000
-
-
-def watchdog_pids(root: Path) -> list:
-    pids = []
-    for ready in root.glob("run/netsafe/checkpoint/*/watchdog.ready"):
-        try:
-            pid = json.loads(ready.read_text())["pid"]
-        except (OSError, ValueError, KeyError):
-            continue
-        if os.path.exists(f"/proc/{pid}"):
-            pids.append(pid)
-    return pids
 
 
 def build(taps: list) -> None:
@@ -162,8 +150,7 @@ def main():
                 moved = CHANGE + [f"ip link set {t} master vmbrX" for t in taps]
                 rows.append(run_shape(f"{len(taps)} taps, guests moved", moved, args.repeat, args.timeout, root))
         finally:
-            for pid in watchdog_pids(root):
-                os.kill(pid, signal.SIGKILL)
+            kill_watchdogs(root)
             for ns in (NS, PEER):
                 subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
     load = os.getloadavg()[0]

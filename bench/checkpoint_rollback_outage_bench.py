@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -58,6 +57,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import persist_lab  # noqa: E402
 from modrun import run_module  # noqa: E402
 from nstools import iproute, settled_state, state_diff  # noqa: E402
+from watchdogs import kill_watchdogs  # noqa: E402
 
 NS = f"nsbenchrb{os.getpid()}"
 PEER = f"nsbenchrbsw{os.getpid()}"
@@ -142,18 +142,6 @@ def sh(*args, stdin=None):
         raise RuntimeError(f"{' '.join(args[:5])} failed (rc {proc.returncode}): {(proc.stdout + proc.stderr).strip()}"
                            + (f"\n{stdin[:2000]}" if stdin else ""))
     return proc
-
-
-def watchdog_pids(root: Path) -> list:
-    pids = []
-    for ready in root.glob("run/netsafe/checkpoint/*/watchdog.ready"):
-        try:
-            pid = json.loads(ready.read_text())["pid"]
-        except (OSError, ValueError, KeyError):
-            continue
-        if os.path.exists(f"/proc/{pid}"):
-            pids.append(pid)
-    return pids
 
 
 def bridge_index(name: str) -> int:
@@ -313,8 +301,7 @@ def main():
                 rows.append(bench_change(name, changes(taps)[name], taps, root, args.repeat, args.loop_repeat,
                                          listener))
         finally:
-            for pid in watchdog_pids(root):
-                os.kill(pid, signal.SIGKILL)
+            kill_watchdogs(root)
             for ns in (NS, PEER):
                 subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
             if listener is not None:
