@@ -20,8 +20,6 @@ bridge re-created with the same ports gets the same MAC, as a boot would.
 """
 from __future__ import annotations
 
-import copy
-
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
 )
@@ -64,7 +62,7 @@ def _desired(snapshot: HostNetwork, names: set, guests: GuestMatcher) -> HostNet
         dev = snapshot.get(name)
         if dev is None or guests.is_guest_device(dev):
             continue
-        dev = copy.deepcopy(dev)
+        dev = dev.clone()
         dev.mac = None
         desired.add(dev)
     return desired
