@@ -22,17 +22,44 @@ out=/run/lane/out
 # host a static node triggers the load). `ip tuntap add` needs it. Modules
 # load before /tmp is covered: a checkout under /tmp holds the kernel's modules.
 for mod in tun overlay virtio_net; do modprobe "$mod" 2>/dev/null || true; done
-# A checkout that lives under /tmp (CI may clone there) must stay visible
-# through the tmpfs laid over /tmp: move it aside and bind it back.
-case "$root/" in
-    /tmp/*) mkdir -p /run/lane/checkout; mount --bind "$root" /run/lane/checkout; checkout_in_tmp=1 ;;
-    *) checkout_in_tmp=0 ;;
-esac
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-if [ "$checkout_in_tmp" = 1 ]; then
-    mkdir -p "$root"
-    mount --bind /run/lane/checkout "$root"
+# The root filesystem comes over 9p without any caching (virtme-ng's
+# choice): every stat and read is a round trip to the host, which under
+# emulation costs milliseconds, and one Python start-up makes hundreds.
+# lane.py exports / a second time, read-only, as "netsafe_root"; mounted
+# with cache=loose the guest keeps what it has looked up. /usr, the Python
+# the venv runs on and the checkout are read from it: none of them changes
+# while the VM runs (the guest's outputs go through /run/lane/out, the
+# host's inputs arrive over ssh).
+# Without that export (an older lane.py) the uncached root serves them.
+fast=/run/lane/fast
+mkdir -p "$fast"
+if mount -t 9p -o trans=virtio,version=9p2000.L,cache=loose,ro,msize=512000,access=any netsafe_root "$fast"; then
+    # virtme-ng's module tree is a mount under /usr: carry it over.
+    mkdir -p /run/lane/modules
+    mount --bind /usr/lib/modules /run/lane/modules
+    mount --bind "$fast/usr" /usr
+    mount --bind /run/lane/modules /usr/lib/modules
+    # The Python installation the venv was made from (its stdlib): on these
+    # machines it lives under /root/.pyenv, not under /usr.
+    base=$(sed -n 's/^home *= *//p' "$root/.venv/pyvenv.cfg" 2>/dev/null)
+    base=${base%/bin}
+    case "$base" in
+        ""|/usr|/usr/*) ;;
+        *) [ -d "$fast$base" ] && mount --bind "$fast$base" "$base" ;;
+    esac
+    checkout_from="$fast$root"
+else
+    echo "guest.sh: no cached export of /; the uncached root serves /usr and the checkout" >&2
+    checkout_from=$root
 fi
+# The checkout is bound from there; one that lives under /tmp (CI may clone
+# there) must also stay visible through the tmpfs laid over /tmp, so it is
+# moved aside first and bound back.
+mkdir -p /run/lane/checkout
+mount --bind "$checkout_from" /run/lane/checkout
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p "$root"
+mount --bind /run/lane/checkout "$root"
 mkdir -p /run/netns
 
 # Accounts, seen only by the guest: root gets an empty writable home (the

@@ -280,6 +280,9 @@ class LaneVM:
                "--rwdir", str(self.outdir), "--show-boot-console",
                "--script-sh", f"bash {shlex.quote(str(GUEST_SH))} {shlex.quote(str(self.outdir))}",
                "--qemu-opts", "-cpu", QEMU_CPU,
+               # / once more, read-only, for guest.sh to mount with caching (see there).
+               "-fsdev", "local,id=netsafe_root,path=/,security_model=none,readonly=on,multidevs=remap",
+               "-device", "virtio-9p-pci,fsdev=netsafe_root,mount_tag=netsafe_root",
                "-netdev", netdev, "-device", "virtio-net-pci,netdev=lane0"]
         self.started_at = time.monotonic()
         self.stopped = False

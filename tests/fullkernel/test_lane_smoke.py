@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +70,20 @@ def test_vlan_aware_bridge_carries_port_vlans_on_the_bond(bonded):
     assert state["vmbr0"]["linkinfo"]["info_data"]["vlan_filtering"] == 1
     assert state["bond0"]["master"] == "vmbr0"
     assert bridge_vlans(ns, "bond0") == {20: ["Egress Untagged", "PVID"], 30: [], 31: [], 32: []}
+
+
+@pytest.mark.fullkernel("dummy")
+def test_code_is_read_through_the_cached_export_of_the_host_root():
+    """guest.sh serves /usr, the venv's Python and the checkout from the host's `/` exported
+    a second time and mounted with cache=loose: through virtme-ng's uncached 9p root, every
+    stat is a round trip to the host and the lane ran about 40 % longer (docs/testing.md)."""
+    checkout = str(Path(__file__).resolve().parents[2])
+    wanted = {"/usr", sys.base_prefix, checkout}
+    served = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields, _, tail = line.partition(" - ")
+        mount_point = fields.split()[4]
+        fstype, source, options = tail.split()[:3]
+        if mount_point in wanted:
+            served[mount_point] = (fstype, source, "loose" in options.split(","))
+    assert served == {path: ("9p", "netsafe_root", True) for path in wanted}, served
