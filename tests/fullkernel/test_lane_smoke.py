@@ -81,7 +81,7 @@ def test_code_is_read_through_the_cached_export_of_the_host_root():
     wanted = {"/usr", sys.base_prefix, checkout}
     served = {}
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields, _, tail = line.partition(" - ")
+        fields, _sep, tail = line.partition(" - ")
         mount_point = fields.split()[4]
         fstype, source, options = tail.split()[:3]
         if mount_point in wanted:
