@@ -49,6 +49,8 @@ class Namespaces:
     def cleanup(self):
         for name in reversed(self.created):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+            # The network lock's file of the namespace (plugins/module_utils/_common/hostlock.py).
+            Path(f"/run/netsafe/lock/netns-{name}.lock").unlink(missing_ok=True)
         self.created.clear()
 
 
@@ -86,6 +88,10 @@ def pytest_sessionfinish(session, exitstatus):
         name = line.split()[0] if line.split() else ""
         if name.startswith(NS_PREFIX):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+    # The network lock's files of namespaces that are gone (every lab namespace, whoever made it).
+    for lock in Path("/run/netsafe/lock").glob("netns-*.lock"):
+        if not Path("/run/netns", lock.name[len("netns-"):-len(".lock")]).exists():
+            lock.unlink(missing_ok=True)
 
 
 @dataclass

@@ -22,6 +22,17 @@ options:
     type: list
     elements: str
     default: ['^tap\d+i\d+$', '^veth\d+i\d+$', '^fwpr\d+p\d+$', '^fwln\d+i\d+$', '^vnet\d+$']
+  lock_timeout:
+    description:
+      - Seconds to wait for another change of this host's (or namespace's) network to finish.
+      - Every change made by this collection (its modules, the checkpoint watchdog's rollback, the tap_guard watcher)
+        holds one lock per host or namespace from reading the network to verifying the result, so a second change
+        plans from the first one's result instead of overwriting it.
+      - When the wait runs out the task fails naming the holder (module or process, pid, since when) and changes
+        nothing. V(0) fails at once when another change is running. A wait of a second or more is reported as a warning.
+      - Check mode reads only and never waits.
+    type: float
+    default: 60
 requirements:
   - Linux with rtnetlink; root (CAP_NET_ADMIN) on the target.
 """

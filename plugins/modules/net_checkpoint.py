@@ -165,7 +165,7 @@ import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module, task_writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import probes, watchdog, window
 
@@ -239,7 +239,8 @@ def rolled_back(module, store: cp.Store) -> dict:
             raise cp.CheckpointError(window.not_armed(store, params["id"], record))
         if not module.check_mode:
             cp.stop_watchdog(record)
-        result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", module.check_mode)
+        result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", module.check_mode,
+                                         task_writer(module))
     if result.get("failed"):
         raise cp.CheckpointError(f"the rollback of {record['id']} failed: {'; '.join(result['outcome']['errors'])}")
     result.update(armed=module.check_mode, last=store.last())

@@ -187,7 +187,7 @@ diff:
 """
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module, task_writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import engine
 
 ARGUMENT_SPEC = dict(
@@ -207,7 +207,8 @@ def run(module) -> dict:
     guests = GuestMatcher(params["guest_patterns"])
     state = params["state"]
     if state == "restored":
-        result = engine.restored(fmt, params["namespace"], params["devices"], guests, module.check_mode)
+        result = engine.restored(fmt, params["namespace"], params["devices"], guests, module.check_mode,
+                                 task_writer(module))
     elif state == "rendered":
         result = engine.rendered(fmt, params["namespace"], params["devices"], guests)
     else:

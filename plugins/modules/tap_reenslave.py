@@ -249,7 +249,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.discove
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.reenslave import failure, restore
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, name_problem
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module, task_writer
 
 ARGUMENT_SPEC = dict(
     source=dict(type="str", choices=["auto", "proxmox", "libvirt", "explicit"], default="auto"),
@@ -301,7 +301,8 @@ def run(module) -> dict:
     guests = GuestMatcher(params["guest_patterns"])
     found, failures = guest_nics(params)
     wanted = set(params["bridges"] or [])
-    result = restore(params["namespace"], guests, found.nics, params["bridges"], module.check_mode)
+    result = restore(params["namespace"], guests, found.nics, params["bridges"], module.check_mode,
+                     writer=task_writer(module))
     result["failed_guests"] = failures + result["failed_guests"]
     result["not_running"] = result["not_running"] + [
         stopped_label(item) for item in found.stopped if not wanted or item["bridge"] in wanted]

@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, Watcher, add_firewall_chain, guest_ports, reenslave, restart_bridge
+from conftest import FIXTURES, add_firewall_chain, guest_ports, reenslave, restart_bridge
+from tapguard_proc import Watcher
 from nstools import ip
 
 pytestmark = [pytest.mark.kernel, pytest.mark.fullkernel("bridge_vlan_filtering")]

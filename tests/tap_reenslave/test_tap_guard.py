@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PVE, Watcher, batch, guest_ports, links, restart_bridge
+from conftest import PVE, batch, guest_ports, links, restart_bridge
+from tapguard_proc import Watcher
 from nstools import ip
 
 pytestmark = pytest.mark.kernel

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PVE, Watcher, build_pve_node, guest_ports, restart_bridge
+from conftest import PVE, build_pve_node, guest_ports, restart_bridge
+from tapguard_proc import Watcher
 
 pytestmark = [pytest.mark.ansible, pytest.mark.kernel]
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,9 +117,10 @@ def test_role_writes_the_settings_and_the_code(installed):
     assert settings == {"source": "proxmox", "proxmox_dir": str(PVE), "libvirt_xml_dir": "/etc/libvirt/qemu",
                         "libvirt_status_dir": "/run/libvirt/qemu", "libvirt_read": "auto",
                         "ports": None, "bridges": ["vmbr0", "vmbr1"], "namespace": extra["ns"],
-                        "event_buffer": 8388608}
+                        "event_buffer": 8388608, "lock_timeout": 300.0}
     code = root / "lib/ansible_collections/netsafe/hypervisor/plugins/module_utils"
     assert (code / "_guests" / "watcher.py").is_file() and (code / "_network" / "netlink.py").is_file()
+    assert (code / "_common" / "hostlock.py").is_file()
 
 
 def test_role_second_run_changes_nothing(installed):

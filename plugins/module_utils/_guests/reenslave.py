@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import ApplyError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, HostNetwork
@@ -254,7 +255,8 @@ def summarize(outcomes) -> dict:
             "not_running": lists[NOT_RUNNING], "failed_guests": failed}
 
 
-def restore(namespace, guests, nics, bridges=None, check_mode: bool = False, set_aside=None) -> dict:
+def restore(namespace, guests, nics, bridges=None, check_mode: bool = False, set_aside=None,
+            writer: Writer = Writer()) -> dict:
     """Converge every guest NIC; a guest the kernel refuses is set aside and the rest converge.
 
     Returns converge()'s result plus the lists of `summarize`. Raises the
@@ -273,7 +275,8 @@ def restore(namespace, guests, nics, bridges=None, check_mode: bool = False, set
             return plan
 
         try:
-            result = converge(namespace, guests, planner, lambda host: guests_view(host, nics, bridges), check_mode)
+            result = converge(namespace, guests, planner, lambda host: guests_view(host, nics, bridges), check_mode,
+                              writer)
         except ApplyError as exc:
             if exc.undo_errors or len(set_aside) >= MAX_SET_ASIDE:
                 raise

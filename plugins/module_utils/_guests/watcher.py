@@ -45,6 +45,7 @@ import sys
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import LockTimeout, Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.discovery import discover
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.reenslave import plan_guests, plan_return, restore
@@ -71,6 +72,9 @@ DEFAULTS = {
     "namespace": None,
     "guest_patterns": list(DEFAULT_GUEST_PATTERNS),
     "event_buffer": EVENT_BUFFER,
+    # How long a full pass waits for a change that holds the host's network lock (a change
+    # window's module, a rollback); the first pass never waits.
+    "lock_timeout": 300,
 }
 
 
@@ -152,6 +156,8 @@ class TapGuard:
         self.settings = settings
         self.namespace = settings["namespace"]
         self.guests = GuestMatcher(settings["guest_patterns"])
+        self.writer = Writer(f"netsafe.hypervisor tap_guard watcher (pid {os.getpid()})",
+                             float(settings.get("lock_timeout", DEFAULTS["lock_timeout"])))
         self.cache: dict = {}
         self.known: dict = {}        # bridge name -> bridge_key
         self.links: dict = {}        # ifindex -> latest RawLink, kept from the event stream
@@ -271,6 +277,20 @@ class TapGuard:
         self.dirty = True
 
     def fast_pass(self, why: str) -> None:
+        """The first pass, only when no other writer holds the host's network lock.
+
+        A change in progress (a module, a rollback) is never raced: its own
+        verification reads what it made. The full pass waits for it and
+        plans from its result.
+        """
+        try:
+            with Writer(self.writer.holder, 0).lock(self.namespace):
+                self._fast_pass(why)
+        except LockTimeout as exc:
+            LOG.info("%s: first pass skipped, %s; the full pass waits for it", why,
+                     str(exc).split(": ", 1)[-1].split(". Waited")[0])
+
+    def _fast_pass(self, why: str) -> None:
         """Attach the detached ports right away.
 
         When the bridges that appeared have requests built before the event,
@@ -332,7 +352,7 @@ class TapGuard:
         start = time.monotonic()
         try:
             nics = self.read_configs()
-            result = restore(self.namespace, self.guests, nics, self.settings["bridges"])
+            result = restore(self.namespace, self.guests, nics, self.settings["bridges"], writer=self.writer)
         except (ConfigProblem, NetsafeError, OSError) as exc:
             LOG.error("%s: could not re-attach guest ports: %s", why, exc)
             return None

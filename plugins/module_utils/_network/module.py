@@ -11,6 +11,7 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import DEFAULT_TIMEOUT, Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     DEFAULT_GUEST_PATTERNS, GuestMatcher, IpConfig, normalize_mac,
 )
@@ -21,6 +22,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner
 NETWORK_ARGS = {
     "namespace": {"type": "str"},
     "guest_patterns": {"type": "list", "elements": "str", "default": list(DEFAULT_GUEST_PATTERNS)},
+    "lock_timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
 }
 
 # Mirrors plugins/doc_fragments/device.py. No defaults: with state=absent a
@@ -63,11 +65,21 @@ def refuse_present_options(params: dict, names, what: str) -> None:
                                f"Remove {them} from the task"])
 
 
+def task_writer(module) -> Writer:
+    """The task as a writer of the network: its module name (the lock names it) and its lock_timeout."""
+    timeout = module.params["lock_timeout"]
+    if timeout < 0:
+        raise ValidationError([f"lock_timeout: {timeout:g} is negative; give the seconds to wait for another "
+                               f"change of this host's network (0: do not wait)"])
+    name = getattr(module, "_name", None) or "netsafe.hypervisor"
+    return Writer(f"{name} (ansible task)", timeout)
+
+
 def converge_task(module, planner, view, guests: GuestMatcher | None = None) -> dict:
-    """converge() with the task's namespace, guest patterns (or the task's own matcher) and check mode."""
+    """converge() with the task's namespace, guest patterns (or the task's own matcher), check mode and lock."""
     params = module.params
     guests = guests or GuestMatcher(params["guest_patterns"])
-    return converge(params["namespace"], guests, planner, view, module.check_mode)
+    return converge(params["namespace"], guests, planner, view, module.check_mode, task_writer(module))
 
 
 def run_module(module, body) -> None:

@@ -6,13 +6,20 @@ Modules give a planner (snapshot -> Plan) and a view (host -> dict the user
 reads). Check mode stops after planning and predicts the result. After a
 real apply the host is read again and planned again: anything left to do
 means the kernel did not converge, so the whole change is undone.
+
+A real change does all four under the host's network lock (hostlock.py), so
+that two writers never plan from the same state; check mode only reads.
 """
 from __future__ import annotations
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import NetlinkConfigurator, undo_text
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
+
+
+WAIT_WORTH_TELLING = 1.0   # seconds spent waiting for another writer that the task reports as a warning
 
 
 class NotConverged(NetsafeError):
@@ -24,8 +31,23 @@ class NotConverged(NetsafeError):
         super().__init__(message)
 
 
-def converge(namespace, guests, planner, view, check_mode: bool) -> dict:
-    """Bring the host to what `planner` wants; returns the module result."""
+def converge(namespace, guests, planner, view, check_mode: bool, writer: Writer = Writer()) -> dict:
+    """Bring the host to what `planner` wants; returns the module result.
+
+    `writer` names the caller in the lock (what a waiting writer reports) and
+    says how long to wait for another writer to finish.
+    """
+    if check_mode:
+        return _converge(namespace, guests, planner, view, check_mode)
+    with writer.lock(namespace) as lock:
+        result = _converge(namespace, guests, planner, view, check_mode)
+    if lock.waited >= WAIT_WORTH_TELLING:
+        result["warnings"] = [*result["warnings"], f"waited {lock.waited:.1f} s for the network lock: {lock.waited_for}"]
+    return result
+
+
+def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
+    """converge() itself, under the lock when it changes anything."""
     with Netlink(namespace) as netlink:
         snapshot = read_host(netlink, guests)
         plan = planner(snapshot)

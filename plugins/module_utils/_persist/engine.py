@@ -16,6 +16,7 @@ import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import files as fileops
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
 )
@@ -199,12 +200,12 @@ def restore_scope(described: HostNetwork, names, guests: GuestMatcher) -> HostNe
     return out
 
 
-def restored(fmt, namespace, names, guests: GuestMatcher, check_mode: bool) -> dict:
+def restored(fmt, namespace, names, guests: GuestMatcher, check_mode: bool, writer: Writer = Writer()) -> dict:
     described = fmt.parse(_read_files(fmt))
     desired = restore_scope(described, names, guests)
     if not desired.devices:
         raise ValidationError([f"path: {fmt.path} describes no device to restore"])
     result = converge(namespace, guests, lambda snapshot: plan_host(snapshot.host, desired, guests),
-                      lambda host: _device_views(host, desired.devices, guests), check_mode)
+                      lambda host: _device_views(host, desired.devices, guests), check_mode, writer)
     result["devices"] = sorted(desired.devices)
     return result

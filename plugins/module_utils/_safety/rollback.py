@@ -20,6 +20,7 @@ bridge re-created with the same ports gets the same MAC, as a boot would.
 """
 from __future__ import annotations
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
 )
@@ -133,7 +134,8 @@ def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatc
     return Plan(operations, rebuilt.warnings)
 
 
-def roll_back(namespace, snapshot: HostNetwork, guests: GuestMatcher, devices=None, check_mode: bool = False) -> dict:
+def roll_back(namespace, snapshot: HostNetwork, guests: GuestMatcher, devices=None, check_mode: bool = False,
+              writer: Writer = Writer()) -> dict:
     """Read, plan back to `snapshot`, apply, verify (undone if the kernel does not converge): converge()."""
 
     def view(host: HostNetwork) -> dict:
@@ -144,4 +146,5 @@ def roll_back(namespace, snapshot: HostNetwork, guests: GuestMatcher, devices=No
                               if guests.is_guest_device(host.devices[name])}
         return out
 
-    return converge(namespace, guests, lambda snap: plan_rollback(snap.host, snapshot, guests, devices), view, check_mode)
+    return converge(namespace, guests, lambda snap: plan_rollback(snap.host, snapshot, guests, devices), view, check_mode,
+                    writer)

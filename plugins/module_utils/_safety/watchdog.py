@@ -29,6 +29,7 @@ import sys
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import window
@@ -36,6 +37,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import 
 BASE = "ansible_collections.netsafe.hypervisor.plugins.module_utils"
 PACKAGES = ("_common", "_network", "_safety")
 POLL = 0.1          # seconds between looks at the record: the deadline is kept within this
+# A rollback waits this long for a change still running (its writer holds the network lock) before
+# the attempt counts as failed; roll_back_record tries twice.
+WATCHDOG_LOCK_TIMEOUT = 300.0
 STATE_POLL = 0.5    # seconds between kernel reads while gate probes wait for the change to settle
 ENTRY = """import sys
 sys.path.insert(0, {lib!r})
@@ -247,7 +251,8 @@ def main(run_dir: str, root: str = "/") -> int:
                 current = store.load()
                 if not _still_armed(current, armed_id):
                     continue  # confirmed (or rolled back) while we waited for the lock
-                result = window.roll_back_record(store, current, reason, f"watchdog pid {os.getpid()}")
+                writer = Writer(f"netsafe.hypervisor checkpoint watchdog (checkpoint {armed_id})", WATCHDOG_LOCK_TIMEOUT)
+                result = window.roll_back_record(store, current, reason, f"watchdog pid {os.getpid()}", writer=writer)
             if current.get("probes"):
                 _probes_after(store, current)
             return 2 if result.get("failed") else 0

@@ -13,6 +13,7 @@ import syslog
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.announce import announce
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
@@ -115,7 +116,8 @@ def _announce(namespace, guests: GuestMatcher) -> list:
         return [str(exc)]
 
 
-def roll_back_record(store: cp.Store, record: dict, reason: str, by: str, check_mode: bool = False) -> dict:
+def roll_back_record(store: cp.Store, record: dict, reason: str, by: str, check_mode: bool = False,
+                     writer: Writer = Writer()) -> dict:
     """Restore `record`'s snapshot through the core; must be called holding the store's lock.
 
     A rollback the kernel refuses or that does not converge is undone by the
@@ -134,7 +136,7 @@ def roll_back_record(store: cp.Store, record: dict, reason: str, by: str, check_
     commands, errors = [], []
     for _attempt in range(2):
         try:
-            result = roll_back(record["namespace"], target, guests, record["devices"])
+            result = roll_back(record["namespace"], target, guests, record["devices"], writer=writer)
         except (NetsafeError, OSError, LookupError) as exc:  # LookupError: the namespace is gone
             errors.append(str(exc))
             continue

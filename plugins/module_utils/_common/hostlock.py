@@ -1,0 +1,134 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""One change at a time per host (or network namespace): an flock that names its holder.
+
+Every writer of the network takes it around read, plan, apply and verify:
+the modules (through the core's converge()), the checkpoint watchdog's
+rollback and each tap_guard pass. A second writer therefore plans against
+the first one's result instead of a state that is about to change under it.
+
+The lock is an flock on /run/netsafe/lock/<scope>.lock (<scope> is `host` or
+`netns-<name>`, as for checkpoints). The kernel drops an flock with the last
+descriptor of the process that held it, so a holder killed with SIGKILL
+leaves nothing behind. The holder writes who it is into the file it locked;
+a writer that gives up after `timeout` seconds names it (what, pid, since
+when) and has changed nothing.
+
+Within one process the lock is re-entrant: a rollback that runs converge()
+while the watchdog already holds the lock does not wait for itself.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from dataclasses import dataclass
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+
+LOCK_DIR = "/run/netsafe/lock"
+DEFAULT_TIMEOUT = 60.0
+POLL = 0.02          # seconds between attempts while another writer holds the lock
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who is about to change the network (written into the lock), and how long it waits for another writer."""
+
+    holder: str = "netsafe.hypervisor"
+    lock_timeout: float = DEFAULT_TIMEOUT
+
+    def lock(self, namespace) -> "HostLock":
+        return HostLock(namespace, self.holder, self.lock_timeout)
+
+
+class LockTimeout(NetsafeError):
+    """Another writer held the host's network lock for longer than the caller would wait."""
+
+
+def scope_of(namespace) -> str:
+    return f"netns-{namespace}" if namespace else "host"
+
+
+def lock_path(namespace) -> str:
+    return os.path.join(LOCK_DIR, scope_of(namespace) + ".lock")
+
+
+_held: dict = {}     # path -> [fd, depth]: the locks this process holds
+
+
+def describe_holder(info: dict, now: float) -> str:
+    if not info:
+        return "a writer that has not yet said who it is"
+    since = info.get("since", now)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
+    return f"{info.get('holder', 'unknown')} (pid {info.get('pid')}, holding it since {stamp}, {now - since:.1f} s)"
+
+
+def read_holder(path: str) -> dict:
+    """Who wrote itself into the lock file last (the current holder while the lock is taken); {} if unknown."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        return json.loads(text) if text.strip() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+class HostLock:
+    """`with HostLock(namespace, "netsafe.hypervisor.net_bridge", timeout):` around one change."""
+
+    def __init__(self, namespace, holder: str, timeout: float = DEFAULT_TIMEOUT):
+        self.namespace = namespace
+        self.holder = holder
+        self.timeout = timeout
+        self.path = lock_path(namespace)
+        self.waited = 0.0
+        self.waited_for = ""    # who held the lock when this writer started waiting
+
+    def __enter__(self):
+        entry = _held.get(self.path)
+        if entry is not None:
+            entry[1] += 1
+            return self
+        os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        started = time.monotonic()
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not self.waited_for:
+                        self.waited_for = describe_holder(read_holder(self.path), time.time())
+                    if time.monotonic() - started >= self.timeout:
+                        raise self._timed_out() from None
+                    time.sleep(POLL)
+            self.waited = time.monotonic() - started
+            me = {"holder": self.holder, "pid": os.getpid(), "since": time.time()}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        _held[self.path] = [fd, 1]
+        return self
+
+    def __exit__(self, *exc):
+        entry = _held[self.path]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _held[self.path]
+            try:
+                os.ftruncate(entry[0], 0)
+            finally:
+                os.close(entry[0])   # closing releases the flock
+
+    def _timed_out(self) -> LockTimeout:
+        where = f"namespace {self.namespace}" if self.namespace else "the host"
+        holder = describe_holder(read_holder(self.path), time.time())
+        return LockTimeout(
+            f"another change holds the network lock of {where} ({self.path}): {holder}. Waited "
+            f"lock_timeout={self.timeout:g} s; nothing was changed. Run again when it is done, or raise lock_timeout")
