@@ -30,7 +30,8 @@ options:
         plans from the first one's result instead of overwriting it.
       - When the wait runs out the task fails naming the holder (module or process, pid, since when) and changes
         nothing. V(0) fails at once when another change is running. A wait of a second or more is reported as a warning.
-      - Check mode reads only and never waits.
+      - Used where the task changes the network, and by C(net_checkpoint) also to take its snapshot (C(state=armed));
+        C(net_persist) uses it only with C(state=restored). Check mode never waits for it.
     type: float
     default: 60
 requirements:

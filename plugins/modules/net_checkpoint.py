@@ -204,7 +204,11 @@ def arm(module, store: cp.Store) -> dict:
         record = store.load()
         if record is not None:
             window.refuse_second(store, record)
-        host = window.snapshot(params["namespace"], guests)
+        if module.check_mode:
+            host = window.snapshot(params["namespace"], guests)
+        else:
+            with task_writer(module).lock(params["namespace"]):   # never another writer's half-made change
+                host = window.snapshot(params["namespace"], guests)
         if module.check_mode:
             return {"changed": True, "armed": False, "last": store.last(),
                     "msg": f"would arm a checkpoint of {len(host.devices)} devices for {params['timeout']} s"}
@@ -237,10 +241,16 @@ def rolled_back(module, store: cp.Store) -> dict:
             return {"changed": False, "armed": False, "last": last, "commands": []}
         if params["id"] and params["id"] != record["id"]:
             raise cp.CheckpointError(window.not_armed(store, params["id"], record))
-        if not module.check_mode:
-            cp.stop_watchdog(record)
-        result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", module.check_mode,
-                                         task_writer(module))
+        writer = task_writer(module)
+        if module.check_mode:
+            result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", True, writer)
+        else:
+            # The network lock before the watchdog is stopped: a rollback that cannot have it leaves
+            # the checkpoint armed and its watchdog running.
+            with writer.lock(params["namespace"]):
+                cp.stop_watchdog(record)
+                result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", False,
+                                                 writer)
     if result.get("failed"):
         raise cp.CheckpointError(f"the rollback of {record['id']} failed: {'; '.join(result['outcome']['errors'])}")
     result.update(armed=module.check_mode, last=store.last())

@@ -134,3 +134,68 @@ def test_a_watchdog_rollback_with_tap_guard_running_ends_exactly_at_the_snapshot
     diff = state_diff(before, settled_state(ns))
     assert diff == [], "\n".join(diff) + "\n" + watcher.log
     assert "refused" not in watcher.log and "did not complete" not in watcher.log, watcher.log
+
+
+def read_json(path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+@pytest.fixture
+def armed_lab(netns, tmp_path):
+    """make(timeout): vmbr0 in a namespace, a checkpoint of it armed, then its MTU changed."""
+
+    def make(timeout: int):
+        ip("link", "add", "vmbr0", "type", "bridge", ns=netns)
+        ip("link", "set", "vmbr0", "up", ns=netns)
+        before = settled_state(netns)
+        armed = checkpoint(netns, tmp_path, state="armed", timeout=timeout)
+        assert armed.get("armed"), armed
+        ip("link", "set", "vmbr0", "mtu", "1400", ns=netns)
+        return netns, before, armed["checkpoint"]["id"]
+
+    try:
+        yield make
+    finally:
+        kill_watchdogs(tmp_path)
+
+
+def test_the_watchdog_waits_for_a_change_in_progress_and_the_checkpoint_stays_armed(armed_lab, tmp_path):
+    ns, before, checkpoint_id = armed_lab(5)
+    run_dir = tmp_path / "run/netsafe/checkpoint" / f"netns-{ns}"
+    last = tmp_path / "var/lib/netsafe/checkpoint" / f"netns-{ns}" / "last.json"
+    proc = holder(ns)
+    try:
+        time.sleep(8)   # the deadline (5 s) passes while another writer holds the lock
+        query = checkpoint(ns, tmp_path, state="query")   # answered while the watchdog waits
+        assert query["armed"] and query["checkpoint"]["watchdog_alive"], query
+        record = read_json(run_dir / "checkpoint.json")
+        assert record is not None and record["id"] == checkpoint_id and record["state"] == "armed", record
+        assert read_json(last) is None
+        assert json.loads(ip("-j", "link", "show", "vmbr0", ns=ns).stdout)[0]["mtu"] == 1400
+    finally:
+        proc.kill()
+        proc.wait(10)
+    give_up = time.monotonic() + 30
+    while time.monotonic() < give_up and read_json(last) is None:
+        time.sleep(0.1)
+    outcome = read_json(last)
+    assert outcome and outcome["outcome"] == "rolled_back" and outcome["id"] == checkpoint_id, outcome
+    assert state_diff(before, settled_state(ns)) == []
+
+
+def test_a_rollback_task_that_cannot_have_the_lock_leaves_the_checkpoint_armed(armed_lab, tmp_path):
+    ns, _before, checkpoint_id = armed_lab(300)
+    proc = holder(ns)
+    try:
+        refused = checkpoint(ns, tmp_path, state="rolled_back", lock_timeout=0.5)
+        bad = checkpoint(ns, tmp_path, state="rolled_back", lock_timeout=-1)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert refused.get("failed") and "a test's lock holder" in refused["msg"], refused
+    assert bad.get("failed") and bad["msg"].startswith("lock_timeout: -1 is negative"), bad
+    query = checkpoint(ns, tmp_path, state="query")
+    assert query["armed"] and query["checkpoint"]["id"] == checkpoint_id, query
+    assert query["checkpoint"]["watchdog_alive"], query
+    rolled = checkpoint(ns, tmp_path, state="rolled_back")   # the holder is gone: now it can
+    assert not rolled.get("failed") and rolled["outcome"]["outcome"] == "rolled_back", rolled

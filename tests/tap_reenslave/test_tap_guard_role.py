@@ -55,6 +55,11 @@ RestartSec=2
 CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN
 NoNewPrivileges=yes
 ProtectSystem=strict
+# The host's network lock (/run/netsafe/lock/<scope>.lock), shared with the collection's
+# modules and the checkpoint watchdog: created if missing, writable here, kept at stop.
+RuntimeDirectory=netsafe/lock
+RuntimeDirectoryMode=0700
+RuntimeDirectoryPreserve=yes
 ProtectHome=yes
 PrivateTmp=yes
 RestrictAddressFamilies=AF_NETLINK AF_UNIX

@@ -14,8 +14,10 @@ leaves nothing behind. The holder writes who it is into the file it locked;
 a writer that gives up after `timeout` seconds names it (what, pid, since
 when) and has changed nothing.
 
-Within one process the lock is re-entrant: a rollback that runs converge()
-while the watchdog already holds the lock does not wait for itself.
+Within one process the lock is re-entrant: a checkpoint rollback takes it
+before it marks the checkpoint as rolling back (a rollback that cannot have
+the lock leaves the checkpoint armed), and the converge() it runs inside
+takes it again without waiting for itself.
 """
 from __future__ import annotations
 
@@ -38,9 +40,10 @@ class Writer:
 
     holder: str = "netsafe.hypervisor"
     lock_timeout: float = DEFAULT_TIMEOUT
+    advice: str = "Run again when it is done, or raise lock_timeout"   # what a timed-out caller can do
 
     def lock(self, namespace) -> "HostLock":
-        return HostLock(namespace, self.holder, self.lock_timeout)
+        return HostLock(namespace, self.holder, self.lock_timeout, self.advice)
 
 
 class LockTimeout(NetsafeError):
@@ -79,10 +82,12 @@ def read_holder(path: str) -> dict:
 class HostLock:
     """`with HostLock(namespace, "netsafe.hypervisor.net_bridge", timeout):` around one change."""
 
-    def __init__(self, namespace, holder: str, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, namespace, holder: str, timeout: float = DEFAULT_TIMEOUT,
+                 advice: str = "Run again when it is done, or raise lock_timeout"):
         self.namespace = namespace
         self.holder = holder
         self.timeout = timeout
+        self.advice = advice
         self.path = lock_path(namespace)
         self.waited = 0.0
         self.waited_for = ""    # who held the lock when this writer started waiting
@@ -131,4 +136,4 @@ class HostLock:
         holder = describe_holder(read_holder(self.path), time.time())
         return LockTimeout(
             f"another change holds the network lock of {where} ({self.path}): {holder}. Waited "
-            f"lock_timeout={self.timeout:g} s; nothing was changed. Run again when it is done, or raise lock_timeout")
+            f"lock_timeout={self.timeout:g} s; nothing was changed. {self.advice}")

@@ -157,7 +157,9 @@ class TapGuard:
         self.namespace = settings["namespace"]
         self.guests = GuestMatcher(settings["guest_patterns"])
         self.writer = Writer(f"netsafe.hypervisor tap_guard watcher (pid {os.getpid()})",
-                             float(settings.get("lock_timeout", DEFAULTS["lock_timeout"])))
+                             float(settings.get("lock_timeout", DEFAULTS["lock_timeout"])),
+                             "The next event or start runs a full pass again; the lock_timeout setting "
+                             "(tap_guard_lock_timeout) is how long a pass waits")
         self.cache: dict = {}
         self.known: dict = {}        # bridge name -> bridge_key
         self.links: dict = {}        # ifindex -> latest RawLink, kept from the event stream
@@ -289,6 +291,8 @@ class TapGuard:
         except LockTimeout as exc:
             LOG.info("%s: first pass skipped, %s; the full pass waits for it", why,
                      str(exc).split(": ", 1)[-1].split(". Waited")[0])
+        except OSError as exc:   # the lock's directory cannot be made or written
+            LOG.warning("%s: first pass skipped, the network lock cannot be taken (%s); the full pass follows", why, exc)
 
     def _fast_pass(self, why: str) -> None:
         """Attach the detached ports right away.

@@ -103,4 +103,9 @@ def run_module(module, body) -> None:
 def run_network_module(argument_spec: dict, run, **spec_rules) -> None:
     """A network module's main(): parse arguments (check mode supported), call run(module), report."""
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **spec_rules)
-    run_module(module, lambda: run(module))
+
+    def body():
+        task_writer(module)   # a bad lock_timeout fails before anything is read, stopped or changed
+        return run(module)
+
+    run_module(module, body)

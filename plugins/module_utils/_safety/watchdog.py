@@ -29,7 +29,7 @@ import sys
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import LockTimeout, Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import window
@@ -37,9 +37,11 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import 
 BASE = "ansible_collections.netsafe.hypervisor.plugins.module_utils"
 PACKAGES = ("_common", "_network", "_safety")
 POLL = 0.1          # seconds between looks at the record: the deadline is kept within this
-# A rollback waits this long for a change still running (its writer holds the network lock) before
-# the attempt counts as failed; roll_back_record tries twice.
-WATCHDOG_LOCK_TIMEOUT = 300.0
+# A rollback waits this long at a time for a change still running (its writer holds the network
+# lock), holding the checkpoint's own lock, then lets go of both for a moment and tries again: a
+# net_checkpoint task (query, confirm, rolled_back) is never kept waiting for long.
+WATCHDOG_LOCK_WAIT = 5.0
+WAIT_LOG_EVERY = 12   # attempts: the log says the rollback waits about once a minute
 STATE_POLL = 0.5    # seconds between kernel reads while gate probes wait for the change to settle
 ENTRY = """import sys
 sys.path.insert(0, {lib!r})
@@ -233,6 +235,7 @@ def main(run_dir: str, root: str = "/") -> int:
     window.log(store, f"{armed_id}: watchdog {os.getpid()} armed, deadline {cp.iso(record['deadline'])}")
     gate = _Gate(record) if record.get("probes") else None
     watch = _Watch(store)
+    waits = 0
     while True:
         current = watch.current()
         if not _still_armed(current, armed_id):
@@ -247,12 +250,20 @@ def main(run_dir: str, root: str = "/") -> int:
             except (NetsafeError, OSError) as exc:
                 window.log(store, f"{armed_id}: gate probes could not run: {exc}")
         if reason:
-            with store:
-                current = store.load()
-                if not _still_armed(current, armed_id):
-                    continue  # confirmed (or rolled back) while we waited for the lock
-                writer = Writer(f"netsafe.hypervisor checkpoint watchdog (checkpoint {armed_id})", WATCHDOG_LOCK_TIMEOUT)
-                result = window.roll_back_record(store, current, reason, f"watchdog pid {os.getpid()}", writer=writer)
+            writer = Writer(f"netsafe.hypervisor checkpoint watchdog (checkpoint {armed_id})", WATCHDOG_LOCK_WAIT,
+                            "The watchdog tries again")
+            try:
+                with store:
+                    current = store.load()
+                    if not _still_armed(current, armed_id):
+                        continue  # confirmed (or rolled back) while we waited for the lock
+                    result = window.roll_back_record(store, current, reason, f"watchdog pid {os.getpid()}", writer=writer)
+            except LockTimeout as exc:
+                if waits % WAIT_LOG_EVERY == 0:
+                    window.log(store, f"{armed_id}: rollback waits: {exc}")
+                waits += 1
+                time.sleep(POLL)
+                continue   # still armed and untouched: try again
             if current.get("probes"):
                 _probes_after(store, current)
             return 2 if result.get("failed") else 0

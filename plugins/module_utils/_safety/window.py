@@ -120,15 +120,23 @@ def roll_back_record(store: cp.Store, record: dict, reason: str, by: str, check_
                      writer: Writer = Writer()) -> dict:
     """Restore `record`'s snapshot through the core; must be called holding the store's lock.
 
-    A rollback the kernel refuses or that does not converge is undone by the
-    core (the host stays as it was) and tried once more from the state read
-    again; the outcome says what happened either way.
+    The host's network lock is taken first: while another change holds it
+    past `writer`'s timeout, LockTimeout propagates and the checkpoint stays
+    armed, untouched, for the next attempt. A rollback the kernel refuses or
+    that does not converge is undone by the core (the host stays as it was)
+    and tried once more from the state read again; the outcome says what
+    happened either way.
     """
     guests = GuestMatcher(record["guest_patterns"])
     target = HostNetwork.from_dict(record["snapshot"])
     if check_mode:
         result = roll_back(record["namespace"], target, guests, record["devices"], check_mode=True)
         return {"changed": result["changed"], "commands": result["commands"]}
+    with writer.lock(record["namespace"]):
+        return _roll_back_locked(store, record, reason, by, writer, guests, target)
+
+
+def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, writer: Writer, guests, target) -> dict:
     started = time.time()
     record["state"] = cp.ROLLING_BACK
     store.save(record)
