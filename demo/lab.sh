@@ -10,7 +10,11 @@ LAB_NAMESPACES=(hv1 sw1 ct200)
 down() {
     for ns in "${LAB_NAMESPACES[@]}"; do
         ip netns del "$ns" 2>/dev/null || true
+        # The network lock's file of the namespace (the collection's modules make it).
+        rm -f "/run/netsafe/lock/netns-$ns.lock"
     done
+    # And its directories, when nothing else is in them (a real host's are left alone then).
+    rmdir /run/netsafe/lock /run/netsafe 2>/dev/null || true
 }
 
 up() {

@@ -81,6 +81,10 @@ def root_namespace_untouched():
     assert root_namespace_state() == before, "the test run changed the root namespace's network"
 
 
+# The host lock's directories (plugins/module_utils/_common/hostlock.py) that this run will make, deepest first.
+RUN_DIRS_MADE_HERE = [path for path in (Path("/run/netsafe/lock"), Path("/run/netsafe")) if not path.exists()]
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Last line of defence: remove any namespace this run left behind."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
@@ -88,10 +92,16 @@ def pytest_sessionfinish(session, exitstatus):
         name = line.split()[0] if line.split() else ""
         if name.startswith(NS_PREFIX):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-    # The network lock's files of namespaces that are gone (every lab namespace, whoever made it).
+    # The network lock's files of namespaces that are gone (every lab namespace, whoever made it),
+    # then its directories if this run made them and nothing else is in them.
     for lock in Path("/run/netsafe/lock").glob("netns-*.lock"):
         if not Path("/run/netns", lock.name[len("netns-"):-len(".lock")]).exists():
             lock.unlink(missing_ok=True)
+    for made in RUN_DIRS_MADE_HERE:
+        try:
+            made.rmdir()
+        except OSError:
+            pass
 
 
 @dataclass

@@ -31,6 +31,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 
 LOCK_DIR = "/run/netsafe/lock"
 DEFAULT_TIMEOUT = 60.0
+ADVICE = "Run again when it is done, or raise lock_timeout"   # what a timed-out task can do
 POLL = 0.02          # seconds between attempts while another writer holds the lock
 
 
@@ -40,7 +41,7 @@ class Writer:
 
     holder: str = "netsafe.hypervisor"
     lock_timeout: float = DEFAULT_TIMEOUT
-    advice: str = "Run again when it is done, or raise lock_timeout"   # what a timed-out caller can do
+    advice: str = ADVICE
 
     def lock(self, namespace) -> "HostLock":
         return HostLock(namespace, self.holder, self.lock_timeout, self.advice)
@@ -83,7 +84,7 @@ class HostLock:
     """`with HostLock(namespace, "netsafe.hypervisor.net_bridge", timeout):` around one change."""
 
     def __init__(self, namespace, holder: str, timeout: float = DEFAULT_TIMEOUT,
-                 advice: str = "Run again when it is done, or raise lock_timeout"):
+                 advice: str = ADVICE):
         self.namespace = namespace
         self.holder = holder
         self.timeout = timeout
