@@ -28,6 +28,7 @@ import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import remove_durably, write_atomic
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import scope_of
 
 RUN_DIR = "/run/netsafe/checkpoint"
 STATE_DIR = "/var/lib/netsafe/checkpoint"
@@ -42,10 +43,6 @@ CONFIRMED, ROLLED_BACK, ROLLBACK_FAILED, DISCARDED = "confirmed", "rolled_back",
 
 class CheckpointError(NetsafeError):
     """A checkpoint request that cannot be honoured; the message says what is armed and what to do."""
-
-
-def scope_name(namespace) -> str:
-    return f"netns-{namespace}" if namespace else "host"
 
 
 def boot_id() -> str:
@@ -88,7 +85,7 @@ class Store:
 
     def __init__(self, namespace=None, root: str = "/"):
         self.namespace = namespace
-        self.scope = scope_name(namespace)
+        self.scope = scope_of(namespace)   # the same scope as the host's network lock
         self.run_dir = self._under(root, RUN_DIR)
         self.state_dir = self._under(root, STATE_DIR)
         self._lock_fd = None
