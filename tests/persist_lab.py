@@ -7,6 +7,8 @@ from its ports.
 """
 from __future__ import annotations
 
+import subprocess
+
 from nstools import ip, iproute
 
 
@@ -90,3 +92,25 @@ def proxmox(ns: str) -> None:
         "ip link set eno3 up",
         "ip link set vmbr1 up",
     ])
+
+
+def change_window_host(namespaces, uplink3_cabled: bool = True) -> str:
+    """A hypervisor namespace for change windows run with the local connection (the role's namespace option).
+
+    vmbr0 (192.0.2.10) on eno1 with a VM tap and a container veth, vmbr1 on eno2, all behind a switch
+    namespace that holds the gateway 192.0.2.1 / 2001:db8::1. eno3 is cabled to the switch only when
+    `uplink3_cabled`: a bridge moved there without it has no path to the gateway, and the probes see it.
+    Returns the hypervisor's namespace; both are `namespaces`' own (deleted with it).
+    """
+    ns, switch = namespaces.new(), namespaces.new()
+    nics(ns, switch, BRIDGES_NICS)
+    bridges(ns)
+    guests(ns)
+    subprocess.run(["ip", "netns", "exec", switch, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"], check=True)
+    lines = ["ip link add swbr type bridge stp_state 0 forward_delay 0", "ip link set sw1 master swbr",
+             "ip link set swbr up", "ip address add 192.0.2.1/24 dev swbr",
+             "ip address add 2001:db8::1/64 dev swbr nodad"]
+    if uplink3_cabled:
+        lines.insert(2, "ip link set sw3 master swbr")
+    iproute(switch, lines)
+    return ns

@@ -8,14 +8,13 @@ not cabled to the switch, so hv3's probes fail after the change.
 """
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 import persist_lab
-from nstools import iproute, settled_state, state_diff
+from nstools import settled_state, state_diff
 from playrun import ROOT, VENV_BIN, ansible_playbook
 from watchdogs import kill_watchdogs
 
@@ -33,23 +32,8 @@ def reservation(name, host, allocations):
     return {"name": name, "host": host, "memory_mb": 4096, "vcpus": 4, "allocations": allocations}
 
 
-def build(namespaces, name: str) -> str:
-    ns, switch = namespaces.new(), namespaces.new()
-    persist_lab.nics(ns, switch, persist_lab.BRIDGES_NICS)
-    persist_lab.bridges(ns)
-    persist_lab.guests(ns)
-    subprocess.run(["ip", "netns", "exec", switch, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"], check=True)
-    lines = ["ip link add swbr type bridge stp_state 0 forward_delay 0", "ip link set sw1 master swbr",
-             "ip link set swbr up", "ip address add 192.0.2.1/24 dev swbr",
-             "ip address add 2001:db8::1/64 dev swbr nodad"]
-    if name != BAD:
-        lines.insert(2, "ip link set sw3 master swbr")
-    iproute(switch, lines)
-    return ns
-
-
 def test_failed_host_is_rolled_back_and_stops_the_run_before_the_next_batch(namespaces, tmp_path):
-    hosts = {name: build(namespaces, name) for name in HOSTS}
+    hosts = {name: persist_lab.change_window_host(namespaces, uplink3_cabled=name != BAD) for name in HOSTS}
     before = {name: settled_state(ns) for name, ns in hosts.items()}
     roots = {name: tmp_path / f"root-{name}" for name in HOSTS}
     inventory = {"all": {
