@@ -42,6 +42,7 @@ AWX_JOB_ENV = {
     "AWX_HOST": "https://awx.example.invalid",
 }
 
+
 def install_collection(tarball: Path, dest: Path) -> None:
     """Install the built tarball where AWX installs a project's required collections."""
     proc = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(dest)],
