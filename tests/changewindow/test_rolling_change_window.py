@@ -73,5 +73,8 @@ def test_failed_host_is_rolled_back_and_stops_the_run_before_the_next_batch(name
         assert state_diff(before[untouched], after[untouched]) == [], untouched
         assert not (roots[untouched] / "var").exists()  # never armed
     assert state_diff(before["hv1"], after["hv1"]) != []
-    assert "bridge-ports eno3" in (roots["hv1"] / "etc" / "network" / "interfaces").read_text()
+    persisted = (roots["hv1"] / "etc" / "network" / "interfaces").read_text()
+    assert "bridge-ports eno3" in persisted
+    # Only what the window changed is written: vmbr1 (untouched) stays out of the host's files.
+    assert "vmbr1" not in persisted and "eno2" not in persisted, persisted
     assert not Path(roots[BAD] / "etc" / "network" / "interfaces").exists()
