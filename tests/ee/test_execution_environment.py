@@ -1,4 +1,4 @@
-"""The collection in an execution environment (issue 13, item 1), as far as this machine can go.
+"""The collection in an execution environment (issue 13, item 1): the definition AWX users write.
 
 ansible-builder reads meta/execution-environment.yml from every collection it
 puts into an image. Here: the collection is built into its tarball, a schema
@@ -6,8 +6,9 @@ version 3 EE definition installs it, `ansible-builder create` writes the build
 context, and the context's own steps that need no container run on this
 machine: its `ansible-galaxy collection install -r requirements.yml` (the
 galaxy stage) and its introspect.py (the builder stage), which must report
-the collection's Python and system dependencies. Building the image needs a
-container engine, which these machines lack (docs/awx.md).
+the collection's Python and system dependencies. That definition's base image
+(quay.io) is out of reach here; test_ee_image.py builds a real image from a
+local base instead (docs/awx.md).
 """
 from __future__ import annotations
 

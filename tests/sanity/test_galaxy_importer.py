@@ -6,8 +6,8 @@ with tests/galaxy-importer/galaxy-importer.cfg: the manifest and FILES.json
 checks, ansible-doc on every plugin, the README and docs/ rendered, the
 changelog, the required tags, meta/execution-environment.yml's files, and
 ansible-lint's production profile as Galaxy runs it (its own ansible-lint and
-rule set). Not ansible-test in a container: no container engine runs here, and
-tests/sanity/test_ansible_test_sanity.py runs ansible-test sanity itself.
+rule set). Not ansible-test in a container: its image comes from a registry these machines
+cannot reach, and tests/sanity/test_ansible_test_sanity.py runs ansible-test sanity itself.
 
 The importer exits 0 even when it warns (lint findings are warnings), so its
 log is read: a line starting ERROR:, WARNING: or CRITICAL: fails the test
