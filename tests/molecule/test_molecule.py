@@ -28,6 +28,7 @@ COLLECTIONS = ROOT / ".tmp" / "collections"
 NS_PREFIX = f"nstest{os.getpid()}x"   # tests/conftest.py's prefix: pytest_sessionfinish deletes leftovers
 _labs = itertools.count()
 
+
 class Molecule:
     """molecule for one scenario, with its own ephemeral directory and namespace prefix."""
 
