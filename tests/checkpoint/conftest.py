@@ -61,6 +61,16 @@ class Host:
             time.sleep(0.05)
         raise AssertionError(f"no outcome for {checkpoint_id} within {limit} s; watchdog log:\n{self.log()}")
 
+    def wait_last_key(self, checkpoint_id: str, key: str, limit: float) -> dict:
+        """last.json once the watchdog has added `key` to it (probes_after comes after the rollback is recorded)."""
+        give_up = time.monotonic() + limit
+        while time.monotonic() < give_up:
+            last = self.wait_outcome(checkpoint_id, limit)
+            if key in last:
+                return last
+            time.sleep(0.05)
+        raise AssertionError(f"last.json of {checkpoint_id} has no {key} after {limit} s; watchdog log:\n{self.log()}")
+
 
 @pytest.fixture
 def make_host(namespaces, tmp_path):

@@ -205,6 +205,8 @@ def test_gate_probes_roll_back_at_once_when_the_change_cuts_the_gateway(host):
     assert last["outcome"] == "rolled_back" and last["reason"].startswith("gate probes failed after the change"), last
     assert last["deadline"] - last["at"] > 60  # long before the deadline: the gate, not the clock
     assert state_diff(before, host.state()) == []
+    # The watchdog probes again after it recorded the rollback, and adds what it found to last.json.
+    last = host.wait_last_key(checkpoint["id"], "probes_after", 60)
     assert [p["ok"] for p in last["probes_after"]] == [True]  # the way back works
     assert "gate probes after the change: icmp 192.0.2.1: FAILED" in host.log()
 
