@@ -114,3 +114,18 @@ def change_window_host(namespaces, uplink3_cabled: bool = True) -> str:
         lines.insert(2, "ip link set sw3 master swbr")
     iproute(switch, lines)
     return ns
+
+
+# The guests change_window_host() puts on vmbr0, as the change_window role's explicit guest source.
+CHANGE_WINDOW_GUESTS = {"source": "explicit", "ports": [{"device": "tap100i0", "bridge": "vmbr0"},
+                                                        {"device": "veth101i0", "bridge": "vmbr0"}]}
+
+
+def failover_vm(uuid: str, host: str) -> dict:
+    """A VM of failover_plan's input on `host` (1 GiB, one vCPU)."""
+    return {"uuid": uuid, "hypervisor": host, "memory_mb": 1024, "vcpus": 1}
+
+
+def failover_reservation(name: str, host: str, allocations: dict) -> dict:
+    """A failover slot on `host` holding `allocations` ({vm uuid: its hypervisor})."""
+    return {"name": name, "host": host, "memory_mb": 4096, "vcpus": 4, "allocations": allocations}

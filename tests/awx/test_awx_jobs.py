@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import persist_lab
+from persist_lab import CHANGE_WINDOW_GUESTS, failover_reservation, failover_vm
 from awx_job import VENV_BIN, AwxJob, texts_under
 from nstools import ip, settled_state, state_diff
 from watchdogs import kill_watchdogs
@@ -31,8 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_VARS = {
     "rolling_maintenance_role": "netsafe.hypervisor.change_window",
     "change_window_bridges": [{"name": "vmbr0", "ports": ["{{ new_uplink }}"]}],
-    "change_window_guests": {"source": "explicit", "ports": [{"device": "tap100i0", "bridge": "vmbr0"},
-                                                             {"device": "veth101i0", "bridge": "vmbr0"}]},
+    "change_window_guests": CHANGE_WINDOW_GUESTS,
     "change_window_persist_format": "ifupdown2",
     "change_window_gate_settle": 600,
 }
@@ -56,14 +56,6 @@ def tarball(tmp_path_factory) -> Path:
     return built
 
 
-def vm(uuid, host):
-    return {"uuid": uuid, "hypervisor": host, "memory_mb": 1024, "vcpus": 1}
-
-
-def reservation(name, host, allocations):
-    return {"name": name, "host": host, "memory_mb": 4096, "vcpus": 4, "allocations": allocations}
-
-
 def bridge_ports(ns: str, bridge: str) -> list:
     out = ip("-j", "link", "show", "master", bridge, ns=ns).stdout
     return sorted(link["ifname"] for link in json.loads(out))
@@ -81,8 +73,9 @@ def test_rolling_maintenance_job_with_survey_answers(namespaces, tmp_path, tarba
         "all": {"vars": {
             "ansible_connection": "local", "ansible_python_interpreter": str(VENV_BIN / "python"),
             # hv1 and hv2 hold each other's failover slot: one batch each.
-            "failover_vms": [vm("a", "hv1"), vm("b", "hv2")],
-            "failover_reservations": [reservation("ra", "hv2", {"a": "hv1"}), reservation("rb", "hv1", {"b": "hv2"})],
+            "failover_vms": [failover_vm("a", "hv1"), failover_vm("b", "hv2")],
+            "failover_reservations": [failover_reservation("ra", "hv2", {"a": "hv1"}),
+                                      failover_reservation("rb", "hv1", {"b": "hv2"})],
         }},
         "_meta": {"hostvars": {name: {"change_window_namespace": ns, "change_window_root": str(roots[name])}
                                for name, ns in hosts.items()}},

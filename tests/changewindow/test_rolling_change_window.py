@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 import persist_lab
+from persist_lab import CHANGE_WINDOW_GUESTS, failover_reservation, failover_vm
 from nstools import settled_state, state_diff
 from playrun import ROOT, VENV_BIN, ansible_playbook
 from watchdogs import kill_watchdogs
@@ -22,14 +23,6 @@ pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
 HOSTS = ("hv1", "hv2", "hv3", "hv4")
 BAD = "hv3"
-
-
-def vm(uuid, host):
-    return {"uuid": uuid, "hypervisor": host, "memory_mb": 1024, "vcpus": 1}
-
-
-def reservation(name, host, allocations):
-    return {"name": name, "host": host, "memory_mb": 4096, "vcpus": 4, "allocations": allocations}
 
 
 def test_failed_host_is_rolled_back_and_stops_the_run_before_the_next_batch(namespaces, tmp_path):
@@ -41,13 +34,12 @@ def test_failed_host_is_rolled_back_and_stops_the_run_before_the_next_batch(name
                   for name, ns in hosts.items()},
         "vars": {
             "ansible_connection": "local", "ansible_python_interpreter": str(VENV_BIN / "python"),
-            "failover_vms": [vm("a", "hv1"), vm("b", "hv2"), vm("c", "hv3"), vm("d", "hv4")],
-            "failover_reservations": [reservation("ra", "hv2", {"a": "hv1"}), reservation("rb", "hv1", {"b": "hv2"}),
-                                      reservation("rc", "hv4", {"c": "hv3"}), reservation("rd", "hv3", {"d": "hv4"})],
+            "failover_vms": [failover_vm("a", "hv1"), failover_vm("b", "hv2"), failover_vm("c", "hv3"), failover_vm("d", "hv4")],
+            "failover_reservations": [failover_reservation("ra", "hv2", {"a": "hv1"}), failover_reservation("rb", "hv1", {"b": "hv2"}),
+                                      failover_reservation("rc", "hv4", {"c": "hv3"}), failover_reservation("rd", "hv3", {"d": "hv4"})],
             "rolling_maintenance_role": "netsafe.hypervisor.change_window",
             "change_window_bridges": [{"name": "vmbr0", "ports": ["eno3"]}],
-            "change_window_guests": {"source": "explicit", "ports": [{"device": "tap100i0", "bridge": "vmbr0"},
-                                                                     {"device": "veth101i0", "bridge": "vmbr0"}]},
+            "change_window_guests": CHANGE_WINDOW_GUESTS,
             "change_window_persist_format": "ifupdown2",
             "change_window_confirm_timeout": 60,
             "change_window_gate_settle": 600,
