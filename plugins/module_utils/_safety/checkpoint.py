@@ -126,6 +126,7 @@ class Store:
         self.lock_required = lock_required   # False for the watchdog: a lock it cannot open stops no rollback
         self.lock_problem = None
         self.pending = None    # an outcome finish() could not write to the state directory yet
+        self._older = None     # the id last.json had when that happened
         self._lock_fd = None
 
     def _under(self, root: str, path: str) -> str:
@@ -234,21 +235,21 @@ class Store:
         outcome = dict(outcome, id=record["id"], armed_at=record["created"], deadline=record["deadline"])
         outcome["not_written"] = list(outcome.get("not_written") or [])
         self.pending = None if self.record_outcome(outcome) else outcome
-        for path in (self.run_path(RECORD), self.state_path(RECORD)) + (() if self.pending else (self.run_path(READY),)):
+        if self.pending:   # what last.json says now is older than ours: retry_pending may replace only that
+            self._older = (_read_quietly(self.state_path(LAST)) or {}).get("id")
+        gone = [self.run_path(RECORD), self.state_path(RECORD)] + ([] if self.pending else [self.run_path(READY)])
+        for path in gone:
             _remove(path)
         return outcome
 
     def retry_pending(self) -> bool:
-        """Write the pending outcome, unless last.json already tells of a checkpoint armed after it; True when done.
+        """Write the pending outcome, unless last.json already tells of a later checkpoint; True when done.
 
         Call it holding the lock."""
         outcome = self.pending
-        try:
-            last = read_json(self.state_path(LAST))
-        except CheckpointError:
-            last = None
-        if last and last.get("id") != outcome["id"] and last.get("armed_at", 0) > outcome["armed_at"]:
-            self.pending = None    # a later checkpoint's outcome is there: ours is history
+        now = (_read_quietly(self.state_path(LAST)) or {}).get("id")
+        if now not in (self._older, outcome["id"]):
+            self.pending = None    # a checkpoint armed after ours has its outcome there: ours is history
             return True
         if not self.record_outcome(outcome):
             return False
@@ -323,8 +324,8 @@ def describe(record: dict, now: float) -> dict:
     left = remaining(record)
     age = boottime() - record["created_boottime"] if on_boottime(record) else now - record["created"]
     view = {k: record.get(k) for k in ("id", "namespace", "timeout", "devices", "state", "watchdog", "probes")}
-    view.update(armed_at=iso(record["created"]), deadline_at=iso(now + left if on_boottime(record) else record["deadline"]),
-                age=round(age, 1), remaining=round(left, 1),
+    shown = now + left if on_boottime(record) else record["deadline"]
+    view.update(armed_at=iso(record["created"]), deadline_at=iso(shown), age=round(age, 1), remaining=round(left, 1),
                 watchdog_alive=alive, rebooted_since=rebooted, orphaned=not alive,
                 devices_in_snapshot=len(record["snapshot"]["devices"]))
     if rebooted:
