@@ -175,7 +175,8 @@ def test_wall_clock_steps_move_no_deadline(make_host, tmp_path):
     for offset_file, step in zip(files, steps):
         offset_file.write_text(step + "\n")
     seen = rollback_seen(hosts, max(deadlines) + 3)
-    early = {step: round(deadlines[n] - seen[n], 2) for n, step in enumerate(steps) if seen.get(n, 1e9) < deadlines[n] - POLL}
+    early = {step: round(deadlines[n] - seen[n], 2) for n, step in enumerate(steps)
+             if seen.get(n, 1e9) < deadlines[n] - POLL}
     late = [step for n, step in enumerate(steps) if n not in seen]
     assert not early and not late, (f"rolled back early by {early} s, not within 3 s of the deadline: {late}",
                                     [host.log() for host in hosts])
@@ -379,8 +380,8 @@ def test_full_disks_roll_back_at_the_deadline_and_say_what_was_not_written(make_
     give_up = time.monotonic() + 30
     while any(path.exists() for path in records) and time.monotonic() < give_up:
         time.sleep(0.1)
-    changed = {full: item.read(host.run_dir / "watchdog.log") for host, item, before, full in zip(hosts, lab, befores, cases)
-               if state_diff(before, host.state())}
+    changed = {full: item.read(host.run_dir / "watchdog.log")
+               for host, item, before, full in zip(hosts, lab, befores, cases) if state_diff(before, host.state())}
     assert not changed, f"not rolled back: {list(changed)}; their logs: {changed}"
     # Still full: query says what happened, or (both full) that the outcome is still to be written.
     queries = results([item.module("net_checkpoint", {"state": "query", "namespace": host.ns, "root": str(host.root)})
@@ -388,12 +389,12 @@ def test_full_disks_roll_back_at_the_deadline_and_say_what_was_not_written(make_
     for query, arm, full in zip(queries, arms, cases):
         assert query["armed"] is False, (full, query)
         if full == ("var", "run"):
-            assert (query.get("pending") or {}).get("id") == arm["checkpoint"]["id"], (query, [os.path.exists(f"/proc/{arm['checkpoint']['watchdog']['pid']}")], lab[2].read(hosts[2].run_dir / "watchdog.ready"), query["last"])
+            assert (query.get("pending") or {}).get("id") == arm["checkpoint"]["id"], query
             assert query["last"] is None or query["last"]["id"] != arm["checkpoint"]["id"], query
         else:
             assert query["last"]["id"] == arm["checkpoint"]["id"] and query["last"]["outcome"] == "rolled_back", query
     var_log = lab[0].read(hosts[0].run_dir / "watchdog.log")   # /run has room there: the log says it at once
-    assert f"could not write: the rolling_back state: {hosts[0].state_dir / 'checkpoint.json'}: No space left" in var_log
+    assert f"could not write: the rolling_back state: {hosts[0].state_dir / 'checkpoint.json'}: No space" in var_log
     for item in lab:
         item.free()
     for arm, host in zip(arms, hosts):

@@ -32,8 +32,8 @@ def test_a_probe_within_the_bound_is_accepted(spec, longest):
 
 @pytest.mark.parametrize("spec, message", [
     (dict(ICMP, count=100, timeout=3.5),
-     "probes[0].count and probes[0].timeout: 100 attempts of up to 3.5 s may take 350 s; a probe may take at most 300 s: lower count "
-     "or timeout"),
+     "probes[0].count and probes[0].timeout: 100 attempts of up to 3.5 s may take 350 s; a probe may take at most "
+     "300 s: lower count or timeout"),
     (dict(TCP, count=100, timeout=2.1),
      "probes[0].count and probes[0].timeout: 100 attempts of up to 2.1 s, plus 97.4 s between them, may take "
      "307.4 s; a probe may "
