@@ -45,6 +45,22 @@ def quiet(host):
     return host
 
 
+@pytest.fixture
+def dogs():
+    """Pids of the watchdogs a test started, killed at the end: one that has finished its rollback has no ready
+    file left for the lab's cleanup to find it by, and may still be probing (or, its directory gone, trying to
+    write its log)."""
+    pids = []
+    try:
+        yield pids
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def armed(host, **args) -> dict:
     result = host.checkpoint(state="armed", **args)
     assert not result.get("failed"), result
@@ -84,7 +100,7 @@ def gone(pid: int, limit: float) -> bool:
 
 # -- the deadline holds whatever the gate probes do ---------------------------------------------------------------
 
-def test_slow_gate_probes_do_not_hold_the_deadline(make_host):
+def test_slow_gate_probes_do_not_hold_the_deadline(make_host, dogs):
     """ICMP to an address that never answers, count 10 x timeout 3 (30 s), on a 5 s checkpoint: the gate's probes
     get the time left, so the rollback starts within 0.5 s of the deadline (it started 25 s late before)."""
     host = quiet(make_host())
@@ -93,6 +109,7 @@ def test_slow_gate_probes_do_not_hold_the_deadline(make_host):
     before = host.state()
     checkpoint = armed(host, timeout=5, gate_settle=0,
                        probes=[{"type": "icmp", "target": "192.0.2.1", "count": 10, "timeout": 3}])
+    dogs.append(checkpoint["watchdog"]["pid"])   # after the rollback it probes once more, for up to 30 s
     deadline = deadline_now(host)
     iproute(host.ns, ["ip link set vmbr1 mtu 1400"])   # the gate sees a change and starts probing at once
     seen = rollback_seen([host], deadline + 3)
@@ -152,7 +169,7 @@ def _stamp_offset(log: str) -> float:
     return stamp - time.time()
 
 
-def test_wall_clock_steps_move_no_deadline(make_host, tmp_path):
+def test_wall_clock_steps_move_no_deadline(make_host, dogs, tmp_path):
     """The watchdog's wall clock stepped +1 h on one host and -1 h on another, mid-way through a 10 s window: both
     roll back at the armed deadline +- 0.5 s (before: at once, and an hour late)."""
     assert FAKETIME.exists(), "libfaketime is missing: run bash tests/setup.d/60-libfaketime.sh"
@@ -169,6 +186,7 @@ def test_wall_clock_steps_move_no_deadline(make_host, tmp_path):
         deadlines.append(deadline_now(host))
         files.append(tmp_path / f"offset{n}")
         procs.append(_watchdog_under_faketime(host, checkpoint, files[n], shim))
+        dogs.append(procs[-1].pid)
         iproute(host.ns, CHANGE)
     time.sleep(max(0.0, min(deadlines) - 5 - time.monotonic()))
     assert min(deadlines) - time.monotonic() > 2, "setting the hosts up took most of the window: no step mid-window"
@@ -190,13 +208,14 @@ def test_wall_clock_steps_move_no_deadline(make_host, tmp_path):
 
 # -- the namespace deleted while armed --------------------------------------------------------------------------
 
-def test_namespace_deleted_while_armed_closes_the_checkpoint(make_host):
+def test_namespace_deleted_while_armed_closes_the_checkpoint(make_host, dogs):
     """One namespace deleted, another deleted and made again under its name: each watchdog logs it, exits cleanly
     (no traceback) and closes its checkpoint as namespace_gone, which query reports; nothing is built in the new
     namespace (before: the watchdog died on NamespaceNotFound, or rolled the snapshot onto the stranger)."""
     hosts = [quiet(make_host()), quiet(make_host())]
     checkpoints = [armed(host, timeout=30, gate_settle=0, probes=[{"type": "icmp", "target": "192.0.2.1", "count": 1}])
                    for host in hosts]
+    dogs.extend(checkpoint["watchdog"]["pid"] for checkpoint in checkpoints)
     ip("netns", "del", hosts[0].ns)
     ip("netns", "del", hosts[1].ns)
     ip("netns", "add", hosts[1].ns)
@@ -338,26 +357,20 @@ def results(procs: list) -> list:
 
 @pytest.fixture
 def disks():
-    made, pids = [], []
+    made = []
 
     def make(host, full, lockless=False):
         made.append(PrivateDisks(host, full, lockless))
         return made[-1]
 
-    make.pids = pids
     try:
         yield make
     finally:
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         for item in made:
             item.close()
 
 
-def test_full_disks_roll_back_at_the_deadline_and_say_what_was_not_written(make_host, disks):
+def test_full_disks_roll_back_at_the_deadline_and_say_what_was_not_written(make_host, disks, dogs):
     """/var/lib/netsafe full; /run/netsafe full (the network lock still taken, without its holder's note); both
     full, the lock's file gone and no inode left to make it: the watchdog rolls back at the deadline all the same,
     query tells the truth while the disks are full, and once there is space again last.json and the log say what
@@ -371,7 +384,7 @@ def test_full_disks_roll_back_at_the_deadline_and_say_what_was_not_written(make_
                     for host, item in zip(hosts, lab)])
     for arm in arms:
         assert arm.get("armed"), arm
-        disks.pids.append(arm["checkpoint"]["watchdog"]["pid"])
+        dogs.append(arm["checkpoint"]["watchdog"]["pid"])
     for host, item in zip(hosts, lab):
         item.fill()
         iproute(host.ns, CHANGE)

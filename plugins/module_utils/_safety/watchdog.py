@@ -48,8 +48,8 @@ WAIT_LOG_EVERY = 12   # attempts: the log says the rollback waits about once a m
 STATE_POLL = 0.5    # seconds between kernel reads while gate probes wait for the change to settle
 ERROR_PAUSE, ERROR_PAUSE_MAX = 0.1, 5.0   # back-off after an unexpected error (never past the deadline)
 # After a rollback whose outcome or log lines could not be written (a full disk): tries again with
-# this back-off, for this long at most.
-PENDING_PAUSE, PENDING_PAUSE_MAX, PENDING_GIVE_UP = 0.5, 10.0, 24 * 3600.0
+# this back-off, for this long at most (the outcome), or this long (only log lines).
+PENDING_PAUSE, PENDING_PAUSE_MAX, PENDING_GIVE_UP, LOG_GIVE_UP = 0.5, 10.0, 24 * 3600.0, 600.0
 ENTRY = """import sys
 sys.path.insert(0, {lib!r})
 from {base}._safety.watchdog import main
@@ -412,15 +412,17 @@ class Watchdog:
         return 2 if result.get("failed") else 0
 
     def linger(self) -> None:
-        """Stay, after the rollback, until what could not be written (last.json, log lines) is written.
+        """Stay, after the rollback, until what could not be written for a full disk is written.
 
-        Tries again with a back-off up to PENDING_PAUSE_MAX, under the store's
-        lock, for PENDING_GIVE_UP seconds at most.
+        The outcome (last.json) is worth PENDING_GIVE_UP seconds of trying, log
+        lines alone LOG_GIVE_UP; a back-off up to PENDING_PAUSE_MAX, the outcome
+        under the store's lock.
         """
-        if not (self.store.pending or window.unwritten_log()):
+        if not self._left_to_write():
             return
         started, wait = cp.boottime(), PENDING_PAUSE
-        while cp.boottime() - started < PENDING_GIVE_UP:
+        limit = PENDING_GIVE_UP if self.store.pending else LOG_GIVE_UP
+        while cp.boottime() - started < limit:
             pause(wait)
             wait = min(wait * 2, PENDING_PAUSE_MAX)
             late = f"{cp.boottime() - started:.1f} s late"
@@ -433,10 +435,13 @@ class Watchdog:
             except Exception as exc:  # pylint: disable=broad-except
                 window.log(self.store, f"{self.id}: writing what was left failed again: {qualname(exc)}: {exc}")
                 continue
-            if not (self.store.pending or window.unwritten_log()):
+            if not self._left_to_write():
                 window.log(self.store, f"{self.id}: what could not be written before is written now, {late}")
                 return
-        window.log(self.store, f"{self.id}: gave up writing its outcome after {PENDING_GIVE_UP:g} s")
+        window.log(self.store, f"{self.id}: gave up writing what was left after {limit:g} s")
+
+    def _left_to_write(self) -> bool:
+        return bool(self.store.pending) or window.log_waits_for_space()
 
 
 def _announce_ready(store: cp.Store, armed_id: str) -> bool:

@@ -8,6 +8,7 @@ leave the same report in last.json.
 """
 from __future__ import annotations
 
+import errno
 import json
 import syslog
 import time
@@ -25,7 +26,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.rollbac
 
 
 UNWRITTEN_KEPT = 1000     # log lines a process keeps while its log cannot be written (the oldest go first)
-_unwritten = {"lines": [], "error": None}
+_unwritten = {"lines": [], "error": None, "errno": None}
 
 
 def log(store: cp.Store, text: str) -> bool:
@@ -54,7 +55,7 @@ def flush_log(store: cp.Store) -> bool:
         with open(store.run_path(cp.LOG), "a", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
-        _unwritten["error"] = f"{store.run_path(cp.LOG)}: {cp.why(exc)}"
+        _unwritten["error"], _unwritten["errno"] = f"{store.run_path(cp.LOG)}: {cp.why(exc)}", exc.errno
         return False
     _unwritten["lines"] = []
     return True
@@ -63,6 +64,12 @@ def flush_log(store: cp.Store) -> bool:
 def unwritten_log() -> str | None:
     """What keeps log lines from the file ('<path>: <error>'), or None when every line is written."""
     return _unwritten["error"] if _unwritten["lines"] else None
+
+
+def log_waits_for_space() -> bool:
+    """Log lines are kept because their file system is full: worth waiting for (a log whose directory was
+    removed is not)."""
+    return bool(_unwritten["lines"]) and _unwritten["errno"] in (errno.ENOSPC, errno.EDQUOT)
 
 
 def namespace_gone(namespace) -> bool:
