@@ -27,6 +27,12 @@ description:
   - The snapshot is kept in C(/run/netsafe/checkpoint/) and copied to C(/var/lib/netsafe/checkpoint/), so that a
     checkpoint armed before a power cut is found after the reboot. The host boots into its persistent configuration
     (run M(netsafe.hypervisor.net_persist) only after confirming).
+  - The deadline is kept on the host's C(CLOCK_BOOTTIME), with the boot id, so a wall-clock step (NTP, an operator)
+    neither brings a rollback forward nor delays it; times in results are wall-clock times for display.
+  - While a checkpoint is armed its watchdog does not exit without rolling back, whatever fails around it
+    (a full C(/var/lib) or C(/run), gate probes that take long, an unexpected error, which it logs and retries). Its
+    namespace deleted while armed closes the checkpoint as V(namespace_gone). What could not be written during a
+    rollback is listed in C(not_written) of RV(last) and written once there is space again.
 author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
@@ -150,9 +156,19 @@ outcome:
 last:
   description:
     - What happened to the last checkpoint that is no longer armed. C(outcome) (V(confirmed), V(rolled_back),
-      V(rollback_failed)), C(at), C(by) (the module or the watchdog's pid), C(reason), C(commands), C(duration_ms),
-      C(after_deadline_ms), C(probes_after).
+      V(rollback_failed), V(namespace_gone)), C(at), C(by) (the module or the watchdog's pid), C(reason),
+      C(commands), C(duration_ms), C(started_after_deadline_ms) and C(after_deadline_ms) (on the deadline's clock),
+      C(probes_after).
+    - C(not_written), what could not be written while it happened (a full disk), one line each with the path and
+      the error; C(recorded_late) when last.json itself was written late.
   returned: always
+  type: dict
+pending:
+  description:
+    - A checkpoint its watchdog finished (rolled back) but whose outcome it could not write yet, because
+      C(/var/lib/netsafe) and C(/run/netsafe) both refused; C(id), C(watchdog_pid), C(problem). RV(last) is then
+      about the checkpoint before it.
+  returned: when O(state=query) finds one
   type: dict
 commands:
   description: The equivalent iproute2 commands of a rollback (planned, in check mode).
@@ -214,14 +230,18 @@ def arm(module, store: cp.Store) -> dict:
                     "msg": f"would arm a checkpoint of {len(host.devices)} devices for {params['timeout']} s"}
         record = window.new_record(params["namespace"], host, params["timeout"], params["devices"],
                                    probes.normalize(params["probes"]), params["gate_settle"], params["guest_patterns"])
-        store.save(record)
         try:
-            record["watchdog"] = watchdog.spawn(store, record, params["root"], params["watchdog"], WATCHDOG_START)
-        except BaseException:
-            store.finish(record, {"outcome": cp.DISCARDED, "at": time.time(), "by": "net_checkpoint",
-                                  "reason": "the watchdog did not start"})
-            raise
-        store.save(record)
+            store.save(record)
+            try:
+                record["watchdog"] = watchdog.spawn(store, record, params["root"], params["watchdog"], WATCHDOG_START)
+            except BaseException:
+                store.finish(record, {"outcome": cp.DISCARDED, "at": time.time(), "by": "net_checkpoint",
+                                      "reason": "the watchdog did not start"})
+                raise
+            store.save(record)
+        except OSError as exc:   # a full or read-only disk: a checkpoint that cannot be kept is not armed
+            raise cp.CheckpointError(f"cannot arm: {exc.strerror or exc}; nothing was armed and the network was "
+                                     f"not touched") from None
     window.log(store, f"{record['id']} armed for {params['timeout']} s, watchdog {record['watchdog']['kind']} "
                       f"pid {record['watchdog']['pid']}")
     result = {"changed": True, "armed": True, "checkpoint": cp.describe(record, time.time()), "last": store.last()}
@@ -255,7 +275,7 @@ def rolled_back(module, store: cp.Store) -> dict:
         raise cp.CheckpointError(f"the rollback of {record['id']} failed: {'; '.join(result['outcome']['errors'])}")
     result.update(armed=module.check_mode, last=store.last())
     result.setdefault("commands", (result.get("outcome") or {}).get("commands", []))
-    return result
+    return _warn_not_written(result)
 
 
 def confirmed(module, store: cp.Store) -> dict:
@@ -264,6 +284,14 @@ def confirmed(module, store: cp.Store) -> dict:
         return {"changed": False, "armed": False, "last": last}
     result = window.confirm(store, module.params["id"], module.check_mode)
     result.update(armed=module.check_mode, last=store.last())
+    return _warn_not_written(result)
+
+
+def _warn_not_written(result: dict) -> dict:
+    """A task whose outcome could not all be written (a full disk) says so; the host's network is as reported."""
+    lines = (result.get("outcome") or {}).get("not_written") or []
+    if lines:
+        result["warnings"] = [f"could not write: {line}" for line in lines]
     return result
 
 
@@ -280,6 +308,8 @@ def run(module) -> dict:
         return rolled_back(module, store)
     result = window.query(store)
     result["changed"] = False
+    if result.get("pending"):
+        result["warnings"] = [result["pending"]["problem"]]
     return result
 
 

@@ -89,7 +89,7 @@ def test_invalid_input_names_each_parameter_and_runs_nothing(lab, servers):
                      "probes[2].target: 'gateway.example' is not an IPv4 or IPv6 address",
                      "probes[3].type: must be one of icmp, tcp, neighbour, dns, got 'ping'",
                      "probes[4].port: only for type tcp, not dns",
-                     "probes[4].count: must be a whole number of 1 or more, got 0"):
+                     "probes[4].count: must be a whole number from 1 to 100, got 0"):
         assert expected in msg, msg
     assert "probes[0]" not in msg
     assert servers.lines(listener) == []  # the valid probe did not run either

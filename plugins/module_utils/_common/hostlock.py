@@ -18,6 +18,11 @@ Within one process the lock is re-entrant: a checkpoint rollback takes it
 before it marks the checkpoint as rolling back (a rollback that cannot have
 the lock leaves the checkpoint armed), and the converge() it runs inside
 takes it again without waiting for itself.
+
+On a full /run the flock still excludes: only the holder's note is lost
+(`problems` says so). A writer that must not be stopped by the file system
+(the checkpoint watchdog, `must_lock=False`) goes on without the lock when
+its file cannot even be opened; no other writer can open it then either.
 """
 from __future__ import annotations
 
@@ -42,9 +47,10 @@ class Writer:
     holder: str = "netsafe.hypervisor"
     lock_timeout: float = DEFAULT_TIMEOUT
     advice: str = ADVICE
+    must_lock: bool = True
 
     def lock(self, namespace) -> "HostLock":
-        return HostLock(namespace, self.holder, self.lock_timeout, self.advice)
+        return HostLock(namespace, self.holder, self.lock_timeout, self.advice, self.must_lock)
 
 
 class LockTimeout(NetsafeError):
@@ -84,22 +90,32 @@ class HostLock:
     """`with HostLock(namespace, "netsafe.hypervisor.net_bridge", timeout):` around one change."""
 
     def __init__(self, namespace, holder: str, timeout: float = DEFAULT_TIMEOUT,
-                 advice: str = ADVICE):
+                 advice: str = ADVICE, must_lock: bool = True):
         self.namespace = namespace
         self.holder = holder
         self.timeout = timeout
         self.advice = advice
+        self.must_lock = must_lock
         self.path = lock_path(namespace)
         self.waited = 0.0
         self.waited_for = ""    # who held the lock when this writer started waiting
+        self.problems = []      # what the file system refused (the holder's note, the lock file itself)
 
     def __enter__(self):
         entry = _held.get(self.path)
         if entry is not None:
             entry[1] += 1
             return self
-        os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            if self.must_lock:
+                raise
+            self.problems.append(f"{self.path}: {exc.strerror or exc}: went on without the lock "
+                                 f"(no other writer can open it either)")
+            _held[self.path] = [None, 1]
+            return self
         started = time.monotonic()
         try:
             while True:
@@ -113,20 +129,29 @@ class HostLock:
                         raise self._timed_out() from None
                     time.sleep(POLL)
             self.waited = time.monotonic() - started
-            me = {"holder": self.holder, "pid": os.getpid(), "since": time.time()}
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(me).encode(), 0)
+            self._note_holder(fd)
         except BaseException:
             os.close(fd)
             raise
         _held[self.path] = [fd, 1]
         return self
 
+    def _note_holder(self, fd: int) -> None:
+        """Say who holds the lock, for a writer that waits; best effort (the flock is what excludes)."""
+        me = {"holder": self.holder, "pid": os.getpid(), "since": time.time()}
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+        except OSError as exc:
+            self.problems.append(f"{self.path}: {exc.strerror or exc}: held without the holder's name")
+
     def __exit__(self, *exc):
         entry = _held[self.path]
         entry[1] -= 1
         if entry[1] == 0:
             del _held[self.path]
+            if entry[0] is None:
+                return
             try:
                 os.ftruncate(entry[0], 0)
             finally:

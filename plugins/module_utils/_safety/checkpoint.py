@@ -15,6 +15,13 @@ one window per host or namespace.
 Every change of a checkpoint's state (arm, confirm, roll back, the
 watchdog's own rollback) happens under an flock on the run directory's
 `lock`, so a confirmation and a deadline that meet can never both win.
+
+Clocks: a deadline is kept on CLOCK_BOOTTIME, paired with the boot id the
+record stores (`remaining`), so a wall-clock step (NTP, an operator, a bad
+RTC) moves no deadline; wall time is kept beside it for display. Writes that
+happen while a checkpoint is finished or rolled back are best effort: a full
+/var/lib or /run must not stop a rollback, so each place that refused is
+named in the outcome's `not_written` instead.
 """
 from __future__ import annotations
 
@@ -39,10 +46,38 @@ LOG = "watchdog.log"
 
 ARMED, ROLLING_BACK = "armed", "rolling_back"
 CONFIRMED, ROLLED_BACK, ROLLBACK_FAILED, DISCARDED = "confirmed", "rolled_back", "rollback_failed", "discarded"
+NAMESPACE_GONE = "namespace_gone"   # its namespace was deleted while armed: nothing left to roll back
 
 
 class CheckpointError(NetsafeError):
     """A checkpoint request that cannot be honoured; the message says what is armed and what to do."""
+
+
+def boottime() -> float:
+    """Seconds since boot, suspend included, never stepped: the clock every deadline is kept on (Linux)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def on_boottime(record: dict) -> bool:
+    """The record's boot-time fields mean something here: it was armed in this boot (and has them)."""
+    return "deadline_boottime" in record and record.get("boot_id") == boot_id()
+
+
+def remaining(record: dict) -> float:
+    """Seconds until `record`'s deadline, negative once it passed.
+
+    On CLOCK_BOOTTIME within the boot that armed it, so a wall-clock step moves
+    nothing. A record from another boot can only be judged by the wall clock
+    (it is orphaned anyway: its watchdog died with that boot).
+    """
+    if on_boottime(record):
+        return record["deadline_boottime"] - boottime()
+    return record["deadline"] - time.time()
+
+
+def why(exc: OSError) -> str:
+    """An OSError in a few words, for a `not_written` line."""
+    return exc.strerror or str(exc)
 
 
 def boot_id() -> str:
@@ -83,11 +118,15 @@ def iso(epoch) -> str | None:
 class Store:
     """The files of one scope (host or namespace) under `root` (a scratch tree in tests)."""
 
-    def __init__(self, namespace=None, root: str = "/"):
+    def __init__(self, namespace=None, root: str = "/", lock_required: bool = True):
         self.namespace = namespace
         self.scope = scope_of(namespace)   # the same scope as the host's network lock
         self.run_dir = self._under(root, RUN_DIR)
         self.state_dir = self._under(root, STATE_DIR)
+        self.lock_required = lock_required   # False for the watchdog: a lock it cannot open stops no rollback
+        self.lock_problem = None
+        self.pending = None    # an outcome finish() could not write to the state directory yet
+        self._older = None     # the id last.json had when that happened
         self._lock_fd = None
 
     def _under(self, root: str, path: str) -> str:
@@ -103,13 +142,24 @@ class Store:
     # -- the lock ------------------------------------------------------------
 
     def __enter__(self):
-        os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
-        self._lock_fd = os.open(self.run_path("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        """Take the checkpoint's lock. Without `lock_required`, a lock file that cannot be opened is noted
+        (lock_problem) and the caller goes on: nobody else can open it either, so nobody can race it."""
+        self.lock_problem = None
+        try:
+            os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
+            fd = os.open(self.run_path("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            if self.lock_required:
+                raise
+            self.lock_problem = f"{self.run_path('lock')}: {why(exc)}"
+            return self
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._lock_fd = fd
         return self
 
     def __exit__(self, *exc):
-        os.close(self._lock_fd)  # closing releases the flock
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the flock
         self._lock_fd = None
 
     # -- records -------------------------------------------------------------
@@ -119,36 +169,130 @@ class Store:
         return read_json(self.run_path(RECORD)) or read_json(self.state_path(RECORD))
 
     def last(self):
-        return read_json(self.state_path(LAST))
+        """The last outcome: the run directory's copy while the state directory could not take it, else the state's."""
+        return read_json(self.run_path(LAST)) or read_json(self.state_path(LAST))
+
+    def _record_places(self):
+        return ((self.state_dir, self.state_path(RECORD)), (self.run_dir, self.run_path(RECORD)))
 
     def save(self, record: dict) -> None:
-        """Write the record to the state directory first (what a reboot finds), then the run directory."""
+        """Write the record to the state directory first (what a reboot finds), then the run directory.
+
+        Strict, for arming: when either place refuses, neither keeps the record
+        (nothing is armed) and the OSError names the path.
+        """
         data = json.dumps(record, sort_keys=True).encode()
-        for directory, path in ((self.state_dir, self.state_path(RECORD)), (self.run_dir, self.run_path(RECORD))):
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            write_atomic(path, data, mode=0o600)
+        for directory, path in self._record_places():
+            try:
+                os.makedirs(directory, mode=0o700, exist_ok=True)
+                write_atomic(path, data, mode=0o600)
+            except OSError as exc:
+                for _directory, written in self._record_places():
+                    _remove(written)
+                raise OSError(exc.errno, f"{path}: {why(exc)}") from None
+
+    def try_save(self, record: dict) -> list:
+        """save() for a rollback, which a full disk must not stop: each place tried; what refused, one line each."""
+        data = json.dumps(record, sort_keys=True).encode()
+        problems = []
+        for directory, path in self._record_places():
+            try:
+                os.makedirs(directory, mode=0o700, exist_ok=True)
+                write_atomic(path, data, mode=0o600)
+            except OSError as exc:
+                problems.append(f"the {record['state']} state: {path}: {why(exc)}")
+        return problems
+
+    def record_outcome(self, outcome: dict) -> bool:
+        """Write last.json to the state directory (what a reboot finds); True once it is there.
+
+        When the state directory refuses, the refusal joins outcome["not_written"]
+        and a copy goes to the run directory, which last() reads meanwhile; a
+        successful write removes that copy.
+        """
+        data = json.dumps(outcome, sort_keys=True).encode()
+        try:
+            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+            write_atomic(self.state_path(LAST), data, mode=0o600)
+        except OSError as exc:
+            _note(outcome, f"last.json: {self.state_path(LAST)}: {why(exc)}")
+            try:
+                write_atomic(self.run_path(LAST), json.dumps(outcome, sort_keys=True).encode(), mode=0o600)
+            except OSError as copy_exc:
+                _note(outcome, f"its copy: {self.run_path(LAST)}: {why(copy_exc)}")
+            return False
+        _remove(self.run_path(LAST))
+        return True
 
     def finish(self, record: dict, outcome: dict) -> dict:
-        """Record what happened to `record` in last.json, then drop it from both places."""
-        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        """Record what happened to `record` in last.json, then drop it from both places.
+
+        Best effort: the record goes even when last.json cannot be written
+        (a full disk must not keep a finished checkpoint armed). The outcome
+        then stays in `pending`, and so does the watchdog's ready file: query
+        reports that its outcome is still to be written (pending_outcome).
+        """
         outcome = dict(outcome, id=record["id"], armed_at=record["created"], deadline=record["deadline"])
-        write_atomic(self.state_path(LAST), json.dumps(outcome, sort_keys=True).encode(), mode=0o600)
-        for path in (self.run_path(RECORD), self.state_path(RECORD), self.run_path(READY)):
-            try:
-                remove_durably(path)
-            except FileNotFoundError:
-                pass
+        outcome["not_written"] = list(outcome.get("not_written") or [])
+        self.pending = None if self.record_outcome(outcome) else outcome
+        if self.pending:   # what last.json says now is older than ours: retry_pending may replace only that
+            self._older = (_read_quietly(self.state_path(LAST)) or {}).get("id")
+        gone = [self.run_path(RECORD), self.state_path(RECORD)] + ([] if self.pending else [self.run_path(READY)])
+        for path in gone:
+            _remove(path)
         return outcome
 
+    def retry_pending(self) -> bool:
+        """Write the pending outcome, unless last.json already tells of a later checkpoint; True when done.
+
+        Call it holding the lock."""
+        outcome = self.pending
+        now = (_read_quietly(self.state_path(LAST)) or {}).get("id")
+        if now not in (self._older, outcome["id"]):
+            self.pending = None    # a checkpoint armed after ours has its outcome there: ours is history
+            return True
+        if not self.record_outcome(outcome):
+            return False
+        self.pending = None
+        ready = _read_quietly(self.run_path(READY))
+        if ready and ready.get("id") == outcome["id"]:
+            _remove(self.run_path(READY))
+        return True
+
     def amend_last(self, checkpoint_id: str, **fields) -> None:
-        """Add to last.json, if it is still about `checkpoint_id`."""
+        """Add to last.json (or to the pending outcome), if it is still about `checkpoint_id`; best effort."""
+        if self.pending and self.pending["id"] == checkpoint_id:
+            self.pending.update(fields)
+            self.retry_pending()
+            return
         last = self.last()
         if last and last.get("id") == checkpoint_id:
             last.update(fields)
-            write_atomic(self.state_path(LAST), json.dumps(last, sort_keys=True).encode(), mode=0o600)
+            self.record_outcome(last)
 
     def ready(self):
         return read_json(self.run_path(READY))
+
+
+def _note(outcome: dict, line: str) -> None:
+    notes = outcome.setdefault("not_written", [])
+    if line not in notes:
+        notes.append(line)
+
+
+def _remove(path: str) -> None:
+    """Delete `path` if it is there; best effort (a read-only file system keeps it, and says so elsewhere)."""
+    try:
+        remove_durably(path)
+    except OSError:
+        pass
+
+
+def _read_quietly(path: str):
+    try:
+        return read_json(path)
+    except (OSError, CheckpointError):
+        return None
 
 
 def read_json(path: str):
@@ -170,12 +314,18 @@ def watchdog_alive(record: dict) -> bool:
 
 
 def describe(record: dict, now: float) -> dict:
-    """What `query` and refusals report about an armed record (without its snapshot)."""
+    """What `query` and refusals report about an armed record (without its snapshot).
+
+    `remaining` and `age` follow the deadline's clock (remaining()); `deadline_at`
+    is that deadline on today's wall clock, `now`, for display.
+    """
     alive = watchdog_alive(record)
     rebooted = record.get("boot_id") != boot_id()
+    left = remaining(record)
+    age = boottime() - record["created_boottime"] if on_boottime(record) else now - record["created"]
     view = {k: record.get(k) for k in ("id", "namespace", "timeout", "devices", "state", "watchdog", "probes")}
-    view.update(armed_at=iso(record["created"]), deadline_at=iso(record["deadline"]),
-                age=round(now - record["created"], 1), remaining=round(record["deadline"] - now, 1),
+    shown = now + left if on_boottime(record) else record["deadline"]
+    view.update(armed_at=iso(record["created"]), deadline_at=iso(shown), age=round(age, 1), remaining=round(left, 1),
                 watchdog_alive=alive, rebooted_since=rebooted, orphaned=not alive,
                 devices_in_snapshot=len(record["snapshot"]["devices"]))
     if rebooted:
@@ -203,3 +353,20 @@ def stop_watchdog(record: dict) -> None:
         except OSError as exc:
             if exc.errno != errno.ESRCH:
                 raise
+
+
+def pending_outcome(store: Store, last) -> dict | None:
+    """A checkpoint its watchdog finished but could not yet record (both directories full), or None.
+
+    Its ready file is left in place for as long as the watchdog keeps trying
+    (Store.finish), and the watchdog still runs.
+    """
+    ready = _read_quietly(store.run_path(READY))
+    if not ready or not ready.get("pid") or (last and last.get("id") == ready.get("id")):
+        return None
+    if process_start(ready["pid"]) != ready.get("start"):
+        return None
+    return {"id": ready.get("id"), "watchdog_pid": ready["pid"],
+            "problem": (f"checkpoint {ready.get('id')} was finished by its watchdog (pid {ready['pid']}), which could "
+                        f"not write last.json yet ({store.state_dir} and {store.run_dir} refused: full?); it keeps "
+                        f"trying, and its log and the journal say what happened")}

@@ -54,6 +54,10 @@ ONLY_FOR = {"port": "tcp", "server": "dns", "record": "dns"}
 RECORD_TYPES = {"A": 1, "AAAA": 28}
 DEFAULT_COUNT = 3
 DEFAULT_TIMEOUT = 1.0
+# The longest a probe may take: a gate probe must not hold a watchdog past its deadline (the watchdog
+# also gives its probes only the time left), and a task's probes must end in reasonable time.
+MAX_COUNT = 100
+MAX_PROBE_SECONDS = 300.0
 # States of a neighbour entry that prove the address answered ARP/ND (or needs none).
 NEIGHBOUR_OK = ("REACHABLE", "STALE", "DELAY", "PROBE", "PERMANENT", "NOARP")
 # Waits between the attempts of a tcp, dns or neighbour probe: 0.2 s, 0.4 s, 0.8 s, then 1 s (the cap).
@@ -233,17 +237,38 @@ def _spec_problems(spec: dict, where: str) -> list:
 
     if _given(spec, "required") and _as_bool(spec["required"]) is None:
         problems.append(f"{where}.required: must be true or false, got {spec['required']!r}")
-    if _given(spec, "count"):
-        count = _as_int(spec["count"])
-        if count is None or count < 1:
-            problems.append(f"{where}.count: must be a whole number of 1 or more, got {spec['count']!r}")
-    if _given(spec, "timeout"):
-        timeout = _as_float(spec["timeout"])
-        if timeout is None or timeout <= 0:
-            problems.append(f"{where}.timeout: must be a number of seconds greater than 0, got {spec['timeout']!r}")
+    count = DEFAULT_COUNT if not _given(spec, "count") else _as_int(spec["count"])
+    if count is None or not 1 <= count <= MAX_COUNT:
+        problems.append(f"{where}.count: must be a whole number from 1 to {MAX_COUNT}, got {spec['count']!r}")
+        count = None
+    timeout = DEFAULT_TIMEOUT if not _given(spec, "timeout") else _as_float(spec["timeout"])
+    if timeout is None or timeout <= 0:
+        problems.append(f"{where}.timeout: must be a number of seconds greater than 0, got {spec['timeout']!r}")
+        timeout = None
+    if count is not None and timeout is not None and longest(kind, count, timeout) > MAX_PROBE_SECONDS:
+        problems.append(f"{where}.count and {where}.timeout: {count} attempts of up to {timeout:g} s"
+                        f"{_waits_text(kind, count)} may take {longest(kind, count, timeout):g} s; a probe may take "
+                        f"at most {MAX_PROBE_SECONDS:g} s: lower count or timeout")
     if _given(spec, "name") and (not isinstance(spec["name"], str) or not spec["name"].strip()):
         problems.append(f"{where}.name: must be a non-empty string, got {spec['name']!r}")
     return problems
+
+
+def _retry_waits(kind, count: int) -> float:
+    """Seconds a probe waits between its attempts: icmp sends at once, the others back off (_retrying)."""
+    if kind == "icmp":
+        return 0.0
+    return sum(min(RETRY_BASE * 2 ** n, RETRY_CAP) for n in range(count - 1))
+
+
+def _waits_text(kind, count: int) -> str:
+    waits = _retry_waits(kind, count)
+    return f", plus {waits:g} s between them," if waits else ""
+
+
+def longest(kind, count: int, timeout: float) -> float:
+    """The longest one probe (one target) can take: count attempts of timeout each, and the waits between."""
+    return round(count * timeout + _retry_waits(kind, count), 3)
 
 
 def probe_problems(specs, param: str = "probes") -> list:

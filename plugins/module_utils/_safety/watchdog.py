@@ -22,15 +22,18 @@ from __future__ import annotations
 import json
 import os
 import pkgutil
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import traceback
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, qualname
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import LockTimeout, Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import namespace_path
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import window
 
@@ -43,6 +46,10 @@ POLL = 0.1          # seconds between looks at the record: the deadline is kept 
 WATCHDOG_LOCK_WAIT = 5.0
 WAIT_LOG_EVERY = 12   # attempts: the log says the rollback waits about once a minute
 STATE_POLL = 0.5    # seconds between kernel reads while gate probes wait for the change to settle
+ERROR_PAUSE, ERROR_PAUSE_MAX = 0.1, 5.0   # back-off after an unexpected error (never past the deadline)
+# After a rollback whose outcome or log lines could not be written (a full disk): tries again with
+# this back-off, for this long at most (the outcome), or this long (only log lines).
+PENDING_PAUSE, PENDING_PAUSE_MAX, PENDING_GIVE_UP, LOG_GIVE_UP = 0.5, 10.0, 24 * 3600.0, 600.0
 ENTRY = """import sys
 sys.path.insert(0, {lib!r})
 from {base}._safety.watchdog import main
@@ -155,6 +162,19 @@ def spawn(store: cp.Store, record: dict, root: str, kind: str, wait: float) -> d
 
 # -- the watchdog process -----------------------------------------------------
 
+def pause(seconds: float) -> None:
+    """Wait; never raises, since the loop's own back-off depends on it.
+
+    Python 3.11+ sleeps until an absolute CLOCK_MONOTONIC time (clock_nanosleep);
+    where the clock calls are interposed (libfaketime 0.9.10 refuses that call
+    with EINVAL) select's relative timeout still waits.
+    """
+    try:
+        time.sleep(seconds)
+    except OSError:
+        select.select([], [], [], seconds)
+
+
 class _Gate:
     """Runs the gate probes once the network differs from the snapshot and has settled."""
 
@@ -164,8 +184,8 @@ class _Gate:
         self.probed = window.fingerprint(HostNetwork.from_dict(record["snapshot"]))
         self.seen, self.since, self.next_read = None, 0.0, 0.0
 
-    def failure(self, store: cp.Store):
-        """A reason to roll back now, or None."""
+    def failure(self, store: cp.Store, deadline: float):
+        """A reason to roll back now, or None. `deadline` (time.monotonic()) bounds the probes: the time left."""
         now = time.monotonic()
         if now < self.next_read:
             return None
@@ -177,7 +197,7 @@ class _Gate:
         if current == self.probed or now - self.since < self.record["gate_settle"]:
             return None
         from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import probes  # only when gated
-        results = probes.run_probes(self.record["probes"], self.record["namespace"], deadline=None)
+        results = probes.run_probes(self.record["probes"], self.record["namespace"], deadline=deadline)
         self.probed = current
         failed = probes.failed_required(results)
         lines = "; ".join(probes.summary_line(r) for r in results)
@@ -192,79 +212,264 @@ def _probes_after(store: cp.Store, record: dict) -> None:
     from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import probes
     try:
         results = probes.run_probes(record["probes"], record["namespace"], deadline=None)
-    except (NetsafeError, OSError) as exc:
+    except (NetsafeError, OSError, LookupError) as exc:
         window.log(store, f"{record['id']}: probes after the rollback could not run: {exc}")
         return
     window.log(store, f"{record['id']}: probes after the rollback: " + "; ".join(probes.summary_line(r) for r in results))
     store.amend_last(record["id"], probes_after=results)
 
 
+def _still_armed(record, armed_id: str) -> bool:
+    """Still ours to roll back: armed, or rolling back (our own attempt that an unexpected error cut short:
+    a module that rolls back stops the watchdog before it marks the record)."""
+    return record is not None and record["id"] == armed_id and record["state"] in (cp.ARMED, cp.ROLLING_BACK)
+
+
 class _Watch:
-    """The record as last read; re-read only when the file changes (a 1,000-guest snapshot is not small)."""
+    """The armed record, kept in memory as it was armed; the files only say whether it is still ours.
 
-    def __init__(self, store: cp.Store):
-        self.store, self.stamp, self.record = store, None, None
+    The file is re-read when it changes. What it may change is the record's
+    state and its watchdog's description (arming adds it); the deadline and
+    the snapshot stay as armed. A file that cannot be read (a disk error, a
+    half-gone directory) keeps the checkpoint armed; only a record gone from
+    both places, or another state or id in a file that reads, ends the watch.
+    """
 
-    def current(self):
+    def __init__(self, store: cp.Store, record: dict):
+        self.store, self.record, self.stamp = store, record, None
+
+    def armed(self) -> bool:
         try:
             st = os.stat(self.store.run_path(cp.RECORD))
         except FileNotFoundError:
-            return None
+            return os.path.exists(self.store.state_path(cp.RECORD))   # finished: both go (Store.finish)
+        except OSError:
+            return True
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         if stamp != self.stamp:
-            self.stamp, self.record = stamp, self.store.load()
-        return self.record
+            try:
+                found = cp.read_json(self.store.run_path(cp.RECORD))
+            except (OSError, cp.CheckpointError):
+                return True
+            if found is None:
+                return os.path.exists(self.store.state_path(cp.RECORD))
+            self.stamp = stamp
+            if not self._take(found):
+                return False
+        return True
+
+    def _take(self, found: dict) -> bool:
+        """Learn state and watchdog from a record that was read; False when it is not ours to roll back."""
+        if not _still_armed(found, self.record["id"]):
+            return False
+        self.record.update(state=found["state"], watchdog=found.get("watchdog"))
+        return True
+
+    def under_lock(self):
+        """The record to roll back, as the files say while the caller holds the store's lock (memory when they
+        cannot say), or None when it is no longer ours."""
+        try:
+            found = self.store.load()
+        except (OSError, cp.CheckpointError):
+            return self.record
+        return self.record if found is not None and self._take(found) else None
 
 
-def _still_armed(record, armed_id: str) -> bool:
-    return record is not None and record["id"] == armed_id and record["state"] == cp.ARMED
+class _Namespace:
+    """The namespace the checkpoint was armed in, held open: a namespace deleted, or replaced by another of
+    the same name, is told from the one we guard (holding it keeps its inode number from being reused)."""
+
+    def __init__(self, name):
+        self.name, self.fd = name, None
+        if name:
+            try:
+                self.fd = os.open(namespace_path(name), os.O_RDONLY | os.O_CLOEXEC)
+            except (OSError, LookupError):
+                self.fd = None
+
+    def gone(self) -> bool:
+        if not self.name:
+            return False
+        try:
+            now = os.stat(namespace_path(self.name))
+        except (OSError, LookupError):
+            return True
+        if self.fd is None:
+            return False
+        held = os.fstat(self.fd)
+        return (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class Watchdog:
+    """One armed checkpoint's watchdog: while the checkpoint is armed it never exits without rolling back.
+
+    Every unexpected error in its loop is logged and retried after a back-off
+    that never runs past the deadline; writing state is best effort
+    (window._roll_back_locked); a rollback that could not write its outcome
+    stays to write it once there is space (linger).
+    """
+
+    def __init__(self, store: cp.Store, record: dict):
+        self.store, self.id = store, record["id"]
+        self.by = f"watchdog pid {os.getpid()}"
+        self.watch = _Watch(store, record)
+        self.namespace = _Namespace(record["namespace"])
+        self.gate = _Gate(record) if record.get("probes") else None
+        self.waits = self.errors = 0
+
+    def run(self) -> int:
+        try:
+            while True:
+                try:
+                    code = self.step()
+                except Exception as exc:  # pylint: disable=broad-except  # it must outlive what it can survive
+                    self.errors += 1
+                    window.log(self.store, f"{self.id}: unexpected {qualname(exc)}: {exc}; tries again "
+                                           f"(error {self.errors} in a row)\n{traceback.format_exc()}")
+                    pause(self._backoff())
+                    continue
+                self.errors = 0
+                if code is not None:
+                    self.linger()
+                    return code
+        finally:
+            self.namespace.close()
+
+    def _backoff(self) -> float:
+        """ERROR_PAUSE doubled per error in a row up to ERROR_PAUSE_MAX, and never past the deadline."""
+        wait = min(ERROR_PAUSE * 2 ** (self.errors - 1), ERROR_PAUSE_MAX)
+        left = cp.remaining(self.watch.record)
+        return min(wait, left) if left > POLL else wait
+
+    def step(self):
+        """One look: an exit code when the watch is over, None to look again."""
+        if not self.watch.armed():
+            window.log(self.store, f"{self.id}: watchdog {os.getpid()} exits, the checkpoint is no longer armed")
+            return 0
+        if self.namespace.gone():
+            return self._closed_gone()
+        reason = self._deadline_passed()
+        if reason is None and self.gate is not None:
+            failure = self._gate_failure()
+            reason = self._deadline_passed() or failure
+        if reason:
+            return self.roll_back(reason)
+        pause(min(POLL, max(0.01, cp.remaining(self.watch.record))))
+        return None
+
+    def _deadline_passed(self):
+        record = self.watch.record
+        if cp.remaining(record) > 0:
+            return None
+        return f"not confirmed before its deadline {cp.iso(record['deadline'])}"
+
+    def _gate_failure(self):
+        """The gate's reason to roll back now; probes are given the time left, so the deadline holds."""
+        try:
+            return self.gate.failure(self.store, time.monotonic() + cp.remaining(self.watch.record))
+        except LookupError:
+            return None   # the namespace is gone: the next step closes the checkpoint
+        except (NetsafeError, OSError) as exc:
+            window.log(self.store, f"{self.id}: gate probes could not run: {exc}")
+            return None
+
+    def _closed_gone(self) -> int:
+        with self.store:
+            record = self.watch.under_lock()
+            if record is not None:
+                window.close_gone(self.store, record, self.by)
+        return 0
+
+    def roll_back(self, reason: str):
+        """Roll back under the store's lock and the network lock; None while another writer keeps the network."""
+        writer = Writer(f"netsafe.hypervisor checkpoint watchdog (checkpoint {self.id})", WATCHDOG_LOCK_WAIT,
+                        "The watchdog tries again", must_lock=False)
+        try:
+            with self.store:
+                if self.store.lock_problem:
+                    window.log(self.store, f"{self.id}: the checkpoint's lock could not be opened "
+                                           f"({self.store.lock_problem}); rolling back without it")
+                record = self.watch.under_lock()
+                if record is None:
+                    return None   # confirmed (or rolled back) while we waited for the lock: the next step exits
+                if self.namespace.gone():
+                    window.close_gone(self.store, record, self.by)
+                    return 0
+                result = window.roll_back_record(self.store, record, reason, self.by, writer=writer)
+        except LockTimeout as exc:
+            if self.waits % WAIT_LOG_EVERY == 0:
+                window.log(self.store, f"{self.id}: rollback waits: {exc}")
+            self.waits += 1
+            pause(POLL)
+            return None   # still armed and untouched: try again
+        if record.get("probes"):
+            _probes_after(self.store, record)
+        return 2 if result.get("failed") else 0
+
+    def linger(self) -> None:
+        """Stay, after the rollback, until what could not be written for a full disk is written.
+
+        The outcome (last.json) is worth PENDING_GIVE_UP seconds of trying, log
+        lines alone LOG_GIVE_UP; a back-off up to PENDING_PAUSE_MAX, the outcome
+        under the store's lock.
+        """
+        if not self._left_to_write():
+            return
+        started, wait = cp.boottime(), PENDING_PAUSE
+        limit = PENDING_GIVE_UP if self.store.pending else LOG_GIVE_UP
+        while cp.boottime() - started < limit:
+            pause(wait)
+            wait = min(wait * 2, PENDING_PAUSE_MAX)
+            late = f"{cp.boottime() - started:.1f} s late"
+            try:
+                if self.store.pending:
+                    self.store.pending["recorded_late"] = late
+                    with self.store:
+                        self.store.retry_pending()
+                window.flush_log(self.store)
+            except Exception as exc:  # pylint: disable=broad-except
+                window.log(self.store, f"{self.id}: writing what was left failed again: {qualname(exc)}: {exc}")
+                continue
+            if not self._left_to_write():
+                window.log(self.store, f"{self.id}: what could not be written before is written now, {late}")
+                return
+        window.log(self.store, f"{self.id}: gave up writing what was left after {limit:g} s")
+
+    def _left_to_write(self) -> bool:
+        return bool(self.store.pending) or window.log_waits_for_space()
+
+
+def _announce_ready(store: cp.Store, armed_id: str) -> bool:
+    """Tell the arming module that we run (pid and process start, so a recycled pid is never taken for us)."""
+    me = {"id": armed_id, "pid": os.getpid(), "start": cp.process_start(os.getpid())}
+    try:
+        with open(store.run_path(cp.READY) + ".tmp", "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(me))
+        os.rename(store.run_path(cp.READY) + ".tmp", store.run_path(cp.READY))
+    except OSError as exc:
+        window.log(store, f"{armed_id}: watchdog {os.getpid()} cannot say it is ready ({exc}); the module "
+                          f"discards the checkpoint")
+        return False
+    return True
 
 
 def main(run_dir: str, root: str = "/") -> int:
     """Watch the record in `run_dir` until it is confirmed, rolled back, or its deadline passes."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    record = cp.read_json(os.path.join(run_dir, cp.RECORD))
+    try:
+        record = cp.read_json(os.path.join(run_dir, cp.RECORD))
+    except (OSError, cp.CheckpointError):
+        record = None
     if record is None:
         return 1
-    store = cp.Store(record["namespace"], root)
-    armed_id = record["id"]
-    me = {"id": armed_id, "pid": os.getpid(), "start": cp.process_start(os.getpid())}
-    with open(store.run_path(cp.READY) + ".tmp", "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(me))
-    os.rename(store.run_path(cp.READY) + ".tmp", store.run_path(cp.READY))
-    window.log(store, f"{armed_id}: watchdog {os.getpid()} armed, deadline {cp.iso(record['deadline'])}")
-    gate = _Gate(record) if record.get("probes") else None
-    watch = _Watch(store)
-    waits = 0
-    while True:
-        current = watch.current()
-        if not _still_armed(current, armed_id):
-            window.log(store, f"{armed_id}: watchdog {os.getpid()} exits, the checkpoint is no longer armed")
-            return 0
-        reason = None
-        if time.time() >= current["deadline"]:
-            reason = f"not confirmed before its deadline {cp.iso(current['deadline'])}"
-        elif gate is not None:
-            try:
-                reason = gate.failure(store)
-            except (NetsafeError, OSError) as exc:
-                window.log(store, f"{armed_id}: gate probes could not run: {exc}")
-        if reason:
-            writer = Writer(f"netsafe.hypervisor checkpoint watchdog (checkpoint {armed_id})", WATCHDOG_LOCK_WAIT,
-                            "The watchdog tries again")
-            try:
-                with store:
-                    current = store.load()
-                    if not _still_armed(current, armed_id):
-                        continue  # confirmed (or rolled back) while we waited for the lock
-                    result = window.roll_back_record(store, current, reason, f"watchdog pid {os.getpid()}", writer=writer)
-            except LockTimeout as exc:
-                if waits % WAIT_LOG_EVERY == 0:
-                    window.log(store, f"{armed_id}: rollback waits: {exc}")
-                waits += 1
-                time.sleep(POLL)
-                continue   # still armed and untouched: try again
-            if current.get("probes"):
-                _probes_after(store, current)
-            return 2 if result.get("failed") else 0
-        time.sleep(min(POLL, max(0.0, current["deadline"] - time.time())) or 0.01)
+    store = cp.Store(record["namespace"], root, lock_required=False)
+    if not _announce_ready(store, record["id"]):
+        return 1
+    window.log(store, f"{record['id']}: watchdog {os.getpid()} armed, deadline {cp.iso(record['deadline'])} "
+                      f"({cp.remaining(record):.1f} s on CLOCK_BOOTTIME)")
+    return Watchdog(store, record).run()

@@ -8,6 +8,7 @@ leave the same report in last.json.
 """
 from __future__ import annotations
 
+import errno
 import json
 import syslog
 import time
@@ -16,25 +17,70 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.announce import announce
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import (
+    NamespaceNotFound, Netlink, namespace_path,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.rollback import in_scope, roll_back
 
 
-def log(store: cp.Store, text: str) -> None:
-    """One line to the journal (syslog) and to the run directory's log; both best effort."""
+UNWRITTEN_KEPT = 1000     # log lines a process keeps while its log cannot be written (the oldest go first)
+_unwritten = {"lines": [], "error": None, "errno": None}
+
+
+def log(store: cp.Store, text: str) -> bool:
+    """One line to the journal (syslog) and to the run directory's log; both best effort.
+
+    A line the log file refuses (a full /run) is kept, and written before the
+    next line that fits: the watchdog's log says afterwards what happened
+    while it could not be written. True when the file has every line.
+    """
     line = f"checkpoint {store.scope}: {text}"
     try:
         syslog.openlog("netsafe-checkpoint", syslog.LOG_PID, syslog.LOG_DAEMON)
         syslog.syslog(syslog.LOG_WARNING, line)
     except OSError:
         pass
+    _unwritten["lines"] = (_unwritten["lines"] + [f"{cp.iso(time.time())} {line}\n"])[-UNWRITTEN_KEPT:]
+    return flush_log(store)
+
+
+def flush_log(store: cp.Store) -> bool:
+    """Write the log lines kept so far; True when none is left."""
+    if not _unwritten["lines"]:
+        return True
+    text = "".join(_unwritten["lines"])
     try:
         with open(store.run_path(cp.LOG), "a", encoding="utf-8") as handle:
-            handle.write(f"{cp.iso(time.time())} {line}\n")
-    except OSError:
-        pass
+            handle.write(text)
+    except OSError as exc:
+        _unwritten["error"], _unwritten["errno"] = f"{store.run_path(cp.LOG)}: {cp.why(exc)}", exc.errno
+        return False
+    _unwritten["lines"] = []
+    return True
+
+
+def unwritten_log() -> str | None:
+    """What keeps log lines from the file ('<path>: <error>'), or None when every line is written."""
+    return _unwritten["error"] if _unwritten["lines"] else None
+
+
+def log_waits_for_space() -> bool:
+    """Log lines are kept because their file system is full: worth waiting for (a log whose directory was
+    removed is not)."""
+    return bool(_unwritten["lines"]) and _unwritten["errno"] in (errno.ENOSPC, errno.EDQUOT)
+
+
+def namespace_gone(namespace) -> bool:
+    """The record's namespace no longer exists (never true for the host itself)."""
+    if not namespace:
+        return False
+    try:
+        namespace_path(namespace)
+    except NamespaceNotFound:
+        return True
+    return False
 
 
 def fingerprint(host: HostNetwork) -> str:
@@ -53,8 +99,12 @@ def snapshot(namespace, guests: GuestMatcher) -> HostNetwork:
 def query(store: cp.Store) -> dict:
     now = time.time()
     record = store.load()
-    return {"armed": record is not None, "checkpoint": cp.describe(record, now) if record else None,
-            "last": store.last()}
+    result = {"armed": record is not None, "checkpoint": cp.describe(record, now) if record else None,
+              "last": store.last()}
+    pending = None if record else cp.pending_outcome(store, result["last"])
+    if pending:
+        result["pending"] = pending
+    return result
 
 
 def refuse_second(store: cp.Store, record: dict) -> None:
@@ -69,9 +119,11 @@ def refuse_second(store: cp.Store, record: dict) -> None:
 
 
 def new_record(namespace, host: HostNetwork, timeout: float, devices, probes, gate_settle: float, guest_patterns) -> dict:
-    now = time.time()
+    """A record to arm: the deadline on CLOCK_BOOTTIME (what counts) and on the wall clock (what is shown)."""
+    now, booted = time.time(), cp.boottime()
     return {"id": cp.new_id(now), "namespace": namespace, "created": now, "deadline": now + timeout,
-            "timeout": timeout, "devices": devices, "probes": probes, "gate_settle": gate_settle,
+            "created_boottime": booted, "deadline_boottime": booted + timeout, "timeout": timeout,
+            "devices": devices, "probes": probes, "gate_settle": gate_settle,
             "guest_patterns": list(guest_patterns), "boot_id": cp.boot_id(), "state": cp.ARMED, "watchdog": None,
             "snapshot": host.to_dict()}
 
@@ -86,11 +138,12 @@ def confirm(store: cp.Store, checkpoint_id: str, check_mode: bool) -> dict:
             return {"changed": True, "checkpoint": cp.describe(record, time.time())}
         if record["state"] != cp.ARMED:
             raise cp.CheckpointError(f"checkpoint {checkpoint_id} is {record['state']}; it can no longer be confirmed")
-        cp.stop_watchdog(record)
-        now = time.time()
-        outcome = store.finish(record, {"outcome": cp.CONFIRMED, "at": now, "by": "net_checkpoint",
+        # The record goes first, the watchdog second: a confirmation that cannot write last.json (a
+        # full disk) still disarms, and never leaves an armed record without its watchdog.
+        outcome = store.finish(record, {"outcome": cp.CONFIRMED, "at": time.time(), "by": "net_checkpoint",
                                         "reason": "confirmed over a fresh connection",
-                                        "before_deadline": round(record["deadline"] - now, 3)})
+                                        "before_deadline": round(cp.remaining(record), 3)})
+        cp.stop_watchdog(record)
     log(store, f"{checkpoint_id} confirmed {outcome['before_deadline']} s before its deadline")
     return {"changed": True, "outcome": outcome}
 
@@ -132,15 +185,36 @@ def roll_back_record(store: cp.Store, record: dict, reason: str, by: str, check_
     if check_mode:
         result = roll_back(record["namespace"], target, guests, record["devices"], check_mode=True)
         return {"changed": result["changed"], "commands": result["commands"]}
-    with writer.lock(record["namespace"]):
-        return _roll_back_locked(store, record, reason, by, writer, guests, target)
+    with writer.lock(record["namespace"]) as lock:
+        if namespace_gone(record["namespace"]):
+            return close_gone(store, record, by)
+        return _roll_back_locked(store, record, reason, by, writer, guests, target, lock.problems)
 
 
-def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, writer: Writer, guests, target) -> dict:
-    started = time.time()
-    record["state"] = cp.ROLLING_BACK
-    store.save(record)
+def close_gone(store: cp.Store, record: dict, by: str) -> dict:
+    """Close a checkpoint whose namespace was deleted (or replaced) while armed: nothing is left to roll back."""
+    reason = (f"namespace {record['namespace']} was deleted (or replaced by another of that name) while the "
+              f"checkpoint was armed: nothing is left to roll back")
+    log(store, f"{record['id']}: {reason}; closed as {cp.NAMESPACE_GONE}")
+    outcome = store.finish(record, {"outcome": cp.NAMESPACE_GONE, "at": time.time(), "by": by, "reason": reason,
+                                    "commands": [], "errors": []})
+    return {"changed": False, "outcome": outcome}
+
+
+def _late_ms(record: dict) -> float:
+    """Milliseconds past the deadline (negative before it), on the deadline's own clock."""
+    return round(-cp.remaining(record) * 1000, 1)
+
+
+def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, writer: Writer, guests, target,
+                      lock_problems=()) -> dict:
+    """The rollback itself. Every write here is best effort: a full disk changes what is recorded, never
+    whether the host is restored; what could not be written is listed in the outcome's `not_written`."""
+    started, started_late = time.time(), _late_ms(record)
     log(store, f"{record['id']}: rolling back ({reason})")
+    record["state"] = cp.ROLLING_BACK
+    not_written = [f"the network lock: {line}" for line in lock_problems]
+    not_written += store.try_save(record)
     commands, errors = [], []
     for _attempt in range(2):
         try:
@@ -151,16 +225,27 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
         commands += result["commands"]
         break
     else:
-        outcome = store.finish(record, {"outcome": cp.ROLLBACK_FAILED, "at": time.time(), "by": by, "reason": reason,
-                                        "errors": errors, "commands": commands})
+        outcome = _finish_rollback(store, record, not_written, {
+            "outcome": cp.ROLLBACK_FAILED, "at": time.time(), "by": by, "reason": reason, "errors": errors,
+            "commands": commands, "started_at": started, "started_after_deadline_ms": started_late})
         log(store, f"{record['id']}: ROLLBACK FAILED: {'; '.join(errors)}")
         return {"changed": bool(commands), "outcome": outcome, "failed": True}
-    finished = time.time()
+    finished, finished_late = time.time(), _late_ms(record)
     announce_errors = _announce(record["namespace"], guests) if commands else []
-    outcome = store.finish(record, {
+    outcome = _finish_rollback(store, record, not_written, {
         "outcome": cp.ROLLED_BACK, "at": finished, "by": by, "reason": reason, "commands": commands,
         "errors": errors, "announce_errors": announce_errors, "duration_ms": round((finished - started) * 1000, 1),
-        "after_deadline_ms": round((finished - record["deadline"]) * 1000, 1),
+        "started_at": started, "started_after_deadline_ms": started_late, "after_deadline_ms": finished_late,
         "devices_restored": len(in_scope(target, target, record["devices"]))})
     log(store, f"{record['id']}: rolled back in {outcome['duration_ms']} ms with {len(commands)} commands")
     return {"changed": bool(commands), "outcome": outcome}
+
+
+def _finish_rollback(store: cp.Store, record: dict, not_written: list, outcome: dict) -> dict:
+    """store.finish() with what could not be written so far (the log included); the log then says all of it."""
+    if unwritten_log():
+        not_written = not_written + [f"the log: {unwritten_log()} (its lines are kept and written once it fits)"]
+    outcome = store.finish(record, dict(outcome, not_written=not_written))
+    if outcome["not_written"]:
+        log(store, f"{record['id']}: could not write: " + "; ".join(outcome["not_written"]))
+    return outcome
