@@ -131,7 +131,7 @@ def roll_back_record(store: cp.Store, record: dict, reason: str, by: str, check_
     target = HostNetwork.from_dict(record["snapshot"])
     if check_mode:
         result = roll_back(record["namespace"], target, guests, record["devices"], check_mode=True)
-        return {"changed": result["changed"], "commands": result["commands"]}
+        return {"changed": result["changed"], "commands": result["commands"], "left": result["left"]}
     with writer.lock(record["namespace"]):
         return _roll_back_locked(store, record, reason, by, writer, guests, target)
 
@@ -141,7 +141,7 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
     record["state"] = cp.ROLLING_BACK
     store.save(record)
     log(store, f"{record['id']}: rolling back ({reason})")
-    commands, errors = [], []
+    commands, errors, left = [], [], []
     for _attempt in range(2):
         try:
             result = roll_back(record["namespace"], target, guests, record["devices"], writer=writer)
@@ -149,6 +149,7 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
             errors.append(str(exc))
             continue
         commands += result["commands"]
+        left = result["left"]
         break
     else:
         outcome = store.finish(record, {"outcome": cp.ROLLBACK_FAILED, "at": time.time(), "by": by, "reason": reason,
@@ -161,6 +162,7 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
         "outcome": cp.ROLLED_BACK, "at": finished, "by": by, "reason": reason, "commands": commands,
         "errors": errors, "announce_errors": announce_errors, "duration_ms": round((finished - started) * 1000, 1),
         "after_deadline_ms": round((finished - record["deadline"]) * 1000, 1),
-        "devices_restored": len(in_scope(target, target, record["devices"]))})
-    log(store, f"{record['id']}: rolled back in {outcome['duration_ms']} ms with {len(commands)} commands")
+        "devices_restored": len(in_scope(target, target, record["devices"])), "left": left})
+    log(store, f"{record['id']}: rolled back in {outcome['duration_ms']} ms with {len(commands)} commands"
+               + "".join(f"; left in place: {item['device']} ({item['reason']})" for item in left))
     return {"changed": bool(commands), "outcome": outcome}
