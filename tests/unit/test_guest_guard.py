@@ -31,7 +31,7 @@ def snapshot_host() -> HostNetwork:
     host.add(Nic(name="eno2", mtu=1500, up=True, kind=""))
     host.add(Bridge(name="vmbr0", mtu=1500, up=True, stp=False, forward_delay=0.0, vlan_filtering=False,
                     ip=IpConfig(addresses=["192.0.2.10/24"], gateway4="192.0.2.1")))
-    for tap in ("tap100i0", "tap100i1"):
+    for tap in ("tap100i0", "tap100i1", "tap100i2"):
         host.add(GuestPort(name=tap, mtu=1500, up=True, master="vmbr0", kind="tap"))
     return host
 
@@ -49,7 +49,7 @@ def guest(host: HostNetwork, name: str, master: str | None, kind: str = "tap") -
 def window(snapshot: HostNetwork) -> HostNetwork:
     """The snapshot after a change and after guests started during the window.
 
-    The change: vmbr0's uplink eno1 -> bond9 (eno2), tap100i0 moved to a new vmbrX, a new vmbrY.
+    The change: vmbr0's uplink eno1 -> bond9 (eno2), tap100i0 moved to a new vmbrX, tap100i2 to a new vmbrY.
     During the window: VM 101 under the Proxmox VE firewall; VM 100's second NIC re-plugged with the firewall;
     VM 104 with tag=20 on vmbr0 (no VLAN filtering: Proxmox VE's vmbr0v20 on bond9.20); VM 105 on vmbrY;
     two libvirt networks, one with a guest.
@@ -59,7 +59,7 @@ def window(snapshot: HostNetwork) -> HostNetwork:
     host.get("eno2").master = "bond9"
     host.get("eno1").master = None
     bridge(host, "vmbrX", "tap100i0")
-    bridge(host, "vmbrY")
+    bridge(host, "vmbrY", "tap100i2")
     guest(host, "tap105i0", "vmbrY")
     bridge(host, "fwbr101i0")
     guest(host, "tap101i0", "fwbr101i0")
@@ -100,7 +100,8 @@ def test_rollback_deletes_what_the_change_built_and_leaves_guest_plumbing_with_i
     assert all(f"{name} left in place: {reason}" in plan.warnings for name, reason in left.items())
     after = plan.predict(changed)
     # bond9 stays (VM 104's VLAN 20 leaves through it) but leaves vmbr0, which is back on eno1 alone.
-    expected = dict(masters(changed), eno1="vmbr0", tap100i0="vmbr0", bond9=None)
+    # tap100i2 goes back to vmbr0 (the change moved it), though vmbrY stays for tap105i0.
+    expected = dict(masters(changed), eno1="vmbr0", tap100i0="vmbr0", tap100i2="vmbr0", bond9=None)
     del expected["vmbrX"]
     assert masters(after) == expected
     assert after.get("vmbr0").ip == snapshot.get("vmbr0").ip

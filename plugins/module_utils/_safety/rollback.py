@@ -14,8 +14,8 @@ checked, predicted, applied, verified and undone like any task's change.
 3. Default routes the snapshot did not have are deleted.
 4. Guest ports go back to the bridge the snapshot found them on (with their
    VLANs on a vlan-aware bridge). A guest port that had no bridge is left
-   where it is, and so is one on plumbing that stays: a rollback never
-   detaches a guest.
+   where it is, and so is one the hypervisor re-plugged onto its own
+   plumbing: a rollback never detaches a guest.
 
 Only what the change built goes. A guest that starts during the window is no
 change of ours, yet its devices are not in the snapshot either: Proxmox VE's
@@ -159,7 +159,12 @@ def _extra_routes(host: HostNetwork, snapshot: HostNetwork, names: set) -> list:
 
 
 def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, kept: dict, left: list) -> list:
-    """Guest ports back on their snapshot bridges; one now on plumbing that stays is left there (added to `left`)."""
+    """Guest ports back on their snapshot bridges.
+
+    One the hypervisor re-plugged onto its own plumbing (a VM restarted with
+    the firewall on) is left there, and added to `left`; one the change moved
+    goes back, even from a bridge that stays because a new guest joined it.
+    """
     ops = []
     for was in sorted(snapshot.devices.values(), key=lambda d: d.name):
         now = host.get(was.name)
@@ -168,7 +173,7 @@ def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, k
         bridge = host.get(was.master)
         if bridge is None:
             continue
-        if now.master in kept:
+        if now.master in kept and hypervisor_bridge(host, host.get(now.master)):
             left.append({"device": was.name, "reason": f"on {now.master} since the checkpoint, which stays (guest "
                                                        f"plumbing); not moved back to {was.master}"})
             continue
