@@ -25,9 +25,9 @@ description:
     verified and undone if the kernel refuses it. It is logged to syslog (the journal) and to C(last.json), which the
     next V(query) reports.
   - A rollback never detaches a guest. Guest plumbing made while the checkpoint was armed stays, and so does a
-    guest port on it: a guest started in the window keeps Proxmox VE's firewall bridge C(fwbr<vmid>i<n>), its VLAN
-    bridge C(<bridge>v<tag>) with its VLAN uplink, a libvirt network's C(virbr<n>), or a new bridge it joined. The
-    outcome's C(left) names each one with the reason.
+    guest port the hypervisor plugged onto it. A guest started in the window keeps Proxmox VE's firewall bridge
+    C(fwbr<vmid>i<n>), its VLAN bridge C(<bridge>v<tag>) with its VLAN uplink, a libvirt network's C(virbr<n>), or
+    a new bridge it joined. The outcome's C(left) names each one with the reason.
   - The snapshot is kept in C(/run/netsafe/checkpoint/) and copied to C(/var/lib/netsafe/checkpoint/), so that a
     checkpoint armed before a power cut is found after the reboot. The host boots into its persistent configuration
     (run M(netsafe.hypervisor.net_persist) only after confirming).
@@ -156,8 +156,8 @@ last:
     - What happened to the last checkpoint that is no longer armed. C(outcome) (V(confirmed), V(rolled_back),
       V(rollback_failed)), C(at), C(by) (the module or the watchdog's pid), C(reason), C(commands), C(duration_ms),
       C(after_deadline_ms), C(probes_after).
-    - After a rollback, C(left) lists what it left in place on purpose, each C(device) with its C(reason): guest
-      plumbing made while the checkpoint was armed, and guest ports on it.
+    - After a rollback, C(left) lists what it left in place on purpose (guest plumbing made while the checkpoint was
+      armed, and guest ports the hypervisor plugged onto it), each C(device) with its C(reason).
   returned: always
   type: dict
 commands:
