@@ -24,6 +24,10 @@ description:
     (devices the change built are deleted, the snapshot's devices planned back, guest ports re-attached), applied,
     verified and undone if the kernel refuses it. It is logged to syslog (the journal) and to C(last.json), which the
     next V(query) reports.
+  - A rollback never detaches a guest. Guest plumbing made while the checkpoint was armed stays, and so does a
+    guest port the hypervisor plugged onto it. A guest started in the window keeps Proxmox VE's firewall bridge
+    C(fwbr<vmid>i<n>), its VLAN bridge C(<bridge>v<tag>) with its VLAN uplink, a libvirt network's C(virbr<n>), or
+    a new bridge it joined. The outcome's C(left) names each one with the reason.
   - The snapshot is kept in C(/run/netsafe/checkpoint/) and copied to C(/var/lib/netsafe/checkpoint/), so that a
     checkpoint armed before a power cut is found after the reboot. The host boots into its persistent configuration
     (run M(netsafe.hypervisor.net_persist) only after confirming).
@@ -161,6 +165,8 @@ last:
       C(probes_after).
     - C(not_written), what could not be written while it happened (a full disk), one line each with the path and
       the error; C(recorded_late) when last.json itself was written late.
+    - After a rollback, C(left) lists what it left in place on purpose (guest plumbing made while the checkpoint was
+      armed, and guest ports the hypervisor plugged onto it), each C(device) with its C(reason).
   returned: always
   type: dict
 pending:
@@ -175,6 +181,13 @@ commands:
   returned: when O(state=rolled_back)
   type: list
   elements: str
+left:
+  description: In check mode with O(state=rolled_back), what the rollback would leave in place, each C(device) with
+    its C(reason) (after a real rollback, see C(left) in RV(outcome) and RV(last)).
+  returned: when O(state=rolled_back) in check mode
+  type: list
+  elements: dict
+  sample: [{"device": "fwbr101i0", "reason": "Proxmox VE's firewall bridge of a guest NIC; carries guest ports fwln101i0, tap101i0"}]
 """
 
 import time

@@ -43,7 +43,11 @@ options:
       - V(auto) reads every source present on the host; O(ports) when given, Proxmox VE when O(proxmox_dir)
         has C(qemu-server/) or C(lxc/), libvirt when O(libvirt_status_dir) or O(libvirt_xml_dir) has domain XML files.
         An entry of O(ports) wins over a configuration naming the same device.
-      - V(proxmox), V(libvirt) and V(explicit) read only that source.
+      - V(auto) that finds none of these (a host without Proxmox VE or libvirt, or whose guests another tool
+        manages) has nothing to re-attach; the task is C(ok), C(changed=false), with a warning naming the places
+        it looked at.
+      - V(proxmox), V(libvirt) and V(explicit) read only that source, and fail the task when it is not there
+        (O(proxmox_dir) without C(qemu-server/) or C(lxc/); neither libvirt directory; no O(ports)).
     type: str
     choices: [auto, proxmox, libvirt, explicit]
     default: auto
@@ -227,7 +231,7 @@ operations:
   elements: dict
   sample: [{"action": "link_set", "device": "tap100i0", "params": {"master": "vmbr0"}}]
 sources:
-  description: The configuration sources that were read.
+  description: The configuration sources that were read; empty when O(source=auto) found none.
   returned: always
   type: list
   elements: str

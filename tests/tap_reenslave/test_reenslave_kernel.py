@@ -129,15 +129,17 @@ def test_missing_bridge_and_broken_configs_fail_their_guests_only(netns):
 
 
 def test_kernel_refusal_sets_that_guest_aside_and_restores_the_rest(netns):
-    """The kernel will not enslave a loopback device: that entry fails, the tap is still restored."""
+    """The kernel will not put a layer-3 tun device (no Ethernet) on a bridge: that entry fails, the tap is still
+    restored. (A tun device is a guest's device, so re-attachment tries it; a host device it would not.)"""
     add_bridge(netns, "vmbr0")
     ip("tuntap", "add", "tap1i0", "mode", "tap", ns=netns)
-    ports = [{"device": "lo", "bridge": "vmbr0"}, {"device": "tap1i0", "bridge": "vmbr0"}]
+    ip("tuntap", "add", "tun2i0", "mode", "tun", ns=netns)
+    ports = [{"device": "tun2i0", "bridge": "vmbr0"}, {"device": "tap1i0", "bridge": "vmbr0"}]
     result = reenslave(netns, source="explicit", ports=ports)
     assert result["reattached"] == ["tap1i0"]
-    assert [f["device"] for f in result["failed_guests"]] == ["lo"]
+    assert [f["device"] for f in result["failed_guests"]] == ["tun2i0"]
     assert "the kernel refused 'ip -n" in result["failed_guests"][0]["reason"]
-    assert links(netns)["tap1i0"]["master"] == "vmbr0" and links(netns)["lo"]["master"] is None
+    assert links(netns)["tap1i0"]["master"] == "vmbr0" and links(netns)["tun2i0"]["master"] is None
 
 
 def test_proxmox_vlan_bridge_on_a_bridge_without_vlan_filtering(netns, tmp_path):

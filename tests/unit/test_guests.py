@@ -390,11 +390,6 @@ def test_auto_reads_what_is_there_and_explicit_wins(tmp_path):
     assert found.problems == []
 
 
-def test_auto_with_nothing_fails_with_a_fix(tmp_path):
-    with pytest.raises(ConfigProblem, match="source: auto found no guest configuration"):
-        discover("auto", str(tmp_path), str(tmp_path), libvirt_status_dir=str(tmp_path))
-
-
 def counting(monkeypatch, module, name):
     """Wraps module.<name> (the parser read_cached's callbacks call) and returns the list of calls it records."""
     calls = []

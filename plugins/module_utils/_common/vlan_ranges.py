@@ -12,17 +12,18 @@ from __future__ import annotations
 import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
 
 VID_MIN, VID_MAX = 1, 4094
 _SEPARATORS = re.compile(r"[;,\s]+")
 
 
 def parse_vid(value, param: str) -> int:
-    """One VLAN id (int or digits); ValidationError naming `param` otherwise."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit() or not VID_MIN <= int(text) <= VID_MAX:
+    """One VLAN id (int or ASCII digits); ValidationError naming `param` otherwise."""
+    vid = ascii_int(value)
+    if vid is None or not VID_MIN <= vid <= VID_MAX:
         raise ValidationError([f"{param}: {value!r} is not a VLAN id; allowed {VID_MIN}-{VID_MAX}"])
-    return int(text)
+    return vid
 
 
 def parse_ranges(spec, param: str) -> list:
@@ -34,9 +35,9 @@ def parse_ranges(spec, param: str) -> list:
             if not part:
                 continue
             first, sep, last = part.partition("-")
-            if not first.strip().isdigit() or (sep and not last.strip().isdigit()):
+            low, high = ascii_int(first), ascii_int(last if sep else first)
+            if low is None or high is None:
                 raise ValidationError([f"{param}: {part!r} is not a VLAN id or range like 10 or 20-30"])
-            low, high = int(first), int(last if sep else first)
             if not VID_MIN <= low <= high <= VID_MAX:
                 raise ValidationError([f"{param}: {part!r} is out of range; VLAN ids are {VID_MIN}-{VID_MAX}, "
                                        f"first <= last"])

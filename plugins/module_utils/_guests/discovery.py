@@ -49,8 +49,12 @@ def discover(source: str = "auto", proxmox_dir: str = "/etc/pve/local",
     the live status XML of running guests from `libvirt_status_dir` when that
     directory exists, else the persistent definitions in `libvirt_xml_dir`;
     the result's `libvirt` says which. `cache` (a dict the caller keeps)
-    skips parsing files that did not change. Raises ConfigProblem when
-    nothing can be read.
+    skips parsing files that did not change.
+
+    `auto` that finds no source at all (a plain KVM host, or one whose
+    guests another tool manages) finds no guests, with a warning that names
+    the places it looked: that is no reason to fail a change window. A
+    source asked for by name that is not there raises ConfigProblem.
     """
     if source not in SOURCES:
         raise ConfigProblem(f"source: {source!r} is not allowed; allowed {', '.join(SOURCES)}")
@@ -64,6 +68,9 @@ def discover(source: str = "auto", proxmox_dir: str = "/etc/pve/local",
     if source == "proxmox" or (source == "auto" and has_proxmox(proxmox_dir)):
         if source == "proxmox" and not os.path.isdir(proxmox_dir):
             raise ConfigProblem(f"proxmox_dir: {proxmox_dir} does not exist (is this a Proxmox VE node?)")
+        if source == "proxmox" and not has_proxmox(proxmox_dir):
+            raise ConfigProblem(f"proxmox_dir: {proxmox_dir} has neither qemu-server/ nor lxc/; a Proxmox VE node's "
+                                f"directory (/etc/pve/local) has both")
         found.extend(discover_proxmox(proxmox_dir, cache))
         used.append("proxmox")
     mode = choose_mode(libvirt_read, libvirt_status_dir)
@@ -77,9 +84,12 @@ def discover(source: str = "auto", proxmox_dir: str = "/etc/pve/local",
         used.append("libvirt")
         found.libvirt = {"read": mode, "dir": libvirt_status_dir if mode == "live" else libvirt_xml_dir}
     if not used:
-        raise ConfigProblem(
-            f"source: auto found no guest configuration (no qemu-server/ or lxc/ in {proxmox_dir}, no domain XML "
-            f"in {libvirt_status_dir} or {libvirt_xml_dir}, no ports); set source and the matching path, or list ports")
+        found.warnings.append(
+            f"source: auto found no guest configuration, so there is nothing to re-attach (looked in "
+            f"{os.path.join(proxmox_dir, 'qemu-server')}, {os.path.join(proxmox_dir, 'lxc')}, {libvirt_status_dir} and "
+            f"{libvirt_xml_dir}; no ports given). If this host has guests, set source and the matching directory, "
+            f"or list ports")
+        return found
     found.nics, warnings = dedupe(found.nics)
     found.warnings.extend(warnings)
     found.sources = used

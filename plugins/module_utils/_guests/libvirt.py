@@ -267,11 +267,13 @@ def _read_dir(directory: str, cache, found: Discovery, networks_dir, running: bo
 
 
 def _libvirt_file(text: str, name: str, path: str, networks_dir, running: bool) -> tuple:
-    """(domain name, Discovery) of one file; a file that cannot be used is a problem of its guest."""
+    """(domain name, Discovery) of one file; a file that cannot be used is a problem of its guest, never the others'."""
     try:
         found = parse_libvirt_domain(text, path, networks_dir, running)
     except ConfigProblem as exc:
         return name, Discovery(problems=[{"guest": name, "origin": path, "reason": str(exc)}])
+    except ValueError as exc:
+        return name, Discovery(problems=[{"guest": name, "origin": path, "reason": f"{path}: cannot be parsed ({exc})"}])
     guest = found.nics[0].guest if found.nics else next(
         (item["guest"] for item in found.skipped + found.problems), name)
     return guest, found

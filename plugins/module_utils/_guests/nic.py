@@ -13,12 +13,13 @@ import re
 from dataclasses import dataclass, field
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import (
     parse_ranges, parse_vid as _parse_vid, ranges_of, vids_of,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import MAX_MTU, MIN_MTU, name_problem
 
-_GUEST_DEVICE = re.compile(r"(?:tap|veth)(\d+)i(\d+)")
+_GUEST_DEVICE = re.compile(r"(?:tap|veth)([0-9]+)i([0-9]+)")
 
 
 class ConfigProblem(Exception):
@@ -188,10 +189,10 @@ def parse_trunks(value) -> tuple:
 
 
 def parse_mtu(value, allow_one: bool = False) -> int:
-    """An MTU from a guest config; Proxmox VE's mtu=1 (`allow_one`) means the bridge's MTU."""
-    text = str(value).strip()
-    if not isinstance(value, bool) and text.isdigit() and (MIN_MTU <= int(text) <= MAX_MTU or (allow_one and int(text) == 1)):
-        return int(text)
+    """An MTU from a guest config (ASCII digits); Proxmox VE's mtu=1 (`allow_one`) means the bridge's MTU."""
+    mtu = ascii_int(value)
+    if mtu is not None and (MIN_MTU <= mtu <= MAX_MTU or (allow_one and mtu == 1)):
+        return mtu
     extra = ", or 1 for the bridge MTU" if allow_one else ""
     raise ConfigProblem(f"mtu: {value!r} is out of range ({MIN_MTU}-{MAX_MTU}{extra})")
 

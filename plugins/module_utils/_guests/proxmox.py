@@ -18,8 +18,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic imp
     ConfigProblem, Discovery, GuestNic, entry, interface_name_problem, parse_mtu, parse_trunks, parse_vid, read_cached,
 )
 
-_NET_KEY = re.compile(r"^net(\d+)$")
-_VMID = re.compile(r"^(\d+)\.conf$")
+_NET_KEY = re.compile(r"^net([0-9]+)$")
+_VMID = re.compile(r"^([0-9]+)\.conf$")
 
 
 def parse_property_string(text: str) -> dict:
@@ -45,7 +45,7 @@ def _flag(props: dict, key: str) -> bool:
 _SNAPSHOT = re.compile(r"^\[([a-z][a-z0-9_\-]+)\]\s*$", re.IGNORECASE)
 _SPECIAL = {"qemu": re.compile(r"^\[(?:PENDING|special:cloudinit)\]\s*$", re.IGNORECASE),
             "lxc": re.compile(r"^\[pve:pending\]\s*$", re.IGNORECASE)}
-_KEY_LINE = re.compile(r"^([a-z][a-z_]*\d*):\s*(.+?)\s*$")
+_KEY_LINE = re.compile(r"^([a-z][a-z_]*[0-9]*):\s*(.+?)\s*$")
 _LXC_RAW = re.compile(r"^(lxc\.[a-z0-9_\-.]+)(:|\s*=)\s*(.*?)\s*$")
 _TRUE = re.compile(r"^(?:1|on|yes|true)$", re.IGNORECASE)
 
@@ -152,10 +152,13 @@ def discover_proxmox(node_dir: str, cache: dict | None = None) -> Discovery:
 
 
 def _proxmox_file(text: str, vmid: str, kind: str, path: str) -> Discovery:
+    """One config file; whatever goes wrong parsing it is that guest's problem, never the other guests'."""
     try:
         return parse_proxmox_config(text, vmid, kind, path)
     except ConfigProblem as exc:
         return Discovery(problems=[{"guest": vmid, "origin": path, "reason": str(exc)}])
+    except ValueError as exc:
+        return Discovery(problems=[{"guest": vmid, "origin": path, "reason": f"{path}: cannot be parsed ({exc})"}])
 
 
 def _vmid_key(name: str):

@@ -25,6 +25,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_p
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import NotConverged, converge
 
 REATTACHED, ALREADY_OK, NOT_RUNNING, FAILED = "reattached", "already_ok", "not_running", "failed"
+# What a guest's NIC is on the host, as the kernel reports its kind: a VM's tap (tun), a container's veth.
+GUEST_KINDS = ("tun", "veth")
 # Guests set aside after kernel refusals before restore() gives up.
 MAX_SET_ASIDE = 32
 
@@ -71,6 +73,23 @@ def _effective_bridge(host: HostNetwork, nic):
     return nic.bridge, bool(main.vlan_filtering), ""
 
 
+def not_a_guest_device(dev):
+    """Why re-attachment must not touch `dev`, or None.
+
+    Whoever may write a guest config (define a libvirt domain, say) must not
+    be able to move, re-MTU or take down the host's uplinks through it: only a
+    tun/tap or veth device, or one a guest_patterns entry names (read as a
+    guest port), is a guest's device.
+    """
+    if dev is None or dev.TYPE == "guest" or getattr(dev, "kind", "") in GUEST_KINDS:
+        return None
+    kind = getattr(dev, "kind", None)
+    what = f"a {kind} device" if kind else ("a NIC without a kind (a physical device)" if dev.TYPE == "nic" else
+                                            f"a {dev.TYPE}")
+    return (f"{dev.name} is {what}, not a guest's tap or veth, and no guest_patterns entry matches its name; "
+            f"re-attachment never changes a host device")
+
+
 def _plan_nic(host: HostNetwork, nic, warnings: list) -> Outcome:
     dev = host.get(nic.device)
     if dev is None:
@@ -80,6 +99,10 @@ def _plan_nic(host: HostNetwork, nic, warnings: list) -> Outcome:
         return Outcome(nic, NOT_RUNNING)
     if isinstance(dev, Bridge):
         return Outcome(nic, FAILED, f"{nic.device} is a bridge, not a guest port")
+    for link in nic.chain():
+        problem = not_a_guest_device(host.get(link.device))
+        if problem:
+            return Outcome(nic, FAILED, problem)
     bridge, filters_vlans, reason = _effective_bridge(host, nic)
     if reason:
         return Outcome(nic, FAILED, reason)

@@ -374,6 +374,28 @@ class GuestMatcher:
         return dev.TYPE == "guest" or self.is_guest(dev.name, getattr(dev, "kind", ""))
 
 
+# Bridges a hypervisor makes for its guests, by the names it gives them: a rollback never deletes them
+# (_safety/rollback.py). Proxmox VE's VLAN bridges, <bridge>v<tag>, are told by their base bridge too.
+HYPERVISOR_BRIDGES = (
+    (re.compile(r"^fwbr[0-9]+i[0-9]+$"), "Proxmox VE's firewall bridge of a guest NIC"),
+    (re.compile(r"^virbr[0-9]+$"), "a libvirt network's bridge"),
+)
+_VLAN_BRIDGE = re.compile(r"^(.+)v([0-9]+)$")
+
+
+def hypervisor_bridge(host, dev: Device):
+    """What `dev` is when it is a bridge a hypervisor made for guests (see HYPERVISOR_BRIDGES), else None."""
+    if not isinstance(dev, Bridge):
+        return None
+    for pattern, what in HYPERVISOR_BRIDGES:
+        if pattern.match(dev.name):
+            return what
+    match = _VLAN_BRIDGE.match(dev.name)
+    if match and isinstance(host.get(match.group(1)), Bridge):
+        return f"Proxmox VE's bridge for VLAN {match.group(2)} on {match.group(1)}"
+    return None
+
+
 @dataclass
 class HostNetwork:
     """All devices of a host or namespace, by name."""

@@ -184,7 +184,7 @@ def roll_back_record(store: cp.Store, record: dict, reason: str, by: str, check_
     target = HostNetwork.from_dict(record["snapshot"])
     if check_mode:
         result = roll_back(record["namespace"], target, guests, record["devices"], check_mode=True)
-        return {"changed": result["changed"], "commands": result["commands"]}
+        return {"changed": result["changed"], "commands": result["commands"], "left": result["left"]}
     with writer.lock(record["namespace"]) as lock:
         if namespace_gone(record["namespace"]):
             return close_gone(store, record, by)
@@ -215,7 +215,7 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
     record["state"] = cp.ROLLING_BACK
     not_written = [f"the network lock: {line}" for line in lock_problems]
     not_written += store.try_save(record)
-    commands, errors = [], []
+    commands, errors, left = [], [], []
     for _attempt in range(2):
         try:
             result = roll_back(record["namespace"], target, guests, record["devices"], writer=writer)
@@ -223,6 +223,7 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
             errors.append(str(exc))
             continue
         commands += result["commands"]
+        left = result["left"]
         break
     else:
         outcome = _finish_rollback(store, record, not_written, {
@@ -236,8 +237,9 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
         "outcome": cp.ROLLED_BACK, "at": finished, "by": by, "reason": reason, "commands": commands,
         "errors": errors, "announce_errors": announce_errors, "duration_ms": round((finished - started) * 1000, 1),
         "started_at": started, "started_after_deadline_ms": started_late, "after_deadline_ms": finished_late,
-        "devices_restored": len(in_scope(target, target, record["devices"]))})
-    log(store, f"{record['id']}: rolled back in {outcome['duration_ms']} ms with {len(commands)} commands")
+        "devices_restored": len(in_scope(target, target, record["devices"])), "left": left})
+    log(store, f"{record['id']}: rolled back in {outcome['duration_ms']} ms with {len(commands)} commands"
+               + "".join(f"; left in place: {item['device']} ({item['reason']})" for item in left))
     return {"changed": bool(commands), "outcome": outcome}
 
 
