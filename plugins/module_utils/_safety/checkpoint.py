@@ -27,11 +27,13 @@ import signal
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import remove_durably, write_atomic
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import (
+    RUN_TOP, STATE_TOP, private_directory, remove_durably, under_root, write_atomic,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import scope_of
 
-RUN_DIR = "/run/netsafe/checkpoint"
-STATE_DIR = "/var/lib/netsafe/checkpoint"
+RUN_DIR = RUN_TOP + "/checkpoint"
+STATE_DIR = STATE_TOP + "/checkpoint"
 RECORD = "checkpoint.json"
 LAST = "last.json"
 READY = "watchdog.ready"
@@ -81,18 +83,23 @@ def iso(epoch) -> str | None:
 
 
 class Store:
-    """The files of one scope (host or namespace) under `root` (a scratch tree in tests)."""
+    """The files of one scope (host or namespace) under `root` (a scratch tree in tests).
+
+    The namespace name and `root` are judged here, before any path is built
+    from them; every directory is made through files.private_directory.
+    """
 
     def __init__(self, namespace=None, root: str = "/"):
         self.namespace = namespace
         self.scope = scope_of(namespace)   # the same scope as the host's network lock
-        self.run_dir = self._under(root, RUN_DIR)
-        self.state_dir = self._under(root, STATE_DIR)
+        self.run_top, self.state_top = under_root(root, RUN_TOP), under_root(root, STATE_TOP)
+        self.run_dir = os.path.join(under_root(root, RUN_DIR), self.scope)
+        self.state_dir = os.path.join(under_root(root, STATE_DIR), self.scope)
         self._lock_fd = None
 
-    def _under(self, root: str, path: str) -> str:
-        base = path if root in ("", "/") else os.path.join(root, path.lstrip("/"))
-        return os.path.join(base, self.scope)
+    def make_run_dir(self, *below: str) -> str:
+        """The run directory (or a directory below it), every level private to root."""
+        return private_directory(os.path.join(self.run_dir, *below), self.run_top)
 
     def run_path(self, name: str) -> str:
         return os.path.join(self.run_dir, name)
@@ -103,7 +110,7 @@ class Store:
     # -- the lock ------------------------------------------------------------
 
     def __enter__(self):
-        os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
+        self.make_run_dir()
         self._lock_fd = os.open(self.run_path("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         return self
@@ -124,13 +131,14 @@ class Store:
     def save(self, record: dict) -> None:
         """Write the record to the state directory first (what a reboot finds), then the run directory."""
         data = json.dumps(record, sort_keys=True).encode()
-        for directory, path in ((self.state_dir, self.state_path(RECORD)), (self.run_dir, self.run_path(RECORD))):
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+        for directory, top, path in ((self.state_dir, self.state_top, self.state_path(RECORD)),
+                                     (self.run_dir, self.run_top, self.run_path(RECORD))):
+            private_directory(directory, top)
             write_atomic(path, data, mode=0o600)
 
     def finish(self, record: dict, outcome: dict) -> dict:
         """Record what happened to `record` in last.json, then drop it from both places."""
-        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        private_directory(self.state_dir, self.state_top)
         outcome = dict(outcome, id=record["id"], armed_at=record["created"], deadline=record["deadline"])
         write_atomic(self.state_path(LAST), json.dumps(outcome, sort_keys=True).encode(), mode=0o600)
         for path in (self.run_path(RECORD), self.state_path(RECORD), self.run_path(READY)):
