@@ -31,7 +31,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import RUN_TOP, private_directory
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.names import SAFE_CHARACTERS, is_safe
 
-LOCK_DIR = "/run/netsafe/lock"
+LOCK_DIR = RUN_TOP + "/lock"
 DEFAULT_TIMEOUT = 60.0
 ADVICE = "Run again when it is done, or raise lock_timeout"   # what a timed-out task can do
 POLL = 0.02          # seconds between attempts while another writer holds the lock
