@@ -24,7 +24,8 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Name of the bond: ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at most 15 characters. The same rule holds for O(ports) and O(primary).
+      - Name of the bond. ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at most
+        15 characters. The same rule holds for O(ports) and O(primary).
     type: str
     required: true
   state:

@@ -25,8 +25,10 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Name of the bridge: ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at most 15 characters. The same rule holds for every interface name a task gives (O(ports),
-        O(port_vlans[].port)): a name that could glob in a configuration file or split a shown command is refused.
+      - Name of the bridge. ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at most
+        15 characters.
+      - The same rule holds for every interface name a task gives (O(ports), O(port_vlans[].port)). A name that could
+        glob in a configuration file or split a shown command is refused before anything is read.
     type: str
     required: true
   state:

@@ -50,7 +50,7 @@ options:
       - Default, every bridge, bond and VLAN of the host and the NICs beneath them.
       - Guest ports are never written (their hypervisor creates them); naming one is an error.
       - A device in scope whose name is outside the rule for interface names (ASCII letters, digits, C(-), C(_) and
-        C(.), starting with a letter or digit) fails the task, naming it: a kernel bridge another tool called C(vm*)
+        C(.), starting with a letter or digit) fails the task, naming it. A kernel bridge another tool called C(vm*)
         would be a glob in a configuration file (networkd's C(Name=vm*) matches every vmbr at boot).
       - With O(state=saved), a named device that the kernel no longer has is removed from the files.
     type: list

@@ -21,7 +21,8 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Name of the VLAN device: ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at most 15 characters (O(parent) too). Defaults to V(<parent>.<vlan_id>).
+      - Name of the VLAN device. ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at
+        most 15 characters (O(parent) too). Defaults to V(<parent>.<vlan_id>).
       - With O(state=absent), the device to delete; or give O(parent) and O(vlan_id) instead.
     type: str
   parent:

@@ -34,7 +34,7 @@ def files_under(root: Path) -> dict:
 
 BAD_TASKS = [
     ("net_bridge", {"name": "vm*"}, f"name: 'vm*' is not a valid interface name; {ALLOWED}"),
-    ("net_bridge", {"name": "vmbr9", "ports": ["eno3", "eth[0-9]"]}, f"ports: 'eth[0-9]' is not a valid interface name"),
+    ("net_bridge", {"name": "vmbr9", "ports": ["eno3", "eth[0-9]"]}, "ports: 'eth[0-9]' is not a valid interface name"),
     ("net_bridge", {"name": "vmbr1", "vlan_filtering": True, "port_vlans": [{"port": "eno2;x", "pvid": 5}]},
      "port_vlans.port: 'eno2;x' is not a valid interface name"),
     ("net_bond", {"name": "bond$1", "ports": ["eno3"]}, "name: 'bond$1' is not a valid interface name"),
