@@ -94,6 +94,16 @@ def proxmox(ns: str) -> None:
     ])
 
 
+def bridges_host(namespaces, with_guests: bool = True) -> tuple:
+    """(namespace with the 'bridges' host, and its guests unless told not to; its peer namespace), both `namespaces`'."""
+    ns, peer = namespaces.new(), namespaces.new()
+    nics(ns, peer, BRIDGES_NICS)
+    bridges(ns)
+    if with_guests:
+        guests(ns)
+    return ns, peer
+
+
 def change_window_host(namespaces, uplink3_cabled: bool = True) -> str:
     """A hypervisor namespace for change windows run with the local connection (the role's namespace option).
 

@@ -10,6 +10,8 @@ options:
     description:
       - Name of a network namespace (as listed by C(ip netns list)) to work in instead of the host's own network.
       - The namespace must already exist; a misspelt name fails instead of creating an empty namespace.
+      - ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at most 244 characters; any other
+        name (a path such as C(x/../y) included) fails before anything is read, locked or created.
       - This is how the collection is tested on a real kernel and how the demo lab runs.
     type: str
   guest_patterns:

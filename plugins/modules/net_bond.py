@@ -23,7 +23,9 @@ extends_documentation_fragment:
   - netsafe.hypervisor.device
 options:
   name:
-    description: Name of the bond, at most 15 characters.
+    description:
+      - Name of the bond. ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at most
+        15 characters. The same rule holds for O(ports) and O(primary).
     type: str
     required: true
   state:
@@ -162,7 +164,7 @@ diff:
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import BOND_ENUMS, Bond
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
-    DEVICE_ARGS, NETWORK_ARGS, admin_up, converge_task, desired_ip, desired_mac, refuse_present_options,
+    DEVICE_ARGS, NETWORK_ARGS, admin_up, check_names, converge_task, desired_ip, desired_mac, refuse_present_options,
     run_network_module,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond, plan_bond_absent
@@ -204,6 +206,7 @@ def desired_bond(params: dict) -> Bond:
 def run(module) -> dict:
     params = module.params
     name = params["name"]
+    check_names({"name": name, "ports": params["ports"], "primary": params["primary"]})
     if params["state"] == "absent":
         refuse_present_options(params, PRESENT_OPTIONS, "bond")
 

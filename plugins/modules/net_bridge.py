@@ -25,7 +25,10 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Name of the bridge, at most 15 characters, without whitespace, C(/) or C(:).
+      - Name of the bridge. ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at most
+        15 characters.
+      - The same rule holds for every interface name a task gives (O(ports), O(port_vlans[].port)). A name that could
+        glob in a configuration file or split a shown command is refused before anything is read.
     type: str
     required: true
   state:
@@ -208,7 +211,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
-    DEVICE_ARGS, NETWORK_ARGS, admin_up, converge_task, desired_ip, desired_mac, refuse_present_options,
+    DEVICE_ARGS, NETWORK_ARGS, admin_up, check_names, converge_task, desired_ip, desired_mac, refuse_present_options,
     run_network_module,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import (
@@ -249,6 +252,8 @@ def desired_bridge(params: dict) -> Bridge:
 def run(module) -> dict:
     params = module.params
     name = params["name"]
+    check_names({"name": name, "ports": params["ports"],
+                 "port_vlans.port": [entry["port"] for entry in params["port_vlans"] or []]})
     guests = GuestMatcher(params["guest_patterns"])
     if params["state"] == "absent":
         refuse_present_options(params, PRESENT_OPTIONS, "bridge")

@@ -94,7 +94,11 @@ options:
     default: auto
   root:
     description:
-      - Where the host's C(/) is. Tests point it at a scratch tree; leave it alone on a real host.
+      - Where the host's C(/) is. Tests point it at a scratch tree; leave it alone on a real host (the watchdog, the
+        C(change_window) role and other tasks look for checkpoints under the real C(/run/netsafe)).
+      - A path that C(..) or a symlink leads out of O(root) fails, naming it, before anything is created.
+      - Every directory under C(/run/netsafe) and C(/var/lib/netsafe) is made 0700 and root's whatever the umask;
+        one that is a symlink, another user's or writable by others fails the task, naming it, and nothing is armed.
     type: path
     default: /
 notes:
@@ -194,7 +198,9 @@ import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module, task_writer
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
+    NETWORK_ARGS, check_names, run_network_module, task_writer,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import probes, watchdog, window
 
@@ -310,8 +316,9 @@ def _warn_not_written(result: dict) -> dict:
 
 def run(module) -> dict:
     params = module.params
+    check_names({"devices": params["devices"]})
     _validate(params)
-    store = cp.Store(params["namespace"], params["root"])
+    store = cp.Store(params["namespace"], params["root"])   # judges namespace and root before any path is built
     state = params["state"]
     if state == "armed":
         return arm(module, store)

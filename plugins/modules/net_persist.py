@@ -36,7 +36,7 @@ options:
     description:
       - The network stack whose files are written.
       - V(ifupdown2) edits C(/etc/network/interfaces) and the files it C(source)s (Proxmox VE, Debian).
-      - V(networkmanager) writes NetworkManager keyfiles in C(/etc/NetworkManager/system-connections) (RHEL, oVirt).
+      - V(networkmanager) writes NetworkManager keyfiles in C(/etc/NetworkManager/system-connections) (RHEL and the like).
       - V(networkd) writes systemd-networkd C(.netdev) and C(.network) files in C(/etc/systemd/network).
       - V(auto) detects the stack from the host's files (installed programs, enabled services, running daemons) and
         reports what it found in RV(detected); it fails, asking for this option, when it finds none or several.
@@ -49,6 +49,9 @@ options:
         bond that are not guest ports, and a VLAN's parent).
       - Default, every bridge, bond and VLAN of the host and the NICs beneath them.
       - Guest ports are never written (their hypervisor creates them); naming one is an error.
+      - A device in scope whose name is outside the rule for interface names (ASCII letters, digits, C(-), C(_) and
+        C(.), starting with a letter or digit) fails the task, naming it. A kernel bridge another tool called C(vm*)
+        would be a glob in a configuration file (networkd's C(Name=vm*) matches every vmbr at boot).
       - With O(state=saved), a named device that the kernel no longer has is removed from the files.
     type: list
     elements: str
@@ -62,7 +65,10 @@ options:
     description:
       - Where the host's C(/) is. O(path), O(backup_dir) and absolute paths inside the files (C(source) lines) are
         resolved under it.
-      - For an image being prepared, or a scratch tree in tests.
+      - For an image being prepared, or a scratch tree in tests. A symlink inside it is followed while it stays
+        inside; a path that C(..) or a symlink leads out of O(root) fails, naming it, before anything is written.
+      - Directories under C(/var/lib/netsafe) (the default O(backup_dir)) are made 0700 and root's whatever the umask;
+        one that is a symlink, another user's or writable by others fails the task, naming it.
     type: path
     default: /
   backup_dir:

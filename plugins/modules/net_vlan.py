@@ -21,7 +21,8 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Name of the VLAN device, at most 15 characters. Defaults to V(<parent>.<vlan_id>).
+      - Name of the VLAN device. ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at
+        most 15 characters (O(parent) too). Defaults to V(<parent>.<vlan_id>).
       - With O(state=absent), the device to delete; or give O(parent) and O(vlan_id) instead.
     type: str
   parent:
@@ -121,7 +122,7 @@ diff:
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Vlan, vlan_device_name
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
-    DEVICE_ARGS, NETWORK_ARGS, admin_up, converge_task, desired_ip, desired_mac, refuse_present_options,
+    DEVICE_ARGS, NETWORK_ARGS, admin_up, check_names, converge_task, desired_ip, desired_mac, refuse_present_options,
     run_network_module,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_vlan import plan_vlan, plan_vlan_absent
@@ -144,6 +145,7 @@ SPEC_RULES = dict(
 
 def run(module) -> dict:
     params = module.params
+    check_names({"name": params["name"], "parent": params["parent"]})
     name = params["name"] or vlan_device_name(params["parent"], params["vlan_id"])
     if params["state"] == "absent":
         refuse_present_options(params, DEVICE_ARGS, "VLAN device")

@@ -250,7 +250,6 @@ diff:
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.discovery import discover
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.reenslave import failure, restore
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, name_problem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module, task_writer
@@ -281,14 +280,9 @@ def guest_nics(params: dict):
         problems.append(f"ports: only read with source=explicit or auto, not with source={params['source']}")
     if problems:
         raise ValidationError(problems)
-    try:
-        found = discover(params["source"], params["proxmox_dir"], params["libvirt_xml_dir"], params["ports"],
-                         libvirt_status_dir=params["libvirt_status_dir"], libvirt_read=params["libvirt_read"])
-    except ConfigProblem as exc:
-        raise ValidationError([str(exc)]) from None
+    found = discover(params["source"], params["proxmox_dir"], params["libvirt_xml_dir"], params["ports"],
+                     libvirt_status_dir=params["libvirt_status_dir"], libvirt_read=params["libvirt_read"])
     bad_input = [p["reason"] for p in found.problems if p["origin"].startswith("ports[")]
-    bad_input += [p for p in (name_problem(n.device, "ports.device") or name_problem(n.bridge, "ports.bridge")
-                              for n in found.nics if n.kind == "explicit") if p]
     if bad_input:
         raise ValidationError(bad_input)
     failures = [failure(p["reason"], guest=p["guest"], origin=p["origin"]) for p in found.problems]

@@ -238,7 +238,7 @@ def test_explicit_list(netns):
 
 @pytest.mark.parametrize("options, text", [
     ({"source": "explicit", "ports": [{"device": "tap1i0", "bridge": "vmbr0", "vlan": 5000}]}, "ports[0]: vlan: 5000"),
-    ({"source": "explicit", "ports": [{"device": "tap1i0 x", "bridge": "vmbr0"}]}, "ports.device"),
+    ({"source": "explicit", "ports": [{"device": "tap1i0 x", "bridge": "vmbr0"}]}, "ports[0]: device: 'tap1i0 x'"),
     ({"source": "explicit"}, "ports: source=explicit needs a list"),
     ({"source": "proxmox", "proxmox_dir": "/nonexistent/pve"}, "proxmox_dir: /nonexistent/pve does not exist"),
     ({"source": "libvirt", "ports": [{"device": "tap1i0", "bridge": "vmbr0"}]}, "ports: only read with source=explicit"),

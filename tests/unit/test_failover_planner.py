@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.batches import (
     _Batch, _Graph, plan_batches, plan_maintenance,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import Reservation, Vm, World
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._failover.rules import FailoverInputError, Reservation, Vm, World
 
 from failover_worlds import batch_is_safe, messy_worlds, usable_slots, world
 
@@ -99,7 +99,7 @@ def test_max_batch_size_splits_batches():
 
 
 def test_max_batch_size_below_one_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(FailoverInputError, match="max_batch_size: must be 1 or more"):
         plan_batches(world({"a": "h1"}, {}), max_batch_size=0)
 
 

@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
 
 
@@ -49,9 +50,9 @@ def test_ack_is_error_zero():
     assert nl._error_of(body, 0x100) == (0, "")
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "..", "."])
-def test_namespace_names_that_iproute2_could_not_create_are_refused(name):
-    with pytest.raises(nl.NamespaceNotFound, match="not a valid namespace name"):
+@pytest.mark.parametrize("name", ["", "a/b", "..", ".", "x/../../tmp/y", "ns*", "ns 1"])
+def test_namespace_names_outside_the_rule_are_refused(name):
+    with pytest.raises(ValidationError, match="namespace: .* is not a valid namespace name"):
         nl.namespace_path(name)
 
 

@@ -22,8 +22,10 @@ import signal
 import tempfile
 import time
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
 
+RUN_TOP = "/run/netsafe"          # locks, armed checkpoints, the watchdog's code: gone at reboot
+STATE_TOP = "/var/lib/netsafe"     # checkpoint copies, last outcomes, backups: kept
 TEMP_MARK = ".netsafe-"
 STEPS = ("create", "write", "fsync", "chmod", "rename", "fsync_dir")
 CRASH_AT_ENV = "NETSAFE_CRASH_WRITE_AT"
@@ -33,6 +35,10 @@ _written = [0]
 
 class FileWriteError(NetsafeError):
     """A configuration file could not be written; the original is untouched."""
+
+
+class UnsafeDirectory(NetsafeError):
+    """A directory of ours that another user could have planted or could change: refused, with its path."""
 
 
 def _crashpoint(step: str) -> None:
@@ -122,6 +128,85 @@ def remove_durably(path: str) -> None:
     fsync_directory(os.path.dirname(path) or ".")
 
 
+# -- our own directories -------------------------------------------------------
+
+def under_root(root: str, path: str, param: str = "root") -> str:
+    """`path` (absolute, as the host sees it) inside `root`; refused when `..` or a symlink leads out of root.
+
+    `root` is where a host's / is (a scratch tree in tests, an image being
+    prepared); a symlink that stays inside it is followed like any other.
+    """
+    if root in ("", "/"):
+        return path
+    joined = os.path.join(root, path.lstrip("/"))
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(joined)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise ValidationError([f"{param}: {joined} leads out of {root} (to {real}) through '..' or a symlink; "
+                               f"every path under {param} must stay inside it"])
+    return joined
+
+
+def netsafe_top(path: str, root: str = "/") -> str:
+    """The highest level of `path` that must be private: /run/netsafe or /var/lib/netsafe (under `root`), else `path`."""
+    for top in (RUN_TOP, STATE_TOP):
+        top = top if root in ("", "/") else os.path.join(root, top.lstrip("/"))
+        if path == top or path.startswith(top + os.sep):
+            return top
+    return path
+
+
+def private_directory(path: str, top: str) -> str:
+    """Make every level of `path` from `top` down a directory of root's that no one else can write.
+
+    Created 0700 whatever the umask. One that exists must be a real directory
+    (not a symlink), owned by the user we run as (root), and writable by no one
+    else; otherwise UnsafeDirectory names it and nothing below it is touched.
+    The levels above `top` are the system's (/run, /var/lib) and only created
+    when missing.
+    """
+    path, top = os.path.normpath(path), os.path.normpath(top)
+    if path != top and not path.startswith(top.rstrip(os.sep) + os.sep):
+        raise ValueError(f"{path} is not inside {top}")
+    os.makedirs(os.path.dirname(top), exist_ok=True)
+    levels = [top]
+    if path != top:
+        for part in os.path.relpath(path, top).split(os.sep):
+            levels.append(os.path.join(levels[-1], part))
+    for level in levels:
+        try:
+            os.mkdir(level, 0o700)
+            made = True
+        except FileExistsError:
+            made = False
+        _check_private(level, made)
+    return path
+
+
+def _check_private(level: str, made: bool) -> None:
+    """Open `level` without following a symlink; make it 0700 if we just made it, else judge it."""
+    try:
+        fd = os.open(level, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if os.path.islink(level):
+            raise UnsafeDirectory(f"{level} is a symlink (to {os.readlink(level)}); netsafe keeps its files only in "
+                                  f"real directories owned by root: remove it") from None
+        raise UnsafeDirectory(f"{level} cannot be used as a directory: {exc.strerror or exc}") from None
+    try:
+        if made:
+            os.fchmod(fd, 0o700)   # mkdir's mode passes through the umask; this does not
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if st.st_uid != os.geteuid():
+        raise UnsafeDirectory(f"{level} is owned by uid {st.st_uid}, not root; netsafe keeps its files only in "
+                              f"directories owned by root: remove it or give it to root (chown root {level})")
+    if st.st_mode & 0o022:
+        raise UnsafeDirectory(f"{level} is writable by others (mode {st.st_mode & 0o7777:04o}); netsafe keeps its "
+                              f"files only in directories no one else can write: chmod 0700 {level}, after "
+                              f"checking what is in it")
+
+
 def backup_path(backup_dir: str, original: str, stamp: float | None = None) -> str:
     """Where the previous content of `original` goes: <backup_dir>/<UTC time>/<original's absolute path>.
 
@@ -132,7 +217,7 @@ def backup_path(backup_dir: str, original: str, stamp: float | None = None) -> s
     return os.path.join(backup_dir, when, original.lstrip("/"))
 
 
-def write_backup(backup_file: str, data: bytes, mode: int) -> None:
-    """Store a backup (atomically, like everything else), creating its directories private to root."""
-    os.makedirs(os.path.dirname(backup_file), mode=0o700, exist_ok=True)
+def write_backup(backup_file: str, data: bytes, mode: int, top: str) -> None:
+    """Store a backup (atomically, like everything else); every directory from `top` down private to root."""
+    private_directory(os.path.dirname(backup_file), top)
     write_atomic(backup_file, data, mode=mode & 0o600 or 0o600)

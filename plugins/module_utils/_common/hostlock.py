@@ -32,9 +32,11 @@ import os
 import time
 from dataclasses import dataclass
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import RUN_TOP, UnsafeDirectory, private_directory
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.names import SAFE_CHARACTERS, is_safe
 
-LOCK_DIR = "/run/netsafe/lock"
+LOCK_DIR = RUN_TOP + "/lock"
 DEFAULT_TIMEOUT = 60.0
 ADVICE = "Run again when it is done, or raise lock_timeout"   # what a timed-out task can do
 POLL = 0.02          # seconds between attempts while another writer holds the lock
@@ -57,7 +59,27 @@ class LockTimeout(NetsafeError):
     """Another writer held the host's network lock for longer than the caller would wait."""
 
 
+# A namespace name becomes a file name (/run/netns/<name>, netns-<name>.lock, checkpoint/netns-<name>/):
+# iproute2's rule (no '/', not '.' or '..', a file name's 255 bytes) narrowed to the safe characters
+# (names.py), and short enough for `netns-<name>.lock`.
+NAMESPACE_MAX = 255 - len("netns-") - len(".lock")
+NAMESPACE_RULE = f"{SAFE_CHARACTERS}, at most {NAMESPACE_MAX} characters"
+
+
+def namespace_problem(name):
+    """Why `name` cannot be a namespace we work in, or None (None and '' mean the host itself)."""
+    if name is None or name == "":
+        return None
+    if not isinstance(name, str) or len(name) > NAMESPACE_MAX or not is_safe(name):
+        return f"namespace: {name!r} is not a valid namespace name; allowed {NAMESPACE_RULE}"
+    return None
+
+
 def scope_of(namespace) -> str:
+    """`host` or `netns-<name>`: where every path of a scope comes from, so a name is judged before any path is built."""
+    problem = namespace_problem(namespace)
+    if problem:
+        raise ValidationError([problem])
     return f"netns-{namespace}" if namespace else "host"
 
 
@@ -107,12 +129,12 @@ class HostLock:
             entry[1] += 1
             return self
         try:
-            os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+            private_directory(LOCK_DIR, RUN_TOP)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
+        except (OSError, UnsafeDirectory) as exc:
             if self.must_lock:
                 raise
-            self.problems.append(f"{self.path}: {exc.strerror or exc}: went on without the lock "
+            self.problems.append(f"{self.path}: {getattr(exc, 'strerror', None) or exc}: went on without the lock "
                                  f"(no other writer can open it either)")
             _held[self.path] = [None, 1]
             return self

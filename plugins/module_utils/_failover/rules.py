@@ -22,12 +22,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 
-class FailoverInputError(ValueError):
-    """Invalid world description; `param` names the offending input."""
+
+class FailoverInputError(ValidationError):
+    """Invalid world description: one problem, whose parameter `param` names (the module returns it too)."""
 
     def __init__(self, param: str, message: str):
-        super().__init__(f"{param}: {message}")
+        super().__init__([f"{param}: {message}"])
         self.param = param
 
 

@@ -3,9 +3,12 @@
 """Guest NICs listed by the user (tap_reenslave's `ports`, the watcher's settings)."""
 from __future__ import annotations
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_vid
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
-    ConfigProblem, Discovery, GuestNic, parse_mtu, parse_trunks, parse_vid,
+    ConfigProblem, Discovery, GuestNic, parse_mtu, parse_trunks,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import name_problem
 
 EXPLICIT_KEYS = ("device", "bridge", "vlan", "trunks", "mtu", "link_down", "firewall")
 
@@ -31,6 +34,9 @@ def parse_explicit(items, param: str = "ports") -> Discovery:
                 raise ConfigProblem("device: required (the guest's tap or veth device)")
             if not bridge or not isinstance(bridge, str):
                 raise ConfigProblem("bridge: required")
+            problem = name_problem(device, "device") or name_problem(bridge, "bridge")
+            if problem:
+                raise ConfigProblem(problem)
             nic = GuestNic(
                 guest=device, kind="explicit", nic=device, device=device, bridge=bridge,
                 vlan=parse_vid(item["vlan"], "vlan") if item.get("vlan") not in (None, "") else None,
@@ -40,7 +46,7 @@ def parse_explicit(items, param: str = "ports") -> Discovery:
                 firewall=bool(item.get("firewall")),
                 origin=where,
             )
-        except ConfigProblem as exc:
+        except ValidationError as exc:
             found.problems.append({"guest": device if isinstance(device, str) else None, "origin": where,
                                    "reason": f"{where}: {exc}"})
             continue

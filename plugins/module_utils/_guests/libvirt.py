@@ -26,9 +26,12 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_vid
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
-    ConfigProblem, Discovery, GuestNic, entry, interface_name_problem, parse_mtu, parse_vid, read_cached,
+    ConfigProblem, Discovery, GuestNic, entry, parse_mtu, read_cached,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import name_problem
 
 LIVE_DIR = "/run/libvirt/qemu"
 PERSISTENT_DIR = "/etc/libvirt/qemu"
@@ -194,13 +197,13 @@ def parse_libvirt_domain(text: str, origin: str = "", networks_dir: str | None =
                                              f"the live status XML ({LIVE_DIR}) of a running guest names it"})
             continue
         try:
-            for problem in (interface_name_problem(bridge, "bridge"), interface_name_problem(device, "target dev")):
+            for problem in (name_problem(bridge, "bridge"), name_problem(device, "target dev")):
                 if problem:
                     raise ConfigProblem(problem)
             vlan, trunks, native_tagged = _libvirt_vlans(vlan_el)
             mtu_el = iface.find("mtu")
             mtu = parse_mtu(mtu_el.get("size", "")) if mtu_el is not None else None
-        except ConfigProblem as exc:
+        except ValidationError as exc:
             found.problems.append({"guest": name, "nic": label, "origin": origin, "reason": f"{label}: {exc}"})
             continue
         link = iface.find("link")
@@ -270,7 +273,7 @@ def _libvirt_file(text: str, name: str, path: str, networks_dir, running: bool) 
     """(domain name, Discovery) of one file; a file that cannot be used is a problem of its guest, never the others'."""
     try:
         found = parse_libvirt_domain(text, path, networks_dir, running)
-    except ConfigProblem as exc:
+    except ValidationError as exc:
         return name, Discovery(problems=[{"guest": name, "origin": path, "reason": str(exc)}])
     except ValueError as exc:
         return name, Discovery(problems=[{"guest": name, "origin": path, "reason": f"{path}: cannot be parsed ({exc})"}])

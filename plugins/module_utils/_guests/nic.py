@@ -15,15 +15,23 @@ from dataclasses import dataclass, field
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import (
-    parse_ranges, parse_vid as _parse_vid, ranges_of, vids_of,
+    parse_ranges, ranges_of, vids_of,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import MAX_MTU, MIN_MTU, name_problem
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import MAX_MTU, MIN_MTU
 
 _GUEST_DEVICE = re.compile(r"(?:tap|veth)([0-9]+)i([0-9]+)")
 
 
-class ConfigProblem(Exception):
-    """One guest's configuration cannot be used; names the file and what is wrong."""
+class ConfigProblem(ValidationError):
+    """One guest's configuration (or a discovery setting) cannot be used; names the file or option and what is wrong.
+
+    A ValidationError, so that the parsers record it with every other input
+    problem (a bad VLAN id from vlan_ranges included) and a module's edge
+    reports it as it is.
+    """
+
+    def __init__(self, problem: str):
+        super().__init__([problem])
 
 
 @dataclass(frozen=True)
@@ -158,34 +166,11 @@ def entry(guest, kind: str, nic, origin: str, reason: str | None = None, device=
     return found
 
 
-def interface_name_problem(name: str, what: str):
-    """Why `name` (a bridge or device named by a guest config) cannot be a Linux interface name, or None.
-
-    The kernel's limit is 15 bytes, not characters: a name with non-ASCII
-    letters runs out sooner.
-    """
-    problem = name_problem(name, what)
-    if problem is None and len(name.encode("utf-8")) > 15:
-        problem = f"{what}: {name!r} is {len(name.encode('utf-8'))} bytes long; Linux allows at most 15"
-    return problem
-
-
 # -- small parsers ---------------------------------------------------------------
 
-def parse_vid(value, what: str = "tag") -> int:
-    """One VLAN id from a guest config; ConfigProblem naming `what` otherwise."""
-    try:
-        return _parse_vid(value, what)
-    except ValidationError as exc:
-        raise ConfigProblem(str(exc)) from None
-
-
 def parse_trunks(value) -> tuple:
-    """'10;20-22' (Proxmox VE), or a list of ids and 'a-b' ranges, into sorted VLAN ids."""
-    try:
-        return vids_of(parse_ranges(value, "trunks"))
-    except ValidationError as exc:
-        raise ConfigProblem(str(exc)) from None
+    """'10;20-22' (Proxmox VE), or a list of ids and 'a-b' ranges, into sorted VLAN ids; ValidationError otherwise."""
+    return vids_of(parse_ranges(value, "trunks"))
 
 
 def parse_mtu(value, allow_one: bool = False) -> int:

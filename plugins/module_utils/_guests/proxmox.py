@@ -14,9 +14,12 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_vid
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
-    ConfigProblem, Discovery, GuestNic, entry, interface_name_problem, parse_mtu, parse_trunks, parse_vid, read_cached,
+    ConfigProblem, Discovery, GuestNic, entry, parse_mtu, parse_trunks, read_cached,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import name_problem
 
 _NET_KEY = re.compile(r"^net([0-9]+)$")
 _VMID = re.compile(r"^([0-9]+)\.conf$")
@@ -108,19 +111,19 @@ def parse_proxmox_config(text: str, vmid: str, kind: str, origin: str = "") -> D
                                        "no bridge= (user-mode or other non-bridged networking)", device))
             continue
         try:
-            problem = interface_name_problem(bridge, "bridge")
+            problem = name_problem(bridge, "bridge")
             if problem:
                 raise ConfigProblem(problem)
             nic = GuestNic(
                 guest=vmid, kind=kind, nic=f"net{n}", device=device, bridge=bridge,
-                vlan=parse_vid(props["tag"]) if props.get("tag") else None,
+                vlan=parse_vid(props["tag"], "tag") if props.get("tag") else None,
                 trunks=parse_trunks(props["trunks"]) if props.get("trunks") else (),
                 mtu=parse_mtu(props["mtu"], allow_one=kind == "qemu") if props.get("mtu") else None,
                 link_down=_flag(props, "link_down"),
                 firewall=_flag(props, "firewall"),
                 origin=where,
             )
-        except ConfigProblem as exc:
+        except ValidationError as exc:
             raise ConfigProblem(f"{where}: net{n}: {exc}") from None
         found.nics.append(nic)
     return found
@@ -155,7 +158,7 @@ def _proxmox_file(text: str, vmid: str, kind: str, path: str) -> Discovery:
     """One config file; whatever goes wrong parsing it is that guest's problem, never the other guests'."""
     try:
         return parse_proxmox_config(text, vmid, kind, path)
-    except ConfigProblem as exc:
+    except ValidationError as exc:
         return Discovery(problems=[{"guest": vmid, "origin": path, "reason": str(exc)}])
     except ValueError as exc:
         return Discovery(problems=[{"guest": vmid, "origin": path, "reason": f"{path}: cannot be parsed ({exc})"}])

@@ -322,7 +322,7 @@ class TapGuard:
             planned = time.monotonic()
             with nl.Netlink(self.namespace) as netlink:
                 NetlinkConfigurator(netlink, snapshot.index_of).apply(plan.operations)
-        except (ConfigProblem, NetsafeError, OSError) as exc:
+        except (NetsafeError, OSError) as exc:
             LOG.warning("%s: first pass did not complete (%s); the full pass follows", why, exc)
             return
         self._log_first_pass(why, [o.nic.device for o in outcomes if o.operations], start, planned)
@@ -357,7 +357,7 @@ class TapGuard:
         try:
             nics = self.read_configs()
             result = restore(self.namespace, self.guests, nics, self.settings["bridges"], writer=self.writer)
-        except (ConfigProblem, NetsafeError, OSError) as exc:
+        except (NetsafeError, OSError) as exc:
             LOG.error("%s: could not re-attach guest ports: %s", why, exc)
             return None
         took = (time.monotonic() - start) * 1000
@@ -502,7 +502,7 @@ class TapGuard:
     def _reread_configs(self) -> None:
         try:
             self.read_configs()
-        except (ConfigProblem, OSError) as exc:
+        except (NetsafeError, OSError) as exc:
             LOG.error("could not read the guest configs: %s", exc)
             self.configs_dirty = False
 
@@ -550,7 +550,7 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGTERM, guard.stop)
         signal.signal(signal.SIGINT, guard.stop)
         return guard.run()
-    except (ConfigProblem, NetsafeError, LookupError, OSError, ValueError) as exc:
+    except (NetsafeError, LookupError, OSError, ValueError) as exc:
         LOG.error("cannot start: %s", exc)
         return 2
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field, fields
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.names import SAFE_CHARACTERS, is_safe
 
 MIN_MTU = 68
 MAX_MTU = 65535
@@ -31,14 +32,22 @@ DEFAULT_GUEST_PATTERNS = (
 
 # -- checks shared by every device ------------------------------------------
 
+# The one rule for interface names we are given (module options, guest configs, files): the
+# kernel's (at most 15 bytes, no '/', ':' or whitespace, not '.' or '..') narrowed to the safe
+# characters of _common/names.py.
+NAME_RULE = f"{SAFE_CHARACTERS}, at most {IFNAMSIZ - 1} bytes"
+
+
 def name_problem(name, param: str = "name"):
-    """Why `name` cannot be a Linux interface name, or None."""
+    """Why `name` cannot be an interface name we accept, or None; the message names `param` and the rule."""
     if not isinstance(name, str) or not name:
         return f"{param}: an interface name is required"
-    if len(name) >= IFNAMSIZ:
-        return f"{param}: {name!r} is {len(name)} characters long; Linux allows at most {IFNAMSIZ - 1}"
-    if name in (".", "..") or re.search(r"[\s/:]", name):
-        return f"{param}: {name!r} is not a valid interface name (no whitespace, '/' or ':'; not '.' or '..')"
+    size = len(name.encode("utf-8"))
+    if size >= IFNAMSIZ:
+        unit = "characters" if size == len(name) else "bytes"
+        return f"{param}: {name!r} is {size} {unit} long; Linux allows at most {IFNAMSIZ - 1}"
+    if not is_safe(name):
+        return f"{param}: {name!r} is not a valid interface name; allowed {NAME_RULE}"
     return None
 
 

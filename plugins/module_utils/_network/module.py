@@ -13,9 +13,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import DEFAULT_TIMEOUT, Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    DEFAULT_GUEST_PATTERNS, GuestMatcher, IpConfig, normalize_mac,
+    DEFAULT_GUEST_PATTERNS, GuestMatcher, IpConfig, name_problem, normalize_mac,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import NamespaceNotFound
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import converge
 
 # Mirrors plugins/doc_fragments/network.py.
@@ -56,6 +55,22 @@ def admin_up(params: dict) -> bool:
     return params["admin_state"] != "down"
 
 
+def check_names(named: dict) -> None:
+    """Hold every interface name a task gives ({option: name or list of names}) to the one rule, before any read.
+
+    The planners let a device the kernel already has keep whatever name it
+    has (a rollback must restore it); a task's own options never pass a name
+    that could glob in a written file or split a shown command.
+    """
+    problems = []
+    for param, value in named.items():
+        for name in value if isinstance(value, (list, tuple)) else [value]:
+            if name is not None:
+                problems += [p for p in (name_problem(name, param),) if p]
+    if problems:
+        raise ValidationError(problems)
+
+
 def refuse_present_options(params: dict, names, what: str) -> None:
     """With state=absent, options that describe the device are a mistake: fail, naming them."""
     given = [name for name in names if params.get(name) is not None and params.get(name) is not False]
@@ -89,8 +104,6 @@ def run_module(module, body) -> None:
     except NetsafeError as exc:
         # A failed change whose undo did not complete left the host changed: say so.
         module.fail_json(msg=str(exc), changed=exc.host_changed)
-    except NamespaceNotFound as exc:
-        module.fail_json(msg=str(exc), changed=False)
     except PermissionError as exc:
         module.fail_json(msg=f"permission denied talking to the kernel ({exc}); run the task as root (become: true)")
     except OSError as exc:

@@ -10,7 +10,8 @@ decodes only the attributes the model reads. The tap_guard watcher reads its
 link events with the same code. pyroute2 stays the reference decoder that the
 kernel tests compare against, and the vCenter link monitor decodes with it.
 
-Namespaces have one rule, `namespace_path`: a name iproute2 could have made,
+Namespaces have one rule, `namespace_path`: a name that passes
+hostlock.namespace_problem (iproute2's rule narrowed to safe characters),
 under /run/netns, that exists. Nothing here ever creates a namespace.
 """
 from __future__ import annotations
@@ -21,6 +22,9 @@ import errno
 import os
 import socket
 import struct
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import namespace_problem
 
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270
@@ -118,7 +122,7 @@ RTMSG = struct.Struct("=BBBBBBBBI")
 NDMSG = struct.Struct("=BxxxiHBB")
 
 # Requests in flight before their acks are read; keeps acks inside the
-# receive buffer (a 1,000-request burst overflowed it, notes/performance.md).
+# receive buffer (a 1,000-request burst sent at once overflowed it when measured).
 PIPELINE_CHUNK = 256
 # Bytes read per recv(): a dump datagram of the kernel's is at most 32 KiB,
 # a burst of link events more; one buffer per socket, reused.
@@ -140,7 +144,7 @@ class NetlinkError(OSError):
         super().__init__(code, text)
 
 
-class NamespaceNotFound(LookupError):
+class NamespaceNotFound(NetsafeError, LookupError):
     """A named network namespace does not exist (we never create one by accident)."""
 
 
@@ -243,9 +247,10 @@ def _setns(fd: int) -> None:
 
 
 def namespace_path(name: str) -> str:
-    """Path of a named namespace; refuses names iproute2 could not have made."""
-    if not name or "/" in name or name in (".", ".."):
-        raise NamespaceNotFound(f"namespace: {name!r} is not a valid namespace name")
+    """Path of a named namespace; a name outside the rule is a ValidationError, a missing one NamespaceNotFound."""
+    problem = namespace_problem(name) if name else f"namespace: {name!r} is not a valid namespace name"
+    if problem:
+        raise ValidationError([problem])
     path = os.path.join(NETNS_DIR, name)
     if not os.path.exists(path):
         raise NamespaceNotFound(

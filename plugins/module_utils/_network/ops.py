@@ -10,6 +10,7 @@ operations that undo it, computed from the state it was planned against.
 from __future__ import annotations
 
 import copy
+import shlex
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import BOND_OPTIONS
 
@@ -58,10 +59,15 @@ class Operation:
         return "bridge" if self.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL) else "ip"
 
     def command(self, namespace: str | None = None) -> str:
-        return self.program + (" -n " + namespace if namespace else "") + " " + self.batch_line()
+        """The iproute2 command line, each word shell-quoted: what a report shows can be pasted into a shell."""
+        return _quoted([self.program] + (["-n", namespace] if namespace else []) + self.words())
 
     def batch_line(self) -> str:
-        """The command without its program name, as `ip -batch` or `bridge -batch` reads it."""
+        """The command without its program name, as `ip -batch` or `bridge -batch` reads it (same quoting)."""
+        return _quoted(self.words())
+
+    def words(self) -> list:
+        """The command's words after the program name, unquoted."""
         p = self.params
         if self.action == LINK_ADD:
             words = ["link", "add"]
@@ -72,7 +78,7 @@ class Operation:
                 words += ["address", p["mac"]]
             if p.get("mtu"):
                 words += ["mtu", str(p["mtu"])]
-            return " ".join(words + ["type", p["type"]] + _type_words(p["type"], p))
+            return words + ["type", p["type"]] + _type_words(p["type"], p)
         if self.action == LINK_SET:
             words = ["link", "set", "dev", self.device]
             if "master" in p:
@@ -86,26 +92,28 @@ class Operation:
                 words += ["type", kind] + _type_words(kind, p)
             if "up" in p:
                 words.append("up" if p["up"] else "down")
-            return " ".join(words)
+            return words
         if self.action == LINK_DEL:
-            return f"link del dev {self.device}"
+            return ["link", "del", "dev", self.device]
         if self.action in (ADDR_ADD, ADDR_DEL):
-            verb = "add" if self.action == ADDR_ADD else "del"
-            return f"address {verb} {p['address']} dev {self.device}"
+            return ["address", "add" if self.action == ADDR_ADD else "del", p["address"], "dev", self.device]
         if self.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL):
             first, last = p["vids"]
             words = ["vlan", "add" if self.action == BRIDGE_VLAN_ADD else "del", "dev", self.device,
                      "vid", str(first) if first == last else f"{first}-{last}"]
-            words += [w for w, on in (("pvid", p.get("pvid")), ("untagged", p.get("untagged")), ("self", p.get("self"))) if on]
-            return " ".join(words)
+            return words + [w for w, on in (("pvid", p.get("pvid")), ("untagged", p.get("untagged")), ("self", p.get("self"))) if on]
         # No "-6": iproute2 takes the family from the gateway, and `ip -batch` refuses an option inside a line.
-        verb = "replace" if self.action == ROUTE_REPLACE else "del"
-        return f"route {verb} default via {p['gateway']} dev {self.device}"
+        return ["route", "replace" if self.action == ROUTE_REPLACE else "del", "default", "via", p["gateway"], "dev", self.device]
 
     @classmethod
     def setting(cls, device: str, key: str, new, old) -> Operation:
         """Set one attribute of `device` to `new`; the undo sets it back to `old`."""
         return cls(LINK_SET, device, {key: new}, [cls(LINK_SET, device, {key: old})])
+
+
+def _quoted(words) -> str:
+    """One command line from words: the one place a shown `ip`/`bridge` command is quoted."""
+    return " ".join(shlex.quote(str(word)) for word in words)
 
 
 def undo_sequence(done) -> list:

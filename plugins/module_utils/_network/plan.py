@@ -170,13 +170,32 @@ def vlan_users(host: HostNetwork, name: str) -> list:
     return sorted(d.name for d in host.devices.values() if isinstance(d, Vlan) and d.parent == name)
 
 
+def known_name_problem(host: HostNetwork, name, param: str = "name"):
+    """name_problem for a name that is not a device yet; None for one the kernel already has.
+
+    The allowlist keeps what could glob or split a command out of what we
+    create and write. A device that exists was accepted by the kernel, and a
+    rollback or a restore must plan it back whatever another tool named it;
+    the modules hold their own options to the allowlist before any planning
+    (module.check_names).
+    """
+    return None if isinstance(name, str) and host.get(name) is not None else name_problem(name, param)
+
+
+def device_problems(host: HostNetwork, desired) -> list:
+    """desired.problems(), without the name checks of devices the kernel already has (see known_name_problem)."""
+    named = (("name", desired.name), ("primary", getattr(desired, "primary", None)))
+    known = {name_problem(value, param) for param, value in named if value and not known_name_problem(host, value, param)}
+    return [p for p in desired.problems() if p not in known]
+
+
 def deletable(host: HostNetwork, name: str, kind):
     """The device `name` if a task may delete it (None if it is gone already).
 
     Refused when it is another kind of device, when VLANs sit on it (the
     kernel would delete them too) or while it is a port of a bridge or bond.
     """
-    problem = name_problem(name)
+    problem = known_name_problem(host, name)
     if problem:
         raise ValidationError([problem])
     current = host.get(name)
@@ -231,7 +250,7 @@ def topology_problems(host: HostNetwork, names) -> list:
 
 def member_problem(host: HostNetwork, owner: str, param: str, port: str, seen: set, what: str):
     """Why `port` cannot become a member of `owner` (shared by bridge ports and bond slaves)."""
-    problem = name_problem(port, param)
+    problem = known_name_problem(host, port, param)
     if problem:
         return problem
     if port in seen:

@@ -19,7 +19,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops im
     ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
-    Plan, checked, deletable, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state, vlan_users,
+    Plan, checked, deletable, device_problems, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state,
+    vlan_users,
 )
 
 
@@ -34,7 +35,7 @@ def effective_bond(current: Bond | None, desired: Bond) -> Bond:
 
 
 def check_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: bool) -> list:
-    problems = desired.problems()
+    problems = device_problems(host, desired)
     current = host.get(desired.name)
     if current is not None and not isinstance(current, Bond):
         return problems + [f"name: {desired.name!r} already exists and is a {current.TYPE}, not a bond"]

@@ -12,14 +12,14 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, GuestMatcher, HostNetwork
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import LINK_ADD, LINK_DEL, Operation
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
-    Plan, deletable, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state,
+    Plan, deletable, device_problems, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
 
 
 def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans=None) -> list:
     """Problems of a desired bridge against the current host."""
-    problems = desired.problems()
+    problems = device_problems(host, desired)
     current = host.get(desired.name)
     if current is not None and not isinstance(current, Bridge):
         problems.append(f"name: {desired.name!r} already exists and is a {current.TYPE} "

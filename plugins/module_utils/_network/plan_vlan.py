@@ -9,18 +9,18 @@ into the bridge it was a port of, with its addresses.
 from __future__ import annotations
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import HostNetwork, Vlan, name_problem
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import HostNetwork, Vlan
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     LINK_ADD, LINK_DEL, LINK_SET, Operation,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
-    Plan, checked, deletable, gateway_problems, plan_delete, plan_mtu_ip_state,
+    Plan, checked, deletable, device_problems, gateway_problems, known_name_problem, plan_delete, plan_mtu_ip_state,
 )
 
 
 def check_vlan(host: HostNetwork, desired: Vlan, admin_up) -> list:
-    problems = desired.problems()
-    problem = name_problem(desired.parent, "parent")
+    problems = device_problems(host, desired)
+    problem = known_name_problem(host, desired.parent, "parent")
     if problem:
         return problems + [problem]
     parent = host.get(desired.parent)

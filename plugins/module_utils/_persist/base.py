@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import under_root
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import HostNetwork
 
 
@@ -38,10 +39,8 @@ class PersistFormat:
         self.path = path
 
     def host_path(self, path: str) -> str:
-        """Where a path as the host sees it (absolute) lives on this machine: under `root`."""
-        if self.root in ("", "/"):
-            return path
-        return os.path.join(self.root, path.lstrip("/"))
+        """Where a path as the host sees it (absolute) lives on this machine: under `root`, never out of it."""
+        return under_root(self.root, path)
 
     def check_path(self) -> None:
         """A clear error when `path` is not the kind of thing this format needs."""

@@ -155,6 +155,9 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
         return result
     stamp = time.time()
     backup_root = fmt.host_path(backup_dir)
+    backup_top = fileops.netsafe_top(backup_root, fmt.root)
+    for path in changes:
+        fmt.host_path(path)   # a path a symlink leads out of root is refused before the first write
     # Created and updated files first, removals last: a crash part-way leaves
     # every device described at least once, never a device with no description.
     for path, text in sorted(changes.items(), key=lambda item: (item[1] is None, item[0])):
@@ -170,7 +173,7 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
                 with open(real, "rb") as handle:
                     old = handle.read()
                 backup = fileops.backup_path(backup_root, path, stamp)
-                fileops.write_backup(backup, old, st.st_mode)
+                fileops.write_backup(backup, old, st.st_mode, backup_top)
                 result["backups"].append(backup)
             if text is None:
                 fileops.remove_durably(real)

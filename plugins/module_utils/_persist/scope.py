@@ -75,7 +75,7 @@ def scope(host: HostNetwork, names, guests: GuestMatcher) -> tuple:
     """
     if names is None:
         roots = [d.name for d in host.devices.values() if isinstance(d, (Bridge, Bond, Vlan))]
-        return _expand(host, roots, guests), []
+        return _writable(_expand(host, roots, guests)), []
     problems, missing = [], []
     for name in names:
         problem = name_problem(name, "devices")
@@ -94,7 +94,16 @@ def scope(host: HostNetwork, names, guests: GuestMatcher) -> tuple:
         problems.append("devices: lists the same device twice")
     if problems:
         raise ValidationError(problems)
-    return _expand(host, [n for n in names if n not in missing], guests), sorted(missing)
+    return _writable(_expand(host, [n for n in names if n not in missing], guests)), sorted(missing)
+
+
+def _writable(names: list) -> list:
+    """`names`, once each can be written into a file: a kernel device named `vm*` would be networkd's glob `Name=vm*`."""
+    problems = [f"{problem}; the kernel has it and it is in scope, but no configuration file can name it safely: "
+                f"rename it or leave it out of devices" for problem in (name_problem(n, "devices") for n in names) if problem]
+    if problems:
+        raise ValidationError(problems)
+    return names
 
 
 def persisted_device(host: HostNetwork, name: str, in_scope):

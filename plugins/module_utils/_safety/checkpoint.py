@@ -34,11 +34,13 @@ import signal
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import remove_durably, write_atomic
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import (
+    RUN_TOP, STATE_TOP, UnsafeDirectory, private_directory, remove_durably, under_root, write_atomic,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import scope_of
 
-RUN_DIR = "/run/netsafe/checkpoint"
-STATE_DIR = "/var/lib/netsafe/checkpoint"
+RUN_DIR = RUN_TOP + "/checkpoint"
+STATE_DIR = STATE_TOP + "/checkpoint"
 RECORD = "checkpoint.json"
 LAST = "last.json"
 READY = "watchdog.ready"
@@ -75,9 +77,9 @@ def remaining(record: dict) -> float:
     return record["deadline"] - time.time()
 
 
-def why(exc: OSError) -> str:
-    """An OSError in a few words, for a `not_written` line."""
-    return exc.strerror or str(exc)
+def why(exc) -> str:
+    """An OSError (or a refused directory) in a few words, for a `not_written` line."""
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def boot_id() -> str:
@@ -116,22 +118,27 @@ def iso(epoch) -> str | None:
 
 
 class Store:
-    """The files of one scope (host or namespace) under `root` (a scratch tree in tests)."""
+    """The files of one scope (host or namespace) under `root` (a scratch tree in tests).
+
+    The namespace name and `root` are judged here, before any path is built
+    from them; every directory is made through files.private_directory.
+    """
 
     def __init__(self, namespace=None, root: str = "/", lock_required: bool = True):
         self.namespace = namespace
         self.scope = scope_of(namespace)   # the same scope as the host's network lock
-        self.run_dir = self._under(root, RUN_DIR)
-        self.state_dir = self._under(root, STATE_DIR)
+        self.run_top, self.state_top = under_root(root, RUN_TOP), under_root(root, STATE_TOP)
+        self.run_dir = os.path.join(under_root(root, RUN_DIR), self.scope)
+        self.state_dir = os.path.join(under_root(root, STATE_DIR), self.scope)
         self.lock_required = lock_required   # False for the watchdog: a lock it cannot open stops no rollback
         self.lock_problem = None
         self.pending = None    # an outcome finish() could not write to the state directory yet
         self._older = None     # the id last.json had when that happened
         self._lock_fd = None
 
-    def _under(self, root: str, path: str) -> str:
-        base = path if root in ("", "/") else os.path.join(root, path.lstrip("/"))
-        return os.path.join(base, self.scope)
+    def make_run_dir(self, *below: str) -> str:
+        """The run directory (or a directory below it), every level private to root."""
+        return private_directory(os.path.join(self.run_dir, *below), self.run_top)
 
     def run_path(self, name: str) -> str:
         return os.path.join(self.run_dir, name)
@@ -146,9 +153,9 @@ class Store:
         (lock_problem) and the caller goes on: nobody else can open it either, so nobody can race it."""
         self.lock_problem = None
         try:
-            os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
+            self.make_run_dir()
             fd = os.open(self.run_path("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
+        except (OSError, UnsafeDirectory) as exc:
             if self.lock_required:
                 raise
             self.lock_problem = f"{self.run_path('lock')}: {why(exc)}"
@@ -173,33 +180,36 @@ class Store:
         return read_json(self.run_path(LAST)) or read_json(self.state_path(LAST))
 
     def _record_places(self):
-        return ((self.state_dir, self.state_path(RECORD)), (self.run_dir, self.run_path(RECORD)))
+        return ((self.state_dir, self.state_top, self.state_path(RECORD)),
+                (self.run_dir, self.run_top, self.run_path(RECORD)))
 
     def save(self, record: dict) -> None:
         """Write the record to the state directory first (what a reboot finds), then the run directory.
 
         Strict, for arming: when either place refuses, neither keeps the record
-        (nothing is armed) and the OSError names the path.
+        (nothing is armed) and the OSError (or UnsafeDirectory) names the path.
         """
         data = json.dumps(record, sort_keys=True).encode()
-        for directory, path in self._record_places():
+        for directory, top, path in self._record_places():
             try:
-                os.makedirs(directory, mode=0o700, exist_ok=True)
+                private_directory(directory, top)
                 write_atomic(path, data, mode=0o600)
-            except OSError as exc:
-                for _directory, written in self._record_places():
+            except (OSError, UnsafeDirectory) as exc:
+                for _directory, _top, written in self._record_places():
                     _remove(written)
+                if isinstance(exc, UnsafeDirectory):
+                    raise
                 raise OSError(exc.errno, f"{path}: {why(exc)}") from None
 
     def try_save(self, record: dict) -> list:
         """save() for a rollback, which a full disk must not stop: each place tried; what refused, one line each."""
         data = json.dumps(record, sort_keys=True).encode()
         problems = []
-        for directory, path in self._record_places():
+        for directory, top, path in self._record_places():
             try:
-                os.makedirs(directory, mode=0o700, exist_ok=True)
+                private_directory(directory, top)
                 write_atomic(path, data, mode=0o600)
-            except OSError as exc:
+            except (OSError, UnsafeDirectory) as exc:
                 problems.append(f"the {record['state']} state: {path}: {why(exc)}")
         return problems
 
@@ -212,9 +222,9 @@ class Store:
         """
         data = json.dumps(outcome, sort_keys=True).encode()
         try:
-            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+            private_directory(self.state_dir, self.state_top)
             write_atomic(self.state_path(LAST), data, mode=0o600)
-        except OSError as exc:
+        except (OSError, UnsafeDirectory) as exc:
             _note(outcome, f"last.json: {self.state_path(LAST)}: {why(exc)}")
             try:
                 write_atomic(self.run_path(LAST), json.dumps(outcome, sort_keys=True).encode(), mode=0o600)

@@ -39,12 +39,14 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import 
 
 BASE = "ansible_collections.netsafe.hypervisor.plugins.module_utils"
 PACKAGES = ("_common", "_network", "_safety")
+LIB = "lib"         # in the run directory: the code the watchdog runs
 POLL = 0.1          # seconds between looks at the record: the deadline is kept within this
 # A rollback waits this long at a time for a change still running (its writer holds the network
 # lock), holding the checkpoint's own lock, then lets go of both for a moment and tries again: a
 # net_checkpoint task (query, confirm, rolled_back) is never kept waiting for long.
 WATCHDOG_LOCK_WAIT = 5.0
 WAIT_LOG_EVERY = 12   # attempts: the log says the rollback waits about once a minute
+WATCHDOG_UMASK = 0o077   # what the watchdog writes (its bytecode caches, records, logs) is root's alone
 STATE_POLL = 0.5    # seconds between kernel reads while gate probes wait for the change to settle
 ERROR_PAUSE, ERROR_PAUSE_MAX = 0.1, 5.0   # back-off after an unexpected error (never past the deadline)
 # After a rollback whose outcome or log lines could not be written (a full disk): tries again with
@@ -57,25 +59,31 @@ sys.exit(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "/"))
 """
 
 
-def export_code(lib: str) -> None:
-    """Write the sources of PACKAGES (from files or Ansible's zipped payload alike) under `lib`."""
+def export_code(store: cp.Store) -> None:
+    """Write the sources of PACKAGES (from files or Ansible's zipped payload alike) under the run directory's LIB.
+
+    Root runs this code: every directory is private to root and every file 0600, whatever the umask.
+    """
     parts = BASE.split(".")
     for depth in range(1, len(parts) + 1):
-        directory = os.path.join(lib, *parts[:depth])
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, "__init__.py"), "w", encoding="utf-8"):
-            pass
+        directory = store.make_run_dir(LIB, *parts[:depth])
+        _write_private(os.path.join(directory, "__init__.py"), "")
     for package in PACKAGES:
         module = sys.modules.get(f"{BASE}.{package}") or __import__(f"{BASE}.{package}", fromlist=["_"])
-        directory = os.path.join(lib, *parts, package)
-        os.makedirs(directory, exist_ok=True)
+        directory = store.make_run_dir(LIB, *parts, package)
         names = ["__init__"] + [info.name for info in pkgutil.iter_modules(module.__path__)]
         for name in names:
             fullname = f"{BASE}.{package}" if name == "__init__" else f"{BASE}.{package}.{name}"
             loader = module.__spec__.loader if name == "__init__" else _loader(module, name)
-            source = loader.get_source(fullname) or ""
-            with open(os.path.join(directory, f"{name}.py"), "w", encoding="utf-8") as handle:
-                handle.write(source)
+            _write_private(os.path.join(directory, f"{name}.py"), loader.get_source(fullname) or "")
+
+
+def _write_private(path: str, text: str) -> None:
+    """A file only root can read or change (the mode does not depend on the umask; a symlink is not followed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(fd, 0o600)
+        handle.write(text)
 
 
 def _loader(package, name: str):
@@ -113,6 +121,7 @@ def _spawn_detached(store: cp.Store, root: str) -> None:
             os.dup2(out, 2)
             os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
             os.chdir("/")
+            os.umask(WATCHDOG_UMASK)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             os.execve(command[0], command, env)
         finally:
@@ -124,7 +133,8 @@ def _spawn_systemd(store: cp.Store, root: str, record: dict) -> None:
     unit = f"netsafe-checkpoint-{record['id']}"
     proc = subprocess.run(["systemd-run", "--quiet", "--collect", f"--unit={unit}",
                            f"--description=netsafe.hypervisor watchdog of checkpoint {record['id']} ({store.scope})",
-                           "--property=KillMode=process"] + _command(store, root),
+                           "--property=KillMode=process", f"--property=UMask={WATCHDOG_UMASK:04o}"]
+                          + _command(store, root),
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise OSError(f"systemd-run failed (rc {proc.returncode}): {(proc.stderr or proc.stdout).strip()}")
@@ -132,11 +142,10 @@ def _spawn_systemd(store: cp.Store, root: str, record: dict) -> None:
 
 def spawn(store: cp.Store, record: dict, root: str, kind: str, wait: float) -> dict:
     """Start the watchdog for `record` and wait until it reports ready; returns its description."""
-    lib = store.run_path("lib")
+    lib = store.run_path(LIB)
     shutil.rmtree(lib, ignore_errors=True)
-    export_code(lib)
-    with open(store.run_path("watchdog.py"), "w", encoding="utf-8") as handle:
-        handle.write(ENTRY.format(lib=lib, base=BASE))
+    export_code(store)
+    _write_private(store.run_path("watchdog.py"), ENTRY.format(lib=lib, base=BASE))
     fallback = None
     if kind == "auto":
         kind = "systemd" if systemd_runs() else "detached"

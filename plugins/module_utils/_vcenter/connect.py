@@ -24,6 +24,7 @@ from typing import Any
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.backoff import (
     BackoffPolicy, RetryError, RetryRunner,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.errors import (
     ConnectTimeout, HTTPStatusError, NotVimServer, ReadTimeout, classify,
 )
@@ -34,8 +35,8 @@ __all__ = ["ConnectSettings", "VcenterConnectError", "connect_with_retry", "make
 _MIN_TIMEOUT = 0.05
 
 
-class VcenterConnectError(Exception):
-    """What the module turns into fail_json: a message plus structured details."""
+class VcenterConnectError(NetsafeError):
+    """What the module turns into fail_json: a message plus structured details (attempts, reason, category)."""
 
     def __init__(self, message: str, **details: Any):
         super().__init__(message)

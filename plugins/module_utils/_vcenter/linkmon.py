@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
 
 __all__ = ["LinkMonitor", "LinkMonitorError", "LinkState", "link_is_up"]
@@ -138,7 +139,7 @@ class LinkMonitor:
     def _open_socket(self) -> socket.socket:
         try:
             return nl.open_event_socket(self.namespace, [nl.RTNLGRP_LINK], self.rcvbuf)
-        except nl.NamespaceNotFound as exc:
+        except NetsafeError as exc:   # no such namespace, or a name outside the rule
             raise LinkMonitorError(f"{exc}; it is not created on purpose") from None
         except OSError as exc:
             where = f"network namespace {self.namespace!r}" if self.namespace else "this host"
