@@ -256,10 +256,10 @@ class PrivateDisks:
         for path in (self.var, self.run):
             path.mkdir(parents=True, exist_ok=True)
         if "var" in full:
-            script.append(f"mount -t tmpfs -o size={self.SIZE} tmpfs {self.var}")
+            script.append(f"mount -t tmpfs -o size={self.SIZE},mode=0700 tmpfs {self.var}")
         if "run" in full:
             Path("/run/netsafe").mkdir(exist_ok=True)   # conftest removes it at the end if this run made it
-            script += [f"mount -t tmpfs -o size={self.SIZE},nr_inodes=400 tmpfs /run/netsafe",
+            script += [f"mount -t tmpfs -o size={self.SIZE},nr_inodes=400,mode=0700 tmpfs /run/netsafe",
                        "mkdir -m 700 /run/netsafe/lock", f"mount --bind /run/netsafe {self.run}"]
         script.append("echo ready; exec sleep 900")
         self.filler = None
