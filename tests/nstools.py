@@ -61,14 +61,13 @@ def iproute(ns: str, lines) -> None:
 #
 # Left out are only fields that change on their own, name kernel-allocated
 # numbers or are the kernel's own derived entries, each with the reason below.
-# Everything else iproute2 reports is kept.
+# Everything else iproute2 (and netlink_answers) reports is kept.
 
-# Three iproute2 processes per dump (process start-up is what costs under
-# emulation in the full-kernel VM), plus, in-process, one netlink read of the
-# link-local addresses' origin (see link_local_origins).
-STATE_IP_QUERIES = ("link show", "address show", "route show table all", "rule show",
+# Two iproute2 processes per dump (process start-up is what costs under
+# emulation in the full-kernel VM: about 0.2 s each there), plus one netlink
+# read in-process for what iproute2 6.1 cannot give in them (netlink_answers).
+STATE_IP_QUERIES = ("link show", "address show", "route show table all",
                     "neigh show nud permanent", "neigh show proxy")     # `ip -j -d -batch`
-STATE_IP6_QUERIES = ("rule show",)     # `ip -6 -j -batch`: `ip rule` lists one family, IPv4 unless told
 STATE_BRIDGE_QUERIES = ("vlan show", "fdb show")     # `bridge -j -compressvlans -batch`
 STATE_SEPARATOR = "@@netsafe-state@@"
 
@@ -141,7 +140,7 @@ ADDRESS_EXCLUDED = {
     "the kernel's own link-locals (IFA_PROTO kernel_ll)": "made by the kernel once an up device has carrier "
         "(asynchronously), from the MAC the device had then: a bridge keeps the one of its first MAC after it "
         "took a port's, so no rule on today's MAC can tell them apart. Only the kernel's origin mark does "
-        "(iproute2 6.1 does not print it: link_local_origins reads it); an fe80 address configured by a person "
+        "(iproute2 6.1 does not print it: netlink_answers reads it); an fe80 address configured by a person "
         "or a tool has no mark and is kept",
     "valid_life_time": "counts down for an address with a finite lifetime",
     "preferred_life_time": "counts down for an address with a finite lifetime",
@@ -166,36 +165,36 @@ FDB_EXCLUDED = {
         "A vxlan device's self entries are its forwarding table (remote VTEPs): configuration, kept when "
         "static/permanent",
 }
-CLONE_NEWNET = 0x40000000
-_RTM_GETADDR, _NLMSG_ERROR, _NLMSG_DONE, _IFA_ADDRESS, _IFA_PROTO = 22, 2, 3, 1, 11
 KERNEL_LL = 3   # IFA_PROTO's IFAPROT_KERNEL_LL: the kernel made this link-local address itself (Linux >= 5.18)
-
-
-def _lines(queries) -> str:
-    return "".join(q + "\n" for q in queries)
+CLONE_NEWNET = 0x40000000
+_NLMSG_ERROR, _NLMSG_DONE, _DUMP_REQUEST = 2, 3, 0x301
+_RTM_GETADDR, _IFA_ADDRESS, _IFA_PROTO = 22, 1, 11
+_RTM_GETRULE, _FRA_DST, _FRA_SRC, _FRA_IIFNAME, _FRA_OIFNAME, _FRA_PAD = 34, 1, 2, 3, 17, 18
+# Rule attributes by number (linux/fib_rules.h); one the kernel adds later is kept under its number.
+_RULE_ATTRS = {1: "dst", 2: "src", 3: "iif", 4: "goto", 6: "priority", 10: "fwmark", 11: "realms", 12: "tun_id",
+               13: "suppress_ifgroup", 14: "suppress_prefixlength", 15: "table", 16: "fwmask", 17: "oif",
+               19: "l3mdev", 20: "uidrange", 21: "protocol", 22: "ipproto", 23: "sport", 24: "dport"}
+_RULE_RANGES = {20: "=II", 23: "=HH", 24: "=HH"}   # uidrange, sport, dport: start and end
+_RULE_FAMILIES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", 128: "ipmr", 129: "ip6mr"}
 
 
 def state_commands(ns: str | None) -> list[tuple[list[str], str | None]]:
     """The dump's iproute2 commands inside namespace `ns` (None: this process's own): (argv, stdin) each."""
     at = ["-n", ns] if ns else []
-    return [(["ip", *at, "-j", "-d", "-batch", "-"], _lines(STATE_IP_QUERIES)),
-            (["ip", *at, "-6", "-j", "-batch", "-"], _lines(STATE_IP6_QUERIES)),
-            (["bridge", *at, "-j", "-compressvlans", "-batch", "-"], _lines(STATE_BRIDGE_QUERIES))]
+    return [(["ip", *at, "-j", "-d", "-batch", "-"], "".join(q + "\n" for q in STATE_IP_QUERIES)),
+            (["bridge", *at, "-j", "-compressvlans", "-batch", "-"], "".join(q + "\n" for q in STATE_BRIDGE_QUERIES))]
 
 
-def link_local_command(ns: str | None) -> list[str]:
-    """link_local_origins() as a command line, for a shell that cannot call it in-process (ssh into the VM).
-
-    Every process costs under emulation, so the local dump calls it in-process instead.
-    """
+def netlink_command(ns: str | None) -> list[str]:
+    """netlink_answers() as a command line, for a shell that cannot call it in-process (ssh into the VM)."""
     enter = ["ip", "netns", "exec", ns] if ns else []
-    return [*enter, "python3", "-I", "-S", str(Path(__file__).resolve()), "--link-local-origins"]
+    return [*enter, "python3", "-I", "-S", str(Path(__file__).resolve()), "--netlink"]
 
 
 def state_script(ns: str | None) -> str:
-    """The same commands as one shell command line, each answer followed by a separator line (for ssh)."""
+    """The same reads as one shell command line, each answer followed by a separator line (for ssh)."""
     parts = []
-    for argv, stdin in [*state_commands(ns), (link_local_command(ns), None)]:
+    for argv, stdin in [*state_commands(ns), (netlink_command(ns), None)]:
         feed = f"printf %s {shlex.quote(stdin)} | " if stdin else ""
         parts.append(f"{feed}{shlex.join(argv)} && echo {STATE_SEPARATOR}")
     return " && ".join(parts)
@@ -229,44 +228,77 @@ def _netlink_socket(ns: str | None) -> socket.socket:
     return made["socket"]
 
 
-def _addr_messages(sock: socket.socket):
-    """(ifindex, attributes) of each IPv6 address an RTM_GETADDR dump returns."""
-    sock.sendto(struct.pack("=LHHLLBBBBi", 24, _RTM_GETADDR, 0x301, 1, 0, socket.AF_INET6, 0, 0, 0, 0), (0, 0))
+def _dump(sock: socket.socket, kind: int, header: bytes, header_size: int):
+    """(fixed header, {attribute type: bytes}) of each message a netlink dump request returns."""
+    sock.sendto(struct.pack("=LHHLL", 16 + len(header), kind, _DUMP_REQUEST, kind, 0) + header, (0, 0))
     while True:
         data, pos = sock.recv(1 << 16), 0
         while pos < len(data):
-            length, kind = struct.unpack_from("=LH", data, pos)
-            if kind == _NLMSG_DONE:
+            length, reply = struct.unpack_from("=LH", data, pos)
+            if reply == _NLMSG_DONE:
                 return
-            if kind == _NLMSG_ERROR:
-                raise OSError(-struct.unpack_from("=i", data, pos + 16)[0], "RTM_GETADDR dump failed")
-            attrs, at = {}, pos + 24
+            if reply == _NLMSG_ERROR:
+                raise OSError(-struct.unpack_from("=i", data, pos + 16)[0], f"netlink dump {kind} failed")
+            attrs, at = {}, pos + 16 + header_size
             while at + 4 <= pos + length:
                 size, atype = struct.unpack_from("=HH", data, at)
-                attrs[atype] = data[at + 4:at + size]
+                attrs[atype & 0x3fff] = data[at + 4:at + size]
                 at += (size + 3) & ~3
-            yield struct.unpack_from("=i", data, pos + 20)[0], attrs
+            yield data[pos + 16:pos + 16 + header_size], attrs
             pos += (length + 3) & ~3
 
 
-def link_local_origins(ns: str | None = None) -> list[list]:
-    """[ifindex, address, IFA_PROTO] of every fe80::/10 address in `ns`, read from the kernel.
+def _link_local_origins(sock: socket.socket) -> list[list]:
+    """[ifindex, address, IFA_PROTO] of every fe80::/10 address."""
+    found = []
+    for header, attrs in _dump(sock, _RTM_GETADDR, struct.pack("=BBBBi", socket.AF_INET6, 0, 0, 0, 0), 8):
+        address = ipaddress.IPv6Address(bytes(attrs.get(_IFA_ADDRESS, bytes(16))))
+        if address.is_link_local:
+            proto = attrs[_IFA_PROTO][0] if _IFA_PROTO in attrs else 0
+            found.append([struct.unpack_from("=i", header, 4)[0], str(address), proto])
+    return found
 
-    iproute2 6.1 (Debian 12) does not print IFA_PROTO, the only mark that
-    tells the kernel's own link-locals (KERNEL_LL) from configured ones; a
-    plain netlink read gets it. Read after the addresses: a link-local the
-    kernel adds in between is not in the dump anyway, and one that is gone
-    by then counts as the kernel's (what configures an address does not race
-    the dump; the kernel's asynchronous link-locals do).
+
+def _rule(header: bytes, attrs: dict) -> dict:
+    """One routing rule: its header and every attribute (named where linux/fib_rules.h names it)."""
+    family, dst_len, src_len, tos, table, _r1, _r2, action, flags = struct.unpack("=BBBBBBBBI", header)
+    rule = {"family": _RULE_FAMILIES.get(family, family), "tos": tos, "table_id": table, "action": action,
+            "flags": flags}
+    for kind, raw in attrs.items():
+        if kind == _FRA_PAD:
+            continue
+        if kind in (_FRA_DST, _FRA_SRC):
+            value = f"{ipaddress.ip_address(bytes(raw))}/{dst_len if kind == _FRA_DST else src_len}"
+        elif kind in (_FRA_IIFNAME, _FRA_OIFNAME):
+            value = raw.rstrip(b"\0").decode()
+        elif kind in _RULE_RANGES:
+            value = "{}-{}".format(*struct.unpack(_RULE_RANGES[kind], raw))
+        elif len(raw) in (1, 2, 4, 8):
+            value = int.from_bytes(raw, sys.byteorder)
+        else:
+            value = raw.hex()
+        rule[_RULE_ATTRS.get(kind, str(kind))] = value
+    return rule
+
+
+def netlink_answers(ns: str | None) -> dict:
+    """What the dump needs that iproute2 6.1 (Debian 12) cannot give in its two processes, read from the kernel.
+
+    - `link_local_origins`: [ifindex, address, IFA_PROTO] of every fe80::/10
+      address. IFA_PROTO is the only mark that tells the kernel's own
+      link-locals (KERNEL_LL) from configured ones, and iproute2 6.1 does not
+      print it. Read after the addresses: a link-local the kernel adds in
+      between is not in the dump anyway, and one gone by then counts as the
+      kernel's (what configures an address does not race the dump; the
+      kernel's asynchronous link-locals do).
+    - `rules`: the routing rules of every family. `ip rule` lists one family
+      per process (IPv4 unless given -6); a third process would cost 0.2 s a
+      dump in the full-kernel VM.
     """
     with _netlink_socket(ns) as sock:
-        found = []
-        for index, attrs in _addr_messages(sock):
-            address = ipaddress.IPv6Address(bytes(attrs.get(_IFA_ADDRESS, b"\0" * 16)))
-            if address.is_link_local:
-                proto = attrs[_IFA_PROTO][0] if _IFA_PROTO in attrs else 0
-                found.append([index, str(address), proto])
-        return found
+        origins = _link_local_origins(sock)
+        rules = [_rule(header, attrs) for header, attrs in _dump(sock, _RTM_GETRULE, bytes(12), 12)]
+    return {"link_local_origins": origins, "rules": rules}
 
 
 def _json_values(text: str) -> list:
@@ -285,7 +317,7 @@ def _json_values(text: str) -> list:
 def parse_state_output(out: str) -> dict:
     """state_view() of what state_script() printed (or the commands' outputs, each followed by a separator)."""
     parts = out.split(STATE_SEPARATOR + "\n")
-    expected = (STATE_IP_QUERIES, STATE_IP6_QUERIES, STATE_BRIDGE_QUERIES, ("link-local origins",))
+    expected = (STATE_IP_QUERIES, STATE_BRIDGE_QUERIES, ("netlink",))
     if len(parts) != len(expected) + 1 or parts[-1].strip():
         raise RuntimeError(f"the state dump did not complete:\n{out[-2000:]}")
     answers = []
@@ -294,10 +326,9 @@ def parse_state_output(out: str) -> dict:
         if len(values) != len(queries):
             raise RuntimeError(f"{len(values)} answers to {len(queries)} queries {queries}:\n{text[-2000:]}")
         answers += values
-    links, addrs, routes, rules, neighbours, proxies, rules6, bridge_vlans, fdb, origins = answers
-    return state_view(dict(links=links, addrs=addrs, routes=routes, rules=rules, rules6=rules6,
-                           neighbours=neighbours + proxies, bridge_vlans=bridge_vlans, fdb=fdb,
-                           link_local_origins=origins))
+    links, addrs, routes, neighbours, proxies, bridge_vlans, fdb, netlink = answers
+    return state_view(dict(links=links, addrs=addrs, routes=routes, neighbours=neighbours + proxies,
+                           bridge_vlans=bridge_vlans, fdb=fdb, **netlink))
 
 
 def kernel_state(ns: str | None) -> dict:
@@ -312,7 +343,7 @@ def kernel_state(ns: str | None) -> dict:
         if proc.returncode != 0:
             raise RuntimeError(f"`{shlex.join(argv)}` failed (rc {proc.returncode}): {proc.stderr.strip()}")
         out += proc.stdout + STATE_SEPARATOR + "\n"
-    out += json.dumps(link_local_origins(ns)) + "\n" + STATE_SEPARATOR + "\n"
+    out += json.dumps(netlink_answers(ns)) + "\n" + STATE_SEPARATOR + "\n"
     return parse_state_output(out)
 
 
@@ -396,12 +427,11 @@ def state_view(answers: dict) -> dict:
     links = {link["ifname"]: link for link in answers["links"]}
     configured_ll = {(index, address) for index, address, proto in answers["link_local_origins"]
                      if proto != KERNEL_LL}
-    rules = [{"family": "inet", **r} for r in answers["rules"]] + [{"family": "inet6", **r} for r in answers["rules6"]]
     return {
         "links": sorted((_link_view(link) for link in answers["links"]), key=lambda l: l["ifname"]),
         "addrs": {link["ifname"]: _addresses_view(link, configured_ll) for link in answers["addrs"]},
         "routes": _sorted_entries(r for r in map(_route_view, answers["routes"]) if r is not None),
-        "rules": _sorted_entries(rules),
+        "rules": _sorted_entries(answers["rules"]),
         "neighbours": _sorted_entries(answers["neighbours"]),
         "fdb": _sorted_entries(e for e in answers["fdb"] if _fdb_kept(e, links)),
         "bridge_vlans": {port["ifname"]: _vlan_runs(port.get("vlans", [])) for port in answers["bridge_vlans"]},
@@ -495,5 +525,5 @@ def wait_carrier(ns: str, names, polls: int = 200) -> None:
     raise AssertionError(f"no carrier on {', '.join(missing)} in {ns}")
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["--link-local-origins"]:
-    print(json.dumps(link_local_origins()))   # link_local_command(): the dump's last part, over ssh
+if __name__ == "__main__" and sys.argv[1:] == ["--netlink"]:
+    print(json.dumps(netlink_answers(None)))   # netlink_command(): the dump's last part, over ssh

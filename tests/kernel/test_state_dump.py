@@ -21,7 +21,7 @@ import json
 import subprocess
 import time
 
-from nstools import KERNEL_LL, iproute, kernel_state, link_local_origins, state_diff
+from nstools import KERNEL_LL, iproute, kernel_state, netlink_answers, state_diff
 
 pytestmark = pytest.mark.kernel
 
@@ -218,7 +218,8 @@ def test_the_kernels_own_link_locals_learned_and_local_fdb_entries_stay_out(netn
     """Present in the kernel, absent from the dump: else every dump would drift with them."""
     iproute(netns, HOST_BASE + ["ip link set eth2 up", "ip link set sw2 up", "ip link set eth2 master vmbr0"])
     for _poll in range(100):   # link-locals come with carrier (asynchronously); sw1's own frames teach vmbr0
-        made = {index for index, _address, proto in link_local_origins(netns) if proto == KERNEL_LL}
+        origins = netlink_answers(netns)["link_local_origins"]
+        made = {index for index, _address, proto in origins if proto == KERNEL_LL}
         learned = [e for e in raw_fdb(netns) if e.get("master") and e.get("state") == ""]
         if len(made) >= 5 and learned:
             break
@@ -233,7 +234,8 @@ def test_the_kernels_own_link_locals_learned_and_local_fdb_entries_stay_out(netn
     iproute(netns, ["ip link set vmbr0 address 02:00:00:00:0b:01"])
     index = json.loads(subprocess.run(["ip", "-n", netns, "-j", "link", "show", "vmbr0"], capture_output=True,
                                       text=True, check=True).stdout)[0]["ifindex"]
-    kept = [address for i, address, proto in link_local_origins(netns) if i == index and proto == KERNEL_LL]
+    kept = [address for i, address, proto in netlink_answers(netns)["link_local_origins"]
+            if i == index and proto == KERNEL_LL]
     assert kept and "fe80::ff:fe00:b01" not in kept, kept
     after = kernel_state(netns)
     assert after["addrs"] == before["addrs"] and after["fdb"] == [], state_diff(before, after)
