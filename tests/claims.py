@@ -49,16 +49,17 @@ def processes_naming(path: Path) -> list[str]:
 
 
 def stanza_options(text: str, iface: str) -> list[str]:
-    """The option lines of `iface <iface> ...` in an ifupdown interfaces file, stripped, in order.
+    """The option lines of the `iface <iface> ...` stanzas (inet and inet6) of an interfaces file, stripped.
 
-    A line is compared whole: `bridge-ports eno3 tap100i0` is not `bridge-ports eno3`.
+    Lines are compared whole: `bridge-ports eno3 tap100i0` is not `bridge-ports eno3`.
     """
     lines = text.splitlines()
     heads = [i for i, line in enumerate(lines) if re.match(rf"iface\s+{re.escape(iface)}(\s|$)", line)]
-    assert len(heads) == 1, f"{len(heads)} stanzas `iface {iface}` in:\n{text}"
+    assert heads, f"no stanza `iface {iface}` in:\n{text}"
     options = []
-    for line in lines[heads[0] + 1:]:
-        if not line.strip() or not line[0].isspace():
-            break
-        options.append(line.strip())
+    for head in heads:
+        for line in lines[head + 1:]:
+            if not line.strip() or not line[0].isspace():
+                break
+            options.append(line.strip())
     return options
