@@ -78,8 +78,8 @@ NOT_READ = {
     "tc, nftables, sysctls": "not network configuration the collection writes (its modules change links, "
                              "addresses, routes, bridge VLANs); the lab fixtures that set them check them "
                              "themselves",
-    "neighbour entries other than permanent and proxy": "reachable/stale/failed/noarp/incomplete entries are "
-                                                         "the kernel's ARP/ND cache, learned from traffic",
+    "neighbour entries other than permanent and proxy":
+        "reachable/stale/failed/noarp/incomplete entries are the kernel's ARP/ND cache, learned from traffic",
 }
 # Top-level fields of `ip -j -d link show`.
 LINK_EXCLUDED = {
@@ -137,11 +137,11 @@ SLAVE_DATA_EXCLUDED = {
     },
 }
 ADDRESS_EXCLUDED = {
-    "the kernel's own link-locals (IFA_PROTO kernel_ll)": "made by the kernel once an up device has carrier "
-        "(asynchronously), from the MAC the device had then: a bridge keeps the one of its first MAC after it "
-        "took a port's, so no rule on today's MAC can tell them apart. Only the kernel's origin mark does "
-        "(iproute2 6.1 does not print it: netlink_answers reads it); an fe80 address configured by a person "
-        "or a tool has no mark and is kept",
+    "the kernel's own link-locals (IFA_PROTO kernel_ll)":
+        "made by the kernel once an up device has carrier (asynchronously), from the MAC the device had then: "
+        "a bridge keeps the one of its first MAC after it took a port's, so no rule on today's MAC can tell "
+        "them apart. Only the kernel's origin mark does (iproute2 6.1 does not print it: netlink_answers reads "
+        "it); an fe80 address configured by a person or a tool has no mark and is kept",
     "valid_life_time": "counts down for an address with a finite lifetime",
     "preferred_life_time": "counts down for an address with a finite lifetime",
     "tentative": "duplicate address detection in progress: clears on its own within seconds",
@@ -156,12 +156,13 @@ ROUTE_EXCLUDED = {
 }
 FDB_EXCLUDED = {
     "learned entries (state reachable/stale)": "the bridge learns them from traffic and ages them out",
-    "the kernel's local entries (permanent, with the MAC of the device they are on)": "a bridge adds one for "
-        "each port's own MAC, and for its own MAC, per VLAN when filtering: they follow the links' MACs and "
-        "VLANs, which the dump has. A permanent entry for any other MAC was added by a person or a tool "
-        "(`bridge fdb add ... master permanent`) and is kept, as are all static ones",
-    "self entries (no master), except on vxlan devices": "a device's own unicast/multicast address filter: the "
-        "kernel fills it from group memberships (IPv6 solicited-node groups of each address) and upper devices. "
+    "the kernel's local entries (permanent, with the MAC of the device they are on)":
+        "a bridge adds one for each port's own MAC, and for its own MAC, per VLAN when filtering: they follow "
+        "the links' MACs and VLANs, which the dump has. A permanent entry for any other MAC was added by a "
+        "person or a tool (`bridge fdb add ... master permanent`) and is kept, as are all static ones",
+    "self entries (no master), except on vxlan devices":
+        "a device's own unicast/multicast address filter: the kernel fills it from group memberships (IPv6 "
+        "solicited-node groups of each address) and upper devices. "
         "A vxlan device's self entries are its forwarding table (remote VTEPs): configuration, kept when "
         "static/permanent",
 }
@@ -373,8 +374,8 @@ def _addresses_view(link: dict, configured_link_locals: set) -> dict:
         if addr.get("family") == "inet6" and ipaddress.IPv6Address(local).is_link_local \
                 and (link.get("ifindex"), str(ipaddress.IPv6Address(local))) not in configured_link_locals:
             continue
-        view[f"{local}/{addr.get('prefixlen')}"] = {k: v for k, v in addr.items()
-                                                   if k not in ADDRESS_EXCLUDED and k not in ("local", "prefixlen")}
+        kept = {k: v for k, v in addr.items() if k not in ADDRESS_EXCLUDED and k not in ("local", "prefixlen")}
+        view[f"{local}/{addr.get('prefixlen')}"] = kept
     return dict(sorted(view.items()))
 
 

@@ -99,8 +99,8 @@ def test_good_change_is_confirmed_and_persisted(sshlab):
     assert report["outcome"] == "confirmed", report
     assert report["summary"].startswith("hv1: CONFIRMED.")
     assert any("link set dev eno2 master vmbr0" in c for c in report["commands"])
-    assert masters(sshlab, ["eno1", "eno2", *sshlab.taps]) == {"eno1": None, "eno2": "vmbr0",
-                                                              **{tap: "vmbr0" for tap in sshlab.taps}}
+    expected = {"eno1": None, "eno2": "vmbr0", **{tap: "vmbr0" for tap in sshlab.taps}}
+    assert masters(sshlab, list(expected)) == expected
     assert last_outcome(sshlab)["outcome"] == "confirmed"
     interfaces = interfaces_file(sshlab)
     assert "bridge-ports eno2" in stanza_options(interfaces, "vmbr0"), interfaces   # the whole line

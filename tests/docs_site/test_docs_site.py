@@ -31,6 +31,7 @@ COLLECTION = "netsafe.hypervisor"
 MODULES = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.name.startswith("_"))
 ROLE = "change_window"
 
+
 @pytest.fixture
 def chromium() -> Path:
     """The browser, a real peer like the others: missing means the setup did not run, a failure, not a skip."""
