@@ -24,7 +24,7 @@ if str(COLLECTIONS) not in sys.path:
 
 _counter = itertools.count()
 
-from nstools import ip, root_namespace_state  # noqa: E402  (tests/ is on sys.path)
+from nstools import ip, kernel_state, state_diff  # noqa: E402  (tests/ is on sys.path)
 from playrun import ansible_playbook  # noqa: E402
 
 
@@ -72,13 +72,22 @@ def netns(namespaces):
 
 @pytest.fixture(scope="session", autouse=True)
 def root_namespace_untouched():
-    """Cheap insurance: the machine's own network is the same after the run."""
+    """Cheap insurance: the machine's own network is the same after the run.
+
+    The same complete dump as every namespace's "nothing changed" (links with
+    their kind data, addresses, routes of every table but local, rules of both
+    families, permanent neighbours, static FDB entries, bridge VLANs), read
+    only. Its exclusions (tests/nstools.py) already leave out what changes by
+    itself here: eth0's carrier, address lifetimes (a DHCP lease), route
+    expiry (router advertisements), learned FDB and neighbour entries.
+    """
     if os.geteuid() != 0:
         yield
         return
-    before = root_namespace_state()
+    before = kernel_state(None)
     yield
-    assert root_namespace_state() == before, "the test run changed the root namespace's network"
+    after = kernel_state(None)
+    assert after == before, "the test run changed the root namespace's network:\n" + "\n".join(state_diff(before, after))
 
 
 # The host lock's directories (plugins/module_utils/_common/hostlock.py) that this run will make, deepest first.

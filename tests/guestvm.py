@@ -99,4 +99,8 @@ def left_as_they_were(before: dict, during: dict, names) -> dict:
     for section in ("addrs", "bridge_vlans"):
         expected[section] = {k: v for k, v in before[section].items() if k not in names}
         expected[section].update({k: v for k, v in during[section].items() if k in names})
+    expected["rules"] = before["rules"]
+    for section, device in (("neighbours", "dev"), ("fdb", "ifname")):
+        expected[section] = ([e for e in before[section] if e.get(device) not in names]
+                             + [e for e in during[section] if e.get(device) in names])
     return expected

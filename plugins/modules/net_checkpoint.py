@@ -232,21 +232,32 @@ def _validate(params) -> None:
         raise ValidationError(problems)
 
 
+def would_arm(module, store: cp.Store, guests: GuestMatcher) -> dict:
+    """Check mode: what arming would do, read without the store's lock.
+
+    Taking the lock would create the run directory and its lock file: check
+    mode writes nothing. Records are replaced whole (write_atomic), so an
+    unlocked read sees a whole one.
+    """
+    record = store.load()
+    if record is not None:
+        window.refuse_second(store, record)
+    host = window.snapshot(module.params["namespace"], guests)
+    return {"changed": True, "armed": False, "last": store.last(),
+            "msg": f"would arm a checkpoint of {len(host.devices)} devices for {module.params['timeout']} s"}
+
+
 def arm(module, store: cp.Store) -> dict:
     params = module.params
     guests = GuestMatcher(params["guest_patterns"])
+    if module.check_mode:
+        return would_arm(module, store, guests)
     with store:
         record = store.load()
         if record is not None:
             window.refuse_second(store, record)
-        if module.check_mode:
+        with task_writer(module).lock(params["namespace"]):   # never another writer's half-made change
             host = window.snapshot(params["namespace"], guests)
-        else:
-            with task_writer(module).lock(params["namespace"]):   # never another writer's half-made change
-                host = window.snapshot(params["namespace"], guests)
-        if module.check_mode:
-            return {"changed": True, "armed": False, "last": store.last(),
-                    "msg": f"would arm a checkpoint of {len(host.devices)} devices for {params['timeout']} s"}
         record = window.new_record(params["namespace"], host, params["timeout"], params["devices"],
                                    probes.normalize(params["probes"]), params["gate_settle"], params["guest_patterns"])
         try:

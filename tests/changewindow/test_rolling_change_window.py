@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 import persist_lab
+from claims import stanza_options
 from persist_lab import CHANGE_WINDOW_GUESTS, failover_reservation, failover_vm
 from nstools import settled_state, state_diff
 from playrun import ROOT, VENV_BIN, ansible_playbook
@@ -64,9 +65,14 @@ def test_failed_host_is_rolled_back_and_stops_the_run_before_the_next_batch(name
     for untouched in ("hv2", "hv4"):
         assert state_diff(before[untouched], after[untouched]) == [], untouched
         assert not (roots[untouched] / "var").exists()  # never armed
-    assert state_diff(before["hv1"], after["hv1"]) != []
+    # hv1's change: vmbr0 moved from eno1 to eno3, the guests stay, vmbr1 keeps eno2.
+    guests = [port["device"] for port in CHANGE_WINDOW_GUESTS["ports"]]
+    links = {link["ifname"]: link for link in after["hv1"]["links"]}
+    assert {name: links[name]["master"] for name in ["eno1", "eno2", "eno3", *guests]} == \
+        {"eno1": None, "eno2": "vmbr1", "eno3": "vmbr0", **{guest: "vmbr0" for guest in guests}}
     persisted = (roots["hv1"] / "etc" / "network" / "interfaces").read_text()
-    assert "bridge-ports eno3" in persisted
+    assert "bridge-ports eno3" in stanza_options(persisted, "vmbr0"), persisted   # the whole line
+    assert not [guest for guest in guests if guest in persisted], persisted   # guests are not the file's
     # Only what the window changed is written: vmbr1 (untouched) stays out of the host's files.
     assert "vmbr1" not in persisted and "eno2" not in persisted, persisted
     assert not Path(roots[BAD] / "etc" / "network" / "interfaces").exists()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from claims import assert_deadline_kept, processes_naming
 from modrun import run_module
 from nstools import iproute, state_diff
 
@@ -40,7 +41,9 @@ def armed(host, **args) -> dict:
 
 def test_unconfirmed_checkpoint_is_rolled_back_by_the_watchdog(host):
     before = host.state()
+    armed_after = time.time()
     checkpoint = armed(host, timeout=5)
+    armed_before = time.time()
     assert checkpoint["watchdog"]["kind"] == "detached" and checkpoint["watchdog_alive"]
     iproute(host.ns, BREAK)
     assert state_diff(before, host.state())  # the change is there
@@ -49,8 +52,9 @@ def test_unconfirmed_checkpoint_is_rolled_back_by_the_watchdog(host):
     assert "not confirmed before its deadline" in last["reason"]
     assert "ip -n {0} link del dev vmbrX".format(host.ns) in last["commands"]
     assert state_diff(before, host.state()) == []
-    # Within the issue's bound (timeout + 2 s); the figure itself goes to docs/performance.md, not here.
-    assert last["at"] - last["deadline"] < 2.0
+    # At the deadline the test asked for, and within the issue's bound (timeout + 2 s); the figure itself
+    # goes to docs/performance.md, not here.
+    assert_deadline_kept(last, 5, armed_after, armed_before)
     gone = time.monotonic() + 5
     while os.path.exists(f"/proc/{checkpoint['watchdog']['pid']}") and time.monotonic() < gone:
         time.sleep(0.05)
@@ -108,9 +112,11 @@ def test_killed_watchdog_is_reported_and_rolled_back_still_restores(host):
     assert query["orphaned"] and not query["watchdog_alive"] and "is not running" in query["problem"]
     refused = host.checkpoint(state="armed", timeout=60)
     assert refused["failed"] and "orphaned" in refused["msg"] and "state=rolled_back" in refused["msg"]
+    broken = host.state()
+    assert state_diff(before, broken) != []
     plan = host.checkpoint(state="rolled_back", check=True)
     assert plan["changed"] and any("link del dev vmbrX" in c for c in plan["commands"])
-    assert state_diff(before, host.state()) != []  # check mode changed nothing
+    assert state_diff(broken, host.state()) == []  # check mode changed nothing
     result = host.checkpoint(state="rolled_back")
     assert not result.get("failed") and result["outcome"]["outcome"] == "rolled_back", result
     assert result["outcome"]["by"] == "net_checkpoint"
@@ -147,8 +153,16 @@ def test_bad_input_changes_nothing(host):
 
 
 def test_check_mode_arms_nothing(host):
+    """No watchdog ran and nothing was written: the fixture's kill_watchdogs() would hide a started one.
+
+    A watchdog needs its run directory (its code, record and ready file are
+    there) and names it on its command line: no process naming the host's
+    scratch root, and no checkpoint directory, means none ran.
+    """
     result = host.checkpoint(state="armed", timeout=30, check=True)
     assert result["changed"] and result["armed"] is False and "would arm" in result["msg"]
+    assert processes_naming(host.root) == []
+    assert not host.run_dir.exists() and not host.state_dir.exists(), sorted(str(p) for p in host.root.rglob("*"))
     assert host.checkpoint(state="query")["armed"] is False
 
 

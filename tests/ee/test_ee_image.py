@@ -60,7 +60,13 @@ def test_the_image_holds_the_collection_and_runs_its_modules(ee_image):
                    json.dumps({"vms": [{"uuid": "a", "hypervisor": "hv1", "memory_mb": 512, "vcpus": 1}],
                                "reservations": [{"name": "r", "host": "hv2", "memory_mb": 1024, "vcpus": 2,
                                                  "allocations": {"a": "hv1"}}]}))
-    assert "SUCCESS" in out and '"hv1"' in out, out
+    head, _sep, body = out.partition(" => ")
+    assert head.strip().splitlines()[-1] == "localhost | SUCCESS", out
+    plan = json.loads(body)
+    # hv1's VM is protected by the reservation on hv2: hv1 goes first, then hv2 on its own.
+    assert {key: plan[key] for key in ("changed", "batches", "unprotected", "blocked_hosts", "ineligible", "msg")} == {
+        "changed": False, "batches": [["hv1"], ["hv2"]], "unprotected": [], "blocked_hosts": [], "ineligible": {},
+        "msg": "2 batch(es) for 2 host(s); 0 unprotected VM(s), 0 blocked host(s)"}, out
     # The controller side reaches hypervisors over SSH: the client the collection's bindep asks for.
     proc = subprocess.run(PODMAN_RUN + ["ssh", "-V"], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and "OpenSSH" in proc.stderr + proc.stdout

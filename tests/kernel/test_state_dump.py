@@ -6,14 +6,22 @@ dump that cannot see a bond's mode, a VLAN's id or a port's VLANs would let
 Here each attribute class is changed with iproute2 in a throwaway namespace;
 the dump must differ there, and must be equal again once the change is put
 back (so it holds nothing that drifts by itself). Bridge, MAC, MTU, master,
-admin state, addresses and routes run on the host kernel; bond options, VLAN
-id/protocol, vlan_filtering and the bridge VLAN table in the full-kernel lane.
+admin state, addresses (a configured link-local one too), routes of other
+tables, rules of both families, permanent and proxy neighbours and static FDB
+entries run on the host kernel; bond options, VLAN id/protocol,
+vlan_filtering, the bridge VLAN table and a static FDB entry of a VLAN in the
+full-kernel lane. The kernel's own entries of the same classes (its
+link-locals, learned and local FDB entries) must stay out of the dump.
 """
 from __future__ import annotations
 
 import pytest
 
-from nstools import iproute, kernel_state, state_diff
+import json
+import subprocess
+import time
+
+from nstools import KERNEL_LL, iproute, kernel_state, netlink_answers, state_diff
 
 pytestmark = pytest.mark.kernel
 
@@ -37,6 +45,7 @@ HOST_BASE = [
     "ip route add default via 192.0.2.1",
     "ip route add default via 2001:db8::1",
     "ip route add 198.51.100.0/24 via 192.0.2.254",
+    "ip link add vx0 type vxlan id 100 dstport 4789 local 192.0.2.10 nolearning",
 ]
 
 HOST_CHANGES: list[Change] = [
@@ -80,6 +89,30 @@ HOST_CHANGES: list[Change] = [
       "ip link set tap101i0 address 02:00:00:00:03:01"], "link tap101i0 kind_data.type"),
     ("veth peer", ["ip link set sw2 name swx2"], ["ip link set swx2 name sw2"], "link eth2 link"),
     ("txqueuelen", ["ip link set eth2 txqueuelen 500"], ["ip link set eth2 txqueuelen 1000"], "link eth2 txqlen"),
+    ("configured link-local address", ["ip address add fe80::10/64 dev vmbr0"],
+     ["ip address del fe80::10/64 dev vmbr0"], "addrs vmbr0"),
+    ("IPv4 route, table 100", ["ip route add 198.51.100.0/24 via 192.0.2.254 table 100"],
+     ["ip route del 198.51.100.0/24 via 192.0.2.254 table 100"], "route new"),
+    ("IPv6 route, table 100", ["ip route add 2001:db8:5::/64 via 2001:db8::254 table 100"],
+     ["ip route del 2001:db8:5::/64 via 2001:db8::254 table 100"], "route new"),
+    ("IPv4 route, table default", ["ip route add 198.51.100.0/24 via 192.0.2.254 table default"],
+     ["ip route del 198.51.100.0/24 via 192.0.2.254 table default"], "route new"),
+    ("IPv4 rule", ["ip rule add from 192.0.2.0/24 lookup 100 priority 1000"],
+     ["ip rule del from 192.0.2.0/24 lookup 100 priority 1000"], "rule new"),
+    ("IPv6 rule", ["ip -6 rule add from 2001:db8::/64 lookup 100 priority 1000"],
+     ["ip -6 rule del from 2001:db8::/64 lookup 100 priority 1000"], "rule new"),
+    ("permanent IPv4 neighbour", ["ip neigh add 192.0.2.9 lladdr 02:00:00:00:00:09 dev vmbr0 nud permanent"],
+     ["ip neigh del 192.0.2.9 dev vmbr0"], "neighbour new"),
+    ("permanent IPv6 neighbour", ["ip neigh add 2001:db8::9 lladdr 02:00:00:00:00:09 dev vmbr0 nud permanent"],
+     ["ip neigh del 2001:db8::9 dev vmbr0"], "neighbour new"),
+    ("proxy neighbour", ["ip neigh add proxy 192.0.2.8 dev vmbr0"], ["ip neigh del proxy 192.0.2.8 dev vmbr0"],
+     "neighbour new"),
+    ("static FDB entry on a guest port", ["bridge fdb add 02:00:00:00:aa:01 dev tap100i0 master static"],
+     ["bridge fdb del 02:00:00:00:aa:01 dev tap100i0 master"], "fdb new"),
+    ("permanent FDB entry for another MAC", ["bridge fdb add 02:00:00:00:aa:02 dev eth1 master permanent"],
+     ["bridge fdb del 02:00:00:00:aa:02 dev eth1 master"], "fdb new"),
+    ("vxlan forwarding entry", ["bridge fdb append 00:00:00:00:00:00 dev vx0 dst 192.0.2.50 self permanent"],
+     ["bridge fdb del 00:00:00:00:00:00 dev vx0 dst 192.0.2.50 self"], "fdb new"),
 ]
 
 LANE_BASE = [
@@ -148,6 +181,8 @@ LANE_CHANGES: list[Change] = [
      "bridge_vlans d4"),
     ("bridge self entry", ["bridge vlan add dev vmbrv vid 40 self"], ["bridge vlan del dev vmbrv vid 40 self"],
      "bridge_vlans vmbrv"),
+    ("static FDB entry of a VLAN", ["bridge fdb add 02:00:00:00:aa:05 dev d4 vlan 10 master static"],
+     ["bridge fdb del 02:00:00:00:aa:05 dev d4 vlan 10 master"], "fdb new"),
 ]
 
 
@@ -172,6 +207,38 @@ def check_changes(ns: str, changes: list[Change]) -> list[str]:
 def test_the_dump_sees_bridge_mac_mtu_master_admin_addresses_and_routes(netns):
     iproute(netns, HOST_BASE)
     assert check_changes(netns, HOST_CHANGES) == []
+
+
+def raw_fdb(ns: str) -> list:
+    return json.loads(subprocess.run(["bridge", "-n", ns, "-j", "fdb", "show"], capture_output=True, text=True,
+                                     check=True).stdout)
+
+
+def test_the_kernels_own_link_locals_learned_and_local_fdb_entries_stay_out(netns):
+    """Present in the kernel, absent from the dump: else every dump would drift with them."""
+    iproute(netns, HOST_BASE + ["ip link set eth2 up", "ip link set sw2 up", "ip link set eth2 master vmbr0"])
+    for _poll in range(100):   # link-locals come with carrier (asynchronously); sw1's own frames teach vmbr0
+        origins = netlink_answers(netns)["link_local_origins"]
+        made = {index for index, _address, proto in origins if proto == KERNEL_LL}
+        learned = [e for e in raw_fdb(netns) if e.get("master") and e.get("state") == ""]
+        if len(made) >= 5 and learned:
+            break
+        time.sleep(0.1)
+    assert len(made) >= 5 and learned, (made, raw_fdb(netns))
+    before = kernel_state(netns)
+    assert not [a for addrs in before["addrs"].values() for a in addrs if a.startswith("fe80")], before["addrs"]
+    assert before["fdb"] == [], before["fdb"]
+    assert [e for e in raw_fdb(netns) if e.get("state") == "permanent" and e.get("master")], "no local entries"
+    # A MAC change leaves the link-local made from the old MAC: still the kernel's, though no rule on the
+    # link's MAC could tell (the EUI-64 of the new MAC would be fe80::ff:fe00:b01).
+    iproute(netns, ["ip link set vmbr0 address 02:00:00:00:0b:01"])
+    index = json.loads(subprocess.run(["ip", "-n", netns, "-j", "link", "show", "vmbr0"], capture_output=True,
+                                      text=True, check=True).stdout)[0]["ifindex"]
+    kept = [address for i, address, proto in netlink_answers(netns)["link_local_origins"]
+            if i == index and proto == KERNEL_LL]
+    assert kept and "fe80::ff:fe00:b01" not in kept, kept
+    after = kernel_state(netns)
+    assert after["addrs"] == before["addrs"] and after["fdb"] == [], state_diff(before, after)
 
 
 @pytest.mark.fullkernel("bonding", "8021q", "dummy", "bridge_vlan_filtering")

@@ -184,11 +184,14 @@ def test_the_watchdog_waits_for_a_change_in_progress_and_the_checkpoint_stays_ar
 
 
 def test_a_rollback_task_that_cannot_have_the_lock_leaves_the_checkpoint_armed(armed_lab, tmp_path):
-    ns, _before, checkpoint_id = armed_lab(300)
+    ns, before, checkpoint_id = armed_lab(300)
+    changed = settled_state(ns)
+    assert state_diff(before, changed) != []
     proc = holder(ns)
     try:
         refused = checkpoint(ns, tmp_path, state="rolled_back", lock_timeout=0.5)
         bad = checkpoint(ns, tmp_path, state="rolled_back", lock_timeout=-1)
+        after_refusals = settled_state(ns)   # the kernel while the holder still holds the lock
     finally:
         proc.kill()
         proc.wait(10)
@@ -197,5 +200,7 @@ def test_a_rollback_task_that_cannot_have_the_lock_leaves_the_checkpoint_armed(a
     query = checkpoint(ns, tmp_path, state="query")
     assert query["armed"] and query["checkpoint"]["id"] == checkpoint_id, query
     assert query["checkpoint"]["watchdog_alive"], query
+    assert state_diff(changed, after_refusals) == []   # the refused rollbacks changed nothing
     rolled = checkpoint(ns, tmp_path, state="rolled_back")   # the holder is gone: now it can
     assert not rolled.get("failed") and rolled["outcome"]["outcome"] == "rolled_back", rolled
+    assert state_diff(before, settled_state(ns)) == []
