@@ -353,7 +353,7 @@ class Watchdog:
         """ERROR_PAUSE doubled per error in a row up to ERROR_PAUSE_MAX, and never past the deadline."""
         wait = min(ERROR_PAUSE * 2 ** (self.errors - 1), ERROR_PAUSE_MAX)
         left = cp.remaining(self.watch.record)
-        return min(wait, left) if left > POLL else wait
+        return min(wait, left) if left > 0 else wait   # before the deadline, wake at it; after it, back off
 
     def step(self):
         """One look: an exit code when the watch is over, None to look again."""
