@@ -17,7 +17,10 @@ only on the n-th file written (0-based) by the process.
 """
 from __future__ import annotations
 
+import errno
 import os
+import re
+import shutil
 import signal
 import tempfile
 import time
@@ -122,17 +125,93 @@ def remove_durably(path: str) -> None:
     fsync_directory(os.path.dirname(path) or ".")
 
 
-def backup_path(backup_dir: str, original: str, stamp: float | None = None) -> str:
-    """Where the previous content of `original` goes: <backup_dir>/<UTC time>/<original's absolute path>.
+# A run's backup directory: its UTC start to the microsecond, and -N when that name is taken (old runs: to the second).
+BACKUP_RUN_NAME = re.compile(r"^\d{8}T\d{6}(\.\d{6})?Z(-\d+)?$")
 
-    Never next to the original: `source interfaces.d/*`, NetworkManager and
-    networkd read every file in their directories.
+
+def make_private_dir(path: str, exist_ok: bool = True) -> str:
+    """Create `path` and its missing parents, each mode 0700 whatever the umask; returns `path`.
+
+    The one place backups make a directory, so that the rules for directories
+    under /var/lib/netsafe live in one function. With `exist_ok` false the last
+    level must be new (FileExistsError otherwise): how a run claims a unique name.
     """
-    when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if stamp is None else stamp))
-    return os.path.join(backup_dir, when, original.lstrip("/"))
+    missing = []
+    head = os.path.abspath(path)
+    while not os.path.lexists(head):
+        missing.append(head)
+        head = os.path.dirname(head)
+    if not missing and not exist_ok:
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+    for level in reversed(missing):
+        try:
+            os.mkdir(level, 0o700)
+        except FileExistsError:
+            if level == missing[0] and not exist_ok:
+                raise
+            continue
+        os.chmod(level, 0o700)   # mkdir's mode is filtered by the umask
+    return path
 
 
-def write_backup(backup_file: str, data: bytes, mode: int) -> None:
-    """Store a backup (atomically, like everything else), creating its directories private to root."""
-    os.makedirs(os.path.dirname(backup_file), mode=0o700, exist_ok=True)
-    write_atomic(backup_file, data, mode=mode & 0o600 or 0o600)
+def _run_order(name: str) -> tuple:
+    """Runs by time, then by the -N a second run of the same microsecond got (-10 after -9)."""
+    base, _sep, number = name.partition("-")
+    return base, int(number or 1)
+
+
+class BackupRun:
+    """The backups of one run: one directory of its own under `root`, made on the first backup.
+
+    Two runs never share a directory, even within one second (the name holds
+    microseconds, and a name already taken gets -2, -3...), so no run
+    overwrites another's originals. `prune()` then keeps the newest `keep` runs
+    (0: all); it only ever removes directories named like a run.
+    """
+
+    def __init__(self, root: str, keep: int = 0, stamp: float | None = None):
+        self.root, self.keep = root, keep
+        self.stamp = time.time() if stamp is None else stamp
+        self.directory = None
+        self.files: list = []
+
+    def _claim(self) -> str:
+        seconds = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.stamp))
+        base = f"{seconds}.{int(self.stamp * 1000000) % 1000000:06d}Z"
+        make_private_dir(self.root)
+        for attempt in range(1, 1000):
+            candidate = os.path.join(self.root, base if attempt == 1 else f"{base}-{attempt}")
+            try:
+                return make_private_dir(candidate, exist_ok=False)
+            except FileExistsError:
+                continue
+        raise FileWriteError(f"no free backup directory name under {self.root} for {base}")
+
+    def save(self, original: str, data: bytes, mode: int) -> str:
+        """Store the previous content of `original` (its path as the host sees it); returns the backup's path.
+
+        Never next to the original: `source interfaces.d/*`, NetworkManager and
+        networkd read every file in their directories.
+        """
+        if self.directory is None:
+            self.directory = self._claim()
+        backup_file = os.path.join(self.directory, original.lstrip("/"))
+        make_private_dir(os.path.dirname(backup_file))
+        write_atomic(backup_file, data, mode=mode & 0o600 or 0o600)
+        self.files.append(backup_file)
+        return backup_file
+
+    def prune(self) -> list:
+        """Remove the oldest runs beyond `keep` (this one always stays); returns the directories removed."""
+        if not self.keep or self.directory is None:
+            return []
+        runs = sorted((name for name in os.listdir(self.root) if BACKUP_RUN_NAME.match(name)
+                       and os.path.isdir(os.path.join(self.root, name))
+                       and not os.path.islink(os.path.join(self.root, name))), key=_run_order)
+        mine = os.path.basename(self.directory)
+        others = [name for name in runs if name != mine]
+        removed = []
+        for name in others[:max(0, len(others) - (self.keep - 1))]:
+            shutil.rmtree(os.path.join(self.root, name))
+            removed.append(os.path.join(self.root, name))
+        return removed
