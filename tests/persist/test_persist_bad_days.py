@@ -20,6 +20,7 @@ import persist_secrets
 import realstacks
 from modrun import run_module
 from nstools import ip, iproute, settled_state, state_diff
+from playrun import VENV_BIN, ansible_playbook
 
 pytestmark = pytest.mark.kernel
 MAIN = "/etc/network/interfaces"
@@ -75,6 +76,44 @@ def test_a_refusal_that_quotes_a_secret_line_masks_it(lab, tmp_path):
     result = persist(lab, tmp_path, "ifupdown2")
     assert result["failed"] and "is outside any 'iface' stanza" in result["msg"], result
     assert persist_secrets.leaked(json.dumps(result)) == []
+
+
+SECRETS_PLAY = """
+- hosts: lab
+  gather_facts: false
+  tasks:
+    - name: Rendered, then saved with its diff, for every format
+      netsafe.hypervisor.net_persist:
+        format: "{{ item.0 }}"
+        state: "{{ item.1 }}"
+        namespace: "{{ ns }}"
+        root: "{{ roots[item.0] }}"
+      loop: "{{ ['networkmanager', 'networkd', 'ifupdown2'] | product(['rendered', 'saved']) }}"
+    - name: A file refused for a line that holds a secret
+      netsafe.hypervisor.net_persist:
+        format: ifupdown2
+        namespace: "{{ ns }}"
+        root: "{{ bad_root }}"
+      register: refused
+      failed_when: refused is not failed
+"""
+
+
+@pytest.mark.ansible
+def test_no_secret_in_a_vvv_playbook_run_with_diff(lab, tmp_path):
+    roots = {fmt: tmp_path / fmt for fmt in persist_secrets.FILES}
+    for fmt, root in roots.items():
+        persist_secrets.write(root, persist_secrets.FILES[fmt])
+    persist_secrets.write(tmp_path / "bad", persist_secrets.IFUPDOWN2_BAD)
+    (tmp_path / "play.yml").write_text(SECRETS_PLAY)
+    (tmp_path / "inventory.ini").write_text(f"lab ansible_connection=local ansible_python_interpreter={VENV_BIN / 'python'}\n")
+    extra = {"ns": lab, "roots": {k: str(v) for k, v in roots.items()}, "bad_root": str(tmp_path / "bad")}
+    proc, results = ansible_playbook(["-i", tmp_path / "inventory.ini", tmp_path / "play.yml", "--diff", "-vvv",
+                                      "-e", json.dumps(extra)], tmp_path, tmp_path / "record.jsonl")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "changed=1" in proc.stdout and "+++ after" in proc.stdout   # the diffs were printed
+    assert persist_secrets.leaked(proc.stdout + proc.stderr) == []
+    assert persist_secrets.leaked(json.dumps(results)) == []
 
 
 # -- two saves in one second -------------------------------------------------------------------------------------
