@@ -273,7 +273,7 @@ def nmcli_offline(keyfile_text: str, *args: str, timeout: float = 30) -> str:
     written. `args` are the property changes to make (`setting.property value`
     pairs); by default the profile's own connection.id is set again, a no-op.
 
-    Careful (notes/lab.md): the reader silently drops values it cannot use
+    Careful (checked in the lab, 2026-11-28): the reader silently drops values it cannot use
     (a bad `stp=` or an out-of-range number vanishes, exit code 0). Never trust
     the exit code alone: compare the printed profile with what was meant.
     Raises NmcliRefused when nmcli fails (verify() errors do fail).

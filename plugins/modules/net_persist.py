@@ -39,7 +39,8 @@ options:
     description:
       - The network stack whose files are written.
       - V(ifupdown2) edits C(/etc/network/interfaces) and the files it C(source)s (Proxmox VE, Debian).
-      - V(networkmanager) writes NetworkManager keyfiles in C(/etc/NetworkManager/system-connections) (RHEL, oVirt).
+      - V(networkmanager) writes NetworkManager keyfiles in C(/etc/NetworkManager/system-connections) (RHEL; not an
+        oVirt host, whose network VDSM owns).
       - V(networkd) writes systemd-networkd C(.netdev) and C(.network) files in C(/etc/systemd/network).
       - V(auto) detects the stack from the host's files (installed programs, enabled services, running daemons) and
         reports what it found in RV(detected); it fails, asking for this option, when it finds none or several.
