@@ -7,9 +7,27 @@ from its ports.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 
+from modrun import run_module
 from nstools import ip, iproute
+
+
+def persist(ns, root, fmt, check=False, **args) -> dict:
+    """net_persist's result, run in-process against namespace `ns` with its files under the scratch `root`."""
+    return run_module("net_persist", dict(format=fmt, namespace=ns, root=str(root), **args), check=check)
+
+
+def snapshot_files(root) -> dict:
+    """Every file under `root` with its bytes and mtime (ns)."""
+    found = {}
+    for base, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(base, name)
+            with open(path, "rb") as handle:
+                found[path] = (handle.read(), os.stat(path).st_mtime_ns)
+    return found
 
 
 def nic(ns: str, peer_ns: str, name: str, index: int) -> str:

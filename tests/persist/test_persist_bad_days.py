@@ -16,28 +16,14 @@ import pytest
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2 import Ifupdown2Format
 
 import persist_lab
+from persist_lab import persist, snapshot_files
 import persist_secrets
 import realstacks
-from modrun import run_module
 from nstools import ip, iproute, settled_state, state_diff
 from playrun import VENV_BIN, ansible_playbook
 
 pytestmark = pytest.mark.kernel
 MAIN = "/etc/network/interfaces"
-
-
-def persist(ns, root, fmt, check=False, **args) -> dict:
-    return run_module("net_persist", dict(format=fmt, namespace=ns, root=str(root), **args), check=check)
-
-
-def snapshot_files(root) -> dict:
-    """Every file under `root` with its bytes and mtime (ns)."""
-    found = {}
-    for base, _dirs, names in os.walk(root):
-        for name in names:
-            path = os.path.join(base, name)
-            found[path] = (open(path, "rb").read(), os.stat(path).st_mtime_ns)
-    return found
 
 
 @pytest.fixture
