@@ -173,31 +173,49 @@ def _generated(name: str) -> bool:
     return "${" in name or bool(re.search(r"\[\d+-\d+\]", name))
 
 
+def _generated_problem(where: str, text: str, name: str, loops: dict) -> Problem:
+    return Problem(f"{where}: '{text}' is generated (a Mako template or a name range); net_persist does not write "
+                   f"what it may describe", *_generated_names(name, loops))
+
+
+class _Template:
+    """Mako while a file is read: whether a line is template syntax (a %for/%if control line, a <% %> block),
+    and the `%for v in range(a, b):` loops open, which name what a templated stanza makes."""
+
+    def __init__(self):
+        self.in_block, self.loops = False, {}
+
+    def takes(self, stripped: str) -> bool:
+        if not (self.in_block or stripped.startswith("<%") or _MAKO_CONTROL.match(stripped)):
+            return False
+        start = 0 if self.in_block else 2
+        self.in_block = (self.in_block or stripped.startswith("<%")) and "%>" not in stripped[start:]
+        loop = _MAKO_RANGE.match(stripped)
+        if loop:
+            self.loops[loop.group(1)] = range(int(loop.group(2)), int(loop.group(3)))
+        elif re.match(r"^%\s*endfor\b", stripped) and self.loops:
+            self.loops.popitem()
+        return True
+
+
 def _parse_file(path: str, text: str) -> _File:
     """The file's lines and items. What cannot be read becomes a Problem of the stanza it is in (of the whole
     file outside any stanza); Mako template lines (ifupdown2 renders them) are kept and never read as options."""
     f = _File(path, text)
     f.problems = []
-    stanza, in_block, blank_before, loops = None, False, False, {}
+    stanza, blank_before, template = None, False, _Template()
     for index, line in enumerate(f.lines[:-1]):
         lineno = index + 1
         stripped = line.text.strip()
         where = f"{path} line {lineno}"
-        if in_block or stripped.startswith("<%") or _MAKO_CONTROL.match(stripped):
-            # Mako: a control line (%for, %if...) or a <% ... %> block, kept as it is. Right under a stanza's
-            # options it shapes that stanza, which net_persist then does not claim to know; after a blank line
-            # it starts something new. A `%for v in range(a, b):` is followed, to name what it generates.
-            in_block = (in_block or stripped.startswith("<%")) and "%>" not in stripped[2 if not in_block else 0:]
+        if template.takes(stripped):
+            # Kept as it is. Right under a stanza's options it shapes that stanza, which net_persist then does
+            # not claim to know; after a blank line it starts something new.
             if stanza is not None and stanza.name is not None and not blank_before:
                 f.problems.append(Problem(f"{where}: {stanza.name} is shaped by a Mako template line here; "
                                           f"net_persist does not write templated stanzas", [stanza.name]))
             else:
                 stanza = None
-            loop = _MAKO_RANGE.match(stripped)
-            if loop:
-                loops[loop.group(1)] = range(int(loop.group(2)), int(loop.group(3)))
-            elif re.match(r"^%\s*endfor\b", stripped) and loops:
-                loops.popitem()
             continue
         blank_before = not stripped
         if not stripped or stripped.startswith("#"):
@@ -221,9 +239,7 @@ def _parse_file(path: str, text: str) -> _File:
             if _generated(name):
                 # Made by a template or a range: which devices it describes is known only once rendered.
                 stanza.name, stanza.opaque = None, True
-                f.problems.append(Problem(f"{where}: 'iface {words[1]}' is generated (a Mako template or a name "
-                                          f"range); net_persist does not write what it may describe",
-                                          *_generated_names(name, loops)))
+                f.problems.append(_generated_problem(where, f"iface {words[1]}", name, template.loops))
                 f.items.append(("opaque", stanza))
                 continue
             f.stanzas.append(stanza)
@@ -235,9 +251,7 @@ def _parse_file(path: str, text: str) -> _File:
                 continue
             plain = [n for n in words[1:] if not _generated(n)]
             for odd in (n for n in words[1:] if _generated(n)):
-                f.problems.append(Problem(f"{where}: '{word} {odd}' is generated (a Mako template or a name range); "
-                                          f"net_persist does not write what it may bring up",
-                                          *_generated_names(odd, loops)))
+                f.problems.append(_generated_problem(where, f"{word} {odd}", odd, template.loops))
             f.marks.append((line, word, plain, lineno))
             f.items.append(("mark", line))
         elif word in ("source", "source-directory"):
