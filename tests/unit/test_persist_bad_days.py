@@ -119,6 +119,15 @@ def test_a_swapped_uplink_leaves_the_files_and_a_missing_one_is_removed(name):
     assert engine.plan_files(fmt, now, ["vmbr0"], GUESTS, applied(files, job["changes"]))["changes"] == {}
 
 
+def test_a_guest_port_the_file_lists_stays_whether_its_guest_runs_or_not():
+    fmt = Ifupdown2Format(MAIN)
+    files = {MAIN: "auto vmbr0\niface vmbr0 inet manual\n\tbridge-ports eth0 tap100i0\n\tbridge-stp off\n"
+                   "\tbridge-fd 0\n"}
+    now = host_of(nic("eth1", "vmbr0"), bridge("vmbr0"), nic("eth0"))   # VM 100 stopped, uplink swapped
+    job = engine.plan_files(fmt, now, ["vmbr0"], GUESTS, files)
+    assert "\tbridge-ports tap100i0 eth1\n" in job["changes"][MAIN] and job["removed_devices"] == []
+
+
 # -- ifupdown2: MTU lines that pass Debian's syntax check --------------------------------------------------------
 
 def test_a_bridge_gets_no_mtu_line_at_ifupdown2s_default_and_a_post_up_line_otherwise():

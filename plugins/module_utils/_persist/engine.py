@@ -150,9 +150,10 @@ def _follow_ties(host: HostNetwork, have: HostNetwork, want: HostNetwork, remove
             if dev.name in named or not _tied(dev, named):
                 continue
             running = host.get(dev.name)
-            if running is not None and guests.is_guest_device(running) and dev.master in want.devices:
-                continue   # a guest port the files list: not ours to write or drop
-            if running is None or guests.is_guest_device(running) or scopes.is_plumbing(host, running):
+            guest = guests.is_guest(dev.name, "") or (running is not None and guests.is_guest_device(running))
+            if guest and dev.master in want.devices:
+                continue   # a guest port the files list (its guest running or not): not ours to write or drop
+            if running is None or guest or scopes.is_plumbing(host, running):
                 remove.append(dev.name)
                 if dev.master in want.devices:
                     warnings.append(f"{dev.name}: the files make it a port of {dev.master}, but the kernel has no "
