@@ -280,3 +280,10 @@ def test_old_backup_runs_are_pruned_to_backup_keep(tmp_path, keep, left):
         runs[f"r{index}"] = os.path.basename(run.directory)
         run.prune()
     assert sorted(os.listdir(root)) == sorted([runs[r] for r in left] + ["notes"])
+
+
+@pytest.mark.parametrize("keep", [-1, True, "10"])
+def test_a_bad_backup_keep_is_refused_by_name_before_anything_is_read(keep):
+    with pytest.raises(ValidationError, match=r"^backup_keep: .* must be a whole number, 0 \(keep every backup\) or more"):
+        engine.saved(Ifupdown2Format(MAIN, "/nonexistent-root"), "no-such-namespace", None, GUESTS, False,
+                     backup_keep=keep)
