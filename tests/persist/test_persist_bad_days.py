@@ -3,7 +3,7 @@ in one second, Proxmox VE's staged interfaces.new, an uplink swapped under a bri
 
 Files go under a scratch root (the module's `root`), the kernel side is a throwaway namespace; the
 uplink swap is then booted by Debian's own ifupdown2 (unpacked, tests/realstacks.py) in a fresh one.
-The pure parts of the same faults are in tests/unit/test_persist_bad_days.py.
+The pure parts of the same faults are in tests/unit/test_persist_bad_day_rules.py.
 """
 from __future__ import annotations
 
