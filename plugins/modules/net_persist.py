@@ -77,7 +77,7 @@ options:
       - Where the previous content of every replaced or removed file goes, inside O(root), as
         C(<backup_dir>/<run>/<original path>), readable by root only. C(<run>) is one directory per run that
         writes, named by its UTC start to the microsecond (C(20261128T183000.123456Z)), with C(-2), C(-3)...
-        added when that name is taken: two runs never share one.
+        added when that name is taken, so two runs never share one.
       - Never next to the original, where the network stack would read it as configuration.
     type: path
     default: /var/lib/netsafe/backups

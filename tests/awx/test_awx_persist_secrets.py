@@ -41,7 +41,7 @@ def test_a_persist_job_with_diff_and_vvv_has_no_secret_in_its_events(namespaces,
     result = job.run("persist_secrets.yml", {"lab_namespace": lab, "lab_roots": {k: str(v) for k, v in roots.items()}})
 
     assert (result.status, result.rc) == ("successful", 0), result.stdout[-3000:]
-    items = [e for e in result.of("runner_item_on_ok")]
+    items = result.of("runner_item_on_ok")
     assert len(items) == 6 and any(e["event_data"]["res"].get("diff") for e in items)
     assert "+++ after" in result.stdout   # the diff is in the job's output
     leaks = {path: persist_secrets.leaked(text) for path, text in texts_under(result.artifacts).items()}

@@ -154,7 +154,7 @@ iface lo inet loopback
 
 auto eno1
 iface eno1 inet manual
-	mtu 1500
+\tmtu 1500
 
 auto vmbr0
 iface vmbr0 inet manual

@@ -40,8 +40,8 @@ BOND_DEFAULTS = {
 
 # Guest plumbing a hypervisor makes and removes itself (Proxmox VE: pve-firewall's fwbr/fwpr/fwln, and
 # vmbrNvM with its NIC.M, bond.M VLAN, for a tagged guest on a bridge that is not vlan-aware); any tap or veth.
-PLUMBING = tuple(re.compile(p) for p in (r"fwbr\d+i\d+", r"fwpr\d+p\d+", r"fwln\d+[io]\d+", r"vmbr\d+v\d+",
-                                          r"tap.*", r"veth.*"))
+PLUMBING = tuple(re.compile(p) for p in (
+    r"fwbr\d+i\d+", r"fwpr\d+p\d+", r"fwln\d+[io]\d+", r"vmbr\d+v\d+", r"tap.*", r"veth.*"))
 
 
 def is_plumbing(host: HostNetwork, dev) -> bool:
