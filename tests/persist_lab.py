@@ -79,6 +79,16 @@ def guests(ns: str, bridge: str = "vmbr0") -> list:
     return ["tap100i0", "veth101i0"]
 
 
+def bridges_host(namespaces, with_guests: bool = True) -> tuple:
+    """(namespace, its peer): the "bridges" host (vmbr0 on eno1, vmbr1 on eno2, eno3 on its own), with guests."""
+    ns, peer = namespaces.new(), namespaces.new()
+    nics(ns, peer, BRIDGES_NICS)
+    bridges(ns)
+    if with_guests:
+        guests(ns)
+    return ns, peer
+
+
 PROXMOX_NICS = ("eno1", "eno2", "eno3", "eno4")
 
 

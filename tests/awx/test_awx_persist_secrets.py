@@ -27,9 +27,7 @@ PLAYBOOK = """\
 
 
 def test_a_persist_job_with_diff_and_vvv_has_no_secret_in_its_events(namespaces, tmp_path, tarball):
-    lab, peer = namespaces.new(), namespaces.new()
-    persist_lab.nics(lab, peer, persist_lab.BRIDGES_NICS)
-    persist_lab.bridges(lab)
+    lab, _peer = persist_lab.bridges_host(namespaces, with_guests=False)
     roots = {fmt: tmp_path / "roots" / fmt for fmt in persist_secrets.FILES}
     for fmt, root in roots.items():
         persist_secrets.write(root, persist_secrets.FILES[fmt])

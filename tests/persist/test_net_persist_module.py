@@ -28,11 +28,7 @@ def config_files(root) -> dict:
 @pytest.fixture
 def lab(namespaces):
     """(namespace with the 'bridges' host and guests, its peer namespace)."""
-    ns, peer = namespaces.new(), namespaces.new()
-    persist_lab.nics(ns, peer, persist_lab.BRIDGES_NICS)
-    persist_lab.bridges(ns)
-    persist_lab.guests(ns)
-    return ns, peer
+    return persist_lab.bridges_host(namespaces)
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))

@@ -29,11 +29,7 @@ MAIN = "/etc/network/interfaces"
 @pytest.fixture
 def lab(namespaces):
     """persist_lab's "bridges" host with its guests: vmbr0 on eno1, vmbr1 on eno2, eno3 on its own."""
-    ns, peer = namespaces.new(), namespaces.new()
-    persist_lab.nics(ns, peer, persist_lab.BRIDGES_NICS)
-    persist_lab.bridges(ns)
-    persist_lab.guests(ns)
-    return ns
+    return persist_lab.bridges_host(namespaces)[0]
 
 
 # -- no secret returned ----------------------------------------------------------------------------------------
