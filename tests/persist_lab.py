@@ -7,9 +7,27 @@ from its ports.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 
+from modrun import run_module
 from nstools import ip, iproute
+
+
+def persist(ns, root, fmt, check=False, **args) -> dict:
+    """net_persist's result, run in-process against namespace `ns` with its files under the scratch `root`."""
+    return run_module("net_persist", dict(format=fmt, namespace=ns, root=str(root), **args), check=check)
+
+
+def snapshot_files(root) -> dict:
+    """Every file under `root` with its bytes and mtime (ns)."""
+    found = {}
+    for base, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(base, name)
+            with open(path, "rb") as handle:
+                found[path] = (handle.read(), os.stat(path).st_mtime_ns)
+    return found
 
 
 def nic(ns: str, peer_ns: str, name: str, index: int) -> str:
@@ -59,6 +77,16 @@ def guests(ns: str, bridge: str = "vmbr0") -> list:
         "ip link set veth101i0 up",
     ])
     return ["tap100i0", "veth101i0"]
+
+
+def bridges_host(namespaces, with_guests: bool = True) -> tuple:
+    """(namespace, its peer): the "bridges" host (vmbr0 on eno1, vmbr1 on eno2, eno3 on its own), with guests."""
+    ns, peer = namespaces.new(), namespaces.new()
+    nics(ns, peer, BRIDGES_NICS)
+    bridges(ns)
+    if with_guests:
+        guests(ns)
+    return ns, peer
 
 
 PROXMOX_NICS = ("eno1", "eno2", "eno3", "eno4")

@@ -47,6 +47,7 @@ the configuration in the kernel) and returns its log and those states.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -82,6 +83,9 @@ mkdir -p /run/network
 mount -t tmpfs netsafe-vartmp /var/tmp
 ln -s "$pkg/usr/share/ifupdown2/__main__.py" "$scratch/bin/$prog"
 cd /
+if [ -n "${NETSAFE_IFUPDOWN2_DRIVER:-}" ]; then
+    PYTHONPATH="$pkg/usr/share" exec python3 "$NETSAFE_IFUPDOWN2_DRIVER" "$scratch/bin/$prog" "$@"
+fi
 PYTHONPATH="$pkg/usr/share" exec python3 "$scratch/bin/$prog" "$@"
 """
 
@@ -97,12 +101,15 @@ def ifupdown2_root() -> Path:
     return IFUPDOWN2_ROOT
 
 
-def ifupdown2(ns: str, args, files_root, *, check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:
+def ifupdown2(ns: str, args, files_root, *, check: bool = False, timeout: float = 600,
+              driver: str | None = None) -> subprocess.CompletedProcess:
     """Run ifupdown2's `args[0]` (ifquery, ifup, ifdown, ifreload) with `args[1:]` inside namespace `ns`.
 
     `files_root`: a directory holding the host's network files at their host
     paths (files_root/etc/network/interfaces, ...). `check`: raise on a
-    non-zero exit, with ifupdown2's output in the message.
+    non-zero exit, with ifupdown2's output in the message. `driver`: a Python
+    file run instead, in the same place, as `driver PROGRAM ARGS...` (PROGRAM:
+    the path ifupdown2 is started by, which decides what it does).
     """
     if not ns:
         raise RuntimeError("refusing to run ifupdown2 outside a throwaway network namespace")
@@ -114,8 +121,10 @@ def ifupdown2(ns: str, args, files_root, *, check: bool = False, timeout: float 
     try:
         cmd = ["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
                "sh", "-c", _IFUPDOWN2_SCRIPT, "sh", scratch, str(pkg), str(files_root), program, *rest]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
-                              env={**os.environ, "LC_ALL": "C.UTF-8"})
+        env = {**os.environ, "LC_ALL": "C.UTF-8"}
+        if driver:
+            env["NETSAFE_IFUPDOWN2_DRIVER"] = driver
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if check and proc.returncode != 0:
@@ -142,6 +151,102 @@ def ifquery_parses(files_root, ns: str | None = None, interfaces: str = "/etc/ne
     out = proc.stdout + proc.stderr
     bad = proc.returncode != 0 or any(line.lstrip().startswith(("error", "warning")) for line in out.splitlines())
     return not bad, out
+
+
+# Imports ifupdown2 once, then forks one `ifup -a --syntax-check -i FILE` per file: the start-up (imports,
+# about 0.3 s a run) is paid once for a whole corpus. Each child is a fresh copy of the parent.
+_SYNTAX_DRIVER = r"""
+import json, os, sys
+program, out, *paths = sys.argv[1:]
+import ifupdown2.__main__ as entry
+import ifupdown2.ifupdown.main as ifmain
+from ifupdown2.ifupdown.ifupdownmain import ifupdownMain
+from ifupdown2.lib.nlcache import NetlinkListenerWithCache
+
+# Loading the addons (importing them and making each one, which runs a few commands) is most of a run: done
+# once, by the first run, then every forked child starts with them made.
+_load, _made = ifupdownMain.load_addon_modules, {}
+
+
+def load_once(self, modules_dir_list):
+    if not _made:
+        _load(self, modules_dir_list)
+        _made.update(modules=self.modules, ops=self.module_ops, attrs=self.module_attrs,
+                     scripts=self.overridden_ifupdown_scripts)
+        return
+    self.modules.update(_made["modules"])
+    self.module_ops.update(_made["ops"])
+    self.module_attrs.update(_made["attrs"])
+    self.overridden_ifupdown_scripts.extend(_made["scripts"])
+
+
+ifupdownMain.load_addon_modules = load_once
+
+
+def check(path):
+    sys.argv = [program, "-a", "--syntax-check", "-i", path]
+    try:
+        return entry.main()
+    except SystemExit as exc:
+        return exc.code
+
+
+def logged(log, run):
+    # run() with stdout and stderr (the file descriptors) going to `log`; its exit code.
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    kept = os.dup(1), os.dup(2)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    try:
+        code = run()
+    except BaseException:
+        code = 99
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(kept[0], 1)
+        os.dup2(kept[1], 2)
+        os.close(fd)
+    return code if isinstance(code, int) else 1
+
+
+warm = out + ".warm"
+with open(warm, "w") as handle:
+    handle.write("auto lo\niface lo inet loopback\n")
+logged(out + ".log", lambda: check(warm))   # in this process: the addons are made here, once
+results = {}
+for path in paths:
+    pid = os.fork()
+    if pid == 0:
+        ifmain.lockfile += f".{os.getpid()}"   # the first run's lock is still held (by this process's parent)
+        # Stopping the netlink listener thread waits for its poll timeout; the child ends with os._exit anyway.
+        NetlinkListenerWithCache.cleanup = lambda self: None
+        os._exit(logged(out + ".log", lambda: check(path)))
+    _pid, status = os.waitpid(pid, 0)
+    with open(out + ".log") as handle:
+        results[path] = [os.waitstatus_to_exitcode(status), handle.read()]
+with open(out, "w") as handle:
+    json.dump(results, handle)
+"""
+
+
+def ifupdown2_syntax_checks(ns: str, paths, files_root) -> dict:
+    """{path: (passed, output)}: Debian's `ifup -a --syntax-check -i PATH` for each path (absolute, on this
+    machine), in one sandbox and one ifupdown2 start. Passed means exit status 0, which ifupdown2 gives when
+    it found neither an error nor a warning."""
+    scratch = tempfile.mkdtemp(prefix="netsafe-ifsyntax-")
+    try:
+        driver, out = os.path.join(scratch, "driver.py"), os.path.join(scratch, "results.json")
+        with open(driver, "w", encoding="utf-8") as handle:
+            handle.write(_SYNTAX_DRIVER)
+        proc = ifupdown2(ns, ["ifup", out, *map(str, paths)], files_root, driver=driver)
+        if not os.path.exists(out):
+            raise RuntimeError(f"the syntax-check driver wrote no results (rc {proc.returncode}):\n"
+                               f"{proc.stdout}{proc.stderr}")
+        with open(out, encoding="utf-8") as handle:
+            return {path: (code == 0, text) for path, (code, text) in json.load(handle).items()}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # -- NetworkManager (tests/setup.d/31-networkmanager.sh) ------------------------------------------

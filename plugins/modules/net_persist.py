@@ -19,6 +19,9 @@ description:
     network modules; guest ports stay on their bridges.
   - Every file replaced is first copied to O(backup_dir), then replaced atomically (temporary file, fsync, rename,
     directory fsync); a crash leaves the old file or the new one, never part of one.
+  - Nothing secret is returned. Results and C(--diff) hold only the files that describe the devices in scope (and
+    files written), and the value of every secret key in them (Wi-Fi and 802.1X passwords, WireGuard and MACsec
+    keys, C(wpa-psk)...) is replaced by C(********).
 author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
@@ -47,8 +50,11 @@ options:
     description:
       - The devices whose descriptions are written (or restored), with what they stand on (the ports of a bridge or
         bond that are not guest ports, and a VLAN's parent).
-      - Default, every bridge, bond and VLAN of the host and the NICs beneath them.
-      - Guest ports are never written (their hypervisor creates them); naming one is an error.
+      - Default, every bridge, bond and VLAN of the host and the NICs beneath them, except guest plumbing and what
+        another owner's files define (see notes).
+      - Guest ports and guest plumbing are never written (their hypervisor creates them); naming one is an error.
+      - A port the files give to a device in scope is written as the kernel has it (a swapped uplink leaves the
+        bridge's port list), or removed from the files when the kernel does not have it.
       - A device in scope whose name is outside the rule for interface names (ASCII letters, digits, C(-), C(_) and
         C(.), starting with a letter or digit) fails the task, naming it. A kernel bridge another tool called C(vm*)
         would be a glob in a configuration file (networkd's C(Name=vm*) matches every vmbr at boot).
@@ -74,10 +80,32 @@ options:
   backup_dir:
     description:
       - Where the previous content of every replaced or removed file goes, inside O(root), as
-        C(<backup_dir>/<UTC time>/<original path>), readable by root only.
+        C(<backup_dir>/<run>/<original path>), readable by root only. C(<run>) is one directory per run that
+        writes, named by its UTC start to the microsecond (C(20261128T183000.123456Z)), with C(-2), C(-3)...
+        added when that name is taken, so two runs never share one.
       - Never next to the original, where the network stack would read it as configuration.
     type: path
     default: /var/lib/netsafe/backups
+  backup_keep:
+    description:
+      - How many run directories to keep in O(backup_dir), the newest; older ones are removed after a run that
+        wrote files. The run's own directory is always kept.
+      - V(0) keeps every backup.
+    type: int
+    default: 10
+  pending_changes:
+    description:
+      - What to do when the files have a staged copy holding changes not yet applied (Proxmox VE's web UI keeps
+        them in C(/etc/network/interfaces.new) and moves that file over C(/etc/network/interfaces) on "Apply
+        Configuration" or at boot, which would silently undo a save into C(interfaces) alone).
+      - V(refuse) fails naming the file and writes nothing, also in check mode.
+      - V(discard) backs the staged file up (O(backup_dir)) and removes it, then saves.
+      - V(keep) writes the same change into both files, so the staged changes stay staged and applying them
+        later keeps this change. It fails when the staged file changes a device this save writes.
+      - Only the V(ifupdown2) format has staged files.
+    type: str
+    choices: [refuse, discard, keep]
+    default: refuse
 attributes:
   check_mode:
     support: full
@@ -93,6 +121,12 @@ attributes:
     description: Reads the kernel through rtnetlink (root); writes files as root.
 notes:
   - MAC addresses are not written; the kernel derives a bridge's, bond's and VLAN's MAC from its ports.
+  - Guest plumbing is never written; Proxmox VE's firewall bridges and links (C(fwbr*), C(fwpr*), C(fwln*)), the
+    C(vmbrNvM) bridges it makes for tagged guests (and the VLAN devices under them), any C(tap*) or C(veth*). Nor is
+    any device defined in C(/etc/network/interfaces.d/sdn) (Proxmox VE's SDN); naming one is an error.
+  - A stanza the V(ifupdown2) format cannot read (a Mako template, C(bridge-ports glob ...) or C(regex ...), a
+    placeholder address) is kept as it is; the save is refused, naming the line, only when it concerns a device
+    in scope.
   - Devices the files describe but the kernel lacks are kept in the files unless named in O(devices) (a warning
     lists them).
   - With O(state=restored), devices not described are left alone; a bridge or bond described with its ports releases
@@ -120,6 +154,12 @@ EXAMPLES = r"""
   netsafe.hypervisor.net_persist:
     format: networkmanager
     devices: [vmbr1]
+
+- name: Save on Proxmox VE while the web UI has staged changes, keeping them staged
+  netsafe.hypervisor.net_persist:
+    format: ifupdown2
+    devices: [vmbr0]
+    pending_changes: keep
 
 - name: Remove the deleted bridge vmbr9 from the files
   netsafe.hypervisor.net_persist:
@@ -163,7 +203,12 @@ backups:
   returned: when O(state=saved)
   type: list
   elements: str
-  sample: ["/var/lib/netsafe/backups/20261128T183000Z/etc/network/interfaces"]
+  sample: ["/var/lib/netsafe/backups/20261128T183000.123456Z/etc/network/interfaces"]
+pruned_backups:
+  description: Backup run directories removed to keep O(backup_keep) of them.
+  returned: when O(state=saved) and files were written
+  type: list
+  elements: str
 removed_devices:
   description: Named devices the kernel no longer has, removed from the files.
   returned: when O(state) is not V(restored)
@@ -174,7 +219,9 @@ drift:
   returned: when O(state=rendered)
   type: bool
 rendered:
-  description: With O(state=rendered), every file of the format as it would be, by path.
+  description:
+    - With O(state=rendered), the files that describe the devices in scope (and any file the save would write) as
+      they would be, by path; secret values replaced by C(********).
   returned: when O(state=rendered)
   type: dict
 state:
@@ -187,7 +234,9 @@ commands:
   type: list
   elements: str
 diff:
-  description: Files before and after (O(state=saved)), or devices before and after (O(state=restored)).
+  description:
+    - Files before and after (O(state=saved)), or devices before and after (O(state=restored)).
+    - Secret values are replaced by C(********).
   returned: always
   type: raw
 """
@@ -203,6 +252,8 @@ ARGUMENT_SPEC = dict(
     path=dict(type="path"),
     root=dict(type="path", default="/"),
     backup_dir=dict(type="path", default=engine.DEFAULT_BACKUP_DIR),
+    backup_keep=dict(type="int", default=engine.DEFAULT_BACKUP_KEEP),
+    pending_changes=dict(type="str", choices=list(engine.PENDING_CHOICES), default="refuse"),
     **NETWORK_ARGS,
 )
 
@@ -212,13 +263,18 @@ def run(module) -> dict:
     fmt, detected = engine.open_format(params["format"], params["path"], params["root"])
     guests = GuestMatcher(params["guest_patterns"])
     state = params["state"]
-    if state == "restored":
-        result = engine.restored(fmt, params["namespace"], params["devices"], guests, module.check_mode,
-                                 task_writer(module))
-    elif state == "rendered":
-        result = engine.rendered(fmt, params["namespace"], params["devices"], guests)
-    else:
-        result = engine.saved(fmt, params["namespace"], params["devices"], guests, module.check_mode, params["backup_dir"])
+    try:
+        if state == "restored":
+            result = engine.restored(fmt, params["namespace"], params["devices"], guests, module.check_mode,
+                                     task_writer(module))
+        elif state == "rendered":
+            result = engine.rendered(fmt, params["namespace"], params["devices"], guests)
+        else:
+            result = engine.saved(fmt, params["namespace"], params["devices"], guests, module.check_mode,
+                                  params["backup_dir"], params["backup_keep"], params["pending_changes"])
+    finally:
+        # Whatever quotes a line of the files (an error naming it) has its secret values masked by Ansible.
+        module.no_log_values.update(engine.masked_secrets(fmt))
     result.update(format=fmt.NAME, detected=detected)
     return result
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vcenter"))
 from vcpeers import USER, VCSIM, Vcsim, make_certs  # noqa: E402
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 
 # The job template's own extra variables (set once by whoever made the template). AWX allows
 # Jinja here, not in survey answers: the bridge's uplink comes from the survey through it.
@@ -45,16 +43,6 @@ SURVEY_ANSWERS = {
     "change_window_persist": "false",         # multiple choice: "true", "false"
     "rolling_allow_unprotected": "false",     # multiple choice
 }
-
-
-@pytest.fixture(scope="module")
-def tarball(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("build")
-    proc = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", str(ROOT), "--output-path", str(out)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (built,) = out.glob("netsafe-hypervisor-*.tar.gz")
-    return built
 
 
 def bridge_ports(ns: str, bridge: str) -> list:

@@ -95,10 +95,10 @@ def test_a_failed_write_removes_its_temporary_and_keeps_the_original(tmp_path, m
     assert [p.name for p in tmp_path.iterdir()] == ["interfaces"]
 
 
-def test_backups_go_under_the_backup_directory_by_time_and_original_path(tmp_path):
-    backup = fileops.backup_path(str(tmp_path / "backups"), "/etc/network/interfaces", stamp=0)
-    assert backup == str(tmp_path / "backups" / "19700101T000000Z" / "etc" / "network" / "interfaces")
-    fileops.write_backup(backup, OLD.encode(), 0o644, str(tmp_path / "backups"))
+def test_backups_go_under_the_backup_directory_by_run_and_original_path(tmp_path):
+    run = fileops.BackupRun(str(tmp_path / "backups"), stamp=0)
+    backup = run.save("/etc/network/interfaces", OLD.encode(), 0o644)
+    assert backup == str(tmp_path / "backups" / "19700101T000000.000000Z" / "etc" / "network" / "interfaces")
     assert Path(backup).read_text() == OLD
     assert stat.S_IMODE(Path(backup).stat().st_mode) == 0o600
     assert stat.S_IMODE(Path(backup).parent.stat().st_mode) == 0o700

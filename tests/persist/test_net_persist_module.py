@@ -7,7 +7,6 @@ a throwaway namespace. The round trip is the issue's: kernel -> files ->
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
@@ -16,23 +15,10 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.format
 
 import persist_lab
 from modrun import run_module
+from persist_lab import persist, snapshot_files
 from nstools import ip, settled_state, state_diff, wait_carrier
 
 pytestmark = pytest.mark.kernel
-
-
-def persist(ns, root, fmt, check=False, **args):
-    return run_module("net_persist", dict(format=fmt, namespace=ns, root=str(root), **args), check=check)
-
-
-def snapshot_files(root) -> dict:
-    """Every file under `root` with its bytes and mtime (ns)."""
-    found = {}
-    for base, _dirs, names in os.walk(root):
-        for name in names:
-            path = os.path.join(base, name)
-            found[path] = (open(path, "rb").read(), os.stat(path).st_mtime_ns)
-    return found
 
 
 def config_files(root) -> dict:

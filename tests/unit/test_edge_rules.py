@@ -167,9 +167,8 @@ def test_the_host_lock_directory_is_private_whatever_the_umask(tmp_path, monkeyp
 
 def test_a_backup_gets_private_directories_from_the_top_down(tmp_path, umask_000):
     top = tmp_path / "var/lib/netsafe"
-    backup = files.backup_path(str(top / "backups"), "/etc/network/interfaces", 0)
     assert files.netsafe_top(str(top / "backups"), str(tmp_path)) == str(top)
-    files.write_backup(backup, b"old", 0o644, str(top))
+    backup = files.BackupRun(str(top / "backups"), stamp=0, top=str(top)).save("/etc/network/interfaces", b"old", 0o644)
     assert set(modes_below(top).values()) == {0o700}
     assert stat.S_IMODE(os.stat(backup).st_mode) == 0o600
 

@@ -307,8 +307,9 @@ def test_a_new_device_in_an_empty_file_and_in_a_file_of_comments_only():
     fm = fmt()
     bridge = Bridge(name="vmbr0", mtu=1500, up=True, stp=False, forward_delay=0.0, vlan_filtering=False,
                     ip=IpConfig(addresses=[], gateway4=None, gateway6=None))
+    # No `mtu` on a bridge at ifupdown2's default: Debian's `ifup --syntax-check` refuses any (issue 23).
     assert fm.render({}, only(bridge)) == {MAIN: "auto vmbr0\niface vmbr0 inet manual\n\tbridge-ports none\n"
-                                                 "\tbridge-stp off\n\tbridge-fd 0\n\tmtu 1500\n\n"}
+                                                 "\tbridge-stp off\n\tbridge-fd 0\n\n"}
     text = "# only a comment, no newline at the end"
     assert fm.render({MAIN: text}, only(bridge))[MAIN].startswith(text + "\n\nauto vmbr0\n")
 
@@ -329,7 +330,7 @@ def test_down_is_auto_plus_link_down_and_up_again_drops_it():
     files = {MAIN: "iface vmbr0 inet manual\n\tbridge-ports none\n"}
     fm = fmt()
     assert fm.parse(files).get("vmbr0").up is None   # nothing creates it
-    dev = Bridge(name="vmbr0", mtu=None, up=False, stp=False, forward_delay=15.0, vlan_filtering=False,
+    dev = Bridge(name="vmbr0", mtu=1500, up=False, stp=False, forward_delay=15.0, vlan_filtering=False,
                  ip=IpConfig(addresses=[], gateway4=None, gateway6=None))
     down = fm.render(files, only(dev))
     assert down == {MAIN: "auto vmbr0\niface vmbr0 inet manual\n\tbridge-ports none\n\tlink-down yes\n"}

@@ -18,6 +18,8 @@ only on the n-th file written (0-based) by the process.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import tempfile
 import time
@@ -163,12 +165,12 @@ def private_directory(path: str, top: str) -> str:
     (not a symlink), owned by the user we run as (root), and writable by no one
     else; otherwise UnsafeDirectory names it and nothing below it is touched.
     The levels above `top` are the system's (/run, /var/lib) and only created
-    when missing.
+    when missing, 0755.
     """
     path, top = os.path.normpath(path), os.path.normpath(top)
     if path != top and not path.startswith(top.rstrip(os.sep) + os.sep):
         raise ValueError(f"{path} is not inside {top}")
-    os.makedirs(os.path.dirname(top), exist_ok=True)
+    _system_levels(os.path.dirname(top))
     levels = [top]
     if path != top:
         for part in os.path.relpath(path, top).split(os.sep):
@@ -181,6 +183,20 @@ def private_directory(path: str, top: str) -> str:
             made = False
         _check_private(level, made)
     return path
+
+
+def _system_levels(path: str) -> None:
+    """Make the missing levels above a private top (/run, /var/lib, or a scratch root's) 0755 whatever the umask."""
+    missing = []
+    while path and not os.path.lexists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for level in reversed(missing):
+        try:
+            os.mkdir(level, 0o755)
+        except FileExistsError:
+            continue
+        os.chmod(level, 0o755)   # mkdir's mode passes through the umask
 
 
 def _check_private(level: str, made: bool) -> None:
@@ -207,17 +223,70 @@ def _check_private(level: str, made: bool) -> None:
                               f"checking what is in it")
 
 
-def backup_path(backup_dir: str, original: str, stamp: float | None = None) -> str:
-    """Where the previous content of `original` goes: <backup_dir>/<UTC time>/<original's absolute path>.
+# A run's backup directory: its UTC start to the microsecond, and -N when that name is taken (old runs: to the second).
+BACKUP_RUN_NAME = re.compile(r"^\d{8}T\d{6}(\.\d{6})?Z(-\d+)?$")
 
-    Never next to the original: `source interfaces.d/*`, NetworkManager and
-    networkd read every file in their directories.
+
+def _run_order(name: str) -> tuple:
+    """Runs by time, then by the -N a second run of the same microsecond got (-10 after -9)."""
+    base, _sep, number = name.partition("-")
+    return base, int(number or 1)
+
+
+class BackupRun:
+    """The backups of one run: one directory of its own under `root`, made on the first backup.
+
+    Two runs never share a directory, even within one second (the name holds
+    microseconds, and a name already taken gets -2, -3...), so no run
+    overwrites another's originals. `prune()` then keeps the newest `keep` runs
+    (0: all); it only ever removes directories named like a run.
     """
-    when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if stamp is None else stamp))
-    return os.path.join(backup_dir, when, original.lstrip("/"))
 
+    def __init__(self, root: str, keep: int = 0, stamp: float | None = None, top: str | None = None):
+        self.root, self.keep = root, keep
+        self.top = top or root   # every level from here down is made by private_directory
+        self.stamp = time.time() if stamp is None else stamp
+        self.directory = None
+        self.files: list = []
 
-def write_backup(backup_file: str, data: bytes, mode: int, top: str) -> None:
-    """Store a backup (atomically, like everything else); every directory from `top` down private to root."""
-    private_directory(os.path.dirname(backup_file), top)
-    write_atomic(backup_file, data, mode=mode & 0o600 or 0o600)
+    def _claim(self) -> str:
+        seconds = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.stamp))
+        base = f"{seconds}.{int(self.stamp * 1000000) % 1000000:06d}Z"
+        private_directory(self.root, self.top)
+        for attempt in range(1, 1000):
+            candidate = os.path.join(self.root, base if attempt == 1 else f"{base}-{attempt}")
+            try:
+                os.mkdir(candidate, 0o700)   # making it is what claims the name
+            except FileExistsError:
+                continue
+            return private_directory(candidate, self.top)
+        raise FileWriteError(f"no free backup directory name under {self.root} for {base}")
+
+    def save(self, original: str, data: bytes, mode: int) -> str:
+        """Store the previous content of `original` (its path as the host sees it); returns the backup's path.
+
+        Never next to the original: `source interfaces.d/*`, NetworkManager and
+        networkd read every file in their directories.
+        """
+        if self.directory is None:
+            self.directory = self._claim()
+        backup_file = os.path.join(self.directory, original.lstrip("/"))
+        private_directory(os.path.dirname(backup_file), self.top)
+        write_atomic(backup_file, data, mode=mode & 0o600 or 0o600)
+        self.files.append(backup_file)
+        return backup_file
+
+    def prune(self) -> list:
+        """Remove the oldest runs beyond `keep` (this one always stays); returns the directories removed."""
+        if not self.keep or self.directory is None:
+            return []
+        runs = sorted((name for name in os.listdir(self.root) if BACKUP_RUN_NAME.match(name)
+                       and os.path.isdir(os.path.join(self.root, name))
+                       and not os.path.islink(os.path.join(self.root, name))), key=_run_order)
+        mine = os.path.basename(self.directory)
+        others = [name for name in runs if name != mine]
+        removed = []
+        for name in others[:max(0, len(others) - (self.keep - 1))]:
+            shutil.rmtree(os.path.join(self.root, name))
+            removed.append(os.path.join(self.root, name))
+        return removed

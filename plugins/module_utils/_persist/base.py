@@ -15,14 +15,56 @@ Rules every renderer keeps, checked by tests/unit/test_persist_formats.py:
   that holds none of the changed devices is not in the result;
 - a file whose parsed meaning already equals `desired` is not in the result
   (no rewrite for formatting alone): that is what makes `saved` idempotent.
+
+Files hold more than networks: Wi-Fi keys, 802.1X passwords, WireGuard
+private keys. Each format names its secret keys once (`secret_key`); every
+text that leaves the module (diff, rendered files) goes through `redact`, and
+the values themselves are handed to Ansible's no_log masking (`secret_values`)
+for anything that quotes a line.
 """
 from __future__ import annotations
 
 import os
+import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import under_root
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import HostNetwork
+
+
+REDACTED = "********"   # Ansible's own mask for a no_log value
+_SECTION = re.compile(r"^\s*\[([^\]]*)\]\s*$")
+_KEY_VALUE = re.compile(r"^([ \t]*)([^=\s#;][^=]*?)([ \t]*=[ \t]*)(.*?)(\r?\n?)$")
+_KEY_WORDS = re.compile(r"^([ \t]*)(\S+)([ \t]+)(.*?)([ \t]*)(\r?\n?)$")
+
+
+class Problem:
+    """What the files say that net_persist cannot read, and which device names it concerns.
+
+    A problem concerns the devices in `names`, and any name matching one of
+    `patterns` (compiled regular expressions: a stanza made by a template, a
+    glob of ports). One that concerns nothing in particular (neither given)
+    concerns every device. A save refuses only the problems that concern a
+    device it writes (`refuse`); everything else stays as it is.
+    """
+
+    def __init__(self, message: str, names=(), patterns=()):
+        self.message = message
+        self.names = set(n for n in names if n)
+        self.patterns = list(patterns)
+
+    def concerns(self, name: str) -> bool:
+        if not self.names and not self.patterns:
+            return True
+        return name in self.names or any(p.fullmatch(name) for p in self.patterns)
+
+
+def refuse(problems, names) -> None:
+    """ValidationError with every problem that concerns one of `names` (None: every problem), each naming its line."""
+    found = [p.message for p in problems
+             if names is None or (not p.names and not p.patterns) or any(p.concerns(n) for n in names)]
+    if found:
+        raise ValidationError(list(dict.fromkeys(found)))
 
 
 class PersistFormat:
@@ -32,6 +74,7 @@ class PersistFormat:
     DEFAULT_PATH = ""           # inside `root`
     PATH_IS_DIR = False         # a directory of files (NetworkManager, networkd) or one main file (ifupdown2)
     NEW_FILE_MODE = 0o644       # for files it creates; a replaced file keeps its own mode and owner
+    SYNTAX = "ini"              # key=value lines in [sections] ("ini"), or "key value" lines ("words")
 
     def __init__(self, path: str, root: str = "/"):
         """`path`: the main file or directory as the host sees it; `root`: where that host's / is (a scratch tree in tests)."""
@@ -72,3 +115,60 @@ class PersistFormat:
 
     def new_file_mode(self, path: str) -> int:
         return self.NEW_FILE_MODE
+
+    def parse_lenient(self, files: dict) -> tuple:
+        """(what `files` say, [Problem]): what cannot be read is reported, not raised (parse() raises it all)."""
+        return self.parse(files), []
+
+    def describing(self, files: dict, names) -> set:
+        """The paths of the files that describe any of `names`: what `rendered` returns."""
+        raise NotImplementedError
+
+    def reserved(self, files: dict) -> dict:
+        """{device: why} for devices the files leave to another owner: never written, not in the default scope."""
+        return {}
+
+    def staged(self):
+        """Another copy of this format's files holding changes staged but not applied (None: there is none)."""
+        return None
+
+    # -- secrets -----------------------------------------------------------------------------------------------
+
+    def secret_key(self, section: str, key: str) -> bool:
+        """Whether the value of `key` (in `section`; "" where the format has none) is a secret."""
+        raise NotImplementedError
+
+    def _secret_lines(self, text: str):
+        """(line, match) for every line holding a secret value, the value being group 4 of the match."""
+        section = ""
+        for line in text.splitlines(keepends=True):
+            found = _SECTION.match(line) if self.SYNTAX == "ini" else None
+            if found:
+                section = found.group(1).strip()
+                yield line, None
+                continue
+            stripped = line.strip()
+            if not stripped or stripped[0] in "#;":
+                yield line, None
+                continue
+            match = (_KEY_VALUE if self.SYNTAX == "ini" else _KEY_WORDS).match(line)
+            if match and match.group(4) and self.secret_key(section, match.group(2).strip()):
+                yield line, match
+            else:
+                yield line, None
+
+    def redact(self, text):
+        """`text` with the value of every secret key replaced by REDACTED (None stays None)."""
+        if text is None:
+            return None
+        out = []
+        for line, match in self._secret_lines(text):
+            if match is None:
+                out.append(line)
+            else:
+                out.append(match.group(1) + match.group(2) + match.group(3) + REDACTED + match.group(len(match.groups())))
+        return "".join(out)
+
+    def secret_values(self, text: str) -> set:
+        """The secret values in `text`, for Ansible's no_log masking of anything that quotes a line."""
+        return {match.group(4).strip() for _line, match in self._secret_lines(text or "") if match is not None}

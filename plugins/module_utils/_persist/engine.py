@@ -12,7 +12,6 @@ into a model and planned onto the kernel through the core's one pipeline
 from __future__ import annotations
 
 import os
-import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import files as fileops
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
@@ -28,10 +27,15 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views 
     bond_view, bridge_view, device_view, vlan_view,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import scope as scopes
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.detect import detect
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.formats import FORMATS
 
 DEFAULT_BACKUP_DIR = "/var/lib/netsafe/backups"
+DEFAULT_BACKUP_KEEP = 10
+PENDING_CHOICES = ("refuse", "discard", "keep")
+# Shorter secret values are not masked in results by value (they would mask unrelated numbers); redact() still hides them.
+MIN_MASKED_SECRET = 4
 
 
 def open_format(name: str, path, root: str):
@@ -49,20 +53,31 @@ def open_format(name: str, path, root: str):
         raise ValidationError([f"path: {path!r} must be an absolute path (as the host sees it, inside root)"])
     fmt = cls(path, root)
     fmt.check_path()
+    fmt.seen_secrets = set()
     return fmt, detected
 
 
-def _read_files(fmt) -> dict:
+def masked_secrets(fmt) -> set:
+    """The secret values of every file read through `fmt` (and its staged copy), for Ansible's no_log masking."""
+    return {v for v in getattr(fmt, "seen_secrets", ()) if len(v) >= MIN_MASKED_SECRET}
+
+
+def _read_files(fmt, secrets_of=None) -> dict:
     try:
-        return fmt.read()
+        files = fmt.read()
     except OSError as exc:
         raise ValidationError([f"path: cannot read {exc.filename or fmt.path}: {exc.strerror or exc}"]) from None
+    seen = getattr(secrets_of or fmt, "seen_secrets", None)
+    if seen is not None:
+        for text in files.values():
+            seen.update(fmt.secret_values(text))
+    return files
 
 
 def _file_diff(fmt, path: str, old, new) -> dict:
     shown = fmt.host_path(path)
-    return {"before_header": shown if old is not None else f"{shown} (absent)", "before": old or "",
-            "after_header": shown if new is not None else f"{shown} (removed)", "after": new or ""}
+    return {"before_header": shown if old is not None else f"{shown} (absent)", "before": fmt.redact(old) or "",
+            "after_header": shown if new is not None else f"{shown} (removed)", "after": fmt.redact(new) or ""}
 
 
 def _device_views(host: HostNetwork, names, guests: GuestMatcher) -> dict:
@@ -80,13 +95,18 @@ def _device_views(host: HostNetwork, names, guests: GuestMatcher) -> dict:
     return views
 
 
-def plan_files(fmt, namespace, names, guests: GuestMatcher) -> dict:
-    """What saving would do: the files as they are, the changes, devices in scope, warnings."""
-    files = _read_files(fmt)
-    have = fmt.parse(files)
+def kernel(namespace, guests: GuestMatcher) -> HostNetwork:
+    """The running devices of the host (or namespace), as one netlink dump reads them."""
     with Netlink(namespace) as netlink:
-        host = read_host(netlink, guests).host
-    want, missing = scopes.persisted(host, names, guests)
+        return read_host(netlink, guests).host
+
+
+def plan_files(fmt, host: HostNetwork, names, guests, files=None) -> dict:
+    """What saving `host` (the kernel, read or given) would do: the files as they are, the changes, warnings."""
+    files = _read_files(fmt) if files is None else files
+    have, _problems = fmt.parse_lenient(files)   # the renderer refuses what concerns the devices it writes
+    masters = {n for n, d in have.devices.items() if isinstance(d, (Bridge, Bond))}
+    want, missing = scopes.persisted(host, names, guests, fmt.reserved(files), masters)
     warnings = []
     remove = [name for name in missing if name in have.devices]
     for name in missing:
@@ -97,45 +117,74 @@ def plan_files(fmt, namespace, names, guests: GuestMatcher) -> dict:
         if stale:
             warnings.append(f"the files describe {', '.join(stale)}, which the kernel does not have; they are kept. "
                             f"Name them in devices to remove them from the files")
-    _follow_removals(host, have, want, remove, guests)
+    _follow_ties(host, have, want, remove, guests, warnings)
     changes = fmt.render(files, want, remove)
     return {"files": files, "changes": changes, "devices": sorted(want.devices), "removed_devices": remove,
             "warnings": warnings}
 
 
-def _follow_removals(host: HostNetwork, have: HostNetwork, want: HostNetwork, remove: list, guests) -> None:
-    """Devices the files tie to a removed one (its ports, VLANs on it) are described again as they run now.
+def _tied(dev, named: set) -> bool:
+    """Whether a device's description in the files ties it to one of `named`: its master, or a VLAN's parent."""
+    return dev.master in named or (isinstance(dev, Vlan) and dev.parent in named)
 
-    In NetworkManager and networkd a port's own file names its bridge or bond:
-    removing the bridge must not leave its old ports pointing at it. A VLAN
-    whose parent is gone is gone from the kernel too, and from the files.
+
+def _follow_ties(host: HostNetwork, have: HostNetwork, want: HostNetwork, remove: list, guests, warnings) -> None:
+    """Every device the files tie to one written or removed is described again as the kernel has it.
+
+    The files must describe the kernel for every device in scope and for every
+    port they say belongs to one: an uplink swapped in the kernel (eth0 out,
+    eth1 in) that the files still list would join the bridge again at boot,
+    next to the new one, and loop. So a port the files give to a device in
+    scope is written as it runs (no longer a port; or a port of the master the
+    kernel gives it, where the files describe that master), and one the kernel
+    does not have at all leaves the files. In NetworkManager and networkd a
+    port's own file names its bridge or bond: removing the bridge must not
+    leave its old ports pointing at it either. A VLAN whose parent is gone is
+    gone from the kernel too, and from the files.
     """
-    todo = list(remove)
+    todo = True
     while todo:
-        gone = todo.pop()
+        todo = False
+        named = set(want.devices) | set(remove)
         for dev in list(have.devices.values()):
-            tied = dev.master == gone or (isinstance(dev, Vlan) and dev.parent == gone)
-            if not tied or dev.name in want.devices or dev.name in remove:
+            if dev.name in named or not _tied(dev, named):
                 continue
-            if host.get(dev.name) is None or guests.is_guest_device(host.get(dev.name)):
+            running = host.get(dev.name)
+            guest = guests.is_guest(dev.name, "") or (running is not None and guests.is_guest_device(running))
+            if guest and dev.master in want.devices:
+                continue   # a guest port the files list (its guest running or not): not ours to write or drop
+            if running is None or guest or scopes.is_plumbing(host, running):
                 remove.append(dev.name)
-                todo.append(dev.name)
+                if dev.master in want.devices:
+                    warnings.append(f"{dev.name}: the files make it a port of {dev.master}, but the kernel has no "
+                                    f"such device; it is removed from the files, or it would join {dev.master} at boot")
             else:
-                want.add(scopes.persisted_device(host, dev.name, set(want.devices) | {dev.name}))
+                # Where the files describe its kernel master, it is said to belong there.
+                masters = {n for n, d in have.devices.items() if isinstance(d, (Bridge, Bond))}
+                want.add(scopes.persisted_device(host, dev.name, set(want.devices) | {dev.name} | masters))
+            todo = True
+
+
+def _result_files(fmt, before: dict, changes: dict) -> list:
+    return [{"path": fmt.host_path(p), "action": _action(before, p, t)} for p, t in sorted(changes.items())]
 
 
 def rendered(fmt, namespace, names, guests) -> dict:
-    job = plan_files(fmt, namespace, names, guests)
+    job = plan_files(fmt, kernel(namespace, guests), names, guests)
     after = dict(job["files"])
     for path, text in job["changes"].items():
         if text is None:
             after.pop(path, None)
         else:
             after[path] = text
+    # Only what describes the scope, secrets redacted: other files (a Wi-Fi profile, a WireGuard
+    # key) are none of this task's business and must not reach the job's output.
+    shown = fmt.describing(after, set(job["devices"]) | set(job["removed_devices"])) | set(job["changes"])
+    warnings = job["warnings"] + _staged_warning(fmt, "state=rendered ignores them")
     return {"changed": False, "drift": bool(job["changes"]), "devices": job["devices"],
-            "rendered": {fmt.host_path(p): t for p, t in sorted(after.items())},
-            "files": [{"path": fmt.host_path(p), "action": _action(job["files"], p, t)} for p, t in sorted(job["changes"].items())],
-            "warnings": job["warnings"]}
+            "rendered": {fmt.host_path(p): fmt.redact(t) for p, t in sorted(after.items()) if p in shown},
+            "files": _result_files(fmt, job["files"], job["changes"]),
+            "warnings": warnings}
 
 
 def _action(before: dict, path: str, text) -> str:
@@ -144,20 +193,73 @@ def _action(before: dict, path: str, text) -> str:
     return "updated" if path in before else "created"
 
 
-def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEFAULT_BACKUP_DIR) -> dict:
-    job = plan_files(fmt, namespace, names, guests)
-    changes, before = job["changes"], job["files"]
+def _staged_warning(fmt, what: str) -> list:
+    staged = fmt.staged()
+    if staged is None:
+        return []
+    return [f"{staged.path} holds changes staged but not applied (Proxmox VE's web UI); {what}"]
+
+
+def _staged_changes(fmt, host, names, guests, job: dict, pending: str) -> tuple:
+    """What to do with the staged copy of the files (`pending_changes`): ({path: text or None}, {path: old text}).
+
+    Proxmox VE's web UI stages network edits in /etc/network/interfaces.new and
+    moves that file over interfaces on "Apply Configuration" (or at boot).
+    Writing interfaces alone would be lost at that moment, and deleting the
+    staged file would drop the operator's edits: neither happens silently.
+    """
+    staged = fmt.staged()
+    if staged is None:
+        return {}, {}
+    if pending not in PENDING_CHOICES:
+        raise ValidationError([f"pending_changes: {pending!r} is not one of {', '.join(PENDING_CHOICES)}"])
+    if pending == "refuse":
+        raise ValidationError([f"pending_changes: {fmt.host_path(staged.path)} holds network changes staged but not "
+                               f"applied (Proxmox VE's web UI writes them there, and moves that file over "
+                               f"{fmt.path} on Apply Configuration or at boot). Nothing was written. Apply or revert "
+                               f"them in the web UI first, or set pending_changes to 'discard' (back them up and "
+                               f"remove them) or 'keep' (write this change into both files)"])
+    staged_files = _read_files(staged, fmt)
+    if pending == "discard":
+        return {staged.path: None}, {staged.path: staged_files[staged.path]}
+    named = set(job["devices"]) | set(job["removed_devices"])
+    current, _p = fmt.parse_lenient(job["files"])
+    staged_now, _p = staged.parse_lenient(staged_files)
+    differ = sorted(n for n in named if (current.get(n) is None) != (staged_now.get(n) is None)
+                    or (current.get(n) is not None and current.get(n).to_dict() != staged_now.get(n).to_dict()))
+    if differ:
+        raise ValidationError([f"pending_changes: {fmt.host_path(staged.path)} stages changes of {', '.join(differ)}, "
+                               f"which this save writes too; 'keep' cannot keep both. Apply or revert them in the web "
+                               f"UI first, or set pending_changes to 'discard'"])
+    plan = plan_files(staged, host, names, guests, staged_files)
+    out = {}
+    for path, text in plan["changes"].items():
+        if path in job["changes"] and job["changes"][path] != text:
+            raise ValidationError([f"pending_changes: {path} would need different contents for {fmt.path} and "
+                                   f"{staged.path}; set pending_changes to 'discard', or apply the staged changes first"])
+        out[path] = text
+    return out, staged_files
+
+
+def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEFAULT_BACKUP_DIR,
+          backup_keep: int = DEFAULT_BACKUP_KEEP, pending: str = "refuse") -> dict:
+    if isinstance(backup_keep, bool) or not isinstance(backup_keep, int) or backup_keep < 0:
+        raise ValidationError([f"backup_keep: {backup_keep!r} must be a whole number, 0 (keep every backup) or more"])
+    host = kernel(namespace, guests)
+    job = plan_files(fmt, host, names, guests)
+    staged_changes, staged_files = _staged_changes(fmt, host, names, guests, job, pending)
+    changes = {**job["changes"], **staged_changes}
+    before = {**staged_files, **job["files"]}
     result = {"changed": bool(changes), "devices": job["devices"], "removed_devices": job["removed_devices"],
               "files": [], "backups": [], "warnings": job["warnings"],
               "diff": [_file_diff(fmt, p, before.get(p), t) for p, t in sorted(changes.items())]}
     if check_mode or not changes:
-        result["files"] = [{"path": fmt.host_path(p), "action": _action(before, p, t)} for p, t in sorted(changes.items())]
+        result["files"] = _result_files(fmt, before, changes)
         return result
-    stamp = time.time()
     backup_root = fmt.host_path(backup_dir)
-    backup_top = fileops.netsafe_top(backup_root, fmt.root)
     for path in changes:
         fmt.host_path(path)   # a path a symlink leads out of root is refused before the first write
+    backups = fileops.BackupRun(backup_root, backup_keep, top=fileops.netsafe_top(backup_root, fmt.root))
     # Created and updated files first, removals last: a crash part-way leaves
     # every device described at least once, never a device with no description.
     for path, text in sorted(changes.items(), key=lambda item: (item[1] is None, item[0])):
@@ -172,9 +274,7 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
                 st = os.stat(real)
                 with open(real, "rb") as handle:
                     old = handle.read()
-                backup = fileops.backup_path(backup_root, path, stamp)
-                fileops.write_backup(backup, old, st.st_mode, backup_top)
-                result["backups"].append(backup)
+                result["backups"].append(backups.save(path, old, st.st_mode))
             if text is None:
                 fileops.remove_durably(real)
             else:
@@ -185,18 +285,24 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
                 f"could not write {real}: {exc.strerror or exc}; files already written: {done}; "
                 f"backups: {', '.join(result['backups']) or 'none'}") from None
         result["files"].append({"path": real, "action": action})
+    try:
+        result["pruned_backups"] = backups.prune()
+    except OSError as exc:
+        result["pruned_backups"] = []
+        result["warnings"].append(f"backup_keep: could not remove old backups under {backups.root}: {exc}")
     return result
 
 
-def restore_scope(described: HostNetwork, names, guests: GuestMatcher) -> HostNetwork:
-    """The described devices `names` (None: all) stand for, with what they stand on."""
+def restore_scope(described: HostNetwork, names, guests: GuestMatcher, reserved=None) -> HostNetwork:
+    """The described devices `names` (None: all but `reserved` ones) stand for, with what they stand on."""
+    reserved = reserved or {}
     if names is None:
-        return described
-    unknown = [n for n in names if n not in described.devices]
+        return HostNetwork({n: d for n, d in described.devices.items() if n not in reserved})
+    unknown = [n for n in names if n not in described.devices and n not in reserved]
     if unknown:
         raise ValidationError([f"devices: {', '.join(unknown)} not described in the files; "
                                f"described: {', '.join(sorted(described.devices)) or 'none'}"])
-    in_scope, _missing = scopes.scope(described, names, guests)
+    in_scope, _missing = scopes.scope(described, names, guests, reserved)
     out = HostNetwork()
     for name in in_scope:
         out.add(described.get(name))
@@ -204,11 +310,14 @@ def restore_scope(described: HostNetwork, names, guests: GuestMatcher) -> HostNe
 
 
 def restored(fmt, namespace, names, guests: GuestMatcher, check_mode: bool, writer: Writer = Writer()) -> dict:
-    described = fmt.parse(_read_files(fmt))
-    desired = restore_scope(described, names, guests)
+    files = _read_files(fmt)
+    described, problems = fmt.parse_lenient(files)
+    desired = restore_scope(described, names, guests, fmt.reserved(files))
+    refuse(problems, None if names is None else desired.devices)
     if not desired.devices:
         raise ValidationError([f"path: {fmt.path} describes no device to restore"])
     result = converge(namespace, guests, lambda snapshot: plan_host(snapshot.host, desired, guests),
                       lambda host: _device_views(host, desired.devices, guests), check_mode, writer)
     result["devices"] = sorted(desired.devices)
+    result.setdefault("warnings", []).extend(_staged_warning(fmt, "state=restored reads only the applied files"))
     return result

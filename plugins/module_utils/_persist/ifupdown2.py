@@ -33,7 +33,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ra
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_MODES, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import REDACTED, PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import BOND_DEFAULTS, bond_options_for_mode
 
 # Lines that end a stanza (ifupdown2's keywords, plus what classic ifupdown and Proxmox VE also write).
@@ -48,14 +48,24 @@ _BOND_MODE_NUMBERS = {str(i): mode for i, mode in enumerate(BOND_MODES)}
 _LACP_NUMBERS = {"0": "slow", "1": "fast"}
 _PORT_VLAN_KEYS = ("bridge-vids", "bridge-trunk", "bridge-pvid", "bridge-access", "bridge-allow-untagged")
 _TYPE_KEYS = {
-    "bridge": ("bridge-ports", "bridge-stp", "bridge-fd", "bridge-vlan-aware", "#bridge-fd", "#self-vlan"),
+    "bridge": ("bridge-ports", "bridge-stp", "bridge-fd", "bridge-vlan-aware", "#bridge-fd", "#self-vlan", "#bridge-mtu"),
     "bond": ("bond-slaves", "bond-ports", "bond-mode") + tuple(_BOND_NATIVE.values())
     + tuple(f"#bond-{k}" for k in _BOND_BY_COMMAND),
     "vlan": ("vlan-raw-device", "vlan-id", "vlan-protocol"),
 }
+# ifupdown2's default_mtu: what `ifup` sets a bridge to when its stanza has no `mtu` (addons/address.py).
+IFUPDOWN2_DEFAULT_MTU = 1500
+# Proxmox VE's own files: its SDN (pve-network) writes this one, and the staged copy is the main file's name + .new.
+SDN_FILE = "/etc/network/interfaces.d/sdn"
+STAGED_SUFFIX = ".new"
+_MAKO_CONTROL = re.compile(r"^%(?!%)")
+# Keys whose value is a secret (wpa-psk, wpa-password, wireless-key1...), after _ -> - and lower case.
+_SECRET_KEY = re.compile(r"(?:^|-)(?:psk|passphrase|password|passwd|secret|secrets|private-key|preshared-key|pin|cak"
+                         r"|wep-key\d?)$|^wireless-key\d?$")
 _PRIO = {"lo": 100000, "nic": 200000, "bond": 400000, "bridge": 500000, "vlan": 600000}   # Proxmox VE's writer
 
 # The command lines this format writes where ifupdown2 has no key (and reads back, in exactly this form).
+_RE_BR_MTU = re.compile(r"^post-up\s+ip\s+link\s+set\s+dev\s+(\S+)\s+mtu\s+(\d+)$")
 _RE_BR_FD = re.compile(r"^post-up\s+ip\s+link\s+set\s+dev\s+(\S+)\s+type\s+bridge\s+forward_delay\s+(\d+)$")
 _RE_BOND_CMD = re.compile(r"^pre-up\s+ip\s+link\s+set\s+dev\s+(\S+)\s+type\s+bond\s+(ad_select|arp_interval|arp_ip_target)\s+(\S+)$")
 _RE_SELF_VLAN = re.compile(r"^post-up\s+bridge\s+vlan\s+(add|del)\s+dev\s+(\S+)\s+vid\s+(\d+)(?:-(\d+))?((?:\s+(?:pvid|untagged))*)\s+self$")
@@ -130,52 +140,148 @@ class _File:
         return text
 
 
+def is_secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key.replace("_", "-").lower()))
+
+
+def _redacted_line(text: str) -> str:
+    """An option line as an error may quote it: the value of a secret key hidden."""
+    words = text.split(None, 1)
+    return f"{words[0]} {REDACTED}" if len(words) == 2 and is_secret_key(words[0]) else text
+
+
+_MAKO_RANGE = re.compile(r"^%\s*for\s+(\w+)\s+in\s+range\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*:\s*$")
+_MAKO_EXPR = re.compile(r"\$\{([^}]*)\}")
+
+
+def _generated_names(name: str, loops: dict) -> tuple:
+    """(names, patterns) a templated (`vmbr${v}` inside `%for v in range(10, 20):`) or ranged (`swp[1-4]`) name
+    stands for: the names themselves where the template is that simple, else a pattern that may match more."""
+    exprs = _MAKO_EXPR.findall(name)
+    if exprs and "[" not in name and all(e.strip() in loops for e in exprs):
+        names = [""]
+        for part in re.split(r"(\$\{[^}]*\})", name):
+            values = loops[part[2:-1].strip()] if part.startswith("${") else [part]
+            names = [n + str(v) for n in names for v in values]
+        return names, []
+    parts = re.split(r"(\$\{[^}]*\}|\[\d+-\d+\])", name)
+    return [], [re.compile("".join(".*" if p.startswith("$") else r"\d+" if p.startswith("[") else re.escape(p)
+                                   for p in parts if p))]
+
+
+def _generated(name: str) -> bool:
+    return "${" in name or bool(re.search(r"\[\d+-\d+\]", name))
+
+
+def _generated_problem(where: str, text: str, name: str, loops: dict) -> Problem:
+    return Problem(f"{where}: '{text}' is generated (a Mako template or a name range); net_persist does not write "
+                   f"what it may describe", *_generated_names(name, loops))
+
+
+class _Template:
+    """Mako while a file is read: whether a line is template syntax (a %for/%if control line, a <% %> block),
+    and the `%for v in range(a, b):` loops open, which name what a templated stanza makes."""
+
+    def __init__(self):
+        self.in_block, self.loops = False, {}
+
+    def takes(self, stripped: str) -> bool:
+        if not (self.in_block or stripped.startswith("<%") or _MAKO_CONTROL.match(stripped)):
+            return False
+        start = 0 if self.in_block else 2
+        self.in_block = (self.in_block or stripped.startswith("<%")) and "%>" not in stripped[start:]
+        loop = _MAKO_RANGE.match(stripped)
+        if loop:
+            self.loops[loop.group(1)] = range(int(loop.group(2)), int(loop.group(3)))
+        elif re.match(r"^%\s*endfor\b", stripped) and self.loops:
+            self.loops.popitem()
+        return True
+
+
 def _parse_file(path: str, text: str) -> _File:
+    """The file's lines and items. What cannot be read becomes a Problem of the stanza it is in (of the whole
+    file outside any stanza); Mako template lines (ifupdown2 renders them) are kept and never read as options."""
     f = _File(path, text)
-    stanza = None
+    f.problems = []
+    stanza, blank_before, template = None, False, _Template()
     for index, line in enumerate(f.lines[:-1]):
         lineno = index + 1
         stripped = line.text.strip()
+        where = f"{path} line {lineno}"
+        if template.takes(stripped):
+            # Kept as it is. Right under a stanza's options it shapes that stanza, which net_persist then does
+            # not claim to know; after a blank line it starts something new.
+            if stanza is not None and stanza.name is not None and not blank_before:
+                f.problems.append(Problem(f"{where}: {stanza.name} is shaped by a Mako template line here; "
+                                          f"net_persist does not write templated stanzas", [stanza.name]))
+            else:
+                stanza = None
+            continue
+        blank_before = not stripped
         if not stripped or stripped.startswith("#"):
             if stanza is not None:
                 stanza.inner.append(line)
             continue
         if stripped.endswith("\\"):
-            raise ValidationError([f"{path} line {lineno}: a line continued with '\\' is not supported here; "
-                                   f"join it into one line"])
+            problem = f"{where}: a line continued with '\\' is not supported here; join it into one line"
+            f.problems.append(Problem(problem, [stanza.name] if stanza is not None and stanza.name else ()))
+            continue
         words = stripped.split()
         word = words[0]
         if word == "iface":
             if len(words) < 2:
-                raise ValidationError([f"{path} line {lineno}: 'iface' without an interface name"])
+                f.problems.append(Problem(f"{where}: 'iface' without an interface name"))
+                stanza = None
+                continue
             name = words[1].split(":")[0]
             stanza = _Stanza(path, lineno, line, name, words[2] if len(words) > 2 else None,
                              words[3] if len(words) > 3 else None)
+            if _generated(name):
+                # Made by a template or a range: which devices it describes is known only once rendered.
+                stanza.name, stanza.opaque = None, True
+                f.problems.append(_generated_problem(where, f"iface {words[1]}", name, template.loops))
+                f.items.append(("opaque", stanza))
+                continue
             f.stanzas.append(stanza)
             f.items.append(("stanza", stanza))
         elif word == "auto" or word.startswith("allow-"):
             stanza = None
             if len(words) < 2:
-                raise ValidationError([f"{path} line {lineno}: {word!r} without interface names"])
-            f.marks.append((line, word, words[1:], lineno))
+                f.problems.append(Problem(f"{where}: {word!r} without interface names"))
+                continue
+            plain = [n for n in words[1:] if not _generated(n)]
+            for odd in (n for n in words[1:] if _generated(n)):
+                f.problems.append(_generated_problem(where, f"{word} {odd}", odd, template.loops))
+            f.marks.append((line, word, plain, lineno))
             f.items.append(("mark", line))
         elif word in ("source", "source-directory"):
             stanza = None
             if len(words) < 2:
-                raise ValidationError([f"{path} line {lineno}: {word!r} without a path"])
+                f.problems.append(Problem(f"{where}: {word!r} without a path"))
+                continue
             f.sources.append((line, word, words[1], lineno))
             f.items.append(("source", line))
         elif word in ("mapping", "vlan"):
             stanza = _Stanza(path, lineno, line, None, None, None)
             stanza.opaque = True
             f.items.append(("opaque", stanza))
+        elif stanza is None and "${" in stripped:
+            f.problems.append(Problem(f"{where}: {stripped!r} is a Mako expression that may make any stanza; "
+                                      f"net_persist does not write what a template may describe",
+                                      patterns=[re.compile(".*")]))
         elif stanza is None:
-            raise ValidationError([f"{path} line {lineno}: {stripped!r} is outside any 'iface' stanza"])
+            f.problems.append(Problem(f"{where}: {_redacted_line(stripped)!r} is outside any 'iface' stanza"))
         else:
             parts = stripped.split(None, 1)
+            if stanza.name is None:
+                continue   # an option of a mapping/vlan block or of a generated stanza: not ours to read
             if len(parts) < 2:
-                raise ValidationError([f"{path} line {lineno}: option {parts[0]!r} of {stanza.name or word} has no value"])
+                f.problems.append(Problem(f"{where}: option {parts[0]!r} of {stanza.name} has no value", [stanza.name]))
+                continue
             key, value = parts[0].replace("_", "-"), parts[1].strip()
+            if "${" in value:
+                f.problems.append(Problem(f"{where}: {key} of {stanza.name} is a Mako expression; net_persist does "
+                                          f"not write templated stanzas", [stanza.name]))
             key = _command_key(key, value, stanza.name) or key
             stanza.options.append(_Option(line, key, value, lineno))
     return f
@@ -189,6 +295,9 @@ def _command_key(key: str, value: str, name) -> str | None:
     found = _RE_BR_FD.match(text)
     if found and found.group(1) == name:
         return "#bridge-fd"
+    found = _RE_BR_MTU.match(text)
+    if found and found.group(1) == name:
+        return "#bridge-mtu"
     found = _RE_BOND_CMD.match(text)
     if found and found.group(1) == name:
         return f"#bond-{found.group(2)}"
@@ -236,6 +345,8 @@ class _Host:
         self.model = HostNetwork()
         self.bridge_level: dict = {}  # bridge name -> (vids, pvid) written on the bridge for its ports
         self.port_lists: dict = {}    # bridge/bond name -> (key, [ports], option)
+        self.problems: list = []      # Problem: what cannot be read, and which devices it concerns
+        self.broken: set = set()      # devices left out of the model for a problem
 
     def options(self, name: str) -> list:
         return [(st, opt) for st in self.stanzas.get(name, []) for opt in st.options]
@@ -252,6 +363,7 @@ def _load(main: str, files: dict) -> _Host:
             return
         f = _parse_file(path, files[path])
         host.files[path] = f
+        host.problems += f.problems
         for kind, item in f.items:
             if kind == "stanza":
                 host.stanzas.setdefault(item.name, []).append(item)
@@ -301,7 +413,7 @@ def _yes(st, opt) -> bool:
 
 def _kind(host: _Host, name: str) -> str:
     keys = {opt.key for _st, opt in host.options(name)}
-    if "bridge-ports" in keys:
+    if keys & {"bridge-ports", "bridge-vlan-aware"}:   # ifupdown2's own test (addons/bridge.py, _is_bridge)
         return "bridge"
     if keys & {"bond-slaves", "bond-ports"}:
         return "bond"
@@ -322,17 +434,63 @@ def _vlan_from_name(name: str):
     return raw, int(vid) if vid.isdigit() else None
 
 
+class _Unreadable(Exception):
+    """A device's stanzas say something net_persist cannot read; carries the Problem."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+_GLOBS = (re.compile(r"([A-Za-z0-9\-]+)\[(\d+)\-(\d+)\]([A-Za-z0-9\-]+)\[(\d+)\-(\d+)\](.*)"),
+          re.compile(r"([A-Za-z0-9\-]+[A-Za-z])(\d+)\-(\d+)(.*)"),
+          re.compile(r"([A-Za-z0-9\-]+)\[(\d+)\-(\d+)\](.*)"))
+
+
+def _glob_names(expr: str) -> list:
+    """The names an ifupdown2 `glob` expression stands for (swp1-4, swp[1-4].100, swp[1-2]s[0-1]; as
+    ifupdownaddons/modulebase.py's parse_glob expands them, bounds included)."""
+    two = _GLOBS[0].match(expr)
+    if two:
+        pre, a, b, mid, c, d, post = two.groups()
+        return [f"{pre}{i}{mid}{j}{post}" for i in range(int(a), int(b) + 1) for j in range(int(c), int(d) + 1)]
+    one = _GLOBS[1].match(expr) or _GLOBS[2].match(expr)
+    if one:
+        pre, a, b, post = one.groups()
+        return [f"{pre}{i}{post}" for i in range(int(a), int(b) + 1)]
+    return [expr]
+
+
 def _port_list(host: _Host, name: str, kind: str):
+    """((stanza, option) of the list, [ports]): every `bridge-ports` line joined (as ifupdown2 does), a bond's
+    first `bond-slaves`. A glob or regex list raises _Unreadable naming the line and what it may match."""
     keys = ("bridge-ports",) if kind == "bridge" else ("bond-slaves", "bond-ports")
     found = [(st, opt) for st, opt in host.options(name) if opt.key in keys]
     if not found:
         return None, []
-    st, opt = found[-1]
-    words = opt.value.split()
-    if words and words[0] in ("glob", "regex"):
-        raise ValidationError([f"{st.where(opt)}: {opt.key} {words[0]} ... is not supported by net_persist; "
-                               f"list the ports by name"])
-    return (st, opt), [w for w in words if w != "none"]
+    used = found if kind == "bridge" else found[:1]
+    words = [w for _st, opt in used for w in opt.value.split()]
+    if any(w in ("glob", "regex") for w in words):
+        st, opt = next((st, opt) for st, opt in used if set(opt.value.split()) & {"glob", "regex"})
+        patterns, literal, mode = [], [], None
+        for word in words:
+            if word in ("glob", "regex", "noglob", "noregex"):
+                mode = word if word in ("glob", "regex") else None
+            elif mode == "glob":
+                literal += _glob_names(word)
+                mode = None
+            elif mode == "regex":
+                try:
+                    patterns.append(re.compile(f".*(?:{word})"))
+                except re.error:
+                    patterns.append(re.compile(".*"))
+                mode = None
+            elif word != "none":
+                literal.append(word)
+        kind_word = "glob" if "glob" in words else "regex"
+        raise _Unreadable(Problem(f"{st.where(opt)}: '{opt.key} {opt.value}' of {name} is a {kind_word} list; "
+                                  f"net_persist does not write it, nor a device it may match", [name] + literal, patterns))
+    return found[-1] if kind == "bridge" else found[0], [w for w in words if w != "none"]
 
 
 def _addresses(host: _Host, name: str):
@@ -432,8 +590,8 @@ def _vlan(host: _Host, name: str, common: dict) -> Vlan:
     st, opt = _one(host, name, "vlan-id")
     if opt is not None:
         vid = _int(st, opt, 1, 4094)
-    first = host.stanzas[name][0]
     if raw is None or vid is None:
+        first = host.stanzas[name][0]
         raise ValidationError([f"{first.where()}: {name} looks like a VLAN but its raw device and id cannot be told; "
                                f"give vlan-raw-device and vlan-id"])
     st, opt = _one(host, name, "vlan-protocol")
@@ -508,28 +666,49 @@ def _self_membership(host: _Host, bridge: str, svi_vids) -> dict:
 
 
 def _describe(host: _Host) -> None:
+    """host.model from the stanzas. A device whose stanzas cannot be read is left out of the model and its
+    Problem recorded (host.problems): the renderer refuses it only when it concerns a device being written."""
     names = [n for n in host.stanzas if n != "lo" and n not in host.ovs
              and not any(st.method == "loopback" for st in host.stanzas[n])]
     kinds = {name: _kind(host, name) for name in names}
+    broken: set = set()
+
+    def unreadable(name, exc):
+        problem = exc.problem if isinstance(exc, _Unreadable) else Problem("; ".join(exc.problems), [name])
+        host.problems.append(problem)
+        broken.add(name)
+
     master: dict = {}
     for name in names:
         if kinds[name] in ("bridge", "bond"):
-            where, ports = _port_list(host, name, kinds[name])
+            try:
+                where, ports = _port_list(host, name, kinds[name])
+            except _Unreadable as exc:
+                unreadable(name, exc)
+                continue
             host.port_lists[name] = (where, ports)
             for port in ports:
                 if port in master:
                     st, opt = where
-                    raise ValidationError([f"{st.where(opt)}: {port} is already a port of {master[port]}"])
+                    unreadable(name, _Unreadable(Problem(f"{st.where(opt)}: {port} is already a port of "
+                                                         f"{master[port]}", [name, port, master[port]])))
+                    continue
                 master[port] = name
     for port in master:
         if port not in kinds and port not in host.ovs and port != "lo":
-            kinds[port] = "nic"   # a port without a stanza of its own: ifupdown2 still enslaves it and brings it up
+            # A port without a stanza of its own: ifupdown2 still makes it (a VLAN from a parent.id name),
+            # enslaves it and brings it up.
+            kinds[port] = "vlan" if "." in port and _vlan_from_name(port)[1] is not None else "nic"
     lowers: dict = {name: [] for name in kinds}
     for port, upper in master.items():
         lowers[upper].append(port)
-    vlans = {name: _vlan(host, name, {"name": name}) for name in kinds if kinds[name] == "vlan"}
-    for name, vlan in vlans.items():
-        lowers[name].append(vlan.parent)
+    vlans = {}
+    for name in (n for n in kinds if kinds[n] == "vlan"):
+        try:
+            vlans[name] = _vlan(host, name, {"name": name})
+            lowers[name].append(vlans[name].parent)
+        except ValidationError as exc:
+            unreadable(name, exc)
     reached, todo = set(), [n for n in kinds if n in host.auto]
     while todo:
         name = todo.pop()
@@ -538,45 +717,78 @@ def _describe(host: _Host) -> None:
             todo += lowers.get(name, [])
     for name in kinds:
         if kinds[name] == "bridge":
-            vids = pvid = None
-            st, opt = _one(host, name, "bridge-vids")
-            if opt is None:
-                st, opt = _one(host, name, "bridge-trunk")
-            if opt is not None:
-                vids = _vids(st, opt)
-            st, opt = _one(host, name, "bridge-pvid")
-            if opt is not None:
-                pvid = _int(st, opt, 1, 4094)
-            host.bridge_level[name] = (vids, pvid)
+            try:
+                host.bridge_level[name] = _bridge_level(host, name)
+            except ValidationError as exc:
+                unreadable(name, exc)
     for name in sorted(kinds):
-        kind = kinds[name]
-        st, opt = _one(host, name, "link-down")
-        down = opt is not None and _yes(st, opt)
-        if name in reached:
-            up = not down
-        else:
-            up = False if kind == "nic" else None   # a bridge/bond/VLAN nothing brings up is not even created
-        st, opt = _one(host, name, "mtu")
-        common = {"name": name, "mtu": _int(st, opt, 68, 65535) if opt is not None else None, "up": up,
-                  "master": master.get(name), "ip": _addresses(host, name) if name in host.stanzas else IpConfig()}
-        if common["ip"] is None:
-            common["ip"] = IpConfig()
-        if kind == "bridge":
-            dev = _bridge(host, name, common)
-        elif kind == "bond":
-            dev = _bond(host, name, common)
-        elif kind == "vlan":
-            dev = _vlan(host, name, common)
-        else:
-            dev = Nic(**common)
-        host.model.add(dev)
-    for name, dev in host.model.devices.items():
+        if name in broken:
+            continue
+        try:
+            host.model.add(_device(host, name, kinds[name], name in reached, master.get(name)))
+        except ValidationError as exc:
+            unreadable(name, exc)
+    for name, dev in list(host.model.devices.items()):
         upper = host.model.get(dev.master) if dev.master else None
-        if isinstance(upper, Bridge) and upper.vlan_filtering:
-            dev.vlans = _port_membership(host, name, upper.name)
-        if isinstance(dev, Bridge) and dev.vlan_filtering:
-            svis = sorted(v.vlan_id for v in host.model.devices.values() if isinstance(v, Vlan) and v.parent == name)
-            dev.vlans = _self_membership(host, name, svis)
+        try:
+            if isinstance(upper, Bridge) and upper.vlan_filtering:
+                dev.vlans = _port_membership(host, name, upper.name)
+            if isinstance(dev, Bridge) and dev.vlan_filtering:
+                svis = sorted(v.vlan_id for v in host.model.devices.values() if isinstance(v, Vlan) and v.parent == name)
+                dev.vlans = _self_membership(host, name, svis)
+        except ValidationError as exc:
+            unreadable(name, exc)
+            del host.model.devices[name]
+    host.broken = broken
+
+
+def _bridge_level(host: _Host, name: str) -> tuple:
+    """(vids, pvid) a bridge's own stanza gives its ports (bridge-vids/bridge-trunk, bridge-pvid)."""
+    vids = pvid = None
+    st, opt = _one(host, name, "bridge-vids")
+    if opt is None:
+        st, opt = _one(host, name, "bridge-trunk")
+    if opt is not None:
+        vids = _vids(st, opt)
+    st, opt = _one(host, name, "bridge-pvid")
+    if opt is not None:
+        pvid = _int(st, opt, 1, 4094)
+    return vids, pvid
+
+
+def _device(host: _Host, name: str, kind: str, reached: bool, master):
+    """One device of the model, as ifupdown2 would bring it up at boot."""
+    st, opt = _one(host, name, "link-down")
+    down = opt is not None and _yes(st, opt)
+    if reached:
+        up = not down
+    else:
+        up = False if kind == "nic" else None   # a bridge/bond/VLAN nothing brings up is not even created
+    common = {"name": name, "mtu": _mtu(host, name, kind), "up": up, "master": master,
+              "ip": _addresses(host, name) if name in host.stanzas else IpConfig()}
+    if common["ip"] is None:
+        common["ip"] = IpConfig()
+    if kind == "bridge":
+        return _bridge(host, name, common)
+    if kind == "bond":
+        return _bond(host, name, common)
+    if kind == "vlan":
+        return _vlan(host, name, common)
+    return Nic(**common)
+
+
+def _mtu(host: _Host, name: str, kind: str):
+    """The `mtu` key; for a bridge also our post-up line, and without either ifupdown2's default (it sets a bridge
+    that has no `mtu` to it, whatever its ports have: addons/address.py, checked on Debian's 3.0)."""
+    st, opt = _one(host, name, "mtu")
+    if opt is not None:
+        return _int(st, opt, 68, 65535)
+    if kind != "bridge":
+        return None
+    st, opt = _one(host, name, "#bridge-mtu")
+    if opt is not None:
+        return int(_RE_BR_MTU.match(f"post-up {' '.join(opt.value.split())}").group(2))
+    return IFUPDOWN2_DEFAULT_MTU
 
 
 # -- what to write ------------------------------------------------------------------------------------------------
@@ -671,7 +883,19 @@ def _fields(dev, ctx) -> list:
                     ["bridge-vlan-aware yes"] if dev.vlan_filtering else []))
     if isinstance(dev, Vlan):
         out.append(("vlan", (dev.parent, dev.vlan_id, dev.protocol), _TYPE_KEYS["vlan"], _vlan_lines(dev)))
-    out.append(("mtu", dev.mtu, ("mtu",), [] if dev.mtu is None else [f"mtu {dev.mtu}"]))
+    if isinstance(dev, Bridge):
+        # ifupdown2's syntax check refuses `mtu` on a bridge ("bridge inherits mtu from its ports"), yet sets a
+        # bridge without it to its default: the default needs no line, any other MTU a post-up line. A stanza
+        # that already says `mtu` (Proxmox VE's web UI writes it) keeps saying it: that file never passed the check.
+        if dev.mtu is not None and ctx.host.values(dev.name, "mtu"):
+            lines = [f"mtu {dev.mtu}"]
+        elif dev.mtu in (None, IFUPDOWN2_DEFAULT_MTU):
+            lines = []
+        else:
+            lines = [f"post-up ip link set dev {dev.name} mtu {dev.mtu}"]
+        out.append(("mtu", dev.mtu, ("mtu", "#bridge-mtu"), lines))
+    else:
+        out.append(("mtu", dev.mtu, ("mtu",), [] if dev.mtu is None else [f"mtu {dev.mtu}"]))
     if isinstance(dev, Bridge):
         lines = [] if dev.vlans is None or not dev.vlan_filtering else _self_vlan_lines(dev, ctx.svis(dev.name))
         out.append(("self_vlans", dev.vlans, ("#self-vlan",), lines))
@@ -686,7 +910,7 @@ class _Context:
     """The devices as they will be once rendered (the files' plus `desired`, less `remove`)."""
 
     def __init__(self, host: _Host, desired: HostNetwork, remove):
-        self.host = host
+        self.host, self.remove = host, set(remove)
         self.final = {n: d for n, d in host.model.devices.items() if n not in remove}
         self.final.update(desired.devices)
         for name, dev in list(self.final.items()):
@@ -706,10 +930,49 @@ class _Context:
         return bool(self.host.bridge_level.get(bridge, (None, None))[0])
 
     def ports(self, name: str, current) -> list:
-        """Ports of bridge/bond `name`: those listed now that stay, in their order, then new ones by name."""
+        """Ports of bridge/bond `name`: those listed now that stay, in their order, then new ones by name.
+
+        A listed port net_persist does not model (an Open vSwitch port, a stanza it cannot read) stays listed:
+        it is not ours to drop; only a removed one leaves."""
         members = [n for n, d in self.final.items() if d.master == name]
-        kept = [p for p in current if p in members]
+        kept = [p for p in current if p in members or (p not in self.final and p not in self.remove)]
         return kept + sorted(p for p in members if p not in kept)
+
+    def reach(self, desired: HostNetwork, new, remove) -> None:
+        """Which devices `ifup -a` will bring up once rendered (`self.reached`), and which of them without any
+        `auto` added by this render (`self.auto_reached`): `auto` ones, new ones, and what they stand on.
+
+        A port that leaves its bridge (a swapped uplink) is no longer brought up with it: whether its own
+        stanza needs `auto` or `link-down` follows from this, not from what the files said before."""
+        lowers: dict = {}
+        for name, dev in self.final.items():
+            if dev.master:
+                lowers.setdefault(dev.master, []).append(name)
+            if isinstance(dev, Vlan) and dev.parent:
+                lowers.setdefault(name, []).append(dev.parent)
+
+        def closure(roots):
+            found, todo = set(), list(roots)
+            while todo:
+                name = todo.pop()
+                if name not in found:
+                    found.add(name)
+                    todo += lowers.get(name, [])
+            return found
+
+        base = (set(self.host.auto) - set(remove)) | set(new)
+        self.auto_reached = closure(base)
+        extra = {n for n, d in desired.devices.items() if n not in self.auto_reached
+                 and (d.up or (d.up is False and d.TYPE != "nic"))}
+        self.reached = closure(base | extra)
+
+    def up_after(self, host: _Host, dev):
+        """What the rendered files say of dev.up before its own `auto`/`link-down` lines are edited."""
+        st, opt = _one(host, dev.name, "link-down")
+        down = opt is not None and _yes(st, opt)
+        if dev.name in self.reached:
+            return not down
+        return False if dev.TYPE == "nic" else None
 
 
 def _indent_of(stanza) -> str:
@@ -828,14 +1091,12 @@ class Ifupdown2Format(PersistFormat):
                 found.append(posixpath.normpath(posixpath.join(base, rel.replace(os.sep, "/"), name)))
         return found
 
-    def parse(self, files: dict) -> HostNetwork:
-        return _load(self.path, files).model
-
     # -- writing -------------------------------------------------------------------------------------------------
 
     def render(self, files: dict, desired: HostNetwork, remove=()) -> dict:
         host = _load(self.path, files)
         remove = [n for n in remove if n not in desired.devices]
+        refuse(host.problems, list(desired.devices) + list(remove))
         for name in list(desired.devices) + list(remove):
             if name in host.ovs:
                 st = host.stanzas[name][0] if name in host.stanzas else None
@@ -847,6 +1108,7 @@ class Ifupdown2Format(PersistFormat):
         for name in remove:
             self._remove(host, name)
         new = [d for n, d in desired.devices.items() if not host.stanzas.get(n)]
+        ctx.reach(desired, [d.name for d in new], remove)
         for name, dev in desired.devices.items():
             if host.stanzas.get(name):
                 self._edit(host, ctx, dev)
@@ -857,8 +1119,42 @@ class Ifupdown2Format(PersistFormat):
             text = f.text()
             if text != files.get(path, ""):
                 out[path] = text
+        for path in out:
+            if path == SDN_FILE:
+                raise ValidationError([f"{path}: Proxmox VE's SDN writes this file; net_persist never does (leave "
+                                       f"the devices it defines out of `devices`)"])
         self._verify(files, out, desired, remove)
         return out
+
+    def parse(self, files: dict) -> HostNetwork:
+        model, problems = self.parse_lenient(files)
+        refuse(problems, None)
+        return model
+
+    def parse_lenient(self, files: dict) -> tuple:
+        host = _load(self.path, files)
+        return host.model, list(host.problems)
+
+    def describing(self, files: dict, names) -> set:
+        host = _load(self.path, files)
+        return {st.path for name in names for st in host.stanzas.get(name, [])}
+
+    def reserved(self, files: dict) -> dict:
+        """Devices of Proxmox VE's SDN file (pve-network writes and reloads it itself)."""
+        if SDN_FILE not in files:
+            return {}
+        return {st.name: f"is defined in {SDN_FILE}, which Proxmox VE's SDN writes"
+                for st in _parse_file(SDN_FILE, files[SDN_FILE]).stanzas}
+
+    def staged(self):
+        """Proxmox VE's interfaces.new (the web UI's changes, applied by moving it over the main file)."""
+        path = self.path + STAGED_SUFFIX
+        return type(self)(path, self.root) if os.path.isfile(self.host_path(path)) else None
+
+    SYNTAX = "words"
+
+    def secret_key(self, section: str, key: str) -> bool:
+        return is_secret_key(key)
 
     def _verify(self, files, changes, desired, remove) -> None:
         """The parser, not hope, says the result means `desired` (what ifupdown2 cannot say is refused here)."""
@@ -913,12 +1209,12 @@ class Ifupdown2Format(PersistFormat):
         for field, value, keys, lines in _fields(dev, ctx):
             if field not in cur_fields or cur_fields[field] != value:
                 _replace(host, stanzas, keys, lines, primary)
-        if current.up != dev.up:
-            self._edit_up(host, dev, stanzas, primary)
+        if ctx.up_after(host, dev) != dev.up:
+            self._edit_up(host, ctx, dev, stanzas, primary)
 
-    def _edit_up(self, host: _Host, dev, stanzas, primary) -> None:
+    def _edit_up(self, host: _Host, ctx: _Context, dev, stanzas, primary) -> None:
         _replace(host, stanzas, ("link-down",), [] if dev.up else ["link-down yes"], primary)
-        if dev.name not in host.auto:
+        if dev.name not in host.auto and dev.name not in ctx.auto_reached:
             first = stanzas[0]
             first.header.before.append(f"auto {dev.name}{_nl(first, host)}")
 
@@ -989,8 +1285,9 @@ class Ifupdown2Format(PersistFormat):
             if host.model.get(name) is not None and host.model.get(name).TYPE != dev.TYPE:
                 where, current = None, []
             ports = ctx.ports(name, current)
-            if ports == current and where is not None:
-                continue
+            if ports == current and (where is not None or not ports and host.model.get(name) is not None
+                                     and host.model.get(name).TYPE == dev.TYPE):
+                continue   # the same list, or a bridge without ports that says so by bridge-vlan-aware alone
             key = "bridge-ports" if isinstance(dev, Bridge) else "bond-slaves"
             keys = ("bridge-ports",) if isinstance(dev, Bridge) else ("bond-slaves", "bond-ports")
             primary = next((st for st in host.stanzas[name] if st.family in (None, "inet")), host.stanzas[name][0])

@@ -61,6 +61,12 @@ KEYS_WE_OWN = {
     "user": (USER_FORWARD_DELAY,),
 }
 _ADDRESS_KEY = re.compile(r"^addresse?s?\d*$")
+# NetworkManager's secret properties (NM_SETTING_PARAM_SECRET in libnm-core, 1.42), by the shape of their names:
+# psk, leap-password, wep-key0-3 ([wifi-security]); password, password-raw, pin, *-password, private-key(-password)
+# ([802-1x], [gsm], [pppoe]...); private-key, preshared-key ([wireguard], its peers); mka-cak ([macsec]); and
+# every key of [vpn-secrets]. A *-flags key only says where a secret is kept.
+_SECRET_KEY = re.compile(r"^(?:.*-)?(?:psk|password|password-raw|pin|secret|secrets|private-key|preshared-key|mka-cak)$"
+                         r"|^wep-key\d$")
 _MKSTEMP = re.compile(r"\.[A-Za-z0-9]{6}$")
 
 
@@ -311,6 +317,16 @@ class KeyfileFormat(PersistFormat):
     DEFAULT_PATH = "/etc/NetworkManager/system-connections"
     PATH_IS_DIR = True
     NEW_FILE_MODE = 0o600   # NetworkManager ignores a keyfile with any group or other permission bit
+
+    # -- secrets and scope -------------------------------------------------------
+
+    def secret_key(self, section: str, key: str) -> bool:
+        key = key.lower()
+        return not key.endswith("-flags") and (section == "vpn-secrets" or bool(_SECRET_KEY.match(key)))
+
+    def describing(self, files: dict, names) -> set:
+        profiles = self._profiles(files)
+        return {profiles[name].path for name in names if name in profiles}
 
     # -- reading ---------------------------------------------------------------
 

@@ -64,6 +64,9 @@ _USEC = {"": 1000000, "us": 1, "usec": 1, "\u00b5s": 1, "ms": 1000, "msec": 1000
          "s": 1000000, "sec": 1000000, "second": 1000000, "seconds": 1000000,
          "m": 60000000, "min": 60000000, "minute": 60000000, "minutes": 60000000,
          "h": 3600000000, "hr": 3600000000, "hour": 3600000000, "hours": 3600000000}
+# Secret settings: [WireGuard] PrivateKey=, [WireGuardPeer] PresharedKey=, the Key= of a MACsec association
+# (systemd.netdev(5)); the *File= variants only name a file.
+_SECRET_KEYS = ("PrivateKey", "PresharedKey")
 _TIME_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z\u00b5]*)")
 
 
@@ -510,6 +513,13 @@ class NetworkdFormat(PersistFormat):
 
     def parse(self, files: dict) -> HostNetwork:
         return _Directory(files).model()
+
+    def secret_key(self, section: str, key: str) -> bool:
+        return key in _SECRET_KEYS or (section.startswith("MACsec") and key == "Key")
+
+    def describing(self, files: dict, names) -> set:
+        current = _Directory(files)
+        return {p for name in names for p in current.netdev_files(name) + current.network_files(name)}
 
     def our_path(self, name: str, ext: str) -> str:
         return os.path.join(self.path, f"{OUR_PREFIX}{name}{ext}")

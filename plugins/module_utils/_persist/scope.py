@@ -9,13 +9,19 @@ back (`parse(render(p)) == p`, tested for every format), so "the files are
 right" is one comparison of models, never of text.
 
 What is never persisted: guest ports (their hypervisor creates them, and
-tap_reenslave/tap_guard put them back), MAC addresses (derived by the kernel
-from the ports; a format that cannot say "derived" would pin them), and the
-transient loose binding the bond planner uses during a mode change.
+tap_reenslave/tap_guard put them back), the rest of a hypervisor's guest
+plumbing (PLUMBING: Proxmox VE's firewall bridges and links, the vmbrNvM
+bridges it makes for tagged guests on a bridge that is not vlan-aware and the
+VLAN devices under them, any tap or veth), devices the files leave to another
+owner (Proxmox VE's SDN file; the format's `reserved()`), MAC addresses
+(derived by the kernel from the ports; a format that cannot say "derived"
+would pin them), and the transient loose binding the bond planner uses during
+a mode change.
 """
 from __future__ import annotations
 
 import copy
+import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
@@ -30,6 +36,20 @@ BOND_DEFAULTS = {
     "xmit_hash_policy": "layer2", "ad_select": "stable", "arp_interval": 0, "arp_ip_target": [],
     "min_links": 0, "primary": None,
 }
+
+
+# Guest plumbing a hypervisor makes and removes itself (Proxmox VE: pve-firewall's fwbr/fwpr/fwln, and
+# vmbrNvM with its NIC.M, bond.M VLAN, for a tagged guest on a bridge that is not vlan-aware); any tap or veth.
+PLUMBING = tuple(re.compile(p) for p in (
+    r"fwbr\d+i\d+", r"fwpr\d+p\d+", r"fwln\d+[io]\d+", r"vmbr\d+v\d+", r"tap.*", r"veth.*"))
+
+
+def is_plumbing(host: HostNetwork, dev) -> bool:
+    """Guest plumbing by its name, or a VLAN device that is a port of such (eno1.100 under vmbr0v100)."""
+    if any(p.fullmatch(dev.name) for p in PLUMBING):
+        return True
+    upper = host.get(dev.master) if dev.master else None
+    return isinstance(dev, Vlan) and upper is not None and any(p.fullmatch(upper.name) for p in PLUMBING)
 
 
 def bond_options_for_mode(bond: Bond) -> dict:
@@ -49,33 +69,40 @@ def bond_options_for_mode(bond: Bond) -> dict:
     return out
 
 
-def _expand(host: HostNetwork, names, guests: GuestMatcher) -> list:
-    """`names` plus what they stand on: the non-guest ports of bridges and bonds, and VLAN parents."""
+def _left_out(host: HostNetwork, dev, guests: GuestMatcher, reserved) -> bool:
+    """Never written: guest ports, guest plumbing, devices another owner's files define."""
+    return guests.is_guest_device(dev) or is_plumbing(host, dev) or dev.name in reserved
+
+
+def _expand(host: HostNetwork, names, guests: GuestMatcher, reserved=()) -> list:
+    """`names` plus what they stand on: the ports of bridges and bonds, and VLAN parents (never what is left out)."""
     wanted, todo = set(), list(names)
     while todo:
         name = todo.pop()
         dev = host.get(name)
-        if name in wanted or dev is None or guests.is_guest_device(dev):
+        if name in wanted or dev is None or _left_out(host, dev, guests, reserved):
             continue
         wanted.add(name)
         if isinstance(dev, (Bridge, Bond)):
-            todo += [p.name for p in host.ports_of(name) if not guests.is_guest_device(p)]
+            todo += [p.name for p in host.ports_of(name)]
         if isinstance(dev, Vlan) and dev.parent:
             todo.append(dev.parent)
     return sorted(wanted)
 
 
-def scope(host: HostNetwork, names, guests: GuestMatcher) -> tuple:
+def scope(host: HostNetwork, names, guests: GuestMatcher, reserved=None) -> tuple:
     """(device names in scope, named devices the host does not have).
 
     `names` None: every bridge, bond and VLAN of `host` and the NICs beneath
-    them. A list: those devices and what they stand on. A guest port named is
-    an error (guests are never written); a name the host lacks is returned
+    them, guest plumbing and `reserved` ({name: why}) left out. A list: those
+    devices and what they stand on. A guest port, plumbing or a reserved device
+    named is an error (never written); a name the host lacks is returned
     separately: for `saved` it means "remove it from the files".
     """
+    reserved = reserved or {}
     if names is None:
         roots = [d.name for d in host.devices.values() if isinstance(d, (Bridge, Bond, Vlan))]
-        return _writable(_expand(host, roots, guests)), []
+        return _writable(_expand(host, roots, guests, reserved)), []
     problems, missing = [], []
     for name in names:
         problem = name_problem(name, "devices")
@@ -83,18 +110,23 @@ def scope(host: HostNetwork, names, guests: GuestMatcher) -> tuple:
             problems.append(problem)
             continue
         dev = host.get(name)
-        if dev is None:
+        if name in reserved:
+            problems.append(f"devices: {name!r} {reserved[name]}; net_persist never writes it")
+        elif dev is None:
             missing.append(name)
         elif guests.is_guest_device(dev):
             problems.append(f"devices: {name!r} is a guest port; guest ports are never written to the persistent "
                             f"configuration (their hypervisor creates them; tap_reenslave puts them back)")
+        elif is_plumbing(host, dev):
+            problems.append(f"devices: {name!r} is guest plumbing (its hypervisor makes and removes it, like Proxmox "
+                            f"VE's fwbr/fwpr/fwln and vmbrNvM devices, or a tap or veth); it is never written")
         elif dev.name == "lo":
             problems.append("devices: 'lo' is the loopback device; it is not ours to persist")
     if len(set(names)) != len(names):
         problems.append("devices: lists the same device twice")
     if problems:
         raise ValidationError(problems)
-    return _writable(_expand(host, [n for n in names if n not in missing], guests)), sorted(missing)
+    return _writable(_expand(host, [n for n in names if n not in missing], guests, reserved)), sorted(missing)
 
 
 def _writable(names: list) -> list:
@@ -130,10 +162,14 @@ def persisted_device(host: HostNetwork, name: str, in_scope):
     return Nic(**common)
 
 
-def persisted(host: HostNetwork, names, guests: GuestMatcher) -> tuple:
-    """(HostNetwork of the devices in scope as files describe them, named devices the host lacks)."""
-    in_scope, missing = scope(host, names, guests)
-    out, known = HostNetwork(), set(in_scope)
+def persisted(host: HostNetwork, names, guests: GuestMatcher, reserved=None, described=()) -> tuple:
+    """(HostNetwork of the devices in scope as files describe them, named devices the host lacks).
+
+    A port in scope keeps its master when the master is in scope too, or is one of `described` (bridges and
+    bonds the files already describe): saving a port alone must not take it off its bridge at boot.
+    """
+    in_scope, missing = scope(host, names, guests, reserved)
+    out, known = HostNetwork(), set(in_scope) | set(described)
     for name in in_scope:
         out.add(persisted_device(host, name, known))
     return out, missing
