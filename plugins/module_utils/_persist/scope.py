@@ -19,7 +19,7 @@ import copy
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_OPTION_MODES, Bond, Bridge, GuestMatcher, HostNetwork, IpConfig, Nic, Vlan, name_problem,
+    Bond, Bridge, GuestMatcher, HostNetwork, IpConfig, Nic, Vlan, bond_options_for_mode, name_problem,
 )
 
 # The kernel's value when a bond option is not given; a parser fills these in
@@ -30,23 +30,6 @@ BOND_DEFAULTS = {
     "xmit_hash_policy": "layer2", "ad_select": "stable", "arp_interval": 0, "arp_ip_target": [],
     "min_links": 0, "primary": None,
 }
-
-
-def bond_options_for_mode(bond: Bond) -> dict:
-    """The bond's options that mean something in its mode (the kernel reports all of them in every mode)."""
-    mode = bond.mode or "balance-rr"
-    out = {}
-    for key, value in bond.options().items():
-        if mode not in BOND_OPTION_MODES.get(key, (mode,)):
-            continue
-        if key in ("updelay", "downdelay") and not bond.miimon:
-            continue  # meaningless (and refused by the kernel) without MII monitoring
-        if key == "arp_ip_target" and not bond.arp_interval:
-            continue
-        if key == "primary" and not value:
-            continue
-        out[key] = value
-    return out
 
 
 def _expand(host: HostNetwork, names, guests: GuestMatcher) -> list:
