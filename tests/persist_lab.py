@@ -94,6 +94,55 @@ def proxmox(ns: str) -> None:
     ])
 
 
+VLAN_AWARE_NICS = ("eno1", "eno2", "eno3")
+# Links with carrier once vlan_aware() is up (a bridge port's path cost follows its carrier): wait for them
+# before a dump. The guests have none (nothing behind them).
+VLAN_AWARE_CARRIER = ("eno1", "eno2", "eno3", "bond0", "bond0.10", "vmbr0", "stor")
+
+
+def vlan_aware(ns: str, switch: str) -> None:
+    """Issue 24's host (needs bonding, 802.1Q and bridge VLAN filtering), behind a switch namespace.
+
+    bond0 (active-backup, miimon 100, primary eno1; eno1 and eno2) carries VLAN bond0.10, a port of the
+    vlan-aware vmbr0 (tagged 30-31; the host's 192.0.2.10/24 and its gateway) with a VM tap on VLAN 30 and a
+    container veth on VLAN 31; VLAN `stor` (id 60 on eno3, MTU 1400, 198.51.100.10/24). The switch carries
+    VLAN 10 of both bond ports to the gateway 192.0.2.1, so bond0.10 with another id cuts the host off it.
+    """
+    nics(ns, switch, VLAN_AWARE_NICS)
+    iproute(ns, [
+        "ip link add bond0 type bond mode active-backup miimon 100",
+        "ip link set eno1 master bond0",
+        "ip link set eno2 master bond0",
+        "ip link set bond0 type bond primary eno1",
+        "ip link set bond0 up",
+        "ip link add link bond0 name bond0.10 type vlan id 10",
+        "ip link add vmbr0 type bridge stp_state 0 forward_delay 0 vlan_filtering 1",
+        "ip link set bond0.10 master vmbr0",
+        "ip link set bond0.10 up",
+        "ip link set vmbr0 up",
+        "ip address add 192.0.2.10/24 dev vmbr0",
+        "ip route replace default via 192.0.2.1 dev vmbr0",
+        "ip link add link eno3 name stor type vlan id 60",
+        "ip link set stor mtu 1400",
+        "ip link set eno3 up",
+        "ip link set stor up",
+        "ip address add 198.51.100.10/24 dev stor",
+    ])
+    guests(ns, "vmbr0")
+    iproute(ns, [
+        "bridge vlan add dev bond0.10 vid 30-31",
+        "bridge vlan add dev tap100i0 vid 30 pvid untagged",
+        "bridge vlan del dev tap100i0 vid 1",
+        "bridge vlan add dev veth101i0 vid 31 pvid untagged",
+        "bridge vlan del dev veth101i0 vid 1",
+    ])
+    lines = ["ip link add swbr type bridge stp_state 0 forward_delay 0"]
+    for port in ("sw1", "sw2"):
+        lines += [f"ip link add link {port} name {port}.10 type vlan id 10", f"ip link set {port}.10 master swbr",
+                  f"ip link set {port}.10 up"]
+    iproute(switch, lines + ["ip link set swbr up", "ip address add 192.0.2.1/24 dev swbr"])
+
+
 def change_window_host(namespaces, uplink3_cabled: bool = True) -> str:
     """A hypervisor namespace for change windows run with the local connection (the role's namespace option).
 
