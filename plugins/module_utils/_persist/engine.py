@@ -98,6 +98,7 @@ def plan_files(fmt, namespace, names, guests: GuestMatcher) -> dict:
             warnings.append(f"the files describe {', '.join(stale)}, which the kernel does not have; they are kept. "
                             f"Name them in devices to remove them from the files")
     _follow_removals(host, have, want, remove, guests)
+    _follow_released(host, have, want, guests)
     changes = fmt.render(files, want, remove)
     return {"files": files, "changes": changes, "devices": sorted(want.devices), "removed_devices": remove,
             "warnings": warnings}
@@ -122,6 +123,22 @@ def _follow_removals(host: HostNetwork, have: HostNetwork, want: HostNetwork, re
                 todo.append(dev.name)
             else:
                 want.add(scopes.persisted_device(host, dev.name, set(want.devices) | {dev.name}))
+
+
+def _follow_released(host: HostNetwork, have: HostNetwork, want: HostNetwork, guests) -> None:
+    """Devices the files put on a bridge or bond in scope, which the kernel no longer has there, described as they run.
+
+    `devices: [vmbr0]` after vmbr0 lost a port must not leave that port in
+    ifupdown2's bridge-ports of vmbr0, nor its own NetworkManager or networkd
+    file pointing at vmbr0: the next boot would put it back. Found by the
+    power-cut test (issue 24).
+    """
+    for dev in list(have.devices.values()):
+        if dev.name in want.devices or not isinstance(want.get(dev.master or ""), (Bridge, Bond)):
+            continue
+        now = host.get(dev.name)
+        if now is not None and not guests.is_guest_device(now) and now.master != dev.master:
+            want.add(scopes.persisted_device(host, dev.name, set(want.devices) | {dev.name}))
 
 
 def rendered(fmt, namespace, names, guests) -> dict:
