@@ -3,13 +3,13 @@
 Runs inside the full-kernel VM (the host kernel has no bonding, 802.1Q or
 VLAN filtering). The host is persist_lab.vlan_aware: bond0 (active-backup,
 miimon 100, primary eno1) carries bond0.10, a port of the vlan-aware vmbr0
-with a VM tap on VLAN 30 and a container veth on VLAN 31; VLAN `stor` sits on
-eno3. A checkpoint is armed, then one change breaks everything a rollback of
-these devices must put back, each through its module as a change window
-would: the bond's mode and options (balance-xor, miimon 250, layer3+4), a
-VLAN's id (bond0.10 re-created as id 20) and another's parent (`stor` moved
-to bond0), the port VLANs of the vlan-aware bridge (uplink and both guests
-on other VLANs) and its MTU. The watchdog rolls it back at its deadline, and the
+with a VM tap on VLAN 30 and a container veth on VLAN 31. A checkpoint is
+armed, then one change breaks everything a rollback of these devices must put
+back, each through its module as a change window would
+(persist_lab.VLAN_AWARE_BREAK): the bond's mode and options (balance-xor,
+miimon 250, layer3+4), a VLAN's id and parent (bond0.10 re-created as id 20
+on eno3), the port VLANs of the vlan-aware bridge (uplink and both guests on
+other VLANs) and its MTU. The watchdog rolls it back at its deadline, and the
 complete state dump must equal the one taken before the checkpoint.
 
 Arming costs 20-40 s under emulation (the watchdog's Python start), more
@@ -29,26 +29,16 @@ import time
 
 import pytest
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
+
 import persist_lab
 from modrun import run_module
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 from nstools import settled_state, state_diff, wait_carrier
 from watchdogs import kill_watchdogs
 
 pytestmark = [pytest.mark.kernel, pytest.mark.fullkernel("bonding", "8021q", "bridge_vlan_filtering")]
 
 TIMEOUT = 600         # brought forward once the change is made (bring_deadline_forward)
-# The break: (module, arguments), applied in this order by change_window's apply.yml too.
-BREAK = [
-    ("net_bond", {"name": "bond0", "mode": "balance-xor", "miimon": 250, "xmit_hash_policy": "layer3+4"}),
-    ("net_vlan", {"name": "bond0.10", "parent": "bond0", "vlan_id": 20}),
-    ("net_vlan", {"name": "stor", "parent": "bond0", "vlan_id": 60}),
-    ("net_bridge", {"name": "vmbr0", "mtu": 1400, "port_vlans": [
-        {"port": "bond0.10", "pvid": 1, "tagged": ["40-41"]},
-        {"port": "tap100i0", "pvid": 40},
-        {"port": "veth101i0", "pvid": 41, "tagged": ["31"]},
-    ]}),
-]
 
 
 def bring_deadline_forward(ns: str, root, checkpoint_id: str) -> float:
@@ -60,29 +50,6 @@ def bring_deadline_forward(ns: str, root, checkpoint_id: str) -> float:
         record["deadline"] = time.time()
         store.save(record)
     return record["deadline"]
-
-
-def _links(state: dict) -> dict:
-    return {link["ifname"]: link for link in state["links"]}
-
-
-def broken_everywhere(before: dict, after: dict) -> list:
-    """What of the break the dump does not show (empty: every part of it is there to roll back)."""
-    was, now = _links(before), _links(after)
-    missing = []
-    bond_was, bond_now = was["bond0"]["kind_data"], now["bond0"]["kind_data"]
-    for key, value in (("mode", "balance-xor"), ("miimon", 250), ("xmit_hash_policy", "layer3+4")):
-        if bond_was[key] == value or bond_now[key] != value:
-            missing.append(f"bond0 {key}: {bond_was[key]!r} -> {bond_now[key]!r}")
-    if now["bond0.10"]["kind_data"]["id"] != 20:
-        missing.append("bond0.10 id")
-    if now["stor"].get("link") != "bond0":
-        missing.append("stor parent")
-    if now["vmbr0"]["mtu"] != 1400:
-        missing.append("vmbr0 mtu")
-    if after["bridge_vlans"].get("tap100i0") != ["40 Egress Untagged PVID"]:
-        missing.append(f"tap100i0 VLANs {after['bridge_vlans'].get('tap100i0')}")
-    return missing
 
 
 @pytest.fixture
@@ -109,12 +76,12 @@ def test_watchdog_rolls_back_bond_mode_vlan_id_and_parent_and_port_vlans(host):
     armed = checkpoint(state="armed", timeout=TIMEOUT)
     assert not armed.get("failed"), armed
     record = armed["checkpoint"]
-    for module, args in BREAK:
+    for module, args in persist_lab.VLAN_AWARE_BREAK:
         result = run_module(module, dict(args, namespace=ns))
         assert not result.get("failed") and result["changed"], (module, result.get("msg"))
     wait_carrier(ns, ("eno1", "eno2", "bond0", "vmbr0"), polls=600)
     changed = settled_state(ns)
-    assert broken_everywhere(before, changed) == []
+    assert persist_lab.vlan_aware_broken(before, changed) == []
 
     # Before the deadline: the rollback's plan in check mode (the planner used to refuse a bond's
     # snapshot in another mode) changes nothing.
