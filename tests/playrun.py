@@ -30,6 +30,12 @@ def environment(record: Path, roles_path: str | None = None, env: dict | None = 
     return environ
 
 
+def role_play(role: str, hosts: str) -> str:
+    """A playbook that runs `role` (a collection role's full name) on `hosts`, without gathering facts."""
+    return (f"- name: {role}\n  hosts: {hosts}\n  gather_facts: false\n  roles:\n"
+            f"    - role: {role}\n")
+
+
 def recorded(record: Path) -> list:
     """The per-task results the recorder wrote."""
     return [json.loads(line) for line in record.read_text().splitlines() if line] if record.exists() else []

@@ -28,20 +28,14 @@ import pytest
 
 import persist_lab
 from nstools import parse_state_output, state_diff, state_script
-from playrun import ansible_playbook
+from playrun import ansible_playbook, role_play
 from test_change_window import report_of
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow]
 
 HV, SW = "rbhv", "rbsw"
 HOST_ROOT = "/tmp/netsafe-rollback-role"   # the lab host's / for the checkpoint's files, in the VM's /tmp
-PLAY = """
-- name: Change window
-  hosts: lane
-  gather_facts: false
-  roles:
-    - role: netsafe.hypervisor.change_window
-"""
+PLAY = role_play("netsafe.hypervisor.change_window", "lane")
 ROLE_LISTS = {"net_bond": "change_window_bonds", "net_vlan": "change_window_vlans",
               "net_bridge": "change_window_bridges"}
 

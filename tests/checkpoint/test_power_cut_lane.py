@@ -49,7 +49,7 @@ import pytest
 
 from fullkernel import lane, plugin
 from nstools import parse_state_output, state_diff, state_script
-from playrun import VENV_BIN, environment, recorded
+from playrun import VENV_BIN, environment, recorded, role_play
 
 pytestmark = [pytest.mark.slow]
 
@@ -58,13 +58,7 @@ GUEST_SHARE = "/run/lane/out"      # where guest.sh binds the share inside the V
 STEP_TIMEOUT = 900                 # one boot's in-VM steps, under emulation
 POWER_OFF_WAIT = 60                # seconds qemu may take to exit after the reset
 WINDOW_TIMEOUT = 900               # a window up to the task it is held at (about ten module runs)
-PLAY = """
-- name: Change window
-  hosts: lane
-  gather_facts: false
-  roles:
-    - role: netsafe.hypervisor.change_window
-"""
+PLAY = role_play("netsafe.hypervisor.change_window", "lane")
 # The windows: vmbr0 moved off the bond's VLAN to eno3 (one task each: every module run through Ansible costs
 # about ten seconds under emulation, twice with the role's preview). Window 1's is lost to the power cut
 # before its confirmation; window 2's is confirmed and written before the power goes.

@@ -278,10 +278,10 @@ class Bond(Device):
     def in_its_mode(self) -> Bond:
         """A copy that sets only the options its mode uses (bond_options_for_mode); the others None: left alone."""
         used = bond_options_for_mode(self)
-        copy_ = self.clone()
+        held = self.clone()
         for name in BOND_OPTIONS:
-            setattr(copy_, name, used.get(name))
-        return copy_
+            setattr(held, name, used.get(name))
+        return held
 
     def problems(self):
         found = super().problems()
