@@ -123,7 +123,7 @@ def test_the_issue_host_bond_mode_vlan_id_and_parent_and_port_vlans_come_back():
         commands.index("ip link set dev bond0 type bond mode active-backup")
 
 
-MODE_PAIRS = [pair for pair in itertools.permutations(BOND_MODES, 2)]
+MODE_PAIRS = list(itertools.permutations(BOND_MODES, 2))
 
 
 def _uses(mode: str, key: str) -> bool:
