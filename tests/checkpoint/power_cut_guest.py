@@ -112,18 +112,22 @@ def checkpoint(hostroot: Path, **args) -> dict:
     return run_module("net_checkpoint", dict(args, namespace=HV, root=str(hostroot)))
 
 
-def boot1(hostroot: Path, steps: Steps) -> dict:
-    """The host as configured: its dump is "last confirmed". The window (role, from the host) comes next."""
+def come_up(hostroot: Path, steps: Steps, key: str) -> dict:
+    """What every boot records: its id, whether /run was empty, ifup's output, and the dump (as `key`)."""
     result = {"boot_id": boot_id(), "run_was_empty": mount_run(hostroot)}
     booted = boot(hostroot, steps)
-    result.update(ifup_output=booted["ifup_output"], confirmed=booted["state"])
+    result.update({"ifup_output": booted["ifup_output"], key: booted["state"]})
     return result
 
 
+def boot1(hostroot: Path, steps: Steps) -> dict:
+    """The host as configured: its dump is "last confirmed". The window (role, from the host) comes next."""
+    return come_up(hostroot, steps, "confirmed")
+
+
 def boot2(hostroot: Path, steps: Steps) -> dict:
-    result = {"boot_id": boot_id(), "run_was_empty": mount_run(hostroot)}
-    booted = boot(hostroot, steps)
-    result.update(ifup_output=booted["ifup_output"], booted=booted["state"])
+    """After the power cut before the confirmation: the booted host, then the checkpoint from before it."""
+    result = come_up(hostroot, steps, "booted")
     result["query"] = checkpoint(hostroot, state="query")
     steps.done("query")
     result["arm_refused"] = checkpoint(hostroot, state="armed", timeout=600)
@@ -139,9 +143,7 @@ def boot2(hostroot: Path, steps: Steps) -> dict:
 
 def boot3(hostroot: Path, steps: Steps) -> dict:
     """After a power cut that came once the window was confirmed and persisted: what the host boots into."""
-    result = {"boot_id": boot_id(), "run_was_empty": mount_run(hostroot)}
-    booted = boot(hostroot, steps)
-    result.update(ifup_output=booted["ifup_output"], booted=booted["state"])
+    result = come_up(hostroot, steps, "booted")
     result["query"] = checkpoint(hostroot, state="query")
     steps.done("query")
     return result
