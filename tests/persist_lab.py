@@ -132,6 +132,82 @@ def bridges_host(namespaces, with_guests: bool = True) -> tuple:
     return ns, peer
 
 
+VLAN_AWARE_NICS = ("eno1", "eno2", "eno3")
+# Links with carrier once vlan_aware() is up (a bridge port's path cost follows its carrier): wait for them
+# before a dump. The guests have none (nothing behind them).
+VLAN_AWARE_CARRIER = ("eno1", "eno2", "bond0", "bond0.10", "vmbr0")
+
+
+def vlan_aware(ns: str, switch: str) -> None:
+    """Issue 24's host (needs bonding, 802.1Q and bridge VLAN filtering), behind a switch namespace.
+
+    bond0 (active-backup, miimon 100, primary eno1; eno1 and eno2) carries VLAN bond0.10, a port of the
+    vlan-aware vmbr0 (tagged 30-31; the host's 192.0.2.10/24 and its gateway) with a VM tap on VLAN 30 and a
+    container veth on VLAN 31; eno3 is down, outside everything. The switch carries VLAN 10 of both bond
+    ports to the gateway 192.0.2.1, so bond0.10 with another id or parent cuts the host off it.
+    """
+    nics(ns, switch, VLAN_AWARE_NICS)
+    iproute(ns, [
+        "ip link add bond0 type bond mode active-backup miimon 100",
+        "ip link set eno1 master bond0",
+        "ip link set eno2 master bond0",
+        "ip link set bond0 type bond primary eno1",
+        "ip link set bond0 up",
+        "ip link add link bond0 name bond0.10 type vlan id 10",
+        "ip link add vmbr0 type bridge stp_state 0 forward_delay 0 vlan_filtering 1",
+        "ip link set bond0.10 master vmbr0",
+        "ip link set bond0.10 up",
+        "ip link set vmbr0 up",
+        "ip address add 192.0.2.10/24 dev vmbr0",
+        "ip route replace default via 192.0.2.1 dev vmbr0",
+    ])
+    guests(ns, "vmbr0")
+    iproute(ns, [
+        "bridge vlan add dev bond0.10 vid 30-31",
+        "bridge vlan add dev tap100i0 vid 30 pvid untagged",
+        "bridge vlan del dev tap100i0 vid 1",
+        "bridge vlan add dev veth101i0 vid 31 pvid untagged",
+        "bridge vlan del dev veth101i0 vid 1",
+    ])
+    lines = ["ip link add swbr type bridge stp_state 0 forward_delay 0"]
+    for port in ("sw1", "sw2"):
+        lines += [f"ip link add link {port} name {port}.10 type vlan id 10", f"ip link set {port}.10 master swbr",
+                  f"ip link set {port}.10 up"]
+    iproute(switch, lines + ["ip link set swbr up", "ip address add 192.0.2.1/24 dev swbr"])
+
+
+# One change that breaks everything a rollback of vlan_aware() must put back, as (module, arguments) in the
+# order change_window's apply.yml runs them: the bond's mode and options, a VLAN's id and parent (bond0.10
+# re-created as id 20 on eno3, which also cuts the host off its gateway), the vlan-aware bridge's MTU and port
+# VLANs (uplink and both guests on other VLANs).
+VLAN_AWARE_BREAK = [
+    ("net_bond", {"name": "bond0", "mode": "balance-xor", "miimon": 250, "xmit_hash_policy": "layer3+4"}),
+    ("net_vlan", {"name": "bond0.10", "parent": "eno3", "vlan_id": 20}),
+    ("net_bridge", {"name": "vmbr0", "mtu": 1400, "port_vlans": [
+        {"port": "bond0.10", "pvid": 1, "tagged": ["40-41"]},
+        {"port": "tap100i0", "pvid": 40},
+        {"port": "veth101i0", "pvid": 41, "tagged": ["31"]},
+    ]}),
+]
+
+
+def vlan_aware_broken(before: dict, after: dict) -> list:
+    """What of VLAN_AWARE_BREAK the state dump `after` does not show (empty: all of it is there to roll back)."""
+    was = {link["ifname"]: link for link in before["links"]}
+    now = {link["ifname"]: link for link in after["links"]}
+    missing = []
+    for key, value in (("mode", "balance-xor"), ("miimon", 250), ("xmit_hash_policy", "layer3+4")):
+        if was["bond0"]["kind_data"][key] == value or now["bond0"]["kind_data"][key] != value:
+            missing.append(f"bond0 {key}: {was['bond0']['kind_data'][key]!r} -> {now['bond0']['kind_data'][key]!r}")
+    for what, seen, wanted in (("bond0.10 id", now["bond0.10"]["kind_data"]["id"], 20),
+                               ("bond0.10 parent", now["bond0.10"].get("link"), "eno3"),
+                               ("vmbr0 mtu", now["vmbr0"]["mtu"], 1400),
+                               ("tap100i0 VLANs", after["bridge_vlans"].get("tap100i0"), ["40 Egress Untagged PVID"])):
+        if seen != wanted:
+            missing.append(f"{what}: {seen!r}, not {wanted!r}")
+    return missing
+
+
 def change_window_host(namespaces, uplink3_cabled: bool = True) -> str:
     """A hypervisor namespace for change windows run with the local connection (the role's namespace option).
 

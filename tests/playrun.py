@@ -11,9 +11,8 @@ COLLECTIONS = ROOT / ".tmp" / "collections"
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
-def ansible_playbook(args: list, workdir: Path, record: Path, roles_path: str | None = None,
-                     env: dict | None = None) -> tuple:
-    """Run ansible-playbook with `args`; returns (CompletedProcess, per-task results from the recorder)."""
+def environment(record: Path, roles_path: str | None = None, env: dict | None = None) -> dict:
+    """ansible-playbook's environment: this checkout's collection and roles, the recorder writing to `record`."""
     environ = dict(os.environ)
     environ.update({
         "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
@@ -28,9 +27,23 @@ def ansible_playbook(args: list, workdir: Path, record: Path, roles_path: str | 
         "PATH": f"{VENV_BIN}:{environ.get('PATH', '')}",
     })
     environ.update(env or {})
+    return environ
+
+
+def role_play(role: str, hosts: str) -> str:
+    """A playbook that runs `role` (a collection role's full name) on `hosts`, without gathering facts."""
+    return (f"- name: {role}\n  hosts: {hosts}\n  gather_facts: false\n  roles:\n"
+            f"    - role: {role}\n")
+
+
+def recorded(record: Path) -> list:
+    """The per-task results the recorder wrote."""
+    return [json.loads(line) for line in record.read_text().splitlines() if line] if record.exists() else []
+
+
+def ansible_playbook(args: list, workdir: Path, record: Path, roles_path: str | None = None,
+                     env: dict | None = None) -> tuple:
+    """Run ansible-playbook with `args`; returns (CompletedProcess, per-task results from the recorder)."""
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook")] + [str(a) for a in args], capture_output=True,
-                          text=True, env=environ, cwd=workdir, check=False)
-    results = []
-    if record.exists():
-        results = [json.loads(line) for line in record.read_text().splitlines() if line]
-    return proc, results
+                          text=True, env=environment(record, roles_path, env), cwd=workdir, check=False)
+    return proc, recorded(record)

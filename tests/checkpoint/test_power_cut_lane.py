@@ -1,32 +1,43 @@
-"""Fault matrix (issue 12): power lost after apply, before confirm. The host comes up with the last confirmed configuration.
+"""Fault matrix (issue 12, made honest by issue 24): the power goes during a change window, twice.
 
-Two boots of the full-kernel VM (tests/fullkernel/lane.py), driven from this
-machine. The lab host's `/` (HOSTROOT) lives on the VM's writable share
+Three boots of the full-kernel VM (tests/fullkernel/lane.py), driven from
+this machine. The lab host's `/` (HOSTROOT) lives on the VM's writable share
 (--rwdir), so it survives the VM like a disk: its etc/network/interfaces is
 the persistent configuration (ifupdown2), its var/lib holds net_checkpoint's
 state directory. Its run/ gets a fresh tmpfs at every boot (a reboot
-empties /run). net_checkpoint runs with `root: HOSTROOT`, in namespace `hv`
-(the VM's own network carries the ssh to it and is never touched).
+empties /run). The windows are the change_window role, run by
+ansible-playbook here against the VM over ssh, in namespace `hv` (the VM's
+own network carries the ssh and is never touched), with `change_window_root`
+HOSTROOT and persistence on: the role writes the file with net_persist once
+the change is confirmed. Its probes reach the gateway behind a switch
+namespace (VLAN 10 from the bond, eno3 untagged).
 
-Boot 1: NICs (veth pairs to a peer namespace, fixed MACs), `ifup -a` from the
-file, the guests (a tap and a container veth) on vmbr0: the dump taken then is
-"last confirmed". net_checkpoint arms (600 s, so only the power cut matters),
-net_bond and net_bridge change the host (bond mode; vmbr0 to another NIC with
-MTU 9000), the dump differs. Power cut: `echo b > /proc/sysrq-trigger` (an
-immediate reset: no sync, no unmount, no process told); virtme runs qemu with
--no-reboot, so qemu exits on the reset, and the test checks that it did.
-Boot 2 (a new VM, the same share): the same hardware, `ifup -a` from the same
-file, the guests: the dump equals boot 1's "last confirmed" exactly. Then
-net_checkpoint reports the checkpoint from before the reboot as orphaned,
-refuses to arm over it, rolls it back (nothing to do: its snapshot is the
-booted state) and reports `last.outcome: rolled_back`.
+Boot 1: NICs (veth pairs, fixed MACs), `ifup -a` from the file, the guests (a
+tap and a container veth) on vmbr0: the dump taken then is "last confirmed".
+Window 1 (vmbr0 moved off the bond's VLAN to eno3, with MTU 9000) runs
+until "Confirm the checkpoint" starts: the change is applied and its probes
+passed. There the play is held (the `hold` callback) and the power
+is cut: `echo b > /proc/sysrq-trigger`, an immediate reset (no sync, no
+unmount, no process told); virtme runs qemu with -no-reboot, so qemu exits,
+and the test checks that it did. The file is byte for byte the one written
+before boot 1.
+Boot 2 (a new VM, the same share): `ifup -a` from that file, the guests: the
+dump equals boot 1's "last confirmed". net_checkpoint reports the checkpoint
+from before the reboot as orphaned, refuses to arm over it, rolls it back
+(nothing to do: its snapshot is the booted state). Window 2 (vmbr0 moved to
+eno3) is confirmed and persisted; the play is held at "Report the confirmed
+change", after the write, and the power is cut again.
+Boot 3: `ifup -a` from the file window 2 wrote: the dump equals the one taken
+at the second cut, and nothing is armed (last outcome: confirmed).
 
-The in-VM steps are tests/checkpoint/power_cut_guest.py, one process per boot.
+The in-VM steps of each boot are tests/checkpoint/power_cut_guest.py, one
+process per boot.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -37,7 +48,8 @@ from pathlib import Path
 import pytest
 
 from fullkernel import lane, plugin
-from nstools import state_diff
+from nstools import parse_state_output, state_diff, state_script
+from playrun import VENV_BIN, environment, recorded, role_play
 
 pytestmark = [pytest.mark.slow]
 
@@ -45,6 +57,14 @@ GUEST_SCRIPT = Path(__file__).with_name("power_cut_guest.py")
 GUEST_SHARE = "/run/lane/out"      # where guest.sh binds the share inside the VM
 STEP_TIMEOUT = 900                 # one boot's in-VM steps, under emulation
 POWER_OFF_WAIT = 60                # seconds qemu may take to exit after the reset
+WINDOW_TIMEOUT = 900               # a window up to the task it is held at (about ten module runs)
+PLAY = role_play("netsafe.hypervisor.change_window", "lane")
+# The windows: vmbr0 moved off the bond's VLAN to eno3 (one task each: every module run through Ansible costs
+# about ten seconds under emulation, twice with the role's preview). Window 1's is lost to the power cut
+# before its confirmation; window 2's is confirmed and written before the power goes.
+WINDOW1 = {"change_window_bridges": [{"name": "vmbr0", "ports": ["eno3"], "mtu": 9000}]}
+WINDOW2 = {"change_window_bridges": [{"name": "vmbr0", "ports": ["eno3"]}]}
+CARRIER_AFTER = ("eno1", "eno2", "eno3", "bond0", "bond0.10", "vmbr0")   # links with carrier after either window
 
 INTERFACES = """\
 # The lab host's persistent configuration (Proxmox VE shape): a bond of two
@@ -99,6 +119,7 @@ class PowerCutLab:
         self.lab = self.share / "powercut"         # this test's files on the share
         self.hostroot = self.lab / "host"          # the lab host's `/`
         self.vm: lane.LaneVM | None = None
+        self.controller: subprocess.Popen | None = None   # ansible-playbook, held at a task
         self.times: dict[str, float] = {}
         self.power_cut_by = "no power cut yet"
         (self.hostroot / "etc" / "network").mkdir(parents=True)
@@ -129,8 +150,52 @@ class PowerCutLab:
         assert proc.returncode == 0, f"{name} failed in the VM (rc {proc.returncode}):\n{(proc.stdout or '')[-6000:]}"
         return json.loads((self.lab / f"{name}.json").read_text())
 
-    def power_cut(self) -> str:
-        """`echo b > /proc/sysrq-trigger`: reset now, nothing synced. Returns how the VM ended."""
+    def window(self, name: str, changes: dict, hold_at: str) -> list:
+        """Run the change_window role against the VM until task `hold_at` starts; returns its task results.
+
+        ansible-playbook runs here (the controller); the `hold` callback stops the play when `hold_at`
+        starts, before its module is sent, and ansible-playbook stays stopped until power_cut() ends it.
+        """
+        started = time.monotonic()
+        workdir = self.share.parent / name
+        workdir.mkdir()
+        inventory = self.vm.inventory(workdir / "inventory.ini")
+        (workdir / "window.yml").write_text(PLAY)
+        values = {"change_window_namespace": "hv", "change_window_root": self.guest_path(self.hostroot),
+                  "change_window_persist_format": "ifupdown2", "change_window_gate": False,
+                  "change_window_reenslave": False, "change_window_confirm_timeout": 600, **changes}
+        (workdir / "vars.json").write_text(json.dumps(values))
+        record, marker = workdir / "record.jsonl", workdir / "held"
+        env = environment(record, env={"ANSIBLE_CALLBACKS_ENABLED": "record,hold", "ANSIBLE_TIMEOUT": "120",
+                                       "NETSAFE_HOLD_TASK": hold_at, "NETSAFE_HOLD_FILE": str(marker)})
+        with open(workdir / "ansible.log", "w", encoding="utf-8") as log:
+            self.controller = subprocess.Popen(
+                [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "window.yml", "-e", "@vars.json"],
+                cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        give_up = time.monotonic() + WINDOW_TIMEOUT
+        while not marker.exists():
+            if self.controller.poll() is not None or time.monotonic() > give_up:
+                self.stop_controller()
+                pytest.fail(f"{name}: the play ended (or ran past {WINDOW_TIMEOUT} s) before '{hold_at}' started:\n"
+                            f"{(workdir / 'ansible.log').read_text()[-6000:]}", pytrace=False)
+            time.sleep(0.5)
+        self.times[f"{name} (role until '{hold_at}')"] = time.monotonic() - started
+        return recorded(record)
+
+    def dump_now(self, carrier) -> dict:
+        """The complete state dump of `hv` over ssh, once `carrier` links have carrier."""
+        wait = f"nstools.wait_carrier('hv', {tuple(carrier)!r}, polls=600)"
+        out = self.vm.run(f"python -c {shlex.quote('import nstools; ' + wait)} && {state_script('hv')}", check=True)
+        return parse_state_output(out.stdout)
+
+    def stop_controller(self) -> None:
+        if self.controller is not None and self.controller.poll() is None:
+            os.killpg(self.controller.pid, signal.SIGKILL)
+            self.controller.wait(30)
+        self.controller = None
+
+    def power_cut(self, boot: str) -> str:
+        """`echo b > /proc/sysrq-trigger`: reset now, nothing synced; then the held controller goes too."""
         vm = self.vm
         started = time.monotonic()
         try:
@@ -146,15 +211,16 @@ class PowerCutLab:
             os.killpg(vm.proc.pid, signal.SIGKILL)
             vm.proc.wait(30)
             ended = f"sysrq b did not end qemu within {POWER_OFF_WAIT} s: SIGKILL from the host"
-        self.times["power cut -> qemu gone"] = time.monotonic() - started
+        self.times[f"power cut after {boot} -> qemu gone"] = time.monotonic() - started
         self.power_cut_by = ended
         stopped_cleanly = (self.share / "stopped").exists()
         self.stop()
-        shutil.move(self.share / "console.log", self.lab / "console.boot1.log")
+        shutil.move(self.share / "console.log", self.lab / f"console.{boot}.log")
         assert not stopped_cleanly, "guest.sh's clean power-off ran: that was no power cut"
         return ended
 
     def stop(self) -> None:
+        self.stop_controller()
         if self.vm is not None:
             self.vm.stop()
             self.vm = None
@@ -168,43 +234,46 @@ def powercut(tmp_path):
     finally:
         lab.stop()   # also on failure: the namespaces die with the VM
         times = ", ".join(f"{k} {v:.0f} s" for k, v in lab.times.items() if v is not None)
-        plugin.lane_summaries.append(f"power-cut test (two boots of the full-kernel VM): {times}; {lab.power_cut_by}")
+        plugin.lane_summaries.append(f"power-cut test (three boots of the full-kernel VM): {times}; {lab.power_cut_by}")
         shutil.rmtree(lab.hostroot, ignore_errors=True)   # the host's files; logs and dumps stay in tmp_path
 
 
-def test_power_lost_after_apply_before_confirm_boots_the_last_confirmed_configuration(powercut):
+def _by_task(results: list) -> dict:
+    """The last result of each task, by its own name (without the role's prefix)."""
+    return {entry["task"].split(" : ", 1)[-1]: entry for entry in results}
+
+
+def test_power_lost_before_the_confirmation_and_after_the_write(powercut):
     total = time.monotonic()
-    # -- boot 1: the host as configured, a window opened, a change applied, then the power goes
+    interfaces = powercut.hostroot / "etc" / "network" / "interfaces"
+    state_dir = powercut.hostroot / "var/lib/netsafe/checkpoint/netns-hv"
+    # -- boot 1: the host as configured; window 1 applied and probed, then the power goes before its confirmation
     powercut.start("boot1")
     one = powercut.phase("boot1")
     assert one["run_was_empty"]
     confirmed = one["confirmed"]
     assert _link(confirmed, "vmbr0")["master"] is None and _link(confirmed, "bond0.10")["master"] == "vmbr0"
     assert _link(confirmed, "tap100i0")["master"] == "vmbr0" and _link(confirmed, "veth101i0")["master"] == "vmbr0"
-    armed = one["armed"]
-    assert not armed.get("failed") and armed["armed"], armed
-    assert armed["checkpoint"]["watchdog"]["kind"] == "detached" and armed["checkpoint"]["watchdog_alive"]
+    window1 = _by_task(powercut.window("window1", WINDOW1, "Confirm the checkpoint"))
+    armed = window1["Arm the rollback on the host"]["result"]
+    assert armed["armed"] and armed["checkpoint"]["watchdog"]["kind"] == "detached", armed
     checkpoint_id = armed["checkpoint"]["id"]
-    for task in ("bond", "bridge"):
-        assert not one[task].get("failed") and one[task]["changed"], one[task]
-    changed = one["changed"]
-    assert state_diff(confirmed, changed) != []
-    assert _link(changed, "eno3")["master"] == "vmbr0" and _link(changed, "vmbr0")["mtu"] == 9000
-    assert _link(changed, "tap100i0")["master"] == "vmbr0"
-    assert one["query"]["armed"] and one["query"]["checkpoint"]["id"] == checkpoint_id
-    assert not one["query"]["checkpoint"]["orphaned"]
-    # What the power cut must leave: the record on the "disk", nothing of /run.
-    state_dir = powercut.hostroot / "var/lib/netsafe/checkpoint/netns-hv"
+    assert window1["Bridges"]["status"] == "changed"
+    assert window1["Probe again from the host, over the network as it is now"]["result"]["ok"]
+    assert "Confirm the checkpoint" not in window1 and "Make the confirmed change survive a reboot" not in window1
+    at_cut = powercut.dump_now(CARRIER_AFTER)
+    assert state_diff(confirmed, at_cut) != []
+    assert _link(at_cut, "eno3")["master"] == "vmbr0" and _link(at_cut, "vmbr0")["mtu"] == 9000
+    assert _link(at_cut, "bond0.10")["master"] is None and _link(at_cut, "tap100i0")["master"] == "vmbr0"
+    # What the power cut must leave: the record on the "disk", nothing of /run, the file as it was.
     assert (state_dir / "checkpoint.json").exists()
     assert not any((powercut.hostroot / "run").iterdir()), "boot 1's /run reached the share"
-
-    powercut.power_cut()
+    powercut.power_cut("boot1")
+    assert interfaces.read_bytes() == INTERFACES.encode(), "the interfaces file is not the confirmed one"
 
     # -- boot 2: the same share, the same hardware, the boot's own `ifup -a`
     powercut.start("boot2")
     two = powercut.phase("boot2")
-    powercut.stop()
-    powercut.times["total"] = time.monotonic() - total
     assert two["run_was_empty"]
     assert one["boot_id"] != two["boot_id"], "the VM did not boot again"
     diff = state_diff(confirmed, two["booted"])
@@ -230,4 +299,29 @@ def test_power_lost_after_apply_before_confirm_boots_the_last_confirmed_configur
     assert after["armed"] is False and after["checkpoint"] is None
     assert after["last"]["outcome"] == "rolled_back" and after["last"]["id"] == checkpoint_id
     assert not (state_dir / "checkpoint.json").exists()
-    print(f"{powercut.power_cut_by}; timings: {powercut.times}; in-VM steps: boot 1 {one['steps']}, boot 2 {two['steps']}")
+
+    # -- window 2, confirmed and written; the power goes once the file is written
+    window2 = _by_task(powercut.window("window2", WINDOW2, "Report the confirmed change"))
+    second_id = window2["Arm the rollback on the host"]["result"]["checkpoint"]["id"]
+    assert window2["Confirm the checkpoint"]["result"]["outcome"]["outcome"] == "confirmed"
+    persisted = window2["Make the confirmed change survive a reboot"]["result"]
+    assert persisted["changed"] and persisted["files"], persisted
+    written = interfaces.read_text()
+    assert re.search(r"^\s*bridge-ports eno3$", written, re.M), written
+    at_second_cut = powercut.dump_now(CARRIER_AFTER)
+    assert _link(at_second_cut, "eno3")["master"] == "vmbr0" and _link(at_second_cut, "bond0.10")["master"] is None
+    powercut.power_cut("boot2")
+    assert interfaces.read_text() == written
+
+    # -- boot 3: the host boots into what window 2 confirmed and wrote
+    powercut.start("boot3")
+    three = powercut.phase("boot3")
+    powercut.stop()
+    powercut.times["total"] = time.monotonic() - total
+    assert three["run_was_empty"] and three["boot_id"] not in (one["boot_id"], two["boot_id"])
+    diff = state_diff(at_second_cut, three["booted"])
+    assert diff == [], "the host did not come up with the configuration window 2 confirmed:\n" + "\n".join(diff)
+    query = three["query"]
+    assert query["armed"] is False and query["last"]["outcome"] == "confirmed" and query["last"]["id"] == second_id
+    print(f"{powercut.power_cut_by}; timings: {powercut.times}; in-VM steps: boot 1 {one['steps']}, "
+          f"boot 2 {two['steps']}, boot 3 {three['steps']}")

@@ -19,10 +19,23 @@ from persist_hosts import proxmox_host
 GUESTS = GuestMatcher()
 
 
+# Left out of the comparison, each with its reason: what the read reports but no plan sets.
+NOT_STATE = {
+    "operstate": "reported by the kernel (carrier), never part of a desired state",
+    "index": "allocated by the kernel",
+    "mac": "left to the kernel: a re-created bridge, bond or VLAN takes its first port's or parent's MAC "
+           "(rollback.py); the lane's tests compare the real MACs in the complete state dump",
+}
+
+
 def comparable(host: HostNetwork) -> dict:
-    """Masters, kinds, addresses and gateways of every device: what a rollback must bring back."""
-    return {name: (dev.TYPE, dev.master, dev.ip.normalized().addresses or [], dev.ip.gateway4, dev.ip.gateway6)
-            for name, dev in sorted(host.devices.items())}
+    """Every device as its whole to_dict() (MTU, admin state, bond options, VLAN id, port VLANs...), minus NOT_STATE."""
+    out = {}
+    for name, dev in sorted(host.devices.items()):
+        data = {k: v for k, v in dev.to_dict().items() if k not in NOT_STATE}
+        data["ip"] = dict(data["ip"], addresses=dev.ip.normalized().addresses or [])
+        out[name] = data
+    return out
 
 
 def with_guest(host: HostNetwork) -> HostNetwork:

@@ -284,6 +284,14 @@ class Bond(Device):
     def options(self) -> dict:
         return {name: getattr(self, name) for name in BOND_OPTIONS}
 
+    def in_its_mode(self) -> Bond:
+        """A copy that sets only the options its mode uses (bond_options_for_mode); the others None: left alone."""
+        used = bond_options_for_mode(self)
+        held = self.clone()
+        for name in BOND_OPTIONS:
+            setattr(held, name, used.get(name))
+        return held
+
     def problems(self):
         found = super().problems()
         for name, allowed in BOND_ENUMS.items():
@@ -332,6 +340,27 @@ class Bond(Device):
                 elif value % self.miimon:
                     found.append(f"{name}: {value} is not a multiple of miimon {self.miimon}; the kernel would round it down")
         return found
+
+
+def bond_options_for_mode(bond: Bond) -> dict:
+    """The bond's options that mean something in its mode (the kernel reports all of them in every mode).
+
+    The one rule for holding a bond to its mode: what the files say of a bond, what the rebuild of a deleted
+    bond sends, and what a rollback restores.
+    """
+    mode = bond.mode or "balance-rr"
+    out = {}
+    for key, value in bond.options().items():
+        if mode not in BOND_OPTION_MODES.get(key, (mode,)):
+            continue
+        if key in ("updelay", "downdelay") and not bond.miimon:
+            continue  # meaningless (and refused by the kernel) without MII monitoring
+        if key == "arp_ip_target" and not bond.arp_interval:
+            continue
+        if key == "primary" and not value:
+            continue
+        out[key] = value
+    return out
 
 
 def vlan_device_name(parent: str, vlan_id: int) -> str:

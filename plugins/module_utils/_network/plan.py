@@ -16,7 +16,7 @@ import ipaddress
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_OPTION_MODES, Bond, Bridge, HostNetwork, IpConfig, Vlan, name_problem,
+    Bond, Bridge, HostNetwork, IpConfig, Vlan, bond_options_for_mode, name_problem,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE, Operation,
@@ -127,12 +127,10 @@ def rebuild_device(host: HostNetwork, name: str) -> list:
         # bridge VLAN filtering refuses the attribute even as 0 (the rebuild would fail there).
         create.update(type="bridge", stp=dev.stp, forward_delay=dev.forward_delay, vlan_filtering=dev.vlan_filtering or None)
     elif isinstance(dev, Bond):
-        # Only options the bond's mode accepts; primary once its ports are back. updelay and
-        # downdelay only with MII monitoring: without it the kernel refuses them, even as 0 (EPERM).
-        mode = dev.mode or "balance-rr"
-        skip = {"primary"} | ({"updelay", "downdelay"} if not dev.miimon else set())
-        create.update(type="bond", **{k: v for k, v in dev.options().items() if v not in (None, [])
-                                      and k not in skip and mode in BOND_OPTION_MODES.get(k, (mode,))})
+        # Only options the bond's mode uses (updelay and downdelay only with MII monitoring: without
+        # it the kernel refuses them, even as 0); primary once its ports are back.
+        create.update(type="bond", **{k: v for k, v in bond_options_for_mode(dev).items()
+                                      if v not in (None, []) and k != "primary"})
     else:
         create.update(type="vlan", parent=dev.parent, vlan_id=dev.vlan_id, protocol=dev.protocol,
                       loose_binding=dev.loose_binding or None)

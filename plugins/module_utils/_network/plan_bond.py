@@ -13,7 +13,7 @@ import copy
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork,
+    BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork, bond_options_for_mode,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation,
@@ -110,6 +110,32 @@ def plan_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: boo
     problems = check_bond(host, desired, slaves, admin_up, take_over)
     if problems:
         raise ValidationError(problems)
+    return _bond_plan(host, desired, slaves, admin_up, take_over)
+
+
+def plan_mode_leftovers(host: HostNetwork, target: Bond) -> Plan:
+    """Before bond `target.name` goes back to `target`'s mode (a rollback): the options only its current
+    mode uses, set to `target`'s values while that mode still takes them.
+
+    The kernel keeps every option across a mode change and reports it, but refuses some outside the modes
+    that use them (lacp_rate outside 802.3ad): an option a change set together with a new mode can only go
+    back before the mode does. The values are the kernel's own (a snapshot), so they are not held to the
+    rules a task's options are. primary is left out: the mode change releases the ports, which clears it.
+    """
+    current = host.get(target.name)
+    if not isinstance(current, Bond) or (current.mode or "balance-rr") == (target.mode or "balance-rr"):
+        return Plan()
+    used_then = bond_options_for_mode(target)
+    leftovers = {key: getattr(target, key) for key in bond_options_for_mode(current)
+                 if key not in used_then and key != "primary" and getattr(target, key) is not None
+                 and getattr(target, key) != getattr(current, key)}
+    if not leftovers:
+        return Plan()
+    return _bond_plan(host, Bond(name=target.name, **leftovers), None, None, False)
+
+
+def _bond_plan(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: bool) -> Plan:
+    """plan_bond's operations, for a desired state already checked."""
     name = desired.name
     current = host.get(name)
     ops: list = []

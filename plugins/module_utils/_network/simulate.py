@@ -7,7 +7,8 @@ topology check of a plan before anything is sent. It follows the kernel's
 rules where they matter to a plan: a new VLAN takes its parent's MTU, a
 deleted master frees its ports, a port joining a vlan-aware bridge gets VLAN 1
 as untagged PVID, one PVID per port, a bond opens (brings up) a device it
-enslaves, closes one it releases and keeps its slaves at its own MTU.
+enslaves, closes one it releases (and forgets it as its primary) and keeps
+its slaves at its own MTU.
 """
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ def apply_op(host: HostNetwork, op) -> None:
                 dev.up, dev.mtu = True, master.mtu
             elif isinstance(old_master, Bond) and "up" not in p:
                 dev.up = False  # a bond closes the device it releases
+            if isinstance(old_master, Bond) and old_master is not master and old_master.primary == dev.name:
+                old_master.primary = None  # and forgets it as its primary
         if isinstance(dev, Bond) and p.get("mtu"):
             for slave in host.ports_of(dev.name):
                 slave.mtu = p["mtu"]

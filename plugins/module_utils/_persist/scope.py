@@ -25,7 +25,7 @@ import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_OPTION_MODES, Bond, Bridge, GuestMatcher, HostNetwork, IpConfig, Nic, Vlan, name_problem,
+    Bond, Bridge, GuestMatcher, HostNetwork, IpConfig, Nic, Vlan, bond_options_for_mode, name_problem,
 )
 
 # The kernel's value when a bond option is not given; a parser fills these in
@@ -50,23 +50,6 @@ def is_plumbing(host: HostNetwork, dev) -> bool:
         return True
     upper = host.get(dev.master) if dev.master else None
     return isinstance(dev, Vlan) and upper is not None and any(p.fullmatch(upper.name) for p in PLUMBING)
-
-
-def bond_options_for_mode(bond: Bond) -> dict:
-    """The bond's options that mean something in its mode (the kernel reports all of them in every mode)."""
-    mode = bond.mode or "balance-rr"
-    out = {}
-    for key, value in bond.options().items():
-        if mode not in BOND_OPTION_MODES.get(key, (mode,)):
-            continue
-        if key in ("updelay", "downdelay") and not bond.miimon:
-            continue  # meaningless (and refused by the kernel) without MII monitoring
-        if key == "arp_ip_target" and not bond.arp_interval:
-            continue
-        if key == "primary" and not value:
-            continue
-        out[key] = value
-    return out
 
 
 def _left_out(host: HostNetwork, dev, guests: GuestMatcher, reserved) -> bool:

@@ -11,6 +11,10 @@ checked, predicted, applied, verified and undone like any task's change.
    Except guest plumbing made during the window, which stays (`_kept`).
 2. Every bridge, bond, VLAN and NIC of the snapshot is planned back with
    plan_host (ports, options, MTU, admin state, addresses, default routes).
+   A bond is held to the options its mode uses (the snapshot has the value
+   the kernel reports for every option in every mode); a bond going back to
+   another mode first gets back the options only its current mode uses
+   (plan_bond.plan_mode_leftovers), while that mode still takes them.
 3. Default routes the snapshot did not have are deleted.
 4. Guest ports go back to the bridge the snapshot found them on (with their
    VLANs on a vlan-aware bridge). A guest port that had no bridge is left
@@ -37,6 +41,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import ROUTE_DEL, ROUTE_REPLACE, Operation
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_delete, vlan_users
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_mode_leftovers
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_host import plan_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import converge
@@ -76,7 +81,7 @@ def _desired(snapshot: HostNetwork, names: set, guests: GuestMatcher) -> HostNet
             continue
         dev = dev.clone()
         dev.mac = None
-        desired.add(dev)
+        desired.add(dev.in_its_mode() if isinstance(dev, Bond) else dev)
     return desired
 
 
@@ -193,6 +198,8 @@ def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatc
     kept = _kept(current, snapshot, guests)
     left = [{"device": name, "reason": kept[name]} for name in sorted(kept) if name in names]
     operations = _deletions(current, snapshot, names, kept)
+    for bond in sorted(d.name for d in snapshot.devices.values() if isinstance(d, Bond) and d.name in names):
+        operations += plan_mode_leftovers(Plan(operations).predict(current), snapshot.get(bond)).operations
     future = Plan(operations).predict(current)
     rebuilt = plan_host(future, _desired(snapshot, names, guests), guests)
     operations += rebuilt.operations
