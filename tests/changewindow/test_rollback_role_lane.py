@@ -43,6 +43,8 @@ ROLE_LISTS = {"net_bond": "change_window_bonds", "net_vlan": "change_window_vlan
 def role_vars() -> dict:
     values = {"change_window_namespace": HV, "change_window_root": HOST_ROOT, "change_window_gate": False,
               "change_window_confirm_timeout": 600, "change_window_reenslave": False,
+              # Nothing here is persisted (the window rolls back); the lab's root has no network files to check.
+              "change_window_persist": False,
               "change_window_bonds": [], "change_window_vlans": [], "change_window_bridges": []}
     for module, args in persist_lab.VLAN_AWARE_BREAK:
         values[ROLE_LISTS[module]].append(args)

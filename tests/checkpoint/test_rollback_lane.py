@@ -15,21 +15,23 @@ complete state dump must equal the one taken before the checkpoint.
 Arming costs 20-40 s under emulation (the watchdog's Python start), more
 under load: a timeout long enough for that and the break would mostly be
 idle VM time, and a short one could pass in the middle of the break. So the
-checkpoint is armed for 600 s and, once the change is made, its deadline is
-brought forward to now in the record, under the store's lock (what arming
-with a shorter timeout would have written). The watchdog reads its deadline
-from the record; what happens at the deadline is its own code, unchanged.
+watchdog is stopped (SIGSTOP) as soon as it is armed, the break and the
+check-mode preview are made, and once its deadline has passed it is let go
+(SIGCONT): its own loop then finds the deadline passed and rolls back, as a
+watchdog the scheduler starved would. (It keeps its deadline on
+CLOCK_BOOTTIME and its record in memory, so nothing written to the record
+could bring the deadline forward.)
 
 The same break through the change_window role, rolled back by the role over
 ssh, is tests/changewindow/test_rollback_role_lane.py.
 """
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
-
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 
 import persist_lab
 from modrun import run_module
@@ -38,18 +40,7 @@ from watchdogs import kill_watchdogs
 
 pytestmark = [pytest.mark.kernel, pytest.mark.fullkernel("bonding", "8021q", "bridge_vlan_filtering")]
 
-TIMEOUT = 600         # brought forward once the change is made (bring_deadline_forward)
-
-
-def bring_deadline_forward(ns: str, root, checkpoint_id: str) -> float:
-    """Set the armed record's deadline to now (see the module docstring); returns it."""
-    store = cp.Store(ns, str(root))
-    with store:
-        record = store.load()
-        assert record["id"] == checkpoint_id and record["state"] == cp.ARMED, record["state"]
-        record["deadline"] = time.time()
-        store.save(record)
-    return record["deadline"]
+TIMEOUT = 60          # seconds: more than arming takes here; the watchdog is stopped until it has passed
 
 
 @pytest.fixture
@@ -76,6 +67,10 @@ def test_watchdog_rolls_back_bond_mode_vlan_id_and_parent_and_port_vlans(host):
     armed = checkpoint(state="armed", timeout=TIMEOUT)
     assert not armed.get("failed"), armed
     record = armed["checkpoint"]
+    deadline = time.monotonic() + record["remaining"]
+    dog = record["watchdog"]["pid"]
+    os.kill(dog, signal.SIGSTOP)
+    assert time.monotonic() < deadline, f"arming took longer than its {TIMEOUT} s timeout here: raise TIMEOUT"
     for module, args in persist_lab.VLAN_AWARE_BREAK:
         result = run_module(module, dict(args, namespace=ns))
         assert not result.get("failed") and result["changed"], (module, result.get("msg"))
@@ -90,8 +85,9 @@ def test_watchdog_rolls_back_bond_mode_vlan_id_and_parent_and_port_vlans(host):
     assert any("type bond mode active-backup" in command for command in preview["commands"]), preview["commands"]
     assert state_diff(changed, settled_state(ns)) == []
 
-    deadline = bring_deadline_forward(ns, root, record["id"])
-    give_up = deadline + 120
+    time.sleep(max(0.0, deadline - time.monotonic()) + 0.5)
+    os.kill(dog, signal.SIGCONT)   # past its deadline: the watchdog's own loop decides
+    give_up = time.time() + 120
     query = checkpoint(state="query")
     while query["armed"] and time.time() < give_up:
         time.sleep(1)
