@@ -2,7 +2,7 @@
 parsers: ifupdown2._int (and 322/400/453), networkd._vid (reproduced here); keyfile._int and parse_bridge_vlans
 have the same pattern (the NetworkManager case below passes: not reproduced). One such value in a stanza or file
 net_persist does not even touch (ifupdown2: wlan0; networkd: another VLAN) makes the module end in an uncaught ValueError (a traceback,
-"MODULE FAILURE"), so the change_window role's persist step fails and it rolls the confirmed window back.
+"MODULE FAILURE").
 """
 from __future__ import annotations
 
