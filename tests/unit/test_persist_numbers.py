@@ -134,3 +134,29 @@ def test_ascii_numbers_are_still_read():
     assert (model.get("vlan7").vlan_id, model.get("vlan7").mtu) == (7, 1400)
     model = fmt_of("networkd").parse(files_with(CASES[4][3], "9"))
     assert model.get("other.9").vlan_id == 9
+
+
+@pytest.mark.parametrize("text, inside, outside", [
+    ("%for v in range(0, 10000000000):\nauto vmbr${v}\niface vmbr${v}\n\tbridge-ports none\n%endfor\n",
+     "vmbr123456789", "eno1"),
+    ("auto vmbr9\niface vmbr9\n\tbridge-ports glob swp1-99999999999\n", "swp77", "eno1"),
+    ("auto vmbr9\niface vmbr9\n\tbridge-ports glob swp[1-99999]s[0-99999]\n", "swp5s7", "swp5"),
+])
+def test_a_huge_template_or_glob_range_is_a_pattern_not_a_list_of_names(text, inside, outside):
+    """Ranges are numbers read from a file too: ten billion names would never finish (nor fit in memory)."""
+    _model, problems = fmt_of("ifupdown2").parse_lenient({MAIN: BASE + text})
+    assert problems and any(p.concerns(inside) for p in problems)
+    assert not any(p.concerns(outside) for p in problems)
+    assert all(len(p.names) < 10 for p in problems)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "١٥", "1e1", "-2"])
+def test_our_own_forward_delay_key_in_a_keyfile_is_ascii_digits_too(value):
+    files = {f"{NM}/br5.nmconnection": "[connection]\nid=br5\ntype=bridge\ninterface-name=br5\n\n[bridge]\nstp=false\n"
+                                       f"\n[user]\nnetsafe.forward-delay={value}\n"}
+    _model, problems = fmt_of("networkmanager").parse_lenient(files)
+    assert [p.message for p in problems] == [f"{NM}/br5.nmconnection: [user] netsafe.forward-delay={value!r} is not a "
+                                             f"number of seconds (ASCII digits)"]
+    model = fmt_of("networkmanager").parse({f"{NM}/br5.nmconnection": files[f"{NM}/br5.nmconnection"].replace(
+        value, "2.5")})
+    assert model.get("br5").forward_delay == 2.5

@@ -158,11 +158,20 @@ _MAKO_RANGE = re.compile(r"^%\s*for\s+(\w+)\s+in\s+range\(\s*([0-9]+)\s*,\s*([0-
 _MAKO_EXPR = re.compile(r"\$\{([^}]*)\}")
 
 
+# A template or glob that stands for more names than this is matched by a pattern instead of listed: a file
+# must not make net_persist build millions of names (`%for v in range(0, 10**12):`, `glob swp1-99999999`).
+MAX_EXPANDED = 4096
+
+
 def _generated_names(name: str, loops: dict) -> tuple:
     """(names, patterns) a templated (`vmbr${v}` inside `%for v in range(10, 20):`) or ranged (`swp[1-4]`) name
-    stands for: the names themselves where the template is that simple, else a pattern that may match more."""
+    stands for: the names themselves where the template is that simple and small, else a pattern that may match
+    more."""
     exprs = _MAKO_EXPR.findall(name)
-    if exprs and "[" not in name and all(e.strip() in loops for e in exprs):
+    count = 1
+    for expr in exprs:
+        count *= len(loops.get(expr.strip(), ()))
+    if exprs and "[" not in name and all(e.strip() in loops for e in exprs) and count <= MAX_EXPANDED:
         names = [""]
         for part in re.split(r"(\$\{[^}]*\})", name):
             values = loops[part[2:-1].strip()] if part.startswith("${") else [part]
@@ -454,18 +463,23 @@ _GLOBS = (re.compile(r"([A-Za-z0-9\-]+)\[(\d+)\-(\d+)\]([A-Za-z0-9\-]+)\[(\d+)\-
           re.compile(r"([A-Za-z0-9\-]+)\[(\d+)\-(\d+)\](.*)"))
 
 
-def _glob_names(expr: str) -> list:
-    """The names an ifupdown2 `glob` expression stands for (swp1-4, swp[1-4].100, swp[1-2]s[0-1]; as
-    ifupdownaddons/modulebase.py's parse_glob expands them, bounds included)."""
+def _glob_names(expr: str) -> tuple:
+    """(names, patterns) an ifupdown2 `glob` expression stands for (swp1-4, swp[1-4].100, swp[1-2]s[0-1]; as
+    ifupdownaddons/modulebase.py's parse_glob expands them, bounds included); past MAX_EXPANDED names, a pattern."""
     two = _GLOBS[0].match(expr)
     if two:
         pre, a, b, mid, c, d, post = two.groups()
-        return [f"{pre}{i}{mid}{j}{post}" for i in range(int(a), int(b) + 1) for j in range(int(c), int(d) + 1)]
+        first, second = range(int(a), int(b) + 1), range(int(c), int(d) + 1)
+        if len(first) * len(second) <= MAX_EXPANDED:
+            return [f"{pre}{i}{mid}{j}{post}" for i in first for j in second], []
+        return [], [re.compile(rf"{re.escape(pre)}\d+{re.escape(mid)}\d+{re.escape(post)}")]
     one = _GLOBS[1].match(expr) or _GLOBS[2].match(expr)
     if one:
         pre, a, b, post = one.groups()
-        return [f"{pre}{i}{post}" for i in range(int(a), int(b) + 1)]
-    return [expr]
+        if len(range(int(a), int(b) + 1)) <= MAX_EXPANDED:
+            return [f"{pre}{i}{post}" for i in range(int(a), int(b) + 1)], []
+        return [], [re.compile(rf"{re.escape(pre)}\d+{re.escape(post)}")]
+    return [expr], []
 
 
 def _port_list(host: _Host, name: str, kind: str):
@@ -484,7 +498,9 @@ def _port_list(host: _Host, name: str, kind: str):
             if word in ("glob", "regex", "noglob", "noregex"):
                 mode = word if word in ("glob", "regex") else None
             elif mode == "glob":
-                literal += _glob_names(word)
+                names, matching = _glob_names(word)
+                literal += names
+                patterns += matching
                 mode = None
             elif mode == "regex":
                 try:

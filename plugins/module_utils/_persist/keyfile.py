@@ -22,7 +22,7 @@ import stat
 import uuid
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_decimal, ascii_int
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import merge, vid_range
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
@@ -452,10 +452,10 @@ class KeyfileFormat(PersistFormat):
             fd = _int(kf, "bridge", "forward-delay", 0, 30)
             kept = kf.get("user", USER_FORWARD_DELAY)
             if kept is not None and not stp:
-                try:
-                    forward_delay = float(kept)
-                except ValueError:
-                    raise ValidationError([f"{path}: [user] {USER_FORWARD_DELAY}={kept!r} is not a number of seconds"]) from None
+                forward_delay = ascii_decimal(kept)
+                if forward_delay is None:
+                    raise ValidationError([f"{path}: [user] {USER_FORWARD_DELAY}={kept!r} is not a number of seconds "
+                                           f"(ASCII digits)"])
             else:
                 forward_delay = float(fd or NM_FORWARD_DELAY_DEFAULT)
             return Bridge(stp=stp, forward_delay=forward_delay,
