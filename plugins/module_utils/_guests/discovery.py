@@ -38,6 +38,11 @@ def _owner(claims: list):
     return live[0] if len(live) == 1 else None
 
 
+def _wish(nic) -> tuple:
+    """What a config wants for its device: two that want the same are no conflict worth a warning."""
+    return nic.bridge, nic.vlans(), nic.firewall, nic.mtu
+
+
 def resolve_claims(nics) -> tuple:
     """(nics, warnings): each device acted on for at most the one guest that owns it.
 
@@ -60,7 +65,7 @@ def resolve_claims(nics) -> tuple:
                 continue
             if owner is not None and owner.claim == LISTED:
                 verdict[id(nic)] = None
-                if (owner.bridge, owner.vlans(), owner.firewall, owner.mtu) != (nic.bridge, nic.vlans(), nic.firewall, nic.mtu):
+                if _wish(owner) != _wish(nic):
                     warnings.append(f"{device} is configured twice ({owner.origin}: {owner.bridge}; "
                                     f"{nic.origin}: {nic.bridge}); the ports entry is used")
             elif owner is not None:
