@@ -176,8 +176,8 @@ def test_without_live_status_xml_definitions_claim_but_own_nothing_by_themselves
     etc, run = libvirt_host(tmp_path, live=False)
     found = discover("libvirt", libvirt_xml_dir=etc, libvirt_status_dir=run)
     assert found.libvirt["read"] == "persistent"
-    assert {(n.guest, n.claim, bool(n.refused)) for n in found.nics} == {("web", DEFINED, True),
-                                                                          ("evil", DEFINED, True)}
+    expected = {("web", DEFINED, True), ("evil", DEFINED, True)}
+    assert {(n.guest, n.claim, bool(n.refused)) for n in found.nics} == expected
 
 
 # -- Proxmox VE ------------------------------------------------------------------------------------------------------

@@ -306,8 +306,8 @@ def test_persistent_definitions_lack_device_names(persistent):
     # Only a device name the user chose survives in a persistent definition; libvirt's own vnetN do not.
     # The live directory is there, so it still tells that stopped1 and notarget do not run.
     assert [(n.device, n.claim) for n in persistent.nics] == [("stop1-eth0", STOPPED)]
-    assert sorted((s["guest"], s["nic"]) for s in persistent.stopped) == [("notarget", "interface 0"),
-                                                                         ("stopped1", "interface 1")]
+    expected = [("notarget", "interface 0"), ("stopped1", "interface 1")]
+    assert sorted((s["guest"], s["nic"]) for s in persistent.stopped) == expected
     reasons = {(p["guest"], p["nic"]): p["reason"] for p in persistent.problems}
     assert "no <target dev=...>" in reasons[("web1", "interface 0")]
     assert reasons[("web1", "interface 2")].startswith("interface 2 on virbr0: no <target dev=...>")   # via networks/

@@ -22,42 +22,35 @@ NM = "/etc/NetworkManager/system-connections"
 BASE = ("auto lo\niface lo inet loopback\n\nauto eno1\niface eno1 inet manual\n\nauto vmbr0\niface vmbr0 inet static\n"
         "\taddress 192.0.2.10/24\n\tbridge-ports eno1\n\tbridge-stp off\n\tbridge-fd 0\n\n")
 
+VLAN7 = "auto vlan7\niface vlan7\n\tvlan-raw-device eno1\n\tvlan-id {n}\n"
+VMBR5 = "auto vmbr5\niface vmbr5\n\tbridge-ports none\n\tbridge-vlan-aware yes\n\tbridge-vids {n}0-20\n"
+BOND5 = "auto bond5\niface bond5\n\tbond-slaves none\n\tbond-mode 802.3ad\n\tbond-miimon {n}\n"
+NM_HEAD = "[connection]\nid={name}\ntype={kind}\ninterface-name={name}\n\n"
 # (format, device the bad number is about, its kind, {path: text with {n}}, the line that names it)
 CASES = [
     ("ifupdown2", "wlan0", "nic", {MAIN: BASE + "iface wlan0 inet dhcp\n\tmtu 1{n}0\n"}, f"{MAIN} line 15: mtu"),
-    ("ifupdown2", "vlan7", "vlan", {MAIN: BASE + "auto vlan7\niface vlan7\n\tvlan-raw-device eno1\n\tvlan-id {n}\n"},
-     f"{MAIN} line 17: vlan-id"),
-    ("ifupdown2", "vmbr5", "bridge", {MAIN: BASE + "auto vmbr5\niface vmbr5\n\tbridge-ports none\n"
-                                             "\tbridge-vlan-aware yes\n\tbridge-vids {n}0-20\n"},
-     f"{MAIN} line 18: bridge-vids '"),
-    ("ifupdown2", "bond5", "bond", {MAIN: BASE + "auto bond5\niface bond5\n\tbond-slaves none\n\tbond-mode 802.3ad\n"
-                                           "\tbond-miimon {n}\n"}, f"{MAIN} line 18: bond-miimon"),
+    ("ifupdown2", "vlan7", "vlan", {MAIN: BASE + VLAN7}, f"{MAIN} line 17: vlan-id"),
+    ("ifupdown2", "vmbr5", "bridge", {MAIN: BASE + VMBR5}, f"{MAIN} line 18: bridge-vids '"),
+    ("ifupdown2", "bond5", "bond", {MAIN: BASE + BOND5}, f"{MAIN} line 18: bond-miimon"),
     ("networkd", "other.9", "vlan", {f"{NETWORKD}/50-other.netdev": "[NetDev]\nName=other.9\nKind=vlan\n\n[VLAN]\nId={n}\n"},
      f"{NETWORKD}/50-other.netdev:6: [VLAN] Id="),
     ("networkd", "eno5", "nic", {f"{NETWORKD}/50-eno5.network": "[Match]\nName=eno5\n\n[Link]\nMTUBytes=1{n}0\n"},
      f"{NETWORKD}/50-eno5.network:5: [Link] MTUBytes="),
     ("networkd", "eno5", "nic", {f"{NETWORKD}/50-eno.network": "[Match]\nName=eno[4-6]\n\n[BridgeVLAN]\nPVID={n}\n"},
      f"{NETWORKD}/50-eno.network:5: [BridgeVLAN] PVID="),
-    ("networkd", "br5", "bridge", {f"{NETWORKD}/50-br5.netdev": "[NetDev]\nName=br5\nKind=bridge\n\n[Bridge]\n"
-                                                                "ForwardDelaySec={n}s\n"},
+    ("networkd", "br5", "bridge", {f"{NETWORKD}/50-br5.netdev": "[NetDev]\nName=br5\nKind=bridge\n\n[Bridge]\nForwardDelaySec={n}s\n"},
      f"{NETWORKD}/50-br5.netdev:6: [Bridge] ForwardDelaySec="),
-    ("networkd", "bond5", "bond", {f"{NETWORKD}/50-bond5.netdev": "[NetDev]\nName=bond5\nKind=bond\n\n[Bond]\n"
-                                                                  "MinLinks={n}\n"},
+    ("networkd", "bond5", "bond", {f"{NETWORKD}/50-bond5.netdev": "[NetDev]\nName=bond5\nKind=bond\n\n[Bond]\nMinLinks={n}\n"},
      f"{NETWORKD}/50-bond5.netdev:6: [Bond] MinLinks="),
-    ("networkmanager", "eno5", "nic", {f"{NM}/other.nmconnection": "[connection]\nid=other\ntype=ethernet\n"
-                                                                   "interface-name=eno5\n\n[ethernet]\nmtu=1{n}0\n"},
-     f"{NM}/other.nmconnection: [ethernet] mtu="),
-    ("networkmanager", "br5", "bridge", {f"{NM}/br5.nmconnection": "[connection]\nid=br5\ntype=bridge\n"
-                                                                  "interface-name=br5\n\n[bridge]\nstp=false\n"
-                                                                  "vlan-filtering=true\nvlans={n}0-20\n"},
+    ("networkmanager", "eno5", "nic", {f"{NM}/other.nmconnection": NM_HEAD.replace("{name}", "eno5").replace(
+        "{kind}", "ethernet") + "[ethernet]\nmtu=1{n}0\n"}, f"{NM}/other.nmconnection: [ethernet] mtu="),
+    ("networkmanager", "br5", "bridge", {f"{NM}/br5.nmconnection": NM_HEAD.replace("{name}", "br5").replace(
+        "{kind}", "bridge") + "[bridge]\nstp=false\nvlan-filtering=true\nvlans={n}0-20\n"},
      f"{NM}/br5.nmconnection: [bridge] vlans: '"),
-    ("networkmanager", "vlan7", "vlan", {f"{NM}/vlan7.nmconnection": "[connection]\nid=vlan7\ntype=vlan\n"
-                                                                    "interface-name=vlan7\n\n[vlan]\nparent=eno1\n"
-                                                                    "id={n}\n"},
-     f"{NM}/vlan7.nmconnection: [vlan] id="),
-    ("networkmanager", "bond5", "bond", {f"{NM}/bond5.nmconnection": "[connection]\nid=bond5\ntype=bond\n"
-                                                                    "interface-name=bond5\n\n[bond]\nmode={n}\n"},
-     f"{NM}/bond5.nmconnection: [bond] mode="),
+    ("networkmanager", "vlan7", "vlan", {f"{NM}/vlan7.nmconnection": NM_HEAD.replace("{name}", "vlan7").replace(
+        "{kind}", "vlan") + "[vlan]\nparent=eno1\nid={n}\n"}, f"{NM}/vlan7.nmconnection: [vlan] id="),
+    ("networkmanager", "bond5", "bond", {f"{NM}/bond5.nmconnection": NM_HEAD.replace("{name}", "bond5").replace(
+        "{kind}", "bond") + "[bond]\nmode={n}\n"}, f"{NM}/bond5.nmconnection: [bond] mode="),
 ]
 IDS = [f"{fmt}-{device}-{line.split()[-1].strip(':=')}" for fmt, device, _k, _f, line in CASES]
 
@@ -129,8 +122,7 @@ def test_a_networkd_file_about_a_glob_of_names_concerns_each_name_it_matches():
 
 
 def test_ascii_numbers_are_still_read():
-    model = fmt_of("ifupdown2").parse({MAIN: BASE + "auto vlan7\niface vlan7\n\tvlan-raw-device eno1\n\tvlan-id 7\n"
-                                             "\tmtu 1400\n"})
+    model = fmt_of("ifupdown2").parse({MAIN: BASE + VLAN7.format(n=7) + "\tmtu 1400\n"})
     assert (model.get("vlan7").vlan_id, model.get("vlan7").mtu) == (7, 1400)
     model = fmt_of("networkd").parse(files_with(CASES[4][3], "9"))
     assert model.get("other.9").vlan_id == 9
