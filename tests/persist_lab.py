@@ -122,16 +122,6 @@ def proxmox(ns: str) -> None:
     ])
 
 
-def bridges_host(namespaces, with_guests: bool = True) -> tuple:
-    """(namespace with the 'bridges' host, and its guests unless told not to; its peer namespace), both `namespaces`'."""
-    ns, peer = namespaces.new(), namespaces.new()
-    nics(ns, peer, BRIDGES_NICS)
-    bridges(ns)
-    if with_guests:
-        guests(ns)
-    return ns, peer
-
-
 VLAN_AWARE_NICS = ("eno1", "eno2", "eno3")
 # Links with carrier once vlan_aware() is up (a bridge port's path cost follows its carrier): wait for them
 # before a dump. The guests have none (nothing behind them).

@@ -43,6 +43,9 @@ options:
       - V(auto) reads every source present on the host; O(ports) when given, Proxmox VE when O(proxmox_dir)
         has C(qemu-server/) or C(lxc/), libvirt when O(libvirt_status_dir) or O(libvirt_xml_dir) has domain XML files.
         An entry of O(ports) wins over a configuration naming the same device.
+      - A device named in a configuration is acted on only for the guest that owns it. Two configurations naming
+        the same device are both reported in RV(failed_guests), unless one is the live status XML of a running
+        libvirt guest (which then owns it). See O(libvirt_read) for libvirt's definitions.
       - V(auto) that finds none of these (a host without Proxmox VE or libvirt, or whose guests another tool
         manages) has nothing to re-attach; the task is C(ok), C(changed=false), with a warning naming the places
         it looked at.
@@ -68,7 +71,11 @@ options:
         gave it). Guests defined in O(libvirt_xml_dir) without a live file are reported in RV(not_running).
       - V(persistent) reads the persistent definitions in O(libvirt_xml_dir). libvirt drops auto-generated device
         names (C(vnet0), ...) from them, so most interfaces there cannot be matched to a device and are reported
-        in RV(failed_guests).
+        in RV(failed_guests). When O(libvirt_status_dir) exists it still tells which guests run and which devices
+        they own; a definition naming a device its running guest's live XML does not name is refused.
+      - A guest that does not run owns no device; a device of the name its definition gives that exists anyway
+        is someone else's and is reported in RV(failed_guests). Without live status XML, a definition moves a
+        device only when O(guest_patterns) names it and no other configuration names it.
       - V(auto) is V(live) when O(libvirt_status_dir) exists, else V(persistent). RV(libvirt_xml) says which was read.
     type: str
     choices: [auto, live, persistent]
@@ -188,6 +195,8 @@ already_ok:
 not_running:
   description:
     - Configured guest devices that do not exist (the guest is stopped); nothing is done for them.
+    - A configuration whose device cannot exist (a Proxmox VE vmid so long that C(tap<vmid>i<n>) breaks the
+      interface name rule) is in RV(failed_guests) instead.
     - For a libvirt guest that is defined but not running, its interfaces; one whose device libvirt names only at
       start appears as C(<domain>/interface <n>).
   returned: always

@@ -1,6 +1,8 @@
 """tap_reenslave on the real kernel: a Proxmox VE node in a namespace, its bridge restarted."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
@@ -190,7 +192,7 @@ def test_libvirt_network_and_bridge_guests_from_live_xml_come_back_after_their_b
     assert sorted(result["reattached"]) == ["vnet10", "vnet12", "vnet20", "vnet21", "vnet22", "vnet51"]
     assert result["already_ok"] == ["vnet11"]
     # Every interface of every guest is accounted for: nothing silently ignored.
-    assert result["not_running"] == ["notarget/interface 0", "stop1-eth0", "stopped1/interface 1"]
+    assert sorted(result["not_running"]) == ["notarget/interface 0", "stop1-eth0", "stopped1/interface 1"]
     assert sorted((s["guest"], s["nic"]) for s in result["skipped_guests"]) == [
         ("badnames", "interface 1"), ("ovs1", "interface 0"), ("ovs1", "interface 1"), ("ovs1", "interface 2"),
         ("ovs1", "interface 3"), ("web1", "interface 3")]
@@ -213,13 +215,28 @@ def test_libvirt_running_guest_whose_device_is_gone_is_failed_not_stopped(netns)
     assert "vnet20" not in result["not_running"]
 
 
-def test_libvirt_persistent_definitions_when_asked(netns):
+STOPPED1_RUNNING = """<domstatus state='running' reason='booted' pid='4343'><domain type='kvm'><name>stopped1</name>
+<devices><interface type='bridge'><source bridge='br0'/><target dev='stop1-eth0'/></interface></devices>
+</domain></domstatus>"""
+
+
+def test_libvirt_persistent_definitions_when_asked(netns, tmp_path):
+    """The definitions give the bridges; the live status XML still says which guest runs and owns which device."""
     libvirt_lab(netns)
     ip("tuntap", "add", "stop1-eth0", "mode", "tap", ns=netns)
     result = libvirt(netns, libvirt_read="persistent")
     assert result["libvirt_xml"] == {"read": "persistent", "dir": str(LIBVIRT / "etc")}
-    assert result["reattached"] == ["stop1-eth0"] and links(netns)["stop1-eth0"]["master"] == "br0"
     assert any("no <target dev=...>" in f["reason"] for f in result["failed_guests"] if f["guest"] == "web1")
+    # stopped1 has no live status XML: it does not run, so the stop1-eth0 that exists is not its own.
+    failed = {f["device"]: f["reason"] for f in result["failed_guests"]}
+    assert failed["stop1-eth0"].startswith("stopped1 is defined but not running")
+    assert result["reattached"] == [] and links(netns)["stop1-eth0"]["master"] is None
+    run = tmp_path / "run"   # stopped1 started: libvirt wrote its live status XML, naming stop1-eth0
+    shutil.copytree(LIBVIRT / "run", run)
+    (run / "stopped1.xml").write_text(STOPPED1_RUNNING)
+    result = reenslave(netns, source="libvirt", libvirt_status_dir=str(run), libvirt_xml_dir=str(LIBVIRT / "etc"),
+                       libvirt_read="persistent")
+    assert result["reattached"] == ["stop1-eth0"] and links(netns)["stop1-eth0"]["master"] == "br0"
 
 
 def test_explicit_list(netns):

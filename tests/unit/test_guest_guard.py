@@ -10,7 +10,9 @@ import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.discovery import discover
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.libvirt import parse_libvirt_domain
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem, GuestNic
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
+    DERIVED, LISTED, ConfigProblem, GuestNic,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.proxmox import (
     discover_proxmox, parse_proxmox_config,
 )
@@ -159,8 +161,8 @@ def test_a_config_naming_a_host_device_is_a_problem_of_its_guest_and_nothing_is_
 
 def test_a_veth_of_any_name_and_a_tap_are_guests_devices():
     host = reattach_host()
-    plan, outcomes = plan_guests(host, [GuestNic("7", "explicit", "ct7", "ct7", "vmbr9"),
-                                        GuestNic("301", "qemu", "net0", "tap301i0", "vmbr9")])
+    plan, outcomes = plan_guests(host, [GuestNic("7", "explicit", "ct7", "ct7", "vmbr9", claim=LISTED),
+                                        GuestNic("301", "qemu", "net0", "tap301i0", "vmbr9", claim=DERIVED)])
     assert [o.status for o in outcomes] == ["reattached", "reattached"]
     assert sorted(op.device for op in plan.operations) == ["ct7", "tap301i0"]
 

@@ -14,7 +14,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.discove
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.explicit import parse_explicit
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.libvirt import discover_libvirt
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
-    ConfigProblem, GuestNic, parse_trunks,
+    LIVE, STOPPED, ConfigProblem, GuestNic, parse_trunks,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.proxmox import (
     discover_proxmox, parse_proxmox_config,
@@ -235,13 +235,13 @@ def persistent():
 
 
 def test_live_xml_names_the_devices_of_bridge_and_network_interfaces(live):
-    nics = by_device(live.nics)
+    nics = by_device(n for n in live.nics if n.claim == LIVE)
     assert sorted(nics) == ["vnet10", "vnet11", "vnet12", "vnet20", "vnet21", "vnet22", "vnet51"]
     assert (nics["vnet10"].guest, nics["vnet10"].bridge, nics["vnet10"].mtu) == ("web1", "br0", 1400)
     assert nics["vnet11"].link_down is True and nics["vnet11"].bridge == "br1"
     assert nics["vnet12"].bridge == "virbr0"          # type='network' (NAT) through <actual type='network'>
     assert nics["vnet22"].bridge == "br0"             # a network wrapping a host bridge: <actual type='bridge'>
-    assert all(n.running for n in live.nics)
+    assert all(n.running for n in nics.values())
     assert nics["vnet10"].origin == str(LIBVIRT / "run" / "web1.xml")
 
 
@@ -287,20 +287,27 @@ def test_names_linux_cannot_have_are_problems_of_their_guest(live):
 
 
 def test_defined_guests_without_live_xml_are_not_running(live):
+    # An interface that names its device is a NIC whose claim is STOPPED: the planner lists it as not running
+    # while no such device exists, and refuses it when one does (someone else's). The others are simply stopped.
     stopped = sorted((s["guest"], s["nic"], s["device"], s["bridge"]) for s in live.stopped)
-    assert stopped == [("notarget", "interface 0", None, "br0"), ("stopped1", "interface 0", "stop1-eth0", "br0"),
-                       ("stopped1", "interface 1", None, "virbr0")]
+    assert stopped == [("notarget", "interface 0", None, "br0"), ("stopped1", "interface 1", None, "virbr0")]
+    assert [(n.guest, n.nic, n.device, n.bridge) for n in live.nics if n.claim == STOPPED] == [
+        ("stopped1", "interface 0", "stop1-eth0", "br0")]
     assert not [p for p in live.problems if p["guest"] in ("notarget", "stopped1")]
 
 
 def test_running_guests_are_read_from_the_live_xml_only(live):
-    assert not [n for n in live.nics if "/etc/" in n.origin or n.origin.startswith(str(LIBVIRT / "etc"))]
+    assert not [n for n in live.nics if n.claim != STOPPED and (
+        "/etc/" in n.origin or n.origin.startswith(str(LIBVIRT / "etc")))]
     assert not [s for s in live.skipped if s["origin"].startswith(str(LIBVIRT / "etc"))]
 
 
 def test_persistent_definitions_lack_device_names(persistent):
     # Only a device name the user chose survives in a persistent definition; libvirt's own vnetN do not.
-    assert [n.device for n in persistent.nics] == ["stop1-eth0"] and persistent.stopped == []
+    # The live directory is there, so it still tells that stopped1 and notarget do not run.
+    assert [(n.device, n.claim) for n in persistent.nics] == [("stop1-eth0", STOPPED)]
+    expected = [("notarget", "interface 0"), ("stopped1", "interface 1")]
+    assert sorted((s["guest"], s["nic"]) for s in persistent.stopped) == expected
     reasons = {(p["guest"], p["nic"]): p["reason"] for p in persistent.problems}
     assert "no <target dev=...>" in reasons[("web1", "interface 0")]
     assert reasons[("web1", "interface 2")].startswith("interface 2 on virbr0: no <target dev=...>")   # via networks/

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import reenslave as _reenslave
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import GuestNic
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import LIVE, GuestNic
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.reenslave import plan_guests, summarize
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bridge, GuestPort, HostNetwork, Nic,
@@ -257,7 +257,7 @@ def test_plan_return_skips_stopped_guests_and_leaves_mtu_1_to_the_full_pass():
 
 
 def test_running_guest_without_its_device_fails_instead_of_not_running():
-    nic = GuestNic("web1", "libvirt", "interface 0", "vnet0", "br0", running=True)
+    nic = GuestNic("web1", "libvirt", "interface 0", "vnet0", "br0", claim=LIVE)
     _plan, outcomes = plan_guests(host(br("br0")), [nic])
     failed = summarize(outcomes)["failed_guests"]
     assert failed[0]["reason"] == "the guest runs (its live status XML is there) but its device vnet0 does not exist"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 _DIGITS = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def ascii_int(value):
@@ -23,3 +24,16 @@ def ascii_int(value):
         return value if value >= 0 else None
     text = str(value).strip()
     return int(text) if _DIGITS.fullmatch(text) else None
+
+
+def ascii_decimal(value):
+    """The non-negative number `value` spells in ASCII digits with an optional fraction ('2', '2.5'), or None.
+
+    float() would also take '١٥', 'nan' and 'inf'.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value >= 0 else None
+    text = str(value).strip()
+    return float(text) if _DECIMAL.fullmatch(text) else None

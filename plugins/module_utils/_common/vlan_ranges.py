@@ -26,6 +26,19 @@ def parse_vid(value, param: str) -> int:
     return vid
 
 
+def _bounds(part: str) -> tuple:
+    first, sep, last = part.partition("-")
+    return ascii_int(first), ascii_int(last if sep else first)
+
+
+def vid_range(part: str):
+    """(first, last) of one VLAN id or 'first-last' range in ASCII digits, within 1-4094; None otherwise."""
+    low, high = _bounds(part)
+    if low is None or high is None or not VID_MIN <= low <= high <= VID_MAX:
+        return None
+    return low, high
+
+
 def parse_ranges(spec, param: str) -> list:
     """Any accepted written form -> merged [[first, last], ...]; ValidationError naming `param`."""
     items = spec if isinstance(spec, (list, tuple)) else [spec]
@@ -34,8 +47,7 @@ def parse_ranges(spec, param: str) -> list:
         for part in _SEPARATORS.split(str(item).strip()):
             if not part:
                 continue
-            first, sep, last = part.partition("-")
-            low, high = ascii_int(first), ascii_int(last if sep else first)
+            low, high = _bounds(part)
             if low is None or high is None:
                 raise ValidationError([f"{param}: {part!r} is not a VLAN id or range like 10 or 20-30"])
             if not VID_MIN <= low <= high <= VID_MAX:

@@ -5,32 +5,82 @@
 `discover()` reads Proxmox VE configs (proxmox.py), libvirt domain XML
 (libvirt.py) and an explicit list (explicit.py) into one list of `GuestNic`
 records (nic.py). A file that cannot be read or understood becomes a problem
-of its guest only: one broken config must not stop the others.
+of its guest only: one broken config must not stop the others. A name in a
+config is a claim, not proof: `resolve_claims` gives each device to at most
+the one guest that owns it.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.explicit import parse_explicit
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.libvirt import (
     LIVE_DIR, PERSISTENT_DIR, choose_mode, discover_libvirt, has_libvirt,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem, Discovery
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
+    LISTED, LIVE, STOPPED, ConfigProblem, Discovery,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.proxmox import discover_proxmox, has_proxmox
 
 
-def dedupe(nics) -> tuple:
-    """First definition of each device wins; returns (nics, warnings about later, different ones)."""
-    seen: dict = {}
-    kept, warnings = [], []
+def _owner(claims: list):
+    """The one claim among several on a device that owns it, or None (then none does).
+
+    An operator's `ports` entry wins (the first one); else the live status
+    XML of a running guest, when exactly one names the device. A stopped
+    guest's definition never contends: it owns nothing.
+    """
+    listed = [nic for nic in claims if nic.claim == LISTED]
+    if listed:
+        return listed[0]
+    live = [nic for nic in claims if nic.claim == LIVE]
+    return live[0] if len(live) == 1 else None
+
+
+def _wish(nic) -> tuple:
+    """What a config wants for its device: two that want the same are no conflict worth a warning."""
+    return nic.bridge, nic.vlans(), nic.firewall, nic.mtu
+
+
+def resolve_claims(nics) -> tuple:
+    """(nics, warnings): each device acted on for at most the one guest that owns it.
+
+    Two configs naming one device are a problem for both (neither is acted
+    on, each says who else names it) unless one owns it (`_owner`); then the
+    others are refused with the owner's name, or, under a `ports` entry, left
+    with a warning as before. The NICs are copies: parsed configs are cached.
+    """
+    by_device: dict = {}
     for nic in nics:
-        first = seen.get(nic.device)
-        if first is None:
-            seen[nic.device] = nic
-            kept.append(nic)
-        elif (first.bridge, first.vlans(), first.firewall, first.mtu) != (nic.bridge, nic.vlans(), nic.firewall, nic.mtu):
-            warnings.append(f"{nic.device} is configured twice ({first.origin}: {first.bridge}; "
-                            f"{nic.origin}: {nic.bridge}); the first one is used")
+        if nic.claim != STOPPED:
+            by_device.setdefault(nic.device, []).append(nic)
+    verdict, warnings = {}, []
+    for device, claims in by_device.items():
+        if len(claims) < 2:
+            continue
+        owner = _owner(claims)
+        for nic in claims:
+            if nic is owner:
+                continue
+            if owner is not None and owner.claim == LISTED:
+                verdict[id(nic)] = None
+                if _wish(owner) != _wish(nic):
+                    warnings.append(f"{device} is configured twice ({owner.origin}: {owner.bridge}; "
+                                    f"{nic.origin}: {nic.bridge}); the ports entry is used")
+            elif owner is not None:
+                verdict[id(nic)] = (f"{device} belongs to the running guest {owner.guest} ({owner.origin}); "
+                                    f"a config names a device only for the guest that owns it")
+            else:
+                others = "; ".join(f"{o.guest} ({o.origin})" for o in claims if o is not nic)
+                verdict[id(nic)] = (f"{device} is also named by {others}, and no running guest's live status XML says "
+                                    f"whose it is; two configs cannot both own a device, so neither is acted on")
+    kept = []
+    for nic in nics:
+        reason = verdict.get(id(nic), "")
+        if reason is None:
+            continue
+        kept.append(dataclasses.replace(nic, refused=reason) if reason else nic)
     return kept, warnings
 
 
@@ -45,7 +95,9 @@ def discover(source: str = "auto", proxmox_dir: str = "/etc/pve/local",
     `auto` reads every source that is there: the explicit `ports` when given,
     Proxmox VE when the node directory has qemu-server/ or lxc/, libvirt when
     its live or persistent directory has domain files. An explicit entry wins
-    over a config naming the same device. libvirt: `libvirt_read` auto reads
+    over a config naming the same device; otherwise a device named by two
+    configs is refused for both unless one is a running guest's live status
+    XML (`resolve_claims`). libvirt: `libvirt_read` auto reads
     the live status XML of running guests from `libvirt_status_dir` when that
     directory exists, else the persistent definitions in `libvirt_xml_dir`;
     the result's `libvirt` says which. `cache` (a dict the caller keeps)
@@ -90,7 +142,7 @@ def discover(source: str = "auto", proxmox_dir: str = "/etc/pve/local",
             f"{libvirt_xml_dir}; no ports given). If this host has guests, set source and the matching directory, "
             f"or list ports")
         return found
-    found.nics, warnings = dedupe(found.nics)
+    found.nics, warnings = resolve_claims(found.nics)
     found.warnings.extend(warnings)
     found.sources = used
     return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_vid
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
-    ConfigProblem, Discovery, GuestNic, parse_mtu, parse_trunks,
+    LISTED, ConfigProblem, Discovery, GuestNic, parse_mtu, parse_trunks,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import name_problem
 
@@ -45,6 +45,7 @@ def parse_explicit(items, param: str = "ports") -> Discovery:
                 link_down=bool(item.get("link_down")),
                 firewall=bool(item.get("firewall")),
                 origin=where,
+                claim=LISTED,
             )
         except ValidationError as exc:
             found.problems.append({"guest": device if isinstance(device, str) else None, "origin": where,

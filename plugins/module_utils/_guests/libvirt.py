@@ -23,13 +23,14 @@ directory (libvirt not running on this host, or an unusual layout).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import xml.etree.ElementTree as ET
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_vid
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
-    ConfigProblem, Discovery, GuestNic, entry, parse_mtu, read_cached,
+    DEFINED, LIVE, STOPPED, ConfigProblem, Discovery, GuestNic, entry, parse_mtu, read_cached, read_config,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import name_problem
 
@@ -74,17 +75,33 @@ def _virtualport_reason(*elements):
     return None
 
 
+def network_name_problem(name: str):
+    """Why `name` cannot be a libvirt network's name, or None.
+
+    libvirt refuses a '/' in a network name (virNetworkDefParseXML), so no
+    real network has one; a domain that says `<source network='../../x'/>`
+    must not make us read a file outside networks/.
+    """
+    if name in (".", "..") or "/" in name or any(ord(c) < 32 for c in name):
+        return (f"network {name!r} is not a libvirt network name (no '/' or control characters, not '.' or '..'); "
+                f"nothing was read for it")
+    return None
+
+
 def network_bridge(name: str, networks_dir: str):
     """(bridge, skip reason) of libvirt network `name` from its definition in `networks_dir`.
 
-    Raises ConfigProblem when the definition cannot be read. A network whose
-    guests get macvtap devices or host devices has a skip reason; an Open
-    vSwitch network too.
+    Raises ConfigProblem when the name cannot be a network's (nothing is
+    read then) or the definition cannot be read. A network whose guests get
+    macvtap devices or host devices has a skip reason; an Open vSwitch
+    network too.
     """
+    problem = network_name_problem(name)
+    if problem:
+        raise ConfigProblem(problem)
     path = os.path.join(networks_dir, f"{name}.xml")
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            root = ET.fromstring(handle.read())
+        root = ET.fromstring(read_config(path))
     except OSError as exc:
         raise ConfigProblem(f"network {name!r}: cannot read {path} ({exc.strerror})") from None
     except ET.ParseError as exc:
@@ -210,7 +227,8 @@ def parse_libvirt_domain(text: str, origin: str = "", networks_dir: str | None =
         found.nics.append(GuestNic(
             guest=name, kind="libvirt", nic=label, device=device, bridge=bridge, vlan=vlan,
             trunks=trunks, native_tagged=native_tagged, mtu=mtu,
-            link_down=link is not None and link.get("state") == "down", origin=origin, running=running))
+            link_down=link is not None and link.get("state") == "down", origin=origin,
+            claim=LIVE if running else DEFINED))
     return found
 
 
@@ -243,15 +261,18 @@ def _libvirt_vlans(vlan_el) -> tuple:
 
 
 def _xml_files(directory: str, found: Discovery) -> list:
-    """Sorted *.xml regular files directly in `directory` (autostart/ and networks/ hold no domains)."""
+    """Sorted *.xml names directly in `directory` (autostart/ and networks/ hold no domains).
+
+    One that is not a regular file is its guest's problem, told by the
+    reader (nic.read_config), like any file that cannot be read.
+    """
     try:
-        names = sorted(n for n in os.listdir(directory) if n.endswith(".xml"))
+        return sorted(n for n in os.listdir(directory) if n.endswith(".xml"))
     except FileNotFoundError:
         return []
     except OSError as exc:
         found.problems.append({"guest": None, "origin": directory, "reason": f"cannot list: {exc.strerror}"})
         return []
-    return [n for n in names if os.path.isfile(os.path.join(directory, n))]
 
 
 def _read_dir(directory: str, cache, found: Discovery, networks_dir, running: bool) -> dict:
@@ -270,7 +291,13 @@ def _read_dir(directory: str, cache, found: Discovery, networks_dir, running: bo
 
 
 def _libvirt_file(text: str, name: str, path: str, networks_dir, running: bool) -> tuple:
-    """(domain name, Discovery) of one file; a file that cannot be used is a problem of its guest, never the others'."""
+    """(domain name, Discovery) of one file; a file that cannot be used is a problem of its guest, never the others'.
+
+    libvirtd names every file after its domain (<name>.xml), and refuses a
+    second domain of the same name; a file whose <name> is another's was not
+    written by libvirt and must not speak for that domain (its running state
+    or its devices), so it is a problem of its own.
+    """
     try:
         found = parse_libvirt_domain(text, path, networks_dir, running)
     except ValidationError as exc:
@@ -279,6 +306,10 @@ def _libvirt_file(text: str, name: str, path: str, networks_dir, running: bool) 
         return name, Discovery(problems=[{"guest": name, "origin": path, "reason": f"{path}: cannot be parsed ({exc})"}])
     guest = found.nics[0].guest if found.nics else next(
         (item["guest"] for item in found.skipped + found.problems), name)
+    if guest != name:
+        return name, Discovery(problems=[{"guest": name, "origin": path, "reason": (
+            f"{path} holds domain {guest!r}; libvirt keeps each domain in a file named after it ({guest}.xml), "
+            f"so this file is not libvirt's and is not read")}])
     return guest, found
 
 
@@ -291,14 +322,52 @@ def choose_mode(read: str, live_dir: str) -> str:
     return read
 
 
+def _not_running(found: Discovery, guest: str, parsed: Discovery) -> None:
+    """A defined guest without live status XML: it does not run, so it owns no device (claim STOPPED).
+
+    Its NICs go to the planner, which lists them as not running while their
+    device is absent and refuses them when a device of that name exists
+    (someone else's). An interface without a device name is simply stopped.
+    """
+    found.nics.extend(dataclasses.replace(nic, claim=STOPPED) for nic in parsed.nics)
+    for problem in parsed.problems:
+        if problem.get("nic"):
+            # A definition without device names is normal for a stopped guest: it is simply not running.
+            found.stopped.append(entry(guest, "libvirt", problem["nic"], problem["origin"], None, None,
+                                       problem.get("bridge")))
+        else:
+            found.problems.append(problem)   # the whole definition cannot be read
+    found.skipped.extend(parsed.skipped)
+    found.warnings.extend(parsed.warnings)
+
+
+def _running(found: Discovery, parsed: Discovery, live: Discovery) -> None:
+    """A running guest's definition (libvirt_read persistent): a device is its own only when its live XML names it."""
+    owned = {nic.device for nic in live.nics}
+    where = live.nics[0].origin if live.nics else "its live status XML"
+    for nic in parsed.nics:
+        if nic.device in owned:
+            found.nics.append(dataclasses.replace(nic, claim=LIVE))
+        else:
+            found.nics.append(dataclasses.replace(nic, refused=(
+                f"the definition names {nic.device}, but the running guest's live status XML ({where}) does not: "
+                f"a running guest owns only the devices libvirt gave it")))
+    found.problems.extend(parsed.problems)
+    found.skipped.extend(parsed.skipped)
+    found.warnings.extend(parsed.warnings)
+
+
 def discover_libvirt(xml_dir: str = PERSISTENT_DIR, cache: dict | None = None, live_dir: str | None = None,
                      read: str = "persistent") -> Discovery:
     """Every libvirt guest interface: from the live status XML (`live`) or the persistent definitions.
 
-    `live`: each *.xml of `live_dir` is a running guest; the guests defined
-    in `xml_dir` without a live file are not running, and their interfaces
-    are listed in `stopped`. `persistent`: each *.xml of `xml_dir`, with
-    type='network' interfaces resolved through `xml_dir/networks`.
+    `live`: each *.xml of `live_dir` is a running guest (claim LIVE); the
+    guests defined in `xml_dir` without a live file are not running (claim
+    STOPPED; interfaces without a device name are listed in `stopped`).
+    `persistent`: each *.xml of `xml_dir`, with type='network' interfaces
+    resolved through `xml_dir/networks`; when `live_dir` exists it still
+    tells which guests run and which devices they own, else nothing does
+    (claim DEFINED). Parsed files come from `cache` and are never changed.
     """
     found = Discovery()
     networks_dir = os.path.join(xml_dir, "networks")
@@ -308,22 +377,17 @@ def discover_libvirt(xml_dir: str = PERSISTENT_DIR, cache: dict | None = None, l
             found.extend(parsed)
         defined = _read_dir(xml_dir, cache, Discovery(), networks_dir, False) if os.path.isdir(xml_dir) else {}
         for guest, parsed in defined.items():
-            if guest in running:
-                continue
-            for nic in parsed.nics:
-                found.stopped.append(entry(guest, "libvirt", nic.nic, nic.origin, None, nic.device, nic.bridge))
-            for problem in parsed.problems:
-                if problem.get("nic"):
-                    # A definition without device names is normal for a stopped guest: it is simply not running.
-                    found.stopped.append(entry(guest, "libvirt", problem["nic"], problem["origin"], None, None,
-                                               problem.get("bridge")))
-                else:
-                    found.problems.append(problem)   # the whole definition cannot be read
-            found.skipped.extend(parsed.skipped)
-            found.warnings.extend(parsed.warnings)
+            if guest not in running:
+                _not_running(found, guest, parsed)
         return found
-    for parsed in _read_dir(xml_dir, cache, found, networks_dir, False).values():
-        found.extend(parsed)
+    live = _read_dir(live_dir, cache, Discovery(), None, True) if live_dir and os.path.isdir(live_dir) else None
+    for guest, parsed in _read_dir(xml_dir, cache, found, networks_dir, False).items():
+        if live is None:
+            found.extend(parsed)
+        elif guest in live:
+            _running(found, parsed, live[guest])
+        else:
+            _not_running(found, guest, parsed)
     return found
 
 

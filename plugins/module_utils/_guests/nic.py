@@ -8,8 +8,10 @@ comes back (`GuestNic.chain`), including Proxmox VE's firewall bridge.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
@@ -20,6 +22,20 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ra
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import MAX_MTU, MIN_MTU
 
 _GUEST_DEVICE = re.compile(r"(?:tap|veth)([0-9]+)i([0-9]+)")
+
+# What makes the device a config names its guest's own (GuestNic.claim). A name
+# in a config is only a claim: whoever may write that config (define a libvirt
+# domain, say) must not be able to take another tenant's device with it. See
+# docs/tap_reenslave.md, "Who owns a device".
+LIVE = "live"        # libvirtd's live status XML of a running guest: libvirt made the device for it
+DERIVED = "derived"  # Proxmox VE: the name is made from the config's own vmid, unique on the node
+LISTED = "listed"    # the task's own `ports`: the operator's word
+DEFINED = "defined"  # a libvirt definition, and nothing tells whether its guest runs (no live status XML read)
+STOPPED = "stopped"  # a libvirt definition of a guest that does not run (no live status XML for it): owns no device
+# Claims that own their device outright; the others only when nothing else names it.
+OWNING = (LIVE, LISTED)
+# Bigger than any guest config Proxmox VE (its cluster file system) or libvirt writes.
+MAX_CONFIG_BYTES = 4 << 20
 
 
 class ConfigProblem(ValidationError):
@@ -62,9 +78,15 @@ class GuestNic:
     link_down: bool = False
     firewall: bool = False
     origin: str = ""
-    # True when the source itself says the guest runs (libvirt's live status XML):
-    # a missing device is then a failure, not a stopped guest.
-    running: bool = False
+    # Why the device is this guest's (LIVE, DERIVED, LISTED, DEFINED, STOPPED above).
+    claim: str = DEFINED
+    # Set by discovery.resolve_claims: why this NIC must not be acted on (another config names its device).
+    refused: str = ""
+
+    @property
+    def running(self) -> bool:
+        """The source itself says the guest runs (libvirt's live status XML): a missing device is a failure."""
+        return self.claim == LIVE
 
     def __post_init__(self):
         # Names of Proxmox VE's firewall chain, as pve-common computes them;
@@ -125,7 +147,7 @@ class GuestNic:
         return {"guest": self.guest, "kind": self.kind, "nic": self.nic, "device": self.device,
                 "bridge": self.bridge, "vlan": self.vlan, "trunks": list(self.trunks),
                 "mtu": self.mtu, "link_down": self.link_down, "firewall": self.firewall,
-                "origin": self.origin, "running": self.running}
+                "origin": self.origin, "running": self.running, "claim": self.claim, "refused": self.refused}
 
 
 @dataclass
@@ -182,22 +204,55 @@ def parse_mtu(value, allow_one: bool = False) -> int:
     raise ConfigProblem(f"mtu: {value!r} is out of range ({MIN_MTU}-{MAX_MTU}{extra})")
 
 
+def _not_regular(mode: int) -> str:
+    what = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a FIFO", stat.S_IFDIR: "a directory",
+            stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+    return (f"{what.get(stat.S_IFMT(mode), 'not a regular file')}; guest configs are read only from regular files "
+            f"(Proxmox VE and libvirt write nothing else there)")
+
+
+def read_config(path: str) -> str:
+    """The text of one guest config, never blocking and never through a link.
+
+    A FIFO named like a config would block a plain open() for ever (and with
+    it tap_reenslave and tap_guard); a device node may act on open. So the
+    name must be a regular file (lstat), is opened O_NONBLOCK | O_NOFOLLOW,
+    and must still be that file (fstat); at most MAX_CONFIG_BYTES are read.
+    Raises OSError whose strerror says what is wrong.
+    """
+    before = os.lstat(path)
+    if not stat.S_ISREG(before.st_mode):
+        raise OSError(errno.EINVAL, _not_regular(before.st_mode), path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.EINVAL, _not_regular(stat.S_IFLNK), path) from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        now = os.fstat(handle.fileno())
+        if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+            raise OSError(errno.EINVAL, "replaced while it was opened; read again at the next pass", path)
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_CONFIG_BYTES} bytes, which no guest config is", path)
+    return data.decode("utf-8", errors="replace")
+
+
 def read_cached(cache, path: str, parse):
-    """parse(text) -> Discovery, reusing `cache[path]` while the file's stat is unchanged.
+    """parse(text) -> Discovery of one config (read by `read_config`), reusing `cache[path]` while its stat is unchanged.
 
     The watcher re-reads the configs each time a bridge comes back; with
     1,000 guests, parsing only the files that changed keeps that off the
-    guests' outage.
+    guests' outage. Raises OSError when the file cannot be read.
     """
     if cache is None:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return parse(handle.read())
-    st = os.stat(path)
-    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        return parse(read_config(path))
+    st = os.lstat(path)
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
     hit = cache.get(path)
     if hit is not None and hit[0] == key:
         return hit[1]
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        result = parse(handle.read())
+    result = parse(read_config(path))
     cache[path] = (key, result)
     return result

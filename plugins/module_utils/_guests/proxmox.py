@@ -8,6 +8,12 @@ veth<vmid>i<N>. Only the current configuration counts, not snapshots or
 pending changes; a template never runs. Lines are read by the rules of
 Proxmox VE's own parsers (see `parse_proxmox_config`). A file that cannot be
 used is a problem of its guest only.
+
+Whether a guest runs is told by its device, as today: the name is made from
+the config's own vmid (unique on the node, and a config cannot name any
+other device), and qemu or lxc makes it only while the guest runs. A pid
+file (/var/run/qemu-server/<vmid>.pid) would add nothing the device does not
+say, and can be stale. So a Proxmox VE NIC's claim is DERIVED.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import re
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_vid
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import (
-    ConfigProblem, Discovery, GuestNic, entry, parse_mtu, parse_trunks, read_cached,
+    DERIVED, ConfigProblem, Discovery, GuestNic, entry, parse_mtu, parse_trunks, read_cached,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import name_problem
 
@@ -111,7 +117,9 @@ def parse_proxmox_config(text: str, vmid: str, kind: str, origin: str = "") -> D
                                        "no bridge= (user-mode or other non-bridged networking)", device))
             continue
         try:
-            problem = name_problem(bridge, "bridge")
+            # A device name outside the rule (a vmid so long that tap<vmid>i<n> has more than 15 bytes) is
+            # no guest's device at all: the config cannot be used, which is not the same as "not running".
+            problem = name_problem(bridge, "bridge") or name_problem(device, "device")
             if problem:
                 raise ConfigProblem(problem)
             nic = GuestNic(
@@ -122,7 +130,12 @@ def parse_proxmox_config(text: str, vmid: str, kind: str, origin: str = "") -> D
                 link_down=_flag(props, "link_down"),
                 firewall=_flag(props, "firewall"),
                 origin=where,
+                claim=DERIVED,
             )
+            problem = next(filter(None, (name_problem(x, "firewall device") for x in (nic.fwbr, nic.fwln, nic.fwpr)
+                                         if x)), None)
+            if problem:
+                raise ConfigProblem(problem)
         except ValidationError as exc:
             raise ConfigProblem(f"{where}: net{n}: {exc}") from None
         found.nics.append(nic)

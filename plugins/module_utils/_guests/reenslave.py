@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import DEFINED, STOPPED
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import ApplyError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, HostNetwork
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, GuestMatcher, HostNetwork
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     LINK_ADD, LINK_DEL, LINK_SET, Operation,
 )
@@ -90,7 +91,27 @@ def not_a_guest_device(dev):
             f"re-attachment never changes a host device")
 
 
-def _plan_nic(host: HostNetwork, nic, warnings: list) -> Outcome:
+def not_the_guests(nic, dev, guests: GuestMatcher):
+    """Why the existing `dev` is not `nic`'s guest's own to act on, or None (see nic.py's claims).
+
+    A guest that does not run owns no device. A device only a libvirt
+    definition names, with nothing to say whether that guest runs, is taken
+    only when guest_patterns names it: a container's veth or another tenant's
+    tap that no running guest is known to own is never moved.
+    """
+    if nic.claim == STOPPED:
+        return (f"{nic.guest} is defined but not running (libvirt has no live status XML for it), so it owns no "
+                f"device; the existing {dev.name} is someone else's and is left alone")
+    if nic.claim == DEFINED and not guests.named(dev.name):
+        return (f"only a libvirt definition names {dev.name} (no live status XML says which running guest owns it), "
+                f"and no guest_patterns entry matches its name; a device no running guest is known to own is "
+                f"never moved")
+    return None
+
+
+def _plan_nic(host: HostNetwork, nic, warnings: list, guests: GuestMatcher) -> Outcome:
+    if nic.refused:
+        return Outcome(nic, FAILED, nic.refused)
     dev = host.get(nic.device)
     if dev is None:
         if nic.running:
@@ -103,6 +124,9 @@ def _plan_nic(host: HostNetwork, nic, warnings: list) -> Outcome:
         problem = not_a_guest_device(host.get(link.device))
         if problem:
             return Outcome(nic, FAILED, problem)
+    problem = not_the_guests(nic, dev, guests)
+    if problem:
+        return Outcome(nic, FAILED, problem)
     bridge, filters_vlans, reason = _effective_bridge(host, nic)
     if reason:
         return Outcome(nic, FAILED, reason)
@@ -145,15 +169,18 @@ def _plan_nic(host: HostNetwork, nic, warnings: list) -> Outcome:
     return Outcome(nic, REATTACHED if ops else ALREADY_OK, "", ops, devices)
 
 
-def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_detached: bool = False) -> tuple:
+def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_detached: bool = False,
+                guests: GuestMatcher | None = None) -> tuple:
     """(Plan, outcomes) that put every running guest NIC where its config says.
 
     `bridges` limits the work to NICs configured on those bridges. NICs in
     `set_aside` (device -> reason) are reported as failed and not touched.
     `only_detached` considers only NICs with a device of their chain that has
-    no master (the watcher's first pass). Operations are ordered across all
-    NICs: new firewall bridges, MTUs, masters, VLANs, admin state.
+    no master (the watcher's first pass). `guests`: the task's guest_patterns
+    (default ones when None). Operations are ordered across all NICs: new
+    firewall bridges, MTUs, masters, VLANs, admin state.
     """
+    guests = guests or GuestMatcher()
     set_aside = set_aside or {}
     wanted = set(bridges) if bridges else None
     outcomes, warnings = [], []
@@ -165,7 +192,7 @@ def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_deta
             continue
         if only_detached and not _detached(host, nic):
             continue
-        outcomes.append(_plan_nic(host, nic, warnings))
+        outcomes.append(_plan_nic(host, nic, warnings, guests))
     phases: list = [[], [], [], [], []]
     for outcome in outcomes:
         for op in outcome.operations:
@@ -195,7 +222,8 @@ class _Returned:
         return dev
 
 
-def plan_return(host: HostNetwork, nics, bridge: str, filtering: bool = False) -> tuple:
+def plan_return(host: HostNetwork, nics, bridge: str, filtering: bool = False,
+                guests: GuestMatcher | None = None) -> tuple:
     """(operations, outcomes) that will put the guests back the moment `bridge` is created again.
 
     Planned before the bridge is back, so that its RTM_NEWLINK only has to
@@ -208,12 +236,13 @@ def plan_return(host: HostNetwork, nics, bridge: str, filtering: bool = False) -
     full pass too.
     """
     returned = _Returned(host, bridge, filtering)
+    guests = guests or GuestMatcher()
     outcomes, warnings = [], []
     for nic in nics:
         if nic.bridge != bridge and not (nic.kind in ("qemu", "lxc") and nic.vlan is not None
                                          and f"{nic.bridge}v{nic.vlan}" == bridge):
             continue
-        outcome = _plan_nic(returned, nic, warnings)
+        outcome = _plan_nic(returned, nic, warnings, guests)
         if outcome.status != REATTACHED or any(op.action == LINK_ADD for op in outcome.operations):
             continue
         if any(op.action == LINK_SET and op.params.get("master") == bridge for op in outcome.operations):
@@ -291,7 +320,7 @@ def restore(namespace, guests, nics, bridges=None, check_mode: bool = False, set
         last: list = []
 
         def planner(snapshot):
-            plan, outcomes = plan_guests(snapshot.host, nics, bridges, set_aside)
+            plan, outcomes = plan_guests(snapshot.host, nics, bridges, set_aside, guests=guests)
             if not first:
                 first.append(outcomes)
             last[:] = [outcomes]

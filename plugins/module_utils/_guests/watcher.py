@@ -231,7 +231,7 @@ class TapGuard:
         snapshot = build_host(list(self.links.values()), self.guests)
         for bridge in sorted(self.watched):
             filtering = self.filtering_of.get(bridge, False)
-            operations, outcomes = plan_return(snapshot.host, self.current, bridge, filtering)
+            operations, outcomes = plan_return(snapshot.host, self.current, bridge, filtering, self.guests)
             self.prepared_for[bridge] = filtering
             if not operations:
                 continue
@@ -316,7 +316,8 @@ class TapGuard:
             nics = self.nics()
             # VLAN memberships are not in link events (detached ports have none).
             snapshot = build_host(list(self.links.values()), self.guests)
-            plan, outcomes = plan_guests(snapshot.host, nics, self.settings["bridges"], only_detached=True)
+            plan, outcomes = plan_guests(snapshot.host, nics, self.settings["bridges"], only_detached=True,
+                                         guests=self.guests)
             if not plan:
                 return
             planned = time.monotonic()

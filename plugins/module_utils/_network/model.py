@@ -405,7 +405,11 @@ class GuestMatcher:
 
     def is_guest(self, name: str, link_kind: str) -> bool:
         """For a link as the kernel reports it: any tun/tap device, or a name a pattern matches."""
-        return link_kind == "tun" or any(p.search(name) for p in self.patterns)
+        return link_kind == "tun" or self.named(name)
+
+    def named(self, name: str) -> bool:
+        """Whether a pattern matches the name itself, whatever the device's kind."""
+        return any(p.search(name) for p in self.patterns)
 
     def is_guest_device(self, dev: Device) -> bool:
         """For a device of the model: read as a guest port, or a guest by its name."""

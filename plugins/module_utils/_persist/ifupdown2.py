@@ -29,7 +29,8 @@ import posixpath
 import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import ranges_of, vids_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import ranges_of, vid_range, vids_of
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_MODES, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
 )
@@ -65,10 +66,12 @@ _SECRET_KEY = re.compile(r"(?:^|-)(?:psk|passphrase|password|passwd|secret|secre
 _PRIO = {"lo": 100000, "nic": 200000, "bond": 400000, "bridge": 500000, "vlan": 600000}   # Proxmox VE's writer
 
 # The command lines this format writes where ifupdown2 has no key (and reads back, in exactly this form).
-_RE_BR_MTU = re.compile(r"^post-up\s+ip\s+link\s+set\s+dev\s+(\S+)\s+mtu\s+(\d+)$")
-_RE_BR_FD = re.compile(r"^post-up\s+ip\s+link\s+set\s+dev\s+(\S+)\s+type\s+bridge\s+forward_delay\s+(\d+)$")
+# Numbers in our own lines are ASCII digits ([0-9], not \d, which also matches other scripts' digits that
+# iproute2 would refuse): a line with others is not ours and stays as it is.
+_RE_BR_MTU = re.compile(r"^post-up\s+ip\s+link\s+set\s+dev\s+(\S+)\s+mtu\s+([0-9]+)$")
+_RE_BR_FD = re.compile(r"^post-up\s+ip\s+link\s+set\s+dev\s+(\S+)\s+type\s+bridge\s+forward_delay\s+([0-9]+)$")
 _RE_BOND_CMD = re.compile(r"^pre-up\s+ip\s+link\s+set\s+dev\s+(\S+)\s+type\s+bond\s+(ad_select|arp_interval|arp_ip_target)\s+(\S+)$")
-_RE_SELF_VLAN = re.compile(r"^post-up\s+bridge\s+vlan\s+(add|del)\s+dev\s+(\S+)\s+vid\s+(\d+)(?:-(\d+))?((?:\s+(?:pvid|untagged))*)\s+self$")
+_RE_SELF_VLAN = re.compile(r"^post-up\s+bridge\s+vlan\s+(add|del)\s+dev\s+(\S+)\s+vid\s+([0-9]+)(?:-([0-9]+))?((?:\s+(?:pvid|untagged))*)\s+self$")
 
 
 class _Line:
@@ -150,15 +153,25 @@ def _redacted_line(text: str) -> str:
     return f"{words[0]} {REDACTED}" if len(words) == 2 and is_secret_key(words[0]) else text
 
 
-_MAKO_RANGE = re.compile(r"^%\s*for\s+(\w+)\s+in\s+range\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*:\s*$")
+# Python (Mako's language) reads only ASCII digits as a number literal.
+_MAKO_RANGE = re.compile(r"^%\s*for\s+(\w+)\s+in\s+range\(\s*([0-9]+)\s*,\s*([0-9]+)\s*\)\s*:\s*$")
 _MAKO_EXPR = re.compile(r"\$\{([^}]*)\}")
+
+
+# A template or glob that stands for more names than this is matched by a pattern instead of listed: a file
+# must not make net_persist build millions of names (`%for v in range(0, 10**12):`, `glob swp1-99999999`).
+MAX_EXPANDED = 4096
 
 
 def _generated_names(name: str, loops: dict) -> tuple:
     """(names, patterns) a templated (`vmbr${v}` inside `%for v in range(10, 20):`) or ranged (`swp[1-4]`) name
-    stands for: the names themselves where the template is that simple, else a pattern that may match more."""
+    stands for: the names themselves where the template is that simple and small, else a pattern that may match
+    more."""
     exprs = _MAKO_EXPR.findall(name)
-    if exprs and "[" not in name and all(e.strip() in loops for e in exprs):
+    count = 1
+    for expr in exprs:
+        count *= len(loops.get(expr.strip(), ()))
+    if exprs and "[" not in name and all(e.strip() in loops for e in exprs) and count <= MAX_EXPANDED:
         names = [""]
         for part in re.split(r"(\$\{[^}]*\})", name):
             values = loops[part[2:-1].strip()] if part.startswith("${") else [part]
@@ -396,10 +409,12 @@ def _one(host: _Host, name: str, key: str):
 
 
 def _int(st, opt, low=0, high=2**31 - 1) -> int:
-    text = opt.value.strip()
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise ValidationError([f"{st.where(opt)}: {opt.key} {opt.value!r} is not a number in {low}-{high}"])
-    return int(text)
+    """A number option in ASCII digits (ifupdown2 hands it to iproute2 or the kernel, which read nothing else)."""
+    number = ascii_int(opt.value)
+    if number is None or not low <= number <= high:
+        raise ValidationError([f"{st.where(opt)}: {opt.key} {opt.value!r} is not a number in {low}-{high} "
+                               f"(ASCII digits)"])
+    return number
 
 
 def _yes(st, opt) -> bool:
@@ -431,7 +446,7 @@ def _vlan_from_name(name: str):
         raw, vid = None, name[4:]
     else:
         return None, None
-    return raw, int(vid) if vid.isdigit() else None
+    return raw, ascii_int(vid)
 
 
 class _Unreadable(Exception):
@@ -442,23 +457,29 @@ class _Unreadable(Exception):
         self.problem = problem
 
 
+# \d as in ifupdown2's own parse_glob (ifupdownaddons/modulebase.py), which is Python too: what it expands.
 _GLOBS = (re.compile(r"([A-Za-z0-9\-]+)\[(\d+)\-(\d+)\]([A-Za-z0-9\-]+)\[(\d+)\-(\d+)\](.*)"),
           re.compile(r"([A-Za-z0-9\-]+[A-Za-z])(\d+)\-(\d+)(.*)"),
           re.compile(r"([A-Za-z0-9\-]+)\[(\d+)\-(\d+)\](.*)"))
 
 
-def _glob_names(expr: str) -> list:
-    """The names an ifupdown2 `glob` expression stands for (swp1-4, swp[1-4].100, swp[1-2]s[0-1]; as
-    ifupdownaddons/modulebase.py's parse_glob expands them, bounds included)."""
+def _glob_names(expr: str) -> tuple:
+    """(names, patterns) an ifupdown2 `glob` expression stands for (swp1-4, swp[1-4].100, swp[1-2]s[0-1]; as
+    ifupdownaddons/modulebase.py's parse_glob expands them, bounds included); past MAX_EXPANDED names, a pattern."""
     two = _GLOBS[0].match(expr)
     if two:
         pre, a, b, mid, c, d, post = two.groups()
-        return [f"{pre}{i}{mid}{j}{post}" for i in range(int(a), int(b) + 1) for j in range(int(c), int(d) + 1)]
+        first, second = range(int(a), int(b) + 1), range(int(c), int(d) + 1)
+        if len(first) * len(second) <= MAX_EXPANDED:
+            return [f"{pre}{i}{mid}{j}{post}" for i in first for j in second], []
+        return [], [re.compile(rf"{re.escape(pre)}\d+{re.escape(mid)}\d+{re.escape(post)}")]
     one = _GLOBS[1].match(expr) or _GLOBS[2].match(expr)
     if one:
         pre, a, b, post = one.groups()
-        return [f"{pre}{i}{post}" for i in range(int(a), int(b) + 1)]
-    return [expr]
+        if len(range(int(a), int(b) + 1)) <= MAX_EXPANDED:
+            return [f"{pre}{i}{post}" for i in range(int(a), int(b) + 1)], []
+        return [], [re.compile(rf"{re.escape(pre)}\d+{re.escape(post)}")]
+    return [expr], []
 
 
 def _port_list(host: _Host, name: str, kind: str):
@@ -477,7 +498,9 @@ def _port_list(host: _Host, name: str, kind: str):
             if word in ("glob", "regex", "noglob", "noregex"):
                 mode = word if word in ("glob", "regex") else None
             elif mode == "glob":
-                literal += _glob_names(word)
+                names, matching = _glob_names(word)
+                literal += names
+                patterns += matching
                 mode = None
             elif mode == "regex":
                 try:
@@ -555,7 +578,8 @@ def _bond(host: _Host, name: str, common: dict) -> Bond:
         if field == "arp_ip_target":
             values[field] = [] if value == "0" else value.split(",")
         elif field == "arp_interval":
-            values[field] = int(value) if value.isdigit() else -1
+            number = ascii_int(value)
+            values[field] = -1 if number is None else number
         else:
             values[field] = value
     full = Bond(**values, **common)
@@ -607,10 +631,11 @@ def _vlan(host: _Host, name: str, common: dict) -> Vlan:
 def _vids(st, opt) -> list:
     out = []
     for part in re.split(r"[\s,]+", opt.value.strip()):
-        first, sep, last = part.partition("-")
-        if not first.isdigit() or (sep and not last.isdigit()) or not 1 <= int(first) <= int(last or first) <= 4094:
-            raise ValidationError([f"{st.where(opt)}: {opt.key} {part!r} is not a VLAN id or range"])
-        out += list(range(int(first), int(last or first) + 1))
+        bounds = vid_range(part)
+        if bounds is None:
+            raise ValidationError([f"{st.where(opt)}: {opt.key} {part!r} is not a VLAN id or range in 1-4094 "
+                                   f"(ASCII digits)"])
+        out += list(range(bounds[0], bounds[1] + 1))
     return out
 
 

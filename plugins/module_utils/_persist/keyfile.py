@@ -22,12 +22,13 @@ import stat
 import uuid
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import merge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_decimal, ascii_int
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import merge, vid_range
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import flags_by_vid
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import bond_options_for_mode
 
 SUFFIX = ".nmconnection"
@@ -60,7 +61,7 @@ KEYS_WE_OWN = {
     "vlan": ("parent", "id", "protocol"),
     "user": (USER_FORWARD_DELAY,),
 }
-_ADDRESS_KEY = re.compile(r"^addresse?s?\d*$")
+_ADDRESS_KEY = re.compile(r"^addresse?s?[0-9]*$")   # ASCII digits: NetworkManager reads no others
 # NetworkManager's secret properties (NM_SETTING_PARAM_SECRET in libnm-core, 1.42), by the shape of their names:
 # psk, leap-password, wep-key0-3 ([wifi-security]); password, password-raw, pin, *-password, private-key(-password)
 # ([802-1x], [gsm], [pppoe]...); private-key, preshared-key ([wireguard], its peers); mka-cak ([macsec]); and
@@ -201,10 +202,11 @@ def _int(kf: KeyFile, section: str, key: str, low: int = 0, high: int = 2 ** 31 
     value = kf.get(section, key)
     if value is None:
         return None
-    text = value.strip()
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise ValidationError([f"{kf.path}: [{section}] {key}={value!r} is not a whole number in {low}-{high}"])
-    return int(text)
+    number = ascii_int(value)
+    if number is None or not low <= number <= high:
+        raise ValidationError([f"{kf.path}: [{section}] {key}={value!r} is not a whole number in {low}-{high} "
+                               f"(ASCII digits)"])
+    return number
 
 
 def parse_bridge_vlans(text: str, where: str) -> list:
@@ -214,10 +216,10 @@ def parse_bridge_vlans(text: str, where: str) -> list:
         if not part:
             continue
         words = part.split()
-        first, sep, last = words[0].partition("-")
-        if not first.isdigit() or (sep and not last.isdigit()) or not 1 <= int(first) <= int(last or first) <= 4094:
-            raise ValidationError([f"{where}: {part!r} is not a VLAN id or range in 1-4094"])
-        low, high = int(first), int(last or first)
+        bounds = vid_range(words[0])
+        if bounds is None:
+            raise ValidationError([f"{where}: {part!r} is not a VLAN id or range in 1-4094 (ASCII digits)"])
+        low, high = bounds
         flags = words[1:]
         if any(w not in ("pvid", "untagged") for w in flags) or len(set(flags)) != len(flags):
             raise ValidationError([f"{where}: {part!r}: after the VLAN only 'pvid' and 'untagged' may follow"])
@@ -386,6 +388,10 @@ class KeyfileFormat(PersistFormat):
     def parse(self, files: dict) -> HostNetwork:
         return self._parse_profiles(self._profiles(files))
 
+    def parse_lenient(self, files: dict) -> tuple:
+        problems: list = []
+        return self._parse_profiles(self._profiles(files), problems), problems
+
     def _master_name(self, profile: Profile, by_uuid: dict):
         ref = profile.master_ref
         if ref is None:
@@ -395,19 +401,38 @@ class KeyfileFormat(PersistFormat):
                                    f"bridge or a bond are supported"])
         return by_uuid.get(ref.lower(), ref)
 
-    def _parse_profiles(self, profiles: dict) -> HostNetwork:
+    def _parse_profiles(self, profiles: dict, problems: list | None = None) -> HostNetwork:
+        """The model of the profiles. With `problems` (a list), a profile that cannot be read is left out and
+        recorded there as a Problem of its device, for a save to refuse only when it writes that device;
+        without, the first one raises."""
         by_uuid = {p.uuid: name for name, p in profiles.items() if p.uuid}
         host = HostNetwork()
+
+        def unreadable(name, exc):
+            if problems is None:
+                raise exc
+            problems.append(Problem("; ".join(exc.problems), [name]))
+            host.devices.pop(name, None)
+
         for name, profile in sorted(profiles.items()):
-            host.add(self._device(profile, self._master_name(profile, by_uuid), by_uuid))
+            try:
+                host.add(self._device(profile, self._master_name(profile, by_uuid), by_uuid))
+            except ValidationError as exc:
+                unreadable(name, exc)
         # Port VLANs need the bridge's default PVID: a second pass.
         for name, profile in profiles.items():
             dev = host.get(name)
+            if dev is None:
+                continue
             bridge_profile = profiles.get(dev.master) if dev.master else None
-            if isinstance(dev, Bridge) and dev.vlan_filtering:
-                dev.vlans = membership_after(self._vlans(profile, "bridge"), self._default_pvid(profile))
-            elif isinstance(host.get(dev.master or ""), Bridge) and host.get(dev.master).vlan_filtering:
-                dev.vlans = membership_after(self._vlans(profile, "bridge-port"), self._default_pvid(bridge_profile))
+            try:
+                if isinstance(dev, Bridge) and dev.vlan_filtering:
+                    dev.vlans = membership_after(self._vlans(profile, "bridge"), self._default_pvid(profile))
+                elif isinstance(host.get(dev.master or ""), Bridge) and host.get(dev.master).vlan_filtering:
+                    dev.vlans = membership_after(self._vlans(profile, "bridge-port"),
+                                                 self._default_pvid(bridge_profile))
+            except ValidationError as exc:
+                unreadable(name, exc)
         return host
 
     def _vlans(self, profile: Profile, section: str) -> list:
@@ -427,10 +452,10 @@ class KeyfileFormat(PersistFormat):
             fd = _int(kf, "bridge", "forward-delay", 0, 30)
             kept = kf.get("user", USER_FORWARD_DELAY)
             if kept is not None and not stp:
-                try:
-                    forward_delay = float(kept)
-                except ValueError:
-                    raise ValidationError([f"{path}: [user] {USER_FORWARD_DELAY}={kept!r} is not a number of seconds"]) from None
+                forward_delay = ascii_decimal(kept)
+                if forward_delay is None:
+                    raise ValidationError([f"{path}: [user] {USER_FORWARD_DELAY}={kept!r} is not a number of seconds "
+                                           f"(ASCII digits)"])
             else:
                 forward_delay = float(fd or NM_FORWARD_DELAY_DEFAULT)
             return Bridge(stp=stp, forward_delay=forward_delay,
@@ -462,10 +487,12 @@ class KeyfileFormat(PersistFormat):
             raw = raw.strip()
             if key in BOND_NUMBERS:
                 names = BOND_NUMBERS[key]
-                if raw.isdigit() and int(raw) < len(names):
-                    raw = names[int(raw)]
+                number = ascii_int(raw)
+                if number is not None and number < len(names):
+                    raw = names[number]
                 if raw not in names:
-                    raise ValidationError([f"{path}: [bond] {key}={raw!r} is not allowed; allowed {', '.join(names)}"])
+                    raise ValidationError([f"{path}: [bond] {key}={raw!r} is not allowed; allowed {', '.join(names)} "
+                                           f"(or their numbers 0-{len(names) - 1} in ASCII digits)"])
                 values[key] = raw
             elif key in ("primary", "active_slave"):
                 values[key] = raw or None
@@ -548,7 +575,10 @@ class KeyfileFormat(PersistFormat):
 
     def render(self, files: dict, desired: HostNetwork, remove=()) -> dict:
         profiles = self._profiles(files)
-        current = self._parse_profiles(profiles)
+        unreadable: list = []
+        current = self._parse_profiles(profiles, unreadable)
+        # A profile that cannot be read stays as it is, unless the save writes its device or a master of one.
+        refuse(unreadable, set(desired.devices) | set(remove) | {d.master for d in desired.devices.values() if d.master})
         final = HostNetwork(devices=dict(current.devices))
         for name in remove:
             final.devices.pop(name, None)
@@ -738,5 +768,5 @@ class KeyfileFormat(PersistFormat):
 
 
 def _address_order(key: str):
-    digits = re.sub(r"\D", "", key)
+    digits = re.sub(r"[^0-9]", "", key)
     return (int(digits) if digits else 0, key)

@@ -35,12 +35,13 @@ import re
 from fractions import Fraction
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import ranges_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import ranges_of, vid_range
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, normalize_address,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import flags_by_vid, from_flags
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import BOND_DEFAULTS, bond_options_for_mode
 
 OUR_PREFIX = "10-netsafe-"
@@ -67,7 +68,8 @@ _USEC = {"": 1000000, "us": 1, "usec": 1, "\u00b5s": 1, "ms": 1000, "msec": 1000
 # Secret settings: [WireGuard] PrivateKey=, [WireGuardPeer] PresharedKey=, the Key= of a MACsec association
 # (systemd.netdev(5)); the *File= variants only name a file.
 _SECRET_KEYS = ("PrivateKey", "PresharedKey")
-_TIME_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z\u00b5]*)")
+# systemd reads numbers in ASCII digits only ([0-9]: \d would take other scripts' digits too).
+_TIME_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z\u00b5]*)")
 
 
 # -- systemd's unit-file syntax -------------------------------------------------------------
@@ -118,31 +120,31 @@ def _usec(value: str) -> int:
     while pos < len(text):
         match = _TIME_PART.match(text, pos)
         if not match or match.end() == pos or match.group(2) not in _USEC:
-            raise _Bad("not a time span like 15s, 2500ms or 2.5s")
+            raise _Bad("not a time span like 15s, 2500ms or 2.5s (ASCII digits)")
         total += Fraction(match.group(1)) * _USEC[match.group(2)]
         pos = match.end()
     return int(total)
 
 
 def _size(value: str) -> int:
-    match = re.fullmatch(r"(\d+)\s*([KMG]?)", value.strip(), re.I)
+    match = re.fullmatch(r"([0-9]+)\s*([KMG]?)", value.strip(), re.I)
     if not match:
-        raise _Bad("not a byte count")
+        raise _Bad("not a byte count like 9000 or 1K (ASCII digits)")
     return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}[match.group(2).upper()]
 
 
 def _vid(value: str) -> int:
-    if not value.strip().isdigit() or not 1 <= int(value) <= 4094:
-        raise _Bad("not a VLAN id 1-4094")
-    return int(value)
+    vid = ascii_int(value)
+    if vid is None or not 1 <= vid <= 4094:
+        raise _Bad("not a VLAN id 1-4094 (ASCII digits)")
+    return vid
 
 
 def _vid_range(value: str) -> range:
-    first, sep, last = value.partition("-")
-    low, high = _vid(first), (_vid(last) if sep else _vid(first))
-    if low > high:
-        raise _Bad("first VLAN id above the last")
-    return range(low, high + 1)
+    bounds = vid_range(value)
+    if bounds is None:
+        raise _Bad("not a VLAN id or range in 1-4094 (ASCII digits, first <= last)")
+    return range(bounds[0], bounds[1] + 1)
 
 
 def _ip(value: str, version: int | None = None) -> str:
@@ -187,9 +189,9 @@ def _netdev_spec(path: str, text: str) -> dict:
             elif section == "Bond" and key in BOND_TIME_KEYS:
                 spec[BOND_TIME_KEYS[key]] = _usec(value) // 1000 if value else None
             elif section == "Bond" and key == "MinLinks":
-                if value and not value.isdigit():
-                    raise _Bad("not a number")
-                spec["min_links"] = int(value) if value else None
+                if value and ascii_int(value) is None:
+                    raise _Bad("not a number (ASCII digits)")
+                spec["min_links"] = ascii_int(value) if value else None
             elif section == "Bond" and key == "ARPIPTargets":
                 targets = [] if not value else (spec["arp_ip_target"] or []) + [_ip(v, 4) for v in value.split()]
                 spec["arp_ip_target"] = targets or None
@@ -337,19 +339,51 @@ def _render_network(spec: dict) -> str:
 
 # -- the directory as networkd sees it ------------------------------------------------------------
 
+def _named_in(path: str, text: str) -> tuple:
+    """(names, patterns) of the devices a file is about, read as loosely as can be: what its Problem concerns.
+
+    A .netdev's Name=, a .network's [Match] Name= (globs as patterns); a file
+    whose names cannot be told (no Name=, an inverted list, broken syntax)
+    concerns every device: ((), ()).
+    """
+    try:
+        entries = _entries(path, text)
+    except ValidationError:
+        return (), ()
+    if path.endswith(".netdev"):
+        return [v for _n, _i, section, key, v in entries if section == "NetDev" and key == "Name" and v], ()
+    words: list = []
+    for _n, _i, section, key, value in entries:
+        if section == "Match" and key == "Name":
+            words = words + value.split() if value else []
+    if not words or words[0].startswith("!"):
+        return (), ()
+    globbed = [w for w in words if re.search(r"[*?\[]", w)]
+    return [w for w in words if w not in globbed], [re.compile(fnmatch.translate(w)) for w in globbed]
+
+
 class _Directory:
-    """The parsed files: who describes which device, and the model they give."""
+    """The parsed files: who describes which device, and the model they give.
+
+    A file that cannot be read (a value networkd would not take, a number in
+    anything but ASCII digits) is left out of the model and kept as a Problem
+    of the devices it is about (`problems`): a save refuses it only when it
+    concerns a device the save writes, and never rewrites it.
+    """
 
     def __init__(self, files: dict):
-        self.netdevs, self.networks, self.dropins = {}, {}, []
+        self.netdevs, self.networks, self.dropins, self.problems = {}, {}, [], []
         for path in sorted(files, key=os.path.basename):
             text = files[path]
             if os.path.basename(os.path.dirname(path)).endswith((".network.d", ".netdev.d")):
                 self.dropins.append(path)
-            elif path.endswith(".netdev"):
-                self.netdevs[path] = _netdev_spec(path, text)
-            elif path.endswith(".network"):
-                self.networks[path] = _network_spec(path, text)
+            elif path.endswith((".netdev", ".network")):
+                try:
+                    spec = (_netdev_spec if path.endswith(".netdev") else _network_spec)(path, text)
+                except ValidationError as exc:
+                    self.problems.append(Problem("; ".join(exc.problems), *_named_in(path, text)))
+                    continue
+                (self.netdevs if path.endswith(".netdev") else self.networks)[path] = spec
         for path in self.dropins:
             owner = os.path.basename(os.path.dirname(path))[:-2]
             if owner.startswith(OUR_PREFIX):
@@ -512,7 +546,13 @@ class NetworkdFormat(PersistFormat):
         return out
 
     def parse(self, files: dict) -> HostNetwork:
-        return _Directory(files).model()
+        current = _Directory(files)
+        refuse(current.problems, None)
+        return current.model()
+
+    def parse_lenient(self, files: dict) -> tuple:
+        current = _Directory(files)
+        return current.model(), current.problems
 
     def secret_key(self, section: str, key: str) -> bool:
         return key in _SECRET_KEYS or (section.startswith("MACsec") and key == "Key")
@@ -549,8 +589,11 @@ class NetworkdFormat(PersistFormat):
         for name in sorted(related - set(changed)):
             if merged.get(name) is not None:
                 problems += self._dependents(current, merged, name, wanted)
+        # A file that cannot be read stays as it is, unless it is about a device this save writes.
+        scope = related | set(desired.devices) | set(remove)
+        problems += [p.message for p in current.problems if any(p.concerns(n) for n in scope)]
         if problems:
-            raise ValidationError(problems)
+            raise ValidationError(list(dict.fromkeys(problems)))
         result = {}
         for path, spec in sorted(wanted.items()):
             if spec is None:
