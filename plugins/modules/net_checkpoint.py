@@ -295,12 +295,13 @@ def rolled_back(module, store: cp.Store) -> dict:
         if module.check_mode:
             result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", True, writer)
         else:
-            # The network lock before the watchdog is stopped: a rollback that cannot have it leaves
-            # the checkpoint armed and its watchdog running.
+            # The network lock first: a rollback that cannot have it leaves the checkpoint armed and its
+            # watchdog running. The watchdog is stopped once the record is finished (as a confirmation does):
+            # told to stop while armed, it would roll back itself; a task that dies mid-way leaves it to.
             with writer.lock(params["namespace"]):
-                cp.stop_watchdog(record)
                 result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", False,
                                                  writer)
+                cp.stop_watchdog(record)
     if result.get("failed"):
         raise cp.CheckpointError(f"the rollback of {record['id']} failed: {'; '.join(result['outcome']['errors'])}")
     result.update(armed=module.check_mode, last=store.last())

@@ -35,8 +35,15 @@ subprocess.run(["ip", "-n", ns, "link", "set", "vmbr1", "mtu", "1400"], check=Tr
 out = {{}}
 if mode == "confirm":
     out["confirm"] = cp(state="confirmed", id=armed["id"])
+    time.sleep(1)
 else:
     time.sleep(8)
+try:
+    with open("/proc/%d/stat" % armed["watchdog"]["pid"]) as handle:
+        out["watchdog_alive"] = handle.read().rsplit(") ", 1)[1][0] != "Z"
+except OSError:
+    out["watchdog_alive"] = False
+out["stale"] = os.path.exists(os.path.join(state, "checkpoint", "netns-" + ns, "checkpoint.json"))
 out["query"] = cp(state="query")
 out["arm"] = cp(state="armed", timeout=30)
 if mode == "confirm":
@@ -59,21 +66,34 @@ def run(host, mode: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def refused_for_the_read_only_directory(host, arm: dict) -> bool:
+    """Arming fails for what it is (the record cannot be kept), naming the path, not for a checkpoint 'still armed'."""
+    stale = host.state_dir / "checkpoint.json"
+    return arm.get("failed") and arm["msg"].startswith(f"cannot arm: {stale}: Read-only file system; nothing was armed")
+
+
 def test_a_confirmation_on_a_read_only_state_directory_is_not_later_reported_armed(host):
     out = run(host, "confirm")
     assert not out["confirm"].get("failed")
+    assert out["stale"], "the scenario: the state directory's copy of the record could not be removed"
+    assert f"the finished record: {host.state_dir / 'checkpoint.json'}: Read-only file system (it stays, as " \
+           "history" in " ".join(out["confirm"]["outcome"]["not_written"])
+    assert not out["watchdog_alive"], "the watchdog is still running after the confirmation"
     query = out["query"]
-    print(query.get("armed"), (query.get("checkpoint") or {}).get("problem"), out["arm"].get("msg"))
-    print("rolled_back after the confirmation:", out["rolled_back"].get("commands"), "vmbr1 mtu", out["mtu"])
     assert not query["armed"], "the confirmed checkpoint is reported armed (orphaned)"
-    assert not out["arm"].get("failed"), out["arm"].get("msg")
+    assert query["last"]["outcome"] == "confirmed"
+    assert refused_for_the_read_only_directory(host, out["arm"]), out["arm"].get("msg")
+    assert out["rolled_back"]["commands"] == [] and not out["rolled_back"]["changed"]
     assert out["mtu"] == 1400, "state=rolled_back undid the confirmed change"
 
 
 def test_a_rollback_on_a_read_only_state_directory_is_not_later_reported_armed(host):
     out = run(host, "deadline")
     query = out["query"]
-    print(query.get("armed"), query.get("checkpoint"), query.get("last", {}).get("outcome"), out["arm"].get("msg"))
     assert out["mtu"] == 9000   # the rollback itself happened
+    assert out["stale"]
     assert not query["armed"], ("the rolled back checkpoint is reported armed", query.get("checkpoint"))
-    assert not out["arm"].get("failed"), out["arm"].get("msg")
+    assert query["last"]["outcome"] == "rolled_back"
+    assert any(line.startswith(f"the finished record: {host.state_dir / 'checkpoint.json'}: Read-only file system")
+               for line in query["last"]["not_written"]), query["last"]["not_written"]
+    assert refused_for_the_read_only_directory(host, out["arm"]), out["arm"].get("msg")
