@@ -198,6 +198,7 @@ import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import require_namespace
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
     NETWORK_ARGS, check_names, run_network_module, task_writer,
 )
@@ -332,6 +333,8 @@ def run(module) -> dict:
     _validate(params)
     store = cp.Store(params["namespace"], params["root"])   # judges namespace and root before any path is built
     state = params["state"]
+    if state == "armed" or (state != "query" and not store.kept_anything()):
+        require_namespace(params["namespace"])   # a misspelt namespace gets no directory and no lock file
     if state == "armed":
         return arm(module, store)
     if state == "confirmed":

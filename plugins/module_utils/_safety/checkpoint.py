@@ -153,6 +153,11 @@ class Store:
         """The run directory (or a directory below it), every level private to root."""
         return private_directory(os.path.join(self.run_dir, *below), self.run_top)
 
+    def kept_anything(self) -> bool:
+        """Whether a checkpoint was ever kept for this scope (its directories exist); a namespace deleted since
+        may still have one to close."""
+        return os.path.isdir(self.run_dir) or os.path.isdir(self.state_dir)
+
     def run_path(self, name: str) -> str:
         return os.path.join(self.run_dir, name)
 
