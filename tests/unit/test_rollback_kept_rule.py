@@ -11,35 +11,34 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic,
+    Bond, Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import LINK_DEL, undo_sequence
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.rollback import plan_rollback
 
+from unit.test_guest_guard import snapshot_host as guest_guard_host
+
 GUESTS = GuestMatcher()
 
 
 def snapshot_host() -> HostNetwork:
-    """vmbr0 on eno1 with the host's addresses and gateways; eno3 spare and down; a VM on vmbr0."""
-    host = HostNetwork()
-    host.add(Nic(name="eno1", mtu=1500, up=True, master="vmbr0", kind=""))
-    host.add(Nic(name="eno3", mtu=1500, up=False, kind=""))
-    host.add(Bridge(name="vmbr0", mtu=1500, up=True, stp=False, forward_delay=0.0, vlan_filtering=False,
-                    ip=IpConfig(addresses=["192.0.2.10/24", "2001:db8::10/64"], gateway4="192.0.2.1",
-                                gateway6="2001:db8::1")))
-    host.add(GuestPort(name="tap100i0", mtu=1500, up=True, master="vmbr0", kind="tap"))
+    """test_guest_guard's host (vmbr0 on eno1, VMs on vmbr0, eno2 spare), eno2 down and IPv6 on vmbr0 as well."""
+    host = guest_guard_host()
+    host.get("eno2").up = False
+    host.get("vmbr0").ip = IpConfig(addresses=["192.0.2.10/24", "2001:db8::10/64"], gateway4="192.0.2.1",
+                                    gateway6="2001:db8::1")
     return host
 
 
 def moved_onto(snapshot: HostNetwork, name: str, *extra) -> HostNetwork:
-    """The change: a new bridge `name` takes eno1, eno3 (up), the host's addresses (IPv4 as a /25) and gateways."""
+    """The change: a new bridge `name` takes eno1, eno2 (up), the host's addresses (IPv4 as a /25) and gateways."""
     host = snapshot.clone()
     host.add(Bridge(name=name, mtu=1500, up=True, stp=False, forward_delay=0.0, vlan_filtering=False,
                     ip=IpConfig(addresses=["192.0.2.10/25", "2001:db8::10/64"], gateway4="192.0.2.1",
                                 gateway6="2001:db8::1")))
     host.get("vmbr0").ip = IpConfig(addresses=[])
-    for port in ("eno1", "eno3"):
+    for port in ("eno1", "eno2"):
         host.get(port).master, host.get(port).up = name, True
     for dev in extra:
         host.add(dev)
@@ -81,7 +80,7 @@ def test_a_new_device_of_a_kind_netsafe_never_creates_keeps_its_bridge_which_giv
     assert item["taken_back"] == [
         "default route via 192.0.2.1", "default route via 2001:db8::1",
         "address 192.0.2.10/25 (the snapshot's, on vmbr0)", "address 2001:db8::10/64 (the snapshot's, on vmbr0)",
-        "port eno1 (back to vmbr0)", "port eno3 (it had no master)"]
+        "port eno1 (back to vmbr0)", "port eno2 (it had no master)"]
     after = plan.predict(changed)
     expected = dict(state(snapshot), docker0=(None, True, ["172.17.0.1/16"], None, None),
                     **{port.name: ("docker0", True, None, None, None)})
@@ -91,23 +90,27 @@ def test_a_new_device_of_a_kind_netsafe_never_creates_keeps_its_bridge_which_giv
     assert state(predict(after, undo_sequence(plan.operations))) == state(changed)
 
 
-def test_a_new_bond_or_vlan_port_keeps_nothing_and_a_snapshot_guest_the_change_moved_goes_back():
+def test_new_devices_netsafe_creates_keep_nothing_for_each_other():
+    """A new bridge on a new bond and a new VLAN, the snapshot's tap moved onto the bridge: all of it the change's."""
     snapshot = snapshot_host()
     changed = snapshot.clone()
+    changed.add(Vlan(name="eno2.30", mtu=1500, up=True, parent="eno2", vlan_id=30, protocol="802.1Q",
+                     master="vmbr9"))
+    changed.add(Bond(name="bond9", mtu=1500, up=True, mode="active-backup", master="vmbr9"))
     changed.add(Bridge(name="vmbr9", mtu=1500, up=True, stp=False, forward_delay=0.0, vlan_filtering=False))
     changed.get("tap100i0").master = "vmbr9"
     plan = plan_rollback(changed, snapshot, GUESTS)
-    assert [op.device for op in plan.operations if op.action == LINK_DEL] == ["vmbr9"]
-    assert state(plan.predict(changed)) == state(snapshot)
+    assert [op.device for op in plan.operations if op.action == LINK_DEL] == ["eno2.30", "vmbr9", "bond9"]
+    assert plan.left == [] and state(plan.predict(changed)) == state(snapshot)
 
 
 def test_a_rollback_of_some_devices_takes_back_only_theirs():
-    """devices=[vmbr0]: vmbr0 and its snapshot port eno1 come back from the kept bridge; eno3 (not named) stays."""
+    """devices=[vmbr0]: vmbr0 and its snapshot port eno1 come back from the kept bridge; eno2 (not named) stays."""
     snapshot = snapshot_host()
     changed = moved_onto(snapshot, "vmbr5", GuestPort(name="veth500i0", mtu=1500, up=True, master="vmbr5",
                                                        kind="veth"))
     plan = plan_rollback(changed, snapshot, GUESTS, devices=["vmbr0"])
     after = plan.predict(changed)
-    assert after.get("eno1").master == "vmbr0" and after.get("eno3").master == "vmbr5"
+    assert after.get("eno1").master == "vmbr0" and after.get("eno2").master == "vmbr5"
     assert after.get("vmbr0").ip == snapshot.get("vmbr0").ip and after.get("vmbr5").ip.addresses == []
     assert [item["device"] for item in plan.left] == ["vmbr5"]
