@@ -29,7 +29,7 @@ def test_a_container_bridge_made_in_the_window_is_not_deleted(namespaces):
     during = kernel_state(ns)
     result = rollback.roll_back(ns, snapshot, GuestMatcher())
     assert result["commands"] == [f"ip -n {ns} link del dev vmbrX"]
-    assert result["left"] == [{"device": "docker0", "reason": "carries veth3f2a1b0 (veth), made since the checkpoint: "
-                                                             "netsafe never creates such devices"}]
+    why = "carries veth3f2a1b0 (veth), made since the checkpoint: netsafe never creates such devices"
+    assert result["left"] == [{"device": "docker0", "reason": why}]
     # Docker's own address stays with its bridge: the snapshot never had it.
     assert state_diff(guestvm.left_as_they_were(before, during, ["docker0", "veth3f2a1b0"]), kernel_state(ns)) == []

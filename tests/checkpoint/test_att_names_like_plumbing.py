@@ -77,8 +77,8 @@ def given_back(before: dict, during: dict, guests: list, kept: str) -> dict:
     ("eno1", True, "port eno1 (back to vmbr0)"),     # the uplink moved: the rollback failed, eno1 a port of vmbrY
     ("eno3", False, "port eno3 (it had no master)"),  # an uncabled NIC: the address stayed on vmbrY, host cut off
 ])
-def test_a_vm_joining_the_bridge_the_change_moved_the_host_onto_gets_the_host_back(namespaces, tmp_path, uplink,
-                                                                                  cabled, port):
+def test_a_vm_joining_the_bridge_the_change_moved_the_host_onto_gets_the_host_back(
+        namespaces, tmp_path, uplink, cabled, port):
     """No plumbing name needed: the change builds vmbrY on `uplink` and moves the host address and the default route
     onto it. A VM starts on vmbrY during the window. At the deadline the watchdog must put the address and the route
     back on vmbr0 and `uplink` where the snapshot had it (eno1 on vmbr0; eno3 on nothing, down); vmbrY stays for the

@@ -107,8 +107,8 @@ def test_new_devices_netsafe_creates_keep_nothing_for_each_other():
 def test_a_rollback_of_some_devices_takes_back_only_theirs():
     """devices=[vmbr0]: vmbr0 and its snapshot port eno1 come back from the kept bridge; eno2 (not named) stays."""
     snapshot = snapshot_host()
-    changed = moved_onto(snapshot, "vmbr5", GuestPort(name="veth500i0", mtu=1500, up=True, master="vmbr5",
-                                                       kind="veth"))
+    guest = GuestPort(name="veth500i0", mtu=1500, up=True, master="vmbr5", kind="veth")
+    changed = moved_onto(snapshot, "vmbr5", guest)
     plan = plan_rollback(changed, snapshot, GUESTS, devices=["vmbr0"])
     after = plan.predict(changed)
     assert after.get("eno1").master == "vmbr0" and after.get("eno2").master == "vmbr5"
