@@ -43,7 +43,7 @@ description:
     rollback is listed in C(not_written) of RV(last) and written once there is space again.
   - SIGTERM or SIGINT to an armed watchdog (C(kill), C(systemctl stop)) makes it roll back at once, the reason naming
     the signal; once the checkpoint is confirmed or rolled back they end it quietly. Other signals that would end it
-    are ignored. V(query) reports a checkpoint whose watchdog is alive but has not rolled back 5 s after the deadline
+    are ignored. V(query) reports a checkpoint whose watchdog is alive but has not rolled back 2 s after the deadline
     as C(overdue), with the reason (stopped, or waiting for another writer).
 author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
@@ -164,7 +164,7 @@ checkpoint:
     watchdog: {description: "C(kind) (V(systemd) or V(detached)), C(pid), C(unit), C(fallback).", type: dict, returned: always}
     watchdog_alive: {description: Whether the watchdog runs., type: bool, returned: always}
     orphaned: {description: "The watchdog is gone (died, or a reboot); see C(problem).", type: bool, returned: always}
-    overdue: {description: "The watchdog is alive, but the deadline passed more than 5 s ago; see C(problem).",
+    overdue: {description: "Still armed, the watchdog alive, the deadline more than 2 s ago; see C(problem).",
               type: bool, returned: always}
     problem: {description: Why the checkpoint needs an operator (orphaned or overdue)., type: str,
               returned: when orphaned or overdue}

@@ -49,9 +49,10 @@ LOG = "watchdog.log"
 ARMED, ROLLING_BACK = "armed", "rolling_back"
 CONFIRMED, ROLLED_BACK, ROLLBACK_FAILED, DISCARDED = "confirmed", "rolled_back", "rollback_failed", "discarded"
 NAMESPACE_GONE = "namespace_gone"   # its namespace was deleted while armed: nothing left to roll back
-# Seconds past its deadline after which query calls a checkpoint whose watchdog is alive overdue: a rollback
-# starts within 0.5 s of the deadline, unless the watchdog is stopped or waits for another writer.
-OVERDUE = 5.0
+# Seconds past its deadline after which query calls an armed checkpoint whose watchdog is alive overdue: a
+# rollback starts (the record says rolling_back) within 0.5 s of the deadline, unless the watchdog is stopped
+# or waits for another writer.
+OVERDUE = 2.0
 
 
 class CheckpointError(NetsafeError):
@@ -383,7 +384,7 @@ def describe(record: dict, now: float) -> dict:
                 watchdog_alive=alive, rebooted_since=rebooted, orphaned=not alive,
                 devices_in_snapshot=len(record["snapshot"]["devices"]))
     dog = record.get("watchdog") or {}
-    view["overdue"] = alive and left < -OVERDUE
+    view["overdue"] = alive and left < -OVERDUE and record.get("state") == ARMED
     if rebooted:
         view["problem"] = ("the host rebooted after this checkpoint was armed: it booted into its persistent "
                            "configuration and the watchdog did not survive the reboot")
