@@ -28,6 +28,10 @@ description:
     guest port the hypervisor plugged onto it. A guest started in the window keeps Proxmox VE's firewall bridge
     C(fwbr<vmid>i<n>), its VLAN bridge C(<bridge>v<tag>) with its VLAN uplink, a libvirt network's C(virbr<n>), or
     a new bridge it joined. The outcome's C(left) names each one with the reason.
+  - A new bridge, bond or VLAN stays only for what it carries that the change cannot have made, a guest port that
+    joined since the checkpoint or a new device of a kind netsafe never creates (a container's veth, a macvlan, a
+    vxlan, a tap); a name alone keeps nothing. What stays gives back what the snapshot has, its ports, addresses and
+    default routes, listed in C(taken_back) of its C(left) entry.
   - The snapshot is kept in C(/run/netsafe/checkpoint/) and copied to C(/var/lib/netsafe/checkpoint/), so that a
     checkpoint armed before a power cut is found after the reboot. The host boots into its persistent configuration
     (run M(netsafe.hypervisor.net_persist) only after confirming).
@@ -37,6 +41,10 @@ description:
     (a full C(/var/lib) or C(/run), gate probes that take long, an unexpected error, which it logs and retries). Its
     namespace deleted while armed closes the checkpoint as V(namespace_gone). What could not be written during a
     rollback is listed in C(not_written) of RV(last) and written once there is space again.
+  - SIGTERM or SIGINT to an armed watchdog (C(kill), C(systemctl stop)) makes it roll back at once, the reason naming
+    the signal; once the checkpoint is confirmed or rolled back they end it quietly. Other signals that would end it
+    are ignored. V(query) reports a checkpoint whose watchdog is alive but has not rolled back 2 s after the deadline
+    as C(overdue), with the reason (stopped, or waiting for another writer).
 author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
@@ -156,6 +164,10 @@ checkpoint:
     watchdog: {description: "C(kind) (V(systemd) or V(detached)), C(pid), C(unit), C(fallback).", type: dict, returned: always}
     watchdog_alive: {description: Whether the watchdog runs., type: bool, returned: always}
     orphaned: {description: "The watchdog is gone (died, or a reboot); see C(problem).", type: bool, returned: always}
+    overdue: {description: "Still armed, the watchdog alive, the deadline more than 2 s ago; see C(problem).",
+              type: bool, returned: always}
+    problem: {description: Why the checkpoint needs an operator (orphaned or overdue)., type: str,
+              returned: when orphaned or overdue}
   sample: {"id": "20261128T020001Z-3fa2c1", "deadline_at": "2026-11-28T02:02:01.000Z", "remaining": 119.8}
 outcome:
   description: What this task did to the checkpoint; also kept as RV(last).
@@ -170,7 +182,10 @@ last:
     - C(not_written), what could not be written while it happened (a full disk), one line each with the path and
       the error; C(recorded_late) when last.json itself was written late.
     - After a rollback, C(left) lists what it left in place on purpose (guest plumbing made while the checkpoint was
-      armed, and guest ports the hypervisor plugged onto it), each C(device) with its C(reason).
+      armed, and guest ports the hypervisor plugged onto it), each C(device) with its C(reason), and C(taken_back)
+      when the rollback took the snapshot's ports, addresses or default routes back from it (also in the reason).
+    - A record that could not be removed when its checkpoint finished (a read-only C(/var/lib)) is named in
+      C(not_written); the outcome bearing its id makes it history, never armed again.
   returned: always
   type: dict
 pending:
@@ -198,6 +213,7 @@ import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import require_namespace
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
     NETWORK_ARGS, check_names, run_network_module, task_writer,
 )
@@ -295,12 +311,13 @@ def rolled_back(module, store: cp.Store) -> dict:
         if module.check_mode:
             result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", True, writer)
         else:
-            # The network lock before the watchdog is stopped: a rollback that cannot have it leaves
-            # the checkpoint armed and its watchdog running.
+            # The network lock first: a rollback that cannot have it leaves the checkpoint armed and its
+            # watchdog running. The watchdog is stopped once the record is finished (as a confirmation does):
+            # told to stop while armed, it would roll back itself; a task that dies mid-way leaves it to.
             with writer.lock(params["namespace"]):
-                cp.stop_watchdog(record)
                 result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", False,
                                                  writer)
+                cp.stop_watchdog(record)
     if result.get("failed"):
         raise cp.CheckpointError(f"the rollback of {record['id']} failed: {'; '.join(result['outcome']['errors'])}")
     result.update(armed=module.check_mode, last=store.last())
@@ -331,6 +348,8 @@ def run(module) -> dict:
     _validate(params)
     store = cp.Store(params["namespace"], params["root"])   # judges namespace and root before any path is built
     state = params["state"]
+    if state == "armed" or (state != "query" and not store.kept_anything()):
+        require_namespace(params["namespace"])   # a misspelt namespace gets no directory and no lock file
     if state == "armed":
         return arm(module, store)
     if state == "confirmed":

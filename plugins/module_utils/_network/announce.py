@@ -16,7 +16,7 @@ import socket
 import struct
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import HostNetwork
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import HostNetwork, is_loopback
 
 ETH_P_ARP = 0x0806
 BROADCAST = b"\xff" * 6
@@ -70,8 +70,9 @@ def announce(namespace, host: HostNetwork, index_of: dict, names=None) -> list:
     """
     errors = []
     for dev in sorted(host.devices.values(), key=lambda d: d.name):
-        if (names is not None and dev.name not in names) or not dev.up or not dev.mac or dev.name not in index_of:
-            continue
+        if (names is not None and dev.name not in names) or not dev.up or not dev.mac or dev.name not in index_of \
+                or is_loopback(dev):
+            continue   # loopback: no switch to tell, and ::1 cannot be sent from
         for text in dev.ip.addresses or []:
             address = ipaddress.ip_interface(text).ip
             try:

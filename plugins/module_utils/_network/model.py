@@ -416,8 +416,15 @@ class GuestMatcher:
         return dev.TYPE == "guest" or self.is_guest(dev.name, getattr(dev, "kind", ""))
 
 
-# Bridges a hypervisor makes for its guests, by the names it gives them: a rollback never deletes them
-# (_safety/rollback.py). Proxmox VE's VLAN bridges, <bridge>v<tag>, are told by their base bridge too.
+def is_loopback(dev: Device) -> bool:
+    """`lo`, or a device the kernel gives no link-layer address (an all-zero MAC and no kind): nothing to
+    enslave, nothing to announce on."""
+    return dev.name == "lo" or (dev.mac == "00:00:00:00:00:00" and getattr(dev, "kind", None) == "")
+
+
+# Bridges a hypervisor makes for its guests, by the names it gives them. The name only describes a bridge
+# a rollback keeps for what it carries (_safety/rollback.py): a name alone never keeps one, since a change
+# may build a bridge of any name. Proxmox VE's VLAN bridges, <bridge>v<tag>, are told by their base bridge too.
 HYPERVISOR_BRIDGES = (
     (re.compile(r"^fwbr[0-9]+i[0-9]+$"), "Proxmox VE's firewall bridge of a guest NIC"),
     (re.compile(r"^virbr[0-9]+$"), "a libvirt network's bridge"),

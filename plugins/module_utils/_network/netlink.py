@@ -259,6 +259,15 @@ def namespace_path(name: str) -> str:
     return path
 
 
+def require_namespace(name) -> None:
+    """Nothing for the host itself (None or ''); NamespaceNotFound for a namespace that does not exist.
+
+    Called before any lock file or directory is made for a namespace, so that
+    a misspelt name leaves nothing behind."""
+    if name:
+        namespace_path(name)
+
+
 def set_receive_buffer(sock: socket.socket, size: int) -> None:
     """Size a socket's receive buffer; as root beyond the rmem_max limit."""
     try:

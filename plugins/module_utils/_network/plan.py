@@ -16,7 +16,7 @@ import ipaddress
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    Bond, Bridge, HostNetwork, IpConfig, Vlan, bond_options_for_mode, name_problem,
+    Bond, Bridge, HostNetwork, IpConfig, Vlan, bond_options_for_mode, is_loopback, name_problem,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE, Operation,
@@ -258,6 +258,6 @@ def member_problem(host: HostNetwork, owner: str, param: str, port: str, seen: s
     dev = host.get(port)
     if dev is None:
         return f"{param}: {port!r} does not exist; create it first or remove it from {param}"
-    if port == "lo" or (dev.mac == "00:00:00:00:00:00" and getattr(dev, "kind", None) == ""):
+    if is_loopback(dev):
         return f"{param}: {port!r} is a loopback device and cannot be a {what} member"
     return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import NetlinkConfigurator, undo_text
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink, require_namespace
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
 
 
@@ -39,6 +39,7 @@ def converge(namespace, guests, planner, view, check_mode: bool, writer: Writer 
     """
     if check_mode:
         return _converge(namespace, guests, planner, view, check_mode)
+    require_namespace(namespace)   # before the lock's file is made for it
     with writer.lock(namespace) as lock:
         result = _converge(namespace, guests, planner, view, check_mode)
     if lock.waited >= WAIT_WORTH_TELLING:

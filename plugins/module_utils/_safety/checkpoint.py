@@ -49,6 +49,10 @@ LOG = "watchdog.log"
 ARMED, ROLLING_BACK = "armed", "rolling_back"
 CONFIRMED, ROLLED_BACK, ROLLBACK_FAILED, DISCARDED = "confirmed", "rolled_back", "rollback_failed", "discarded"
 NAMESPACE_GONE = "namespace_gone"   # its namespace was deleted while armed: nothing left to roll back
+# Seconds past its deadline after which query calls an armed checkpoint whose watchdog is alive overdue: a
+# rollback starts (the record says rolling_back) within 0.5 s of the deadline, unless the watchdog is stopped
+# or waits for another writer.
+OVERDUE = 2.0
 
 
 class CheckpointError(NetsafeError):
@@ -91,20 +95,30 @@ def boot_id() -> str:
         return ""
 
 
-def process_start(pid: int):
-    """The start time (clock ticks since boot) of `pid`, or None when no such process runs.
-
-    Recorded with the pid so that a recycled pid is never taken for our watchdog.
-    """
+def _stat_fields(pid: int):
+    """The fields of /proc/<pid>/stat after the command name, or None when no such process runs (a zombie too)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             stat = handle.read()
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2:].split()
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
+    return None if fields[0] == "Z" else fields
+
+
+def process_start(pid: int):
+    """The start time (clock ticks since boot) of `pid`, or None when no such process runs.
+
+    Recorded with the pid so that a recycled pid is never taken for our watchdog.
+    """
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[19])
+
+
+def process_stopped(pid: int) -> bool:
+    """`pid` is stopped (SIGSTOP, SIGTSTP, a debugger): it runs no deadline until SIGCONT."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] in ("T", "t")
 
 
 def new_id(now: float) -> str:
@@ -140,6 +154,11 @@ class Store:
         """The run directory (or a directory below it), every level private to root."""
         return private_directory(os.path.join(self.run_dir, *below), self.run_top)
 
+    def kept_anything(self) -> bool:
+        """Whether a checkpoint was ever kept for this scope (its directories exist); a namespace deleted since
+        may still have one to close."""
+        return os.path.isdir(self.run_dir) or os.path.isdir(self.state_dir)
+
     def run_path(self, name: str) -> str:
         return os.path.join(self.run_dir, name)
 
@@ -172,8 +191,16 @@ class Store:
     # -- records -------------------------------------------------------------
 
     def load(self):
-        """The armed record: the run directory's, else the state directory's copy (a reboot wiped /run)."""
-        return read_json(self.run_path(RECORD)) or read_json(self.state_path(RECORD))
+        """The armed record: the run directory's, else the state directory's copy (a reboot wiped /run).
+
+        A record whose id the last outcome already bears is history, never armed
+        again: finish() could not remove it (a read-only state directory), and it
+        said so in that outcome's `not_written`.
+        """
+        record = read_json(self.run_path(RECORD)) or read_json(self.state_path(RECORD))
+        if record is not None and (self.last() or {}).get("id") == record["id"]:
+            return None
+        return record
 
     def last(self):
         """The last outcome: the run directory's copy while the state directory could not take it, else the state's."""
@@ -240,17 +267,34 @@ class Store:
         Best effort: the record goes even when last.json cannot be written
         (a full disk must not keep a finished checkpoint armed). The outcome
         then stays in `pending`, and so does the watchdog's ready file: query
-        reports that its outcome is still to be written (pending_outcome).
+        reports that its outcome is still to be written (pending_outcome). A
+        record that cannot be removed (a read-only state directory) is named in
+        `not_written`; last.json (or its copy) bearing its id makes it history
+        (load()).
         """
         outcome = dict(outcome, id=record["id"], armed_at=record["created"], deadline=record["deadline"])
         outcome["not_written"] = list(outcome.get("not_written") or [])
-        self.pending = None if self.record_outcome(outcome) else outcome
+        written = self.record_outcome(outcome)
+        stale = self._drop_records()
+        if stale:
+            outcome["not_written"] += stale
+            written = self.record_outcome(outcome) or written
+        self.pending = None if written else outcome
         if self.pending:   # what last.json says now is older than ours: retry_pending may replace only that
             self._older = (_read_quietly(self.state_path(LAST)) or {}).get("id")
-        gone = [self.run_path(RECORD), self.state_path(RECORD)] + ([] if self.pending else [self.run_path(READY)])
-        for path in gone:
-            _remove(path)
+        else:
+            _remove(self.run_path(READY))
         return outcome
+
+    def _drop_records(self) -> list:
+        """Remove the record from both places; a `not_written` line for each that stays."""
+        stale = []
+        for path in (self.run_path(RECORD), self.state_path(RECORD)):
+            problem = _remove(path)
+            if problem:
+                stale.append(f"the finished record: {path}: {problem} (it stays, as history: the outcome bears its "
+                             f"id, so it is never taken for an armed checkpoint)")
+        return stale
 
     def retry_pending(self) -> bool:
         """Write the pending outcome, unless last.json already tells of a later checkpoint; True when done.
@@ -290,12 +334,13 @@ def _note(outcome: dict, line: str) -> None:
         notes.append(line)
 
 
-def _remove(path: str) -> None:
-    """Delete `path` if it is there; best effort (a read-only file system keeps it, and says so elsewhere)."""
+def _remove(path: str):
+    """Delete `path` if it is there; best effort: what refused (a read-only file system), or None."""
     try:
         remove_durably(path)
-    except OSError:
-        pass
+    except OSError as exc:
+        return why(exc) if os.path.lexists(path) else None   # gone, or only its directory's fsync failed
+    return None
 
 
 def _read_quietly(path: str):
@@ -338,13 +383,20 @@ def describe(record: dict, now: float) -> dict:
     view.update(armed_at=iso(record["created"]), deadline_at=iso(shown), age=round(age, 1), remaining=round(left, 1),
                 watchdog_alive=alive, rebooted_since=rebooted, orphaned=not alive,
                 devices_in_snapshot=len(record["snapshot"]["devices"]))
+    dog = record.get("watchdog") or {}
+    view["overdue"] = alive and left < -OVERDUE and record.get("state") == ARMED
     if rebooted:
         view["problem"] = ("the host rebooted after this checkpoint was armed: it booted into its persistent "
                            "configuration and the watchdog did not survive the reboot")
     elif not alive:
-        view["problem"] = (f"its watchdog ({(record.get('watchdog') or {}).get('kind', 'unknown')} pid "
-                           f"{(record.get('watchdog') or {}).get('pid')}) is not running: nothing will roll back "
-                           f"at the deadline")
+        view["problem"] = (f"its watchdog ({dog.get('kind', 'unknown')} pid {dog.get('pid')}) is not running: "
+                           f"nothing will roll back at the deadline")
+    elif view["overdue"]:
+        view["problem"] = (f"overdue: not rolled back {-left:.0f} s after its deadline; the watchdog pid {dog['pid']} "
+                           f"is alive but " + ("stopped (SIGSTOP or a debugger): it rolls back as soon as it gets "
+                                               "SIGCONT" if process_stopped(dog["pid"]) else
+                                               "has not rolled back: it waits for the network lock another writer "
+                                               "holds, or cannot get on (its log says which)"))
     return view
 
 

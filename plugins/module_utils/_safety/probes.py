@@ -37,6 +37,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.backoff
     BackoffPolicy, RetryError, RetryRunner, Verdict,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import (
     read_default_gateways, read_neighbours,
@@ -87,14 +88,9 @@ _FALSE = ("false", "no", "off", "0")
 # -- validation --------------------------------------------------------------------------------
 
 def _as_int(value):
-    """An int from an int or a string of digits (Jinja makes strings); None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-        return int(value)
-    return None
+    """An int from an int or a string of ASCII digits (Jinja makes strings); None otherwise: a regex's digit
+    class also took fullwidth '１０', which int() reads as 10."""
+    return ascii_int(value) if isinstance(value, (int, str)) else None
 
 
 def _as_float(value):
@@ -611,8 +607,9 @@ def dns_exchange(namespace, server: str, name: str, record: str, timeout: float)
         sock.close()
 
 
-def resolve_host(namespace, name: str, timeout: float) -> str:
-    """An address for a tcp target: the address itself, else /etc/hosts, else DNS (A, then AAAA)."""
+def resolve_host(namespace, name: str, end: float) -> str:
+    """An address for a tcp target: the address itself, else /etc/hosts, else DNS (A, then AAAA), all of it
+    before `end` (time.monotonic()): the AAAA query gets only what the A query left."""
     address, _scope = split_scope(name)
     try:
         ipaddress.ip_address(address)
@@ -627,7 +624,10 @@ def resolve_host(namespace, name: str, timeout: float) -> str:
         raise ProbeFailure(f"cannot resolve {name}: not in {HOSTS_FILE} and {RESOLV_CONF} names no nameserver",
                            transient=False)
     for record in ("A", "AAAA"):
-        rcode, addresses, _took = dns_exchange(namespace, server, name, record, timeout)
+        left = end - time.monotonic()
+        if left <= 0:
+            raise ProbeFailure(f"cannot resolve {name}: no time left for its {record} query")
+        rcode, addresses, _took = dns_exchange(namespace, server, name, record, left)
         if rcode == "NXDOMAIN":
             raise ProbeFailure(f"cannot resolve {name}: NXDOMAIN", transient=False)
         if rcode != "NOERROR":
@@ -765,11 +765,16 @@ def _probe_icmp(spec: dict, namespace, deadline, result: dict) -> None:
 
 
 def _connect(namespace, spec: dict, timeout: float) -> tuple:
-    address = resolve_host(namespace, spec["target"], timeout)
+    """One tcp attempt, name resolution included, within `timeout`: the connection gets what resolving left."""
+    started = time.monotonic()
+    address = resolve_host(namespace, spec["target"], started + timeout)
     plain, scope = split_scope(address)
+    left = started + timeout - time.monotonic()
+    if left <= 0:
+        raise ProbeFailure(f"timed out (resolving {spec['target']} took the whole {seconds(timeout)})")
     sock, index = _open(namespace, _family(plain), socket.SOCK_STREAM, 0, scope)
     try:
-        sock.settimeout(timeout)
+        sock.settimeout(left)
         started = time.monotonic()
         try:
             sock.connect(_sockaddr(plain, spec["port"], index))
@@ -959,8 +964,7 @@ def resolve(specs, namespace: str | None = None) -> list:
     of the host as it was before the change.
     """
     probes = normalize(specs or [])
-    if namespace:
-        nl.namespace_path(namespace)
+    nl.require_namespace(namespace)
     if probes:
         return probes
     gateways = default_gateways(namespace)

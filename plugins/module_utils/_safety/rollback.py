@@ -35,11 +35,15 @@ bridge re-created with the same ports gets the same MAC, as a boot would.
 """
 from __future__ import annotations
 
+import ipaddress
+
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestMatcher, HostNetwork, Vlan, hypervisor_bridge,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import ROUTE_DEL, ROUTE_REPLACE, Operation
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
+    ADDR_ADD, ADDR_DEL, ROUTE_DEL, ROUTE_REPLACE, Operation,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_delete, vlan_users
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_mode_leftovers
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_host import plan_host
@@ -98,26 +102,51 @@ def _plural(names: list, one: str) -> str:
     return f"{one}{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
 
-def _kept(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher) -> dict:
-    """New bridges, bonds and VLANs a rollback must leave, each with why: guest plumbing (module docstring).
+def _made_elsewhere(port, snapshot: HostNetwork, guests: GuestMatcher):
+    """'guest' for a guest port that joined since the checkpoint, 'other' for a new device of a kind netsafe
+    never creates (tun/tap, veth, macvlan, vxlan...: only bridges, bonds and VLANs are ours); else None."""
+    was = snapshot.get(port.name)
+    if guests.is_guest_device(port) and (was is None or not was.master):
+        return "guest"
+    if was is None and not isinstance(port, BUILT):
+        return "other"
+    return None
 
-    A bridge a hypervisor makes for guests, or one that carries a guest port
-    that had no bridge in the snapshot (the guest joined it during the
-    window); then, until nothing changes, a new port of a kept bridge (its
-    uplink) and a new device a kept VLAN rides on (the kernel deletes a VLAN
-    with its parent).
+
+def _keep_reason(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, dev):
+    """Why a new bridge, bond or VLAN stays, or None: it carries what the change cannot have made.
+
+    Its name alone never keeps it (a change may build a bridge called
+    virbr7); hypervisor_bridge only says what a kept one is.
+    """
+    ports = current.ports_of(dev.name)
+    joined = [p.name for p in ports if _made_elsewhere(p, snapshot, guests) == "guest"]
+    others = [p for p in ports if _made_elsewhere(p, snapshot, guests) == "other"]
+    if not joined and not others:
+        return None
+    what = hypervisor_bridge(current, dev)
+    reasons = [what] if what else []
+    if joined:
+        reasons.append(_plural(joined, "carries guest port") + ("" if what else ", which joined it since the checkpoint"))
+    if others:
+        made = ", ".join(f"{p.name} ({getattr(p, 'kind', '') or p.TYPE})" for p in others)
+        reasons.append(f"carries {made}, made since the checkpoint: netsafe never creates such devices")
+    return "; ".join(reasons)
+
+
+def _kept(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher) -> dict:
+    """New bridges, bonds and VLANs a rollback must leave, each with why: plumbing of others (module docstring).
+
+    One that carries what the change cannot have made (_keep_reason); then,
+    until nothing changes, a new port of a kept bridge (its uplink) and a new
+    device a kept VLAN rides on (the kernel deletes a VLAN with its parent).
     """
     new = {n: d for n, d in current.devices.items() if isinstance(d, BUILT) and n not in snapshot.devices}
     kept = {}
     for name, dev in new.items():
-        reasons = [hypervisor_bridge(current, dev)]
-        joined = [p.name for p in current.ports_of(name) if guests.is_guest_device(p)
-                  and (snapshot.get(p.name) is None or not snapshot.get(p.name).master)]
-        if joined:
-            reasons.append(_plural(joined, "carries guest port") + ("" if reasons[0] else
-                                                                    ", which joined it since the checkpoint"))
-        if any(reasons):
-            kept[name] = "; ".join(r for r in reasons if r)
+        reason = _keep_reason(current, snapshot, guests, dev)
+        if reason:
+            kept[name] = reason
     grew = True
     while grew:
         grew = False
@@ -129,6 +158,44 @@ def _kept(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher) -> 
             if name not in kept and reason:
                 kept[name], grew = reason, True
     return kept
+
+
+def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict, guests: GuestMatcher) -> tuple:
+    """What kept devices hold of the snapshot's, taken back: (operations, {device: [what, ...]}).
+
+    A kept device keeps only its own guest plumbing. Default routes through
+    it go (the snapshot has none: the device is new), then every address the
+    snapshot has on any device (re-added where the snapshot had it), then
+    every snapshot device that is a port of it (guests aside: _guest_ops),
+    released for plan_host to put back on its snapshot master. Routes first
+    and ports last, so the undo, newest first, finds each gateway reachable.
+    Addresses the snapshot never had (Docker's on docker0) stay.
+    """
+    owner = {ipaddress.ip_interface(a).ip: d.name for d in snapshot.devices.values() for a in d.ip.addresses or []}
+    gateway_owner = {f: d.name for d in snapshot.devices.values() for f in (4, 6) if getattr(d.ip, f"gateway{f}")}
+    ops, taken = [], {}
+    for name in sorted(kept):
+        dev, what = host.get(name), []
+        for family in (4, 6):
+            gateway = getattr(dev.ip, f"gateway{family}")
+            if gateway and (name in names or gateway_owner.get(family) in names):
+                params = {"family": family, "gateway": gateway}
+                ops.append(Operation(ROUTE_DEL, name, params, [Operation(ROUTE_REPLACE, name, params)]))
+                what.append(f"default route via {gateway}")
+        for address in dev.ip.addresses or []:
+            was_on = owner.get(ipaddress.ip_interface(address).ip)
+            if was_on in names:
+                ops.append(Operation(ADDR_DEL, name, {"address": address}, [Operation(ADDR_ADD, name, {"address": address})]))
+                what.append(f"address {address} (the snapshot's, on {was_on})")
+        for port in host.ports_of(name):
+            was = snapshot.get(port.name)
+            if was is not None and port.name in names and not guests.is_guest_device(was):
+                ops.append(Operation.setting(port.name, "master", None, name))
+                what.append(f"port {port.name} (back to {was.master})" if was.master else
+                            f"port {port.name} (it had no master)")
+        if what:
+            taken[name] = what
+    return ops, taken
 
 
 def _deletions(current: HostNetwork, snapshot: HostNetwork, names: set, kept: dict) -> list:
@@ -163,12 +230,14 @@ def _extra_routes(host: HostNetwork, snapshot: HostNetwork, names: set) -> list:
     return ops
 
 
-def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, kept: dict, left: list) -> list:
+def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, kept: dict, left: list,
+               taken: dict) -> list:
     """Guest ports back on their snapshot bridges.
 
     One the hypervisor re-plugged onto its own plumbing (a VM restarted with
     the firewall on) is left there, and added to `left`; one the change moved
-    goes back, even from a bridge that stays because a new guest joined it.
+    goes back, even from a bridge that stays because a new guest joined it
+    (added to what was taken back from that bridge, `taken`).
     """
     ops = []
     for was in sorted(snapshot.devices.values(), key=lambda d: d.name):
@@ -184,6 +253,8 @@ def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, k
             continue
         if now.master != was.master:
             ops.append(Operation.setting(was.name, "master", was.master, now.master))
+            if now.master in kept:
+                taken.setdefault(now.master, []).append(f"guest port {was.name} (back to {was.master})")
         if isinstance(bridge, Bridge) and bridge.vlan_filtering and was.vlans is not None:
             have = now.vlans if now.master == was.master else None
             ops += plan_port_vlans(was.name, have, was.vlans, self_entry=False)
@@ -192,22 +263,40 @@ def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, k
     return ops
 
 
+def _left(kept: dict, taken: dict, names: set) -> list:
+    """The report's entry of each kept device: why it stays, and what was taken back from it."""
+    left = []
+    for name in sorted(kept):
+        if name not in names and name not in taken:
+            continue
+        item = {"device": name, "reason": kept[name]}
+        if taken.get(name):
+            item["reason"] += "; taken back from it: " + ", ".join(taken[name])
+            item["taken_back"] = taken[name]
+        left.append(item)
+    return left
+
+
 def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, devices=None) -> RollbackPlan:
     """One plan from `current` to `snapshot` (steps in the module docstring), with what it leaves and why."""
     names = in_scope(snapshot, current, devices)
     kept = _kept(current, snapshot, guests)
-    left = [{"device": name, "reason": kept[name]} for name in sorted(kept) if name in names]
     operations = _deletions(current, snapshot, names, kept)
     for bond in sorted(d.name for d in snapshot.devices.values() if isinstance(d, Bond) and d.name in names):
         operations += plan_mode_leftovers(Plan(operations).predict(current), snapshot.get(bond)).operations
     future = Plan(operations).predict(current)
+    given, taken = _give_back(future, snapshot, names, kept, guests)
+    operations += given
+    future = Plan(given).predict(future)
     rebuilt = plan_host(future, _desired(snapshot, names, guests), guests)
     operations += rebuilt.operations
     future = rebuilt.predict(future)
     routes = _extra_routes(future, snapshot, names)
     operations += routes
     future = Plan(routes).predict(future)
-    operations += _guest_ops(future, snapshot, guests, kept, left)
+    left: list = []
+    operations += _guest_ops(future, snapshot, guests, kept, left, taken)
+    left += _left(kept, taken, names)
     return RollbackPlan(operations, rebuilt.warnings, sorted(left, key=lambda item: item["device"]))
 
 

@@ -184,6 +184,66 @@ def pause(seconds: float) -> None:
         select.select([], [], [], seconds)
 
 
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT, raised only out of a wait (a pause, the gate probes), never in the middle of a rollback."""
+
+
+# Signals left as they are: those that cannot be caught, those whose default does no harm, and the faults of
+# the process itself (ignoring one would loop on the faulting instruction).
+_UNTOUCHED = frozenset(getattr(signal, name) for name in (
+    "SIGKILL", "SIGSTOP", "SIGCHLD", "SIGCONT", "SIGWINCH", "SIGURG",
+    "SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT", "SIGTRAP", "SIGSYS") if hasattr(signal, name))
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Signals:
+    """What a signal may do to the watchdog: while armed, never end it without a rollback.
+
+    SIGTERM and SIGINT (`systemctl stop`, `kill`, a confirmation's stop) are
+    noted and cut a wait short: while the checkpoint is armed the watchdog
+    rolls back at once, the reason naming the signal; once it is no longer
+    armed (a confirmation removes the record before it signals) it exits.
+    Every other signal whose default would end the process (SIGHUP, SIGQUIT,
+    SIGUSR1/2, SIGALRM, SIGPIPE, SIGXCPU, real-time signals...) is ignored.
+    """
+
+    def __init__(self):
+        self.received = None
+        self._waiting = False
+
+    def install(self) -> None:
+        for number in STOP_SIGNALS:
+            signal.signal(number, self._stop)
+        for number in sorted(set(signal.valid_signals()) - _UNTOUCHED - set(STOP_SIGNALS)):
+            try:
+                signal.signal(number, signal.SIG_IGN)
+            except (OSError, ValueError):
+                pass   # one the C library keeps for itself
+
+    def _stop(self, number, _frame) -> None:
+        self.received = signal.Signals(number).name
+        if self._waiting:
+            self._waiting = False
+            raise Interrupted(self.received)
+
+    def wait(self, seconds: float) -> None:
+        """pause(), cut short by SIGTERM or SIGINT (the caller looks at `received` next)."""
+        self.interruptible(pause, seconds)
+
+    def interruptible(self, work, *args, default=None):
+        """work(*args), or `default` when SIGTERM or SIGINT cut it short (or came before it)."""
+        if self.received:
+            return default
+        try:
+            self._waiting = True
+            try:
+                return work(*args)
+            finally:
+                self._waiting = False
+        except Interrupted:
+            return default
+
+
 class _Gate:
     """Runs the gate probes once the network differs from the snapshot and has settled."""
 
@@ -251,7 +311,7 @@ class _Watch:
         try:
             st = os.stat(self.store.run_path(cp.RECORD))
         except FileNotFoundError:
-            return os.path.exists(self.store.state_path(cp.RECORD))   # finished: both go (Store.finish)
+            return self._state_copy_armed()
         except OSError:
             return True
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -261,11 +321,22 @@ class _Watch:
             except (OSError, cp.CheckpointError):
                 return True
             if found is None:
-                return os.path.exists(self.store.state_path(cp.RECORD))
+                return self._state_copy_armed()
             self.stamp = stamp
             if not self._take(found):
                 return False
         return True
+
+    def _state_copy_armed(self) -> bool:
+        """The run directory's record is gone: finished (Store.finish removes both places), unless the state
+        directory still has ours armed. A copy an outcome closed (a read-only state directory kept it) is history."""
+        if not os.path.exists(self.store.state_path(cp.RECORD)):
+            return False
+        try:
+            found = self.store.load()
+        except (OSError, cp.CheckpointError):
+            return True
+        return _still_armed(found, self.record["id"])
 
     def _take(self, found: dict) -> bool:
         """Learn state and watchdog from a record that was read; False when it is not ours to roll back."""
@@ -323,12 +394,13 @@ class Watchdog:
     stays to write it once there is space (linger).
     """
 
-    def __init__(self, store: cp.Store, record: dict):
+    def __init__(self, store: cp.Store, record: dict, signals: Signals | None = None):
         self.store, self.id = store, record["id"]
         self.by = f"watchdog pid {os.getpid()}"
         self.watch = _Watch(store, record)
         self.namespace = _Namespace(record["namespace"])
         self.gate = _Gate(record) if record.get("probes") else None
+        self.signals = signals or Signals()
         self.waits = self.errors = 0
 
     def run(self) -> int:
@@ -340,7 +412,7 @@ class Watchdog:
                     self.errors += 1
                     window.log(self.store, f"{self.id}: unexpected {qualname(exc)}: {exc}; tries again "
                                            f"(error {self.errors} in a row)\n{traceback.format_exc()}")
-                    pause(self._backoff())
+                    self.signals.wait(self._backoff())
                     continue
                 self.errors = 0
                 if code is not None:
@@ -358,18 +430,23 @@ class Watchdog:
     def step(self):
         """One look: an exit code when the watch is over, None to look again."""
         if not self.watch.armed():
-            window.log(self.store, f"{self.id}: watchdog {os.getpid()} exits, the checkpoint is no longer armed")
+            told = f" on {self.signals.received}" if self.signals.received else ""
+            window.log(self.store, f"{self.id}: watchdog {os.getpid()} exits{told}, the checkpoint is no longer armed")
             return 0
         if self.namespace.gone():
             return self._closed_gone()
-        reason = self._deadline_passed()
+        reason = self._signalled() or self._deadline_passed()
         if reason is None and self.gate is not None:
             failure = self._gate_failure()
-            reason = self._deadline_passed() or failure
+            reason = self._signalled() or self._deadline_passed() or failure
         if reason:
             return self.roll_back(reason)
-        pause(min(POLL, max(0.01, cp.remaining(self.watch.record))))
+        self.signals.wait(min(POLL, max(0.01, cp.remaining(self.watch.record))))
         return None
+
+    def _signalled(self):
+        name = self.signals.received
+        return f"{name} received while armed: rolled back at once rather than exit without it" if name else None
 
     def _deadline_passed(self):
         record = self.watch.record
@@ -380,7 +457,8 @@ class Watchdog:
     def _gate_failure(self):
         """The gate's reason to roll back now; probes are given the time left, so the deadline holds."""
         try:
-            return self.gate.failure(self.store, time.monotonic() + cp.remaining(self.watch.record))
+            return self.signals.interruptible(self.gate.failure, self.store,
+                                              time.monotonic() + cp.remaining(self.watch.record))
         except LookupError:
             return None   # the namespace is gone: the next step closes the checkpoint
         except (NetsafeError, OSError) as exc:
@@ -432,7 +510,11 @@ class Watchdog:
         started, wait = cp.boottime(), PENDING_PAUSE
         limit = PENDING_GIVE_UP if self.store.pending else LOG_GIVE_UP
         while cp.boottime() - started < limit:
-            pause(wait)
+            self.signals.wait(wait)
+            if self.signals.received:
+                window.log(self.store, f"{self.id}: {self.signals.received} received after the rollback: exits "
+                                       f"without writing what was left")
+                return
             wait = min(wait * 2, PENDING_PAUSE_MAX)
             late = f"{cp.boottime() - started:.1f} s late"
             try:
@@ -469,7 +551,8 @@ def _announce_ready(store: cp.Store, armed_id: str) -> bool:
 
 def main(run_dir: str, root: str = "/") -> int:
     """Watch the record in `run_dir` until it is confirmed, rolled back, or its deadline passes."""
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signals = Signals()
+    signals.install()
     try:
         record = cp.read_json(os.path.join(run_dir, cp.RECORD))
     except (OSError, cp.CheckpointError):
@@ -481,4 +564,4 @@ def main(run_dir: str, root: str = "/") -> int:
         return 1
     window.log(store, f"{record['id']}: watchdog {os.getpid()} armed, deadline {cp.iso(record['deadline'])} "
                       f"({cp.remaining(record):.1f} s on CLOCK_BOOTTIME)")
-    return Watchdog(store, record).run()
+    return Watchdog(store, record, signals).run()
