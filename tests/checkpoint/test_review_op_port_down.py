@@ -1,0 +1,49 @@
+"""A bridge port the operator took down (an uplink out of service) stays down through every way back.
+
+Found by the operator review: with eno2 down (`ip link set eno2 down`, or `link-down yes` in the file), no
+rollback worked at all. The snapshot says eno2 is down; plan_host planned the NIC (down: nothing to do), then its
+bridge vmbr1, whose planner brought every listed port up; the verifying re-plan then wanted eno2 down again, so
+the whole rollback was undone as `rollback_failed` and the change (vmbr0's MTU) stayed. The planned rollback also
+brought the disabled uplink up (`ip link set dev eno2 up`). Now a port's own description decides its admin state,
+not its bridge (plan_host passes it to plan_bridge; docs/architecture.md, "Bad days").
+"""
+from __future__ import annotations
+
+import pytest
+
+from nstools import ip, state_diff
+from persist_lab import persist
+
+pytestmark = [pytest.mark.kernel]
+
+
+def test_the_modules_and_the_watchdogs_rollback_leave_a_port_taken_down_down(host):
+    ip("link", "set", "eno2", "down", ns=host.ns)             # vmbr1's uplink, taken out of service
+    before = host.state()
+    assert host.checkpoint(state="armed", timeout=300)["armed"]
+    ip("link", "set", "vmbr0", "mtu", "1400", ns=host.ns)      # the change
+    preview = host.checkpoint(state="rolled_back", check=True)
+    assert preview["commands"] == [f"ip -n {host.ns} link set dev vmbr0 mtu 1500"], preview
+    back = host.checkpoint(state="rolled_back")
+    assert not back.get("failed") and back["outcome"]["outcome"] == "rolled_back", back.get("msg")
+    assert state_diff(before, host.state()) == []   # eno2 still down, vmbr0 back at 1500
+
+    armed = host.checkpoint(state="armed", timeout=5)["checkpoint"]
+    ip("link", "set", "vmbr0", "mtu", "1400", ns=host.ns)
+    last = host.wait_outcome(armed["id"], 30)
+    assert last["outcome"] == "rolled_back" and last["by"].startswith("watchdog"), last
+    assert state_diff(before, host.state()) == []
+
+
+def test_restored_from_a_file_that_says_link_down_keeps_the_port_down(host):
+    ip("link", "set", "eno2", "down", ns=host.ns)
+    before = host.state()
+    saved = persist(host.ns, host.root, "ifupdown2")
+    text = (host.root / "etc/network/interfaces").read_text()
+    assert not saved.get("failed"), saved.get("msg")
+    assert "iface eno2 inet manual\n\tmtu 9000\n\tlink-down yes\n" in text, text
+    ip("link", "set", "vmbr0", "mtu", "1400", ns=host.ns)
+    restored = persist(host.ns, host.root, "ifupdown2", state="restored")
+    assert not restored.get("failed"), restored.get("msg")
+    assert not any("eno2" in c for c in restored["commands"]), restored["commands"]
+    assert state_diff(before, host.state()) == []
