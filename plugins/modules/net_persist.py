@@ -122,7 +122,8 @@ attributes:
 notes:
   - MAC addresses are not written; the kernel derives a bridge's, bond's and VLAN's MAC from its ports.
   - Guest plumbing is never written; Proxmox VE's firewall bridges and links (C(fwbr*), C(fwpr*), C(fwln*)), the
-    C(vmbrNvM) bridges it makes for tagged guests (and the VLAN devices under them), any C(tap*) or C(veth*). Nor is
+    C(vmbrNvM) bridges it makes for tagged guests (and the VLAN devices under them), libvirt's network bridges
+    C(virbr<N>), any C(tap*) or C(veth*). Nor is
     any device defined in C(/etc/network/interfaces.d/sdn) (Proxmox VE's SDN); naming one is an error.
   - A stanza the V(ifupdown2) format cannot read (a Mako template, C(bridge-ports glob ...) or C(regex ...), a
     placeholder address) is kept as it is; the save is refused, naming the line, only when it concerns a device
