@@ -203,11 +203,16 @@ def _parse_file(path: str, text: str) -> _File:
     file outside any stanza); Mako template lines (ifupdown2 renders them) are kept and never read as options."""
     f = _File(path, text)
     f.problems = []
-    stanza, blank_before, template = None, False, _Template()
+    stanza, blank_before, template, continued = None, False, _Template(), False
     for index, line in enumerate(f.lines[:-1]):
         lineno = index + 1
         stripped = line.text.strip()
         where = f"{path} line {lineno}"
+        if continued:
+            # The rest of a line continued with '\' (refused below, once): ifupdown2 joins it to that line, blank
+            # lines skipped, so it is never an option of its own, and never quoted (it may be half a secret).
+            continued = not stripped or stripped.endswith("\\")
+            continue
         if template.takes(stripped):
             # Kept as it is. Right under a stanza's options it shapes that stanza, which net_persist then does
             # not claim to know; after a blank line it starts something new.
@@ -225,6 +230,7 @@ def _parse_file(path: str, text: str) -> _File:
         if stripped.endswith("\\"):
             problem = f"{where}: a line continued with '\\' is not supported here; join it into one line"
             f.problems.append(Problem(problem, [stanza.name] if stanza is not None and stanza.name else ()))
+            continued = True
             continue
         words = stripped.split()
         word = words[0]
