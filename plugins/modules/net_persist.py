@@ -72,7 +72,8 @@ options:
       - Where the host's C(/) is. O(path), O(backup_dir) and absolute paths inside the files (C(source) lines) are
         resolved under it.
       - For an image being prepared, or a scratch tree in tests. A symlink inside it is followed while it stays
-        inside; a path that C(..) or a symlink leads out of O(root) fails, naming it, before anything is written.
+        inside; a path that C(..) or a symlink leads out of O(root) fails, naming it and the option it came from
+        (O(path), O(backup_dir), in check mode too), before anything is written.
       - Directories under C(/var/lib/netsafe) (the default O(backup_dir)) are made 0700 and root's whatever the umask;
         one that is a symlink, another user's or writable by others fails the task, naming it.
     type: path

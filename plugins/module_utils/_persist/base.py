@@ -82,13 +82,14 @@ class PersistFormat:
         self.root = root
         self.path = path
 
-    def host_path(self, path: str) -> str:
-        """Where a path as the host sees it (absolute) lives on this machine: under `root`, never out of it."""
-        return under_root(self.root, path)
+    def host_path(self, path: str, param: str = "root") -> str:
+        """Where a path as the host sees it (absolute) lives on this machine: under `root`, never out of it (an
+        escape is refused naming `param`, the option the path came from)."""
+        return under_root(self.root, path, param)
 
     def check_path(self) -> None:
-        """A clear error when `path` is not the kind of thing this format needs."""
-        real = self.host_path(self.path)
+        """A clear error when `path` is not the kind of thing this format needs (or leads out of root)."""
+        real = self.host_path(self.path, "path")
         if self.PATH_IS_DIR:
             if os.path.exists(real) and not os.path.isdir(real):
                 raise ValidationError([f"path: {self.path} is not a directory; format {self.NAME} keeps one file per "

@@ -245,6 +245,7 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
           backup_keep: int = DEFAULT_BACKUP_KEEP, pending: str = "refuse") -> dict:
     if isinstance(backup_keep, bool) or not isinstance(backup_keep, int) or backup_keep < 0:
         raise ValidationError([f"backup_keep: {backup_keep!r} must be a whole number, 0 (keep every backup) or more"])
+    backup_root = fmt.host_path(backup_dir, "backup_dir")   # refused before anything is read, in check mode too
     host = kernel(namespace, guests)
     job = plan_files(fmt, host, names, guests)
     staged_changes, staged_files = _staged_changes(fmt, host, names, guests, job, pending)
@@ -256,7 +257,6 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
     if check_mode or not changes:
         result["files"] = _result_files(fmt, before, changes)
         return result
-    backup_root = fmt.host_path(backup_dir)
     for path in changes:
         fmt.host_path(path)   # a path a symlink leads out of root is refused before the first write
     backups = fileops.BackupRun(backup_root, backup_keep, top=fileops.netsafe_top(backup_root, fmt.root))
