@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import pytest
 
-from nstools import ip, state_diff
+from nstools import ip, iproute, kernel_state, state_diff
 from persist_lab import persist
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import rollback, window
 
 pytestmark = [pytest.mark.kernel]
 
@@ -47,3 +50,20 @@ def test_restored_from_a_file_that_says_link_down_keeps_the_port_down(host):
     assert not restored.get("failed"), restored.get("msg")
     assert not any("eno2" in c for c in restored["commands"]), restored["commands"]
     assert state_diff(before, host.state()) == []
+
+
+@pytest.mark.fullkernel("bonding", "dummy")
+def test_a_rollback_that_gives_a_bond_its_port_back_leaves_that_port_down(netns):
+    """The kernel opens (brings up) every device a bond enslaves: a port the snapshot has down is taken down again
+    after it joins. In-process (a watchdog's Python start costs half a minute under emulation)."""
+    iproute(netns, ["ip link add eno1 address 52:54:00:aa:00:01 type dummy",
+                    "ip link add eno2 address 52:54:00:aa:00:02 type dummy",
+                    "ip link add bond0 type bond mode active-backup miimon 100",
+                    "ip link set eno1 master bond0", "ip link set eno2 master bond0", "ip link set bond0 up",
+                    "ip link set eno2 down"])                 # the operator's: eno2 out of service, still a port
+    before = kernel_state(netns)
+    snapshot = window.snapshot(netns, GuestMatcher())
+    iproute(netns, ["ip link set eno2 nomaster", "ip link set bond0 mtu 1400"])   # the change
+    result = rollback.roll_back(netns, snapshot, GuestMatcher())
+    assert result["commands"][-1] == f"ip -n {netns} link set dev eno2 down", result["commands"]
+    assert state_diff(before, kernel_state(netns)) == []
