@@ -54,8 +54,8 @@ def test_an_empty_namespace_is_refused_by_every_module_and_an_omitted_one_is_the
     results = json.loads(out.stdout[out.stdout.index("{"):])
     for name in tasks:
         assert results[name].get("failed"), (name, results[name])
-        assert results[name]["msg"].startswith("namespace: '' is empty; omit namespace (or give null) to work on "
-                                               "the host itself"), (name, results[name]["msg"])
+        assert results[name]["msg"].startswith("namespace: '' is not a valid namespace name (it is empty); omit "
+                                               "namespace (or give null) to work on the host itself"), results[name]
     for run in ("host", "null"):
         assert results[run]["changed"] and not results[run].get("failed"), results[run]
         assert results[run]["commands"] == ["ip link set dev vmbr0 mtu 1400"], results[run]

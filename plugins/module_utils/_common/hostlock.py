@@ -75,8 +75,8 @@ def namespace_problem(name):
     if name is None:
         return None
     if name == "":
-        return ("namespace: '' is empty; omit namespace (or give null) to work on the host itself, or name a "
-                f"network namespace: {NAMESPACE_RULE}")
+        return ("namespace: '' is not a valid namespace name (it is empty); omit namespace (or give null) to work "
+                f"on the host itself, or name a network namespace: {NAMESPACE_RULE}")
     if not isinstance(name, str) or len(name) > NAMESPACE_MAX or not is_safe(name):
         return f"namespace: {name!r} is not a valid namespace name; allowed {NAMESPACE_RULE}"
     return None
