@@ -55,10 +55,12 @@ def test_restored_from_a_file_that_says_link_down_keeps_the_port_down(host):
 @pytest.mark.fullkernel("bonding", "dummy")
 def test_a_rollback_that_gives_a_bond_its_port_back_leaves_that_port_down(netns):
     """The kernel opens (brings up) every device a bond enslaves: a port the snapshot has down is taken down again
-    after it joins. In-process (a watchdog's Python start costs half a minute under emulation)."""
+    after it joins. In-process (a watchdog's Python start costs half a minute under emulation). 802.3ad: the
+    snapshot of a bond in another mode holds options its mode ignores, which main's Bond.in_its_mode (issue 24)
+    leaves out of a rollback."""
     iproute(netns, ["ip link add eno1 address 52:54:00:aa:00:01 type dummy",
                     "ip link add eno2 address 52:54:00:aa:00:02 type dummy",
-                    "ip link add bond0 type bond mode active-backup miimon 100",
+                    "ip link add bond0 type bond mode 802.3ad miimon 100",
                     "ip link set eno1 master bond0", "ip link set eno2 master bond0", "ip link set bond0 up",
                     "ip link set eno2 down"])                 # the operator's: eno2 out of service, still a port
     before = kernel_state(netns)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_OPTION_MODES, Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
+    Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import Operation
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, checked, plan_mtu_ip_state
@@ -70,26 +70,10 @@ def _keep_port_states(future: HostNetwork, desired: HostNetwork, name: str) -> l
             if future.get(port) is not None and bool(future.get(port).up) != up]
 
 
-def _as_described(bond: Bond) -> Bond:
-    """`bond` without the options its mode ignores.
-
-    The kernel reports every option in every mode, so a snapshot of an
-    active-backup bond has a lacp_rate, an ad_select and a xmit_hash_policy;
-    plan_bond holds each option it is given to the mode and refused them, and
-    with them every rollback of a host with such a bond (found by a lane test
-    of this file's port rule). They mean nothing in that mode: leave them alone.
-    """
-    out = bond.clone()
-    for option, modes in BOND_OPTION_MODES.items():
-        if (bond.mode or "balance-rr") not in modes:
-            setattr(out, option, None)
-    return out
-
-
 def _device_plan(host: HostNetwork, desired: HostNetwork, name: str, guests: GuestMatcher) -> Plan:
     dev = desired.get(name)
     if isinstance(dev, Bond):
-        plan = plan_bond(host, _as_described(dev), [p.name for p in desired.ports_of(name)], dev.up, take_over=True)
+        plan = plan_bond(host, dev, [p.name for p in desired.ports_of(name)], dev.up, take_over=True)
         return Plan(plan.operations + _keep_port_states(plan.predict(host), desired, name), plan.warnings)
     if isinstance(dev, Bridge):
         members = desired.ports_of(name)
