@@ -100,7 +100,7 @@ options:
         them in C(/etc/network/interfaces.new) and moves that file over C(/etc/network/interfaces) on "Apply
         Configuration" or at boot, which would silently undo a save into C(interfaces) alone).
       - V(refuse) fails naming the file and writes nothing, also in check mode. A staged copy identical to the
-        main file stages no change: the save goes on with a warning, writing the same change into both (as V(keep)).
+        main file stages no change, so the save goes on with a warning, writing the same change into both (as V(keep)).
       - V(discard) backs the staged file up (O(backup_dir)) and removes it, then saves.
       - V(keep) writes the same change into both files, so the staged changes stay staged and applying them
         later keeps this change. It fails when the staged file changes a device this save writes.

@@ -92,10 +92,10 @@ def test_query_warns_of_an_orphaned_checkpoint(host):
         time.sleep(0.02)
         query = host.checkpoint(state="query")
     assert query["armed"] and query["checkpoint"]["orphaned"], query
-    assert warnings(query) == [f"checkpoint {checkpoint['id']} (armed {checkpoint['armed_at']}, deadline "
-                                 f"{query['checkpoint']['deadline_at']}) is orphaned: {query['checkpoint']['problem']}. "
-                                 f"Run state=rolled_back to restore its snapshot, or state=confirmed with "
-                                 f"id={checkpoint['id']} to keep the network as it is now"]
+    view = query["checkpoint"]
+    assert warnings(query) == [f"checkpoint {view['id']} (armed {view['armed_at']}, deadline {view['deadline_at']}) "
+                               f"is orphaned: {view['problem']}. Run state=rolled_back to restore its snapshot, or "
+                               f"state=confirmed with id={view['id']} to keep the network as it is now"]
     assert "nothing will roll back" in warnings(query)[0]
     assert not host.checkpoint(state="rolled_back").get("failed")
 
