@@ -14,11 +14,15 @@ import io
 import json
 
 from ansible.module_utils import basic
+from ansible.module_utils.common import warnings as module_warnings
 
 
 def run_module(name: str, args: dict, check: bool = False) -> dict:
     """The result dict of netsafe.hypervisor.<name> called with `args` ('failed' set on failure)."""
     module = importlib.import_module(f"ansible_collections.netsafe.hypervisor.plugins.modules.{name}")
+    # Ansible keeps a module's warnings in a process-wide list: a run must not report the runs before it.
+    for kept in ("_global_warnings", "_global_deprecations"):
+        getattr(module_warnings, kept, {}).clear()
     payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check, _ansible_diff=True)}
     basic._ANSIBLE_ARGS = json.dumps(payload).encode()  # pylint: disable=protected-access
     basic._ANSIBLE_PROFILE = "legacy"  # pylint: disable=protected-access

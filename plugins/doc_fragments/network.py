@@ -12,6 +12,8 @@ options:
       - The namespace must already exist; a misspelt name fails instead of creating an empty namespace.
       - ASCII letters, digits, C(-), C(_) and C(.), starting with a letter or digit, at most 244 characters; any other
         name (a path such as C(x/../y) included) fails before anything is read, locked or created.
+      - Omitted (or null), the host's own network. An empty string fails the same way and is never taken for the
+        host, so a variable left empty cannot turn a task meant for a namespace onto the host.
       - This is how the collection is tested on a real kernel and how the demo lab runs.
     type: str
   guest_patterns:

@@ -16,7 +16,13 @@ description:
   - V(confirmed) disarms it and keeps the change. Confirm only from a task that reached the host over the network
     as it is now; the role P(netsafe.hypervisor.change_window#role) resets the connection first.
   - V(rolled_back) restores the snapshot now. V(query) reports what is armed, since when, until when, whether its
-    watchdog runs, and what happened to the last checkpoint.
+    watchdog runs, and what happened to the last checkpoint; it warns when an armed checkpoint is orphaned (nothing
+    will roll back at its deadline) and when the last rollback failed (the change is still there).
+  - A rollback that fails (the kernel refuses it twice, or it does not converge) leaves the network as it was before
+    the rollback, records V(rollback_failed) and keeps the checkpoint's snapshot (C(failed.json) in the state
+    directory). Until the operator resolves it, V(armed) is refused, as over an orphaned checkpoint. V(rolled_back)
+    (with its O(id) or without) tries the rollback again from that snapshot; V(confirmed) with its O(id) keeps the
+    network as it is now and closes the window.
   - One checkpoint per host (or per O(namespace)) at a time. Arming while one is armed fails and names it, its age
     and its deadline. A checkpoint whose watchdog died, or that was armed before a reboot, is reported as orphaned;
     V(rolled_back) still restores it and V(confirmed) keeps the network as it is.
@@ -60,7 +66,8 @@ options:
   id:
     description:
       - The checkpoint id that V(armed) returned. Required with O(state=confirmed), so that a late confirmation
-        never disarms another window. With O(state=rolled_back), optional; when given it must name the armed one.
+        never disarms another window. With O(state=rolled_back), optional; when given it must name the armed one
+        (or the last one, whose rollback failed, to try it again).
     type: str
   timeout:
     description:
@@ -110,7 +117,8 @@ options:
     type: path
     default: /
 notes:
-  - Check mode changes nothing. V(armed) reports whether it would be refused; V(rolled_back) reports the rollback plan.
+  - Check mode changes nothing and writes nothing (not even the checkpoint's lock file). V(armed) reports whether it
+    would be refused; V(rolled_back) reports the rollback plan.
   - Routes other than the default routes, bridge ageing and multicast settings, and bridge port cost and priority
     are not part of the snapshot.
 seealso:
@@ -186,6 +194,8 @@ last:
       when the rollback took the snapshot's ports, addresses or default routes back from it (also in the reason).
     - A record that could not be removed when its checkpoint finished (a read-only C(/var/lib)) is named in
       C(not_written); the outcome bearing its id makes it history, never armed again.
+    - After V(rollback_failed), C(errors) and C(snapshot_kept) (whether V(rolled_back) can try it again). A failed
+      rollback the operator kept with V(confirmed) says so in C(reason), with the failure under C(rollback_failed).
   returned: always
   type: dict
 pending:
@@ -209,6 +219,7 @@ left:
   sample: [{"device": "fwbr101i0", "reason": "Proxmox VE's firewall bridge of a guest NIC; carries guest ports fwln101i0, tap101i0"}]
 """
 
+import contextlib
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
@@ -258,6 +269,7 @@ def would_arm(module, store: cp.Store, guests: GuestMatcher) -> dict:
     record = store.load()
     if record is not None:
         window.refuse_second(store, record)
+    window.refuse_after_failure(store)
     host = window.snapshot(module.params["namespace"], guests)
     return {"changed": True, "armed": False, "last": store.last(),
             "msg": f"would arm a checkpoint of {len(host.devices)} devices for {module.params['timeout']} s"}
@@ -272,6 +284,7 @@ def arm(module, store: cp.Store) -> dict:
         record = store.load()
         if record is not None:
             window.refuse_second(store, record)
+        window.refuse_after_failure(store)
         with task_writer(module).lock(params["namespace"]):   # never another writer's half-made change
             host = window.snapshot(params["namespace"], guests)
         record = window.new_record(params["namespace"], host, params["timeout"], params["devices"],
@@ -296,39 +309,70 @@ def arm(module, store: cp.Store) -> dict:
     return result
 
 
+def _locked(store: cp.Store, check_mode: bool):
+    """The store's lock for a change; none in check mode, which writes nothing (taking the lock would create the
+    run directory and its lock file). Records are replaced whole (write_atomic): an unlocked read sees a whole one."""
+    return contextlib.nullcontext() if check_mode else store
+
+
+def _to_retry(store: cp.Store, wanted_id):
+    """With nothing armed: the kept record of the last checkpoint, when its rollback failed (and `wanted_id`, if
+    given, names it), to be rolled back again; None when there is nothing to do. A failed rollback whose
+    snapshot was not kept is a CheckpointError that says what to do."""
+    last = window.failed_rollback(store)
+    if last is None or wanted_id not in (None, last["id"]):
+        last = store.last()
+        if wanted_id and not (last and last.get("id") == wanted_id and last["outcome"] == cp.ROLLED_BACK):
+            raise cp.CheckpointError(window.not_armed(store, wanted_id, None))
+        return None
+    kept = store.failed(last["id"])
+    if kept is None:
+        raise cp.CheckpointError(window.failed_advice(store, last))
+    return kept
+
+
 def rolled_back(module, store: cp.Store) -> dict:
+    """Roll back the armed checkpoint, or try again the last one whose rollback failed."""
     params = module.params
-    with store:
+    with _locked(store, module.check_mode):
         record = store.load()
-        if record is None:
-            last = store.last()
-            if params["id"] and not (last and last.get("id") == params["id"] and last["outcome"] == cp.ROLLED_BACK):
-                raise cp.CheckpointError(window.not_armed(store, params["id"], None))
-            return {"changed": False, "armed": False, "last": last, "commands": []}
+        retry = record is None
+        if retry:
+            record = _to_retry(store, params["id"])
+            if record is None:
+                return {"changed": False, "armed": False, "last": store.last(), "commands": []}
         if params["id"] and params["id"] != record["id"]:
             raise cp.CheckpointError(window.not_armed(store, params["id"], record))
+        reason = ("tried again after its rollback failed at " + cp.iso(store.last()["at"])) if retry else \
+            "rolled back on request"
         writer = task_writer(module)
         if module.check_mode:
-            result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", True, writer)
+            result = window.roll_back_record(store, record, reason, "net_checkpoint", True, writer)
         else:
             # The network lock first: a rollback that cannot have it leaves the checkpoint armed and its
             # watchdog running. The watchdog is stopped once the record is finished (as a confirmation does):
             # told to stop while armed, it would roll back itself; a task that dies mid-way leaves it to.
             with writer.lock(params["namespace"]):
-                result = window.roll_back_record(store, record, "rolled back on request", "net_checkpoint", False,
-                                                 writer)
+                result = window.roll_back_record(store, record, reason, "net_checkpoint", False, writer)
                 cp.stop_watchdog(record)
     if result.get("failed"):
-        raise cp.CheckpointError(f"the rollback of {record['id']} failed: {'; '.join(result['outcome']['errors'])}")
-    result.update(armed=module.check_mode, last=store.last())
+        raise cp.CheckpointError(f"the rollback of {record['id']} failed: {'; '.join(result['outcome']['errors'])}; "
+                                 f"{window.failed_advice(store, store.last())}")
+    result.update(armed=module.check_mode and not retry, last=store.last())
     result.setdefault("commands", (result.get("outcome") or {}).get("commands", []))
     return _warn_not_written(result)
 
 
 def confirmed(module, store: cp.Store) -> dict:
+    """Disarm the armed checkpoint; with the id of one whose rollback failed, keep the network as it is."""
     last = store.last()
-    if store.load() is None and last and last.get("id") == module.params["id"] and last["outcome"] == cp.CONFIRMED:
-        return {"changed": False, "armed": False, "last": last}
+    if store.load() is None and last and last.get("id") == module.params["id"]:
+        if last["outcome"] == cp.CONFIRMED:
+            return {"changed": False, "armed": False, "last": last}
+        if last["outcome"] == cp.ROLLBACK_FAILED:
+            result = window.accept_failed(store, last, module.check_mode)
+            result.update(armed=False, last=store.last())
+            return _warn_not_written(result)
     result = window.confirm(store, module.params["id"], module.check_mode)
     result.update(armed=module.check_mode, last=store.last())
     return _warn_not_written(result)
@@ -358,8 +402,6 @@ def run(module) -> dict:
         return rolled_back(module, store)
     result = window.query(store)
     result["changed"] = False
-    if result.get("pending"):
-        result["warnings"] = [result["pending"]["problem"]]
     return result
 
 

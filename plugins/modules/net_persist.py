@@ -72,7 +72,8 @@ options:
       - Where the host's C(/) is. O(path), O(backup_dir) and absolute paths inside the files (C(source) lines) are
         resolved under it.
       - For an image being prepared, or a scratch tree in tests. A symlink inside it is followed while it stays
-        inside; a path that C(..) or a symlink leads out of O(root) fails, naming it, before anything is written.
+        inside; a path that C(..) or a symlink leads out of O(root) fails, naming it and the option it came from
+        (O(path), O(backup_dir), in check mode too), before anything is written.
       - Directories under C(/var/lib/netsafe) (the default O(backup_dir)) are made 0700 and root's whatever the umask;
         one that is a symlink, another user's or writable by others fails the task, naming it.
     type: path
@@ -98,7 +99,8 @@ options:
       - What to do when the files have a staged copy holding changes not yet applied (Proxmox VE's web UI keeps
         them in C(/etc/network/interfaces.new) and moves that file over C(/etc/network/interfaces) on "Apply
         Configuration" or at boot, which would silently undo a save into C(interfaces) alone).
-      - V(refuse) fails naming the file and writes nothing, also in check mode.
+      - V(refuse) fails naming the file and writes nothing, also in check mode. A staged copy identical to the
+        main file stages no change, so the save goes on with a warning, writing the same change into both (as V(keep)).
       - V(discard) backs the staged file up (O(backup_dir)) and removes it, then saves.
       - V(keep) writes the same change into both files, so the staged changes stay staged and applying them
         later keeps this change. It fails when the staged file changes a device this save writes.
@@ -122,7 +124,8 @@ attributes:
 notes:
   - MAC addresses are not written; the kernel derives a bridge's, bond's and VLAN's MAC from its ports.
   - Guest plumbing is never written; Proxmox VE's firewall bridges and links (C(fwbr*), C(fwpr*), C(fwln*)), the
-    C(vmbrNvM) bridges it makes for tagged guests (and the VLAN devices under them), any C(tap*) or C(veth*). Nor is
+    C(vmbrNvM) bridges it makes for tagged guests (and the VLAN devices under them), libvirt's network bridges
+    C(virbr<N>), any C(tap*) or C(veth*). Nor is
     any device defined in C(/etc/network/interfaces.d/sdn) (Proxmox VE's SDN); naming one is an error.
   - A stanza the V(ifupdown2) format cannot read (a Mako template, C(bridge-ports glob ...) or C(regex ...), a
     placeholder address) is kept as it is; the save is refused, naming the line, only when it concerns a device

@@ -63,7 +63,7 @@ options:
     description:
       - Name of a network namespace (as listed by C(ip netns list)) to probe from instead of the host's own
         network. Every socket is opened inside it; no process is started there.
-      - The namespace must already exist.
+      - The namespace must already exist. Omitted (or null), the host; an empty string fails, naming O(namespace).
     type: str
   fail_on_required:
     description:

@@ -137,7 +137,8 @@ options:
   namespace:
     description:
       - Named network namespace (as in C(ip netns)) in which O(required_interfaces) live.
-      - The namespace must exist; it is never created.
+      - The namespace must exist; it is never created. Omitted (or null), the host; an empty string fails, naming
+        O(namespace).
       - Only the link monitor looks there; the connection to vCenter is made from the namespace
         the module runs in.
     type: str
@@ -330,6 +331,7 @@ category:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import namespace_problem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._vcenter.connect import (
     ConnectSettings,
     VcenterConnectError,
@@ -376,6 +378,8 @@ def main() -> None:
         module.fail_json(msg="connect_timeout must be > 0 seconds", reason="bad_argument")
     if p["max_network_wait"] <= 0:
         module.fail_json(msg="max_network_wait must be > 0 seconds", reason="bad_argument")
+    if namespace_problem(p["namespace"]):
+        module.fail_json(msg=namespace_problem(p["namespace"]), reason="bad_argument")
     settings = ConnectSettings(
         hostname=p["hostname"], username=p["username"], password=p["password"], port=p["port"],
         validate_certs=p["validate_certs"], ca_path=p["ca_path"],

@@ -97,14 +97,18 @@ def test_a_root_a_symlink_leads_out_of_is_refused_and_nothing_is_written_outside
     before = kernel_state(ns)
     for args in ({}, {"state": "rendered"}, {"path": "/../outside/interfaces"}):
         result = run_module("net_persist", dict({"format": "ifupdown2", "namespace": ns, "root": str(root)}, **args))
-        assert result.get("failed") and result["msg"].startswith("root: ") and "leads out of" in result["msg"], result
+        # named by the option that led out (the default path /etc/network/interfaces too), not root
+        assert result.get("failed") and result["msg"].startswith("path: ") and "leads out of" in result["msg"], result
     (root / "etc/network").unlink()
     (root / "etc/network").mkdir()
     (root / "var").mkdir()
     (root / "var/lib").symlink_to(outside)   # the default backup_dir, /var/lib/netsafe/backups
     (root / "etc/network/interfaces").write_text("auto lo\niface lo inet loopback\n")
     result = run_module("net_persist", {"format": "ifupdown2", "namespace": ns, "root": str(root)})
-    assert result.get("failed") and f"root: {root}/var/lib/netsafe/backups leads out of" in result["msg"], result
+    assert result.get("failed") and f"backup_dir: {root}/var/lib/netsafe/backups leads out of" in result["msg"], result
+    preview = run_module("net_persist", {"format": "ifupdown2", "namespace": ns, "root": str(root),
+                                         "backup_dir": "/srv/../../outside"}, check=True)
+    assert preview.get("failed") and preview["msg"].startswith(f"backup_dir: {root}/srv/../../outside leads out of")
     assert (root / "etc/network/interfaces").read_text() == "auto lo\niface lo inet loopback\n"
     assert list(outside.iterdir()) == [] and state_diff(before, kernel_state(ns)) == []
 

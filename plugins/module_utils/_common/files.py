@@ -137,6 +137,8 @@ def under_root(root: str, path: str, param: str = "root") -> str:
 
     `root` is where a host's / is (a scratch tree in tests, an image being
     prepared); a symlink that stays inside it is followed like any other.
+    `param` is the option the path came from (`path`, `backup_dir`), which the
+    refusal names: the one to change; `root` itself for paths of our own.
     """
     if root in ("", "/"):
         return path
@@ -145,7 +147,7 @@ def under_root(root: str, path: str, param: str = "root") -> str:
     real = os.path.realpath(joined)
     if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
         raise ValidationError([f"{param}: {joined} leads out of {root} (to {real}) through '..' or a symlink; "
-                               f"every path under {param} must stay inside it"])
+                               f"every path under root must stay inside it"])
     return joined
 
 

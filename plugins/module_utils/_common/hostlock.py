@@ -67,9 +67,16 @@ NAMESPACE_RULE = f"{SAFE_CHARACTERS}, at most {NAMESPACE_MAX} characters"
 
 
 def namespace_problem(name):
-    """Why `name` cannot be a namespace we work in, or None (None and '' mean the host itself)."""
-    if name is None or name == "":
+    """Why `name` cannot be a namespace we work in, or None (None means the host itself).
+
+    An empty name is refused, not read as the host: `namespace: "{{ x }}"` with `x` empty would otherwise plan a
+    task meant for a namespace against the host's own network.
+    """
+    if name is None:
         return None
+    if name == "":
+        return ("namespace: '' is not a valid namespace name (it is empty); omit namespace (or give null) to work "
+                f"on the host itself, or name a network namespace: {NAMESPACE_RULE}")
     if not isinstance(name, str) or len(name) > NAMESPACE_MAX or not is_safe(name):
         return f"namespace: {name!r} is not a valid namespace name; allowed {NAMESPACE_RULE}"
     return None

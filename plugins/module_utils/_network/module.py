@@ -11,7 +11,9 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import DEFAULT_TIMEOUT, Writer
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import (
+    DEFAULT_TIMEOUT, Writer, namespace_problem,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     DEFAULT_GUEST_PATTERNS, GuestMatcher, IpConfig, name_problem, normalize_mac,
 )
@@ -97,9 +99,18 @@ def converge_task(module, planner, view, guests: GuestMatcher | None = None) -> 
     return converge(params["namespace"], guests, planner, view, module.check_mode, task_writer(module))
 
 
+def check_namespace(params: dict) -> None:
+    """The task's `namespace` to the one rule, before anything is read: '' is refused, never taken for the host."""
+    problem = namespace_problem(params.get("namespace"))
+    if problem:
+        raise ValidationError([problem])
+
+
 def run_module(module, body) -> None:
-    """Call body(); turn the collection's errors into fail_json, report warnings."""
+    """Call body() once the task's namespace passed the rule; turn the collection's errors into fail_json, report
+    warnings."""
     try:
+        check_namespace(module.params)
         result = body()
     except NetsafeError as exc:
         # A failed change whose undo did not complete left the host changed: say so.

@@ -248,7 +248,7 @@ def _setns(fd: int) -> None:
 
 def namespace_path(name: str) -> str:
     """Path of a named namespace; a name outside the rule is a ValidationError, a missing one NamespaceNotFound."""
-    problem = namespace_problem(name) if name else f"namespace: {name!r} is not a valid namespace name"
+    problem = namespace_problem(name) if name is not None else "namespace: None is not a namespace name"
     if problem:
         raise ValidationError([problem])
     path = os.path.join(NETNS_DIR, name)

@@ -56,11 +56,14 @@ def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans
 
 
 def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: GuestMatcher,
-                port_vlans: dict | None = None) -> Plan:
+                port_vlans: dict | None = None, port_states: dict | None = None) -> Plan:
     """Operations that take bridge `desired.name` from `host` to the desired state.
 
     `ports` None leaves uplinks alone; a list makes the uplinks exactly that
-    list. Guest ports are never released. `port_vlans` maps a port (or the
+    list, each brought up if it is down, except a port whose admin state
+    `port_states` gives: that one is decided by the port's own description
+    (plan_host: a NIC the operator took down stays down), never by its
+    bridge. Guest ports are never released. `port_vlans` maps a port (or the
     bridge itself) to its VLAN membership on a vlan-aware bridge. Addresses
     and gateways None are left alone. Order: create or set attributes,
     release unwanted uplinks (before new ones join, so two uplinks never loop
@@ -105,7 +108,7 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
             dev = host.get(port)
             if dev.master != name:
                 ops.append(Operation.setting(port, "master", name, dev.master))
-            if not dev.up:
+            if not dev.up and port not in (port_states or {}):
                 ops.append(Operation.setting(port, "up", True, False))
     if port_vlans:
         future = Plan(ops).predict(host)

@@ -14,6 +14,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import Operation
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, checked, plan_mtu_ip_state
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import plan_bridge
@@ -51,15 +52,34 @@ def dependency_order(desired: HostNetwork) -> list:
     return order
 
 
+def _port_states(desired: HostNetwork, name: str) -> dict:
+    """The admin state each described port of bridge or bond `name` has in its own description.
+
+    A port's own description decides whether it is up (an uplink taken out of
+    service with `ip link set eno2 down`, or `link-down yes` in a file), not
+    the bridge or bond it belongs to: a master that brought it up would fight
+    it, and the verifying re-plan would never be empty.
+    """
+    return {p.name: p.up for p in desired.ports_of(name) if p.up is not None}
+
+
+def _keep_port_states(future: HostNetwork, desired: HostNetwork, name: str) -> list:
+    """Ports a bond opened on enslaving (the kernel does) that their description keeps down: down again."""
+    return [Operation.setting(port, "up", up, future.get(port).up)
+            for port, up in sorted(_port_states(desired, name).items())
+            if future.get(port) is not None and bool(future.get(port).up) != up]
+
+
 def _device_plan(host: HostNetwork, desired: HostNetwork, name: str, guests: GuestMatcher) -> Plan:
     dev = desired.get(name)
     if isinstance(dev, Bond):
-        return plan_bond(host, dev, [p.name for p in desired.ports_of(name)], dev.up, take_over=True)
+        plan = plan_bond(host, dev, [p.name for p in desired.ports_of(name)], dev.up, take_over=True)
+        return Plan(plan.operations + _keep_port_states(plan.predict(host), desired, name), plan.warnings)
     if isinstance(dev, Bridge):
         members = desired.ports_of(name)
         port_vlans = {d.name: d.vlans for d in [dev] + members if d.vlans is not None}
         return plan_bridge(host, dev, [p.name for p in members if not guests.is_guest_device(p)], dev.up, guests,
-                           port_vlans or None)
+                           port_vlans or None, _port_states(desired, name))
     if isinstance(dev, Vlan):
         missing = [key for key in ("parent", "vlan_id") if getattr(dev, key) is None]
         if missing:

@@ -36,6 +36,7 @@ REDACTED = "********"   # Ansible's own mask for a no_log value
 _SECTION = re.compile(r"^\s*\[([^\]]*)\]\s*$")
 _KEY_VALUE = re.compile(r"^([ \t]*)([^=\s#;][^=]*?)([ \t]*=[ \t]*)(.*?)(\r?\n?)$")
 _KEY_WORDS = re.compile(r"^([ \t]*)(\S+)([ \t]+)(.*?)([ \t]*)(\r?\n?)$")
+_CONTINUATION = re.compile(r"^([ \t]*)()()(.*?)([ \t]*)(\r?\n?)$")   # all of a line is the value it continues
 
 
 class Problem:
@@ -81,13 +82,14 @@ class PersistFormat:
         self.root = root
         self.path = path
 
-    def host_path(self, path: str) -> str:
-        """Where a path as the host sees it (absolute) lives on this machine: under `root`, never out of it."""
-        return under_root(self.root, path)
+    def host_path(self, path: str, param: str = "root") -> str:
+        """Where a path as the host sees it (absolute) lives on this machine: under `root`, never out of it (an
+        escape is refused naming `param`, the option the path came from)."""
+        return under_root(self.root, path, param)
 
     def check_path(self) -> None:
-        """A clear error when `path` is not the kind of thing this format needs."""
-        real = self.host_path(self.path)
+        """A clear error when `path` is not the kind of thing this format needs (or leads out of root)."""
+        real = self.host_path(self.path, "path")
         if self.PATH_IS_DIR:
             if os.path.exists(real) and not os.path.isdir(real):
                 raise ValidationError([f"path: {self.path} is not a directory; format {self.NAME} keeps one file per "
@@ -139,9 +141,17 @@ class PersistFormat:
         raise NotImplementedError
 
     def _secret_lines(self, text: str):
-        """(line, match) for every line holding a secret value, the value being group 4 of the match."""
-        section = ""
+        """(line, match) for every line holding a secret value, the value being group 4 of the match.
+
+        A secret's value is its whole logical line: one continued with a trailing '\\' (ifupdown2 and systemd
+        join such lines; ifupdown2 skips blank lines in between) goes on in the lines after it, each all value.
+        """
+        section, continued = "", False
         for line in text.splitlines(keepends=True):
+            if continued:
+                continued = not line.strip() or line.strip().endswith("\\")
+                yield line, _CONTINUATION.match(line) if line.strip() else None
+                continue
             found = _SECTION.match(line) if self.SYNTAX == "ini" else None
             if found:
                 section = found.group(1).strip()
@@ -153,6 +163,7 @@ class PersistFormat:
                 continue
             match = (_KEY_VALUE if self.SYNTAX == "ini" else _KEY_WORDS).match(line)
             if match and match.group(4) and self.secret_key(section, match.group(2).strip()):
+                continued = match.group(4).rstrip().endswith("\\")
                 yield line, match
             else:
                 yield line, None
@@ -171,4 +182,6 @@ class PersistFormat:
 
     def secret_values(self, text: str) -> set:
         """The secret values in `text`, for Ansible's no_log masking of anything that quotes a line."""
-        return {match.group(4).strip() for _line, match in self._secret_lines(text or "") if match is not None}
+        values = (match.group(4).strip().rstrip("\\").strip() for _line, match in self._secret_lines(text or "")
+                  if match is not None)
+        return {value for value in values if value}

@@ -200,6 +200,23 @@ def _staged_warning(fmt, what: str) -> list:
     return [f"{staged.path} holds changes staged but not applied (Proxmox VE's web UI); {what}"]
 
 
+def _stages_nothing(fmt, staged, job: dict) -> bool:
+    """The staged copy is the main file byte for byte: it stages no change (a warning says so).
+
+    It is still Proxmox VE's to move over the main file on Apply Configuration or at boot, so a save that
+    writes the main file writes the staged copy too (as pending_changes=keep would): the two stay identical,
+    and neither moment can undo the save.
+    """
+    main = job["files"].get(fmt.path)
+    if main is None or _read_files(staged, fmt).get(staged.path) != main:
+        return False
+    job["warnings"].append(f"pending_changes: {fmt.host_path(staged.path)} is identical to {fmt.host_path(fmt.path)}: "
+                           f"it stages no change, so it does not stop the save; "
+                           + ("it gets the same change, so that Apply Configuration or a boot, which move it over "
+                              f"{fmt.path}, keep it" if fmt.path in job["changes"] else "it is left as it is"))
+    return True
+
+
 def _staged_changes(fmt, host, names, guests, job: dict, pending: str) -> tuple:
     """What to do with the staged copy of the files (`pending_changes`): ({path: text or None}, {path: old text}).
 
@@ -213,6 +230,8 @@ def _staged_changes(fmt, host, names, guests, job: dict, pending: str) -> tuple:
         return {}, {}
     if pending not in PENDING_CHOICES:
         raise ValidationError([f"pending_changes: {pending!r} is not one of {', '.join(PENDING_CHOICES)}"])
+    if pending == "refuse" and _stages_nothing(fmt, staged, job):
+        pending = "keep"
     if pending == "refuse":
         raise ValidationError([f"pending_changes: {fmt.host_path(staged.path)} holds network changes staged but not "
                                f"applied (Proxmox VE's web UI writes them there, and moves that file over "
@@ -245,6 +264,7 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
           backup_keep: int = DEFAULT_BACKUP_KEEP, pending: str = "refuse") -> dict:
     if isinstance(backup_keep, bool) or not isinstance(backup_keep, int) or backup_keep < 0:
         raise ValidationError([f"backup_keep: {backup_keep!r} must be a whole number, 0 (keep every backup) or more"])
+    backup_root = fmt.host_path(backup_dir, "backup_dir")   # refused before anything is read, in check mode too
     host = kernel(namespace, guests)
     job = plan_files(fmt, host, names, guests)
     staged_changes, staged_files = _staged_changes(fmt, host, names, guests, job, pending)
@@ -256,7 +276,6 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
     if check_mode or not changes:
         result["files"] = _result_files(fmt, before, changes)
         return result
-    backup_root = fmt.host_path(backup_dir)
     for path in changes:
         fmt.host_path(path)   # a path a symlink leads out of root is refused before the first write
     backups = fileops.BackupRun(backup_root, backup_keep, top=fileops.netsafe_top(backup_root, fmt.root))

@@ -216,11 +216,16 @@ def _parse_file(path: str, text: str) -> _File:
     file outside any stanza); Mako template lines (ifupdown2 renders them) are kept and never read as options."""
     f = _File(path, text)
     f.problems = []
-    stanza, blank_before, template = None, False, _Template()
+    stanza, blank_before, template, continued = None, False, _Template(), False
     for index, line in enumerate(f.lines[:-1]):
         lineno = index + 1
         stripped = line.text.strip()
         where = f"{path} line {lineno}"
+        if continued:
+            # The rest of a line continued with '\' (refused below, once): ifupdown2 joins it to that line, blank
+            # lines skipped, so it is never an option of its own, and never quoted (it may be half a secret).
+            continued = not stripped or stripped.endswith("\\")
+            continue
         if template.takes(stripped):
             # Kept as it is. Right under a stanza's options it shapes that stanza, which net_persist then does
             # not claim to know; after a blank line it starts something new.
@@ -238,6 +243,7 @@ def _parse_file(path: str, text: str) -> _File:
         if stripped.endswith("\\"):
             problem = f"{where}: a line continued with '\\' is not supported here; join it into one line"
             f.problems.append(Problem(problem, [stanza.name] if stanza is not None and stanza.name else ()))
+            continued = True
             continue
         words = stripped.split()
         word = words[0]
@@ -964,38 +970,42 @@ class _Context:
         return kept + sorted(p for p in members if p not in kept)
 
     def reach(self, desired: HostNetwork, new, remove) -> None:
-        """Which devices `ifup -a` will bring up once rendered (`self.reached`), and which of them without any
-        `auto` added by this render (`self.auto_reached`): `auto` ones, new ones, and what they stand on.
+        """Which devices `ifup -a` will bring up without any `auto` added by this render (`self.auto_reached`:
+        `auto` ones, new ones, and what they stand on), and which will get an `auto` line of their own.
 
         A port that leaves its bridge (a swapped uplink) is no longer brought up with it: whether its own
         stanza needs `auto` or `link-down` follows from this, not from what the files said before."""
-        lowers: dict = {}
+        self._lowers: dict = {}
         for name, dev in self.final.items():
             if dev.master:
-                lowers.setdefault(dev.master, []).append(name)
+                self._lowers.setdefault(dev.master, []).append(name)
             if isinstance(dev, Vlan) and dev.parent:
-                lowers.setdefault(name, []).append(dev.parent)
-
-        def closure(roots):
-            found, todo = set(), list(roots)
-            while todo:
-                name = todo.pop()
-                if name not in found:
-                    found.add(name)
-                    todo += lowers.get(name, [])
-            return found
-
+                self._lowers.setdefault(name, []).append(dev.parent)
         base = (set(self.host.auto) - set(remove)) | set(new)
-        self.auto_reached = closure(base)
-        extra = {n for n, d in desired.devices.items() if n not in self.auto_reached
-                 and (d.up or (d.up is False and d.TYPE != "nic"))}
-        self.reached = closure(base | extra)
+        self.auto_reached = self._closure(base)
+        # Devices that will get an `auto` line of their own (_edit_up): what they stand on is reached too.
+        self._own_auto = {n for n, d in desired.devices.items() if n not in self.auto_reached
+                          and (d.up or (d.up is False and d.TYPE != "nic"))}
+
+    def _closure(self, roots) -> set:
+        """`roots` and everything they stand on (ports, slaves, a VLAN's parent): what `ifup` brings up with them."""
+        found, todo = set(), list(roots)
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                todo += self._lowers.get(name, [])
+        return found
 
     def up_after(self, host: _Host, dev):
-        """What the rendered files say of dev.up before its own `auto`/`link-down` lines are edited."""
+        """What the rendered files say of dev.up before its own `auto`/`link-down` lines are edited.
+
+        Reached through an `auto` line, an added one included, but never through the `auto` line this device
+        would get itself: a NIC Proxmox VE wrote without one (`iface eno1 inet manual`), left up when a swap took
+        it out of its bridge, needs it added, or nothing brings it up at boot."""
         st, opt = _one(host, dev.name, "link-down")
         down = opt is not None and _yes(st, opt)
-        if dev.name in self.reached:
+        if dev.name in self.auto_reached or dev.name in self._closure(self._own_auto - {dev.name}):
             return not down
         return False if dev.TYPE == "nic" else None
 

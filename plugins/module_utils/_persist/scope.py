@@ -12,7 +12,7 @@ What is never persisted: guest ports (their hypervisor creates them, and
 tap_reenslave/tap_guard put them back), the rest of a hypervisor's guest
 plumbing (PLUMBING: Proxmox VE's firewall bridges and links, the vmbrNvM
 bridges it makes for tagged guests on a bridge that is not vlan-aware and the
-VLAN devices under them, any tap or veth), devices the files leave to another
+VLAN devices under them, libvirt's virbrN network bridges, any tap or veth), devices the files leave to another
 owner (Proxmox VE's SDN file; the format's `reserved()`), MAC addresses
 (derived by the kernel from the ports; a format that cannot say "derived"
 would pin them), and the transient loose binding the bond planner uses during
@@ -25,7 +25,8 @@ import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    Bond, Bridge, GuestMatcher, HostNetwork, IpConfig, Nic, Vlan, bond_options_for_mode, name_problem,
+    HYPERVISOR_BRIDGES, Bond, Bridge, GuestMatcher, HostNetwork, IpConfig, Nic, Vlan, bond_options_for_mode,
+    name_problem,
 )
 
 # The kernel's value when a bond option is not given; a parser fills these in
@@ -39,9 +40,13 @@ BOND_DEFAULTS = {
 
 
 # Guest plumbing a hypervisor makes and removes itself (Proxmox VE: pve-firewall's fwbr/fwpr/fwln, and
-# vmbrNvM with its NIC.M, bond.M VLAN, for a tagged guest on a bridge that is not vlan-aware); any tap or veth.
+# vmbrNvM with its NIC.M, bond.M VLAN, for a tagged guest on a bridge that is not vlan-aware); any tap or veth;
+# and the bridges model.HYPERVISOR_BRIDGES names, which a rollback leaves too: libvirt's virbrN, which libvirt
+# creates from its network's definition (/etc/libvirt/qemu/networks) when it starts the network. In the host's
+# files ifupdown2 would make it at boot, before libvirt, with the network's address.
 PLUMBING = tuple(re.compile(p) for p in (
-    r"fwbr\d+i\d+", r"fwpr\d+p\d+", r"fwln\d+[io]\d+", r"vmbr\d+v\d+", r"tap.*", r"veth.*"))
+    r"fwbr\d+i\d+", r"fwpr\d+p\d+", r"fwln\d+[io]\d+", r"vmbr\d+v\d+", r"tap.*", r"veth.*")) + tuple(
+    pattern for pattern, _what in HYPERVISOR_BRIDGES)
 
 
 def is_plumbing(host: HostNetwork, dev) -> bool:
@@ -102,7 +107,8 @@ def scope(host: HostNetwork, names, guests: GuestMatcher, reserved=None) -> tupl
                             f"configuration (their hypervisor creates them; tap_reenslave puts them back)")
         elif is_plumbing(host, dev):
             problems.append(f"devices: {name!r} is guest plumbing (its hypervisor makes and removes it, like Proxmox "
-                            f"VE's fwbr/fwpr/fwln and vmbrNvM devices, or a tap or veth); it is never written")
+                            f"VE's fwbr/fwpr/fwln and vmbrNvM devices, libvirt's virbrN network bridges, or a tap "
+                            f"or veth); it is never written")
         elif dev.name == "lo":
             problems.append("devices: 'lo' is the loopback device; it is not ours to persist")
     if len(set(names)) != len(names):

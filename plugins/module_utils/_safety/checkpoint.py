@@ -43,6 +43,7 @@ RUN_DIR = RUN_TOP + "/checkpoint"
 STATE_DIR = STATE_TOP + "/checkpoint"
 RECORD = "checkpoint.json"
 LAST = "last.json"
+FAILED = "failed.json"     # the record of a checkpoint whose rollback failed: its snapshot, for a retry
 READY = "watchdog.ready"
 LOG = "watchdog.log"
 
@@ -326,6 +327,30 @@ class Store:
 
     def ready(self):
         return read_json(self.run_path(READY))
+
+    # -- a failed rollback ---------------------------------------------------
+
+    def keep_failed(self, record: dict) -> list:
+        """Keep the record of a checkpoint whose rollback failed (snapshot and all), so that the operator can
+        try the rollback again; best effort: what refused, one line each (a `not_written` entry)."""
+        try:
+            private_directory(self.state_dir, self.state_top)
+            write_atomic(self.state_path(FAILED), json.dumps(record, sort_keys=True).encode(), mode=0o600)
+        except (OSError, UnsafeDirectory) as exc:
+            return [f"the snapshot kept for a retry: {self.state_path(FAILED)}: {why(exc)}"]
+        return []
+
+    def failed(self, checkpoint_id: str):
+        """The kept record of `checkpoint_id`, while last.json still tells of its failed rollback; else None."""
+        last = self.last()
+        if not last or last.get("id") != checkpoint_id or last.get("outcome") != ROLLBACK_FAILED:
+            return None
+        kept = _read_quietly(self.state_path(FAILED))
+        return kept if kept and kept.get("id") == checkpoint_id else None
+
+    def drop_failed(self) -> None:
+        """The failed rollback was tried again or its network accepted: its kept record goes (best effort)."""
+        _remove(self.state_path(FAILED))
 
 
 def _note(outcome: dict, line: str) -> None:

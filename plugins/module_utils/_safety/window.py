@@ -97,6 +97,8 @@ def snapshot(namespace, guests: GuestMatcher) -> HostNetwork:
 
 
 def query(store: cp.Store) -> dict:
+    """What is armed and what happened last; a warning for each state that needs the operator: an orphaned
+    checkpoint (nothing will roll back at its deadline), a failed rollback (the change stays), a pending outcome."""
     now = time.time()
     record = store.load()
     result = {"armed": record is not None, "checkpoint": cp.describe(record, now) if record else None,
@@ -104,7 +106,58 @@ def query(store: cp.Store) -> dict:
     pending = None if record else cp.pending_outcome(store, result["last"])
     if pending:
         result["pending"] = pending
+    warnings = [cp.orphan_advice(result["checkpoint"])] if record and result["checkpoint"]["orphaned"] else []
+    failed = failed_rollback(store)
+    if failed and not record:
+        warnings.append(failed_advice(store, failed))
+    warnings += [pending["problem"]] if pending else []
+    if warnings:
+        result["warnings"] = warnings
     return result
+
+
+def failed_rollback(store: cp.Store):
+    """last.json, when it tells of a rollback that failed and nobody resolved since (the network still has the
+    change); else None."""
+    last = store.last()
+    return last if last and last.get("outcome") == cp.ROLLBACK_FAILED else None
+
+
+def failed_advice(store: cp.Store, last: dict) -> str:
+    """What a failed rollback means and the operator's two ways out: try it again, or keep the network as it is."""
+    ident = last["id"]
+    text = (f"the rollback of checkpoint {ident} failed at {cp.iso(last.get('at'))} "
+            f"({'; '.join(last.get('errors') or []) or 'no error recorded'}); the network still has the change")
+    if store.failed(ident) is not None:
+        return (text + f". Its snapshot is kept: state=rolled_back (id={ident}) tries the rollback again, "
+                       f"state=confirmed with id={ident} keeps the network as it is now")
+    return (text + f". Its snapshot was not kept ({store.state_path(cp.FAILED)}): check the host by hand, then "
+                   f"state=confirmed with id={ident} keeps the network as it is now")
+
+
+def accept_failed(store: cp.Store, last: dict, check_mode: bool) -> dict:
+    """state=confirmed for a checkpoint whose rollback failed: the network stays as it is, the window is closed
+    (last.json says so) and its kept snapshot goes."""
+    if check_mode:
+        return {"changed": True}
+    with store:
+        outcome = dict(last, outcome=cp.CONFIRMED, at=time.time(), by="net_checkpoint", not_written=[],
+                       reason="the network as it was after the failed rollback was kept (confirmed by request)",
+                       rollback_failed={k: last.get(k) for k in ("at", "by", "reason", "errors")})
+        for key in ("commands", "snapshot_kept", "started_at", "started_after_deadline_ms"):
+            outcome.pop(key, None)
+        store.record_outcome(outcome)
+        store.drop_failed()
+    log(store, f"{last['id']}: the network after its failed rollback is kept (confirmed)")
+    return {"changed": True, "outcome": outcome}
+
+
+def refuse_after_failure(store: cp.Store) -> None:
+    """No new window over one whose rollback failed: its change is still there (like an orphan, it is resolved
+    first: tried again, or kept)."""
+    failed = failed_rollback(store)
+    if failed:
+        raise cp.CheckpointError(f"cannot arm: {failed_advice(store, failed)}")
 
 
 def refuse_second(store: cp.Store, record: dict) -> None:
@@ -129,13 +182,12 @@ def new_record(namespace, host: HostNetwork, timeout: float, devices, probes, ga
 
 
 def confirm(store: cp.Store, checkpoint_id: str, check_mode: bool) -> dict:
-    """Disarm `checkpoint_id`: the change stays. Under the lock, so a deadline cannot win at the same time."""
+    """Disarm `checkpoint_id`: the change stays. Under the lock, so a deadline cannot win at the same time
+    (check mode reads without it: taking it would create the run directory)."""
+    if check_mode:
+        return {"changed": True, "checkpoint": cp.describe(_the_armed(store, checkpoint_id), time.time())}
     with store:
-        record = store.load()
-        if record is None or record["id"] != checkpoint_id:
-            raise cp.CheckpointError(not_armed(store, checkpoint_id, record))
-        if check_mode:
-            return {"changed": True, "checkpoint": cp.describe(record, time.time())}
+        record = _the_armed(store, checkpoint_id)
         if record["state"] != cp.ARMED:
             raise cp.CheckpointError(f"checkpoint {checkpoint_id} is {record['state']}; it can no longer be confirmed")
         # The record goes first, the watchdog second: a confirmation that cannot write last.json (a
@@ -146,6 +198,14 @@ def confirm(store: cp.Store, checkpoint_id: str, check_mode: bool) -> dict:
         cp.stop_watchdog(record)
     log(store, f"{checkpoint_id} confirmed {outcome['before_deadline']} s before its deadline")
     return {"changed": True, "outcome": outcome}
+
+
+def _the_armed(store: cp.Store, checkpoint_id: str) -> dict:
+    """The armed record, when it is `checkpoint_id`; else a CheckpointError saying what is armed."""
+    record = store.load()
+    if record is None or record["id"] != checkpoint_id:
+        raise cp.CheckpointError(not_armed(store, checkpoint_id, record))
+    return record
 
 
 def not_armed(store: cp.Store, checkpoint_id: str, record) -> str:
@@ -226,11 +286,14 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
         left = result["left"]
         break
     else:
-        outcome = _finish_rollback(store, record, not_written, {
+        kept = store.keep_failed(record)   # its snapshot, so that the operator can try again (failed_advice)
+        outcome = _finish_rollback(store, record, not_written + kept, {
             "outcome": cp.ROLLBACK_FAILED, "at": time.time(), "by": by, "reason": reason, "errors": errors,
-            "commands": commands, "started_at": started, "started_after_deadline_ms": started_late})
+            "commands": commands, "started_at": started, "started_after_deadline_ms": started_late,
+            "snapshot_kept": not kept})
         log(store, f"{record['id']}: ROLLBACK FAILED: {'; '.join(errors)}")
         return {"changed": bool(commands), "outcome": outcome, "failed": True}
+    store.drop_failed()   # a failed rollback of this checkpoint, tried again: done
     finished, finished_late = time.time(), _late_ms(record)
     announce_errors = _announce(record["namespace"], guests) if commands else []
     outcome = _finish_rollback(store, record, not_written, {
