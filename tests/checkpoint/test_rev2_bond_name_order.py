@@ -1,12 +1,15 @@
-"""Review 2: a rollback that takes a new slave back from a bond whose name sorts after its NICs (`lag0`, `uplink`).
+"""A rollback takes a new slave back from a bond whatever the bond is named (review 2, item 2).
 
 plan_host plans devices in dependency order, ties by name, and a released port is no dependency of its bond. A NIC
-that was up and standalone in the snapshot (eno2) and that the change enslaved to bond `lag0` is planned first
-(nothing to do: it is up), then lag0's plan releases it, and the kernel closes what a bond releases
-(simulate.py models this). Nothing brings eno2 up again: the rollback's own prediction differs from the snapshot,
-the verifying re-plan wants `ip link set dev eno2 up`, and on the kernel converge() undoes the whole rollback
-(NotConverged), tries once more and records rollback_failed: the change stays. With the bond named `bond0` (which
-sorts before `eno2`) the same rollback works.
+that was up and standalone in the snapshot (eno2) and that the change enslaved to bond `lag0` was planned first
+(nothing to do: it is up), then lag0's plan released it, and the kernel closes what a bond releases (simulate.py
+models this). Nothing brought eno2 up again: the verifying re-plan wanted `ip link set dev eno2 up`, converge()
+undid the whole rollback and the outcome was rollback_failed, the change kept. With `bond0` (sorting before
+`eno2`) it worked. Now a device a bond's or bridge's plan releases is planned again after it (plan_host), so its
+own description decides its state.
+
+Seen failing before the fix: the plan test for `lag0` and `uplink` ("eno2 .up is False"), the lane test for `lag0`
+(NotConverged, state dump differs by eno2's flags).
 """
 from __future__ import annotations
 

@@ -1,15 +1,13 @@
-"""Review 2: a guest the change moved onto its own bridge, named like hypervisor plumbing, stays there after the
-rollback when another guest joined that bridge in the window.
+"""A guest the change moved onto its own bridge goes back, whatever that bridge is named (review 2, item 3).
 
-rollback._guest_ops leaves a snapshot guest on a kept bridge whenever that bridge's *name* is plumbing
-(model.hypervisor_bridge): "on virbr7 since the checkpoint, which stays (guest plumbing); not moved back to vmbr0".
-But the change itself built virbr7 (net_bridge, with eno3 and the guest tap100i0 it names), so the name says
-nothing about who moved tap100i0 (the first review's point: a name alone keeps nothing). The rollback takes eno3
-back from virbr7, so VM 100 ends on a bridge with no uplink: the guest loses its network, and the dump differs from
-the snapshot by more than the new guest's plumbing.
+The change builds a bridge (net_bridge, with eno3) and moves VM 100's tap100i0 onto it; a new VM starts on it during
+the window, so the rollback keeps the bridge. rollback._guest_ops used to leave a snapshot guest on a kept bridge
+whenever the bridge's *name* looked like plumbing (virbr7, vmbr0v5): VM 100 stayed on a bridge with no uplink once
+eno3 was taken back. A name alone decides nothing: a snapshot guest stays on a kept bridge only when its
+hypervisor re-plugged it there, told by structure (model.firewalled_guest: its own firewall bridge, with its
+fwln link).
 
-docs/change_window.md: "one the change moved goes back to its snapshot bridge, even from a bridge that stays
-because a new guest joined it".
+Seen failing before the fix: tap100i0 stayed on virbr7 and on vmbr0v5 (vmbr5, a plain name, passed).
 """
 from __future__ import annotations
 
@@ -42,7 +40,6 @@ def test_a_guest_the_change_moved_goes_back_even_from_a_kept_bridge_named_like_p
                      "ip link set tap200i0 up"])
         back = run_module("net_checkpoint", {"state": "rolled_back", "namespace": ns, "root": str(root)})
         assert not back.get("failed"), back
-        print("left:", back["outcome"]["left"])
         links = {l["ifname"]: l for l in kernel_state(ns)["links"]}
         assert links["tap200i0"]["master"] == name               # the new guest keeps its bridge: holds
         assert links["eno3"].get("master") is None              # the change's uplink is taken back: holds
