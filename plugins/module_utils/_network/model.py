@@ -430,6 +430,7 @@ HYPERVISOR_BRIDGES = (
     (re.compile(r"^virbr[0-9]+$"), "a libvirt network's bridge"),
 )
 _VLAN_BRIDGE = re.compile(r"^(.+)v([0-9]+)$")
+_FIREWALL_BRIDGE = re.compile(r"^fwbr([0-9]+)i([0-9]+)$")
 
 
 def hypervisor_bridge(host, dev: Device):
@@ -442,6 +443,30 @@ def hypervisor_bridge(host, dev: Device):
     match = _VLAN_BRIDGE.match(dev.name)
     if match and isinstance(host.get(match.group(1)), Bridge):
         return f"Proxmox VE's bridge for VLAN {match.group(2)} on {match.group(1)}"
+    return None
+
+
+def firewall_link(bridge: str) -> str | None:
+    """The firewall link (fwln<vmid>i<n>) Proxmox VE puts on its firewall bridge `bridge`, or None for another name."""
+    match = _FIREWALL_BRIDGE.match(bridge)
+    return f"fwln{match.group(1)}i{match.group(2)}" if match else None
+
+
+def firewalled_guest(host, bridge: str) -> str | None:
+    """The guest port whose Proxmox VE firewall bridge `bridge` is in `host`, or None: told by structure.
+
+    The bridge carries that NIC's firewall link (fwln<vmid>i<n>, a veth only
+    the hypervisor makes, whose other end fwpr is on the guest's network)
+    and its guest port, tap<vmid>i<n> (a VM) or veth<vmid>i<n> (a
+    container). A bridge merely named fwbr<vmid>i<n> is none: a change may
+    build one. Looked up by name, so a host of 1,000 guests costs nothing.
+    """
+    link = firewall_link(bridge)
+    if link is None or getattr(host.get(link), "master", None) != bridge:
+        return None
+    for guest in (link.replace("fwln", "tap", 1), link.replace("fwln", "veth", 1)):
+        if getattr(host.get(guest), "master", None) == bridge:
+            return guest
     return None
 
 

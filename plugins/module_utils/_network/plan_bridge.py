@@ -17,8 +17,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan i
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
 
 
-def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans=None) -> list:
-    """Problems of a desired bridge against the current host."""
+def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans=None, take_over=()) -> list:
+    """Problems of a desired bridge against the current host (`take_over`: ports it may take from another master)."""
     problems = device_problems(host, desired)
     current = host.get(desired.name)
     if current is not None and not isinstance(current, Bridge):
@@ -36,7 +36,7 @@ def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans
             dev = host.get(port)
             if problem is None and isinstance(dev, Bridge):
                 problem = f"ports: {port!r} is a bridge; a bridge cannot be a port of another bridge"
-            if problem is None and dev.master and dev.master != desired.name:
+            if problem is None and dev.master and dev.master != desired.name and port not in take_over:
                 problem = f"ports: {port!r} is already a port of {dev.master!r}; release it there first"
             if problem:
                 problems.append(problem)
@@ -56,14 +56,16 @@ def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans
 
 
 def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: GuestMatcher,
-                port_vlans: dict | None = None, port_states: dict | None = None) -> Plan:
+                port_vlans: dict | None = None, port_states: dict | None = None, take_over=()) -> Plan:
     """Operations that take bridge `desired.name` from `host` to the desired state.
 
     `ports` None leaves uplinks alone; a list makes the uplinks exactly that
     list, each brought up if it is down, except a port whose admin state
     `port_states` gives: that one is decided by the port's own description
     (plan_host: a NIC the operator took down stays down), never by its
-    bridge. Guest ports are never released. `port_vlans` maps a port (or the
+    bridge. Guest ports are never released. A port in `take_over` that
+    another master holds is released there first (plan_host: that master
+    is described without it, so it lets go anyway). `port_vlans` maps a port (or the
     bridge itself) to its VLAN membership on a vlan-aware bridge. Addresses
     and gateways None are left alone. Order: create or set attributes,
     release unwanted uplinks (before new ones join, so two uplinks never loop
@@ -71,7 +73,7 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
     bridge adopts its smallest port's MTU unless set afterwards), admin
     state, new addresses, default routes, old addresses (plan_mtu_ip_state).
     """
-    problems = check_bridge(host, desired, ports, admin_up, port_vlans)
+    problems = check_bridge(host, desired, ports, admin_up, port_vlans, take_over)
     if problems:
         raise ValidationError(problems)
     name = desired.name
@@ -107,7 +109,9 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
         for port in ports:
             dev = host.get(port)
             if dev.master != name:
-                ops.append(Operation.setting(port, "master", name, dev.master))
+                if dev.master:   # in take_over (check_bridge): released there first
+                    ops.append(Operation.setting(port, "master", None, dev.master))
+                ops.append(Operation.setting(port, "master", name, None))
             if not dev.up and port not in (port_states or {}):
                 ops.append(Operation.setting(port, "up", True, False))
     if port_vlans:

@@ -14,7 +14,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import Operation
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import LINK_SET, Operation
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, checked, plan_mtu_ip_state
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import plan_bridge
@@ -70,6 +70,13 @@ def _keep_port_states(future: HostNetwork, desired: HostNetwork, name: str) -> l
             if future.get(port) is not None and bool(future.get(port).up) != up]
 
 
+def _taken_over(host: HostNetwork, desired: HostNetwork, name: str) -> list:
+    """Ports of bridge `name` another described bridge or bond holds now: that one lets go of them anyway, so
+    the bridge may take them whichever is planned first (a bond takes its slaves from anywhere)."""
+    return [p.name for p in desired.ports_of(name) if getattr(host.get(p.name), "master", None) not in (None, name)
+            and isinstance(desired.get(host.get(p.name).master), (Bridge, Bond))]
+
+
 def _device_plan(host: HostNetwork, desired: HostNetwork, name: str, guests: GuestMatcher) -> Plan:
     dev = desired.get(name)
     if isinstance(dev, Bond):
@@ -79,7 +86,7 @@ def _device_plan(host: HostNetwork, desired: HostNetwork, name: str, guests: Gue
         members = desired.ports_of(name)
         port_vlans = {d.name: d.vlans for d in [dev] + members if d.vlans is not None}
         return plan_bridge(host, dev, [p.name for p in members if not guests.is_guest_device(p)], dev.up, guests,
-                           port_vlans or None, _port_states(desired, name))
+                           port_vlans or None, _port_states(desired, name), _taken_over(host, desired, name))
     if isinstance(dev, Vlan):
         missing = [key for key in ("parent", "vlan_id") if getattr(dev, key) is None]
         if missing:
@@ -92,6 +99,13 @@ def _device_plan(host: HostNetwork, desired: HostNetwork, name: str, guests: Gue
     return checked(Plan(plan_mtu_ip_state(host, name, current, dev.mtu, dev.ip.normalized(), dev.up)), host, [name])
 
 
+def _released(plan: Plan, before: HostNetwork, after: HostNetwork) -> list:
+    """Devices `plan` takes off their master (to none, or to another)."""
+    moved = sorted({op.device for op in plan.operations if op.action == LINK_SET and "master" in op.params})
+    return [name for name in moved if before.get(name) is not None and before.get(name).master
+            and after.get(name) is not None and after.get(name).master != before.get(name).master]
+
+
 def plan_host(host: HostNetwork, desired: HostNetwork, guests: GuestMatcher) -> Plan:
     """Operations that make every device of `desired` what it describes (fields None: left alone).
 
@@ -99,10 +113,22 @@ def plan_host(host: HostNetwork, desired: HostNetwork, guests: GuestMatcher) -> 
     or bond described with its ports releases the uplinks it no longer lists
     (guest ports never). A device that fails a planner's checks stops the
     whole plan, with every problem found.
+
+    A released port is no dependency of its old master, so it may have been
+    planned before it, by name; the release can undo that plan (the kernel
+    closes a device a bond lets go). So a described device that a bridge's
+    or bond's plan takes off its master, once planned, is planned again right
+    after that plan, against the host it leaves: its description, not the
+    order of names, decides its state. Nor does the order decide whether a
+    bridge may take a port another described master still holds
+    (_taken_over).
     """
-    operations, warnings, problems, failed = [], [], [], set()
+    operations, warnings, problems, failed, planned = [], [], [], set(), set()
     future = host
-    for name in dependency_order(desired):
+    order = dependency_order(desired)
+    step = 0
+    while step < len(order):
+        name, step = order[step], step + 1
         if failed.intersection(_needs(desired, name)):
             failed.add(name)  # planned against a device that could not be: its problem is reported already
             continue
@@ -114,7 +140,11 @@ def plan_host(host: HostNetwork, desired: HostNetwork, guests: GuestMatcher) -> 
             continue
         operations += plan.operations
         warnings += plan.warnings
-        future = plan.predict(future)
+        after = plan.predict(future)
+        if name not in planned and isinstance(desired.get(name), (Bridge, Bond)):
+            order[step:step] = [port for port in _released(plan, future, after) if port in planned]
+        planned.add(name)
+        future = after
     if problems:
         raise ValidationError(problems)
     return Plan(operations, warnings)

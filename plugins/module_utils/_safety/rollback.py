@@ -18,8 +18,8 @@ checked, predicted, applied, verified and undone like any task's change.
 3. Default routes the snapshot did not have are deleted.
 4. Guest ports go back to the bridge the snapshot found them on (with their
    VLANs on a vlan-aware bridge). A guest port that had no bridge is left
-   where it is, and so is one the hypervisor re-plugged onto its own
-   plumbing: a rollback never detaches a guest.
+   where it is, and so is one the hypervisor re-plugged, onto its firewall
+   bridge or off one it removed: a rollback never detaches a guest.
 
 Only what the change built goes. A guest that starts during the window is no
 change of ours, yet its devices are not in the snapshot either: Proxmox VE's
@@ -29,6 +29,8 @@ guest port joined since the checkpoint. Deleting one of them detaches the
 guest. They stay, and the plan's `left` says which and why (the rollback's
 report, last.json and the module result carry it). Guest ports themselves
 (taps, veths, macvtaps) are never deleted: only bridges, bonds and VLANs are.
+Nor is guest plumbing re-created: a firewall bridge its hypervisor removed
+during the window (with its veth pair) stays gone (`_removed_plumbing`).
 
 MACs are left to the kernel (a bridge or bond takes its first port's), so a
 bridge re-created with the same ports gets the same MAC, as a boot would.
@@ -39,7 +41,7 @@ import ipaddress
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    Bond, Bridge, GuestMatcher, HostNetwork, Vlan, hypervisor_bridge,
+    Bond, Bridge, GuestMatcher, HostNetwork, Vlan, firewall_link, firewalled_guest, hypervisor_bridge,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, ROUTE_DEL, ROUTE_REPLACE, Operation,
@@ -75,6 +77,26 @@ def in_scope(snapshot: HostNetwork, current: HostNetwork, devices=None) -> set:
         if isinstance(dev, Vlan) and dev.parent:
             todo.append(dev.parent)
     return names & wanted
+
+
+def _removed_plumbing(current: HostNetwork, snapshot: HostNetwork) -> dict:
+    """Firewall bridges of the snapshot that their hypervisor removed during the window: {bridge: guest port}.
+
+    Proxmox VE deletes a guest NIC's fwbr with its fwln/fwpr veth pair when
+    the VM stops or its firewall is turned off (and then plugs the tap
+    straight into its bridge). netsafe never deletes a veth, so the link gone
+    with the bridge proves who did it; re-creating guest plumbing is never a
+    rollback's job (an empty fwbr, or worse, the guest moved onto it, cut
+    off). A firewall bridge whose link is still there was deleted by someone
+    else (the change) and comes back like any bridge.
+    """
+    removed = {}
+    for name, dev in snapshot.devices.items():
+        if isinstance(dev, Bridge) and name not in current.devices and current.get(firewall_link(name) or "") is None:
+            guest = firewalled_guest(snapshot, name)
+            if guest:
+                removed[name] = guest
+    return removed
 
 
 def _desired(snapshot: HostNetwork, names: set, guests: GuestMatcher) -> HostNetwork:
@@ -160,18 +182,54 @@ def _kept(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher) -> 
     return kept
 
 
+def _snapshot_subnets(snapshot: HostNetwork, names: set) -> tuple:
+    """({ip: device}, [(network, device)]) of the snapshot's addresses on devices in `names`.
+
+    Link-local networks are left out of the second: every link has fe80::/64
+    and one on another link takes no route from the host.
+    """
+    ips, networks = {}, []
+    for dev in snapshot.devices.values():
+        if dev.name not in names:
+            continue
+        for address in dev.ip.addresses or []:
+            iface = ipaddress.ip_interface(address)
+            ips[iface.ip] = dev.name
+            if not iface.ip.is_link_local:
+                networks.append((iface.network, dev.name))
+    return ips, networks
+
+
+def _claim(address: str, ips: dict, networks: list):
+    """Why `address` on a kept device belongs to the snapshot's host (taken back), or None (it stays).
+
+    Its IP is the snapshot's, or its subnet overlaps one of the snapshot's:
+    its connected route would compete with the host's own (the first made
+    wins, so the host could no longer reach its subnet, gateway included).
+    A container's or libvirt network's address on a subnet of its own stays.
+    """
+    iface = ipaddress.ip_interface(address)
+    if iface.ip in ips:
+        return f"the snapshot's, on {ips[iface.ip]}"
+    for network, owner in networks:
+        if network.version == iface.version and network.overlaps(iface.network):
+            return f"in the snapshot's subnet {network} of {owner}"
+    return None
+
+
 def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict, guests: GuestMatcher) -> tuple:
     """What kept devices hold of the snapshot's, taken back: (operations, {device: [what, ...]}).
 
     A kept device keeps only its own guest plumbing. Default routes through
-    it go (the snapshot has none: the device is new), then every address the
-    snapshot has on any device (re-added where the snapshot had it), then
-    every snapshot device that is a port of it (guests aside: _guest_ops),
-    released for plan_host to put back on its snapshot master. Routes first
-    and ports last, so the undo, newest first, finds each gateway reachable.
-    Addresses the snapshot never had (Docker's on docker0) stay.
+    it go (the snapshot has none: the device is new), then every address in
+    the host's own subnets (_claim; the snapshot's are re-added where the
+    snapshot had them), then every snapshot device that is a port of it
+    (guests aside: _guest_ops), released for plan_host to put back on its
+    snapshot master. Routes first and ports last, so the undo, newest first,
+    finds each gateway reachable. The model's other routes are the connected
+    ones, which go with their addresses.
     """
-    owner = {ipaddress.ip_interface(a).ip: d.name for d in snapshot.devices.values() for a in d.ip.addresses or []}
+    ips, networks = _snapshot_subnets(snapshot, names)
     gateway_owner = {f: d.name for d in snapshot.devices.values() for f in (4, 6) if getattr(d.ip, f"gateway{f}")}
     ops, taken = [], {}
     for name in sorted(kept):
@@ -183,10 +241,10 @@ def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict,
                 ops.append(Operation(ROUTE_DEL, name, params, [Operation(ROUTE_REPLACE, name, params)]))
                 what.append(f"default route via {gateway}")
         for address in dev.ip.addresses or []:
-            was_on = owner.get(ipaddress.ip_interface(address).ip)
-            if was_on in names:
+            claim = _claim(address, ips, networks)
+            if claim:
                 ops.append(Operation(ADDR_DEL, name, {"address": address}, [Operation(ADDR_ADD, name, {"address": address})]))
-                what.append(f"address {address} (the snapshot's, on {was_on})")
+                what.append(f"address {address} ({claim})")
         for port in host.ports_of(name):
             was = snapshot.get(port.name)
             if was is not None and port.name in names and not guests.is_guest_device(was):
@@ -230,24 +288,32 @@ def _extra_routes(host: HostNetwork, snapshot: HostNetwork, names: set) -> list:
     return ops
 
 
-def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, kept: dict, left: list,
-               taken: dict) -> list:
+def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, kept: dict, removed: dict,
+               left: list, taken: dict) -> list:
     """Guest ports back on their snapshot bridges.
 
-    One the hypervisor re-plugged onto its own plumbing (a VM restarted with
-    the firewall on) is left there, and added to `left`; one the change moved
-    goes back, even from a bridge that stays because a new guest joined it
-    (added to what was taken back from that bridge, `taken`).
+    One the hypervisor re-plugged is left where it is, and added to `left`:
+    onto its own firewall bridge (a VM restarted with the firewall on:
+    firewalled_guest tells it by structure, never by the bridge's name), or
+    off a firewall bridge it removed (`removed`: the firewall turned off).
+    One the change moved goes back, even from a bridge that stays because a
+    new guest joined it (added to what was taken back from that bridge,
+    `taken`), whatever that bridge is named.
     """
     ops = []
     for was in sorted(snapshot.devices.values(), key=lambda d: d.name):
         now = host.get(was.name)
         if now is None or not guests.is_guest_device(was) or not was.master:
             continue
+        if was.master in removed:
+            left.append({"device": was.name, "reason": f"on {now.master or 'no bridge'}, where its hypervisor put "
+                                                       f"it: its firewall bridge {was.master} was removed since the "
+                                                       f"checkpoint (not re-created)"})
+            continue
         bridge = host.get(was.master)
         if bridge is None:
             continue
-        if now.master in kept and hypervisor_bridge(host, host.get(now.master)):
+        if now.master in kept and firewalled_guest(host, now.master) == was.name:
             left.append({"device": was.name, "reason": f"on {now.master} since the checkpoint, which stays (guest "
                                                        f"plumbing); not moved back to {was.master}"})
             continue
@@ -263,9 +329,12 @@ def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, k
     return ops
 
 
-def _left(kept: dict, taken: dict, names: set) -> list:
-    """The report's entry of each kept device: why it stays, and what was taken back from it."""
-    left = []
+def _left(kept: dict, taken: dict, names: set, removed: dict) -> list:
+    """The report's entry of each kept device (why it stays, what was taken back from it) and of each
+    firewall bridge not re-created (_removed_plumbing)."""
+    left = [{"device": name, "reason": f"Proxmox VE's firewall bridge of {guest}, removed since the checkpoint with "
+                                       f"its firewall link {firewall_link(name)} (by its hypervisor): not re-created"}
+            for name, guest in sorted(removed.items()) if name in names]
     for name in sorted(kept):
         if name not in names and name not in taken:
             continue
@@ -281,6 +350,7 @@ def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatc
     """One plan from `current` to `snapshot` (steps in the module docstring), with what it leaves and why."""
     names = in_scope(snapshot, current, devices)
     kept = _kept(current, snapshot, guests)
+    removed = _removed_plumbing(current, snapshot)
     operations = _deletions(current, snapshot, names, kept)
     for bond in sorted(d.name for d in snapshot.devices.values() if isinstance(d, Bond) and d.name in names):
         operations += plan_mode_leftovers(Plan(operations).predict(current), snapshot.get(bond)).operations
@@ -288,15 +358,15 @@ def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatc
     given, taken = _give_back(future, snapshot, names, kept, guests)
     operations += given
     future = Plan(given).predict(future)
-    rebuilt = plan_host(future, _desired(snapshot, names, guests), guests)
+    rebuilt = plan_host(future, _desired(snapshot, names - set(removed), guests), guests)
     operations += rebuilt.operations
     future = rebuilt.predict(future)
     routes = _extra_routes(future, snapshot, names)
     operations += routes
     future = Plan(routes).predict(future)
     left: list = []
-    operations += _guest_ops(future, snapshot, guests, kept, left, taken)
-    left += _left(kept, taken, names)
+    operations += _guest_ops(future, snapshot, guests, kept, removed, left, taken)
+    left += _left(kept, taken, names, removed)
     return RollbackPlan(operations, rebuilt.warnings, sorted(left, key=lambda item: item["device"]))
 
 

@@ -276,13 +276,28 @@ class _Gate:
         return None
 
 
-def _probes_after(store: cp.Store, record: dict) -> None:
-    """After a rollback, run the gate probes once more and add them to last.json: did the way back work?"""
+def _probes_after(store: cp.Store, record: dict, signals: Signals) -> None:
+    """After a rollback, run the gate probes once more and add them to last.json: did the way back work?
+
+    They are a report, not a safety step: after a rollback on SIGTERM or
+    SIGINT (`systemctl stop`, a shutdown) they are skipped, and such a signal
+    while they run ends them. Otherwise they would hold the exit for up to
+    count x timeout (300 s allowed; systemd SIGKILLs after 90 s). last.json
+    then says why in `probes_after_skipped`.
+    """
     from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import probes
-    try:
-        results = probes.run_probes(record["probes"], record["namespace"], deadline=None)
-    except (NetsafeError, OSError, LookupError) as exc:
-        window.log(store, f"{record['id']}: probes after the rollback could not run: {exc}")
+    skipped = f"{signals.received} received before they ran" if signals.received else None
+    if skipped is None:
+        try:
+            results = signals.interruptible(probes.run_probes, record["probes"], record["namespace"], None)
+        except (NetsafeError, OSError, LookupError) as exc:
+            window.log(store, f"{record['id']}: probes after the rollback could not run: {exc}")
+            return
+        if results is None:
+            skipped = f"{signals.received} received while they ran"
+    if skipped:
+        window.log(store, f"{record['id']}: probes after the rollback not run: {skipped}; the watchdog exits")
+        store.amend_last(record["id"], probes_after_skipped=skipped)
         return
     window.log(store, f"{record['id']}: probes after the rollback: " + "; ".join(probes.summary_line(r) for r in results))
     store.amend_last(record["id"], probes_after=results)
@@ -495,7 +510,7 @@ class Watchdog:
             pause(POLL)
             return None   # still armed and untouched: try again
         if record.get("probes"):
-            _probes_after(self.store, record)
+            _probes_after(self.store, record, self.signals)
         return 2 if result.get("failed") else 0
 
     def linger(self) -> None:
