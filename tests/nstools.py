@@ -535,3 +535,15 @@ def wait_carrier(ns: str, names, polls: int = 200) -> None:
 
 if __name__ == "__main__" and sys.argv[1:] == ["--netlink"]:
     print(json.dumps(netlink_answers(None)))   # netlink_command(): the dump's last part, over ssh
+
+
+def answers(ns: str, target: str, within: float = 5.0) -> bool:
+    """`target` answers a ping from `ns` within `within` seconds: a port that just joined its bridge, ARP and
+    carrier settle first (one echo request a second until then)."""
+    give_up = time.monotonic() + within
+    while True:
+        if subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", target],
+                          capture_output=True, check=False).returncode == 0:
+            return True
+        if time.monotonic() > give_up:
+            return False

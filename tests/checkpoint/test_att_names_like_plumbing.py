@@ -7,28 +7,15 @@ Now a name keeps nothing, and a bridge kept for a guest gives back what the snap
 """
 from __future__ import annotations
 
-import subprocess
-import time
 
 import pytest
 
 import guestvm
 import persist_lab
 from checkpoint.conftest import Host
-from nstools import iproute, state_diff
+from nstools import answers, iproute, state_diff
 
 pytestmark = [pytest.mark.kernel]
-
-
-def ping(ns: str, target: str, within: float = 5.0) -> bool:
-    """`target` answers within `within` seconds: a port that just joined its bridge, ARP, carrier settle first."""
-    give_up = time.monotonic() + within
-    while True:
-        if subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", target],
-                          capture_output=True, check=False).returncode == 0:
-            return True
-        if time.monotonic() > give_up:
-            return False
 
 
 @pytest.mark.parametrize("name", ["vmbr0v5", "virbr7", "fwbr9i0"])
@@ -36,7 +23,7 @@ def test_a_bridge_the_change_built_named_like_plumbing_is_deleted_by_the_rollbac
     ns = persist_lab.change_window_host(namespaces)
     host = Host(ns, None, tmp_path)
     iproute(ns, ["ip link set vmbr1 type bridge stp_state 0"])
-    assert ping(ns, "192.0.2.1")
+    assert answers(ns, "192.0.2.1")
     before = host.state()
     result = host.checkpoint(state="armed", timeout=60)
     assert not result.get("failed"), result
@@ -48,7 +35,7 @@ def test_a_bridge_the_change_built_named_like_plumbing_is_deleted_by_the_rollbac
         rolled = host.checkpoint(state="rolled_back")
         assert not rolled.get("failed"), rolled
         after = host.state()
-        reachable = ping(ns, "192.0.2.1")
+        reachable = answers(ns, "192.0.2.1")
         diff = state_diff(before, after)
         print("left:", rolled.get("last", {}).get("left"))
         print("commands:", rolled.get("commands"))
@@ -93,7 +80,7 @@ def test_a_vm_joining_the_bridge_the_change_moved_the_host_onto_gets_the_host_ba
                      f"ip link set {uplink} up", f"ip link set {uplink} master vmbrY",
                      "ip address del 192.0.2.10/24 dev vmbr0", "ip address add 192.0.2.10/24 dev vmbrY",
                      "ip route replace default via 192.0.2.1 dev vmbrY"])
-        assert ping(ns, "192.0.2.1", within=0 if not cabled else 5.0) == cabled
+        assert answers(ns, "192.0.2.1", within=0 if not cabled else 5.0) == cabled
         names = guestvm.start(ns, guestvm.vm_on(203, "vmbrY"))
         during = host.state()
         last = host.wait_outcome(checkpoint["id"], 30)
@@ -101,7 +88,7 @@ def test_a_vm_joining_the_bridge_the_change_moved_the_host_onto_gets_the_host_ba
         assert last["outcome"] == "rolled_back", last
         diff = state_diff(given_back(before, during, names, "vmbrY"), after)
         assert diff == [], diff
-        assert ping(ns, "192.0.2.1")
+        assert answers(ns, "192.0.2.1")
         taken = ["default route via 192.0.2.1", "address 192.0.2.10/24 (the snapshot's, on vmbr0)", port]
         assert last["left"] == [{"device": "vmbrY", "taken_back": taken,
                                  "reason": "carries guest port tap203i0, which joined it since the checkpoint; "

@@ -22,9 +22,8 @@ import pytest
 
 import guestvm
 import persist_lab
-from checkpoint.test_att_names_like_plumbing import ping
 from modrun import run_module
-from nstools import iproute, kernel_state, state_diff
+from nstools import answers, iproute, kernel_state, state_diff
 from watchdogs import kill_watchdogs
 
 pytestmark = [pytest.mark.kernel]
@@ -49,7 +48,7 @@ def test_a_kept_bridge_keeps_no_new_address_in_the_hosts_subnet(namespaces, tmp_
     iproute(ns, ["ip link set vmbr1 type bridge stp_state 0"])   # no STP run time (ageing) in the dumps
     root = tmp_path / "root"
     root.mkdir()
-    assert ping(ns, "192.0.2.1")
+    assert answers(ns, "192.0.2.1")
     before = kernel_state(ns)
     try:
         armed = run_module("net_checkpoint", {"state": "armed", "namespace": ns, "root": str(root),
@@ -61,7 +60,7 @@ def test_a_kept_bridge_keeps_no_new_address_in_the_hosts_subnet(namespaces, tmp_
                      {"name": "vmbr5", "addresses": ["192.0.2.11/24"], "gateway4": "192.0.2.1"}):
             result = run_module("net_bridge", dict(args, namespace=ns))
             assert not result.get("failed"), result
-        assert ping(ns, "192.0.2.1")                     # the change itself works
+        assert answers(ns, "192.0.2.1")                     # the change itself works
         # A container starts on the new bridge during the window.
         iproute(ns, ["ip link add veth500i0 address 52:54:00:cc:f4:01 type veth peer name ct500 "
                      "address 52:54:00:cc:f4:02", "ip link set veth500i0 master vmbr5",
@@ -86,7 +85,7 @@ def test_a_kept_bridge_keeps_no_new_address_in_the_hosts_subnet(namespaces, tmp_
                             f" in the host's subnet")
         if "vmbr5" in routes:
             problems.append(f"routes through vmbr5 stay:\n{routes}")
-        if not ping(ns, "192.0.2.1"):
+        if not answers(ns, "192.0.2.1"):
             problems.append("after a 'rolled_back' outcome the host no longer reaches its gateway 192.0.2.1")
         # Everything else is as before the window: only the kept bridge and the container are new.
         problems += state_diff(guestvm.left_as_they_were(before, after, ("vmbr5",) + CONTAINER), after)

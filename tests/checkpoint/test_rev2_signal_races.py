@@ -7,7 +7,7 @@ a blackhole. `systemctl stop`, or a host shutting down, waited for it until syst
 The probes after a rollback are a report, not a safety step: after a rollback on a signal they are skipped, and a
 signal while they run ends them (last.json says why in `probes_after_skipped`).
 
-Seen failing before the fix: the second test ("the watchdog exited 28.4 s after its rollback on SIGTERM").
+Seen failing before the fix: the second test ("the watchdog exited 30.0 s after its rollback on SIGTERM").
 """
 from __future__ import annotations
 

@@ -12,29 +12,22 @@ reaches its gateway; the new guest's bridge has lost its uplink. The outcome say
 """
 from __future__ import annotations
 
-import subprocess
 
 import pytest
 
 import persist_lab
 from modrun import run_module
-from nstools import iproute, kernel_state
+from nstools import answers, iproute, kernel_state
 from watchdogs import kill_watchdogs
 
 pytestmark = [pytest.mark.kernel]
-
-
-def reaches_gateway(ns: str) -> bool:
-    proc = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "2", "-W", "1", "192.0.2.1"],
-                          capture_output=True, check=False)
-    return proc.returncode == 0
 
 
 def test_a_kept_bridge_keeps_no_host_address_and_no_half_restored_uplink(namespaces, tmp_path):
     ns = persist_lab.change_window_host(namespaces)      # eno3 cabled to the switch
     root = tmp_path / "root"
     root.mkdir()
-    assert reaches_gateway(ns)
+    assert answers(ns, "192.0.2.1")
     try:
         armed = run_module("net_checkpoint", {"state": "armed", "namespace": ns, "root": str(root), "timeout": 300})
         assert armed["armed"], armed
@@ -44,7 +37,7 @@ def test_a_kept_bridge_keeps_no_host_address_and_no_half_restored_uplink(namespa
                       "gateway4": "192.0.2.1", "gateway6": "2001:db8::1"}):
             result = run_module("net_bridge", dict(args, namespace=ns))
             assert not result.get("failed"), result
-        assert reaches_gateway(ns)                      # the change itself works
+        assert answers(ns, "192.0.2.1")                      # the change itself works
         # A container starts on the new bridge during the window (its veth has carrier, as a running one's has).
         iproute(ns, ["ip link add veth500i0 address 52:54:00:cc:f4:01 type veth peer name ct500 "
                      "address 52:54:00:cc:f4:02", "ip link set veth500i0 master vmbr5",
@@ -64,7 +57,7 @@ def test_a_kept_bridge_keeps_no_host_address_and_no_half_restored_uplink(namespa
         if state["addrs"].get("vmbr5"):
             problems.append(f"vmbr5 keeps the change's addresses: {sorted(state['addrs']['vmbr5'])}")
         # And the host reaches its gateway again, as before the window.
-        if not reaches_gateway(ns):
+        if not answers(ns, "192.0.2.1"):
             problems.append("after a 'rolled_back' outcome the host no longer reaches its gateway 192.0.2.1")
         assert problems == []
     finally:
