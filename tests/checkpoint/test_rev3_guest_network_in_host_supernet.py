@@ -10,8 +10,8 @@ snapshot's, so 10.20.122.1/24 is deleted from virbr1: the libvirt network loses 
 its DHCP/DNS and NAT for every guest on it), though the change never touched it. The more specific /24 does not
 compete with the host's /16 for the host's own address or gateway; libvirt itself accepts such a network.
 
-What must happen: "Only what the change built goes" (docs/change_window.md, "Rollback"); "A container's or
-libvirt network's address on a subnet of its own stays" (rollback._claim). The kept bridge keeps the address the
+What must happen: docs/change_window.md, "Guests that start during the window": "Addresses the snapshot never had
+stay"; rollback._claim: "A container's or libvirt network's address on a subnet of its own stays". The kept bridge keeps the address the
 hypervisor gave it; the dump equals the one before the window except virbr1 and vnet3, as libvirt left them.
 """
 from __future__ import annotations
