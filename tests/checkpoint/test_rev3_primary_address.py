@@ -28,6 +28,8 @@ from watchdogs import kill_watchdogs
 pytestmark = [pytest.mark.kernel]
 
 
+@pytest.mark.xfail(strict=True, reason="known limit: the model keeps a device's addresses sorted by value, not which "
+                   "IPv4 address is primary; the complete model (issue 25) keeps the kernel's order")
 def test_a_rollback_keeps_the_hosts_primary_address(namespaces, tmp_path):
     ns = persist_lab.change_window_host(namespaces)      # vmbr0 192.0.2.10/24 on eno1, eno3 cabled to the switch
     iproute(ns, ["ip link set vmbr1 type bridge stp_state 0", "ip address add 192.0.2.5/24 dev vmbr0"])

@@ -70,3 +70,31 @@ def test_a_bond_port_described_down_is_taken_down_again_after_the_bond_opens_it(
     want.get("eno4").up = True
     cmds = converges(start, want)
     assert cmds[-1] == "ip link set dev eno3 down", cmds   # the kernel opens a device it enslaves
+
+
+def test_a_deleted_bond_closes_its_slaves_and_the_rollback_brings_them_up_again():
+    """The kernel releases a deleted bond's slaves and closes them, as it closes a port a bond releases.
+
+    The simulator kept them up, so the rollback of "the uplink becomes a bond" planned no `up` for them and the
+    kernel's re-read (eno1, eno2 down) undid the whole rollback: rollback_failed (review 3; the lane test
+    tests/checkpoint/test_rev3_uplink_bond_rolled_back.py runs it on the kernel).
+    """
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_delete
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.rollback import plan_rollback
+
+    snapshot = HostNetwork()
+    for name in ("eno1", "eno2"):
+        snapshot.add(Nic(name=name, mtu=1500, up=True, master="vmbr0" if name == "eno1" else None, kind="",
+                         ip=IpConfig(addresses=[])))
+    snapshot.add(Bridge(name="vmbr0", mtu=1500, up=True, stp=False, forward_delay=0,
+                        ip=IpConfig(addresses=["192.0.2.10/24"])))
+    changed = snapshot.clone()
+    changed.get("eno1").master = changed.get("eno2").master = "bond0"
+    changed.add(Bond(name="bond0", mtu=1500, up=True, master="vmbr0", mode="active-backup", miimon=100,
+                     ip=IpConfig(addresses=[])))
+    after_delete = Plan([plan_delete(changed, "bond0")]).predict(changed)
+    assert (after_delete.get("eno1").up, after_delete.get("eno2").up) == (False, False)
+    plan = plan_rollback(changed, snapshot, GUESTS)
+    restored = plan.predict(changed)
+    assert (restored.get("eno1").up, restored.get("eno2").up, restored.get("eno1").master) == (True, True, "vmbr0")
+    assert not plan_rollback(restored, snapshot, GUESTS).operations

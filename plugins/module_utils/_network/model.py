@@ -452,6 +452,12 @@ def firewall_link(bridge: str) -> str | None:
     return f"fwln{match.group(1)}i{match.group(2)}" if match else None
 
 
+def firewall_peer(bridge: str) -> str | None:
+    """The other end (fwpr<vmid>p<n>) of firewall bridge `bridge`'s link, on the guest's network; or None."""
+    match = _FIREWALL_BRIDGE.match(bridge)
+    return f"fwpr{match.group(1)}p{match.group(2)}" if match else None
+
+
 def firewalled_guest(host, bridge: str) -> str | None:
     """The guest port whose Proxmox VE firewall bridge `bridge` is in `host`, or None: told by structure.
 

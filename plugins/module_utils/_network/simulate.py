@@ -7,8 +7,8 @@ topology check of a plan before anything is sent. It follows the kernel's
 rules where they matter to a plan: a new VLAN takes its parent's MTU, a
 deleted master frees its ports, a port joining a vlan-aware bridge gets VLAN 1
 as untagged PVID, one PVID per port, a bond opens (brings up) a device it
-enslaves, closes one it releases (and forgets it as its primary) and keeps
-its slaves at its own MTU.
+enslaves, closes one it releases, also when the bond itself is deleted (and
+forgets it as its primary) and keeps its slaves at its own MTU.
 """
 from __future__ import annotations
 
@@ -42,11 +42,13 @@ def apply_op(host: HostNetwork, op) -> None:
         host.add(device)
         return
     if op.action == LINK_DEL:
-        host.devices.pop(op.device, None)
+        gone = host.devices.pop(op.device, None)
         for dev in host.devices.values():
             if dev.master == op.device:
                 dev.master = None
                 dev.vlans = None
+                if isinstance(gone, Bond):
+                    dev.up = False  # a deleted bond releases its slaves, and a bond closes what it releases
         return
     dev = host.get(op.device)
     if dev is None:

@@ -41,7 +41,7 @@ import ipaddress
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    Bond, Bridge, GuestMatcher, HostNetwork, Vlan, firewall_link, firewalled_guest, hypervisor_bridge,
+    Bond, Bridge, GuestMatcher, HostNetwork, Vlan, firewall_link, firewall_peer, firewalled_guest, hypervisor_bridge,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, ROUTE_DEL, ROUTE_REPLACE, Operation,
@@ -183,10 +183,11 @@ def _kept(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher) -> 
 
 
 def _snapshot_subnets(snapshot: HostNetwork, names: set) -> tuple:
-    """({ip: device}, [(network, device)]) of the snapshot's addresses on devices in `names`.
+    """({ip: what}, [(network, device)]) of the host's own addresses and gateways on devices in `names`.
 
-    Link-local networks are left out of the second: every link has fe80::/64
-    and one on another link takes no route from the host.
+    `what` names the address's or gateway's device. Link-local networks are
+    left out of the second: every link has fe80::/64 and one on another link
+    takes no route from the host.
     """
     ips, networks = {}, []
     for dev in snapshot.devices.values():
@@ -194,26 +195,37 @@ def _snapshot_subnets(snapshot: HostNetwork, names: set) -> tuple:
             continue
         for address in dev.ip.addresses or []:
             iface = ipaddress.ip_interface(address)
-            ips[iface.ip] = dev.name
+            ips[iface.ip] = f"on {dev.name}"
             if not iface.ip.is_link_local:
                 networks.append((iface.network, dev.name))
+        for family in (4, 6):
+            gateway = getattr(dev.ip, f"gateway{family}")
+            if gateway:
+                ips.setdefault(ipaddress.ip_address(gateway), f"the gateway of {dev.name}")
     return ips, networks
 
 
 def _claim(address: str, ips: dict, networks: list):
     """Why `address` on a kept device belongs to the snapshot's host (taken back), or None (it stays).
 
-    Its IP is the snapshot's, or its subnet overlaps one of the snapshot's:
-    its connected route would compete with the host's own (the first made
-    wins, so the host could no longer reach its subnet, gateway included).
-    A container's or libvirt network's address on a subnet of its own stays.
+    Its IP is the snapshot's; or its subnet is one of the snapshot's or
+    wider; or its subnet holds an address or gateway of the host: then its
+    connected route competes with the host's own for them (the first made
+    wins, so the host could no longer reach its gateway). A subnet of its
+    own stays, even one inside a wider host subnet (a libvirt network's
+    10.20.122.0/24 in a host's 10.20.0.0/16): it holds nothing of the
+    host's, and its guests need their gateway.
     """
     iface = ipaddress.ip_interface(address)
-    if iface.ip in ips:
-        return f"the snapshot's, on {ips[iface.ip]}"
+    if iface.ip in ips and not ips[iface.ip].startswith("the gateway"):
+        return f"the snapshot's, {ips[iface.ip]}"
     for network, owner in networks:
-        if network.version == iface.version and network.overlaps(iface.network):
-            return f"in the snapshot's subnet {network} of {owner}"
+        if network.version == iface.version and network.subnet_of(iface.network):
+            relation = "in" if network == iface.network else "wider than"
+            return f"{relation} the snapshot's subnet {network} of {owner}"
+    for ip, what in ips.items():
+        if ip.version == iface.version and not ip.is_link_local and ip in iface.network:
+            return f"its subnet {iface.network} holds {ip}, {'' if what.startswith('the') else 'the snapshot address '}{what}"
     return None
 
 
@@ -296,9 +308,12 @@ def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, k
     onto its own firewall bridge (a VM restarted with the firewall on:
     firewalled_guest tells it by structure, never by the bridge's name), or
     off a firewall bridge it removed (`removed`: the firewall turned off).
-    One the change moved goes back, even from a bridge that stays because a
-    new guest joined it (added to what was taken back from that bridge,
-    `taken`), whatever that bridge is named.
+    The latter, if the rollback leaves it on no bridge (it was re-plugged
+    onto a bridge the change built, which goes), joins the bridge its
+    firewall bridge was linked to (where the snapshot has fwpr): a rollback
+    never detaches a guest. One the change moved goes back, even from a
+    bridge that stays because a new guest joined it (added to what was taken
+    back from that bridge, `taken`), whatever that bridge is named.
     """
     ops = []
     for was in sorted(snapshot.devices.values(), key=lambda d: d.name):
@@ -306,9 +321,16 @@ def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, k
         if now is None or not guests.is_guest_device(was) or not was.master:
             continue
         if was.master in removed:
-            left.append({"device": was.name, "reason": f"on {now.master or 'no bridge'}, where its hypervisor put "
-                                                       f"it: its firewall bridge {was.master} was removed since the "
-                                                       f"checkpoint (not re-created)"})
+            upstream = getattr(snapshot.get(firewall_peer(was.master) or ""), "master", None)
+            if now.master is None and host.get(upstream or "") is not None:
+                ops.append(Operation.setting(was.name, "master", upstream, None))
+                if was.up and not now.up:
+                    ops.append(Operation.setting(was.name, "up", True, False))
+                where = f"on {upstream}, where its firewall bridge was linked"
+            else:
+                where = f"on {now.master or 'no bridge'}, where its hypervisor put it"
+            left.append({"device": was.name, "reason": f"{where}: its firewall bridge {was.master} was removed "
+                                                       f"since the checkpoint (not re-created)"})
             continue
         bridge = host.get(was.master)
         if bridge is None:
