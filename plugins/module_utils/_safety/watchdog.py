@@ -50,11 +50,12 @@ ERROR_PAUSE, ERROR_PAUSE_MAX = 0.1, 5.0   # back-off after an unexpected error (
 # After a rollback whose outcome or log lines could not be written (a full disk): tries again with
 # this back-off, for this long at most (the outcome), or this long (only log lines).
 PENDING_PAUSE, PENDING_PAUSE_MAX, PENDING_GIVE_UP, LOG_GIVE_UP = 0.5, 10.0, 24 * 3600.0, 600.0
-ENTRY = """import sys
-sys.path.insert(0, {lib!r})
-from {base}._safety.watchdog import main
-sys.exit(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "/"))
-"""
+ENTRY = "".join(line + "\n" for line in (   # the script the watchdog starts with (its lines kept out of
+    "import sys",                              # export's quick reading of this file's imports)
+    "sys.path.insert(0, {lib!r})",
+    "from {base}._safety.watchdog import main",
+    'sys.exit(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "/"))',
+))
 
 
 def export_code(store: cp.Store) -> None:
