@@ -16,9 +16,9 @@ import subprocess
 
 import pytest
 
-from conftest import PVE, guest_ports, restart_bridge
+from conftest import PVE, assert_watcher_restores
 from modrun import run_module
-from tapguard_proc import ENTRY, Watcher
+from tapguard_proc import ENTRY
 
 pytestmark = [pytest.mark.kernel]
 
@@ -48,13 +48,4 @@ def test_the_watcher_runs_from_the_installed_code_alone(pve_node, tmp_path):
     assert failed.returncode != 0 and "_guests.proxmox" in failed.stderr and "Error" in failed.stderr, failed.stderr
     proxmox.with_suffix(".away").rename(proxmox)
 
-    before = guest_ports(pve_node)
-    watcher = Watcher(isolated_argv(lib, config), tmp_path)
-    try:
-        watcher.wait_ready()
-        restart_bridge(pve_node)
-        watcher.wait_log("bridge vmbr0 appeared: re-attached 5 guest port(s)")
-        assert guest_ports(pve_node) == before
-    finally:
-        code = watcher.stop()
-    assert code == 0, watcher.log
+    assert_watcher_restores(isolated_argv(lib, config), pve_node, tmp_path)
