@@ -120,12 +120,12 @@ def run(module) -> dict:
     files = export.closure(watcher.__name__)
     changes = export.plan_sync(files, dest)
     touched = changes["write"] + changes["remove"]
-    before = listing(dest, touched) if module._diff else None
+    before = listing(dest, touched) if touched else None   # Ansible shows it with --diff only
     if touched and not module.check_mode:
         changes = export.sync(files, dest)
     result = dict(changed=bool(touched), dest=dest, files=sorted(files), written=changes["write"],
                   removed=changes["remove"])
-    if before is not None and touched:
+    if before is not None:
         result["diff"] = {"before_header": dest, "after_header": dest, "before": before,
                           "after": listing(dest, touched, files)}
     return result
