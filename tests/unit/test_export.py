@@ -162,10 +162,13 @@ def test_the_role_module_installs_the_watchers_code_once(tmp_path, umask_077):
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*.py")) == sorted(first["files"])
 
 
+def dump(statements) -> list:
+    return sorted(ast.dump(node) for node in statements)
+
+
 def test_the_quick_reading_of_imports_is_the_full_parse_or_gives_way_to_it():
     """export reads a file's imports from the lines that hold the word; where that cannot stand for the file it
     says so (None) and the file is parsed whole. Never a different answer."""
-    dump = lambda statements: sorted(ast.dump(node) for node in statements)  # noqa: E731
     quick = 0
     for path in sorted((ROOT / "plugins").rglob("*.py")):
         source = path.read_text()

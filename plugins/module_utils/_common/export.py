@@ -29,7 +29,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import private_directory, write_atomic
 
 BASE = "ansible_collections.netsafe.hypervisor.plugins.module_utils"
-TOP = BASE.split(".")[0]          # the tree's one entry at the top of the directory given to sync
+TOP = BASE.split(".", maxsplit=1)[0]   # the tree's one entry at the top of the directory given to sync
 FILE_MODE, DIR_MODE = 0o644, 0o755   # a shared copy (the tap_guard role's): root writes, everyone reads
 PRIVATE_FILE_MODE = 0o600           # the watchdog's copy (directories come from private_directory: 0700)
 _IMPORT_WORD = re.compile(r"\bimport\b")
