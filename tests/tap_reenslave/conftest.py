@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from nstools import ip
+from tapguard_proc import Watcher
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures"
 PVE = FIXTURES / "pve"
@@ -83,6 +84,21 @@ def guest_ports(ns: str) -> dict:
     """The guest side of the node: every tap/veth/fw* device with master, admin state and MTU."""
     prefixes = ("tap", "veth", "fwbr", "fwln", "fwpr")
     return {name: v for name, v in links(ns).items() if name.startswith(prefixes)}
+
+
+def assert_watcher_restores(argv, ns: str, tmp_path: Path, env: dict | None = None) -> None:
+    """tap_guard started with `argv` puts the node's five vmbr0 guest ports back when vmbr0 is re-created,
+    then exits 0 on SIGTERM."""
+    before = guest_ports(ns)
+    watcher = Watcher(argv, tmp_path, env)
+    try:
+        watcher.wait_ready()
+        restart_bridge(ns)
+        watcher.wait_log("bridge vmbr0 appeared: re-attached 5 guest port(s)")
+        assert guest_ports(ns) == before
+    finally:
+        code = watcher.stop()
+    assert code == 0, watcher.log
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PVE, build_pve_node, guest_ports, restart_bridge
-from tapguard_proc import Watcher
+from conftest import PVE, assert_watcher_restores, build_pve_node
 
 pytestmark = [pytest.mark.ansible, pytest.mark.kernel]
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,14 +141,4 @@ def test_watcher_runs_as_the_unit_starts_it(installed, tmp_path):
     env_line = next(l for l in unit if l.startswith("Environment="))[len("Environment="):]
     argv = shlex.split(next(l for l in unit if l.startswith("ExecStart="))[len("ExecStart="):])
     key, _sep, value = env_line.partition("=")
-    ns = extra["ns"]
-    before = guest_ports(ns)
-    watcher = Watcher(argv, tmp_path, {key: value})
-    try:
-        watcher.wait_ready()
-        restart_bridge(ns)
-        watcher.wait_log("bridge vmbr0 appeared: re-attached 5 guest port(s)")
-        assert guest_ports(ns) == before
-    finally:
-        code = watcher.stop()
-    assert code == 0, watcher.log
+    assert_watcher_restores(argv, extra["ns"], tmp_path, {key: value})

@@ -1,49 +1,15 @@
-"""tap_guard without a kernel: settings, what counts as a trigger, and what the role ships."""
+"""tap_guard without a kernel: settings and what counts as a trigger (what the role ships: tests/unit/test_export.py)."""
 from __future__ import annotations
 
-import ast
 import json
 import socket
-from pathlib import Path
 
 import pytest
-import yaml
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import watcher as tg
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import build_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
-
-ROOT = Path(__file__).resolve().parents[2]
-MODULE_UTILS = ROOT / "plugins" / "module_utils"
-PREFIX = "ansible_collections.netsafe.hypervisor.plugins.module_utils"
-
-
-def _imports(name: str) -> set:
-    """Modules of module_utils that `name` ('_guests/watcher') imports, as paths like it."""
-    tree = ast.parse((MODULE_UTILS / f"{name}.py").read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PREFIX + "."):
-            package = node.module[len(PREFIX) + 1:].replace(".", "/")
-            for alias in node.names:  # `from ..._network import netlink` names a module
-                if (MODULE_UTILS / package / f"{alias.name}.py").is_file():
-                    found.add(f"{package}/{alias.name}")
-            if (MODULE_UTILS / f"{package}.py").is_file():
-                found.add(package)
-    return found
-
-
-def test_role_ships_the_import_closure_of_the_watcher():
-    seen, todo = set(), ["_guests/watcher"]
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(_imports(name))
-    packages = {name.split("/")[0] for name in seen}
-    shipped = yaml.safe_load((ROOT / "roles/tap_guard/vars/main.yml").read_text())["__tap_guard_files"]
-    assert sorted(shipped) == sorted([f"{name}.py" for name in seen] + [f"{p}/__init__.py" for p in packages])
 
 
 def test_settings_file_then_overrides(tmp_path):

@@ -50,7 +50,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.discove
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.reenslave import plan_guests, plan_return, restore
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import NetlinkConfigurator, _Unresolved
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import NetlinkConfigurator, UnresolvedDevice
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     DEFAULT_GUEST_PATTERNS, GuestMatcher,
 )
@@ -238,7 +238,7 @@ class TapGuard:
             configurator = NetlinkConfigurator(self.requests, dict(snapshot.index_of, **{bridge: PLACEHOLDER}))
             try:
                 encoded = [configurator.encode(op) for op in operations]
-            except _Unresolved:
+            except UnresolvedDevice:
                 del self.prepared_for[bridge]   # planned afresh when it appears
                 continue
             self.prepared[bridge] = (nl.Prepared(encoded, _MASTER_SLOT, 4), outcomes)

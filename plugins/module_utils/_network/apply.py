@@ -72,8 +72,8 @@ class ApplyError(NetsafeError):
                          f"{undo_text(undo_errors, namespace)}")
 
 
-class _Unresolved(Exception):
-    """An operation names a device whose ifindex is not known yet."""
+class UnresolvedDevice(Exception):
+    """An operation names a device whose ifindex is not known yet (the tap_guard watcher catches it too)."""
 
 
 def _mac_bytes(mac: str) -> bytes:
@@ -110,7 +110,7 @@ class NetlinkConfigurator:
     def _index(self, name: str) -> int:
         index = self.index_of.get(name)
         if index is None:
-            raise _Unresolved(name)
+            raise UnresolvedDevice(name)
         return index
 
     def _lookup(self, name: str) -> None:
@@ -254,14 +254,14 @@ class NetlinkConfigurator:
                 return done, op, nl.NetlinkError(errno.EPERM, f"failpoint {failpoint_label}")
             try:
                 message = self.encode(op)
-            except _Unresolved as missing:
+            except UnresolvedDevice as missing:
                 failure = flush()
                 if failure:
                     return done, failure[0], failure[1]
                 try:
                     self._lookup(str(missing))
                     message = self.encode(op)
-                except (nl.NetlinkError, _Unresolved) as exc:
+                except (nl.NetlinkError, UnresolvedDevice) as exc:
                     return done, op, exc
             batch.append(op)
             encoded.append(message)

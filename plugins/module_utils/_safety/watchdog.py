@@ -4,9 +4,9 @@
 
 It must outlive the module that arms it, the SSH session and the controller,
 so it cannot run from Ansible's temporary module payload (Ansible deletes it
-when the module returns). `spawn` copies the collection's module_utils it
-needs (stdlib only, nothing else) into the checkpoint's run directory and
-starts them there:
+when the module returns). `spawn` copies the module_utils it imports
+(`export.closure`: found by following its imports; stdlib only, nothing
+else) into the checkpoint's run directory and starts them there:
 - as a transient systemd unit (`systemd-run`) where systemd is PID 1, so the
   journal has its output and `systemctl` shows it;
 - otherwise as a detached process: double fork, its own session, stdin on
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import pkgutil
 import select
 import shutil
 import signal
@@ -30,6 +29,7 @@ import sys
 import time
 import traceback
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import export
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, qualname
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import LockTimeout, Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
@@ -37,8 +37,6 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlin
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import window
 
-BASE = "ansible_collections.netsafe.hypervisor.plugins.module_utils"
-PACKAGES = ("_common", "_network", "_safety")
 LIB = "lib"         # in the run directory: the code the watchdog runs
 POLL = 0.1          # seconds between looks at the record: the deadline is kept within this
 # A rollback waits this long at a time for a change still running (its writer holds the network
@@ -52,46 +50,20 @@ ERROR_PAUSE, ERROR_PAUSE_MAX = 0.1, 5.0   # back-off after an unexpected error (
 # After a rollback whose outcome or log lines could not be written (a full disk): tries again with
 # this back-off, for this long at most (the outcome), or this long (only log lines).
 PENDING_PAUSE, PENDING_PAUSE_MAX, PENDING_GIVE_UP, LOG_GIVE_UP = 0.5, 10.0, 24 * 3600.0, 600.0
-ENTRY = """import sys
-sys.path.insert(0, {lib!r})
-from {base}._safety.watchdog import main
-sys.exit(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "/"))
-"""
+ENTRY = "".join(line + "\n" for line in (   # the script the watchdog starts with (its lines kept out of
+    "import sys",                              # export's quick reading of this file's imports)
+    "sys.path.insert(0, {lib!r})",
+    "from {base}._safety.watchdog import main",
+    'sys.exit(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "/"))',
+))
 
 
 def export_code(store: cp.Store) -> None:
-    """Write the sources of PACKAGES (from files or Ansible's zipped payload alike) under the run directory's LIB.
+    """Write the watchdog's code (export.closure of this module) under the run directory's LIB.
 
     Root runs this code: every directory is private to root and every file 0600, whatever the umask.
     """
-    parts = BASE.split(".")
-    for depth in range(1, len(parts) + 1):
-        directory = store.make_run_dir(LIB, *parts[:depth])
-        _write_private(os.path.join(directory, "__init__.py"), "")
-    for package in PACKAGES:
-        module = sys.modules.get(f"{BASE}.{package}") or __import__(f"{BASE}.{package}", fromlist=["_"])
-        directory = store.make_run_dir(LIB, *parts, package)
-        names = ["__init__"] + [info.name for info in pkgutil.iter_modules(module.__path__)]
-        for name in names:
-            fullname = f"{BASE}.{package}" if name == "__init__" else f"{BASE}.{package}.{name}"
-            loader = module.__spec__.loader if name == "__init__" else _loader(module, name)
-            _write_private(os.path.join(directory, f"{name}.py"), loader.get_source(fullname) or "")
-
-
-def _write_private(path: str, text: str) -> None:
-    """A file only root can read or change (the mode does not depend on the umask; a symlink is not followed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(fd, 0o600)
-        handle.write(text)
-
-
-def _loader(package, name: str):
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name == name:
-            spec = info.module_finder.find_spec(f"{package.__name__}.{name}")
-            return spec.loader
-    raise NetsafeError(f"cannot find {package.__name__}.{name} to give the watchdog")
+    export.sync(export.closure(__name__), store.make_run_dir(LIB), private_top=store.run_top)
 
 
 def systemd_runs() -> bool:
@@ -145,7 +117,7 @@ def spawn(store: cp.Store, record: dict, root: str, kind: str, wait: float) -> d
     lib = store.run_path(LIB)
     shutil.rmtree(lib, ignore_errors=True)
     export_code(store)
-    _write_private(store.run_path("watchdog.py"), ENTRY.format(lib=lib, base=BASE))
+    export.write_private(store.run_path("watchdog.py"), ENTRY.format(lib=lib, base=export.BASE))
     fallback = None
     if kind == "auto":
         kind = "systemd" if systemd_runs() else "detached"
