@@ -31,6 +31,8 @@ def _imports(name: str) -> set:
                     found.add(f"{package}/{alias.name}")
             if (MODULE_UTILS / f"{package}.py").is_file():
                 found.add(package)
+            if (MODULE_UTILS / package / "__init__.py").is_file() and package.count("/"):
+                found.add(f"{package}/__init__")  # a package inside a package (_network/kinds)
     return found
 
 

@@ -12,8 +12,10 @@ import socket
 import struct
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl, vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import kind_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE_PORT
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_ENUMS, Bond, Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
+    DEVICE_TYPES, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic,
 )
 
 _IFI_HEADER = nl.IFINFOMSG.size
@@ -30,7 +32,7 @@ class RawLink:
     """The decoded part of one RTM_NEWLINK message."""
 
     __slots__ = ("index", "name", "flags", "mtu", "mac", "master", "link", "operstate",
-                 "kind", "data")
+                 "kind", "data", "port_data")
 
     def __init__(self, body):
         _family, _type, self.index, self.flags, _change = nl.IFINFOMSG.unpack_from(body)
@@ -45,6 +47,7 @@ class RawLink:
         self.operstate = nl.OPERSTATES[state] if state < len(nl.OPERSTATES) else "unknown"
         self.kind = ""
         self.data = {}
+        self.port_data = None
         info = attrs.get(nl.IFLA_LINKINFO)
         if info is not None:
             info_attrs = nl.parse_attrs(info, 0, len(info))
@@ -53,6 +56,9 @@ class RawLink:
             data = info_attrs.get(nl.IFLA_INFO_DATA)
             if data is not None:
                 self.data = nl.parse_attrs(data, 0, len(data))
+            port = info_attrs.get(nl.IFLA_INFO_SLAVE_DATA)
+            if port is not None and nl.as_str(info_attrs.get(nl.IFLA_INFO_SLAVE_KIND, b"")) == BRIDGE_PORT.name:
+                self.port_data = nl.parse_attrs(port, 0, len(port), BRIDGE_PORT.wanted)
 
 
 def read_links(netlink: nl.Netlink) -> list:
@@ -124,34 +130,6 @@ def read_neighbours(netlink: nl.Netlink, family: int) -> list:
     return found
 
 
-def _bond_options(data: dict, name_of: dict) -> dict:
-    def u8(attr):
-        return nl.as_u8(data[attr]) if attr in data else None
-
-    def u32(attr):
-        return nl.as_u32(data[attr]) if attr in data else None
-
-    def named(table, value):
-        return table[value] if value is not None and value < len(table) else None
-
-    targets = data.get(nl.IFLA_BOND_ARP_IP_TARGET)
-    primary = u32(nl.IFLA_BOND_PRIMARY)
-    return {
-        "mode": named(BOND_ENUMS["mode"], u8(nl.IFLA_BOND_MODE)),
-        "miimon": u32(nl.IFLA_BOND_MIIMON),
-        "updelay": u32(nl.IFLA_BOND_UPDELAY),
-        "downdelay": u32(nl.IFLA_BOND_DOWNDELAY),
-        "arp_interval": u32(nl.IFLA_BOND_ARP_INTERVAL),
-        "arp_ip_target": [] if targets is None else [
-            str(ipaddress.ip_address(bytes(raw))) for _k, raw in nl.iter_attrs(targets, 0, len(targets))],
-        "primary": name_of.get(primary) if primary else None,
-        "xmit_hash_policy": named(BOND_ENUMS["xmit_hash_policy"], u8(nl.IFLA_BOND_XMIT_HASH_POLICY)),
-        "min_links": u32(nl.IFLA_BOND_MIN_LINKS),
-        "lacp_rate": named(BOND_ENUMS["lacp_rate"], u8(nl.IFLA_BOND_AD_LACP_RATE)),
-        "ad_select": named(BOND_ENUMS["ad_select"], u8(nl.IFLA_BOND_AD_SELECT)),
-    }
-
-
 def read_port_vlans(netlink: nl.Netlink) -> dict:
     """ifindex -> VLAN membership, for ports of vlan-aware bridges and the bridges themselves."""
     request = nl.IFINFOMSG.pack(nl.AF_BRIDGE, 0, 0, 0, 0) + nl.attr_u32(nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_BRVLAN_COMPRESSED)
@@ -195,22 +173,11 @@ def filters_vlans(raw: RawLink) -> bool:
 def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher, name_of: dict):
     common = {"name": raw.name, "mtu": raw.mtu, "mac": raw.mac, "up": bool(raw.flags & nl.IFF_UP),
               "master": master_name, "operstate": raw.operstate, "index": raw.index}
-    data = raw.data
-    if raw.kind == "bridge":
-        fd = nl.as_u32(data[nl.IFLA_BR_FORWARD_DELAY]) if nl.IFLA_BR_FORWARD_DELAY in data else None
-        return Bridge(
-            stp=bool(nl.as_u32(data[nl.IFLA_BR_STP_STATE])) if nl.IFLA_BR_STP_STATE in data else None,
-            forward_delay=None if fd is None else fd / 100,
-            vlan_filtering=filters_vlans(raw) if nl.IFLA_BR_VLAN_FILTERING in data else None,
-            **common)
-    if raw.kind == "bond":
-        return Bond(**_bond_options(data, name_of), **common)
-    if raw.kind == "vlan":
-        proto = struct.unpack_from("!H", data[nl.IFLA_VLAN_PROTOCOL])[0] if nl.IFLA_VLAN_PROTOCOL in data else 0x8100
-        flags = nl.as_u32(data[nl.IFLA_VLAN_FLAGS]) if nl.IFLA_VLAN_FLAGS in data else 0
-        return Vlan(parent=parent_name, vlan_id=nl.as_u16(data[nl.IFLA_VLAN_ID]) if nl.IFLA_VLAN_ID in data else None,
-                    protocol="802.1ad" if proto == 0x88A8 else "802.1Q",
-                    loose_binding=bool(flags & nl.VLAN_FLAG_LOOSE_BINDING), **common)
+    if raw.port_data is not None:
+        common.update(BRIDGE_PORT.decode(raw.port_data))
+    kind = kind_of(raw.kind)
+    if kind is not None and kind.creatable:
+        return DEVICE_TYPES[raw.kind](**kind.decode(raw.data, name_of, parent_name), **common)
     if guests.is_guest(raw.name, raw.kind):
         return GuestPort(kind=guest_kind(raw), **common)
     return Nic(kind=raw.kind, **common)

@@ -68,14 +68,18 @@ def export_code(store: cp.Store) -> None:
     for depth in range(1, len(parts) + 1):
         directory = store.make_run_dir(LIB, *parts[:depth])
         _write_private(os.path.join(directory, "__init__.py"), "")
-    for package in PACKAGES:
+    todo = list(PACKAGES)
+    while todo:
+        package = todo.pop()
         module = sys.modules.get(f"{BASE}.{package}") or __import__(f"{BASE}.{package}", fromlist=["_"])
-        directory = store.make_run_dir(LIB, *parts, package)
-        names = ["__init__"] + [info.name for info in pkgutil.iter_modules(module.__path__)]
-        for name in names:
-            fullname = f"{BASE}.{package}" if name == "__init__" else f"{BASE}.{package}.{name}"
-            loader = module.__spec__.loader if name == "__init__" else _loader(module, name)
-            _write_private(os.path.join(directory, f"{name}.py"), loader.get_source(fullname) or "")
+        directory = store.make_run_dir(LIB, *parts, *package.split("."))
+        _write_private(os.path.join(directory, "__init__.py"), module.__spec__.loader.get_source(module.__name__) or "")
+        for info in pkgutil.iter_modules(module.__path__):
+            if info.ispkg:   # a package inside (_network/kinds/): its own directory
+                todo.append(f"{package}.{info.name}")
+                continue
+            fullname = f"{BASE}.{package}.{info.name}"
+            _write_private(os.path.join(directory, f"{info.name}.py"), _loader(module, info.name).get_source(fullname) or "")
 
 
 def _write_private(path: str, text: str) -> None:
