@@ -13,7 +13,9 @@ import struct
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl, vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import kind_of
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE_PORT
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import (
+    BRIDGE_PORT, IFLA_BR_VLAN_FILTERING,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     DEVICE_TYPES, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic,
 )
@@ -166,7 +168,7 @@ def guest_kind(raw: RawLink) -> str:
 
 def filters_vlans(raw: RawLink) -> bool:
     """Whether a bridge's link message says it filters VLANs."""
-    value = raw.data.get(nl.IFLA_BR_VLAN_FILTERING)
+    value = raw.data.get(IFLA_BR_VLAN_FILTERING)
     return value is not None and bool(nl.as_u8(value))
 
 
