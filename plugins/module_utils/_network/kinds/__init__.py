@@ -18,7 +18,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.
     BOND, bond_create_params,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import (
-    BRIDGE, BRIDGE_PORT, bridge_problems,
+    BRIDGE, BRIDGE_PORT, bridge_problems, stp_ageing_time,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.nic import NIC
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.vlan import VLAN, vlan_params
@@ -74,6 +74,11 @@ class BridgeKind(DeviceKind):
 
     def problems(self, device) -> list:
         return bridge_problems(device)
+
+    def decode(self, data: dict, name_of: dict, parent) -> dict:
+        values = super().decode(data, name_of, parent)
+        values["ageing_time"] = stp_ageing_time(values, data)
+        return values
 
     def created(self, params: dict, host) -> dict:
         values = super().created(params, host)

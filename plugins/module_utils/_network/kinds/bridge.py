@@ -20,6 +20,7 @@ IFLA_BR_AGEING_TIME = 4
 IFLA_BR_STP_STATE = 5
 IFLA_BR_PRIORITY = 6
 IFLA_BR_VLAN_FILTERING = 7
+IFLA_BR_TOPOLOGY_CHANGE = 14
 IFLA_BR_MCAST_SNOOPING = 23
 IFLA_BRPORT_PRIORITY = 2
 IFLA_BRPORT_COST = 3
@@ -54,3 +55,19 @@ def bridge_problems(bridge) -> list:
         found.append(f"forward_delay: {fd:g} is too short with stp enabled; allowed 2-30 seconds (0 only without STP)")
     return found
 
+
+def stp_ageing_time(values: dict, data: dict):
+    """The ageing time a read may trust: None while STP's topology change shows its stand-in.
+
+    During a topology change (about max_age + forward_delay after a port
+    starts forwarding) the kernel ages entries after 2 x forward_delay and
+    reports that as IFLA_BR_AGEING_TIME; the configured value comes back
+    after it. A snapshot taken then must not record the stand-in (a rollback
+    would make it permanent), so it is unknown (None: left alone). A value
+    set during the change is reported as set, and kept.
+    """
+    ageing, fd = values.get("ageing_time"), values.get("forward_delay")
+    change = data.get(IFLA_BR_TOPOLOGY_CHANGE)
+    if change is not None and change[0] and ageing is not None and fd is not None and ageing == 2 * fd:
+        return None
+    return ageing
