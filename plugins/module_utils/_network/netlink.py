@@ -169,11 +169,14 @@ def message(kind: int, flags: int, seq: int, payload: bytes) -> bytes:
 def parse_attrs(data, offset: int, end: int, wanted=None) -> dict:
     """Attribute type -> raw payload; nested flag stripped.
 
-    With `wanted` (a set of types) only those are sliced out: a link message
-    carries about 50 attributes and the model needs a handful.
+    With `wanted` (a set of types) only those are sliced out, and the walk
+    stops once each was found (an attribute appears once per level): a link
+    message carries about 50 attributes, a bridge port's data about 40
+    (cost and priority come third and second), and the model needs a handful.
     """
     found = {}
     unpack = _RTATTR.unpack_from
+    left = len(wanted) if wanted is not None else -1
     while offset + 4 <= end:
         length, kind = unpack(data, offset)
         if length < 4:
@@ -181,6 +184,9 @@ def parse_attrs(data, offset: int, end: int, wanted=None) -> dict:
         kind &= 0x3FFF
         if wanted is None or kind in wanted:
             found[kind] = data[offset + 4:offset + length]
+            left -= 1
+            if not left:
+                break
         offset += (length + 3) & ~3
     return found
 

@@ -25,6 +25,7 @@ _IFA_HEADER = nl.IFADDRMSG.size
 _RT_HEADER = nl.RTMSG.size
 _NEIGH_ATTRS = frozenset((nl.NDA_DST, nl.NDA_LLADDR))
 _AF_SPEC = frozenset((nl.IFLA_AF_SPEC,))
+_TUN_ATTRS = frozenset((nl.IFLA_TUN_TYPE,))
 _LINK_ATTRS = frozenset((nl.IFLA_IFNAME, nl.IFLA_MTU, nl.IFLA_ADDRESS, nl.IFLA_MASTER, nl.IFLA_LINK,
                          nl.IFLA_OPERSTATE, nl.IFLA_LINKINFO))
 _LINK_REQUEST = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + nl.attr_u32(nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_SKIP_STATS)
@@ -56,8 +57,8 @@ class RawLink:
             if nl.IFLA_INFO_KIND in info_attrs:
                 self.kind = nl.as_str(info_attrs[nl.IFLA_INFO_KIND])
             data = info_attrs.get(nl.IFLA_INFO_DATA)
-            if data is not None:
-                self.data = nl.parse_attrs(data, 0, len(data))
+            if data is not None:   # a guest's tap: only its type (guest_kind)
+                self.data = nl.parse_attrs(data, 0, len(data), _TUN_ATTRS if self.kind == "tun" else None)
             port = info_attrs.get(nl.IFLA_INFO_SLAVE_DATA)
             if port is not None and nl.as_str(info_attrs.get(nl.IFLA_INFO_SLAVE_KIND, b"")) == BRIDGE_PORT.name:
                 self.port_data = nl.parse_attrs(port, 0, len(port), BRIDGE_PORT.wanted)
