@@ -97,7 +97,7 @@ options:
       - Bridge-port attributes (STP path cost and port priority) of ports of this bridge, for the ports listed
         here; ports not listed, and attributes not given, keep their values.
       - A port that joins a bridge gets the kernel's defaults (a cost from its link speed, priority 32); list it
-        to set others. Setting a cost fixes it: the kernel no longer derives it from the link speed.
+        to set others. Setting a cost fixes it, the kernel no longer derives it from the link speed.
       - Each port must be one of O(ports) (or an uplink or guest port already on the bridge).
     type: list
     elements: dict

@@ -128,8 +128,8 @@ def test_each_bond_vlan_and_filtering_attribute_by_its_words_and_by_netlink(netn
         for device in (f"vi{i}", f"vn{i}"):
             cases[device] = (name, params[name])
         run_shown(Operation(LINK_ADD, f"vi{i}", dict(params, type="vlan", parent="eth1")).command(netns))
-        apply(netns, [Operation(LINK_ADD, f"vn{i}", dict(params, vlan_id=params["vlan_id"] + 100, type="vlan",
-                                                          parent="eth2"))])
+        twin = dict(params, vlan_id=params["vlan_id"] + 100, type="vlan", parent="eth2")
+        apply(netns, [Operation(LINK_ADD, f"vn{i}", twin)])
     # primary names a port: set on a bond that has it.
     iproute(netns, ["ip link add bp type bond mode active-backup", "ip link add bq type bond mode active-backup",
                     "ip link add eth3 type dummy", "ip link add eth4 type dummy",

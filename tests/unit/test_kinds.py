@@ -69,7 +69,7 @@ def _pyroute2_info(linkinfo: bytes):
     info = message.get_attr("IFLA_LINKINFO")
     slave = info.get_attr("IFLA_INFO_SLAVE_KIND")
     data = info.get_attr("IFLA_INFO_SLAVE_DATA" if slave else "IFLA_INFO_DATA")
-    return slave or info.get_attr("IFLA_INFO_KIND"), {name: value for name, value in data["attrs"]}
+    return slave or info.get_attr("IFLA_INFO_KIND"), dict(data["attrs"])
 
 
 def _our_decode(table, linkinfo: bytes) -> dict:
@@ -80,7 +80,7 @@ def _our_decode(table, linkinfo: bytes) -> dict:
 
 
 def test_every_attribute_of_every_kind_has_a_sample():
-    assert {(table, name) for table, name in CASES} == {(t, n) for t in SAMPLES for n in SAMPLES[t]}
+    assert set(CASES) == {(t, n) for t in SAMPLES for n in SAMPLES[t]}
 
 
 @pytest.mark.parametrize("table, name", CASES, ids=[f"{t.ip_type}.{n}" for t, n in CASES])

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field, fields
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.names import SAFE_CHARACTERS, is_safe
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import kind_of
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bond import (  # noqa: F401 (re-exported)
+# Re-exported: importers of the model keep finding the kinds' names here.
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bond import (  # noqa: F401 pylint: disable=unused-import
     BOND_ENUMS, BOND_INTS, BOND_MODES, BOND_NEEDS_DOWN, BOND_OPTION_MODES, BOND_OPTIONS, DEFAULT_BOND_MODE,
     bond_options_for_mode, combination_problems,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE_PORT
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.vlan import (  # noqa: F401 (re-exported)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.vlan import (  # noqa: F401 pylint: disable=unused-import
     DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS,
 )
 

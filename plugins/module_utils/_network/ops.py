@@ -21,6 +21,7 @@ ADDR_ADD, ADDR_DEL = "addr_add", "addr_del"
 ROUTE_REPLACE, ROUTE_DEL = "route_replace", "route_del"
 BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL = "bridge_vlan_add", "bridge_vlan_del"
 
+
 class Operation:
     """One change to one device; `inverse` lists the operations that undo it."""
 
