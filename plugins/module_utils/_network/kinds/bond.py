@@ -7,17 +7,6 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.
     U32, Attr, Enum, Ifindex, Ipv4List, Ipv4Targets, Kind, OneOf, Range,
 )
 
-IFLA_BOND_MODE = 1
-IFLA_BOND_MIIMON = 3
-IFLA_BOND_UPDELAY = 4
-IFLA_BOND_DOWNDELAY = 5
-IFLA_BOND_ARP_INTERVAL = 7
-IFLA_BOND_ARP_IP_TARGET = 8
-IFLA_BOND_PRIMARY = 11
-IFLA_BOND_XMIT_HASH_POLICY = 14
-IFLA_BOND_MIN_LINKS = 18
-IFLA_BOND_AD_LACP_RATE = 21
-IFLA_BOND_AD_SELECT = 22
 
 BOND_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb")
 # The kernel's mode of a bond made without one.
@@ -41,9 +30,9 @@ BOND_OPTION_MODES = {
 # Options the kernel only changes while the bond is down (mode also needs no slaves).
 BOND_NEEDS_DOWN = ("mode", "lacp_rate", "ad_select")
 
-_IFLA_OF = {"mode": IFLA_BOND_MODE, "lacp_rate": IFLA_BOND_AD_LACP_RATE, "xmit_hash_policy": IFLA_BOND_XMIT_HASH_POLICY,
-            "ad_select": IFLA_BOND_AD_SELECT, "miimon": IFLA_BOND_MIIMON, "updelay": IFLA_BOND_UPDELAY,
-            "downdelay": IFLA_BOND_DOWNDELAY, "arp_interval": IFLA_BOND_ARP_INTERVAL, "min_links": IFLA_BOND_MIN_LINKS}
+# IFLA_BOND_* of each option (include/uapi/linux/if_link.h).
+_IFLA_OF = {"mode": 1, "miimon": 3, "updelay": 4, "downdelay": 5, "arp_interval": 7, "arp_ip_target": 8,
+            "primary": 11, "xmit_hash_policy": 14, "min_links": 18, "lacp_rate": 21, "ad_select": 22}
 
 BOND = Kind("bond", tuple(
     Attr(name, _IFLA_OF[name], Enum(names), check=OneOf(names)) for name, names in BOND_ENUMS.items()
@@ -51,8 +40,8 @@ BOND = Kind("bond", tuple(
     Attr(name, _IFLA_OF[name], U32(), check=Range(0, 2**31 - 1, allowed="0 or more")) for name in BOND_INTS
 ) + (
     # primary is a port, named by the caller's name check (model.Bond); sent as 0 to clear it.
-    Attr("primary", IFLA_BOND_PRIMARY, Ifindex(), clears=True, on_create="never"),
-    Attr("arp_ip_target", IFLA_BOND_ARP_IP_TARGET, Ipv4List(), check=Ipv4Targets(16), absent=[]),
+    Attr("primary", _IFLA_OF["primary"], Ifindex(), clears=True, on_create="never"),
+    Attr("arp_ip_target", _IFLA_OF["arp_ip_target"], Ipv4List(), check=Ipv4Targets(16), absent=[]),
 ))
 BOND_OPTIONS = BOND.names
 
