@@ -9,8 +9,9 @@ short_description: Manage a Linux bridge on a hypervisor without detaching its g
 version_added: 0.1.0
 description:
   - Creates, changes or deletes a Linux bridge through netlink, on the host or in a network namespace.
-  - Manages the bridge's uplinks (NICs, bonds, VLANs), STP, forward delay, MTU, MAC address, IPv4/IPv6
-    addresses, default gateways and admin state.
+  - Manages the bridge's uplinks (NICs, bonds, VLANs), STP and its timers, forward delay, MAC ageing, multicast
+    snooping, bridge and port priorities, port costs, MTU, MAC address, IPv4/IPv6 addresses, default gateways and
+    admin state.
   - Guest ports (a VM's tap, a container's veth, Proxmox VE firewall links) already on the bridge stay
     there; they are never released because O(ports) did not list them.
   - The change is planned first and applied all or nothing; if the kernel refuses a step, or the state
@@ -66,6 +67,51 @@ options:
       - Whether the bridge filters by VLAN (a vlan-aware bridge, as Proxmox VE's C(bridge-vlan-aware yes)).
       - Omit to keep the current setting (off for a new bridge).
     type: bool
+  ageing_time:
+    description:
+      - Seconds a learned MAC address stays in the bridge's forwarding table without traffic (Proxmox VE's
+        C(bridge-ageing)), 0-1000000. The kernel keeps hundredths of a second.
+      - Omit to keep the current value (300 for a new bridge).
+    type: float
+  mcast_snooping:
+    description:
+      - Whether the bridge snoops IGMP/MLD and forwards multicast only to ports with listeners (Proxmox VE's
+        C(bridge-mcsnoop)).
+      - Omit to keep the current setting (on for a new bridge).
+    type: bool
+  hello_time:
+    description:
+      - STP hello time in seconds, 1-10. Omit to keep the current value (2 for a new bridge).
+    type: float
+  max_age:
+    description:
+      - STP maximum message age in seconds, 6-40. Omit to keep the current value (20 for a new bridge).
+    type: float
+  priority:
+    description:
+      - The bridge's STP priority, 0-65535 (lower wins the root election). Omit to keep the current value
+        (32768 for a new bridge).
+    type: int
+  port_options:
+    description:
+      - Bridge-port attributes (STP path cost and port priority) of ports of this bridge, for the ports listed
+        here; ports not listed, and attributes not given, keep their values.
+      - A port that joins a bridge gets the kernel's defaults (a cost from its link speed, priority 32); list it
+        to set others. Setting a cost fixes it, the kernel no longer derives it from the link speed.
+      - Each port must be one of O(ports) (or an uplink or guest port already on the bridge).
+    type: list
+    elements: dict
+    suboptions:
+      port:
+        description: A port of this bridge (uplink or guest port).
+        type: str
+        required: true
+      cost:
+        description: STP path cost of the port, 1-65535.
+        type: int
+      priority:
+        description: STP priority of the port, 0-63.
+        type: int
   port_vlans:
     description:
       - VLAN membership of ports on a vlan-aware bridge, exactly, for the ports listed here; ports not
@@ -190,6 +236,16 @@ state:
     stp: {description: STP on or off., type: bool, returned: when present}
     forward_delay: {description: Forward delay in seconds., type: float, returned: when present}
     vlan_filtering: {description: Whether the bridge filters VLANs., type: bool, returned: when present}
+    ageing_time: {description: MAC ageing time in seconds., type: float, returned: when present}
+    mcast_snooping: {description: Whether multicast snooping is on., type: bool, returned: when present}
+    hello_time: {description: STP hello time in seconds., type: float, returned: when present}
+    max_age: {description: STP maximum message age in seconds., type: float, returned: when present}
+    priority: {description: The bridge's STP priority., type: int, returned: when present}
+    port_options:
+      description: STP path cost and port priority by uplink (predicted as null in check mode for an uplink that joins).
+      type: dict
+      returned: when present
+      sample: {"eth1": {"cost": 100, "priority": 32}}
     port_vlans:
       description: VLAN membership by port (and the bridge itself) on a vlan-aware bridge; ranges as [first, last].
       type: dict
@@ -209,6 +265,7 @@ diff:
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE, BRIDGE_PORT
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
     DEVICE_ARGS, NETWORK_ARGS, admin_up, check_names, converge_task, desired_ip, desired_mac, refuse_present_options,
@@ -226,6 +283,16 @@ ARGUMENT_SPEC = dict(
     stp=dict(type="bool"),
     forward_delay=dict(type="float"),
     vlan_filtering=dict(type="bool"),
+    ageing_time=dict(type="float"),
+    mcast_snooping=dict(type="bool"),
+    hello_time=dict(type="float"),
+    max_age=dict(type="float"),
+    priority=dict(type="int"),
+    port_options=dict(type="list", elements="dict", options=dict(
+        port=dict(type="str", required=True),
+        cost=dict(type="int"),
+        priority=dict(type="int"),
+    )),
     port_vlans=dict(type="list", elements="dict", options=dict(
         port=dict(type="str", required=True),
         pvid=dict(type="int"),
@@ -237,23 +304,33 @@ ARGUMENT_SPEC = dict(
     **NETWORK_ARGS,
 )
 # What describes a bridge that is to exist; refused with state=absent.
-PRESENT_OPTIONS = ("ports", "stp", "forward_delay", "vlan_filtering", "port_vlans") + tuple(DEVICE_ARGS)
+PRESENT_OPTIONS = ("ports", "port_vlans", "port_options") + BRIDGE.names + tuple(DEVICE_ARGS)
 
 
 def desired_bridge(params: dict) -> Bridge:
-    """The Bridge the task asks for; raises ValidationError naming each bad option."""
-    bridge = Bridge(
-        name=params["name"], mtu=params["mtu"], mac=desired_mac(params), stp=params["stp"],
-        forward_delay=params["forward_delay"], vlan_filtering=params["vlan_filtering"], ip=desired_ip(params),
-    )
+    """The Bridge the task asks for (its kind's options by their names, kinds/bridge.py); raises ValidationError
+    naming each bad option."""
+    bridge = Bridge(name=params["name"], mtu=params["mtu"], mac=desired_mac(params), ip=desired_ip(params),
+                    **{name: params[name] for name in BRIDGE.names})
     return bridge.validate()
+
+
+def desired_port_options(entries) -> dict:
+    """{port: {port_cost, port_priority}} from the `port_options` entries; a port listed twice is refused."""
+    out: dict = {}
+    for entry in entries or []:
+        if entry["port"] in out:
+            raise ValidationError([f"port_options: {entry['port']!r} is listed twice"])
+        out[entry["port"]] = {attr.name: entry[attr.word] for attr in BRIDGE_PORT.attrs}
+    return out
 
 
 def run(module) -> dict:
     params = module.params
     name = params["name"]
     check_names({"name": name, "ports": params["ports"],
-                 "port_vlans.port": [entry["port"] for entry in params["port_vlans"] or []]})
+                 "port_vlans.port": [entry["port"] for entry in params["port_vlans"] or []],
+                 "port_options.port": [entry["port"] for entry in params["port_options"] or []]})
     guests = GuestMatcher(params["guest_patterns"])
     if params["state"] == "absent":
         refuse_present_options(params, PRESENT_OPTIONS, "bridge")
@@ -266,10 +343,12 @@ def run(module) -> dict:
                                    "cuts its guests off); remove it from this task"])
         desired = desired_bridge(params)
         port_vlans = vlans.memberships(params["port_vlans"])
+        port_options = desired_port_options(params["port_options"])
         up = admin_up(params)
 
         def planner(snapshot):
-            return plan_bridge(snapshot.host, desired, params["ports"], up, guests, port_vlans)
+            return plan_bridge(snapshot.host, desired, params["ports"], up, guests, port_vlans,
+                               port_options=port_options or None)
 
     return converge_task(module, planner, lambda host: bridge_view(host, name, guests), guests)
 

@@ -10,6 +10,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests import 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._guests.nic import ConfigProblem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import build_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import IFLA_BR_VLAN_FILTERING
 
 
 def test_settings_file_then_overrides(tmp_path):
@@ -31,7 +32,7 @@ def link_message(index: int, name: str, kind: str, vlan_filtering: int | None = 
     """The body of an RTM_NEWLINK as the kernel sends it (the parts the watcher reads)."""
     data = b""
     if vlan_filtering is not None:
-        data = nl.nested(nl.IFLA_INFO_DATA, nl.attr_u8(nl.IFLA_BR_VLAN_FILTERING, vlan_filtering))
+        data = nl.nested(nl.IFLA_INFO_DATA, nl.attr_u8(IFLA_BR_VLAN_FILTERING, vlan_filtering))
     if tun_type is not None:
         data = nl.nested(nl.IFLA_INFO_DATA, nl.attr_u8(nl.IFLA_TUN_TYPE, tun_type))
     info = nl.nested(nl.IFLA_LINKINFO, nl.attr_str(nl.IFLA_INFO_KIND, kind) + data)

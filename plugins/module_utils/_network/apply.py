@@ -27,10 +27,12 @@ import struct
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import BOND_ENUMS
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import (
+    kind_of, request_params, table_of_params,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE,
-    kind_of_attrs, undo_sequence,
+    undo_sequence,
 )
 
 FAIL_AT_ENV = "NETSAFE_FAIL_AT"
@@ -80,23 +82,6 @@ def _mac_bytes(mac: str) -> bytes:
     return bytes(int(part, 16) for part in mac.split(":"))
 
 
-_BOND_U8 = {"mode": nl.IFLA_BOND_MODE, "xmit_hash_policy": nl.IFLA_BOND_XMIT_HASH_POLICY,
-            "lacp_rate": nl.IFLA_BOND_AD_LACP_RATE, "ad_select": nl.IFLA_BOND_AD_SELECT}
-_BOND_U32 = {"miimon": nl.IFLA_BOND_MIIMON, "updelay": nl.IFLA_BOND_UPDELAY, "downdelay": nl.IFLA_BOND_DOWNDELAY,
-             "arp_interval": nl.IFLA_BOND_ARP_INTERVAL, "min_links": nl.IFLA_BOND_MIN_LINKS}
-
-
-def _bridge_data(p: dict) -> bytes:
-    data = b""
-    if p.get("forward_delay") is not None:
-        data += nl.attr_u32(nl.IFLA_BR_FORWARD_DELAY, int(round(p["forward_delay"] * 100)))
-    if p.get("stp") is not None:
-        data += nl.attr_u32(nl.IFLA_BR_STP_STATE, 1 if p["stp"] else 0)
-    if p.get("vlan_filtering") is not None:
-        data += nl.attr_u8(nl.IFLA_BR_VLAN_FILTERING, 1 if p["vlan_filtering"] else 0)
-    return data
-
-
 class NetlinkConfigurator:
     """Runs Operations through one Netlink socket; `index_of` maps names to ifindexes."""
 
@@ -119,41 +104,11 @@ class NetlinkConfigurator:
         body = self.netlink.query(nl.RTM_GETLINK, payload)
         self.index_of[name] = nl.IFINFOMSG.unpack_from(body)[2]
 
-    def _bond_data(self, p: dict) -> bytes:
-        data = b""
-        for key, attr in _BOND_U8.items():
-            if p.get(key) is not None:
-                data += nl.attr_u8(attr, BOND_ENUMS[key].index(p[key]))
-        for key, attr in _BOND_U32.items():
-            if p.get(key) is not None:
-                data += nl.attr_u32(attr, p[key])
-        if "primary" in p:
-            data += nl.attr_u32(nl.IFLA_BOND_PRIMARY, self._index(p["primary"]) if p["primary"] else 0)
-        if p.get("arp_ip_target") is not None:
-            targets = b"".join(nl.attr(i, ipaddress.ip_address(t).packed) for i, t in enumerate(p["arp_ip_target"]))
-            data += nl.nested(nl.IFLA_BOND_ARP_IP_TARGET, targets)
-        return data
-
-    def _type_data(self, kind: str | None, p: dict) -> bytes:
-        """IFLA_LINKINFO for a link of `kind` with the type attributes in `p`."""
-        if kind == "bridge":
-            data = _bridge_data(p)
-        elif kind == "bond":
-            data = self._bond_data(p)
-        elif kind == "vlan":
-            data = b""
-            if p.get("vlan_id") is not None:
-                data += nl.attr(nl.IFLA_VLAN_ID, struct.pack("=H", p["vlan_id"]))
-                data += nl.attr(nl.IFLA_VLAN_PROTOCOL, struct.pack("!H", 0x88A8 if p.get("protocol") == "802.1ad" else 0x8100))
-            if p.get("loose_binding") is not None:
-                flag = nl.VLAN_FLAG_LOOSE_BINDING
-                data += nl.attr(nl.IFLA_VLAN_FLAGS, struct.pack("=II", flag if p["loose_binding"] else 0, flag))
-        else:
+    def _type_data(self, table, p: dict) -> bytes:
+        """IFLA_LINKINFO for the attributes of `table` (a kind's, or a bridge port's) in `p`; b"" for none."""
+        if table is None:
             return b""
-        info = nl.attr_str(nl.IFLA_INFO_KIND, kind)
-        if data:
-            info += nl.nested(nl.IFLA_INFO_DATA, data)
-        return nl.nested(nl.IFLA_LINKINFO, info)
+        return table.linkinfo(request_params(table, p), self._index)
 
     def _bridge_vlan(self, op) -> tuple:
         p = op.params
@@ -173,13 +128,14 @@ class NetlinkConfigurator:
         p = op.params
         if op.action == LINK_ADD:
             attrs = nl.attr_str(nl.IFLA_IFNAME, op.device)
-            if p["type"] == "vlan":
+            if p.get("parent"):   # a VLAN's lower device
                 attrs += nl.attr_u32(nl.IFLA_LINK, self._index(p["parent"]))
             if p.get("mtu"):
                 attrs += nl.attr_u32(nl.IFLA_MTU, p["mtu"])
             if p.get("mac"):
                 attrs += nl.attr(nl.IFLA_ADDRESS, _mac_bytes(p["mac"]))
-            attrs += self._type_data(p["type"], p)
+            kind = kind_of(p["type"])
+            attrs += self._type_data(kind.table if kind is not None else None, p)
             return nl.RTM_NEWLINK, nl.NLM_F_CREATE | nl.NLM_F_EXCL, nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + attrs
         if op.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL):
             return self._bridge_vlan(op)
@@ -195,7 +151,7 @@ class NetlinkConfigurator:
                 attrs += nl.attr_u32(nl.IFLA_MTU, p["mtu"])
             if "mac" in p:
                 attrs += nl.attr(nl.IFLA_ADDRESS, _mac_bytes(p["mac"]))
-            attrs += self._type_data(kind_of_attrs(p), p)
+            attrs += self._type_data(table_of_params(p), p)
             header = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, self._index(op.device), flags, change)
             return nl.RTM_NEWLINK, 0, header + attrs
         if op.action == LINK_DEL:

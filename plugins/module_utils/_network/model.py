@@ -16,6 +16,16 @@ from dataclasses import dataclass, field, fields
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.names import SAFE_CHARACTERS, is_safe
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import kind_of
+# Re-exported: importers of the model keep finding the kinds' names here.
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bond import (  # noqa: F401 pylint: disable=unused-import
+    BOND_ENUMS, BOND_INTS, BOND_MODES, BOND_NEEDS_DOWN, BOND_OPTION_MODES, BOND_OPTIONS, DEFAULT_BOND_MODE,
+    bond_options_for_mode, combination_problems,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE_PORT
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.vlan import (  # noqa: F401 pylint: disable=unused-import
+    DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS,
+)
 
 MIN_MTU = 68
 MAX_MTU = 65535
@@ -144,6 +154,9 @@ class Device:
     ip: IpConfig = field(default_factory=IpConfig)
     # VLAN membership on a vlan-aware bridge (see vlans.py); None elsewhere.
     vlans: dict | None = None
+    # Its attributes as a bridge's port (kinds/bridge.py BRIDGE_PORT); None elsewhere, or not managed.
+    port_cost: int | None = None
+    port_priority: int | None = None
     # Read from the kernel for reports; never part of a desired state.
     operstate: str | None = field(default=None, compare=False)
     index: int | None = field(default=None, compare=False)
@@ -156,6 +169,7 @@ class Device:
             except ValueError as exc:
                 found.append(f"mac: {exc}")
         found.extend(self.ip.problems())
+        found.extend(BRIDGE_PORT.problems(self))
         return found
 
     # Fields holding lists or dicts, which a copy must not share (see clone).
@@ -221,50 +235,25 @@ class GuestPort(Device):
 
 @dataclass
 class Bridge(Device):
-    """A Linux bridge. forward_delay is in seconds, as Proxmox's bridge-fd."""
+    """A Linux bridge (kinds/bridge.py). Durations are in seconds, as Proxmox's bridge-fd."""
 
     TYPE = "bridge"
     stp: bool | None = None
     forward_delay: float | None = None
     vlan_filtering: bool | None = None
+    ageing_time: float | None = None
+    mcast_snooping: bool | None = None
+    hello_time: float | None = None
+    max_age: float | None = None
+    priority: int | None = None
 
     def problems(self):
-        found = super().problems()
-        fd = self.forward_delay
-        if fd is not None:
-            if isinstance(fd, bool) or not isinstance(fd, (int, float)) or not 0 <= fd <= 30:
-                shown = f"{fd:g}" if isinstance(fd, (int, float)) and not isinstance(fd, bool) else repr(fd)
-                found.append(f"forward_delay: {shown} is out of range; allowed 0-30 seconds")
-            elif self.stp and fd < 2:
-                found.append(f"forward_delay: {fd:g} is too short with stp enabled; allowed 2-30 seconds (0 only without STP)")
-        return found
-
-
-BOND_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb")
-BOND_ENUMS = {
-    "mode": BOND_MODES,
-    "lacp_rate": ("slow", "fast"),
-    "xmit_hash_policy": ("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac"),
-    "ad_select": ("stable", "bandwidth", "count"),
-}
-BOND_INTS = ("miimon", "updelay", "downdelay", "arp_interval", "min_links")
-# Which modes an option means something in (the kernel refuses or ignores it elsewhere).
-BOND_OPTION_MODES = {
-    "lacp_rate": ("802.3ad",),
-    "ad_select": ("802.3ad",),
-    "xmit_hash_policy": ("balance-xor", "802.3ad", "balance-tlb"),
-    "primary": ("active-backup", "balance-tlb", "balance-alb"),
-    "arp_interval": ("balance-rr", "active-backup", "balance-xor", "broadcast"),
-    "arp_ip_target": ("balance-rr", "active-backup", "balance-xor", "broadcast"),
-}
-# Options the kernel only changes while the bond is down (mode also needs no slaves).
-BOND_NEEDS_DOWN = ("mode", "lacp_rate", "ad_select")
-BOND_OPTIONS = tuple(BOND_ENUMS) + BOND_INTS + ("primary", "arp_ip_target")
+        return super().problems() + kind_of(self.TYPE).problems(self)
 
 
 @dataclass
 class Bond(Device):
-    """A Linux bond; its slaves are the devices whose master it is."""
+    """A Linux bond (kinds/bond.py); its slaves are the devices whose master it is."""
 
     TYPE = "bond"
     mode: str | None = None
@@ -293,74 +282,16 @@ class Bond(Device):
         return held
 
     def problems(self):
-        found = super().problems()
-        for name, allowed in BOND_ENUMS.items():
-            value = getattr(self, name)
-            if value is not None and value not in allowed:
-                found.append(f"{name}: {value!r} is not allowed; allowed {', '.join(allowed)}")
-        for name in BOND_INTS:
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31 - 1):
-                found.append(f"{name}: {value!r} is out of range; allowed 0 or more")
+        found = super().problems() + kind_of(self.TYPE).problems(self)
         if self.primary is not None:
             problem = name_problem(self.primary, "primary")
             if problem:
                 found.append(problem)
-        for target in self.arp_ip_target or []:
-            try:
-                if ipaddress.ip_address(str(target)).version != 4:
-                    raise ValueError
-            except ValueError:
-                found.append(f"arp_ip_target: {target!r} is not an IPv4 address")
-        if len(self.arp_ip_target or []) > 16:
-            found.append("arp_ip_target: the kernel allows at most 16 targets")
         return found
 
     def combination_problems(self, given=BOND_OPTIONS) -> list:
-        """Options that contradict each other, judged on the bond's effective settings.
-
-        `given` names the options the task sets: the kernel reports values such
-        as lacp_rate in every mode, so only options asked for are held to the mode.
-        """
-        found = []
-        mode = self.mode or "balance-rr"
-        for name, modes in BOND_OPTION_MODES.items():
-            value = getattr(self, name)
-            if name in given and value and mode not in modes:
-                found.append(f"{name}: only applies to mode {', '.join(modes)}; the bond's mode is {mode}")
-        if (self.miimon or 0) > 0 and (self.arp_interval or 0) > 0:
-            found.append("arp_interval: cannot be used together with miimon; set one of them to 0")
-        if "arp_ip_target" in given and self.arp_ip_target and (self.arp_interval or 0) <= 0:
-            found.append("arp_ip_target: needs arp_interval above 0")
-        for name in ("updelay", "downdelay"):
-            value = getattr(self, name) or 0
-            if value and (name in given or "miimon" in given):
-                if (self.miimon or 0) <= 0:
-                    found.append(f"{name}: needs miimon above 0")
-                elif value % self.miimon:
-                    found.append(f"{name}: {value} is not a multiple of miimon {self.miimon}; the kernel would round it down")
-        return found
-
-
-def bond_options_for_mode(bond: Bond) -> dict:
-    """The bond's options that mean something in its mode (the kernel reports all of them in every mode).
-
-    The one rule for holding a bond to its mode: what the files say of a bond, what the rebuild of a deleted
-    bond sends, and what a rollback restores.
-    """
-    mode = bond.mode or "balance-rr"
-    out = {}
-    for key, value in bond.options().items():
-        if mode not in BOND_OPTION_MODES.get(key, (mode,)):
-            continue
-        if key in ("updelay", "downdelay") and not bond.miimon:
-            continue  # meaningless (and refused by the kernel) without MII monitoring
-        if key == "arp_ip_target" and not bond.arp_interval:
-            continue
-        if key == "primary" and not value:
-            continue
-        out[key] = value
-    return out
+        """Options that contradict each other (kinds/bond.py), judged on the bond's effective settings."""
+        return combination_problems(self, given)
 
 
 def vlan_device_name(parent: str, vlan_id: int) -> str:
@@ -370,7 +301,7 @@ def vlan_device_name(parent: str, vlan_id: int) -> str:
 
 @dataclass
 class Vlan(Device):
-    """An 802.1Q/802.1ad VLAN device on top of `parent`."""
+    """An 802.1Q/802.1ad VLAN device on top of `parent` (kinds/vlan.py)."""
 
     TYPE = "vlan"
     parent: str | None = None
@@ -380,12 +311,7 @@ class Vlan(Device):
     loose_binding: bool | None = None
 
     def problems(self):
-        found = super().problems()
-        if self.vlan_id is not None and (isinstance(self.vlan_id, bool) or not isinstance(self.vlan_id, int) or not 1 <= self.vlan_id <= 4094):
-            found.append(f"vlan_id: {self.vlan_id!r} is out of range; allowed 1-4094")
-        if self.protocol is not None and self.protocol not in ("802.1Q", "802.1ad"):
-            found.append(f"protocol: {self.protocol!r} is not allowed; allowed 802.1Q, 802.1ad")
-        return found
+        return super().problems() + kind_of(self.TYPE).problems(self)
 
 
 DEVICE_TYPES = {cls.TYPE: cls for cls in (Nic, GuestPort, Bridge, Bond, Vlan)}

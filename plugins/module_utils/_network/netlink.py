@@ -60,6 +60,8 @@ IFLA_LINKINFO = 18
 IFLA_EXT_MASK = 29
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
+IFLA_INFO_SLAVE_KIND = 4
+IFLA_INFO_SLAVE_DATA = 5
 IFLA_AF_SPEC = 26
 RTEXT_FILTER_BRVLAN_COMPRESSED = 1 << 2
 RTEXT_FILTER_SKIP_STATS = 1 << 3
@@ -72,26 +74,8 @@ BRIDGE_VLAN_INFO_UNTAGGED = 0x4
 BRIDGE_VLAN_INFO_RANGE_BEGIN = 0x8
 BRIDGE_VLAN_INFO_RANGE_END = 0x10
 
-IFLA_BR_FORWARD_DELAY = 1
-IFLA_BR_STP_STATE = 5
-IFLA_BR_VLAN_FILTERING = 7
 IFLA_TUN_TYPE = 3
 IFF_TAP = 2
-IFLA_VLAN_ID = 1
-IFLA_VLAN_FLAGS = 2
-VLAN_FLAG_LOOSE_BINDING = 0x4
-IFLA_VLAN_PROTOCOL = 5
-IFLA_BOND_MODE = 1
-IFLA_BOND_MIIMON = 3
-IFLA_BOND_UPDELAY = 4
-IFLA_BOND_DOWNDELAY = 5
-IFLA_BOND_ARP_INTERVAL = 7
-IFLA_BOND_ARP_IP_TARGET = 8
-IFLA_BOND_PRIMARY = 11
-IFLA_BOND_XMIT_HASH_POLICY = 14
-IFLA_BOND_MIN_LINKS = 18
-IFLA_BOND_AD_LACP_RATE = 21
-IFLA_BOND_AD_SELECT = 22
 
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
@@ -185,11 +169,14 @@ def message(kind: int, flags: int, seq: int, payload: bytes) -> bytes:
 def parse_attrs(data, offset: int, end: int, wanted=None) -> dict:
     """Attribute type -> raw payload; nested flag stripped.
 
-    With `wanted` (a set of types) only those are sliced out: a link message
-    carries about 50 attributes and the model needs a handful.
+    With `wanted` (a set of types) only those are sliced out, and the walk
+    stops once each was found (an attribute appears once per level): a link
+    message carries about 50 attributes, a bridge port's data about 40
+    (cost and priority come third and second), and the model needs a handful.
     """
     found = {}
     unpack = _RTATTR.unpack_from
+    left = len(wanted) if wanted is not None else -1
     while offset + 4 <= end:
         length, kind = unpack(data, offset)
         if length < 4:
@@ -197,6 +184,9 @@ def parse_attrs(data, offset: int, end: int, wanted=None) -> dict:
         kind &= 0x3FFF
         if wanted is None or kind in wanted:
             found[kind] = data[offset + 4:offset + length]
+            left -= 1
+            if not left:
+                break
         offset += (length + 3) & ~3
     return found
 

@@ -12,25 +12,14 @@ from __future__ import annotations
 import copy
 import shlex
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import BOND_OPTIONS
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import (
+    kind_of, request_params, table_of_params,
+)
 
 LINK_ADD, LINK_SET, LINK_DEL = "link_add", "link_set", "link_del"
 ADDR_ADD, ADDR_DEL = "addr_add", "addr_del"
 ROUTE_REPLACE, ROUTE_DEL = "route_replace", "route_del"
 BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL = "bridge_vlan_add", "bridge_vlan_del"
-BRIDGE_ATTRS = ("stp", "forward_delay", "vlan_filtering")
-VLAN_ATTRS = ("loose_binding",)
-
-
-def kind_of_attrs(params: dict) -> str | None:
-    """Which link type's attributes a link_set carries: 'bridge', 'bond', 'vlan' or None."""
-    if any(k in params for k in BRIDGE_ATTRS):
-        return "bridge"
-    if any(k in params for k in BOND_OPTIONS):
-        return "bond"
-    if any(k in params for k in VLAN_ATTRS):
-        return "vlan"
-    return None
 
 
 class Operation:
@@ -71,14 +60,15 @@ class Operation:
         p = self.params
         if self.action == LINK_ADD:
             words = ["link", "add"]
-            if p["type"] == "vlan":
+            if p.get("parent"):   # a VLAN's lower device
                 words += ["link", p["parent"]]
             words += ["name", self.device]
             if p.get("mac"):
                 words += ["address", p["mac"]]
             if p.get("mtu"):
                 words += ["mtu", str(p["mtu"])]
-            return words + ["type", p["type"]] + _type_words(p["type"], p)
+            kind = kind_of(p["type"])
+            return words + ["type", p["type"]] + (_type_words(kind.table, p) if kind is not None else [])
         if self.action == LINK_SET:
             words = ["link", "set", "dev", self.device]
             if "master" in p:
@@ -87,9 +77,9 @@ class Operation:
                 words += ["mtu", str(p["mtu"])]
             if "mac" in p:
                 words += ["address", p["mac"]]
-            kind = kind_of_attrs(p)
-            if kind:
-                words += ["type", kind] + _type_words(kind, p)
+            table = table_of_params(p)
+            if table is not None:
+                words += ["type", table.ip_type] + _type_words(table, p)
             if "up" in p:
                 words.append("up" if p["up"] else "down")
             return words
@@ -121,28 +111,6 @@ def undo_sequence(done) -> list:
     return [inverse for op in reversed(done) for inverse in op.inverse]
 
 
-def _type_words(kind: str, p: dict) -> list:
-    words = []
-    if kind == "bridge":
-        if p.get("stp") is not None:
-            words += ["stp_state", "1" if p["stp"] else "0"]
-        if p.get("forward_delay") is not None:
-            words += ["forward_delay", str(int(round(p["forward_delay"] * 100)))]
-        if p.get("vlan_filtering") is not None:
-            words += ["vlan_filtering", "1" if p["vlan_filtering"] else "0"]
-    elif kind == "bond":
-        for key in BOND_OPTIONS:
-            value = p.get(key)
-            if value is None:
-                continue
-            if key == "arp_ip_target":
-                value = ",".join(value) if value else None
-                if value is None:
-                    continue
-            words += [key, str(value)]
-    elif kind == "vlan":
-        if p.get("vlan_id") is not None:
-            words += ["protocol", p.get("protocol", "802.1Q"), "id", str(p["vlan_id"])]
-        if p.get("loose_binding") is not None:
-            words += ["loose_binding", "on" if p["loose_binding"] else "off"]
-    return words
+def _type_words(table, p: dict) -> list:
+    """The words after `type <kind>` for the attributes of `table` in `p` (kinds/: one table per kind)."""
+    return table.words(request_params(table, p))

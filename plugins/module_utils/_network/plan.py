@@ -15,8 +15,10 @@ import ipaddress
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import kind_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE_PORT
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    Bond, Bridge, HostNetwork, IpConfig, Vlan, bond_options_for_mode, is_loopback, name_problem,
+    Bond, Bridge, HostNetwork, IpConfig, Vlan, is_loopback, name_problem,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE, Operation,
@@ -121,24 +123,12 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
 def rebuild_device(host: HostNetwork, name: str) -> list:
     """Operations that re-create `name` as it is in `host`: ports, VLANs, addresses and all."""
     dev = host.get(name)
-    create = {"mac": dev.mac}
-    if isinstance(dev, Bridge):
-        # vlan_filtering only when on: off is a new bridge's default, and a kernel built without
-        # bridge VLAN filtering refuses the attribute even as 0 (the rebuild would fail there).
-        create.update(type="bridge", stp=dev.stp, forward_delay=dev.forward_delay, vlan_filtering=dev.vlan_filtering or None)
-    elif isinstance(dev, Bond):
-        # Only options the bond's mode uses (updelay and downdelay only with MII monitoring: without
-        # it the kernel refuses them, even as 0); primary once its ports are back.
-        create.update(type="bond", **{k: v for k, v in bond_options_for_mode(dev).items()
-                                      if v not in (None, []) and k != "primary"})
-    else:
-        create.update(type="vlan", parent=dev.parent, vlan_id=dev.vlan_id, protocol=dev.protocol,
-                      loose_binding=dev.loose_binding or None)
-    ops = [Operation(LINK_ADD, name, {k: v for k, v in create.items() if v is not None})]
+    ops = [create_device(dev)]
     members = host.ports_of(name)
     if isinstance(dev, Bond):
         ops += [Operation(LINK_SET, m.name, {"up": False}) for m in members if m.up]
     ops += [Operation(LINK_SET, m.name, {"master": name}) for m in members]
+    ops += [op for m in members for op in port_settings(m.name, None, port_options_of(m))]
     if isinstance(dev, Bond) and dev.primary:
         ops.append(Operation(LINK_SET, name, {"primary": dev.primary}))
     if dev.master:
@@ -155,6 +145,34 @@ def rebuild_device(host: HostNetwork, name: str) -> list:
         gw = getattr(dev.ip, f"gateway{family}")
         if gw:
             ops.append(Operation(ROUTE_REPLACE, name, {"family": family, "gateway": gw}))
+    return ops
+
+
+def create_device(dev, inverse=None) -> Operation:
+    """The `link add` that makes `dev` as the model has it (its kind's create parameters, kinds/): the one place
+    both a new device and the rebuild of a deleted one are made."""
+    create = dict(kind_of(dev.TYPE).create_params(dev), type=dev.TYPE, mac=dev.mac, parent=getattr(dev, "parent", None))
+    return Operation(LINK_ADD, dev.name, {k: v for k, v in create.items() if v is not None}, inverse)
+
+
+def port_options_of(dev) -> dict:
+    """A port's bridge-port attributes as the model has them ({port_cost, port_priority}, None: not managed)."""
+    return {key: getattr(dev, key) for key in BRIDGE_PORT.names}
+
+
+def port_settings(name: str, current, wanted: dict) -> list:
+    """Set the bridge-port attributes `wanted` gives (port_cost, port_priority; None: not managed) on port `name`.
+
+    `current` is the port as it will be when they are set (a port that joins
+    in the same plan has None: the kernel's defaults, which its release
+    undoes); each undo sets back the old value.
+    """
+    ops = []
+    for key in BRIDGE_PORT.names:
+        new = wanted.get(key)
+        old = getattr(current, key) if current is not None else None
+        if new is not None and new != old:
+            ops.append(Operation(LINK_SET, name, {key: new}, [] if old is None else [Operation(LINK_SET, name, {key: old})]))
     return ops
 
 

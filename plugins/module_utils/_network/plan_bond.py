@@ -13,7 +13,7 @@ import copy
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_NEEDS_DOWN, BOND_OPTIONS, Bond, HostNetwork, bond_options_for_mode,
+    BOND_NEEDS_DOWN, BOND_OPTIONS, DEFAULT_BOND_MODE, Bond, HostNetwork, bond_options_for_mode,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation,
@@ -26,7 +26,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan i
 
 def effective_bond(current: Bond | None, desired: Bond) -> Bond:
     """The bond's settings after the task: desired where given, current elsewhere."""
-    merged = copy.deepcopy(current) if current is not None else Bond(name=desired.name, mode="balance-rr", miimon=0)
+    merged = copy.deepcopy(current) if current is not None else Bond(name=desired.name, mode=DEFAULT_BOND_MODE, miimon=0)
     for key in BOND_OPTIONS:
         value = getattr(desired, key)
         if value is not None:
@@ -123,7 +123,7 @@ def plan_mode_leftovers(host: HostNetwork, target: Bond) -> Plan:
     rules a task's options are. primary is left out: the mode change releases the ports, which clears it.
     """
     current = host.get(target.name)
-    if not isinstance(current, Bond) or (current.mode or "balance-rr") == (target.mode or "balance-rr"):
+    if not isinstance(current, Bond) or (current.mode or DEFAULT_BOND_MODE) == (target.mode or DEFAULT_BOND_MODE):
         return Plan()
     used_then = bond_options_for_mode(target)
     leftovers = {key: getattr(target, key) for key in bond_options_for_mode(current)

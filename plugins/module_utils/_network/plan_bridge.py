@@ -9,15 +9,43 @@ not deleted unless the task accepts that.
 from __future__ import annotations
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, GuestMatcher, HostNetwork
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import LINK_ADD, LINK_DEL, Operation
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import LINK_DEL, Operation
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
-    Plan, deletable, device_problems, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state,
+    Plan, create_device, deletable, device_problems, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state,
+    port_settings,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE_PORT
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
 
 
-def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans=None, take_over=()) -> list:
+def _members(host: HostNetwork, desired: Bridge, ports, current) -> set:
+    """The ports the bridge will have: `ports` (or today's) plus the guest ports it carries."""
+    members = set(ports) if ports is not None else {p.name for p in host.ports_of(desired.name)}
+    if ports is not None and current is not None:
+        members |= {p.name for p in host.ports_of(desired.name) if p.TYPE == "guest"}
+    return members
+
+
+def _port_options_problems(host, desired: Bridge, ports, current, port_options: dict) -> list:
+    """Each port of `port_options` must be a port of the bridge; each value in the kernel's range."""
+    problems = []
+    members = _members(host, desired, ports, current)
+    for port, wanted in sorted(port_options.items()):
+        if port not in members:
+            problems.append(f"port_options: {port!r} is not a port of {desired.name} "
+                            f"(ports: {', '.join(sorted(members)) or 'none'})")
+        for attr in BRIDGE_PORT.attrs:
+            value = wanted.get(attr.name)
+            problem = value is not None and attr.check.problem(f"port_options[{port}].{attr.word}", value)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans=None, take_over=(),
+                 port_options=None) -> list:
     """Problems of a desired bridge against the current host (`take_over`: ports it may take from another master)."""
     problems = device_problems(host, desired)
     current = host.get(desired.name)
@@ -45,18 +73,19 @@ def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans
         filtering = desired.vlan_filtering if desired.vlan_filtering is not None else bool(current and current.vlan_filtering)
         if not filtering:
             problems.append("port_vlans: needs vlan_filtering: true on the bridge")
-        members = set(ports) if ports is not None else {p.name for p in host.ports_of(desired.name)}
-        if ports is not None and current is not None:
-            members |= {p.name for p in host.ports_of(desired.name) if p.TYPE == "guest"}
+        members = _members(host, desired, ports, current)
         for port in port_vlans:
             if port != desired.name and port not in members:
                 problems.append(f"port_vlans: {port!r} is not a port of {desired.name} (ports: {', '.join(sorted(members)) or 'none'})")
+    if port_options:
+        problems += _port_options_problems(host, desired, ports, current, port_options)
     problems += gateway_problems(desired.name, desired.ip, current, admin_up)
     return problems
 
 
 def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: GuestMatcher,
-                port_vlans: dict | None = None, port_states: dict | None = None, take_over=()) -> Plan:
+                port_vlans: dict | None = None, port_states: dict | None = None, take_over=(),
+                port_options: dict | None = None) -> Plan:
     """Operations that take bridge `desired.name` from `host` to the desired state.
 
     `ports` None leaves uplinks alone; a list makes the uplinks exactly that
@@ -66,14 +95,15 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
     bridge. Guest ports are never released. A port in `take_over` that
     another master holds is released there first (plan_host: that master
     is described without it, so it lets go anyway). `port_vlans` maps a port (or the
-    bridge itself) to its VLAN membership on a vlan-aware bridge. Addresses
+    bridge itself) to its VLAN membership on a vlan-aware bridge; `port_options`
+    a port to its bridge-port attributes ({port_cost, port_priority}). Addresses
     and gateways None are left alone. Order: create or set attributes,
     release unwanted uplinks (before new ones join, so two uplinks never loop
     without STP), enslave new ones, port VLANs, MTU (after the ports: a
     bridge adopts its smallest port's MTU unless set afterwards), admin
     state, new addresses, default routes, old addresses (plan_mtu_ip_state).
     """
-    problems = check_bridge(host, desired, ports, admin_up, port_vlans, take_over)
+    problems = check_bridge(host, desired, ports, admin_up, port_vlans, take_over, port_options)
     if problems:
         raise ValidationError(problems)
     name = desired.name
@@ -81,17 +111,13 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
     warnings: list = []
     current = host.get(name)
     if current is None:
-        # vlan_filtering only when on: off is a new bridge's default, and a kernel built without bridge
-        # VLAN filtering refuses the attribute even as 0 (so does rebuild_device).
-        create = {"type": "bridge", "stp": desired.stp, "forward_delay": desired.forward_delay,
-                  "vlan_filtering": desired.vlan_filtering or None, "mac": desired.mac}
-        ops.append(Operation(LINK_ADD, name, {k: v for k, v in create.items() if v is not None}, [Operation(LINK_DEL, name)]))
+        ops.append(create_device(desired, [Operation(LINK_DEL, name)]))
         before_ports: list = []
     else:
         # STP off goes before a short forward_delay (refused while STP runs);
         # STP on goes after a valid one.
         order = ("stp", "forward_delay") if desired.stp is False else ("forward_delay", "stp")
-        for key in order + ("vlan_filtering",):
+        for key in order + tuple(k for k in BRIDGE.names if k not in order):
             new, old = getattr(desired, key), getattr(current, key)
             if key == "vlan_filtering" and old is None:
                 old = False  # a kernel without bridge VLAN filtering does not report it: it is off
@@ -114,6 +140,10 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
                 ops.append(Operation.setting(port, "master", name, None))
             if not dev.up and port not in (port_states or {}):
                 ops.append(Operation.setting(port, "up", True, False))
+    if port_options:
+        future = Plan(ops).predict(host)
+        for port in sorted(port_options):
+            ops += port_settings(port, future.get(port), port_options[port])
     if port_vlans:
         future = Plan(ops).predict(host)
         for port in sorted(port_vlans):

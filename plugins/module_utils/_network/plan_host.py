@@ -15,7 +15,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
     Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import LINK_SET, Operation
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, checked, plan_mtu_ip_state
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
+    Plan, checked, plan_mtu_ip_state, port_options_of,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import plan_bridge
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_vlan import plan_vlan
@@ -85,8 +87,12 @@ def _device_plan(host: HostNetwork, desired: HostNetwork, name: str, guests: Gue
     if isinstance(dev, Bridge):
         members = desired.ports_of(name)
         port_vlans = {d.name: d.vlans for d in [dev] + members if d.vlans is not None}
-        return plan_bridge(host, dev, [p.name for p in members if not guests.is_guest_device(p)], dev.up, guests,
-                           port_vlans or None, _port_states(desired, name), _taken_over(host, desired, name))
+        uplinks = [p for p in members if not guests.is_guest_device(p)]
+        port_options = {p.name: port_options_of(p) for p in uplinks
+                        if any(v is not None for v in port_options_of(p).values())}
+        return plan_bridge(host, dev, [p.name for p in uplinks], dev.up, guests,
+                           port_vlans or None, _port_states(desired, name), _taken_over(host, desired, name),
+                           port_options or None)
     if isinstance(dev, Vlan):
         missing = [key for key in ("parent", "vlan_id") if getattr(dev, key) is None]
         if missing:

@@ -9,7 +9,7 @@ into the bridge it was a port of, with its addresses.
 from __future__ import annotations
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import HostNetwork, Vlan
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import DEFAULT_VLAN_PROTOCOL, HostNetwork, Vlan
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     LINK_ADD, LINK_DEL, LINK_SET, Operation,
 )
@@ -45,7 +45,7 @@ def plan_vlan(host: HostNetwork, desired: Vlan, admin_up) -> Plan:
         raise ValidationError(problems)
     name = desired.name
     current = host.get(name)
-    protocol = desired.protocol or "802.1Q"
+    protocol = desired.protocol or DEFAULT_VLAN_PROTOCOL
     ops: list = []
     warnings: list = []
     create = {"type": "vlan", "parent": desired.parent, "vlan_id": desired.vlan_id, "protocol": protocol}

@@ -12,8 +12,12 @@ import socket
 import struct
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl, vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import kind_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import (
+    BRIDGE_PORT, IFLA_BR_VLAN_FILTERING,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_ENUMS, Bond, Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
+    DEVICE_TYPES, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic,
 )
 
 _IFI_HEADER = nl.IFINFOMSG.size
@@ -21,6 +25,7 @@ _IFA_HEADER = nl.IFADDRMSG.size
 _RT_HEADER = nl.RTMSG.size
 _NEIGH_ATTRS = frozenset((nl.NDA_DST, nl.NDA_LLADDR))
 _AF_SPEC = frozenset((nl.IFLA_AF_SPEC,))
+_TUN_ATTRS = frozenset((nl.IFLA_TUN_TYPE,))
 _LINK_ATTRS = frozenset((nl.IFLA_IFNAME, nl.IFLA_MTU, nl.IFLA_ADDRESS, nl.IFLA_MASTER, nl.IFLA_LINK,
                          nl.IFLA_OPERSTATE, nl.IFLA_LINKINFO))
 _LINK_REQUEST = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + nl.attr_u32(nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_SKIP_STATS)
@@ -30,7 +35,7 @@ class RawLink:
     """The decoded part of one RTM_NEWLINK message."""
 
     __slots__ = ("index", "name", "flags", "mtu", "mac", "master", "link", "operstate",
-                 "kind", "data")
+                 "kind", "data", "port_data")
 
     def __init__(self, body):
         _family, _type, self.index, self.flags, _change = nl.IFINFOMSG.unpack_from(body)
@@ -45,14 +50,18 @@ class RawLink:
         self.operstate = nl.OPERSTATES[state] if state < len(nl.OPERSTATES) else "unknown"
         self.kind = ""
         self.data = {}
+        self.port_data = None
         info = attrs.get(nl.IFLA_LINKINFO)
         if info is not None:
             info_attrs = nl.parse_attrs(info, 0, len(info))
             if nl.IFLA_INFO_KIND in info_attrs:
                 self.kind = nl.as_str(info_attrs[nl.IFLA_INFO_KIND])
             data = info_attrs.get(nl.IFLA_INFO_DATA)
-            if data is not None:
-                self.data = nl.parse_attrs(data, 0, len(data))
+            if data is not None:   # a guest's tap: only its type (guest_kind)
+                self.data = nl.parse_attrs(data, 0, len(data), _TUN_ATTRS if self.kind == "tun" else None)
+            port = info_attrs.get(nl.IFLA_INFO_SLAVE_DATA)
+            if port is not None and nl.as_str(info_attrs.get(nl.IFLA_INFO_SLAVE_KIND, b"")) == BRIDGE_PORT.name:
+                self.port_data = nl.parse_attrs(port, 0, len(port), BRIDGE_PORT.wanted)
 
 
 def read_links(netlink: nl.Netlink) -> list:
@@ -124,34 +133,6 @@ def read_neighbours(netlink: nl.Netlink, family: int) -> list:
     return found
 
 
-def _bond_options(data: dict, name_of: dict) -> dict:
-    def u8(attr):
-        return nl.as_u8(data[attr]) if attr in data else None
-
-    def u32(attr):
-        return nl.as_u32(data[attr]) if attr in data else None
-
-    def named(table, value):
-        return table[value] if value is not None and value < len(table) else None
-
-    targets = data.get(nl.IFLA_BOND_ARP_IP_TARGET)
-    primary = u32(nl.IFLA_BOND_PRIMARY)
-    return {
-        "mode": named(BOND_ENUMS["mode"], u8(nl.IFLA_BOND_MODE)),
-        "miimon": u32(nl.IFLA_BOND_MIIMON),
-        "updelay": u32(nl.IFLA_BOND_UPDELAY),
-        "downdelay": u32(nl.IFLA_BOND_DOWNDELAY),
-        "arp_interval": u32(nl.IFLA_BOND_ARP_INTERVAL),
-        "arp_ip_target": [] if targets is None else [
-            str(ipaddress.ip_address(bytes(raw))) for _k, raw in nl.iter_attrs(targets, 0, len(targets))],
-        "primary": name_of.get(primary) if primary else None,
-        "xmit_hash_policy": named(BOND_ENUMS["xmit_hash_policy"], u8(nl.IFLA_BOND_XMIT_HASH_POLICY)),
-        "min_links": u32(nl.IFLA_BOND_MIN_LINKS),
-        "lacp_rate": named(BOND_ENUMS["lacp_rate"], u8(nl.IFLA_BOND_AD_LACP_RATE)),
-        "ad_select": named(BOND_ENUMS["ad_select"], u8(nl.IFLA_BOND_AD_SELECT)),
-    }
-
-
 def read_port_vlans(netlink: nl.Netlink) -> dict:
     """ifindex -> VLAN membership, for ports of vlan-aware bridges and the bridges themselves."""
     request = nl.IFINFOMSG.pack(nl.AF_BRIDGE, 0, 0, 0, 0) + nl.attr_u32(nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_BRVLAN_COMPRESSED)
@@ -188,29 +169,18 @@ def guest_kind(raw: RawLink) -> str:
 
 def filters_vlans(raw: RawLink) -> bool:
     """Whether a bridge's link message says it filters VLANs."""
-    value = raw.data.get(nl.IFLA_BR_VLAN_FILTERING)
+    value = raw.data.get(IFLA_BR_VLAN_FILTERING)
     return value is not None and bool(nl.as_u8(value))
 
 
 def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher, name_of: dict):
     common = {"name": raw.name, "mtu": raw.mtu, "mac": raw.mac, "up": bool(raw.flags & nl.IFF_UP),
               "master": master_name, "operstate": raw.operstate, "index": raw.index}
-    data = raw.data
-    if raw.kind == "bridge":
-        fd = nl.as_u32(data[nl.IFLA_BR_FORWARD_DELAY]) if nl.IFLA_BR_FORWARD_DELAY in data else None
-        return Bridge(
-            stp=bool(nl.as_u32(data[nl.IFLA_BR_STP_STATE])) if nl.IFLA_BR_STP_STATE in data else None,
-            forward_delay=None if fd is None else fd / 100,
-            vlan_filtering=filters_vlans(raw) if nl.IFLA_BR_VLAN_FILTERING in data else None,
-            **common)
-    if raw.kind == "bond":
-        return Bond(**_bond_options(data, name_of), **common)
-    if raw.kind == "vlan":
-        proto = struct.unpack_from("!H", data[nl.IFLA_VLAN_PROTOCOL])[0] if nl.IFLA_VLAN_PROTOCOL in data else 0x8100
-        flags = nl.as_u32(data[nl.IFLA_VLAN_FLAGS]) if nl.IFLA_VLAN_FLAGS in data else 0
-        return Vlan(parent=parent_name, vlan_id=nl.as_u16(data[nl.IFLA_VLAN_ID]) if nl.IFLA_VLAN_ID in data else None,
-                    protocol="802.1ad" if proto == 0x88A8 else "802.1Q",
-                    loose_binding=bool(flags & nl.VLAN_FLAG_LOOSE_BINDING), **common)
+    if raw.port_data is not None:
+        common.update(BRIDGE_PORT.decode(raw.port_data))
+    kind = kind_of(raw.kind)
+    if kind is not None and kind.creatable:
+        return DEVICE_TYPES[raw.kind](**kind.decode(raw.data, name_of, parent_name), **common)
     if guests.is_guest(raw.name, raw.kind):
         return GuestPort(kind=guest_kind(raw), **common)
     return Nic(kind=raw.kind, **common)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import kind_of
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Vlan,
+    DEVICE_TYPES, HostNetwork, IpConfig,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE,
@@ -35,11 +36,7 @@ def apply_op(host: HostNetwork, op) -> None:
     """Change `host` as the kernel would for `op`."""
     p = op.params
     if op.action == LINK_ADD:
-        device = _new_device(op.device, p)
-        parent = host.get(p.get("parent") or "")
-        if parent is not None and not p.get("mtu"):
-            device.mtu = parent.mtu  # a VLAN starts with its parent's MTU
-        host.add(device)
+        host.add(_new_device(host, op.device, p))
         return
     if op.action == LINK_DEL:
         gone = host.devices.pop(op.device, None)
@@ -57,21 +54,11 @@ def apply_op(host: HostNetwork, op) -> None:
         old_master = host.get(dev.master or "")
         for key, value in p.items():
             setattr(dev, key, copy.deepcopy(value))
-        master = host.get(p.get("master") or "")
         if "master" in p:
-            dev.vlans = vlans.default_membership() if isinstance(master, Bridge) and master.vlan_filtering else None
-            if isinstance(master, Bond):
-                dev.up, dev.mtu = True, master.mtu
-            elif isinstance(old_master, Bond) and "up" not in p:
-                dev.up = False  # a bond closes the device it releases
-            if isinstance(old_master, Bond) and old_master is not master and old_master.primary == dev.name:
-                old_master.primary = None  # and forgets it as its primary
-        if isinstance(dev, Bond) and p.get("mtu"):
-            for slave in host.ports_of(dev.name):
-                slave.mtu = p["mtu"]
-        if p.get("vlan_filtering") is not None and isinstance(dev, Bridge):
-            for port in [dev] + host.ports_of(dev.name):
-                port.vlans = vlans.default_membership() if p["vlan_filtering"] else None
+            _moved(dev, old_master, host.get(p.get("master") or ""), p)
+        kind = kind_of(dev.TYPE)
+        if kind is not None:
+            kind.changed(host, dev, p)
     elif op.action == ADDR_ADD:
         dev.ip.addresses = sorted(set(dev.ip.addresses or []) | {p["address"]})
     elif op.action == ADDR_DEL:
@@ -96,14 +83,19 @@ def apply_op(host: HostNetwork, op) -> None:
         dev.vlans = vlans.from_flags(flags)
 
 
-def _new_device(name: str, p: dict):
+def _moved(dev, old_master, master, p: dict) -> None:
+    """A device changed masters: each master's kind says what the kernel does to it (kinds/)."""
+    dev.vlans = None
+    if old_master is not master:
+        dev.port_cost = dev.port_priority = None  # the kernel gives a joining port defaults the model cannot know
+        if old_master is not None and kind_of(old_master.TYPE) is not None:
+            kind_of(old_master.TYPE).left(dev, old_master, p)
+    if master is not None and kind_of(master.TYPE) is not None:
+        kind_of(master.TYPE).joined(dev, master)
+
+
+def _new_device(host: HostNetwork, name: str, p: dict):
+    """The device a `link add` makes: its kind's values for `p` (kinds/)."""
     common = {"name": name, "mtu": p.get("mtu") or 1500, "mac": p.get("mac"), "up": False, "ip": IpConfig(addresses=[])}
-    if p["type"] == "bond":
-        options = {k: p.get(k) for k in BOND_OPTIONS}
-        return Bond(**common, **{k: v for k, v in options.items() if v is not None})
-    if p["type"] == "vlan":
-        return Vlan(parent=p["parent"], vlan_id=p["vlan_id"], protocol=p.get("protocol", "802.1Q"),
-                    loose_binding=bool(p.get("loose_binding", False)), **common)
-    return Bridge(stp=bool(p.get("stp", False)), forward_delay=p.get("forward_delay", 15.0),
-                  vlan_filtering=bool(p.get("vlan_filtering", False)),
-                  vlans=vlans.default_membership() if p.get("vlan_filtering") else None, **common)
+    common.update(kind_of(p["type"]).created(p, host))
+    return DEVICE_TYPES[p["type"]](**common)

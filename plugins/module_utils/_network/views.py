@@ -7,6 +7,7 @@ before, after and check mode's prediction compare like with like.
 """
 from __future__ import annotations
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE, BRIDGE_PORT
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
 )
@@ -39,13 +40,14 @@ def bridge_view(host: HostNetwork, name: str, guests: GuestMatcher) -> dict:
     dev = host.get(name)
     ports = host.ports_of(name)
     del view["master"]
+    uplinks = [p for p in ports if not guests.is_guest_device(p)]
+    view.update({name: getattr(dev, name) for name in BRIDGE.names})
     view.update(
-        stp=dev.stp,
-        forward_delay=dev.forward_delay,
-        vlan_filtering=dev.vlan_filtering,
-        ports=[p.name for p in ports if not guests.is_guest_device(p)],
+        ports=[p.name for p in uplinks],
         guest_ports=[p.name for p in ports if guests.is_guest_device(p)],
         port_vlans={d.name: d.vlans for d in [dev] + ports if d.vlans is not None},
+        # An uplink's bridge-port attributes, by their option names (cost, priority).
+        port_options={p.name: {a.word: getattr(p, a.name) for a in BRIDGE_PORT.attrs} for p in uplinks},
     )
     return view
 

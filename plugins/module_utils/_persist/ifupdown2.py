@@ -31,6 +31,7 @@ import re
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import ranges_of, vid_range, vids_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_MODES, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
 )
@@ -908,7 +909,7 @@ def _fields(dev, ctx) -> list:
         out.append(("stp", dev.stp, ("bridge-stp",), [f"bridge-stp {'on' if dev.stp else 'off'}"]))
         fd = dev.forward_delay
         fd_lines = [] if fd is None else [f"bridge-fd {int(fd)}"] if float(fd) == int(fd) else \
-            [f"post-up ip link set dev {dev.name} type bridge forward_delay {round(fd * 100)}"]
+            [f"post-up ip link set dev {dev.name} type bridge {' '.join(BRIDGE.words({'forward_delay': fd}))}"]
         out.append(("forward_delay", fd, ("bridge-fd", "#bridge-fd"), fd_lines))
         out.append(("vlan_filtering", dev.vlan_filtering, ("bridge-vlan-aware",),
                     ["bridge-vlan-aware yes"] if dev.vlan_filtering else []))

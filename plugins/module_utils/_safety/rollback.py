@@ -46,7 +46,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, ROUTE_DEL, ROUTE_REPLACE, Operation,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_delete, vlan_users
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
+    Plan, plan_delete, port_options_of, port_settings, vlan_users,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_mode_leftovers
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_host import plan_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
@@ -343,6 +345,7 @@ def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, k
             ops.append(Operation.setting(was.name, "master", was.master, now.master))
             if now.master in kept:
                 taken.setdefault(now.master, []).append(f"guest port {was.name} (back to {was.master})")
+        ops += port_settings(was.name, now if now.master == was.master else None, port_options_of(was))
         if isinstance(bridge, Bridge) and bridge.vlan_filtering and was.vlans is not None:
             have = now.vlans if now.master == was.master else None
             ops += plan_port_vlans(was.name, have, was.vlans, self_entry=False)
