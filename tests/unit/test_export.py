@@ -42,6 +42,11 @@ def _imports(name: str) -> set:
                 found.add(package)
         elif isinstance(node, ast.Import):
             found.update(a.name[len(PREFIX) + 1:].replace(".", "/") for a in node.names if a.name.startswith(PREFIX + "."))
+    # Importing a module of a package inside a package (_network/kinds/bond) runs that package's __init__ first.
+    for module in list(found):
+        package = module.rsplit("/", 1)[0]
+        if "/" in package and (MODULE_UTILS / package / "__init__.py").is_file():
+            found.add(f"{package}/__init__")
     return found
 
 

@@ -40,12 +40,13 @@ def apply_op(host: HostNetwork, op) -> None:
         return
     if op.action == LINK_DEL:
         gone = host.devices.pop(op.device, None)
+        kind = kind_of(gone.TYPE) if gone is not None else None
         for dev in host.devices.values():
             if dev.master == op.device:
                 dev.master = None
                 dev.vlans = None
-                if isinstance(gone, Bond):
-                    dev.up = False  # a deleted bond releases its slaves, and a bond closes what it releases
+                if kind is not None:
+                    kind.left(dev, gone, {})  # a deleted master releases its ports as one that lets go (a bond closes them)
         return
     dev = host.get(op.device)
     if dev is None:
