@@ -30,7 +30,7 @@ import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import ranges_of, vid_range, vids_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_ranges, ranges_of, vids_of
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_MODES, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
 )
@@ -634,15 +634,9 @@ def _vlan(host: _Host, name: str, common: dict) -> Vlan:
     return Vlan(parent=raw, vlan_id=vid, protocol=protocol, **common)
 
 
-def _vids(st, opt) -> list:
-    out = []
-    for part in re.split(r"[\s,]+", opt.value.strip()):
-        bounds = vid_range(part)
-        if bounds is None:
-            raise ValidationError([f"{st.where(opt)}: {opt.key} {part!r} is not a VLAN id or range in 1-4094 "
-                                   f"(ASCII digits)"])
-        out += list(range(bounds[0], bounds[1] + 1))
-    return out
+def _vids(st, opt) -> tuple:
+    """Every VLAN id of a bridge-vids/bridge-trunk line ('10 20-30'; commas read too, as before)."""
+    return vids_of(parse_ranges(opt.value, f"{st.where(opt)}: {opt.key}", separators=r",\s", strict=True))
 
 
 def _membership(flags: dict) -> dict:

@@ -23,7 +23,7 @@ import uuid
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_decimal, ascii_int
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import merge, vid_range
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import merge, parse_entries
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
 )
@@ -210,23 +210,17 @@ def _int(kf: KeyFile, section: str, key: str, low: int = 0, high: int = 2 ** 31 
 
 
 def parse_bridge_vlans(text: str, where: str) -> list:
-    """NetworkManager's `vlans=` ('1 pvid untagged,20,300-400 untagged') -> [(first, last, pvid, untagged)]."""
+    """NetworkManager's `vlans=` ('1 pvid untagged,20,300-400 untagged') -> [(first, last, pvid, untagged)].
+
+    Beyond the syntax, NetworkManager refuses a VLAN listed twice and more than one PVID (a single VLAN)."""
     out, seen, pvids = [], set(), 0
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        words = part.split()
-        bounds = vid_range(words[0])
-        if bounds is None:
-            raise ValidationError([f"{where}: {part!r} is not a VLAN id or range in 1-4094 (ASCII digits)"])
-        low, high = bounds
-        flags = words[1:]
-        if any(w not in ("pvid", "untagged") for w in flags) or len(set(flags)) != len(flags):
-            raise ValidationError([f"{where}: {part!r}: after the VLAN only 'pvid' and 'untagged' may follow"])
+    for low, high, flags in parse_entries(text, where, separators=",", flags=("pvid", "untagged")):
+        shown = f"{low}-{high}" if low != high else str(low)
         if "pvid" in flags:
             pvids += 1
             if low != high or pvids > 1:
-                raise ValidationError([f"{where}: only one single VLAN can be the PVID (NetworkManager refuses {part!r})"])
+                raise ValidationError([f"{where}: only one single VLAN can be the PVID (NetworkManager refuses "
+                                       f"{' '.join((shown,) + flags)!r})"])
         vids = set(range(low, high + 1))
         if vids & seen:
             raise ValidationError([f"{where}: VLAN {min(vids & seen)} is listed twice (NetworkManager refuses that)"])

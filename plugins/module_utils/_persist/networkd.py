@@ -36,7 +36,7 @@ from fractions import Fraction
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import ranges_of, vid_range
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_ranges, ranges_of, vids_of
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, normalize_address,
 )
@@ -140,13 +140,6 @@ def _vid(value: str) -> int:
     return vid
 
 
-def _vid_range(value: str) -> range:
-    bounds = vid_range(value)
-    if bounds is None:
-        raise _Bad("not a VLAN id or range in 1-4094 (ASCII digits, first <= last)")
-    return range(bounds[0], bounds[1] + 1)
-
-
 def _ip(value: str, version: int | None = None) -> str:
     try:
         addr = ipaddress.ip_address(value.strip())
@@ -246,7 +239,9 @@ def _network_spec(path: str, text: str) -> dict:
                 spec["pvid"] = _vid(value)
                 spec["vids"].add(spec["pvid"])
             elif section == "BridgeVLAN" and key in ("VLAN", "EgressUntagged"):
-                vids = set(_vid_range(value))
+                # networkd 252 reads one id or range per line.
+                vids = set(vids_of(parse_ranges(value, f"{path}:{number}: [{section}] {key}", separators="",
+                                                strict=True)))
                 spec["vids"] |= vids
                 if key == "EgressUntagged":
                     spec["untagged"] |= vids
