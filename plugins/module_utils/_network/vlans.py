@@ -73,6 +73,31 @@ def flags_by_vid(member: dict | None) -> dict:
     return out
 
 
+def add_vids(flags: dict, first: int, last: int, pvid: bool = False, untagged: bool = False) -> dict:
+    """What `bridge vlan add` does to a VLAN table (vid -> (pvid, untagged), changed in place and returned).
+
+    VLANs first-last get these flags, replacing their old ones; a port has one PVID, so a new one moves the
+    old one (over a range, the last VLAN keeps it). The one rule for the kernel's simulation and for what
+    ifupdown2's post-up lines, NetworkManager and networkd leave on a port.
+    """
+    if pvid:
+        for vid, (is_pvid, untag) in list(flags.items()):
+            if is_pvid:
+                flags[vid] = (False, untag)
+    for vid in range(first, last + 1):
+        flags[vid] = (False, untagged)
+    if pvid:
+        flags[last] = (True, untagged)
+    return flags
+
+
+def del_vids(flags: dict, first: int, last: int) -> dict:
+    """What `bridge vlan del` does to a VLAN table: VLANs first-last leave it (a PVID among them too)."""
+    for vid in range(first, last + 1):
+        flags.pop(vid, None)
+    return flags
+
+
 def runs(vids_flags):
     """Group sorted (vid, flags) into (first, last, flags) runs; a pvid never shares a run."""
     run = None
