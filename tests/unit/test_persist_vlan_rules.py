@@ -1,8 +1,9 @@
-"""The persistence formats read VLAN ranges through the one parser, _common/vlan_ranges.py (issue 25).
+"""The persistence formats share the VLAN rules of the core (issue 25): one range parser, one PVID rule.
 
 Each format's syntax is a flag of `parse_entries`: ifupdown2's `bridge-vids 10 20-30` (white space or commas,
 every separator between two ranges), NetworkManager's `vlans=1 pvid untagged,20-30` (words after a range),
-networkd's `VLAN=10-20` (one range a line); users and Proxmox VE keep theirs (`10;20-22;`).
+networkd's `VLAN=10-20` (one range a line); users and Proxmox VE keep theirs (`10;20-22;`). "A new PVID moves the
+old one" is _network/vlans.py's `add_vids`, for the simulation and for what each format's file leaves on a port.
 """
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import (
     ANY_SEPARATOR, parse_entries, parse_ranges,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, HostNetwork, IpConfig
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import BRIDGE_VLAN_ADD, Operation
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.formats import FORMATS
 
 IFUPDOWN2 = {"separators": r",\s", "strict": True}
@@ -73,3 +78,42 @@ def test_each_format_names_its_file_and_key(fmt, files, message):
     cls = FORMATS[fmt]
     _model, problems = cls(cls.DEFAULT_PATH, root="/nonexistent-root").parse_lenient(files)
     assert [p.message for p in problems] == [message]
+
+
+# -- the one PVID rule: a new PVID moves the old one ----------------------------------------------------------
+
+def test_a_new_pvid_moves_the_old_one():
+    flags = {1: (True, True), 5: (False, False)}
+    assert vlans.add_vids(flags, 10, 10, pvid=True, untagged=True) is flags
+    assert flags == {1: (False, True), 5: (False, False), 10: (True, True)}
+    # Listed again without pvid, the PVID's VLAN loses it (its flags are replaced): no PVID is left.
+    assert vlans.add_vids(flags, 10, 10) == {1: (False, True), 5: (False, False), 10: (False, False)}
+    # Over a range the last VLAN keeps it, as the kernel leaves it after one VLAN at a time.
+    assert vlans.add_vids({}, 20, 22, pvid=True) == {20: (False, False), 21: (False, False), 22: (True, False)}
+    assert vlans.del_vids({1: (True, True), 2: (False, False), 3: (False, True)}, 1, 2) == {3: (False, True)}
+
+
+MOVED = {"pvid": 10, "untagged": [[1, 1], [10, 10]], "tagged": [[20, 20]]}   # VLAN 1 stays, untagged, not pvid
+FILES = {
+    "ifupdown2": {"/etc/network/interfaces": BRIDGE + "\tpost-up bridge vlan add dev vmbr0 vid 10 pvid untagged self\n"
+                  "\tpost-up bridge vlan add dev vmbr0 vid 20 self\n"},
+    "networkmanager": {"/etc/NetworkManager/system-connections/vmbr0.nmconnection":
+                       "[connection]\nid=vmbr0\ntype=bridge\ninterface-name=vmbr0\n[bridge]\nvlan-filtering=true\n"
+                       "vlans=10 pvid untagged,20\n"},
+    "networkd": {"/etc/systemd/network/50-vmbr0.netdev": "[NetDev]\nName=vmbr0\nKind=bridge\n[Bridge]\nVLANFiltering=yes\n",
+                 "/etc/systemd/network/50-vmbr0.network":
+                 "[Match]\nName=vmbr0\n[BridgeVLAN]\nPVID=10\nEgressUntagged=10\nVLAN=20\n"},
+}
+
+
+def test_the_kernel_simulation_and_every_format_move_the_pvid_alike():
+    """One table from `bridge vlan add ... pvid` in the simulation and from each format's file."""
+    host = HostNetwork()
+    host.add(Bridge(name="vmbr0", vlan_filtering=True, vlans=vlans.default_membership(), ip=IpConfig(addresses=[])))
+    ops = [Operation(BRIDGE_VLAN_ADD, "vmbr0", {"vids": [10, 10], "pvid": True, "untagged": True, "self": True}),
+           Operation(BRIDGE_VLAN_ADD, "vmbr0", {"vids": [20, 20], "pvid": False, "untagged": False, "self": True})]
+    assert predict(host, ops).get("vmbr0").vlans == MOVED
+    assert vlans.from_flags(vlans.add_vids(vlans.add_vids({1: (True, True)}, 10, 10, True, True), 20, 20)) == MOVED
+    for fmt, files in FILES.items():
+        cls = FORMATS[fmt]
+        assert cls(cls.DEFAULT_PATH, root="/nonexistent-root").parse(files).get("vmbr0").vlans == MOVED, fmt

@@ -30,9 +30,12 @@ import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_ranges, ranges_of, vids_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_ranges, vids_of
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_MODES, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import (
+    add_vids, del_vids, flags_by_vid, from_flags, runs,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import REDACTED, PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import BOND_DEFAULTS, bond_options_for_mode
@@ -639,18 +642,12 @@ def _vids(st, opt) -> tuple:
     return vids_of(parse_ranges(opt.value, f"{st.where(opt)}: {opt.key}", separators=r",\s", strict=True))
 
 
-def _membership(flags: dict) -> dict:
-    pvid = next((vid for vid, (is_pvid, _u) in sorted(flags.items()) if is_pvid), None)
-    return {"pvid": pvid, "untagged": ranges_of(v for v, (_p, u) in flags.items() if u),
-            "tagged": ranges_of(v for v, (_p, u) in flags.items() if not u)}
-
-
 def _port_membership(host: _Host, name: str, bridge: str) -> dict:
     """What ifupdown2 gives a port of a vlan-aware bridge: its own keys, else the bridge's, pvid 1 by default."""
     st, access = _one(host, name, "bridge-access")
     if access is not None:
         vid = _int(st, access, 1, 4094)
-        return _membership({vid: (True, True)})
+        return from_flags({vid: (True, True)})
     vids = None
     for key in ("bridge-vids", "bridge-trunk"):
         st, opt = _one(host, name, key)
@@ -669,7 +666,7 @@ def _port_membership(host: _Host, name: str, bridge: str) -> dict:
     flags = {vid: (False, False) for vid in vids}
     if pvid:
         flags[pvid] = (True, True)
-    return _membership(flags)
+    return from_flags(flags)
 
 
 def _self_membership(host: _Host, bridge: str, svi_vids) -> dict:
@@ -678,16 +675,13 @@ def _self_membership(host: _Host, bridge: str, svi_vids) -> dict:
     for _st, opt in host.values(bridge, "#self-vlan"):
         found = _RE_SELF_VLAN.match(f"post-up {' '.join(opt.value.split())}")
         action, first, last, words = found.group(1), int(found.group(3)), int(found.group(4) or found.group(3)), found.group(5).split()
-        for vid in range(first, last + 1):
-            if action == "del":
-                flags.pop(vid, None)
-            else:
-                if "pvid" in words:
-                    flags = {v: (False, u) for v, (_p, u) in flags.items()}
-                flags[vid] = ("pvid" in words, "untagged" in words)
+        if action == "del":
+            del_vids(flags, first, last)
+        else:
+            add_vids(flags, first, last, "pvid" in words, "untagged" in words)
     for vid in svi_vids:
-        flags[vid] = (False, False)   # ifupdown2 adds a VLAN device's id to a vlan-aware bridge, without flags
-    return _membership(flags)
+        add_vids(flags, vid, vid)   # ifupdown2 adds a VLAN device's id to a vlan-aware bridge, without flags
+    return from_flags(flags)
 
 
 def _describe(host: _Host) -> None:
@@ -838,11 +832,7 @@ def _port_vlan_lines(dev, bridge_has_vids: bool) -> list:
 
 
 def _self_vlan_lines(dev, svi_vids) -> list:
-    want: dict = {}
-    member = dev.vlans
-    for key, untagged in (("untagged", True), ("tagged", False)):
-        for vid in vids_of(member.get(key) or []):
-            want[vid] = (vid == member.get("pvid"), untagged)
+    want = flags_by_vid(dev.vlans)
     for vid in svi_vids:
         if want.get(vid) != (False, False):
             raise ValidationError([f"{dev.name}: its VLAN device for VLAN {vid} makes ifupdown2 add VLAN {vid} to the "
@@ -851,16 +841,10 @@ def _self_vlan_lines(dev, svi_vids) -> list:
     lines = [f"post-up bridge vlan del dev {dev.name} vid {vid} self"
              for vid in sorted(base) if vid not in want and vid not in svi_vids]
     adds = [(vid, flags) for vid, flags in sorted(want.items()) if vid not in svi_vids and base.get(vid) != flags]
-    run = None
-    for vid, flags in adds + [(None, None)]:
-        if run and vid == run[1] + 1 and flags == run[2] and not flags[0]:
-            run[1] = vid
-            continue
-        if run:
-            words = (" pvid" if run[2][0] else "") + (" untagged" if run[2][1] else "")
-            span = str(run[0]) if run[0] == run[1] else f"{run[0]}-{run[1]}"
-            lines.append(f"post-up bridge vlan add dev {dev.name} vid {span}{words} self")
-        run = [vid, vid, flags] if vid is not None else None
+    for first, last, (pvid, untagged) in runs(adds):
+        words = (" pvid" if pvid else "") + (" untagged" if untagged else "")
+        span = str(first) if first == last else f"{first}-{last}"
+        lines.append(f"post-up bridge vlan add dev {dev.name} vid {span}{words} self")
     return lines
 
 

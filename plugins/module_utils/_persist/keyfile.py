@@ -23,11 +23,11 @@ import uuid
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_decimal, ascii_int
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import merge, parse_entries
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_entries
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import flags_by_vid
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, flags_by_vid, from_flags, runs
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import bond_options_for_mode
 
@@ -236,21 +236,10 @@ def membership_after(entries, default_pvid: int) -> dict:
     NetworkManager adds the listed VLANs, and a listed VLAN replaces the flags of
     the same VLAN (the PVID moves to the entry marked pvid): nm-device-bridge.c.
     """
-    flags: dict = {}
-    pvid = None
-    if default_pvid:
-        flags[default_pvid] = True
-        pvid = default_pvid
+    flags = {default_pvid: (True, True)} if default_pvid else {}
     for low, high, is_pvid, untagged in entries:
-        for vid in range(low, high + 1):
-            flags[vid] = untagged
-            if is_pvid:
-                pvid = vid
-            elif pvid == vid:
-                pvid = None
-    return {"pvid": pvid,
-            "untagged": merge([[v, v] for v, u in flags.items() if u]),
-            "tagged": merge([[v, v] for v, u in flags.items() if not u])}
+        add_vids(flags, low, high, is_pvid, untagged)
+    return from_flags(flags)
 
 
 def format_bridge_vlans(member: dict, where: str) -> str:
@@ -260,19 +249,8 @@ def format_bridge_vlans(member: dict, where: str) -> str:
     if pvid is not None and pvid not in by_vid:
         raise ValidationError([f"{where}: pvid {pvid} is neither untagged nor tagged; NetworkManager makes the PVID a "
                                f"member of the port, so this membership cannot be written"])
-    parts, run = [], None
-    for vid in sorted(by_vid):
-        is_pvid, untagged = by_vid[vid]
-        if run and vid == run[1] + 1 and not is_pvid and not run[2] and run[3] == untagged:
-            run[1] = vid
-            continue
-        if run:
-            parts.append(run)
-        run = [vid, vid, is_pvid, untagged]
-    if run:
-        parts.append(run)
     return ",".join((f"{a}" if a == b else f"{a}-{b}") + (" pvid" if p else "") + (" untagged" if u else "")
-                    for a, b, p, u in parts)
+                    for a, b, (p, u) in runs(sorted(by_vid.items())))
 
 
 def _has_vid1(member) -> bool:

@@ -40,7 +40,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ra
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, normalize_address,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import flags_by_vid, from_flags
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, flags_by_vid, from_flags
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import BOND_DEFAULTS, bond_options_for_mode
 
@@ -490,12 +490,8 @@ class _Directory:
         """What the kernel's VLAN table holds after networkd: the bridge's default PVID, then [BridgeVLAN] on top."""
         default = 1 if bridge["default_pvid"] is None else bridge["default_pvid"]
         flags = {default: (True, True)} if default else {}
-        if network is not None and network["vids"]:
-            pvid = network["pvid"]
-            if pvid is not None:
-                flags = {vid: (False, untagged) for vid, (_p, untagged) in flags.items()}
-            for vid in network["vids"]:
-                flags[vid] = (vid == pvid, vid in network["untagged"])
+        for vid in sorted(network["vids"]) if network is not None else ():
+            add_vids(flags, vid, vid, vid == network["pvid"], vid in network["untagged"])
         return from_flags(flags)
 
 
