@@ -38,7 +38,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans 
     add_vids, del_vids, flags_by_vid, from_flags, runs,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import REDACTED, PersistFormat, Problem, refuse
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import BOND_DEFAULTS, bond_options_for_mode
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
+    BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode, vlan_protocol,
+)
 
 # Lines that end a stanza (ifupdown2's keywords, plus what classic ifupdown and Proxmox VE also write).
 _STANZA_WORDS = ("iface", "auto", "source", "source-directory", "mapping", "vlan")
@@ -591,13 +593,7 @@ def _bond(host: _Host, name: str, common: dict) -> Bond:
             values[field] = -1 if number is None else number
         else:
             values[field] = value
-    full = Bond(**values, **common)
-    options = {key: None for key in BOND_DEFAULTS}
-    options.update(bond_options_for_mode(full))
-    options["mode"] = full.mode
-    if options.get("arp_ip_target") is not None:
-        options["arp_ip_target"] = list(options["arp_ip_target"])
-    return Bond(**options, **common)
+    return Bond(**options_in_mode(Bond(**values, **common)), **common)
 
 
 def _bridge(host: _Host, name: str, common: dict) -> Bridge:
@@ -628,12 +624,12 @@ def _vlan(host: _Host, name: str, common: dict) -> Vlan:
         raise ValidationError([f"{first.where()}: {name} looks like a VLAN but its raw device and id cannot be told; "
                                f"give vlan-raw-device and vlan-id"])
     st, opt = _one(host, name, "vlan-protocol")
-    protocol = "802.1Q"
+    protocol = DEFAULT_VLAN_PROTOCOL
     if opt is not None:
-        value = opt.value.strip().lower()
-        if value not in ("802.1q", "802.1ad"):
-            raise ValidationError([f"{st.where(opt)}: vlan-protocol {opt.value!r} is not 802.1q or 802.1ad"])
-        protocol = "802.1Q" if value == "802.1q" else "802.1ad"
+        protocol = vlan_protocol(opt.value)
+        if protocol is None:
+            raise ValidationError([f"{st.where(opt)}: vlan-protocol {opt.value!r} is not "
+                                   f"{' or '.join(p.lower() for p in VLAN_PROTOCOLS)}"])
     return Vlan(parent=raw, vlan_id=vid, protocol=protocol, **common)
 
 
@@ -852,8 +848,8 @@ def _vlan_lines(dev) -> list:
     lines = []
     if dev.name != f"{dev.parent}.{dev.vlan_id}":
         lines += [f"vlan-raw-device {dev.parent}", f"vlan-id {dev.vlan_id}"]
-    if dev.protocol == "802.1ad":
-        lines.append("vlan-protocol 802.1ad")
+    if dev.protocol not in (None, DEFAULT_VLAN_PROTOCOL):
+        lines.append(f"vlan-protocol {dev.protocol}")
     return lines
 
 

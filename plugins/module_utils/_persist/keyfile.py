@@ -25,11 +25,13 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_decimal, ascii_int
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_entries
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
+    BOND_ENUMS, BOND_MODES, BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, bond_options_for_mode,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, flags_by_vid, from_flags, runs
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import bond_options_for_mode
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
+    DEFAULT_BOND_MODE, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode,
+)
 
 SUFFIX = ".nmconnection"
 # uuid5 namespace of the profiles we create: the same device always gets the same uuid.
@@ -38,12 +40,8 @@ UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/netsafe/hype
 SECTION_ALIASES = {"802-3-ethernet": "ethernet"}
 TYPES = {"ethernet": "nic", "802-3-ethernet": "nic", "bridge": "bridge", "bond": "bond", "vlan": "vlan"}
 # NetworkManager's own names of bond option values (it accepts the kernel's numbers too).
-BOND_NUMBERS = {
-    "mode": ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"),
-    "lacp_rate": ("slow", "fast"),
-    "ad_select": ("stable", "bandwidth", "count"),
-    "xmit_hash_policy": ("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac"),
-}
+# The model's names are in the kernel's order, so a value's position is its number.
+BOND_NUMBERS = {"mode": BOND_MODES, **{key: BOND_ENUMS[key] for key in ("lacp_rate", "ad_select", "xmit_hash_policy")}}
 # libnm-core's defaults for a bond option the profile leaves out (nm-setting-bond.c, 1.42.4).
 NM_BOND_DEFAULTS = {"updelay": 0, "downdelay": 0, "lacp_rate": "slow", "xmit_hash_policy": "layer2",
                     "ad_select": "stable", "arp_interval": 0, "arp_ip_target": [], "min_links": 0, "primary": None}
@@ -441,9 +439,9 @@ class KeyfileFormat(PersistFormat):
             vlan_id = _int(kf, "vlan", "id", 1, 4094)
             if vlan_id is None:
                 raise ValidationError([f"{path}: [vlan] id is missing"])
-            protocol = (kf.get("vlan", "protocol") or "802.1Q").strip()
-            if protocol not in ("802.1Q", "802.1ad"):
-                raise ValidationError([f"{path}: [vlan] protocol={protocol!r}; allowed 802.1Q, 802.1ad"])
+            protocol = (kf.get("vlan", "protocol") or DEFAULT_VLAN_PROTOCOL).strip()
+            if protocol not in VLAN_PROTOCOLS:
+                raise ValidationError([f"{path}: [vlan] protocol={protocol!r}; allowed {', '.join(VLAN_PROTOCOLS)}"])
             return Vlan(parent=by_uuid.get(parent.lower(), parent), vlan_id=vlan_id, protocol=protocol, **common)
         return Nic(**common)
 
@@ -486,12 +484,7 @@ class KeyfileFormat(PersistFormat):
         problems = [f"{path}: [bond] {p}" for p in bond.problems() if not p.startswith(("name", "mtu", "addresses"))]
         if problems:
             raise ValidationError(problems)
-        meaningful = bond_options_for_mode(bond)
-        for key in BOND_OPTIONS:
-            if key not in meaningful:
-                setattr(bond, key, None)
-        bond.mode = options["mode"]
-        return bond
+        return Bond(**options_in_mode(bond), **common)
 
     def _ip(self, profile: Profile, master) -> IpConfig:
         """Ports have no IP configuration (NetworkManager drops it); `manual` lists the addresses,
@@ -511,7 +504,8 @@ class KeyfileFormat(PersistFormat):
                 raw = kf.get(section, key)
                 for item in (i.strip() for i in raw.split(";") if i.strip()):
                     address, _sep, via = item.partition(",")
-                    iface = self._address(path, section, key, address.strip(), family)
+                    iface = self._of_family(ipaddress.ip_interface, address.strip(), family,
+                                            f"{path}: [{section}] {key}=", "address with prefix")
                     if method == "manual":
                         addresses.append(iface)
                     if via.strip() and gateway is None:
@@ -519,29 +513,22 @@ class KeyfileFormat(PersistFormat):
             if method != "manual":
                 gateway = None
             if gateway is not None:
-                gateways[family] = self._gateway(path, section, gateway, family)
+                gateways[family] = self._of_family(ipaddress.ip_address, gateway, family,
+                                                   f"{path}: [{section}] gateway ", "address")
         ip = IpConfig(addresses=None if dynamic else addresses, gateway4=gateways.get(4), gateway6=gateways.get(6))
         return ip.normalized()
 
     @staticmethod
-    def _address(path, section, key, text, family):
+    def _of_family(parse, text: str, family: int, where: str, what: str) -> str:
+        """`text` read by `parse` (ipaddress.ip_interface or ip_address) as an IPv`family` value, else an error
+        naming `where` (the file, section and key)."""
         try:
-            iface = ipaddress.ip_interface(text)
+            value = parse(text)
         except ValueError:
-            iface = None
-        if iface is None or iface.version != family:
-            raise ValidationError([f"{path}: [{section}] {key}={text!r} is not an IPv{family} address with prefix"])
-        return str(iface)
-
-    @staticmethod
-    def _gateway(path, section, text, family):
-        try:
-            gw = ipaddress.ip_address(text)
-        except ValueError:
-            gw = None
-        if gw is None or gw.version != family:
-            raise ValidationError([f"{path}: [{section}] gateway {text!r} is not an IPv{family} address"])
-        return str(gw)
+            value = None
+        if value is None or value.version != family:
+            raise ValidationError([f"{where}{text!r} is not an IPv{family} {what}"])
+        return str(value)
 
     # -- writing ---------------------------------------------------------------
 
@@ -656,7 +643,7 @@ class KeyfileFormat(PersistFormat):
         elif kind == "vlan":
             kf.set("vlan", "parent", dev.parent)
             kf.set("vlan", "id", str(dev.vlan_id))
-            kf.set("vlan", "protocol", dev.protocol or "802.1Q")
+            kf.set("vlan", "protocol", dev.protocol or DEFAULT_VLAN_PROTOCOL)
         if kind != "bridge":
             kf.remove("user", USER_FORWARD_DELAY)
         text = ""
@@ -705,7 +692,7 @@ class KeyfileFormat(PersistFormat):
 
     def _fill_bond(self, kf: KeyFile, dev: Bond, where: str) -> None:
         options = bond_options_for_mode(dev)
-        options["mode"] = dev.mode or "balance-rr"
+        options["mode"] = dev.mode or DEFAULT_BOND_MODE
         if options.get("arp_interval") and options.get("miimon"):
             raise ValidationError([f"{where}: miimon and arp_interval are both set; NetworkManager would drop ARP "
                                    f"monitoring. Set one of them to 0"])
