@@ -27,7 +27,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ra
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_ENUMS, BOND_MODES, BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, bond_options_for_mode,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, flags_by_vid, from_flags, runs
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import (
+    add_vids, flags_by_vid, from_flags, runs,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     DEFAULT_BOND_MODE, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode,
@@ -213,12 +215,11 @@ def parse_bridge_vlans(text: str, where: str) -> list:
     Beyond the syntax, NetworkManager refuses a VLAN listed twice and more than one PVID (a single VLAN)."""
     out, seen, pvids = [], set(), 0
     for low, high, flags in parse_entries(text, where, separators=",", flags=("pvid", "untagged")):
-        shown = f"{low}-{high}" if low != high else str(low)
         if "pvid" in flags:
             pvids += 1
             if low != high or pvids > 1:
-                raise ValidationError([f"{where}: only one single VLAN can be the PVID (NetworkManager refuses "
-                                       f"{' '.join((shown,) + flags)!r})"])
+                entry = " ".join((str(low) if low == high else f"{low}-{high}",) + flags)
+                raise ValidationError([f"{where}: only one single VLAN can be the PVID (NetworkManager refuses {entry!r})"])
         vids = set(range(low, high + 1))
         if vids & seen:
             raise ValidationError([f"{where}: VLAN {min(vids & seen)} is listed twice (NetworkManager refuses that)"])

@@ -36,7 +36,9 @@ from fractions import Fraction
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_ranges, ranges_of, vids_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import (
+    parse_ranges, ranges_of, vids_of,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     BOND_ENUMS, BOND_MODES, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, normalize_address,
 )

@@ -28,6 +28,8 @@ insert (changing the text), format (`Ifupdown2Format`, the entry point).
 from __future__ import annotations
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.format import Ifupdown2Format
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.keywords import IFUPDOWN2_DEFAULT_MTU
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.keywords import (
+    IFUPDOWN2_DEFAULT_MTU,
+)
 
 __all__ = ("IFUPDOWN2_DEFAULT_MTU", "Ifupdown2Format")

@@ -20,7 +20,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, del_vids, from_flags
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.keywords import (
-    BOND_BY_COMMAND, BOND_MODE_NUMBERS, BOND_NATIVE, IFUPDOWN2_DEFAULT_MTU, LACP_NUMBERS, METHODS_WITHOUT_STATIC, RE_BOND_CMD, RE_BR_FD, RE_BR_MTU, RE_SELF_VLAN,
+    BOND_BY_COMMAND, BOND_MODE_NUMBERS, BOND_NATIVE, IFUPDOWN2_DEFAULT_MTU, LACP_NUMBERS, METHODS_WITHOUT_STATIC,
+    RE_BOND_CMD, RE_BR_FD, RE_BR_MTU, RE_SELF_VLAN,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode, vlan_protocol,
