@@ -8,10 +8,11 @@ old one" is _network/vlans.py's `add_vids`, for the simulation and for what each
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import (
-    ANY_SEPARATOR, parse_entries, parse_ranges,
+    ANY_SEPARATOR, merge, parse_entries, parse_ranges, ranges_of,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, HostNetwork, IpConfig
@@ -84,13 +85,14 @@ def test_each_format_names_its_file_and_key(fmt, files, message):
 
 def test_a_new_pvid_moves_the_old_one():
     flags = {1: (True, True), 5: (False, False)}
-    assert vlans.add_vids(flags, 10, 10, pvid=True, untagged=True) is flags
+    assert vlans.add_vids(flags, [10], pvid=True, untagged=True) is flags
     assert flags == {1: (False, True), 5: (False, False), 10: (True, True)}
     # Listed again without pvid, the PVID's VLAN loses it (its flags are replaced): no PVID is left.
-    assert vlans.add_vids(flags, 10, 10) == {1: (False, True), 5: (False, False), 10: (False, False)}
+    assert vlans.add_vids(flags, [10]) == {1: (False, True), 5: (False, False), 10: (False, False)}
     # Over a range the last VLAN keeps it, as the kernel leaves it after one VLAN at a time.
-    assert vlans.add_vids({}, 20, 22, pvid=True) == {20: (False, False), 21: (False, False), 22: (True, False)}
-    assert vlans.del_vids({1: (True, True), 2: (False, False), 3: (False, True)}, 1, 2) == {3: (False, True)}
+    assert vlans.add_vids({}, range(20, 23), pvid=True) == {20: (False, False), 21: (False, False), 22: (True, False)}
+    assert vlans.add_vids({1: (True, True)}, [], pvid=True) == {1: (True, True)}   # nothing added, nothing moved
+    assert vlans.del_vids({1: (True, True), 2: (False, False), 3: (False, True)}, range(1, 3)) == {3: (False, True)}
 
 
 MOVED = {"pvid": 10, "untagged": [[1, 1], [10, 10]], "tagged": [[20, 20]]}   # VLAN 1 stays, untagged, not pvid
@@ -113,7 +115,22 @@ def test_the_kernel_simulation_and_every_format_move_the_pvid_alike():
     ops = [Operation(BRIDGE_VLAN_ADD, "vmbr0", {"vids": [10, 10], "pvid": True, "untagged": True, "self": True}),
            Operation(BRIDGE_VLAN_ADD, "vmbr0", {"vids": [20, 20], "pvid": False, "untagged": False, "self": True})]
     assert predict(host, ops).get("vmbr0").vlans == MOVED
-    assert vlans.from_flags(vlans.add_vids(vlans.add_vids({1: (True, True)}, 10, 10, True, True), 20, 20)) == MOVED
+    assert vlans.from_flags(vlans.add_vids(vlans.add_vids({1: (True, True)}, [10], True, True), [20])) == MOVED
     for fmt, files in FILES.items():
         cls = FORMATS[fmt]
         assert cls(cls.DEFAULT_PATH, root="/nonexistent-root").parse(files).get("vmbr0").vlans == MOVED, fmt
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 4094), max_size=60), st.lists(st.tuples(st.integers(1, 4094), st.booleans()), max_size=40))
+def test_the_one_pass_decoders_match_the_merge(vids, table):
+    """ranges_of and from_flags, rewritten in one pass for 4,094-VLAN trunks, give what merging singletons gave."""
+    assert ranges_of(vids) == merge([[v, v] for v in vids])
+    flags = {vid: (False, untagged) for vid, untagged in table}
+    if flags:
+        flags[min(flags)] = (True, flags[min(flags)][1])
+    member = vlans.from_flags(flags)
+    assert member == {"pvid": min(flags) if flags else None,
+                      "untagged": merge([[v, v] for v, (_p, u) in flags.items() if u]),
+                      "tagged": merge([[v, v] for v, (_p, u) in flags.items() if not u])}
+    assert vlans.flags_by_vid(member) == flags

@@ -85,9 +85,9 @@ def apply_op(host: HostNetwork, op) -> None:
         flags = vlans.flags_by_vid(dev.vlans)
         first, last = p["vids"]
         if op.action == BRIDGE_VLAN_DEL:
-            vlans.del_vids(flags, first, last)
+            vlans.del_vids(flags, range(first, last + 1))
         else:
-            vlans.add_vids(flags, first, last, bool(p.get("pvid")), bool(p.get("untagged")))
+            vlans.add_vids(flags, range(first, last + 1), bool(p.get("pvid")), bool(p.get("untagged")))
         dev.vlans = vlans.from_flags(flags)
 
 

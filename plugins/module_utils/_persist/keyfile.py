@@ -237,7 +237,7 @@ def membership_after(entries, default_pvid: int) -> dict:
     """
     flags = {default_pvid: (True, True)} if default_pvid else {}
     for low, high, is_pvid, untagged in entries:
-        add_vids(flags, low, high, is_pvid, untagged)
+        add_vids(flags, range(low, high + 1), is_pvid, untagged)
     return from_flags(flags)
 
 

@@ -490,8 +490,12 @@ class _Directory:
         """What the kernel's VLAN table holds after networkd: the bridge's default PVID, then [BridgeVLAN] on top."""
         default = 1 if bridge["default_pvid"] is None else bridge["default_pvid"]
         flags = {default: (True, True)} if default else {}
-        for vid in sorted(network["vids"]) if network is not None else ():
-            add_vids(flags, vid, vid, vid == network["pvid"], vid in network["untagged"])
+        if network is not None and network["vids"]:
+            vids, untagged, pvid = network["vids"], network["untagged"], network["pvid"]
+            add_vids(flags, vids - untagged)
+            add_vids(flags, vids & untagged, untagged=True)
+            if pvid is not None:
+                add_vids(flags, (pvid,), pvid=True, untagged=pvid in untagged)
         return from_flags(flags)
 
 

@@ -214,11 +214,10 @@ def self_membership(host, bridge: str, svi_vids) -> dict:
         found = RE_SELF_VLAN.match(f"post-up {' '.join(opt.value.split())}")
         action, first, last, words = found.group(1), int(found.group(3)), int(found.group(4) or found.group(3)), found.group(5).split()
         if action == "del":
-            del_vids(flags, first, last)
+            del_vids(flags, range(first, last + 1))
         else:
-            add_vids(flags, first, last, "pvid" in words, "untagged" in words)
-    for vid in svi_vids:
-        add_vids(flags, vid, vid)   # ifupdown2 adds a VLAN device's id to a vlan-aware bridge, without flags
+            add_vids(flags, range(first, last + 1), "pvid" in words, "untagged" in words)
+    add_vids(flags, svi_vids)   # ifupdown2 adds a VLAN device's id to a vlan-aware bridge, without flags
     return from_flags(flags)
 
 
