@@ -166,7 +166,7 @@ def test_files_matching_on_other_keys_are_left_out_and_drop_ins_of_ours_refused(
     ("[Match]\nName=x\n[Link]\nActivationPolicy=sometimes\n", r":4: \[Link\] ActivationPolicy=sometimes: allowed up"),
     ("Name=x\n", r"x.network:1: Name= comes before any \[Section\]"),
     ("[Match]\nName x\n", r"x.network:2: 'Name x' is not Key=value"),
-    ("[Match]\nName=x\n[BridgeVLAN]\nVLAN=10-5000\n", r":4: \[BridgeVLAN\] VLAN=10-5000: not a VLAN id"),
+    ("[Match]\nName=x\n[BridgeVLAN]\nVLAN=10-5000\n", r":4: \[BridgeVLAN\] VLAN: '10-5000' is out of range; VLAN ids are 1-4094"),
     ("[Match]\nName=x\n[Network]\nAddress=300.1.1.1/24\n", r":4: \[Network\] Address=300.1.1.1/24"),
     ("[Match]\nName=x\n[Network]\nGateway=192.0.2.1\nGateway=192.0.2.2\n", r"more than one default gateway"),
 ])

@@ -30,7 +30,7 @@ NM_HEAD = "[connection]\nid={name}\ntype={kind}\ninterface-name={name}\n\n"
 CASES = [
     ("ifupdown2", "wlan0", "nic", {MAIN: BASE + "iface wlan0 inet dhcp\n\tmtu 1{n}0\n"}, f"{MAIN} line 15: mtu"),
     ("ifupdown2", "vlan7", "vlan", {MAIN: BASE + VLAN7}, f"{MAIN} line 17: vlan-id"),
-    ("ifupdown2", "vmbr5", "bridge", {MAIN: BASE + VMBR5}, f"{MAIN} line 18: bridge-vids '"),
+    ("ifupdown2", "vmbr5", "bridge", {MAIN: BASE + VMBR5}, f"{MAIN} line 18: bridge-vids: '"),
     ("ifupdown2", "bond5", "bond", {MAIN: BASE + BOND5}, f"{MAIN} line 18: bond-miimon"),
     ("networkd", "other.9", "vlan", {f"{NETWORKD}/50-other.netdev": "[NetDev]\nName=other.9\nKind=vlan\n\n[VLAN]\nId={n}\n"},
      f"{NETWORKD}/50-other.netdev:6: [VLAN] Id="),

@@ -74,13 +74,10 @@ def apply_op(host: HostNetwork, op) -> None:
     elif op.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL):
         flags = vlans.flags_by_vid(dev.vlans)
         first, last = p["vids"]
-        for vid in range(first, last + 1):
-            if op.action == BRIDGE_VLAN_DEL:
-                flags.pop(vid, None)
-            else:
-                if p.get("pvid"):  # one pvid per port: the kernel moves it
-                    flags = {v: (False, u) for v, (_pv, u) in flags.items()}
-                flags[vid] = (bool(p.get("pvid")), bool(p.get("untagged")))
+        if op.action == BRIDGE_VLAN_DEL:
+            vlans.del_vids(flags, range(first, last + 1))
+        else:
+            vlans.add_vids(flags, range(first, last + 1), bool(p.get("pvid")), bool(p.get("untagged")))
         dev.vlans = vlans.from_flags(flags)
 
 

@@ -73,6 +73,30 @@ def flags_by_vid(member: dict | None) -> dict:
     return out
 
 
+def add_vids(flags: dict, vids, pvid: bool = False, untagged: bool = False) -> dict:
+    """What `bridge vlan add` does to a VLAN table (vid -> (pvid, untagged), changed in place and returned).
+
+    `vids` (a range, or any VLAN ids) get these flags, replacing their old ones; a port has one PVID, so a new
+    one moves the old one (over a range, the last VLAN keeps it). The one rule for the kernel's simulation and
+    for what ifupdown2's post-up lines, NetworkManager and networkd leave on a port.
+    """
+    vids = tuple(vids)
+    if pvid and vids:
+        for vid in [v for v, (is_pvid, _u) in flags.items() if is_pvid]:
+            flags[vid] = (False, flags[vid][1])
+    flags.update(dict.fromkeys(vids, (False, untagged)))   # a trunk of 4,094 VLANs in one C call
+    if pvid and vids:
+        flags[vids[-1]] = (True, untagged)
+    return flags
+
+
+def del_vids(flags: dict, vids) -> dict:
+    """What `bridge vlan del` does to a VLAN table: `vids` leave it (a PVID among them too)."""
+    for vid in vids:
+        flags.pop(vid, None)
+    return flags
+
+
 def runs(vids_flags):
     """Group sorted (vid, flags) into (first, last, flags) runs; a pvid never shares a run."""
     run = None
@@ -88,8 +112,10 @@ def runs(vids_flags):
 
 
 def from_flags(flags: dict) -> dict:
-    """The inverse of flags_by_vid."""
-    pvid = next((vid for vid, (is_pvid, _u) in flags.items() if is_pvid), None)
-    untagged = ranges_of(v for v, (_p, u) in flags.items() if u)
-    tagged = ranges_of(v for v, (_p, u) in flags.items() if not u)
-    return {"pvid": pvid, "untagged": untagged, "tagged": tagged}
+    """The inverse of flags_by_vid, in one pass over the table."""
+    pvid, untagged, tagged = None, [], []
+    for vid, (is_pvid, is_untagged) in flags.items():
+        if is_pvid and pvid is None:
+            pvid = vid
+        (untagged if is_untagged else tagged).append(vid)
+    return {"pvid": pvid, "untagged": ranges_of(untagged), "tagged": ranges_of(tagged)}

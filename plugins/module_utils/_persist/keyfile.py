@@ -23,13 +23,17 @@ import uuid
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_decimal, ascii_int
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import merge, vid_range
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_entries
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan,
+    BOND_ENUMS, BOND_MODES, BOND_OPTIONS, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, bond_options_for_mode,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import flags_by_vid
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import (
+    add_vids, flags_by_vid, from_flags, runs,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import bond_options_for_mode
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
+    DEFAULT_BOND_MODE, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode,
+)
 
 SUFFIX = ".nmconnection"
 # uuid5 namespace of the profiles we create: the same device always gets the same uuid.
@@ -38,12 +42,8 @@ UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/netsafe/hype
 SECTION_ALIASES = {"802-3-ethernet": "ethernet"}
 TYPES = {"ethernet": "nic", "802-3-ethernet": "nic", "bridge": "bridge", "bond": "bond", "vlan": "vlan"}
 # NetworkManager's own names of bond option values (it accepts the kernel's numbers too).
-BOND_NUMBERS = {
-    "mode": ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"),
-    "lacp_rate": ("slow", "fast"),
-    "ad_select": ("stable", "bandwidth", "count"),
-    "xmit_hash_policy": ("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4", "vlan+srcmac"),
-}
+# The model's names are in the kernel's order, so a value's position is its number.
+BOND_NUMBERS = {"mode": BOND_MODES, **{key: BOND_ENUMS[key] for key in ("lacp_rate", "ad_select", "xmit_hash_policy")}}
 # libnm-core's defaults for a bond option the profile leaves out (nm-setting-bond.c, 1.42.4).
 NM_BOND_DEFAULTS = {"updelay": 0, "downdelay": 0, "lacp_rate": "slow", "xmit_hash_policy": "layer2",
                     "ad_select": "stable", "arp_interval": 0, "arp_ip_target": [], "min_links": 0, "primary": None}
@@ -210,23 +210,16 @@ def _int(kf: KeyFile, section: str, key: str, low: int = 0, high: int = 2 ** 31 
 
 
 def parse_bridge_vlans(text: str, where: str) -> list:
-    """NetworkManager's `vlans=` ('1 pvid untagged,20,300-400 untagged') -> [(first, last, pvid, untagged)]."""
+    """NetworkManager's `vlans=` ('1 pvid untagged,20,300-400 untagged') -> [(first, last, pvid, untagged)].
+
+    Beyond the syntax, NetworkManager refuses a VLAN listed twice and more than one PVID (a single VLAN)."""
     out, seen, pvids = [], set(), 0
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        words = part.split()
-        bounds = vid_range(words[0])
-        if bounds is None:
-            raise ValidationError([f"{where}: {part!r} is not a VLAN id or range in 1-4094 (ASCII digits)"])
-        low, high = bounds
-        flags = words[1:]
-        if any(w not in ("pvid", "untagged") for w in flags) or len(set(flags)) != len(flags):
-            raise ValidationError([f"{where}: {part!r}: after the VLAN only 'pvid' and 'untagged' may follow"])
+    for low, high, flags in parse_entries(text, where, separators=",", flags=("pvid", "untagged")):
         if "pvid" in flags:
             pvids += 1
             if low != high or pvids > 1:
-                raise ValidationError([f"{where}: only one single VLAN can be the PVID (NetworkManager refuses {part!r})"])
+                entry = " ".join((str(low) if low == high else f"{low}-{high}",) + flags)
+                raise ValidationError([f"{where}: only one single VLAN can be the PVID (NetworkManager refuses {entry!r})"])
         vids = set(range(low, high + 1))
         if vids & seen:
             raise ValidationError([f"{where}: VLAN {min(vids & seen)} is listed twice (NetworkManager refuses that)"])
@@ -242,21 +235,10 @@ def membership_after(entries, default_pvid: int) -> dict:
     NetworkManager adds the listed VLANs, and a listed VLAN replaces the flags of
     the same VLAN (the PVID moves to the entry marked pvid): nm-device-bridge.c.
     """
-    flags: dict = {}
-    pvid = None
-    if default_pvid:
-        flags[default_pvid] = True
-        pvid = default_pvid
+    flags = {default_pvid: (True, True)} if default_pvid else {}
     for low, high, is_pvid, untagged in entries:
-        for vid in range(low, high + 1):
-            flags[vid] = untagged
-            if is_pvid:
-                pvid = vid
-            elif pvid == vid:
-                pvid = None
-    return {"pvid": pvid,
-            "untagged": merge([[v, v] for v, u in flags.items() if u]),
-            "tagged": merge([[v, v] for v, u in flags.items() if not u])}
+        add_vids(flags, range(low, high + 1), is_pvid, untagged)
+    return from_flags(flags)
 
 
 def format_bridge_vlans(member: dict, where: str) -> str:
@@ -266,19 +248,8 @@ def format_bridge_vlans(member: dict, where: str) -> str:
     if pvid is not None and pvid not in by_vid:
         raise ValidationError([f"{where}: pvid {pvid} is neither untagged nor tagged; NetworkManager makes the PVID a "
                                f"member of the port, so this membership cannot be written"])
-    parts, run = [], None
-    for vid in sorted(by_vid):
-        is_pvid, untagged = by_vid[vid]
-        if run and vid == run[1] + 1 and not is_pvid and not run[2] and run[3] == untagged:
-            run[1] = vid
-            continue
-        if run:
-            parts.append(run)
-        run = [vid, vid, is_pvid, untagged]
-    if run:
-        parts.append(run)
     return ",".join((f"{a}" if a == b else f"{a}-{b}") + (" pvid" if p else "") + (" untagged" if u else "")
-                    for a, b, p, u in parts)
+                    for a, b, (p, u) in runs(sorted(by_vid.items())))
 
 
 def _has_vid1(member) -> bool:
@@ -469,9 +440,9 @@ class KeyfileFormat(PersistFormat):
             vlan_id = _int(kf, "vlan", "id", 1, 4094)
             if vlan_id is None:
                 raise ValidationError([f"{path}: [vlan] id is missing"])
-            protocol = (kf.get("vlan", "protocol") or "802.1Q").strip()
-            if protocol not in ("802.1Q", "802.1ad"):
-                raise ValidationError([f"{path}: [vlan] protocol={protocol!r}; allowed 802.1Q, 802.1ad"])
+            protocol = (kf.get("vlan", "protocol") or DEFAULT_VLAN_PROTOCOL).strip()
+            if protocol not in VLAN_PROTOCOLS:
+                raise ValidationError([f"{path}: [vlan] protocol={protocol!r}; allowed {', '.join(VLAN_PROTOCOLS)}"])
             return Vlan(parent=by_uuid.get(parent.lower(), parent), vlan_id=vlan_id, protocol=protocol, **common)
         return Nic(**common)
 
@@ -514,12 +485,7 @@ class KeyfileFormat(PersistFormat):
         problems = [f"{path}: [bond] {p}" for p in bond.problems() if not p.startswith(("name", "mtu", "addresses"))]
         if problems:
             raise ValidationError(problems)
-        meaningful = bond_options_for_mode(bond)
-        for key in BOND_OPTIONS:
-            if key not in meaningful:
-                setattr(bond, key, None)
-        bond.mode = options["mode"]
-        return bond
+        return Bond(**options_in_mode(bond), **common)
 
     def _ip(self, profile: Profile, master) -> IpConfig:
         """Ports have no IP configuration (NetworkManager drops it); `manual` lists the addresses,
@@ -539,7 +505,8 @@ class KeyfileFormat(PersistFormat):
                 raw = kf.get(section, key)
                 for item in (i.strip() for i in raw.split(";") if i.strip()):
                     address, _sep, via = item.partition(",")
-                    iface = self._address(path, section, key, address.strip(), family)
+                    iface = self._of_family(ipaddress.ip_interface, address.strip(), family,
+                                            f"{path}: [{section}] {key}=", "address with prefix")
                     if method == "manual":
                         addresses.append(iface)
                     if via.strip() and gateway is None:
@@ -547,29 +514,22 @@ class KeyfileFormat(PersistFormat):
             if method != "manual":
                 gateway = None
             if gateway is not None:
-                gateways[family] = self._gateway(path, section, gateway, family)
+                gateways[family] = self._of_family(ipaddress.ip_address, gateway, family,
+                                                   f"{path}: [{section}] gateway ", "address")
         ip = IpConfig(addresses=None if dynamic else addresses, gateway4=gateways.get(4), gateway6=gateways.get(6))
         return ip.normalized()
 
     @staticmethod
-    def _address(path, section, key, text, family):
+    def _of_family(parse, text: str, family: int, where: str, what: str) -> str:
+        """`text` read by `parse` (ipaddress.ip_interface or ip_address) as an IPv`family` value, else an error
+        naming `where` (the file, section and key)."""
         try:
-            iface = ipaddress.ip_interface(text)
+            value = parse(text)
         except ValueError:
-            iface = None
-        if iface is None or iface.version != family:
-            raise ValidationError([f"{path}: [{section}] {key}={text!r} is not an IPv{family} address with prefix"])
-        return str(iface)
-
-    @staticmethod
-    def _gateway(path, section, text, family):
-        try:
-            gw = ipaddress.ip_address(text)
-        except ValueError:
-            gw = None
-        if gw is None or gw.version != family:
-            raise ValidationError([f"{path}: [{section}] gateway {text!r} is not an IPv{family} address"])
-        return str(gw)
+            value = None
+        if value is None or value.version != family:
+            raise ValidationError([f"{where}{text!r} is not an IPv{family} {what}"])
+        return str(value)
 
     # -- writing ---------------------------------------------------------------
 
@@ -684,7 +644,7 @@ class KeyfileFormat(PersistFormat):
         elif kind == "vlan":
             kf.set("vlan", "parent", dev.parent)
             kf.set("vlan", "id", str(dev.vlan_id))
-            kf.set("vlan", "protocol", dev.protocol or "802.1Q")
+            kf.set("vlan", "protocol", dev.protocol or DEFAULT_VLAN_PROTOCOL)
         if kind != "bridge":
             kf.remove("user", USER_FORWARD_DELAY)
         text = ""
@@ -733,7 +693,7 @@ class KeyfileFormat(PersistFormat):
 
     def _fill_bond(self, kf: KeyFile, dev: Bond, where: str) -> None:
         options = bond_options_for_mode(dev)
-        options["mode"] = dev.mode or "balance-rr"
+        options["mode"] = dev.mode or DEFAULT_BOND_MODE
         if options.get("arp_interval") and options.get("miimon"):
             raise ValidationError([f"{where}: miimon and arp_interval are both set; NetworkManager would drop ARP "
                                    f"monitoring. Set one of them to 0"])

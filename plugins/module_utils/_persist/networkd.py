@@ -36,13 +36,17 @@ from fractions import Fraction
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import ranges_of, vid_range
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, normalize_address,
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import (
+    parse_ranges, ranges_of, vids_of,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import flags_by_vid, from_flags
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    BOND_ENUMS, BOND_MODES, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, normalize_address,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, flags_by_vid, from_flags
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import BOND_DEFAULTS, bond_options_for_mode
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
+    BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode, vlan_protocol,
+)
 
 OUR_PREFIX = "10-netsafe-"
 HEADER = ("# Written by netsafe.hypervisor (net_persist, format networkd). The whole file is rewritten\n"
@@ -51,10 +55,10 @@ NETDEV_KINDS = ("bridge", "bond", "vlan")
 ACTIVATION_UP = {"up": True, "always-up": True, "down": False, "always-down": False, "manual": None, "bound": None}
 # networkd 252's own names (src/shared/bond-util.c): no vlan+srcmac yet.
 BOND_ENUM_KEYS = {
-    "Mode": ("mode", ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb")),
-    "TransmitHashPolicy": ("xmit_hash_policy", ("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4")),
-    "LACPTransmitRate": ("lacp_rate", ("slow", "fast")),
-    "AdSelect": ("ad_select", ("stable", "bandwidth", "count")),
+    "Mode": ("mode", BOND_MODES),
+    "TransmitHashPolicy": ("xmit_hash_policy", tuple(p for p in BOND_ENUMS["xmit_hash_policy"] if p != "vlan+srcmac")),
+    "LACPTransmitRate": ("lacp_rate", BOND_ENUMS["lacp_rate"]),
+    "AdSelect": ("ad_select", BOND_ENUMS["ad_select"]),
 }
 BOND_TIME_KEYS = {"MIIMonitorSec": "miimon", "UpDelaySec": "updelay", "DownDelaySec": "downdelay",
                   "ARPIntervalSec": "arp_interval"}
@@ -140,13 +144,6 @@ def _vid(value: str) -> int:
     return vid
 
 
-def _vid_range(value: str) -> range:
-    bounds = vid_range(value)
-    if bounds is None:
-        raise _Bad("not a VLAN id or range in 1-4094 (ASCII digits, first <= last)")
-    return range(bounds[0], bounds[1] + 1)
-
-
 def _ip(value: str, version: int | None = None) -> str:
     try:
         addr = ipaddress.ip_address(value.strip())
@@ -198,9 +195,9 @@ def _netdev_spec(path: str, text: str) -> dict:
             elif section == "VLAN" and key == "Id":
                 spec["vlan_id"] = _vid(value)
             elif section == "VLAN" and key == "Protocol":
-                if value.lower() not in ("802.1q", "802.1ad"):
-                    raise _Bad("allowed 802.1q, 802.1ad")
-                spec["protocol"] = "802.1Q" if value.lower() == "802.1q" else "802.1ad"
+                spec["protocol"] = vlan_protocol(value)
+                if spec["protocol"] is None:
+                    raise _Bad(f"allowed {', '.join(p.lower() for p in VLAN_PROTOCOLS)}")
         except _Bad as exc:
             raise ValidationError([f"{path}:{number}: [{section}] {key}={value}: {exc}"]) from None
     if not spec["name"] or not spec["kind"]:
@@ -246,7 +243,9 @@ def _network_spec(path: str, text: str) -> dict:
                 spec["pvid"] = _vid(value)
                 spec["vids"].add(spec["pvid"])
             elif section == "BridgeVLAN" and key in ("VLAN", "EgressUntagged"):
-                vids = set(_vid_range(value))
+                # networkd 252 reads one id or range per line.
+                vids = set(vids_of(parse_ranges(value, f"{path}:{number}: [{section}] {key}", separators="",
+                                                strict=True)))
                 spec["vids"] |= vids
                 if key == "EgressUntagged":
                     spec["untagged"] |= vids
@@ -304,7 +303,7 @@ def _render_netdev(spec: dict) -> str:
         if spec["min_links"] is not None:
             lines.append(f"MinLinks={spec['min_links']}")
     elif spec["kind"] == "vlan":
-        lines += ["", "[VLAN]", f"Id={spec['vlan_id']}", "Protocol=" + ("802.1ad" if spec["protocol"] == "802.1ad" else "802.1q")]
+        lines += ["", "[VLAN]", f"Id={spec['vlan_id']}", f"Protocol={(spec['protocol'] or DEFAULT_VLAN_PROTOCOL).lower()}"]
     return "\n".join(lines) + "\n"
 
 
@@ -467,14 +466,10 @@ class _Directory:
         if kind == "bond":
             values = {key: (netdev[key] if netdev[key] is not None else copy.deepcopy(BOND_DEFAULTS[key])) for key in BOND_KEYS}
             values["primary"] = primaries[name][0] if name in primaries else None
-            meaningful = bond_options_for_mode(Bond(name=name, **values))
-            options = {key: None for key in BOND_DEFAULTS}
-            options.update(meaningful)
-            options["mode"] = values["mode"]
-            return Bond(**options, **common)
+            return Bond(**options_in_mode(Bond(name=name, **values)), **common)
         if kind == "vlan":
             return Vlan(parent=parents[name][0] if name in parents else None, vlan_id=netdev["vlan_id"],
-                        protocol=netdev["protocol"] or "802.1Q", **common)
+                        protocol=netdev["protocol"] or DEFAULT_VLAN_PROTOCOL, **common)
         if network is None:
             return None
         return Nic(**common)
@@ -496,11 +491,11 @@ class _Directory:
         default = 1 if bridge["default_pvid"] is None else bridge["default_pvid"]
         flags = {default: (True, True)} if default else {}
         if network is not None and network["vids"]:
-            pvid = network["pvid"]
+            vids, untagged, pvid = network["vids"], network["untagged"], network["pvid"]
+            add_vids(flags, vids - untagged)
+            add_vids(flags, vids & untagged, untagged=True)
             if pvid is not None:
-                flags = {vid: (False, untagged) for vid, (_p, untagged) in flags.items()}
-            for vid in network["vids"]:
-                flags[vid] = (vid == pvid, vid in network["untagged"])
+                add_vids(flags, (pvid,), pvid=True, untagged=pvid in untagged)
         return from_flags(flags)
 
 
@@ -674,7 +669,7 @@ class NetworkdFormat(PersistFormat):
                 spec[key] = (list(value) or None) if key == "arp_ip_target" and value is not None else value
             spec["mode"] = dev.mode
         elif isinstance(dev, Vlan):
-            spec.update(vlan_id=dev.vlan_id, protocol=dev.protocol or "802.1Q")
+            spec.update(vlan_id=dev.vlan_id, protocol=dev.protocol or DEFAULT_VLAN_PROTOCOL)
         return spec
 
     def _network_of(self, dev, merged) -> dict:

@@ -25,15 +25,16 @@ import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    HYPERVISOR_BRIDGES, Bond, Bridge, GuestMatcher, HostNetwork, IpConfig, Nic, Vlan, bond_options_for_mode,
-    name_problem,
+    BOND_OPTIONS, DEFAULT_BOND_MODE, DEFAULT_VLAN_PROTOCOL, HYPERVISOR_BRIDGES, VLAN_PROTOCOLS, Bond, Bridge,
+    GuestMatcher, HostNetwork, IpConfig, Nic, Vlan, bond_options_for_mode, name_problem,
 )
+
 
 # The kernel's value when a bond option is not given; a parser fills these in
 # for a bond whose file leaves an option out only where its format says the
 # same (see each format's module).
 BOND_DEFAULTS = {
-    "mode": "balance-rr", "miimon": 0, "updelay": 0, "downdelay": 0, "lacp_rate": "slow",
+    "mode": DEFAULT_BOND_MODE, "miimon": 0, "updelay": 0, "downdelay": 0, "lacp_rate": "slow",
     "xmit_hash_policy": "layer2", "ad_select": "stable", "arp_interval": 0, "arp_ip_target": [],
     "min_links": 0, "primary": None,
 }
@@ -47,6 +48,22 @@ BOND_DEFAULTS = {
 PLUMBING = tuple(re.compile(p) for p in (
     r"fwbr\d+i\d+", r"fwpr\d+p\d+", r"fwln\d+[io]\d+", r"vmbr\d+v\d+", r"tap.*", r"veth.*")) + tuple(
     pattern for pattern, _what in HYPERVISOR_BRIDGES)
+
+
+def vlan_protocol(value: str):
+    """A VLAN protocol as a file writes it, in any case ('802.1q'), by its model name; None when it is not one."""
+    return next((p for p in VLAN_PROTOCOLS if p.lower() == value.strip().lower()), None)
+
+
+def options_in_mode(bond: Bond) -> dict:
+    """Every bond option, None where the bond's mode gives it no meaning (model.bond_options_for_mode); the mode
+    itself always said: what a configuration file says of a bond, and what each format's parser reads back."""
+    options = {key: None for key in BOND_OPTIONS}
+    options.update(bond_options_for_mode(bond))
+    options["mode"] = bond.mode or DEFAULT_BOND_MODE
+    if options["arp_ip_target"] is not None:
+        options["arp_ip_target"] = list(options["arp_ip_target"])
+    return options
 
 
 def is_plumbing(host: HostNetwork, dev) -> bool:
@@ -140,14 +157,9 @@ def persisted_device(host: HostNetwork, name: str, in_scope):
     if isinstance(dev, Bridge):
         return Bridge(stp=bool(dev.stp), forward_delay=dev.forward_delay, vlan_filtering=bool(dev.vlan_filtering), **common)
     if isinstance(dev, Bond):
-        options = {key: None for key in BOND_DEFAULTS}
-        options.update(bond_options_for_mode(dev))
-        options["mode"] = dev.mode or "balance-rr"
-        if options.get("arp_ip_target") is not None:
-            options["arp_ip_target"] = list(options["arp_ip_target"])
-        return Bond(**options, **common)
+        return Bond(**options_in_mode(dev), **common)
     if isinstance(dev, Vlan):
-        return Vlan(parent=dev.parent, vlan_id=dev.vlan_id, protocol=dev.protocol or "802.1Q", **common)
+        return Vlan(parent=dev.parent, vlan_id=dev.vlan_id, protocol=dev.protocol or DEFAULT_VLAN_PROTOCOL, **common)
     return Nic(**common)
 
 
