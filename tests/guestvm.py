@@ -13,6 +13,15 @@ from pathlib import Path
 from nstools import iproute, kernel_state
 
 
+# A small host on dummy NICs (lane: the host kernel has no dummy module): vmbr0 on eno1 with the host's address,
+# eno2 free and up.
+DUMMY_HOST = ["ip link add eno1 address 52:54:00:aa:00:01 type dummy",
+              "ip link add eno2 address 52:54:00:aa:00:02 type dummy",
+              "ip link add vmbr0 type bridge stp_state 0 forward_delay 0", "ip link set eno1 master vmbr0",
+              "ip link set eno1 up", "ip link set eno2 up", "ip link set vmbr0 up",
+              "ip address add 192.0.2.10/24 dev vmbr0"]
+
+
 def _mac(vmid: int, index: int) -> str:
     return f"52:54:00:cc:{vmid % 256:02x}:{index:02x}"
 
@@ -41,6 +50,14 @@ def vm_on(vmid: int, bridge: str, create_bridge: bool = False) -> tuple:
     lines += [f"ip tuntap add {tap} mode tap", f"ip link set {tap} address {_mac(vmid, 1)}",
               f"ip link set {tap} master {bridge}", f"ip link set {tap} up"]
     return lines, [tap] + ([bridge] if create_bridge else [])
+
+
+def container_on(vmid: int, bridge: str) -> tuple:
+    """(lines, names) of a running container's NIC on `bridge`: veth<vmid>i0 there, its peer ct<vmid> up (carrier)."""
+    veth, peer = f"veth{vmid}i0", f"ct{vmid}"
+    lines = [f"ip link add {veth} address {_mac(vmid, 1)} type veth peer name {peer} address {_mac(vmid, 2)}",
+             f"ip link set {veth} master {bridge}", f"ip link set {veth} up", f"ip link set {peer} up"]
+    return lines, [veth, peer]
 
 
 def libvirt_network(bridge: str, tap: str, index: int) -> tuple:

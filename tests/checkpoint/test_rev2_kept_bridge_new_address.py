@@ -62,9 +62,7 @@ def test_a_kept_bridge_keeps_no_new_address_in_the_hosts_subnet(namespaces, tmp_
             assert not result.get("failed"), result
         assert answers(ns, "192.0.2.1")                     # the change itself works
         # A container starts on the new bridge during the window.
-        iproute(ns, ["ip link add veth500i0 address 52:54:00:cc:f4:01 type veth peer name ct500 "
-                     "address 52:54:00:cc:f4:02", "ip link set veth500i0 master vmbr5",
-                     "ip link set veth500i0 up", "ip link set ct500 up"])
+        guestvm.start(ns, guestvm.container_on(500, "vmbr5"))
         if how == "task":
             back = run_module("net_checkpoint", {"state": "rolled_back", "namespace": ns, "root": str(root)})
             assert not back.get("failed"), back

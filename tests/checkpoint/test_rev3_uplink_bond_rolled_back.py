@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pytest
 
+import guestvm
 from nstools import iproute, kernel_state, state_diff
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
@@ -28,11 +29,7 @@ pytestmark = [pytest.mark.kernel, pytest.mark.fullkernel("bonding", "dummy")]
 
 
 def test_a_rollback_of_a_new_bond_under_the_bridge_puts_the_uplink_back_up(netns):
-    iproute(netns, ["ip link add eno1 address 52:54:00:aa:00:01 type dummy",
-                    "ip link add eno2 address 52:54:00:aa:00:02 type dummy",
-                    "ip link add vmbr0 type bridge stp_state 0 forward_delay 0", "ip link set eno1 master vmbr0",
-                    "ip link set eno1 up", "ip link set eno2 up", "ip link set vmbr0 up",
-                    "ip address add 192.0.2.10/24 dev vmbr0"])
+    iproute(netns, guestvm.DUMMY_HOST)
     before = kernel_state(netns)
     snapshot = window.snapshot(netns, GuestMatcher())
     # The change: the uplink becomes a bond of eno1 and eno2 under the same bridge.

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import pytest
 
+import guestvm
 import persist_lab
 from modrun import run_module
-from nstools import answers, iproute, kernel_state
+from nstools import answers, kernel_state
 from watchdogs import kill_watchdogs
 
 pytestmark = [pytest.mark.kernel]
@@ -39,9 +40,7 @@ def test_a_kept_bridge_keeps_no_host_address_and_no_half_restored_uplink(namespa
             assert not result.get("failed"), result
         assert answers(ns, "192.0.2.1")                      # the change itself works
         # A container starts on the new bridge during the window (its veth has carrier, as a running one's has).
-        iproute(ns, ["ip link add veth500i0 address 52:54:00:cc:f4:01 type veth peer name ct500 "
-                     "address 52:54:00:cc:f4:02", "ip link set veth500i0 master vmbr5",
-                     "ip link set veth500i0 up", "ip link set ct500 up"])
+        guestvm.start(ns, guestvm.container_on(500, "vmbr5"))
         back = run_module("net_checkpoint", {"state": "rolled_back", "namespace": ns, "root": str(root)})
         assert not back.get("failed"), back
         assert back["outcome"]["outcome"] == "rolled_back"

@@ -55,11 +55,7 @@ def test_guests_started_in_the_window_keep_their_bridges_through_the_watchdogs_r
 def test_proxmox_vlan_bridge_and_its_vlan_uplink_made_in_the_window_stay(netns):
     """A VM with tag=10 on vmbr0 (no VLAN filtering): Proxmox VE makes eno1.10 and vmbr0v10 for it. The change's
     own VLAN eno2.30 goes; eno1.10, vmbr0v10 and the VM's tap stay as the VM left them."""
-    iproute(netns, ["ip link add eno1 address 52:54:00:aa:00:01 type dummy",
-                    "ip link add eno2 address 52:54:00:aa:00:02 type dummy",
-                    "ip link add vmbr0 type bridge stp_state 0 forward_delay 0", "ip link set eno1 master vmbr0",
-                    "ip link set eno1 up", "ip link set eno2 up", "ip link set vmbr0 up",
-                    "ip address add 192.0.2.10/24 dev vmbr0"])
+    iproute(netns, guestvm.DUMMY_HOST)
     before = kernel_state(netns)
     snapshot = window.snapshot(netns, GuestMatcher())
     change = ["ip link add link eno2 name eno2.30 type vlan id 30", "ip link set eno2.30 up"]
