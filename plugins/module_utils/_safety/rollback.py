@@ -143,9 +143,9 @@ def _keep_reason(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatch
     Its name alone never keeps it (a change may build a bridge called
     virbr7); hypervisor_bridge only says what a kept one is.
     """
-    ports = current.ports_of(dev.name)
-    joined = [p.name for p in ports if _made_elsewhere(p, snapshot, guests) == "guest"]
-    others = [p for p in ports if _made_elsewhere(p, snapshot, guests) == "other"]
+    made = [(p, _made_elsewhere(p, snapshot, guests)) for p in current.ports_of(dev.name)]
+    joined = [p.name for p, by in made if by == "guest"]
+    others = [p for p, by in made if by == "other"]
     if not joined and not others:
         return None
     what = hypervisor_bridge(current, dev)
@@ -184,50 +184,53 @@ def _kept(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher) -> 
     return kept
 
 
-def _snapshot_subnets(snapshot: HostNetwork, names: set) -> tuple:
-    """({ip: what}, [(network, device)]) of the host's own addresses and gateways on devices in `names`.
+def _host_addresses(snapshot: HostNetwork, names: set) -> tuple:
+    """What the host had on devices in `names`: ({ip: device} of its addresses, {ip: device} of its gateways,
+    [(network, device)]).
 
-    `what` names the address's or gateway's device. Link-local networks are
-    left out of the second: every link has fe80::/64 and one on another link
-    takes no route from the host.
+    Link-local networks are left out of the last: every link has fe80::/64
+    and one on another link takes no route from the host.
     """
-    ips, networks = {}, []
+    addresses, gateways, networks = {}, {}, []
     for dev in snapshot.devices.values():
         if dev.name not in names:
             continue
         for address in dev.ip.addresses or []:
             iface = ipaddress.ip_interface(address)
-            ips[iface.ip] = f"on {dev.name}"
+            addresses[iface.ip] = dev.name
             if not iface.ip.is_link_local:
                 networks.append((iface.network, dev.name))
         for family in (4, 6):
             gateway = getattr(dev.ip, f"gateway{family}")
             if gateway:
-                ips.setdefault(ipaddress.ip_address(gateway), f"the gateway of {dev.name}")
-    return ips, networks
+                gateways.setdefault(ipaddress.ip_address(gateway), dev.name)
+    return addresses, gateways, networks
 
 
-def _claim(address: str, ips: dict, networks: list):
+def _claim(address: str, host: tuple):
     """Why `address` on a kept device belongs to the snapshot's host (taken back), or None (it stays).
 
-    Its IP is the snapshot's; or its subnet is one of the snapshot's or
-    wider; or its subnet holds an address or gateway of the host: then its
-    connected route competes with the host's own for them (the first made
-    wins, so the host could no longer reach its gateway). A subnet of its
-    own stays, even one inside a wider host subnet (a libvirt network's
-    10.20.122.0/24 in a host's 10.20.0.0/16): it holds nothing of the
-    host's, and its guests need their gateway.
+    `host` is _host_addresses(). Its IP is the snapshot's; or its subnet is
+    one of the snapshot's or wider; or its subnet holds an address or
+    gateway of the host: then its connected route competes with the host's
+    own for them (the first made wins, so the host could no longer reach its
+    gateway). A subnet of its own stays, even one inside a wider host subnet
+    (a libvirt network's 10.20.122.0/24 in a host's 10.20.0.0/16): it holds
+    nothing of the host's, and its guests need their gateway.
     """
+    addresses, gateways, networks = host
     iface = ipaddress.ip_interface(address)
-    if iface.ip in ips and not ips[iface.ip].startswith("the gateway"):
-        return f"the snapshot's, {ips[iface.ip]}"
+    if iface.ip in addresses:
+        return f"the snapshot's, on {addresses[iface.ip]}"
     for network, owner in networks:
         if network.version == iface.version and network.subnet_of(iface.network):
             relation = "in" if network == iface.network else "wider than"
             return f"{relation} the snapshot's subnet {network} of {owner}"
-    for ip, what in ips.items():
+    held = [(ip, f"the snapshot address on {dev}") for ip, dev in addresses.items()]
+    held += [(ip, f"the gateway of {dev}") for ip, dev in gateways.items()]
+    for ip, what in held:
         if ip.version == iface.version and not ip.is_link_local and ip in iface.network:
-            return f"its subnet {iface.network} holds {ip}, {'' if what.startswith('the') else 'the snapshot address '}{what}"
+            return f"its subnet {iface.network} holds {ip}, {what}"
     return None
 
 
@@ -243,7 +246,7 @@ def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict,
     finds each gateway reachable. The model's other routes are the connected
     ones, which go with their addresses.
     """
-    ips, networks = _snapshot_subnets(snapshot, names)
+    own = _host_addresses(snapshot, names)
     gateway_owner = {f: d.name for d in snapshot.devices.values() for f in (4, 6) if getattr(d.ip, f"gateway{f}")}
     ops, taken = [], {}
     for name in sorted(kept):
@@ -255,7 +258,7 @@ def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict,
                 ops.append(Operation(ROUTE_DEL, name, params, [Operation(ROUTE_REPLACE, name, params)]))
                 what.append(f"default route via {gateway}")
         for address in dev.ip.addresses or []:
-            claim = _claim(address, ips, networks)
+            claim = _claim(address, own)
             if claim:
                 ops.append(Operation(ADDR_DEL, name, {"address": address}, [Operation(ADDR_ADD, name, {"address": address})]))
                 what.append(f"address {address} ({claim})")
