@@ -110,7 +110,7 @@ def test_dict_keeps_everything_needed_to_rebuild_a_bridge():
     data = _world().get("vmbr0").to_dict()
     for key in ("name", "mtu", "mac", "up", "stp", "forward_delay", "vlan_filtering", "ip"):
         assert key in data
-    assert data["ip"] == {"addresses": ["192.0.2.10/24"], "gateway4": "192.0.2.1", "gateway6": None}
+    assert data["ip"] == {"addresses": ["192.0.2.10/24"], "gateway4": "192.0.2.1", "gateway6": None, "routes": None}
 
 
 def test_unknown_device_type_is_refused():

@@ -23,6 +23,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.
     bond_options_for_mode, combination_problems,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE_PORT
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import Route, route_problems
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.vlan import (  # noqa: F401 pylint: disable=unused-import
     DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS,
 )
@@ -88,11 +89,17 @@ def normalize_address(addr):
 
 @dataclass
 class IpConfig:
-    """Static addresses and default gateways of one device."""
+    """Static addresses, default gateways and static routes (kinds/route.py) of one device.
+
+    `routes` None: not managed. A list: exactly the static routes that leave
+    through this device, other than the main table's default route via a
+    gateway (gateway4/gateway6).
+    """
 
     addresses: list | None = None
     gateway4: str | None = None
     gateway6: str | None = None
+    routes: list | None = None
 
     def problems(self, prefix: str = ""):
         found = []
@@ -123,6 +130,7 @@ class IpConfig:
                 continue
             if gw.version != version:
                 found.append(f"{prefix}{param}: {value!r} is not an IPv{version} address")
+        found.extend(route_problems(self.routes, f"{prefix}routes"))
         return found
 
     def normalized(self) -> IpConfig:
@@ -130,7 +138,28 @@ class IpConfig:
             addresses=None if self.addresses is None else sorted({normalize_address(a) for a in self.addresses}, key=_address_key),
             gateway4=None if self.gateway4 is None else str(ipaddress.ip_address(str(self.gateway4).strip())),
             gateway6=None if self.gateway6 is None else str(ipaddress.ip_address(str(self.gateway6).strip())),
+            routes=None if self.routes is None else sorted((r.normalized() for r in self.routes), key=route_order),
         )
+
+    def clone(self) -> IpConfig:
+        return IpConfig(None if self.addresses is None else list(self.addresses), self.gateway4, self.gateway6,
+                        None if self.routes is None else [Route(**r.__dict__) for r in self.routes])
+
+    def to_dict(self) -> dict:
+        return {"addresses": self.addresses, "gateway4": self.gateway4, "gateway6": self.gateway6,
+                "routes": None if self.routes is None else [r.to_dict() for r in self.routes]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> IpConfig:
+        routes = data.get("routes")
+        return cls(addresses=data.get("addresses"), gateway4=data.get("gateway4"), gateway6=data.get("gateway6"),
+                   routes=None if routes is None else [Route.from_dict(r) for r in routes])
+
+
+def route_order(route: Route):
+    """The order a device's routes are listed in: family, table, destination, metric (normalized routes)."""
+    net = ipaddress.ip_network(route.dst)
+    return (net.version, route.table, net.network_address.packed, net.prefixlen, route.metric)
 
 
 def _address_key(addr: str):
@@ -179,8 +208,7 @@ class Device:
         """An independent copy, ~10x cheaper than copy.deepcopy: plans predict many times on 1,000-port hosts."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.ip = IpConfig(None if self.ip.addresses is None else list(self.ip.addresses), self.ip.gateway4,
-                          self.ip.gateway6)
+        new.ip = self.ip.clone()
         for name in self.NESTED:
             value = self.__dict__[name]
             if value is not None:
@@ -198,7 +226,7 @@ class Device:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "ip":
-                value = {"addresses": value.addresses, "gateway4": value.gateway4, "gateway6": value.gateway6}
+                value = value.to_dict()
             out[f.name] = value
         return out
 
@@ -213,7 +241,7 @@ class Device:
         known = {f.name for f in fields(target)}
         values = {k: v for k, v in data.items() if k in known}
         if isinstance(values.get("ip"), dict):
-            values["ip"] = IpConfig(**values["ip"])
+            values["ip"] = IpConfig.from_dict(values["ip"])
         return target(**values)
 
 
