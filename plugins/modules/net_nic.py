@@ -52,19 +52,20 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Jumbo frames on the storage uplink
+- name: Jumbo frames on the uplink of bridge vmbr1 (a bridge whose own MTU was never set follows its ports)
   netsafe.hypervisor.net_nic:
     name: eth5
     mtu: 9000
     namespace: hv1
 
-- name: An address on the storage uplink
+- name: A storage network on its own NIC, jumbo frames and an address
   netsafe.hypervisor.net_nic:
-    name: eth5
+    name: eth4
+    mtu: 9000
     addresses: [198.51.100.20/24]
     namespace: hv1
 
-- name: Take a spare uplink out of service
+- name: Take an uplink that is cabled to nothing out of service
   netsafe.hypervisor.net_nic:
     name: eth6
     admin_state: down

@@ -168,3 +168,27 @@ def test_sweep_mtu_down_and_addresses_on_the_nic_of_the_default_routes(netns):
                     "addresses": ["192.0.2.10/24", "2001:db8::10/64", "198.51.100.10/24"]})
     assert result.findings == [], result.report()
     assert result.n == 7, result.report()
+
+
+@pytest.mark.fullkernel("bonding", "8021q", "dummy")
+def test_a_bond_a_vlan_and_a_bond_port_mtu_are_refused_and_the_port_goes_down_and_up(netns):
+    """One test in the full-kernel lane: the host kernel has no bonding or 802.1Q."""
+    for line in ("link add d1 type dummy", "link add d2 type dummy", "link add bond0 type bond mode active-backup",
+                 "link set d1 master bond0", "link set d2 master bond0", "link set bond0 mtu 1400",
+                 "link set bond0 up", "link add link bond0 name bond0.20 type vlan id 20"):
+        ip(*line.split(), ns=netns)
+    before = kernel_state(netns)
+    for name, args, message in [
+        ("bond0", {"mtu": 1400}, "name: 'bond0' is a bond, not a NIC; manage it with netsafe.hypervisor.net_bond"),
+        ("bond0.20", {"mtu": 1400}, "name: 'bond0.20' is a vlan, not a NIC; manage it with netsafe.hypervisor.net_vlan"),
+        ("d1", {"mtu": 9000}, "mtu: d1 is a port of bond bond0, and the kernel gives the bond's ports the bond's MTU "
+                              "(1400)"),
+    ]:
+        result = nic(netns, name=name, **args)
+        assert result.get("failed") and result["changed"] is False and message in result["msg"], (name, result)
+    assert state_diff(before, kernel_state(netns)) == []
+    # The bond's own MTU on its port is no change; a port goes out of service and back.
+    assert nic(netns, name="d1", mtu=1400)["commands"] == []
+    converged(netns, {"name": "d1", "admin_state": "down"})
+    converged(netns, {"name": "d1", "admin_state": "up"})
+    assert link(netns, "d1")["master"] == "bond0" and link(netns, "d1")["mtu"] == 1400

@@ -8,6 +8,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
     Bond, Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import undo_sequence
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import plan_bridge
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_nic import plan_nic
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
 
@@ -141,3 +142,10 @@ def test_going_down_deletes_first_what_the_kernel_drops_and_the_undo_brings_it_b
 def test_a_nic_carrying_up_vlans_is_not_taken_down_under_them():
     (problem,) = problems(host(), nic("eth4"), up=False)
     assert problem.startswith("admin_state: VLANs eth4.20 sit on eth4"), problem
+
+
+def test_net_bridge_points_at_net_nic_for_a_nic_port_below_the_bridge_mtu():
+    h = host()
+    plan = plan_bridge(h, Bridge(name="vmbr1", mtu=9000), None, True, GUESTS)
+    assert plan.warnings == ["mtu: vmbr1 gets mtu 9000 but its port eth3 has mtu 1500; frames larger than 1500 will "
+                             "not leave through eth3; raise it with netsafe.hypervisor.net_nic"]
