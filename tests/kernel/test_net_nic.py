@@ -192,3 +192,14 @@ def test_a_bond_a_vlan_and_a_bond_port_mtu_are_refused_and_the_port_goes_down_an
     converged(netns, {"name": "d1", "admin_state": "down"})
     converged(netns, {"name": "d1", "admin_state": "up"})
     assert link(netns, "d1")["master"] == "bond0" and link(netns, "d1")["mtu"] == 1400
+
+
+def test_sweep_the_only_uplink_of_the_bridge_with_the_default_routes_goes_down(netns):
+    """The common case on a hypervisor (vmbr0 on eno1), allowed: the bridge keeps its addresses and routes."""
+    setup = NIC + ["ip link add vmbr0 type bridge forward_delay 0", "ip link set eth1 master vmbr0",
+                   "ip link set eth1 up", "ip link set vmbr0 up", "ip address add 192.0.2.10/24 dev vmbr0",
+                   "ip address add 2001:db8::10/64 dev vmbr0", "ip route add default via 192.0.2.1",
+                   "ip route add default via 2001:db8::1"]
+    result = sweep("bridge uplink down", netns, setup, "net_nic",
+                   {"name": "eth1", "mtu": 1400, "admin_state": "down", "allow_default_route_loss": True})
+    assert result.findings == [], result.report()
