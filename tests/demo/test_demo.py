@@ -59,7 +59,7 @@ def test_examples_run_as_written_in_the_lab(free_lab):
         subprocess.run(["modprobe", "tun"], check=False, capture_output=True)
     subprocess.run([str(ROOT / "demo" / "lab.sh"), "up"], check=True, capture_output=True)
     ran = 0
-    for module in ("net_bridge", "net_bond", "net_vlan"):
+    for module in ("net_bridge", "net_bond", "net_vlan", "net_nic"):
         for task in module_examples(module):
             key = f"netsafe.hypervisor.{module}"
             if key not in task:
@@ -67,4 +67,4 @@ def test_examples_run_as_written_in_the_lab(free_lab):
             result = run_module(module, task[key], check=bool(task.get("check_mode")))
             assert not result.get("failed"), (task["name"], result.get("msg"))
             ran += 1
-    assert ran >= 9
+    assert ran >= 12

@@ -38,6 +38,7 @@ def test_an_empty_namespace_is_refused_by_every_module_and_an_omitted_one_is_the
         "net_bridge": {"name": "vmbr0", "mtu": 1400},
         "net_bond": {"name": "bond0", "mode": "active-backup"},
         "net_vlan": {"name": "vmbr0.10", "parent": "vmbr0", "vlan_id": 10},
+        "net_nic": {"name": "lo", "mtu": 1400},
         "net_checkpoint": {"state": "query", "root": root},
         "net_persist": {"state": "rendered", "format": "ifupdown2", "root": root},
         "tap_reenslave": {"source": "explicit", "ports": []},

@@ -154,7 +154,8 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
             dev = host.get(port)
             if dev is not None and dev.mtu is not None and dev.mtu < desired.mtu:
                 warnings.append(f"mtu: {name} gets mtu {desired.mtu} but its port {port} has mtu {dev.mtu}; "
-                                f"frames larger than {dev.mtu} will not leave through {port}")
+                                f"frames larger than {dev.mtu} will not leave through {port}"
+                                + ("; raise it with netsafe.hypervisor.net_nic" if dev.TYPE == "nic" else ""))
     ops += plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
     return Plan(ops, warnings)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE, BRIDGE_PORT
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    Bond, Bridge, GuestMatcher, HostNetwork, Vlan,
+    Bond, Bridge, GuestMatcher, HostNetwork, Nic, Vlan,
 )
 
 
@@ -68,4 +68,12 @@ def vlan_view(host: HostNetwork, name: str) -> dict:
     if view["present"]:
         vlan = host.get(name)
         view.update(parent=vlan.parent, vlan_id=vlan.vlan_id, protocol=vlan.protocol)
+    return view
+
+
+def nic_view(host: HostNetwork, name: str) -> dict:
+    """A NIC's settings and its kind as the kernel reports it (veth, dummy; empty for a physical NIC)."""
+    view = device_view(host, name, Nic)
+    if view["present"]:
+        view["kind"] = host.get(name).kind
     return view
