@@ -318,6 +318,13 @@ def test_bridge_options_and_port_costs_come_back_from_the_rendered_file(netns, t
     eth1 = text.split("iface eth1 inet manual")[1].split("\n\n")[0]
     assert "\tbridge-pathcosts 7\n" in eth1 + "\n" and "\tbridge-portprios 12\n" in eth1 + "\n", eth1
     assert "post-up ip link set dev vmbr5 type bridge ageing_time 7000050" in text
+    # ifupdown2's own syntax check takes every key, on the bridge and on the ports (its one complaint is about
+    # `bridge-ports none` of the port-less vmbr5, which Proxmox VE writes and ifup reads as no ports).
+    real = str(tmp_path / MAIN.lstrip("/"))
+    _passed, output = realstacks.ifupdown2_syntax_checks(netns, [real], tmp_path)[real]
+    complaints = [l for l in output.splitlines() if l.startswith(("warning:", "error:"))]
+    assert complaints == ['warning: vmbr5: bridge-ports: invalid value "none": valid attribute values: '
+                          "['<interface-list>']"], output
     # The kernel's values after `ifup -a`: the state dump holds every bridge option and each port's cost and priority.
     ifup_all_reproduces(netns, tmp_path, HOST_NICS)
     links = {l["ifname"]: l for l in _links(netns, details=True)}

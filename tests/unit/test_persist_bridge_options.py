@@ -117,10 +117,29 @@ def test_seconds_a_format_cannot_hold():
 def test_networkd_cannot_say_bridge_priority_0():
     """networkd 252 sends Priority= only when above 0: 0 in a file is the kernel's default, and a save of 0 is refused."""
     want, _m = persisted(tuned(priority=0), None, GUESTS)
-    with pytest.raises(ValidationError, match="vmbr4: priority 0 cannot be written for systemd-networkd"):
+    with pytest.raises(ValidationError, match=r"vmbr4: priority: 0 cannot be written: .*\(32768\) \(systemd-networkd"):
         fmt_of("networkd").render({}, want)
-    files = {f"{NETWORKD}/20-vmbr4.netdev": "[NetDev]\nName=vmbr4\nKind=bridge\n\n[Bridge]\nPriority=0\n"}
-    assert fmt_of("networkd").parse(files).get("vmbr4").priority == 32768
+    files = {f"{NETWORKD}/20-vmbr4.netdev": "[NetDev]\nName=vmbr4\nKind=bridge\n\n[Bridge]\nPriority=0\n"
+                                            "HelloTimeSec=0\n",
+             f"{NETWORKD}/20-eth1.network": "[Match]\nName=eth1\n\n[Network]\nBridge=vmbr4\n\n[Bridge]\nCost=0\n"}
+    model = fmt_of("networkd").parse(files)
+    assert (model.get("vmbr4").priority, model.get("vmbr4").hello_time, model.get("eth1").port_cost) == (32768, 2.0, None)
+
+
+def test_networkmanager_cannot_say_a_port_priority_of_0():
+    """NetworkManager applies its default for a port's priority or path cost of 0, and for hello time and max age
+    (nm-device-bridge.c): 0 in a profile reads as that default, and a save of port priority 0 is refused."""
+    want, _m = persisted(tuned(), None, GUESTS)
+    want.get("eth1").port_priority = 0
+    with pytest.raises(ValidationError, match=r"devices\[eth1\]\.port_priority: 0 cannot be written: .*\(32\)"):
+        fmt_of("networkmanager").render({}, want)
+    files = {f"{NM}/eth1.nmconnection": "[connection]\nid=eth1\ntype=ethernet\ninterface-name=eth1\nmaster=vmbr4\n"
+                                        "slave-type=bridge\n[bridge-port]\npath-cost=0\npriority=0\n",
+             f"{NM}/vmbr4.nmconnection": "[connection]\nid=vmbr4\ntype=bridge\ninterface-name=vmbr4\n[bridge]\n"
+                                         "stp=false\nhello-time=0\npriority=0\n"}
+    model = fmt_of("networkmanager").parse(files)
+    assert (model.get("eth1").port_cost, model.get("eth1").port_priority) == (100, 32)
+    assert (model.get("vmbr4").hello_time, model.get("vmbr4").priority) == (2.0, 0)
 
 
 # (format, files, the device, what the message names)

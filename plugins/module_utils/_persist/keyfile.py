@@ -32,7 +32,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans 
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
-    BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range, port_values, unsaid,
+    BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range, port_values, unsaid, zero_problem, zero_read,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     DEFAULT_BOND_MODE, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode,
@@ -69,6 +69,8 @@ NM_WORDS = {
     "port_priority": "priority",
 }
 NM_DEFAULTS = {"port_cost": 100}
+# NetworkManager applies its default for 0 of these (nm-device-bridge.c: _DEFAULT_IF_ZERO, commit_port_options).
+NM_ZERO_IS_DEFAULT = ("hello_time", "max_age", "port_cost", "port_priority")
 _NM_OPTIONS = (("bridge", BRIDGE_OPTIONS), ("bridge-port", PORT_OPTIONS))
 KEYS_WE_OWN = {
     "connection": ("type", "interface-name", "autoconnect", "master", "slave-type", "controller", "port-type"),
@@ -286,6 +288,7 @@ def _options(kf: KeyFile, section: str, attrs, absent: bool = False) -> dict:
             values[attr.name] = attr.default if absent else None
             continue
         value = _bool(kf, section, key, False) if is_flag(attr) else _int(kf, section, key)
+        value = zero_read(attr, value, NM_ZERO_IS_DEFAULT, NM_DEFAULTS)
         value = float(value) if is_seconds(attr) else value
         problem = out_of_range(attr, value)
         if problem:
@@ -306,6 +309,9 @@ def _fill_options(kf: KeyFile, values: dict, section: str, attrs, where: str) ->
         if key is None:
             raise ValidationError([f"{where}.{attr.name}: NetworkManager has no property for it (only "
                                    f"{NM_DEFAULTS.get(attr.name, attr.default)!r} can be saved)"])
+        problem = zero_problem(attr, value, NM_ZERO_IS_DEFAULT, NM_DEFAULTS, f"{where}.")
+        if problem:
+            raise ValidationError([f"{problem} (NetworkManager applies its default for {section}.{key}=0)"])
         if is_seconds(attr) and not float(value).is_integer():
             raise ValidationError([f"{where}.{attr.name}: {value:g} seconds cannot be written: NetworkManager keeps "
                                    f"{section}.{key} in whole seconds"])

@@ -45,7 +45,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, flags_by_vid, from_flags
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
-    BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range, port_values, unsaid,
+    BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range, port_values, unsaid, zero_problem, zero_read,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode, vlan_protocol,
@@ -68,7 +68,8 @@ BOND_TIME_KEYS = {"MIIMonitorSec": "miimon", "UpDelaySec": "updelay", "DownDelay
 BOND_KEYS = tuple(v[0] for v in BOND_ENUM_KEYS.values()) + tuple(BOND_TIME_KEYS.values()) + ("arp_ip_target", "min_links")
 # A bridge's options ([Bridge] of its .netdev) and a bridge port's attributes ([Bridge] of the port's .network),
 # systemd.netdev(5) and systemd.network(5): model attribute -> networkd's key (_persist/options.py). Seconds are a
-# time span, a flag yes/no. networkd sends the bridge's Priority= only when above 0 (netdev/bridge.c): 0 is unset.
+# time span, a flag yes/no. networkd sends Priority=, HelloTimeSec=, MaxAgeSec= of a bridge and a port's Cost= only
+# when above 0 (netdev/bridge.c): 0 there is unset (ZERO_IS_UNSET).
 NETWORKD_WORDS = {
     "ageing_time": "AgeingTimeSec",
     "mcast_snooping": "MulticastSnooping",
@@ -78,7 +79,7 @@ NETWORKD_WORDS = {
     "port_cost": "Cost",
     "port_priority": "Priority",
 }
-ZERO_IS_UNSET = ("priority",)
+ZERO_IS_UNSET = ("priority", "hello_time", "max_age", "port_cost")
 _NETDEV_OPTIONS = {NETWORKD_WORDS[a.name]: a for a in BRIDGE_OPTIONS if a.name in NETWORKD_WORDS}
 _PORT_OPTIONS = {NETWORKD_WORDS[a.name]: a for a in PORT_OPTIONS if a.name in NETWORKD_WORDS}
 _TRUE = ("1", "yes", "y", "true", "t", "on")
@@ -183,7 +184,7 @@ def _option(attr, value: str):
         number = ascii_int(value)
         if number is None:
             raise _Bad("not a number (ASCII digits)")
-    if number == 0 and attr.name in ZERO_IS_UNSET:
+    if zero_read(attr, number, ZERO_IS_UNSET) != number:
         return None   # networkd sends nothing: the kernel's default
     problem = out_of_range(attr, number)
     if problem:
@@ -565,9 +566,9 @@ def _said(dev, attrs) -> dict:
     out = {}
     for attr in attrs:
         value = getattr(dev, attr.name)
-        if value == 0 and attr.name in ZERO_IS_UNSET and not unsaid(attr, value):
-            raise ValidationError([f"{dev.name}: {attr.name} 0 cannot be written for systemd-networkd 252 "
-                                   f"({NETWORKD_WORDS[attr.name]}=0 leaves the kernel's default {attr.default})"])
+        problem = zero_problem(attr, value, ZERO_IS_UNSET, where=f"{dev.name}: ")
+        if problem:
+            raise ValidationError([f"{problem} (systemd-networkd 252 sends no {NETWORKD_WORDS[attr.name]}=0)"])
         out[attr.name] = None if unsaid(attr, value) else value
     return out
 

@@ -81,6 +81,22 @@ def as_parsed(dev, master) -> dict:
     return out
 
 
+def zero_read(attr, value, zero_unset, defaults=None):
+    """`value` as a format applies it: 0 for an attribute in `zero_unset` (the format sends nothing, or its
+    default, for 0) is the format's default."""
+    if value == 0 and not isinstance(value, bool) and attr.name in zero_unset:
+        return (defaults or {}).get(attr.name, attr.default)
+    return value
+
+
+def zero_problem(attr, value, zero_unset, defaults=None, where: str = "") -> str | None:
+    """Why a format cannot write `value`: 0 of an attribute in `zero_unset` that is not its default."""
+    if value == 0 and not isinstance(value, bool) and attr.name in zero_unset and not unsaid(attr, value, defaults):
+        default = (defaults or {}).get(attr.name, attr.default)
+        return f"{where}{attr.name}: 0 cannot be written: the format reads 0 as its default ({default})"
+    return None
+
+
 def unsaid(attr, value, defaults=None) -> bool:
     """Whether a file need not write `value` of `attr`: None, or what the format applies without the key."""
     return value is None or value == (defaults or {}).get(attr.name, attr.default)
