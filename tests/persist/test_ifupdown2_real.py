@@ -26,6 +26,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdo
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
 
 from nstools import iproute, settled_state, state_diff
+import persist_lab
 import realstacks
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
@@ -290,21 +291,9 @@ def test_unrelated_stanzas_and_comments_stay_byte_identical(netns, tmp_path):
 
 # -- host kernel: a tuned bridge (issue 25) ----------------------------------------------------------------------
 
-TUNED = [
-    # Non-default ageing, snooping off, STP timers and priority; two ports with their own cost and priority.
-    "ip link add vmbr4 type bridge stp_state 1 forward_delay 400 ageing_time 60000 mcast_snooping 0 "
-    "hello_time 300 max_age 1200 priority 4096",
-    "ip link set eth1 master vmbr4",
-    "ip link set eth2 master vmbr4",
-    "ip link set eth1 type bridge_slave cost 7 priority 12",
-    "ip link set eth2 type bridge_slave cost 250 priority 40",
-    "ip link set eth1 up",
-    "ip link set eth2 up",
-    "ip link set vmbr4 up",
-    # Seconds ifupdown2's keys cannot hold (a fraction, an ageing time past 65535 s): post-up lines.
-    "ip link add vmbr5 type bridge stp_state 0 ageing_time 7000050 hello_time 250",
-    "ip link set vmbr5 up",
-]
+# Non-default ageing, snooping off, STP (on) timers and priority; two ports with their own cost and priority; and
+# seconds ifupdown2's keys cannot hold (a fraction, an ageing time past 65535 s): post-up lines.
+TUNED = persist_lab.tuned_bridges(stp=1)
 
 
 def test_bridge_options_and_port_costs_come_back_from_the_rendered_file(netns, tmp_path):

@@ -28,6 +28,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read i
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import NetworkdFormat, _default_pvid
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
 
+import persist_lab
 from nstools import iproute, kernel_state, state_diff
 from realstacks import networkd, networkd_binary
 
@@ -253,19 +254,7 @@ def test_bridge_options_and_port_costs(pair, tmp_path):
     STP stays off: while it runs a topology change the kernel shows a stand-in ageing time (the lines above), and a
     read of either namespace then could not tell the configured one."""
     ref, fresh = pair
-    build = [
-        "ip link add vmbr4 type bridge stp_state 0 forward_delay 400 ageing_time 60000 mcast_snooping 0 "
-        "hello_time 300 max_age 1200 priority 4096",
-        "ip link set eth1 master vmbr4",
-        "ip link set eth2 master vmbr4",
-        "ip link set eth1 type bridge_slave cost 7 priority 12",
-        "ip link set eth2 type bridge_slave cost 250 priority 40",
-        "ip link set eth1 up",
-        "ip link set eth2 up",
-        "ip link set vmbr4 up",
-        "ip link add vmbr5 type bridge stp_state 0 ageing_time 7000050 hello_time 250",
-        "ip link set vmbr5 up",
-    ]
+    build = persist_lab.tuned_bridges(stp=0)
     out = through_networkd(ref, fresh, tmp_path, nic_lines(["eth1", "eth2"]), build, [], ["vmbr4", "vmbr5"])
     assert out["unexpected"] == [], "\n".join(out["unexpected"]) + "\n\nall differences:\n" + "\n".join(out["diff"]) + "\n" + out["log"]
     netdev = out["files"]["/etc/systemd/network/10-netsafe-vmbr4.netdev"]
