@@ -57,7 +57,7 @@ NM_FORWARD_DELAY_RANGE = (2, 30)   # whole seconds, checked by libnm's verify() 
 USER_FORWARD_DELAY = "netsafe.forward-delay"
 # A bridge's options ([bridge]) and a bridge port's attributes ([bridge-port]): model attribute -> NetworkManager's
 # property (_persist/options.py). Seconds are whole seconds, a flag true/false. NetworkManager applies a default for
-# a key the profile leaves out, also to a port (nm-device-bridge.c commit_slave_options): the kind's, except a
+# a key the profile leaves out, also to a port (nm-device-bridge.c, commit_port_options): the kind's, except a
 # port's path cost, which it sets to 100 whatever the port's speed (NM_DEFAULTS).
 NM_WORDS = {
     "ageing_time": "ageing-time",
@@ -71,7 +71,6 @@ NM_WORDS = {
 NM_DEFAULTS = {"port_cost": 100}
 # NetworkManager applies its default for 0 of these (nm-device-bridge.c: _DEFAULT_IF_ZERO, commit_port_options).
 NM_ZERO_IS_DEFAULT = ("hello_time", "max_age", "port_cost", "port_priority")
-_NM_OPTIONS = (("bridge", BRIDGE_OPTIONS), ("bridge-port", PORT_OPTIONS))
 KEYS_WE_OWN = {
     "connection": ("type", "interface-name", "autoconnect", "master", "slave-type", "controller", "port-type"),
     "ethernet": ("mtu",),

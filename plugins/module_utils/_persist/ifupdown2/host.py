@@ -190,7 +190,8 @@ def _describe(host: Host) -> None:
         upper = host.model.get(dev.master) if dev.master else None
         try:
             if isinstance(upper, Bridge):
-                dev.__dict__.update(port_options(host, name, upper.name))
+                for key, value in port_options(host, name, upper.name).items():
+                    setattr(dev, key, value)
             if isinstance(upper, Bridge) and upper.vlan_filtering:
                 dev.vlans = port_membership(host, name, upper.name)
             if isinstance(dev, Bridge) and dev.vlan_filtering:
