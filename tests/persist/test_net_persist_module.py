@@ -15,7 +15,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.format
 import persist_lab
 from modrun import run_module
 from persist_lab import persist, snapshot_files
-from nstools import ip, settled_state, state_diff, wait_carrier
+from nstools import ip, iproute, settled_state, state_diff, wait_carrier
 
 pytestmark = pytest.mark.kernel
 
@@ -101,6 +101,30 @@ def test_restored_keeps_guest_ports_on_their_bridge(lab, tmp_path, fmt):
         {"eno1": "vmbr0", "tap100i0": "vmbr0", "veth101i0": "vmbr0"}
     assert links["vmbr0"]["mtu"] == 1500
     assert state_diff(before, after) == []
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_tuned_bridge_and_its_port_costs_are_restored_from_the_files(namespaces, tmp_path, fmt):
+    """Issue 25: a bridge with non-default ageing, snooping off, STP timers and priority, and two ports with their
+    own cost and priority: saved, restored into a fresh namespace (the same complete dump), and put back by
+    `restored` on a host where they were changed."""
+    ns, peer = namespaces.new(), namespaces.new()
+    persist_lab.nics(ns, peer, ("eth1", "eth2"))
+    iproute(ns, persist_lab.tuned_bridges(stp=1)[:-2])   # vmbr4 (vmbr5's fractions: not in NetworkManager's words)
+    saved = persist(ns, tmp_path, fmt, devices=["vmbr4"])
+    assert saved["changed"] and not saved.get("failed"), saved.get("msg")
+    assert not persist(ns, tmp_path, fmt)["changed"]
+    fresh, fresh_peer = namespaces.new(), namespaces.new()
+    persist_lab.nics(fresh, fresh_peer, ("eth1", "eth2"))
+    result = persist(fresh, tmp_path, fmt, state="restored")
+    assert result["changed"] and not result.get("failed"), result.get("msg")
+    assert state_diff(settled_state(ns), settled_state(fresh)) == []
+    before = settled_state(ns)
+    iproute(ns, ["ip link set vmbr4 type bridge ageing_time 30000 mcast_snooping 1 hello_time 200 priority 32768",
+                 "ip link set eth1 type bridge_slave cost 100 priority 32"])
+    again = persist(ns, tmp_path, fmt, state="restored")
+    assert again["changed"] and not again.get("failed"), again.get("msg")
+    assert state_diff(before, settled_state(ns)) == []
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
