@@ -6,6 +6,7 @@ format are tested on the same shapes.
 """
 from __future__ import annotations
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
 )
@@ -13,6 +14,20 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 
 def _ip(*addresses, gateway4=None, gateway6=None) -> IpConfig:
     return IpConfig(addresses=list(addresses), gateway4=gateway4, gateway6=gateway6)
+
+
+def as_read(host: HostNetwork) -> HostNetwork:
+    """`host` as read_host gives it: a bridge reports every option (the kernel's default where none was set), a
+    bridge's port its cost (100: a port whose speed the kernel does not know) and priority."""
+    for dev in host.devices.values():
+        if isinstance(dev, Bridge):
+            for attr in BRIDGE.attrs:
+                if getattr(dev, attr.name) is None:
+                    setattr(dev, attr.name, attr.default)
+        if isinstance(host.get(dev.master or ""), Bridge):
+            dev.port_cost = 100 if dev.port_cost is None else dev.port_cost
+            dev.port_priority = 32 if dev.port_priority is None else dev.port_priority
+    return host
 
 
 def base_host() -> HostNetwork:
@@ -31,19 +46,19 @@ def proxmox_host() -> HostNetwork:
                   downdelay=200, lacp_rate="fast", xmit_hash_policy="layer3+4", ad_select="stable", arp_interval=0,
                   arp_ip_target=[], min_links=1, primary=None, ip=_ip()))
     host.add(Vlan(name="bond0.10", mtu=1500, mac="52:54:00:00:01:01", up=True, master="vmbr10", parent="bond0",
-                  vlan_id=10, protocol="802.1Q", loose_binding=False, ip=_ip()))
+                  vlan_id=10, protocol="802.1Q", loose_binding=False, ip=_ip(), port_cost=100, port_priority=32))
     host.add(Bridge(name="vmbr10", mtu=1500, mac="52:54:00:00:01:01", up=True, stp=False, forward_delay=0.0,
                     vlan_filtering=False,
                     ip=_ip("192.0.2.10/24", "2001:db8:10::10/64", gateway4="192.0.2.1", gateway6="2001:db8:10::1")))
     host.add(Nic(name="eno3", mtu=1500, mac="52:54:00:00:01:03", up=True, master="vmbr1", kind="",
-                 ip=_ip(), vlans={"pvid": 1, "untagged": [[1, 1]], "tagged": [[2, 4094]]}))
+                 ip=_ip(), vlans={"pvid": 1, "untagged": [[1, 1]], "tagged": [[2, 4094]]}, port_cost=100, port_priority=32))
     host.add(Bridge(name="vmbr1", mtu=1500, mac="52:54:00:00:01:03", up=True, stp=True, forward_delay=4.0,
                     vlan_filtering=True, ip=_ip(), vlans={"pvid": 1, "untagged": [[1, 1]], "tagged": []}))
     host.add(Nic(name="eno4", mtu=1500, mac="52:54:00:00:01:04", up=False, kind="", ip=_ip()))
     host.add(GuestPort(name="tap100i0", mtu=1500, up=True, master="vmbr10", kind="tap", ip=_ip()))
     host.add(GuestPort(name="tap101i0", mtu=1500, up=True, master="vmbr1", kind="tap", ip=_ip(),
                        vlans={"pvid": 20, "untagged": [[20, 20]], "tagged": []}))
-    return host
+    return as_read(host)
 
 
 def small_hosts() -> dict:
@@ -55,7 +70,7 @@ def small_hosts() -> dict:
     hosts["empty bridge, no ports"] = host
 
     host = base_host()
-    host.add(Nic(name="eth0", mtu=1500, up=True, master="vmbr0", kind="", ip=_ip()))
+    host.add(Nic(name="eth0", mtu=1500, up=True, master="vmbr0", kind="", ip=_ip(), port_cost=100, port_priority=32))
     host.add(Bridge(name="vmbr0", mtu=1500, up=False, stp=False, forward_delay=2.5, vlan_filtering=False,
                     ip=_ip("198.51.100.2/25")))
     hosts["bridge down, fractional forward delay, address without gateway"] = host
@@ -76,14 +91,22 @@ def small_hosts() -> dict:
     hosts["VLANs on a bare NIC: 802.1ad with its own name, parent.id name"] = host
 
     host = base_host()
-    host.add(Nic(name="ens4", mtu=1500, up=True, kind="", ip=_ip(), master="vmbr2",
+    host.add(Nic(name="ens4", mtu=1500, up=True, kind="", ip=_ip(), master="vmbr2", port_cost=100, port_priority=32,
                  vlans={"pvid": 30, "untagged": [[30, 30]], "tagged": [[100, 200], [300, 300]]}))
     host.add(Bridge(name="vmbr2", mtu=1500, up=True, stp=False, forward_delay=0.0, vlan_filtering=True, ip=_ip(),
                     vlans={"pvid": None, "untagged": [], "tagged": [[100, 100]]}))
     host.add(Vlan(name="vmbr2.100", mtu=1500, up=True, parent="vmbr2", vlan_id=100, protocol="802.1Q",
                   ip=_ip("203.0.113.7/24", gateway4="203.0.113.1")))
     hosts["vlan-aware bridge: port pvid and tagged ranges, VLAN device on the bridge"] = host
-    return hosts
+
+    host = base_host()
+    host.add(Nic(name="ens5", mtu=9000, up=True, master="vmbr5", kind="", ip=_ip(), port_cost=4, port_priority=12))
+    host.add(Nic(name="ens6", mtu=9000, up=True, master="vmbr5", kind="", ip=_ip(), port_cost=100, port_priority=63))
+    host.add(Nic(name="ens7", mtu=4000, up=False, kind="", ip=_ip()))
+    host.add(Bridge(name="vmbr5", mtu=9000, up=True, stp=True, forward_delay=4.0, vlan_filtering=False, ip=_ip(),
+                    ageing_time=600.0, mcast_snooping=False, hello_time=1.0, max_age=10.0, priority=4096))
+    hosts["tuned bridge: ageing, snooping off, STP timers, priority, port costs and priorities; a NIC down"] = host
+    return {name: as_read(host) for name, host in hosts.items()}
 
 
 def applied(files: dict, changes: dict) -> dict:

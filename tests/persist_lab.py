@@ -233,3 +233,21 @@ def failover_vm(uuid: str, host: str) -> dict:
 def failover_reservation(name: str, host: str, allocations: dict) -> dict:
     """A failover slot on `host` holding `allocations` ({vm uuid: its hypervisor})."""
     return {"name": name, "host": host, "memory_mb": 4096, "vcpus": 4, "allocations": allocations}
+
+
+def tuned_bridges(stp: int) -> list:
+    """`ip` lines of a bridge vmbr4 with non-default ageing, snooping off, STP timers and priority, ports eth1 and
+    eth2 (made before) with their own cost and priority; and vmbr5, whose seconds a whole-second key cannot hold."""
+    return [
+        f"ip link add vmbr4 type bridge stp_state {stp} forward_delay 400 ageing_time 60000 mcast_snooping 0 "
+        "hello_time 300 max_age 1200 priority 4096",
+        "ip link set eth1 master vmbr4",
+        "ip link set eth2 master vmbr4",
+        "ip link set eth1 type bridge_slave cost 7 priority 12",
+        "ip link set eth2 type bridge_slave cost 250 priority 40",
+        "ip link set eth1 up",
+        "ip link set eth2 up",
+        "ip link set vmbr4 up",
+        "ip link add vmbr5 type bridge stp_state 0 ageing_time 7000050 hello_time 250",
+        "ip link set vmbr5 up",
+    ]

@@ -26,6 +26,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdo
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
 
 from nstools import iproute, settled_state, state_diff
+import persist_lab
 import realstacks
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
@@ -286,3 +287,90 @@ def test_unrelated_stanzas_and_comments_stay_byte_identical(netns, tmp_path):
     assert text.startswith(head) and text.endswith("source /etc/network/interfaces.d/*\n")
     assert tail == ""
     ifup_all_reproduces(netns, tmp_path, LANE_NICS)
+
+
+# -- host kernel: a tuned bridge (issue 25) ----------------------------------------------------------------------
+
+# Non-default ageing, snooping off, STP (on) timers and priority; two ports with their own cost and priority; and
+# seconds ifupdown2's keys cannot hold (a fraction, an ageing time past 65535 s): post-up lines.
+TUNED = persist_lab.tuned_bridges(stp=1)
+
+
+def test_bridge_options_and_port_costs_come_back_from_the_rendered_file(netns, tmp_path):
+    build(netns, HOST_NICS, TUNED)
+    files = save_files(netns, tmp_path)
+    text = files[MAIN]
+    vmbr4 = text.split("iface vmbr4 inet manual")[1].split("\n\n")[0]
+    for line in ("bridge-ageing 600", "bridge-mcsnoop no", "bridge-hello 3", "bridge-maxage 12",
+                 "bridge-bridgeprio 4096"):
+        assert f"\t{line}\n" in vmbr4 + "\n", (line, vmbr4)
+    eth1 = text.split("iface eth1 inet manual")[1].split("\n\n")[0]
+    assert "\tbridge-pathcosts 7\n" in eth1 + "\n" and "\tbridge-portprios 12\n" in eth1 + "\n", eth1
+    assert "post-up ip link set dev vmbr5 type bridge ageing_time 7000050" in text
+    # ifupdown2's own syntax check takes every key, on the bridge and on the ports (its one complaint is about
+    # `bridge-ports none` of the port-less vmbr5, which Proxmox VE writes and ifup reads as no ports).
+    real = str(tmp_path / MAIN.lstrip("/"))
+    _passed, output = realstacks.ifupdown2_syntax_checks(netns, [real], tmp_path)[real]
+    complaints = [l for l in output.splitlines() if l.startswith(("warning:", "error:"))]
+    assert complaints == ['warning: vmbr5: bridge-ports: invalid value "none": valid attribute values: '
+                          "['<interface-list>']"], output
+    # The kernel's values after `ifup -a`: the state dump holds every bridge option and each port's cost and priority.
+    ifup_all_reproduces(netns, tmp_path, HOST_NICS)
+    links = {l["ifname"]: l for l in _links(netns, details=True)}
+    info = links["vmbr4"]["linkinfo"]["info_data"]
+    assert (info["ageing_time"], info["mcast_snooping"], info["hello_time"], info["max_age"], info["priority"]) == \
+        (60000, 0, 300, 1200, 4096)
+    ports = {n: links[n]["linkinfo"]["info_slave_data"] for n in ("eth1", "eth2")}
+    assert {n: (p["cost"], p["priority"]) for n, p in ports.items()} == {"eth1": (7, 12), "eth2": (250, 40)}
+
+
+BRIDGE_LISTS = """\
+auto lo
+iface lo inet loopback
+
+iface eth1 inet manual
+\tmtu 1500
+
+iface eth2 inet manual
+\tbridge-portprios 5
+\tmtu 1500
+
+auto vmbr4
+iface vmbr4 inet manual
+\tbridge-ports eth1 eth2
+\tbridge-stp off
+\tbridge-fd 0
+\tbridge-pathcosts eth1=7 eth2=250
+\tbridge-portprios eth1=12 eth2=40
+"""
+
+
+def test_the_bridges_port_lists_are_read_as_ifupdown2_applies_them(netns, tmp_path):
+    """Costs and priorities as `port=value` lists on the bridge (the other form ifupdown2 reads; a port's own key
+    wins): what our parser reads is what `ifup -a` gives the kernel; a save of that kernel changes nothing; a changed
+    cost is written on the port's own stanza, and `ifup -a` applies it."""
+    iproute(netns, HOST_NICS)
+    real = tmp_path / MAIN.lstrip("/")
+    real.parent.mkdir(parents=True)
+    real.write_text(BRIDGE_LISTS)
+    realstacks.ifupdown2(netns, ["ifup", "-a", "-i", MAIN], tmp_path, check=True)
+    fmt = Ifupdown2Format(MAIN, root=str(tmp_path))
+    said = fmt.parse({MAIN: BRIDGE_LISTS})
+    assert {n: (said.get(n).port_cost, said.get(n).port_priority) for n in ("eth1", "eth2")} == \
+        {"eth1": (7, 12), "eth2": (250, 5)}
+    with Netlink(netns) as netlink:
+        host = read_host(netlink, GUESTS).host
+    assert {n: (host.get(n).port_cost, host.get(n).port_priority) for n in ("eth1", "eth2")} == \
+        {"eth1": (7, 12), "eth2": (250, 5)}
+    want, _missing = persisted(host, ["vmbr4"], GUESTS)
+    assert fmt.render({MAIN: BRIDGE_LISTS}, want) == {}
+    want.get("eth1").port_cost = 9
+    changes = fmt.render({MAIN: BRIDGE_LISTS}, want)
+    assert changes[MAIN] == BRIDGE_LISTS.replace("\tmtu 1500\n", "\tmtu 1500\n\tbridge-pathcosts 9\n", 1)
+    real.write_text(changes[MAIN])
+    wipe(netns, HOST_NICS)
+    realstacks.ifupdown2(netns, ["ifup", "-a", "-i", MAIN], tmp_path, check=True)
+    with Netlink(netns) as netlink:
+        host = read_host(netlink, GUESTS).host
+    assert {n: (host.get(n).port_cost, host.get(n).port_priority) for n in ("eth1", "eth2")} == \
+        {"eth1": (9, 12), "eth2": (250, 5)}

@@ -147,3 +147,30 @@ def test_what_we_refuse_networkmanager_refuses_or_drops():
                     ip=IpConfig(addresses=[])))
     with pytest.raises(ValidationError, match="whole seconds"):
         fmt().render({}, want)
+
+
+def test_bridge_options_out_of_the_kernels_range_networkmanager_refuses_or_drops_and_we_refuse():
+    """NetworkManager refuses max-age 5 with STP and silently drops hello-time 11 and a port priority of 64 (its
+    reader's ranges are the kernel's): our parser names the key instead of guessing."""
+    base = "[connection]\nid=br\nuuid=11111111-2222-3333-4444-555555555560\ntype=bridge\ninterface-name=br6\n[bridge]\nstp=true\n"
+    with pytest.raises(NmcliRefused, match="max-age"):
+        nmcli_offline(base + "max-age=5\n")
+    assert "hello-time" not in nmcli_offline(base + "hello-time=11\n")
+    port = ("[connection]\nid=p\nuuid=11111111-2222-3333-4444-555555555561\ntype=ethernet\ninterface-name=ens6\n"
+            "master=br6\nslave-type=bridge\n[bridge-port]\npriority=64\n")
+    assert "priority" not in nmcli_offline(port)
+    for text, key in ((base + "max-age=5\n", "max-age"), (base + "hello-time=11\n", "hello-time"),
+                      (port, "priority")):
+        with pytest.raises(ValidationError, match=f"{key}=.*out of range"):
+            fmt().parse({f"{DIR}/x.nmconnection": text})
+
+
+def test_a_nics_mtu_and_admin_state_read_back_by_networkmanager():
+    want = HostNetwork()
+    want.add(Nic(name="ens7", mtu=4000, up=False, ip=IpConfig(addresses=[])))
+    want, _m = persisted(want, ["ens7"], GuestMatcher())
+    ours = fmt().render({}, want)
+    theirs = {path: nmcli_offline(text) for path, text in ours.items()}
+    assert described(fmt().parse(theirs)) == described(want)
+    assert {("ethernet", "mtu"): "4000", ("connection", "autoconnect"): "false"}.items() <= \
+        entries(next(iter(theirs.values()))).items()

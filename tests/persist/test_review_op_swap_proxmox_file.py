@@ -38,7 +38,7 @@ iface vmbr0 inet static
 source /etc/network/interfaces.d/*
 """
 # What the two saves make of it: `auto` for the NICs that must come up by themselves, the new port listed (the MTU
-# of every NIC in scope is written, as on any save).
+# of every NIC in scope is written, as on any save, and a bridge port's cost: the kernel derived 2 for the veth).
 SAVED = """auto lo
 iface lo inet loopback
 
@@ -51,6 +51,7 @@ iface eno2 inet manual
 \tmtu 1500
 
 iface eno3 inet manual
+\tbridge-pathcosts 2
 \tmtu 1500
 
 auto vmbr0

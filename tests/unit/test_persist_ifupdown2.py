@@ -14,6 +14,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
     Bridge, GuestMatcher, HostNetwork, IpConfig, Nic, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2 import Ifupdown2Format
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import as_parsed
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
 
 from persist_hosts import proxmox_host
@@ -292,7 +293,9 @@ def test_new_devices_go_where_proxmox_puts_them_before_the_trailing_source_line(
     new_lines = iter(text.splitlines(keepends=True))
     assert all(any(line == got for got in new_lines) for line in old_lines)
     after = fm.parse({**files, **changes})
-    assert {n: after.get(n).to_dict() for n in new.devices} == {n: d.to_dict() for n, d in new.devices.items()}
+    # A bridge option or port attribute left None (not said) reads back as its default (options.as_parsed).
+    assert {n: after.get(n).to_dict() for n in new.devices} == \
+        {n: as_parsed(d, new.get(d.master or "")) for n, d in new.devices.items()}
 
 
 def _bond_host() -> HostNetwork:

@@ -30,6 +30,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.detect import detect
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.formats import FORMATS
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import BRIDGE_OPTIONS
 
 DEFAULT_BACKUP_DIR = "/var/lib/netsafe/backups"
 DEFAULT_BACKUP_KEEP = 10
@@ -107,6 +108,7 @@ def plan_files(fmt, host: HostNetwork, names, guests, files=None) -> dict:
     have, _problems = fmt.parse_lenient(files)   # the renderer refuses what concerns the devices it writes
     masters = {n for n, d in have.devices.items() if isinstance(d, (Bridge, Bond))}
     want, missing = scopes.persisted(host, names, guests, fmt.reserved(files), masters)
+    _unknown_as_described(host, have, want)
     warnings = []
     remove = [name for name in missing if name in have.devices]
     for name in missing:
@@ -121,6 +123,18 @@ def plan_files(fmt, host: HostNetwork, names, guests, files=None) -> dict:
     changes = fmt.render(files, want, remove)
     return {"files": files, "changes": changes, "devices": sorted(want.devices), "removed_devices": remove,
             "warnings": warnings}
+
+
+def _unknown_as_described(host: HostNetwork, have: HostNetwork, want: HostNetwork) -> None:
+    """A bridge option the kernel read could not tell (the ageing time during an STP topology change,
+    kinds/bridge.py stp_ageing_time) keeps what the files say, not the default scope.persisted gave it."""
+    for name, dev in want.devices.items():
+        running, described = host.get(name), have.get(name)
+        if not isinstance(running, Bridge) or not isinstance(described, Bridge):
+            continue
+        for attr in BRIDGE_OPTIONS:
+            if getattr(running, attr.name) is None:
+                setattr(dev, attr.name, getattr(described, attr.name))
 
 
 def _tied(dev, named: set) -> bool:

@@ -31,6 +31,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans 
     add_vids, flags_by_vid, from_flags, runs,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
+    BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range, port_values, unsaid, zero_problem, zero_read,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     DEFAULT_BOND_MODE, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode,
 )
@@ -52,11 +55,28 @@ NM_FORWARD_DELAY_RANGE = (2, 30)   # whole seconds, checked by libnm's verify() 
 # The exact forward delay when NetworkManager's key cannot hold it (STP off, so the kernel ignores it):
 # NetworkManager keeps [user] data untouched and never acts on it.
 USER_FORWARD_DELAY = "netsafe.forward-delay"
+# A bridge's options ([bridge]) and a bridge port's attributes ([bridge-port]): model attribute -> NetworkManager's
+# property (_persist/options.py). Seconds are whole seconds, a flag true/false. NetworkManager applies a default for
+# a key the profile leaves out, also to a port (nm-device-bridge.c, commit_port_options): the kind's, except a
+# port's path cost, which it sets to 100 whatever the port's speed (NM_DEFAULTS).
+NM_WORDS = {
+    "ageing_time": "ageing-time",
+    "mcast_snooping": "multicast-snooping",
+    "hello_time": "hello-time",
+    "max_age": "max-age",
+    "priority": "priority",
+    "port_cost": "path-cost",
+    "port_priority": "priority",
+}
+NM_DEFAULTS = {"port_cost": 100}
+# NetworkManager applies its default for 0 of these (nm-device-bridge.c: _DEFAULT_IF_ZERO, commit_port_options).
+NM_ZERO_IS_DEFAULT = ("hello_time", "max_age", "port_cost", "port_priority")
 KEYS_WE_OWN = {
     "connection": ("type", "interface-name", "autoconnect", "master", "slave-type", "controller", "port-type"),
     "ethernet": ("mtu",),
-    "bridge": ("stp", "forward-delay", "vlan-filtering", "vlan-default-pvid", "vlans"),
-    "bridge-port": ("vlans",),
+    "bridge": ("stp", "forward-delay", "vlan-filtering", "vlan-default-pvid", "vlans")
+    + tuple(NM_WORDS[a.name] for a in BRIDGE_OPTIONS if a.name in NM_WORDS),
+    "bridge-port": ("vlans",) + tuple(NM_WORDS[a.name] for a in PORT_OPTIONS if a.name in NM_WORDS),
     "bond": BOND_OPTIONS + ("active_slave",),
     "vlan": ("parent", "id", "protocol"),
     "user": (USER_FORWARD_DELAY,),
@@ -256,6 +276,47 @@ def _has_vid1(member) -> bool:
     return 1 in flags_by_vid(member)
 
 
+def _options(kf: KeyFile, section: str, attrs, absent: bool = False) -> dict:
+    """The options of `attrs` a profile's `section` says (NM_WORDS), in the kernel's range; where it says none,
+    the kind's default (`absent`), else None."""
+    values = {}
+    for attr in attrs:
+        key = NM_WORDS.get(attr.name)
+        raw = kf.get(section, key) if key else None
+        if raw is None:
+            values[attr.name] = attr.default if absent else None
+            continue
+        value = _bool(kf, section, key, False) if is_flag(attr) else _int(kf, section, key)
+        value = zero_read(attr, value, NM_ZERO_IS_DEFAULT, NM_DEFAULTS)
+        value = float(value) if is_seconds(attr) else value
+        problem = out_of_range(attr, value)
+        if problem:
+            raise ValidationError([f"{kf.path}: [{section}] {key}={raw.strip()}: {problem} (the kernel refuses it)"])
+        values[attr.name] = value
+    return values
+
+
+def _fill_options(kf: KeyFile, values: dict, section: str, attrs, where: str) -> None:
+    """Write `values` of `attrs` in `section` (NM_WORDS), leaving out what NetworkManager applies without."""
+    for attr in attrs:
+        key = NM_WORDS.get(attr.name)
+        value = values.get(attr.name)
+        if unsaid(attr, value, NM_DEFAULTS):
+            if key:
+                kf.remove(section, key)
+            continue
+        if key is None:
+            raise ValidationError([f"{where}.{attr.name}: NetworkManager has no property for it (only "
+                                   f"{NM_DEFAULTS.get(attr.name, attr.default)!r} can be saved)"])
+        problem = zero_problem(attr, value, NM_ZERO_IS_DEFAULT, NM_DEFAULTS, f"{where}.")
+        if problem:
+            raise ValidationError([f"{problem} (NetworkManager applies its default for {section}.{key}=0)"])
+        if is_seconds(attr) and not float(value).is_integer():
+            raise ValidationError([f"{where}.{attr.name}: {value:g} seconds cannot be written: NetworkManager keeps "
+                                   f"{section}.{key} in whole seconds"])
+        kf.set(section, key, ("true" if value else "false") if is_flag(attr) else str(int(value)))
+
+
 def _forward_delay_text(fd) -> str:
     return f"{fd:g}"
 
@@ -390,6 +451,7 @@ class KeyfileFormat(PersistFormat):
                 host.add(self._device(profile, self._master_name(profile, by_uuid), by_uuid))
             except ValidationError as exc:
                 unreadable(name, exc)
+        port_values(host, NM_DEFAULTS)
         # Port VLANs need the bridge's default PVID: a second pass.
         for name, profile in profiles.items():
             dev = host.get(name)
@@ -417,7 +479,8 @@ class KeyfileFormat(PersistFormat):
     def _device(self, profile: Profile, master, by_uuid: dict):
         kf, path = profile.kf, profile.path
         common = {"name": profile.ifname, "master": master, "up": _bool(kf, "connection", "autoconnect", True),
-                  "mtu": _int(kf, "ethernet", "mtu", 0, 65535) or None, "ip": self._ip(profile, master)}
+                  "mtu": _int(kf, "ethernet", "mtu", 0, 65535) or None, "ip": self._ip(profile, master),
+                  **(_options(kf, "bridge-port", PORT_OPTIONS) if profile.port_type == "bridge" else {})}
         if profile.kind == "bridge":
             stp = _bool(kf, "bridge", "stp", True)
             fd = _int(kf, "bridge", "forward-delay", 0, 30)
@@ -429,8 +492,9 @@ class KeyfileFormat(PersistFormat):
                                            f"(ASCII digits)"])
             else:
                 forward_delay = float(fd or NM_FORWARD_DELAY_DEFAULT)
+            options = _options(kf, "bridge", BRIDGE_OPTIONS, absent=True)
             return Bridge(stp=stp, forward_delay=forward_delay,
-                          vlan_filtering=_bool(kf, "bridge", "vlan-filtering", False), **common)
+                          vlan_filtering=_bool(kf, "bridge", "vlan-filtering", False), **options, **common)
         if profile.kind == "bond":
             return self._bond(profile, common)
         if profile.kind == "vlan":
@@ -654,6 +718,8 @@ class KeyfileFormat(PersistFormat):
             kf.set("bridge-port", "vlans", text)
         else:
             kf.remove("bridge-port", "vlans")
+        port = {a.name: getattr(dev, a.name) for a in PORT_OPTIONS} if isinstance(master, Bridge) else {}
+        _fill_options(kf, port, "bridge-port", PORT_OPTIONS, where)
         self._fill_ip(kf, dev, where)
         for section in ("user", "bridge-port"):
             if kf.has(section) and not kf.keys(section):
@@ -680,6 +746,7 @@ class KeyfileFormat(PersistFormat):
             kf.remove("bridge", "forward-delay")
             kf.set("user", USER_FORWARD_DELAY, _forward_delay_text(fd))
         kf.set("bridge", "vlan-filtering", "true" if dev.vlan_filtering else "false")
+        _fill_options(kf, {a.name: getattr(dev, a.name) for a in BRIDGE_OPTIONS}, "bridge", BRIDGE_OPTIONS, where)
         if dev.vlan_filtering:
             kf.set("bridge", "vlan-default-pvid", str(self._default_pvid_for(dev, final)))
             text = format_bridge_vlans(dev.vlans or {"pvid": None, "untagged": [], "tagged": []}, f"{where}.vlans")

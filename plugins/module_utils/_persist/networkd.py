@@ -44,6 +44,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, flags_by_vid, from_flags
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
+    BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range, port_values, unsaid, zero_problem, zero_read,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode, vlan_protocol,
 )
@@ -63,6 +66,22 @@ BOND_ENUM_KEYS = {
 BOND_TIME_KEYS = {"MIIMonitorSec": "miimon", "UpDelaySec": "updelay", "DownDelaySec": "downdelay",
                   "ARPIntervalSec": "arp_interval"}
 BOND_KEYS = tuple(v[0] for v in BOND_ENUM_KEYS.values()) + tuple(BOND_TIME_KEYS.values()) + ("arp_ip_target", "min_links")
+# A bridge's options ([Bridge] of its .netdev) and a bridge port's attributes ([Bridge] of the port's .network),
+# systemd.netdev(5) and systemd.network(5): model attribute -> networkd's key (_persist/options.py). Seconds are a
+# time span, a flag yes/no. networkd sends Priority=, HelloTimeSec=, MaxAgeSec= of a bridge and a port's Cost= only
+# when above 0 (netdev/bridge.c): 0 there is unset (ZERO_IS_UNSET).
+NETWORKD_WORDS = {
+    "ageing_time": "AgeingTimeSec",
+    "mcast_snooping": "MulticastSnooping",
+    "hello_time": "HelloTimeSec",
+    "max_age": "MaxAgeSec",
+    "priority": "Priority",
+    "port_cost": "Cost",
+    "port_priority": "Priority",
+}
+ZERO_IS_UNSET = ("priority", "hello_time", "max_age", "port_cost")
+_NETDEV_OPTIONS = {NETWORKD_WORDS[a.name]: a for a in BRIDGE_OPTIONS if a.name in NETWORKD_WORDS}
+_PORT_OPTIONS = {NETWORKD_WORDS[a.name]: a for a in PORT_OPTIONS if a.name in NETWORKD_WORDS}
 _TRUE = ("1", "yes", "y", "true", "t", "on")
 _FALSE = ("0", "no", "n", "false", "f", "off")
 _USEC = {"": 1000000, "us": 1, "usec": 1, "\u00b5s": 1, "ms": 1000, "msec": 1000,
@@ -154,6 +173,33 @@ def _ip(value: str, version: int | None = None) -> str:
     return str(addr)
 
 
+def _option(attr, value: str):
+    """A bridge option's or port attribute's value (NETWORKD_WORDS) as the model's, in the kernel's range."""
+    if is_flag(attr):
+        return _bool(value)
+    if is_seconds(attr):
+        number = Fraction(_usec(value), 1000000)
+        number = int(number) if number.denominator == 1 else float(number)
+    else:
+        number = ascii_int(value)
+        if number is None:
+            raise _Bad("not a number (ASCII digits)")
+    if zero_read(attr, number, ZERO_IS_UNSET) != number:
+        return None   # networkd sends nothing: the kernel's default
+    problem = out_of_range(attr, number)
+    if problem:
+        raise _Bad(f"{problem}; the kernel refuses it")
+    return float(number) if is_seconds(attr) else number
+
+
+def _option_text(attr, value) -> str:
+    if is_flag(attr):
+        return "yes" if value else "no"
+    if is_seconds(attr):
+        return _seconds_text(int(round(value * 1000000)))
+    return str(value)
+
+
 def _seconds_text(usec: int) -> str:
     return f"{usec // 1000000}s" if usec % 1000000 == 0 else f"{usec // 1000}ms" if usec % 1000 == 0 else f"{usec}us"
 
@@ -164,6 +210,7 @@ def _netdev_spec(path: str, text: str) -> dict:
     spec = {"name": None, "kind": None, "mtu": None, "stp": None, "forward_delay": None, "vlan_filtering": None,
             "default_pvid": None, "vlan_id": None, "protocol": None, "arp_ip_target": None}
     spec.update({key: None for key in BOND_KEYS})
+    spec.update({attr.name: None for attr in _NETDEV_OPTIONS.values()})
     for number, _index, section, key, value in _entries(path, text):
         try:
             if section == "NetDev" and key == "Name":
@@ -176,6 +223,8 @@ def _netdev_spec(path: str, text: str) -> dict:
                 spec["stp" if key == "STP" else "vlan_filtering"] = _bool(value) if value else None
             elif section == "Bridge" and key == "ForwardDelaySec":
                 spec["forward_delay"] = _usec(value) if value else None
+            elif section == "Bridge" and key in _NETDEV_OPTIONS:
+                spec[_NETDEV_OPTIONS[key].name] = _option(_NETDEV_OPTIONS[key], value) if value else None
             elif section == "Bridge" and key == "DefaultPVID":
                 spec["default_pvid"] = 0 if value == "none" else _vid(value) if value else None
             elif section == "Bond" and key in BOND_ENUM_KEYS:
@@ -209,6 +258,7 @@ def _network_spec(path: str, text: str) -> dict:
     spec = {"names": [], "other_match": [], "mtu": None, "policy": None, "bridge": None, "bond": None,
             "primary_slave": False, "vlan": [], "addresses": [], "gateways": [], "pvid": None, "vids": set(),
             "untagged": set()}
+    spec.update({attr.name: None for attr in _PORT_OPTIONS.values()})
     routes: dict = {}
     for number, index, section, key, value in _entries(path, text):
         try:
@@ -225,6 +275,8 @@ def _network_spec(path: str, text: str) -> dict:
                 spec["policy"] = value or None
             elif section == "Network" and key in ("Bridge", "Bond"):
                 spec[key.lower()] = value or None
+            elif section == "Bridge" and key in _PORT_OPTIONS:
+                spec[_PORT_OPTIONS[key].name] = _option(_PORT_OPTIONS[key], value) if value else None
             elif section == "Network" and key == "PrimarySlave":
                 spec["primary_slave"] = _bool(value)
             elif section == "Network" and key == "VLAN":
@@ -290,6 +342,8 @@ def _render_netdev(spec: dict) -> str:
             lines.append("VLANFiltering=yes")
         if spec["default_pvid"] is not None:
             lines.append("DefaultPVID=" + ("none" if spec["default_pvid"] == 0 else str(spec["default_pvid"])))
+        lines += [f"{key}={_option_text(attr, spec[attr.name])}" for key, attr in _NETDEV_OPTIONS.items()
+                  if spec[attr.name] is not None]
     elif spec["kind"] == "bond":
         lines += ["", "[Bond]"]
         for key, (field_name, _allowed) in BOND_ENUM_KEYS.items():
@@ -327,6 +381,10 @@ def _render_network(spec: dict) -> str:
     lines += [f"VLAN={v}" for v in spec["vlan"]]
     lines += [f"Address={a}" for a in spec["addresses"]]
     lines += [f"Gateway={g}" for g in spec["gateways"]]
+    said = [f"{key}={_option_text(attr, spec[attr.name])}" for key, attr in _PORT_OPTIONS.items()
+            if spec[attr.name] is not None]
+    if said:
+        lines += ["", "[Bridge]"] + said
     if spec["vids"]:
         lines += ["", "[BridgeVLAN]"]
         if spec["pvid"] is not None:
@@ -429,6 +487,7 @@ class _Directory:
             dev = self._device(name, nd, nw, parents, primaries, effective)
             if dev is not None:
                 host.add(dev)
+        port_values(host)
         return host
 
     def _device(self, name, nd, nw, parents, primaries, effective):
@@ -459,10 +518,13 @@ class _Directory:
         elif bridge is not None:
             common["vlans"] = self._membership(None, bridge)
         kind = netdev["kind"] if netdev else None
+        if network is not None:
+            common.update({attr.name: network[attr.name] for attr in _PORT_OPTIONS.values()})
         if kind == "bridge":
             fd = netdev["forward_delay"]
+            options = {a.name: a.default if netdev[a.name] is None else netdev[a.name] for a in _NETDEV_OPTIONS.values()}
             return Bridge(stp=bool(netdev["stp"]), forward_delay=15.0 if fd is None else fd / 1000000,
-                          vlan_filtering=bool(netdev["vlan_filtering"]), **common)
+                          vlan_filtering=bool(netdev["vlan_filtering"]), **options, **common)
         if kind == "bond":
             values = {key: (netdev[key] if netdev[key] is not None else copy.deepcopy(BOND_DEFAULTS[key])) for key in BOND_KEYS}
             values["primary"] = primaries[name][0] if name in primaries else None
@@ -497,6 +559,18 @@ class _Directory:
             if pvid is not None:
                 add_vids(flags, (pvid,), pvid=True, untagged=pvid in untagged)
         return from_flags(flags)
+
+
+def _said(dev, attrs) -> dict:
+    """{attribute: value} a file says of `dev` (None: left to the kernel's default); what networkd cannot say refused."""
+    out = {}
+    for attr in attrs:
+        value = getattr(dev, attr.name)
+        problem = zero_problem(attr, value, ZERO_IS_UNSET, where=f"{dev.name}: ")
+        if problem:
+            raise ValidationError([f"{problem} (systemd-networkd 252 sends no {NETWORKD_WORDS[attr.name]}=0)"])
+        out[attr.name] = None if unsaid(attr, value) else value
+    return out
 
 
 def _membership_spec(member: dict) -> tuple:
@@ -663,6 +737,7 @@ class NetworkdFormat(PersistFormat):
         if isinstance(dev, Bridge):
             spec.update(stp=bool(dev.stp), vlan_filtering=True if dev.vlan_filtering else None, default_pvid=_default_pvid(dev, merged),
                         forward_delay=None if dev.forward_delay is None else int(round(dev.forward_delay * 1000000)))
+            spec.update(_said(dev, _NETDEV_OPTIONS.values()))
         elif isinstance(dev, Bond):
             for key in BOND_KEYS:
                 value = getattr(dev, key)
@@ -680,6 +755,8 @@ class NetworkdFormat(PersistFormat):
                     gateways=[g for g in (dev.ip.gateway4, dev.ip.gateway6) if g])
         if dev.master:
             spec["bond" if isinstance(master, Bond) else "bridge"] = dev.master
+        if isinstance(master, Bridge):
+            spec.update(_said(dev, _PORT_OPTIONS.values()))
         spec.update(self._dependent_network(dev.name, merged))
         if dev.vlans is not None:
             spec["pvid"], spec["vids"], spec["untagged"] = _membership_spec(dev.vlans)

@@ -28,6 +28,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
     BOND_OPTIONS, DEFAULT_BOND_MODE, DEFAULT_VLAN_PROTOCOL, HYPERVISOR_BRIDGES, VLAN_PROTOCOLS, Bond, Bridge,
     GuestMatcher, HostNetwork, IpConfig, Nic, Vlan, bond_options_for_mode, name_problem,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import persisted_options
 
 
 # The kernel's value when a bond option is not given; a parser fills these in
@@ -154,6 +155,7 @@ def persisted_device(host: HostNetwork, name: str, in_scope):
     filtering = (isinstance(dev, Bridge) and dev.vlan_filtering) or (isinstance(master, Bridge) and master.vlan_filtering)
     if filtering and common["master"] is not None or isinstance(dev, Bridge) and dev.vlan_filtering:
         common["vlans"] = copy.deepcopy(dev.vlans) if dev.vlans is not None else {"pvid": None, "untagged": [], "tagged": []}
+    common.update(persisted_options(dev, master if common["master"] is not None else None))
     if isinstance(dev, Bridge):
         return Bridge(stp=bool(dev.stp), forward_delay=dev.forward_delay, vlan_filtering=bool(dev.vlan_filtering), **common)
     if isinstance(dev, Bond):

@@ -39,10 +39,11 @@ BRIDGE = Kind("bridge", (
     Attr("priority", IFLA_BR_PRIORITY, U16(), check=Range(0, 65535), default=32768),
 ))
 
-# A bridge port's own attributes: on the port device, set once it is a port (`type bridge_slave`).
+# A bridge port's own attributes: on the port device, set once it is a port (`type bridge_slave`). A joining
+# port gets priority 32; its cost the kernel derives from its speed (no default the model can predict).
 BRIDGE_PORT = Kind("bridge", (
     Attr("port_cost", IFLA_BRPORT_COST, U32(), "cost", check=Range(1, 65535)),
-    Attr("port_priority", IFLA_BRPORT_PRIORITY, U16(), "priority", check=Range(0, 63)),
+    Attr("port_priority", IFLA_BRPORT_PRIORITY, U16(), "priority", check=Range(0, 63), default=32),
 ), ip_type="bridge_slave", slave=True)
 
 

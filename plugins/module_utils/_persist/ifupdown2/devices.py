@@ -20,8 +20,11 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, del_vids, from_flags
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.keywords import (
-    BOND_BY_COMMAND, BOND_MODE_NUMBERS, BOND_NATIVE, IFUPDOWN2_DEFAULT_MTU, LACP_NUMBERS, METHODS_WITHOUT_STATIC,
-    RE_BOND_CMD, RE_BR_FD, RE_BR_MTU, RE_SELF_VLAN,
+    BOND_BY_COMMAND, BOND_MODE_NUMBERS, BOND_NATIVE, FLAG_WORDS, IFUPDOWN2_DEFAULT_MTU, IFUPDOWN2_WORDS, LACP_NUMBERS,
+    METHODS_WITHOUT_STATIC, RE_BOND_CMD, RE_BR_FD, RE_BR_MTU, RE_BR_SECONDS, RE_SELF_VLAN,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
+    BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode, vlan_protocol,
@@ -150,7 +153,73 @@ def _bridge(host, name: str, common: dict) -> Bridge:
         fd = int(RE_BR_FD.match(f"post-up {' '.join(opt.value.split())}").group(2)) / 100
     st, opt = host.last(name, "bridge-vlan-aware")
     aware = yes_no(st, opt) if opt is not None else False
-    return Bridge(stp=stp, forward_delay=fd, vlan_filtering=aware, **common)
+    return Bridge(stp=stp, forward_delay=fd, vlan_filtering=aware, **bridge_options(host, name), **common)
+
+
+def _option_value(st, opt, attr, text: str, per_second: int = 1):
+    """`text` of a bridge option's or port attribute's key (keywords.IFUPDOWN2_WORDS; seconds in `per_second`ths)
+    as the model's value, in the kernel's range (kinds/bridge.py): else an error naming the file and line."""
+    if is_flag(attr):
+        value = FLAG_WORDS.get(text.strip())
+        if value is None:
+            raise ValidationError([f"{st.where(opt)}: {opt.line.text.strip()!r}: {text!r} is not one of "
+                                   f"{', '.join(FLAG_WORDS)} (ifupdown2 reads any other word as no)"])
+        return value
+    number = ascii_int(text)
+    if number is None:
+        raise ValidationError([f"{st.where(opt)}: {opt.line.text.strip()!r}: {text!r} is not a whole number "
+                               f"(ASCII digits)"])
+    value = number / per_second if is_seconds(attr) else number
+    problem = out_of_range(attr, value)
+    if problem:
+        raise ValidationError([f"{st.where(opt)}: {opt.line.text.strip()!r}: {problem} (the kernel refuses it)"])
+    return value
+
+
+def bridge_options(host, name: str) -> dict:
+    """The bridge's options (options.BRIDGE_OPTIONS): its key, or our post-up line (hundredths of a second: it
+    runs last, so it wins), else the kernel's default (ifupdown2 leaves a new bridge's, resets a running one's)."""
+    values = {}
+    for attr in BRIDGE_OPTIONS:
+        values[attr.name] = attr.default
+        key = IFUPDOWN2_WORDS.get(attr.name)
+        if key is None:
+            continue
+        st, opt = host.last(name, f"#{key}")
+        if opt is not None:
+            hundredths = RE_BR_SECONDS.match(f"post-up {' '.join(opt.value.split())}").group(3)
+            values[attr.name] = _option_value(st, opt, attr, hundredths, 100)
+            continue
+        st, opt = host.last(name, key)
+        if opt is not None:
+            values[attr.name] = _option_value(st, opt, attr, opt.value)
+    return values
+
+
+def port_options(host, name: str, bridge: str) -> dict:
+    """A bridge port's attributes (options.PORT_OPTIONS): the key on its own stanza, else its entry in the bridge's
+    `port=value` list (or the bridge's single value, which ifupdown2 gives every port); None where neither says."""
+    values = {}
+    for attr in PORT_OPTIONS:
+        key = IFUPDOWN2_WORDS.get(attr.name)
+        values[attr.name] = None
+        st, opt = host.last(name, key) if key else (None, None)
+        if opt is not None:
+            values[attr.name] = _option_value(st, opt, attr, opt.value)
+            continue
+        st, opt = host.last(bridge, key) if key else (None, None)
+        if opt is None:
+            continue
+        text = opt.value
+        if "=" in opt.value:
+            entries = [word.partition("=") for word in opt.value.split()]
+            if any(not port or not sep for port, sep, _v in entries):
+                raise ValidationError([f"{st.where(opt)}: {opt.line.text.strip()!r} is not a list of port=value "
+                                       f"(ifupdown2 then applies none of it)"])
+            text = {port: value for port, _sep, value in entries}.get(name)
+        if text is not None:
+            values[attr.name] = _option_value(st, opt, attr, text)
+    return values
 
 
 def vlan_of(host, name: str, common: dict) -> Vlan:

@@ -14,11 +14,12 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, HostNetwork, Vlan
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import Problem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.devices import (
-    bridge_level_vlans, device, kind_of, port_membership, self_membership, vlan_from_name, vlan_of,
+    bridge_level_vlans, device, kind_of, port_membership, port_options, self_membership, vlan_from_name, vlan_of,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.lines import parse_file
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.sources import sourced
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.templates import glob_names
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import port_values
 
 
 class Host:
@@ -188,6 +189,9 @@ def _describe(host: Host) -> None:
     for name, dev in list(host.model.devices.items()):
         upper = host.model.get(dev.master) if dev.master else None
         try:
+            if isinstance(upper, Bridge):
+                for key, value in port_options(host, name, upper.name).items():
+                    setattr(dev, key, value)
             if isinstance(upper, Bridge) and upper.vlan_filtering:
                 dev.vlans = port_membership(host, name, upper.name)
             if isinstance(dev, Bridge) and dev.vlan_filtering:
@@ -196,4 +200,5 @@ def _describe(host: Host) -> None:
         except ValidationError as exc:
             unreadable(name, exc)
             del host.model.devices[name]
+    port_values(host.model)
     host.broken = broken

@@ -18,7 +18,10 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.devices import yes_no
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.host import Host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.keywords import (
-    BOND_NATIVE, IFUPDOWN2_DEFAULT_MTU, PORT_VLAN_KEYS, TYPE_KEYS,
+    BOND_NATIVE, IFUPDOWN2_DEFAULT_MTU, IFUPDOWN2_WORDS, PORT_VLAN_KEYS, SECONDS_KEY_MAX, TYPE_KEYS,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
+    BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, unsaid,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL,
@@ -87,6 +90,36 @@ def _bond_option_lines(dev, field: str) -> list:
     return [f"pre-up ip link set dev {dev.name} type bond {field} {value}"]
 
 
+def _option_lines(dev, attr, key: str) -> list:
+    """A bridge option's line: its key in ifupdown2's words (whole seconds up to its range), else a post-up line."""
+    value = getattr(dev, attr.name)
+    if unsaid(attr, value):
+        return []
+    if is_flag(attr):
+        return [f"{key} {'yes' if value else 'no'}"]
+    if not is_seconds(attr) or (float(value).is_integer() and value <= SECONDS_KEY_MAX):
+        return [f"{key} {int(value)}"]
+    return [f"post-up ip link set dev {dev.name} type bridge {' '.join(BRIDGE.words({attr.name: value}))}"]
+
+
+def _port_fields(dev, ctx) -> list:
+    """A bridge port's attributes, on the port's own stanza: ifupdown2 takes a port's key before the bridge's
+    `port=value` list, so a changed port touches only its own stanza and a list the operator wrote stays. A value
+    the bridge's list says for it is written on the port too, the default included (else the list would win)."""
+    out = []
+    master = ctx.final.get(dev.master) if dev.master else None
+    for attr in PORT_OPTIONS:
+        key = IFUPDOWN2_WORDS.get(attr.name)
+        value = getattr(dev, attr.name)
+        if key is None:
+            continue
+        listed = isinstance(master, Bridge) and ctx.host.last(master.name, key)[1] is not None
+        lines = [] if not isinstance(master, Bridge) or (unsaid(attr, value) and not listed) or value is None \
+            else [f"{key} {value}"]
+        out.append((attr.name, value, (key,), lines))
+    return out
+
+
 def stanza_fields(dev, ctx) -> list:
     """(field, value, keys, lines) for everything a stanza says of `dev` besides addresses, ports and admin state."""
     out = []
@@ -103,6 +136,16 @@ def stanza_fields(dev, ctx) -> list:
         out.append(("forward_delay", fd, ("bridge-fd", "#bridge-fd"), fd_lines))
         out.append(("vlan_filtering", dev.vlan_filtering, ("bridge-vlan-aware",),
                     ["bridge-vlan-aware yes"] if dev.vlan_filtering else []))
+        for attr in BRIDGE_OPTIONS:
+            key = IFUPDOWN2_WORDS.get(attr.name)
+            value = getattr(dev, attr.name)
+            if key is None:
+                if not unsaid(attr, value):
+                    raise ValidationError([f"{dev.name}: ifupdown2 has no key for {attr.name} (only its default "
+                                           f"{attr.default!r} can be saved)"])
+                continue
+            out.append((attr.name, value, (key, f"#{key}"), _option_lines(dev, attr, key)))
+    out += _port_fields(dev, ctx)
     if isinstance(dev, Vlan):
         out.append(("vlan", (dev.parent, dev.vlan_id, dev.protocol), TYPE_KEYS["vlan"], _vlan_lines(dev)))
     if isinstance(dev, Bridge):
