@@ -11,8 +11,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 )
 
 
-def _ip(*addresses, gateway4=None, gateway6=None) -> IpConfig:
-    return IpConfig(addresses=list(addresses), gateway4=gateway4, gateway6=gateway6)
+def _ip(*addresses, gateway4=None, gateway6=None, routes=()) -> IpConfig:
+    """A device's IP configuration as the kernel read gives it: routes a list, [] for none."""
+    return IpConfig(addresses=list(addresses), gateway4=gateway4, gateway6=gateway6, routes=list(routes))
 
 
 def base_host() -> HostNetwork:

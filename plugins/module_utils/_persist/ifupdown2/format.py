@@ -28,6 +28,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdo
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.render import Context
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.sources import absolute, sourced
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import description
 
 
 class Ifupdown2Format(PersistFormat):
@@ -140,8 +141,8 @@ class Ifupdown2Format(PersistFormat):
         problems = []
         for name, dev in desired.devices.items():
             got = after.get(name)
-            if got is None or got.to_dict() != dev.to_dict():
-                fields = sorted(k for k, v in dev.to_dict().items() if got is None or got.to_dict().get(k) != v)
+            if got is None or description(got, dev) != dev.to_dict():
+                fields = sorted(k for k, v in dev.to_dict().items() if got is None or description(got, dev).get(k) != v)
                 problems.append(f"{name}: ifupdown2 stanzas cannot say {', '.join(fields)} as desired")
         problems += [f"{name}: still described after removal" for name in remove if after.get(name) is not None]
         if problems:
