@@ -120,7 +120,8 @@ def plan_files(fmt, host: HostNetwork, names, guests, files=None) -> dict:
     _follow_ties(host, have, want, remove, guests, warnings)
     changes = fmt.render(files, want, remove)
     return {"files": files, "changes": changes, "devices": sorted(want.devices), "removed_devices": remove,
-            "warnings": warnings, "route_drift": scopes.route_drift(want, have)}
+            "warnings": warnings, "route_drift": scopes.route_drift(
+                HostNetwork(devices={n: fmt.as_written(d) for n, d in want.devices.items()}), have)}
 
 
 def _tied(dev, named: set) -> bool:

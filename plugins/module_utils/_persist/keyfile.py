@@ -300,6 +300,9 @@ class KeyfileFormat(PersistFormat):
         key = key.lower()
         return not key.endswith("-flags") and (section == "vpn-secrets" or bool(_SECRET_KEY.match(key)))
 
+    def as_written(self, dev):
+        return as_written(dev)
+
     def describing(self, files: dict, names) -> set:
         profiles = self._profiles(files)
         return {profiles[name].path for name in names if name in profiles}

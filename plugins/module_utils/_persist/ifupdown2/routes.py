@@ -80,7 +80,8 @@ def route_key(key: str, value: str):
 
 def _destination(dst, word: str) -> str:
     if dst is not None:
-        raise ValueError(f"{word!r} is not a word netsafe reads in a route (via, dev, table, metric, onlink, proto)")
+        odd = word if dst == "default" or _is_address(dst.split("/")[0]) else dst
+        raise ValueError(f"{odd!r} is not a word netsafe reads in a route (via, dev, table, metric, onlink, proto)")
     return word
 
 
@@ -166,9 +167,10 @@ def stanza_routes(host, name: str) -> list:
                 raise ValueError(f"`ip route {verb}`: only add and replace lines are read")
             route = parse_words(family, words, name)
         except ValueError as exc:
-            raise ValidationError([f"{st.where(opt)}: '{opt.key} {opt.value}' of {name}: {exc}; net_persist does "
-                                   f"not write a route it cannot read (make it `{opt.key} ip route add DST via GW "
-                                   f"[table N] [metric M] [onlink]`, or leave {name} out of devices)"]) from None
+            line = " ".join(opt.line.text.split())
+            raise ValidationError([f"{st.where(opt)}: '{line}' of {name}: {exc}; net_persist does not write a route "
+                                   f"it cannot read (make it `{line.split()[0]} ip route add DST via GW [table N] "
+                                   f"[metric M] [onlink]`, or leave {name} out of devices)"]) from None
         if route.key() in seen:
             first, where = seen[route.key()]
             if first == route:
