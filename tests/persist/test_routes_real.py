@@ -16,7 +16,6 @@ ALLOWED and in each format's doc page:
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
@@ -46,8 +45,8 @@ def meant() -> tuple:
     bridge = want.get(BRIDGE)
     routes = {}
     for route in bridge.ip.routes:
-        routes[(route.dst, route.table, route.metric)] = {"gateway": route.via, "dev": BRIDGE,
-                                                         "onlink": route.onlink, "protocol": route.proto}
+        routes[(route.dst, route.table, route.metric)] = {
+            "gateway": route.via, "dev": BRIDGE, "onlink": route.onlink, "protocol": route.proto}
     for gateway, dst in ((bridge.ip.gateway4, "0.0.0.0/0"), (bridge.ip.gateway6, "::/0")):
         routes[(dst, 254, DEFAULT_METRIC[4 if dst == "0.0.0.0/0" else 6])] = {
             "gateway": gateway, "dev": BRIDGE, "onlink": False, "protocol": None}
