@@ -7,13 +7,15 @@ format are tested on the same shapes.
 from __future__ import annotations
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import Route
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import description
 
 
-def _ip(*addresses, gateway4=None, gateway6=None) -> IpConfig:
-    return IpConfig(addresses=list(addresses), gateway4=gateway4, gateway6=gateway6)
+def _ip(*addresses, gateway4=None, gateway6=None, routes=None) -> IpConfig:
+    return IpConfig(addresses=list(addresses), gateway4=gateway4, gateway6=gateway6, routes=routes)
 
 
 def as_read(host: HostNetwork) -> HostNetwork:
@@ -107,6 +109,30 @@ def small_hosts() -> dict:
                     ageing_time=600.0, mcast_snooping=False, hello_time=1.0, max_age=10.0, priority=4096))
     hosts["tuned bridge: ageing, snooping off, STP timers, priority, port costs and priorities; a NIC down"] = host
     return {name: as_read(host) for name, host in hosts.items()}
+
+
+def routed_hosts() -> dict:
+    """Hosts with static routes, as the kernel read gives them (every device's routes a list, protocols named)."""
+    host = base_host()
+    host.add(Nic(name="eth5", mtu=1500, up=True, master="vmbr5", kind="", ip=_ip(routes=[])))
+    host.add(Bridge(name="vmbr5", mtu=1500, up=True, stp=False, forward_delay=0.0, vlan_filtering=False, ip=_ip(
+        "192.0.2.10/24", "2001:db8:5::10/64", gateway4="192.0.2.1", gateway6="2001:db8:5::1", routes=[
+            Route(dst="10.20.0.0/16", via="192.0.2.254", proto="boot"),           # main table, via a gateway
+            Route(dst="10.30.0.0/16", via="192.0.2.254", table=100, proto="static"),
+            Route(dst="0.0.0.0/0", via="192.0.2.253", table=100, proto="static"),  # a default, but in table 100
+            Route(dst="10.40.0.0/16", via="192.0.2.254", metric=50, proto="boot"),
+            Route(dst="10.50.0.0/16", via="198.51.100.1", onlink=True, proto="boot"),
+            Route(dst="203.0.113.0/24", proto="static"),                           # on the link, no gateway
+            Route(dst="2001:db8:20::/48", via="2001:db8:5::fe", proto="static"),
+            Route(dst="2001:db8:30::/48", via="2001:db8:5::fe", metric=200, table=100, proto="boot"),
+        ])))
+    return {"routed bridge: gateways, routes in main and table 100, IPv6, metric, onlink, no gateway": host}
+
+
+def described_like(model: HostNetwork, want: HostNetwork) -> dict:
+    """`described(model)`, leaving open what `want` leaves open (routes None: not managed; scope.description)."""
+    return {name: description(dev, want.get(name)) if want.get(name) is not None else dev.to_dict()
+            for name, dev in model.devices.items()}
 
 
 def applied(files: dict, changes: dict) -> dict:

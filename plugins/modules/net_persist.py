@@ -123,6 +123,10 @@ attributes:
     description: Reads the kernel through rtnetlink (root); writes files as root.
 notes:
   - MAC addresses are not written; the kernel derives a bridge's, bond's and VLAN's MAC from its ports.
+  - Static routes of the devices in scope are written with them (C(post-up ip route add) lines, C([Route]) sections,
+    C(routeN) keys). With O(state=rendered), and O(state=saved) in check mode, a warning names each route that
+    differs between the kernel and the files. A route line the format cannot read is refused for its device only,
+    naming the line.
   - Guest plumbing is never written; Proxmox VE's firewall bridges and links (C(fwbr*), C(fwpr*), C(fwln*)), the
     C(vmbrNvM) bridges it makes for tagged guests (and the VLAN devices under them), libvirt's network bridges
     C(virbr<N>), any C(tap*) or C(veth*). Nor is

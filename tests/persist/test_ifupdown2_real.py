@@ -23,7 +23,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2 import Ifupdown2Format
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import description, persisted
 
 from nstools import iproute, settled_state, state_diff
 import persist_lab
@@ -87,7 +87,7 @@ def save_files(ns: str, root, files=None) -> dict:
         real.write_text(text)
     assert fmt.read() == files
     got = fmt.parse(files)
-    assert {n: got.get(n).to_dict() if got.get(n) else None for n in want.devices} == \
+    assert {n: description(got.get(n), d) if got.get(n) else None for n, d in want.devices.items()} == \
         {n: d.to_dict() for n, d in want.devices.items()}
     return files
 

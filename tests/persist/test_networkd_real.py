@@ -30,6 +30,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope 
 
 import persist_lab
 from nstools import iproute, kernel_state, state_diff
+from persist_hosts import described_like
 from realstacks import networkd, networkd_binary
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
@@ -121,7 +122,7 @@ def through_networkd(ref: str, fresh: str, tmp_path, nics: list, build: list, gu
     want, _missing = persisted(read(ref), names, GUESTS)
     fmt = NetworkdFormat(NetworkdFormat.DEFAULT_PATH, root=str(tmp_path))
     changes = fmt.render({}, want)
-    assert described(fmt.parse(changes)) == described(want)
+    assert described_like(fmt.parse(changes), want) == described(want)
     iproute(fresh, nics)
     run = networkd(fresh, {os.path.basename(p): t for p, t in changes.items()}, sorted(want.devices))
     assert not run.timed_out, f"networkd did not finish: {run.states}\n{run.log}"

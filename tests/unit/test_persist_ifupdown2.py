@@ -15,7 +15,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2 import Ifupdown2Format
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import as_parsed
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import description, persisted
 
 from persist_hosts import proxmox_host
 
@@ -143,7 +143,7 @@ def test_a_proxmox_file_reads_as_what_it_says():
     assert host.get("enp5s0").up is False         # nothing brings it up
     vmbr0 = host.get("vmbr0")
     assert vmbr0.ip == IpConfig(addresses=["192.0.2.10/24", "2001:db8::10/64"], gateway4="192.0.2.1",
-                                gateway6="2001:db8::1")
+                                gateway6="2001:db8::1", routes=[])
     assert (vmbr0.stp, vmbr0.forward_delay, vmbr0.vlan_filtering) == (False, 0.0, False)
     vmbr1 = host.get("vmbr1")
     assert vmbr1.vlan_filtering and vmbr1.vlans == {"pvid": 1, "untagged": [[1, 1]], "tagged": []}
@@ -225,7 +225,7 @@ def test_changing_one_bridge_leaves_every_other_byte():
     assert new[start2:end2] == ("auto vmbr0\niface vmbr0 inet static\n\taddress 192.0.2.11/24\n\tgateway 192.0.2.1\n"
                                 "\tbridge-ports eno3\n\tbridge-stp on\n\tbridge-fd 4\n\tmtu 1400\n#Management\n")
     after = fm.parse({**files, **changes})
-    assert after.get("vmbr0").to_dict() == vmbr0.to_dict()
+    assert description(after.get("vmbr0"), vmbr0) == vmbr0.to_dict()
     before = fm.parse(files)
     assert {n: d.to_dict() for n, d in after.devices.items() if n != "vmbr0"} == \
         {n: d.to_dict() for n, d in before.devices.items() if n != "vmbr0"}
@@ -294,7 +294,7 @@ def test_new_devices_go_where_proxmox_puts_them_before_the_trailing_source_line(
     assert all(any(line == got for got in new_lines) for line in old_lines)
     after = fm.parse({**files, **changes})
     # A bridge option or port attribute left None (not said) reads back as its default (options.as_parsed).
-    assert {n: after.get(n).to_dict() for n in new.devices} == \
+    assert {n: description(after.get(n), d) for n in new.devices for d in (new.get(n),)} == \
         {n: as_parsed(d, new.get(d.master or "")) for n, d in new.devices.items()}
 
 

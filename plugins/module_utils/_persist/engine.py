@@ -122,7 +122,8 @@ def plan_files(fmt, host: HostNetwork, names, guests, files=None) -> dict:
     _follow_ties(host, have, want, remove, guests, warnings)
     changes = fmt.render(files, want, remove)
     return {"files": files, "changes": changes, "devices": sorted(want.devices), "removed_devices": remove,
-            "warnings": warnings}
+            "warnings": warnings, "route_drift": scopes.route_drift(
+                HostNetwork(devices={n: fmt.as_written(d) for n, d in want.devices.items()}), have)}
 
 
 def _unknown_as_described(host: HostNetwork, have: HostNetwork, want: HostNetwork) -> None:
@@ -194,7 +195,7 @@ def rendered(fmt, namespace, names, guests) -> dict:
     # Only what describes the scope, secrets redacted: other files (a Wi-Fi profile, a WireGuard
     # key) are none of this task's business and must not reach the job's output.
     shown = fmt.describing(after, set(job["devices"]) | set(job["removed_devices"])) | set(job["changes"])
-    warnings = job["warnings"] + _staged_warning(fmt, "state=rendered ignores them")
+    warnings = job["warnings"] + job["route_drift"] + _staged_warning(fmt, "state=rendered ignores them")
     return {"changed": False, "drift": bool(job["changes"]), "devices": job["devices"],
             "rendered": {fmt.host_path(p): fmt.redact(t) for p, t in sorted(after.items()) if p in shown},
             "files": _result_files(fmt, job["files"], job["changes"]),
@@ -289,6 +290,8 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
               "diff": [_file_diff(fmt, p, before.get(p), t) for p, t in sorted(changes.items())]}
     if check_mode or not changes:
         result["files"] = _result_files(fmt, before, changes)
+        if check_mode:
+            result["warnings"] += job["route_drift"]   # the drift report names each route the files lack or add
         return result
     for path in changes:
         fmt.host_path(path)   # a path a symlink leads out of root is refused before the first write

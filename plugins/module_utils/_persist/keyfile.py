@@ -31,11 +31,14 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans 
     add_vids, flags_by_vid, from_flags, runs,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile_routes import (
+    as_written, fill_routes, profile_routes,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
     BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range, port_values, unsaid, zero_problem, zero_read,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
-    DEFAULT_BOND_MODE, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode,
+    DEFAULT_BOND_MODE, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, description, options_in_mode,
 )
 
 SUFFIX = ".nmconnection"
@@ -358,6 +361,9 @@ class KeyfileFormat(PersistFormat):
         key = key.lower()
         return not key.endswith("-flags") and (section == "vpn-secrets" or bool(_SECRET_KEY.match(key)))
 
+    def as_written(self, dev):
+        return as_written(dev)
+
     def describing(self, files: dict, names) -> set:
         profiles = self._profiles(files)
         return {profiles[name].path for name in names if name in profiles}
@@ -555,8 +561,8 @@ class KeyfileFormat(PersistFormat):
         """Ports have no IP configuration (NetworkManager drops it); `manual` lists the addresses,
         `disabled`/`ignore`/`link-local` none, and `auto`/`dhcp` leave them to DHCP or RA: not said (None)."""
         if master is not None:
-            return IpConfig(addresses=[], gateway4=None, gateway6=None)
-        addresses, gateways, dynamic = [], {}, False
+            return IpConfig(addresses=[], gateway4=None, gateway6=None, routes=[])
+        addresses, gateways, dynamic, routes = [], {}, False, []
         for family, section in ((4, "ipv4"), (6, "ipv6")):
             kf, path = profile.kf, profile.path
             method = (kf.get(section, "method") or "auto").strip()
@@ -580,7 +586,9 @@ class KeyfileFormat(PersistFormat):
             if gateway is not None:
                 gateways[family] = self._of_family(ipaddress.ip_address, gateway, family,
                                                    f"{path}: [{section}] gateway ", "address")
-        ip = IpConfig(addresses=None if dynamic else addresses, gateway4=gateways.get(4), gateway6=gateways.get(6))
+            routes += profile_routes(profile, section, family)
+        ip = IpConfig(addresses=None if dynamic else addresses, gateway4=gateways.get(4), gateway6=gateways.get(6),
+                      routes=None if dynamic else routes)
         return ip.normalized()
 
     @staticmethod
@@ -614,7 +622,8 @@ class KeyfileFormat(PersistFormat):
         texts = {}
         for name, dev in sorted(desired.devices.items()):
             mine = current.get(name)
-            if mine is not None and mine.to_dict() == dev.to_dict() and not self._pvid_change(profiles.get(name), dev, final):
+            if mine is not None and description(mine, as_written(dev)) == as_written(dev).to_dict() \
+                    and not self._pvid_change(profiles.get(name), dev, final):
                 continue
             path, text = self._render_one(files, profiles.get(name), dev, final)
             texts[path] = text
@@ -779,6 +788,9 @@ class KeyfileFormat(PersistFormat):
 
     def _fill_ip(self, kf: KeyFile, dev, where: str) -> None:
         if dev.master:
+            if dev.ip.routes:
+                raise ValidationError([f"{where}.routes: {dev.name} is a port of {dev.master}; NetworkManager gives a "
+                                       f"port no IP configuration, so its routes cannot be written"])
             kf.remove_section("ipv4")
             kf.remove_section("ipv6")
             return
@@ -792,6 +804,8 @@ class KeyfileFormat(PersistFormat):
             kf.set(section, "method", "manual" if mine else "disabled")
             for index, address in enumerate(mine, start=1):
                 kf.set(section, f"address{index}", address + (f",{gateway}" if index == 1 and gateway else ""))
+            if dev.ip.routes is not None:   # None: not managed, the route keys stay as they are
+                fill_routes(kf, section, [r for r in dev.ip.routes if r.family == family])
 
 
 def _address_order(key: str):

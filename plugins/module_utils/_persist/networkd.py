@@ -39,8 +39,11 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import (
     parse_ranges, ranges_of, vids_of,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import (
+    DEFAULT_METRIC, RT_TABLE_MAIN, Route,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_ENUMS, BOND_MODES, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, normalize_address,
+    BOND_ENUMS, BOND_MODES, Bond, Bridge, HostNetwork, IpConfig, Nic, Vlan, normalize_address, route_order,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, flags_by_vid, from_flags
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
@@ -48,7 +51,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.option
     BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range, port_values, unsaid, zero_problem, zero_read,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
-    BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode, vlan_protocol,
+    BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, description, options_in_mode, vlan_protocol,
 )
 
 OUR_PREFIX = "10-netsafe-"
@@ -289,8 +292,8 @@ def _network_spec(path: str, text: str) -> dict:
             elif section == "Network" and key == "Gateway":
                 if not value.startswith("_"):   # _dhcp4, _ipv6ra: not a static gateway
                     spec["gateways"].append(_ip(value))
-            elif section == "Route" and key in ("Gateway", "Destination"):
-                routes.setdefault(index, {})[key] = value
+            elif section == "Route":
+                routes.setdefault(index, {"line": number})[_route_key(key)] = value
             elif section == "BridgeVLAN" and key == "PVID":
                 spec["pvid"] = _vid(value)
                 spec["vids"].add(spec["pvid"])
@@ -303,13 +306,71 @@ def _network_spec(path: str, text: str) -> dict:
                     spec["untagged"] |= vids
         except _Bad as exc:
             raise ValidationError([f"{path}:{number}: [{section}] {key}={value}: {exc}"]) from None
+    spec["routes"] = []
     for route in routes.values():
-        if route.get("Gateway") and not route["Gateway"].startswith("_") and route.get("Destination", "") in ("", "0.0.0.0/0", "::/0"):
-            try:
-                spec["gateways"].append(_ip(route["Gateway"]))
-            except _Bad:
-                raise ValidationError([f"{path}: [Route] Gateway={route['Gateway']}: not an IP address"]) from None
+        _route_of(path, route, spec)
+    spec["routes"].sort(key=route_order)
     return spec
+
+
+# -- [Route] sections: the static routes of the device (the main table's default via a gateway is its gateway) --
+
+# [Route] keys this format reads and writes (systemd.network(5), networkd 252); GatewayOnlink= is the older spelling.
+ROUTE_KEYS = {"Destination": "dst", "Gateway": "via", "Table": "table", "Metric": "metric", "GatewayOnLink": "onlink",
+              "GatewayOnlink": "onlink", "Protocol": "proto"}
+NETWORKD_PROTOCOL = "static"   # what networkd gives a route without Protocol= (RTPROT_STATIC)
+
+
+def _route_key(key: str) -> str:
+    if key not in ROUTE_KEYS:
+        raise _Bad(f"netsafe reads only {', '.join(k for k in ROUTE_KEYS if k != 'GatewayOnlink')} in [Route]; it "
+                   f"would write this route again without {key}=")
+    return ROUTE_KEYS[key]
+
+
+def _route_of(path: str, found: dict, spec: dict) -> None:
+    """One [Route] section into spec's gateways (the main table's default via a gateway) or routes."""
+    where = f"{path}:{found['line']}: [Route]"
+    via = found.get("via") or None
+    if via is not None and via.startswith("_"):
+        return   # _dhcp4, _ipv6ra: a gateway networkd learns, not a static route
+    try:
+        via = None if via is None else _ip(via)
+        onlink = _bool(found["onlink"]) if found.get("onlink") else False
+    except _Bad as exc:
+        raise ValidationError([f"{where} Gateway={found.get('via')} / GatewayOnLink={found.get('onlink')}: {exc}"]) from None
+    dst = found.get("dst") or ("::/0" if via and ":" in via else "0.0.0.0/0")
+    metric = found.get("metric") or None
+    if metric is not None and ascii_int(metric) is None:
+        raise ValidationError([f"{where} Metric={metric}: not a number (ASCII digits)"])
+    route = Route(dst=dst, via=via, table=found.get("table") or None, metric=None if metric is None else ascii_int(metric),
+                  onlink=onlink, proto=found.get("proto") or NETWORKD_PROTOCOL)
+    problems = route.problems(where)
+    if problems:
+        raise ValidationError(problems)
+    route = route.normalized()
+    if route.is_default() and via is not None and route.table == RT_TABLE_MAIN:
+        spec["gateways"].append(via)
+        return
+    if any(r.key() == route.key() for r in spec["routes"]):
+        raise ValidationError([f"{where}: a second route to {route.dst} in table {route.table} with metric "
+                               f"{route.metric}; the kernel holds one"])
+    spec["routes"].append(route)
+
+
+def _route_lines(route) -> list:
+    lines = ["", "[Route]", f"Destination={route.dst}"]
+    if route.via:
+        lines.append(f"Gateway={route.via}")
+    if route.table != RT_TABLE_MAIN:
+        lines.append(f"Table={route.table}")
+    if route.metric != DEFAULT_METRIC[route.family]:
+        lines.append(f"Metric={route.metric}")
+    if route.onlink:
+        lines.append("GatewayOnLink=yes")
+    if route.proto not in (None, NETWORKD_PROTOCOL):
+        lines.append(f"Protocol={route.proto}")
+    return lines
 
 
 def _matches(spec: dict, name: str) -> bool:
@@ -391,6 +452,8 @@ def _render_network(spec: dict) -> str:
             lines.append(f"PVID={spec['pvid']}")
         for key, vids in (("EgressUntagged", spec["untagged"]), ("VLAN", spec["vids"] - spec["untagged"] - {spec["pvid"]})):
             lines += [f"{key}={a}" if a == b else f"{key}={a}-{b}" for a, b in ranges_of(vids)]
+    for route in spec["routes"]:
+        lines += _route_lines(route)
     return "\n".join(lines) + "\n"
 
 
@@ -509,7 +572,7 @@ class _Directory:
                     raise ValidationError([f"{nw}: more than one default gateway of a family ({', '.join(found)}); "
                                            f"netsafe keeps one per family"])
             common["ip"] = IpConfig(addresses=list(network["addresses"]), gateway4=v4[0] if v4 else None,
-                                    gateway6=v6[0] if v6 else None).normalized()
+                                    gateway6=v6[0] if v6 else None, routes=list(network["routes"])).normalized()
         if common["mtu"] is None and netdev is not None:
             common["mtu"] = netdev["mtu"]
         bridge = self._filtering_bridge(name, netdev, network, effective)
@@ -589,6 +652,18 @@ def _default_pvid(bridge: Bridge, host: HostNetwork):
     return 0
 
 
+def _with_file_routes(desired: HostNetwork, have: HostNetwork) -> HostNetwork:
+    """`desired`, where a device's routes are not managed (None), with the routes the files give it (our file is
+    written whole, so what it says of routes must come from somewhere)."""
+    out = HostNetwork(devices=dict(desired.devices))
+    for name, dev in desired.devices.items():
+        if dev.ip.routes is None:
+            dev = dev.clone()
+            dev.ip.routes = copy.deepcopy(have.get(name).ip.routes) if have.get(name) is not None else None
+            out.devices[name] = dev
+    return out
+
+
 class NetworkdFormat(PersistFormat):
     """systemd-networkd (252, Debian 12): 10-netsafe-<ifname>.netdev and .network per device."""
 
@@ -641,7 +716,9 @@ class NetworkdFormat(PersistFormat):
             merged.devices.pop(name, None)
         merged.devices.update(desired.devices)
         problems = [f"devices: {name} is both to write and to remove" for name in remove if name in desired.devices]
-        changed = [n for n in sorted(desired.devices) if have.get(n) is None or have.get(n).to_dict() != desired.get(n).to_dict()]
+        desired = _with_file_routes(desired, have)
+        changed = [n for n in sorted(desired.devices)
+                   if have.get(n) is None or description(have.get(n), desired.get(n)) != desired.get(n).to_dict()]
         changed += [n for n in sorted(set(remove)) if n not in desired.devices]
         wanted = {}     # path -> spec we want there (ours)
         for name in changed:
@@ -752,7 +829,8 @@ class NetworkdFormat(PersistFormat):
         master = merged.get(dev.master) if dev.master else None
         policy = None if dev.up is None else ("up" if dev.up else "down")
         spec.update(mtu=dev.mtu, policy=policy, addresses=list(dev.ip.addresses or []),
-                    gateways=[g for g in (dev.ip.gateway4, dev.ip.gateway6) if g])
+                    gateways=[g for g in (dev.ip.gateway4, dev.ip.gateway6) if g],
+                    routes=[Route(**dict(r.__dict__, proto=r.proto or NETWORKD_PROTOCOL)) for r in dev.ip.routes or []])
         if dev.master:
             spec["bond" if isinstance(master, Bond) else "bridge"] = dev.master
         if isinstance(master, Bridge):

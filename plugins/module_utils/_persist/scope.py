@@ -148,7 +148,8 @@ def _writable(names: list) -> list:
 def persisted_device(host: HostNetwork, name: str, in_scope):
     """Device `name` as a configuration file describes it (see the module docstring)."""
     dev = host.get(name)
-    ip = IpConfig(addresses=list(dev.ip.addresses or []), gateway4=dev.ip.gateway4, gateway6=dev.ip.gateway6).normalized()
+    ip = IpConfig(addresses=list(dev.ip.addresses or []), gateway4=dev.ip.gateway4, gateway6=dev.ip.gateway6,
+                  routes=dev.ip.routes).normalized()
     common = {"name": name, "mtu": dev.mtu, "up": bool(dev.up), "ip": ip,
               "master": dev.master if dev.master in in_scope else None}
     master = host.get(dev.master) if dev.master else None
@@ -183,6 +184,41 @@ def differences(want: HostNetwork, have: HostNetwork, names) -> list:
     found = []
     for name in sorted(names):
         a, b = want.get(name), have.get(name)
-        if (a is None) != (b is None) or (a is not None and a.to_dict() != b.to_dict()):
+        if (a is None) != (b is None) or (a is not None and description(b, a) != a.to_dict()):
             found.append(name)
+    return found
+
+
+def description(dev, like=None) -> dict:
+    """`dev.to_dict()`, leaving open what the desired device `like` leaves open: all routes when `like` does
+    not manage them (routes None: a kernel read that does not report routes must not erase the files' own),
+    and the protocol of a route `like` asks for without one ("either", kinds/route.py)."""
+    out = dev.to_dict()
+    if like is None or dev.ip.routes is None:
+        return out
+    if like.ip.routes is None:
+        out["ip"]["routes"] = None
+        return out
+    open_keys = {r.key() for r in like.ip.routes if r.proto is None}
+    out["ip"]["routes"] = [dict(r.to_dict(), proto=None) if r.key() in open_keys else r.to_dict()
+                           for r in dev.ip.routes]
+    return out
+
+
+def route_drift(want: HostNetwork, have: HostNetwork) -> list:
+    """One message per device in `want` whose routes the files (`have`) say otherwise, naming each route."""
+    found = []
+    for name, dev in sorted(want.devices.items()):
+        old = have.get(name)
+        if dev.ip.routes is None or old is None or old.ip.routes is None:
+            continue
+        mine = description(old, dev)["ip"]["routes"]
+        wanted = dev.to_dict()["ip"]["routes"]
+        running = [r.text(name) for r, d in zip(dev.ip.routes, wanted) if d not in mine]
+        written = [r.text(name) for r, d in zip(old.ip.routes, mine) if d not in wanted]
+        if running or written:
+            found.append(f"{name}: routes differ between the kernel and the files; "
+                         + "; ".join(part for part in (
+                             "in the kernel only: " + ", ".join(running) if running else "",
+                             "in the files only: " + ", ".join(written) if written else "") if part))
     return found

@@ -16,7 +16,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.numbers import ascii_int
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.vlan_ranges import parse_ranges, vids_of
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    BOND_MODES, Bond, Bridge, IpConfig, Nic, Vlan,
+    BOND_MODES, Bond, Bridge, IpConfig, Nic, Vlan, route_order,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, del_vids, from_flags
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.keywords import (
@@ -26,6 +26,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdo
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
     BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.routes import stanza_routes
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, VLAN_PROTOCOLS, options_in_mode, vlan_protocol,
 )
@@ -316,6 +317,8 @@ def device(host, name: str, kind: str, reached: bool, master):
               "ip": _addresses(host, name) if name in host.stanzas else IpConfig()}
     if common["ip"] is None:
         common["ip"] = IpConfig()
+    if common["ip"].addresses is not None:   # static: the stanzas say every route too (routes.py)
+        common["ip"].routes = sorted(stanza_routes(host, name), key=route_order)
     if kind == "bridge":
         return _bridge(host, name, common)
     if kind == "bond":

@@ -29,6 +29,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdo
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.render import Context
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.sources import absolute, sourced
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import as_parsed
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import description
 
 
 class Ifupdown2Format(PersistFormat):
@@ -142,8 +143,8 @@ class Ifupdown2Format(PersistFormat):
         for name, dev in desired.devices.items():
             got = after.get(name)
             want = as_parsed(dev, after.get(dev.master or ""))
-            if got is None or got.to_dict() != want:
-                fields = sorted(k for k, v in want.items() if got is None or got.to_dict().get(k) != v)
+            if got is None or description(got, dev) != want:
+                fields = sorted(k for k, v in want.items() if got is None or description(got, dev).get(k) != v)
                 problems.append(f"{name}: ifupdown2 stanzas cannot say {', '.join(fields)} as desired")
         problems += [f"{name}: still described after removal" for name in remove if after.get(name) is not None]
         if problems:

@@ -14,6 +14,7 @@ import re
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import Problem, REDACTED
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.keywords import command_key
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.routes import route_key
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.templates import (
     Template, generated, generated_problem,
 )
@@ -193,7 +194,7 @@ def parse_file(path: str, text: str) -> File:
             if "${" in value:
                 f.problems.append(Problem(f"{where}: {key} of {stanza.name} is a Mako expression; net_persist does "
                                           f"not write templated stanzas", [stanza.name]))
-            key = command_key(key, value, stanza.name) or key
+            key = command_key(key, value, stanza.name) or route_key(key, value) or key
             stanza.options.append(_Option(line, key, value, lineno))
     return f
 

@@ -23,6 +23,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdo
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
     BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, unsaid,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdown2.routes import ROUTE_KEYS, route_lines
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL,
 )
@@ -168,6 +169,8 @@ def stanza_fields(dev, ctx) -> list:
         port = dev.vlans is not None and ctx.filtering_master(dev)
         lines = _port_vlan_lines(dev, ctx.bridge_has_vids(dev.master)) if port else []
         out.append(("port_vlans", dev.vlans, PORT_VLAN_KEYS, lines))
+    if dev.ip.routes is not None:   # None: not managed, the route lines stay as they are
+        out.append(("routes", dev.ip.routes, ROUTE_KEYS, route_lines(dev)))
     return out
 
 

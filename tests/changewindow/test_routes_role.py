@@ -1,0 +1,43 @@
+"""The change_window role brings back a bridge's static routes when its probes fail (issue 25, "Done when").
+
+In the SSH lab, hv's vmbr1 (on eno2, the switch's second port) carries the storage network: 198.51.100.10/24
+and two static routes through the switch at 198.51.100.1, 10.20.0.0/16 in the main table (proto boot, as
+ifupdown2's `post-up ip route add` makes it) and a default route in table 100 (proto static). The switch
+answers for 10.20.0.1. The window removes vmbr1's routes and address and then vmbr1 itself; its probe of
+10.20.0.1 (what the storage route reaches: the default ICMP probe of the gateway on vmbr0 would not notice)
+fails, and the role rolls back. The complete dump (routes of every table) must equal the one before.
+"""
+from __future__ import annotations
+
+import pytest
+
+from nstools import iproute, state_diff
+from test_change_window import ROLE_PLAY, report_of, window_vars
+
+pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
+
+STORAGE_TARGET = "10.20.0.1"
+
+
+def test_the_role_rolls_back_a_removed_bridge_with_its_routes_in_main_and_table_100(sshlab):
+    iproute(sshlab.sw, ["ip address add 198.51.100.1/24 dev br0", f"ip address add {STORAGE_TARGET}/32 dev lo"])
+    iproute(sshlab.hv, [
+        "ip link add vmbr1 type bridge stp_state 0 forward_delay 0",
+        "ip link set eno2 master vmbr1",
+        "ip link set vmbr1 up",
+        "ip address add 198.51.100.10/24 dev vmbr1",
+        "ip route add 10.20.0.0/16 via 198.51.100.1 dev vmbr1",
+        "ip route add default via 198.51.100.1 dev vmbr1 table 100 proto static",
+    ])
+    before = sshlab.state()
+    assert sshlab.exec(["ping", "-c", "1", "-W", "2", STORAGE_TARGET]).returncode == 0
+    proc, results = sshlab.playbook(ROLE_PLAY, extra_vars=window_vars(
+        sshlab, change_window_bridges=[{"name": "vmbr1", "routes": [], "addresses": []},
+                                       {"name": "vmbr1", "state": "absent"}],
+        change_window_probes=[{"type": "icmp", "target": STORAGE_TARGET, "count": 2}]), timeout=300)
+    assert proc.returncode != 0, proc.stdout[-5000:]
+    report = report_of(results)
+    assert report["outcome"] == "rolled_back", report
+    assert any("route del 10.20.0.0/16 via 198.51.100.1 dev vmbr1" in c for c in report["commands"]), report["commands"]
+    assert state_diff(before, sshlab.state()) == []
+    assert sshlab.exec(["ping", "-c", "1", "-W", "2", STORAGE_TARGET]).returncode == 0
