@@ -126,7 +126,7 @@ def routed_hosts() -> dict:
             Route(dst="2001:db8:20::/48", via="2001:db8:5::fe", proto="static"),
             Route(dst="2001:db8:30::/48", via="2001:db8:5::fe", metric=200, table=100, proto="boot"),
         ])))
-    return {"routed bridge: gateways, routes in main and table 100, IPv6, metric, onlink, no gateway": host}
+    return {"routed bridge: gateways, routes in main and table 100, IPv6, metric, onlink, no gateway": as_read(host)}
 
 
 def described_like(model: HostNetwork, want: HostNetwork) -> dict:

@@ -24,7 +24,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networ
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
     BRIDGE_OPTIONS, OWN_RULES, PORT_OPTIONS,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import description, persisted
 
 from persist_hosts import applied, as_read
 
@@ -65,7 +65,7 @@ def test_a_tuned_bridge_and_its_ports_round_trip_and_a_second_save_writes_nothin
     want, _m = persisted(tuned(), None, GUESTS)
     files = applied({}, fmt.render({}, want))
     got = fmt.parse(files)
-    assert {n: got.get(n).to_dict() for n in want.devices} == {n: d.to_dict() for n, d in want.devices.items()}
+    assert {n: description(got.get(n), d) for n, d in want.devices.items()} == {n: d.to_dict() for n, d in want.devices.items()}
     assert fmt.render(files, want) == {}
     # Back to the defaults: every option line goes, the port's cost stays (it has no default to leave out).
     plain, _m = persisted(tuned(ageing_time=300.0, mcast_snooping=True, hello_time=2.0, max_age=20.0, priority=32768),
@@ -77,7 +77,7 @@ def test_a_tuned_bridge_and_its_ports_round_trip_and_a_second_save_writes_nothin
                  "Priority=12", "priority=12"):
         assert word.lower() not in text.lower().replace("portprios 40", "").replace("priority=40", ""), (word, text)
     parsed = fmt.parse(after)
-    assert {n: parsed.get(n).to_dict() for n in plain.devices} == {n: d.to_dict() for n, d in plain.devices.items()}
+    assert {n: description(parsed.get(n), d) for n, d in plain.devices.items()} == {n: d.to_dict() for n, d in plain.devices.items()}
 
 
 def test_the_words_each_format_writes():
@@ -107,7 +107,7 @@ def test_seconds_a_format_cannot_hold():
     text = fmt_of("ifupdown2").render({}, want)[MAIN]
     assert "\tpost-up ip link set dev vmbr4 type bridge ageing_time 7000050\n" in text
     assert "\tpost-up ip link set dev vmbr4 type bridge hello_time 250\n" in text
-    assert fmt_of("ifupdown2").parse({MAIN: text}).get("vmbr4").to_dict() == want.get("vmbr4").to_dict()
+    assert description(fmt_of("ifupdown2").parse({MAIN: text}).get("vmbr4"), want.get("vmbr4")) == want.get("vmbr4").to_dict()
     netdev = fmt_of("networkd").render({}, want)[f"{NETWORKD}/10-netsafe-vmbr4.netdev"]
     assert "AgeingTimeSec=70000500ms" in netdev.splitlines() and "HelloTimeSec=2500ms" in netdev.splitlines()
     with pytest.raises(ValidationError, match=r"devices\[vmbr4\]\.ageing_time: 70000.5 seconds .*whole seconds"):
@@ -201,7 +201,7 @@ def test_ifupdown2_writes_a_ports_default_on_its_stanza_when_the_bridges_list_sa
     after = applied({MAIN: text}, fmt.render({MAIN: text}, only))[MAIN]
     assert "iface eth1 inet manual\n\tmtu 1500\n\tbridge-portprios 32\n" in after
     assert "\tbridge-portprios eth1=12\n" in after   # the operator's list stays; the port's key wins
-    assert fmt.parse({MAIN: after}).get("eth1").to_dict() == want.get("eth1").to_dict()
+    assert description(fmt.parse({MAIN: after}).get("eth1"), want.get("eth1")) == want.get("eth1").to_dict()
 
 
 def test_networkmanager_sets_a_ports_path_cost_to_100_when_its_profile_says_none():
