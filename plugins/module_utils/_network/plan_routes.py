@@ -1,0 +1,167 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Planning static routes (kinds/route.py): a device's desired routes, and the routes a plan makes the kernel drop.
+
+plan_device_routes is the routes part of plan.plan_mtu_ip_state. keep_routes
+is one pass over any finished plan (runner.py runs it for every module): the
+kernel deletes a device's routes by itself when the device goes down, is
+deleted or loses its last IPv4 address (kinds/route.py dropped_by), and
+neither the forward plan nor its undo would bring them back.
+"""
+from __future__ import annotations
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import (
+    dropped_by, has_ipv4, reachable,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
+    LINK_DEL, STATIC_ROUTE_ADD, STATIC_ROUTE_CHANGE, STATIC_ROUTE_DEL, STATIC_ROUTE_VERBS, Operation,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import apply_op
+
+
+def _add(name: str, route) -> Operation:
+    return Operation.static_route(STATIC_ROUTE_ADD, name, route, [Operation.static_route(STATIC_ROUTE_DEL, name, route)])
+
+
+def _delete(name: str, route) -> Operation:
+    return Operation.static_route(STATIC_ROUTE_DEL, name, route, [Operation.static_route(STATIC_ROUTE_ADD, name, route)])
+
+
+def route_problems_of(name: str, routes, addresses, up: bool) -> list:
+    """Why the kernel could not hold desired `routes` (normalized) on `name` with `addresses` and admin state `up`:
+    each gateway reachable (inside an address, or onlink), the device up. (A route another device holds is
+    keep_routes' to find: the plan may move it.)"""
+    problems = []
+    for position, route in enumerate(routes):
+        label = f"routes[{position}] ({route.text(name)})"
+        if not up:
+            problems.append(f"{label}: a route needs {name} up; admin_state is down")
+        elif not reachable(route, addresses):
+            have = ", ".join(a for a in addresses or [] if (":" in a) == (route.family == 6)) or "none"
+            problems.append(f"{label}: via {route.via} is not inside any IPv{route.family} address of {name} ({have}); "
+                            f"the kernel could not reach it. Give the address too, or set onlink: true")
+    return problems
+
+
+def _holder(state, other_routes: dict, name: str, route):
+    """'ROUTE' (as `ip route` shows it, and why netsafe does not manage it) of the route with `route`'s key that
+    the kernel already has when `route` is to be added on `name`; None when there is none."""
+    for dev in state.devices.values():
+        held = next((r for r in dev.ip.routes or [] if r.key() == route.key()), None)
+        if held is not None and dev.name != name:
+            return f"'{held.text(dev.name)}'"
+    for device, found in other_routes.items():
+        for held, why in found:
+            if held.key() == route.key() and state.get(device) is not None:
+                return f"'{held.text(device)}' ({why}, not managed by netsafe)"
+    return None
+
+
+def plan_device_routes(host, name: str, current, routes, addresses, up) -> tuple:
+    """(adds and changes, deletes) that make `name`'s static routes exactly `routes` (normalized; None: left alone).
+
+    Adds and changes go after the device is up and has its new addresses,
+    deletes before its old addresses go (plan.plan_mtu_ip_state), so that
+    each gateway is reachable both forward and in the undo. A route is
+    changed in place (`ip route replace`) when only its gateway, onlink or
+    protocol differ; a desired route that names no protocol keeps the one it
+    has.
+    """
+    if routes is None:
+        return [], []
+    problems = route_problems_of(name, routes, addresses, up)
+    if problems:
+        raise ValidationError([f"{name}: {p}" for p in problems])
+    have = {route.key(): route for route in (current.ip.routes or [] if current is not None else [])}
+    changes, deletes = [], []
+    for route in routes:
+        old = have.get(route.key())
+        if old is None:
+            changes.append(_add(name, route))
+        elif not old.satisfies(route):
+            new = route if route.proto is not None else type(route)(**dict(route.__dict__, proto=old.proto))
+            changes.append(Operation.static_route(STATIC_ROUTE_CHANGE, name, new,
+                                                  [Operation.static_route(STATIC_ROUTE_CHANGE, name, old)]))
+    wanted = {route.key() for route in routes}
+    deletes = [_delete(name, old) for key, old in have.items() if key not in wanted]
+    return changes, deletes
+
+
+def keep_routes(plan, host, other_routes: dict):
+    """`plan` with the routes the kernel would drop on its way kept, or a ValidationError naming them.
+
+    A managed route the kernel drops (its device goes down, is deleted, loses
+    its last IPv4 address) that the task did not remove gets an explicit
+    delete right before the dropping operation (so the undo adds it back once
+    the device is usable again) and an add at the end of the plan (so the
+    forward plan converges); a change the task planned for it after the drop
+    becomes that add. One the end state cannot carry (device gone or down,
+    gateway out of reach) is refused, as is any drop of a route netsafe does
+    not manage (`other_routes`, read.Snapshot), which nothing could put back.
+    """
+    if not plan.operations or not (other_routes or any(d.ip.routes for d in host.devices.values())):
+        return plan
+    state = host.clone()
+    out, problems, pending = [], [], {}
+    for op in plan.operations:
+        if op.action in STATIC_ROUTE_VERBS:
+            key = (op.device, op.route().key())
+            if key in pending:
+                pending.pop(key)
+                if op.action == STATIC_ROUTE_DEL:
+                    continue   # dropped already: the delete inserted before the drop does this one's work
+                op = _add(op.device, op.route())
+            held = _holder(state, other_routes, op.device, op.route()) if op.action == STATIC_ROUTE_ADD else None
+            if held:
+                problems.append(f"{op.device}: cannot add route '{op.route().text(op.device)}': the kernel holds "
+                                f"one destination, table and metric once, and has {held}. Remove that one first "
+                                f"(or take it out of that device's routes in the same change)")
+            apply_op(state, op)
+            out.append(op)
+            continue
+        dev = state.get(op.device)
+        before = (list(dev.ip.routes or []), bool(dev.up), has_ipv4(dev.ip.addresses)) if dev is not None else None
+        apply_op(state, op)
+        if before is None:
+            out.append(op)
+            continue
+        after = state.get(op.device)
+        if after is None:   # deleted: its undo (plan.rebuild_device) re-adds its routes
+            dropped, others = before[0], other_routes.get(op.device, [])
+        else:
+            dropped = [r for r in before[0] if r not in (after.ip.routes or [])]
+            lost_ipv4 = before[2] and not has_ipv4(after.ip.addresses)
+            others = [(r, why) for r, why in other_routes.get(op.device, [])
+                      if r in dropped_by(before[1], bool(after.up), lost_ipv4, [r])]
+        problems += [f"{op.device}: route '{r.text(op.device)}' ({why}) is not managed by netsafe, and the kernel "
+                     f"would delete it at '{op.command()}', with nothing to put it back; remove it first, or leave "
+                     f"{op.device} as it is" for r, why in others]
+        if after is not None:
+            out += [_delete(op.device, r) for r in dropped]
+        pending.update({(op.device, r.key()): (op, r) for r in dropped})
+        out.append(op)
+    for (name, _key), (dropping, route) in sorted(pending.items(), key=lambda item: item[0][0]):
+        dev = state.get(name)
+        if any(route.key() in {r.key() for r in other.ip.routes or []} for other in state.devices.values()):
+            continue   # the task gives it to another device: moved with its addresses
+        if dev is None or not dev.up or not reachable(route, dev.ip.addresses):
+            why = "is deleted" if dev is None else "is down" if not dev.up else f"no longer reaches {route.via}"
+            problems.append(f"{name}: route '{route.text(name)}' would be lost: the kernel deletes it at "
+                            f"'{dropping.command()}' and {name} {why} afterwards. To keep it give it in the routes "
+                            f"of the device that takes over, or remove it explicitly (routes without it) first")
+            continue
+        added = _add(name, route)
+        apply_op(state, added)
+        out.append(added)
+    for dev in state.devices.values():
+        was = host.get(dev.name)
+        for route in dev.ip.routes or []:
+            if was is not None and route in (was.ip.routes or []) and reachable(route, was.ip.addresses) \
+                    and not reachable(route, dev.ip.addresses):
+                problems.append(f"{dev.name}: route '{route.text(dev.name)}' would be left with its gateway out of "
+                                f"reach: {dev.name} loses the address whose subnet holds {route.via}. Remove the "
+                                f"route too, or keep that address")
+    if problems:
+        raise ValidationError(problems)
+    return type(plan)(out, plan.warnings)
