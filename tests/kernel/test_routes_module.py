@@ -7,23 +7,20 @@ import pytest
 from modrun import run_module
 from nstools import ip, iproute, kernel_state, state_diff
 from sweep import fresh_namespace, sweep
+from test_bridge_options import HV
 
 pytestmark = pytest.mark.kernel
 
-HV = [
-    "ip link add eth1 type veth peer name sw1",
-    "ip link add eth2 type veth peer name sw2",
-    "ip tuntap add tap100i0 mode tap",
-    "ip link set sw1 up",
-    "ip link set sw2 up",
-]
-# vmbr1 on eth1 with a VM on it, addresses of both families and routes in main and table 100.
-ROUTED = HV + [
+# vmbr1 on eth1 with a VM on it.
+VMBR1 = HV + [
     "ip link add vmbr1 type bridge stp_state 0 forward_delay 0",
     "ip link set eth1 master vmbr1",
     "ip link set tap100i0 master vmbr1",
     "ip link set eth1 up",
     "ip link set vmbr1 up",
+]
+# ... with addresses of both families and routes in main and table 100.
+ROUTED = VMBR1 + [
     "ip address add 192.0.2.10/24 dev vmbr1",
     "ip address add 2001:db8:1::10/64 dev vmbr1 nodad",
     "ip route add 10.20.0.0/16 via 192.0.2.254 dev vmbr1 proto static",
@@ -175,12 +172,7 @@ def test_sweep_bridge_routes_made_changed_and_removed(netns):
 
 # IPv4 addresses only: taking a device down flushes its IPv6 addresses, which no undo of the down brings back
 # (not a route's matter); the IPv6 route is onlink.
-ROUTED_V4 = HV + [
-    "ip link add vmbr1 type bridge stp_state 0 forward_delay 0",
-    "ip link set eth1 master vmbr1",
-    "ip link set tap100i0 master vmbr1",
-    "ip link set eth1 up",
-    "ip link set vmbr1 up",
+ROUTED_V4 = VMBR1 + [
     "ip address add 192.0.2.10/24 dev vmbr1",
     "ip route add 10.20.0.0/16 via 192.0.2.254 dev vmbr1 proto static",
     "ip route add 0.0.0.0/0 via 192.0.2.254 dev vmbr1 table 100 proto static",
@@ -197,3 +189,50 @@ def test_sweep_bridge_taken_down_with_its_routes_and_up_again_with_them(netns):
     up = sweep("bridge up, routes added", netns, downed, "net_bridge",
                {"name": "vmbr1", "admin_state": "up", "routes": routes})
     assert up.findings == [], up.report()
+
+
+# -- full-kernel lane: an address moved with its routes --------------------------------------
+
+LANE = pytest.mark.fullkernel("bonding", "dummy")
+# eth1 carries the host's address and its routes (main and table 100, both families); eth2 is spare.
+ON_ETH1 = [
+    "ip link add eth1 type dummy",
+    "ip link add eth2 type dummy",
+    "ip link set eth1 up",
+    "ip link set eth2 up",
+    "ip address add 192.0.2.10/24 dev eth1",
+    "ip address add 2001:db8:1::10/64 dev eth1",
+    "ip route add 10.20.0.0/16 via 192.0.2.254 dev eth1 proto static",
+    "ip route add 0.0.0.0/0 via 192.0.2.254 dev eth1 table 100 proto static",
+    "ip route add 2001:db8:20::/48 via 2001:db8:1::1 dev eth1 table 100 proto static",
+]
+MOVE = {"name": "bond0", "mode": "active-backup", "miimon": 100, "ports": ["eth1", "eth2"], "take_over_ports": True,
+        "addresses": ["192.0.2.10/24", "2001:db8:1::10/64"], "routes": ROUTES}
+
+
+@LANE
+def test_sweep_a_bond_taking_over_its_port_moves_the_address_with_its_routes(netns):
+    """The port loses its address and goes down (the kernel drops its routes); the bond gets both: every undo
+    puts the routes back on the port."""
+    result = sweep("address and routes moved onto a new bond", netns, ON_ETH1, "net_bond", MOVE)
+    assert result.findings == [], result.report()
+    fresh_namespace(netns, ON_ETH1)
+    done = run_module("net_bond", dict(MOVE, namespace=netns))
+    assert done["changed"] and not done.get("failed"), done.get("msg")
+    shown = routes_shown(netns)
+    assert "10.20.0.0/16 via 192.0.2.254 dev bond0 proto static" in shown
+    assert "default via 192.0.2.254 dev bond0 table 100 proto static" in shown and "dev eth1" not in shown
+    again = run_module("net_bond", dict(MOVE, namespace=netns))
+    assert (again["changed"], again["commands"]) == (False, [])
+
+
+@LANE
+def test_a_bond_taking_over_a_port_with_routes_it_does_not_take_is_refused(netns):
+    fresh_namespace(netns, ON_ETH1)
+    before = kernel_state(netns)
+    result = run_module("net_bond", dict(MOVE, namespace=netns, routes=ROUTES[:1]))
+    assert result["failed"] and not result["changed"]
+    assert "eth1: route '0.0.0.0/0 via 192.0.2.254 dev eth1 table 100 metric 0 proto static' would be lost" \
+        in result["msg"]
+    assert "give it in the routes of the device that takes over" in result["msg"]
+    assert kernel_state(netns) == before

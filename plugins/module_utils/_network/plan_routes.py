@@ -92,9 +92,10 @@ def keep_routes(plan, host, other_routes: dict):
     """`plan` with the routes the kernel would drop on its way kept, or a ValidationError naming them.
 
     A managed route the kernel drops (its device goes down, is deleted, loses
-    its last IPv4 address) that the task did not remove gets an explicit
-    delete right before the dropping operation (so the undo adds it back once
-    the device is usable again) and an add at the end of the plan (so the
+    its last IPv4 address, or a master's change closes it) that the task did
+    not remove gets an explicit delete before the plan's first operation on
+    that device (so the undo adds it back once the device is as it was) and
+    an add at the end of the plan (so the
     forward plan converges); a change the task planned for it after the drop
     becomes that add. One the end state cannot carry (device gone or down,
     gateway out of reach) is refused, as is any drop of a route netsafe does
@@ -104,6 +105,9 @@ def keep_routes(plan, host, other_routes: dict):
         return plan
     state = host.clone()
     out, problems, pending = [], [], {}
+    others_left = {name: list(found) for name, found in other_routes.items()}
+    watched = {d.name for d in state.devices.values() if d.ip.routes} | set(others_left)
+    first_touch: dict = {}   # device -> where in `out` the first operation on it since its last route operation is
     for op in plan.operations:
         if op.action in STATIC_ROUTE_VERBS:
             key = (op.device, op.route().key())
@@ -119,27 +123,33 @@ def keep_routes(plan, host, other_routes: dict):
                                 f"(or take it out of that device's routes in the same change)")
             apply_op(state, op)
             out.append(op)
+            watched.add(op.device)
+            first_touch.pop(op.device, None)
             continue
-        dev = state.get(op.device)
-        before = (list(dev.ip.routes or []), bool(dev.up), has_ipv4(dev.ip.addresses)) if dev is not None else None
+        first_touch.setdefault(op.device, len(out))
+        before = {name: (list(dev.ip.routes or []), bool(dev.up), has_ipv4(dev.ip.addresses))
+                  for name in watched for dev in (state.get(name),) if dev is not None}
         apply_op(state, op)
-        if before is None:
-            out.append(op)
-            continue
-        after = state.get(op.device)
-        if after is None:   # deleted: its undo (plan.rebuild_device) re-adds its routes
-            dropped, others = before[0], other_routes.get(op.device, [])
-        else:
-            dropped = [r for r in before[0] if r not in (after.ip.routes or [])]
-            lost_ipv4 = before[2] and not has_ipv4(after.ip.addresses)
-            others = [(r, why) for r, why in other_routes.get(op.device, [])
-                      if r in dropped_by(before[1], bool(after.up), lost_ipv4, [r])]
-        problems += [f"{op.device}: route '{r.text(op.device)}' ({why}) is not managed by netsafe, and the kernel "
-                     f"would delete it at '{op.command()}', with nothing to put it back; remove it first, or leave "
-                     f"{op.device} as it is" for r, why in others]
-        if after is not None:
-            out += [_delete(op.device, r) for r in dropped]
-        pending.update({(op.device, r.key()): (op, r) for r in dropped})
+        for name, (routes, was_up, had_ipv4) in before.items():
+            after = state.get(name)
+            if after is None:   # deleted: its undo (plan.rebuild_device) re-adds its routes
+                dropped, others = routes, others_left.pop(name, [])
+            else:
+                dropped = [r for r in routes if r not in (after.ip.routes or [])]
+                lost = dropped_by(was_up, bool(after.up), had_ipv4 and not has_ipv4(after.ip.addresses),
+                                  [r for r, _why in others_left.get(name, [])])
+                others = [(r, why) for r, why in others_left.get(name, []) if r in lost]
+                others_left[name] = [item for item in others_left.get(name, []) if item not in others]
+            problems += [f"{name}: route '{r.text(name)}' ({why}) is not managed by netsafe, and the kernel would "
+                         f"delete it at '{op.command()}', with nothing to put it back; remove it first, or leave "
+                         f"{name} as it is" for r, why in others]
+            if dropped and after is not None:
+                # Deleted before the first operation on the device, which its undo reaches last: by then the
+                # device is as it was (up, its addresses back), so the route can be added again.
+                at = first_touch.get(name, len(out))
+                out[at:at] = [_delete(name, r) for r in dropped]
+                first_touch = {d: i + len(dropped) if i >= at and d != name else i for d, i in first_touch.items()}
+            pending.update({(name, r.key()): (op, r) for r in dropped})
         out.append(op)
     for (name, _key), (dropping, route) in sorted(pending.items(), key=lambda item: item[0][0]):
         dev = state.get(name)
