@@ -15,7 +15,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.
     dropped_by, has_ipv4, reachable,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
-    LINK_DEL, STATIC_ROUTE_ADD, STATIC_ROUTE_CHANGE, STATIC_ROUTE_DEL, STATIC_ROUTE_VERBS, Operation,
+    STATIC_ROUTE_ADD, STATIC_ROUTE_CHANGE, STATIC_ROUTE_DEL, STATIC_ROUTE_VERBS, Operation,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import apply_op
 
