@@ -106,6 +106,8 @@ def test_add_change_and_delete_requests_equal_their_ip_route_commands(namespaces
             Route("2001:db8:23::/48", "2001:db8:99::1", onlink=True), Route("0.0.0.0/0", table=100),
             Route("::/0", "2001:db8:1::1", table=1000)]]
     ops.append(Operation.static_route(STATIC_ROUTE_CHANGE, "d1", Route("10.20.0.0/16", "198.51.100.1").normalized()))
+    ops.append(Operation.static_route(STATIC_ROUTE_CHANGE, "d1",
+                                      Route("2001:db8:20::/48", "2001:db8:1::2", proto="boot").normalized()))
     ops.append(Operation.static_route(STATIC_ROUTE_DEL, "d1", ops[1].route()))
     ops.append(Operation.static_route(STATIC_ROUTE_DEL, "d1", ops[6].route()))
     run(by_netsafe, ops)
@@ -114,7 +116,10 @@ def test_add_change_and_delete_requests_equal_their_ip_route_commands(namespaces
     host = read(by_netsafe).host
     assert host.get("d1").ip.routes == predict(read(by_iproute).host, []).get("d1").ip.routes
     assert Route("10.20.0.0/16", "198.51.100.1", 254, 0, False, "static") in host.get("d1").ip.routes
-    assert all(route.proto == "static" or route.dst == "10.22.0.0/16" for route in host.get("d1").ip.routes)
+    assert Route("2001:db8:20::/48", "2001:db8:1::2", 254, 1024, False, "boot") in host.get("d1").ip.routes
+    assert len(host.get("d1").ip.routes) == 10 - 2   # ten added, two deleted; the changes replaced, not added
+    assert all(route.proto == "static" or route.dst in ("10.22.0.0/16", "2001:db8:20::/48")
+               for route in host.get("d1").ip.routes)
 
 
 def test_the_simulator_predicts_each_request(netns):

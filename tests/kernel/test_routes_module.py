@@ -193,7 +193,7 @@ def test_sweep_bridge_taken_down_with_its_routes_and_up_again_with_them(netns):
 
 # -- full-kernel lane: an address moved with its routes --------------------------------------
 
-LANE = pytest.mark.fullkernel("bonding", "dummy")
+LANE = pytest.mark.fullkernel("bonding", "8021q", "dummy")
 # eth1 carries the host's address and its routes (main and table 100, both families); eth2 is spare.
 ON_ETH1 = [
     "ip link add eth1 type dummy",
@@ -236,3 +236,37 @@ def test_a_bond_taking_over_a_port_with_routes_it_does_not_take_is_refused(netns
         in result["msg"]
     assert "give it in the routes of the device that takes over" in result["msg"]
     assert kernel_state(netns) == before
+
+
+# uplink.v, a VLAN on eth4 and a port of vmbrx, carries the address and routes (main and table 100).
+VLAN_PORT = [
+    "ip link add eth4 type dummy",
+    "ip link set eth4 up",
+    "ip tuntap add tap100i0 mode tap",
+    "ip link add link eth4 name uplink.v type vlan id 20",
+    "ip link add vmbrx type bridge forward_delay 0",
+    "ip link set uplink.v master vmbrx",
+    "ip link set tap100i0 master vmbrx",
+    "ip link set uplink.v up",
+    "ip link set vmbrx up",
+    "ip address add 192.0.2.10/24 dev uplink.v",
+    "ip route add 10.20.0.0/16 via 192.0.2.254 dev uplink.v proto static",
+    "ip route add 0.0.0.0/0 via 192.0.2.254 dev uplink.v table 100",
+]
+
+
+@LANE
+def test_sweep_a_vlan_recreated_for_an_id_change_keeps_its_routes(netns):
+    """The delete takes the routes with the device (its undo, the rebuild, adds them back); the task did not
+    name them, so they are added again on the new device at the end."""
+    change = {"name": "uplink.v", "parent": "eth4", "vlan_id": 21}
+    result = sweep("vlan id change with routes", netns, VLAN_PORT, "net_vlan", change)
+    assert result.findings == [], result.report()
+    assert result.commands[-2:] == [
+        f"ip -n {netns} route add 10.20.0.0/16 via 192.0.2.254 dev uplink.v metric 0 proto static",
+        f"ip -n {netns} route add 0.0.0.0/0 via 192.0.2.254 dev uplink.v table 100 metric 0 proto boot"]
+    fresh_namespace(netns, VLAN_PORT)
+    done = run_module("net_vlan", dict(change, namespace=netns))
+    assert done["changed"] and not done.get("failed"), done.get("msg")
+    again = run_module("net_vlan", dict(change, namespace=netns))
+    assert (again["changed"], again["commands"]) == (False, [])

@@ -75,3 +75,18 @@ def test_a_route_cannot_be_added_where_another_device_holds_its_key():
                             IpConfig(routes=[Route("10.20.0.0/16", "192.0.2.254").normalized()]), True)
     with pytest.raises(ValidationError, match="has '10.20.0.0/16 via 192.0.2.254 dev bond0 metric 0 proto static'"):
         kept(host, Plan(ops))
+
+
+def test_a_plan_that_lets_lost_routes_go_is_not_refused_and_keeps_its_own_attributes():
+    """A plan back to a snapshot (a rollback) deletes a device the change made, routes and all."""
+    host = routed_bond()
+    host.get("vmbr0").ip = IpConfig(addresses=["192.0.2.10/24"], routes=[STORAGE])
+    host.get("bond0").ip.routes = []
+
+    class Back(Plan):
+        refuses_lost_routes = False
+
+    plan = Back(plan_bridge_absent(host, "vmbr0", GuestMatcher(), True).operations)
+    plan.left = ["kept"]
+    result = kept(host, plan)
+    assert isinstance(result, Back) and result.left == ["kept"] and result.operations == plan.operations

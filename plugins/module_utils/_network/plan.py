@@ -29,7 +29,15 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simula
 
 
 class Plan:
-    """Ordered operations plus the warnings found while planning."""
+    """Ordered operations plus the warnings found while planning.
+
+    `refuses_lost_routes`: whether a route the plan would make the kernel drop
+    for good (its device deleted, its gateway out of reach) or one netsafe
+    does not manage stops it (plan_routes.keep_routes). A task's plan does;
+    a plan back to a snapshot, which lets such routes go, may say not.
+    """
+
+    refuses_lost_routes = True
 
     def __init__(self, operations=None, warnings=None):
         self.operations = list(operations or [])

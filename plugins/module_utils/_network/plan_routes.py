@@ -10,6 +10,8 @@ neither the forward plan nor its undo would bring them back.
 """
 from __future__ import annotations
 
+import copy
+
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import (
     dropped_by, has_ipv4, reachable,
@@ -99,7 +101,8 @@ def keep_routes(plan, host, other_routes: dict):
     forward plan converges); a change the task planned for it after the drop
     becomes that add. One the end state cannot carry (device gone or down,
     gateway out of reach) is refused, as is any drop of a route netsafe does
-    not manage (`other_routes`, read.Snapshot), which nothing could put back.
+    not manage (`other_routes`, read.Snapshot), which nothing could put back;
+    a plan whose `refuses_lost_routes` is false lets both go.
     """
     if not plan.operations or not (other_routes or any(d.ip.routes for d in host.devices.values())):
         return plan
@@ -172,6 +175,8 @@ def keep_routes(plan, host, other_routes: dict):
                 problems.append(f"{dev.name}: route '{route.text(dev.name)}' would be left with its gateway out of "
                                 f"reach: {dev.name} loses the address whose subnet holds {route.via}. Remove the "
                                 f"route too, or keep that address")
-    if problems:
+    if problems and plan.refuses_lost_routes:
         raise ValidationError(problems)
-    return type(plan)(out, plan.warnings)
+    kept = copy.copy(plan)   # a subclass (a rollback's plan) keeps what else it carries
+    kept.operations = out
+    return kept
