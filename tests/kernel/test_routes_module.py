@@ -263,8 +263,8 @@ def test_sweep_a_vlan_recreated_for_an_id_change_keeps_its_routes(netns):
     result = sweep("vlan id change with routes", netns, VLAN_PORT, "net_vlan", change)
     assert result.findings == [], result.report()
     assert result.commands[-2:] == [
-        f"ip -n {netns} route add 10.20.0.0/16 via 192.0.2.254 dev uplink.v metric 0 proto static",
-        f"ip -n {netns} route add 0.0.0.0/0 via 192.0.2.254 dev uplink.v table 100 metric 0 proto boot"]
+        f"ip -n {netns} route add 0.0.0.0/0 via 192.0.2.254 dev uplink.v table 100 metric 0 proto boot",
+        f"ip -n {netns} route add 10.20.0.0/16 via 192.0.2.254 dev uplink.v metric 0 proto static"]
     fresh_namespace(netns, VLAN_PORT)
     done = run_module("net_vlan", dict(change, namespace=netns))
     assert done["changed"] and not done.get("failed"), done.get("msg")
