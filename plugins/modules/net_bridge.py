@@ -198,6 +198,19 @@ EXAMPLES = r"""
         tagged: ["2-4094"]
     namespace: hv1
 
+- name: A storage network routed via 192.0.2.254 on vmbr1, and one route in table 100 (policy routing)
+  netsafe.hypervisor.net_bridge:
+    name: vmbr1
+    ports: [eth5]
+    addresses: [192.0.2.10/24]
+    routes:
+      - dst: 10.20.0.0/16
+        via: 192.0.2.254
+      - dst: 0.0.0.0/0
+        via: 192.0.2.254
+        table: 100
+    namespace: hv1
+
 - name: Remove an empty test bridge
   netsafe.hypervisor.net_bridge:
     name: vmbr9
@@ -254,6 +267,12 @@ state:
     addresses: {description: Static addresses., type: list, elements: str, returned: when present}
     gateway4: {description: IPv4 default gateway via this bridge., type: str, returned: when present}
     gateway6: {description: IPv6 default gateway via this bridge., type: str, returned: when present}
+    routes:
+      description: The static routes through the device that netsafe manages (protocol boot or static), each with dst, via, table, metric, onlink and proto.
+      type: list
+      elements: dict
+      returned: when present
+      sample: [{"dst": "10.20.0.0/16", "via": "192.0.2.254", "table": 254, "metric": 0, "onlink": false, "proto": "static"}]
     ports: {description: Uplinks on the bridge., type: list, elements: str, returned: when present}
     guest_ports: {description: Guest ports on the bridge., type: list, elements: str, returned: when present}
   sample: {"name": "vmbr0", "present": true, "up": true, "mtu": 1500, "ports": ["eth1"], "guest_ports": ["tap100i0"]}

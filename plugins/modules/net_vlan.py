@@ -112,6 +112,12 @@ state:
     mtu: {description: MTU., type: int, returned: when present}
     up: {description: Administrative state., type: bool, returned: when present}
     addresses: {description: Static addresses., type: list, elements: str, returned: when present}
+    routes:
+      description: The static routes through the device that netsafe manages (protocol boot or static), each with dst, via, table, metric, onlink and proto.
+      type: list
+      elements: dict
+      returned: when present
+      sample: [{"dst": "10.20.0.0/16", "via": "192.0.2.254", "table": 254, "metric": 0, "onlink": false, "proto": "static"}]
     master: {description: The bridge it is a port of., type: str, returned: when present}
   sample: {"name": "eth3.20", "present": true, "parent": "eth3", "vlan_id": 20, "protocol": "802.1Q"}
 diff:

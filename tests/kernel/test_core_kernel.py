@@ -56,7 +56,8 @@ def test_read_agrees_with_pyroute2_decoder(hv):
                 assert dev.mac == link.get_attr("IFLA_ADDRESS")
     br = host.get("vmbr0")
     assert (br.TYPE, br.stp, br.forward_delay, br.mtu) == ("bridge", True, 7, 1400)
-    assert br.ip == IpConfig(addresses=["192.0.2.10/24", "2001:db8::10/64"], gateway4="192.0.2.1", gateway6="2001:db8::1")
+    assert br.ip == IpConfig(addresses=["192.0.2.10/24", "2001:db8::10/64"], gateway4="192.0.2.1",
+                             gateway6="2001:db8::1", routes=[])
     assert host.get("tap100i0").TYPE == "guest" and host.get("tap100i0").kind == "tap"
 
     assert host.get("veth101i0").TYPE == "guest"

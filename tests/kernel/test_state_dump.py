@@ -45,6 +45,7 @@ HOST_BASE = [
     "ip route add default via 192.0.2.1",
     "ip route add default via 2001:db8::1",
     "ip route add 198.51.100.0/24 via 192.0.2.254",
+    "ip route add 203.0.113.0/24 via 192.0.2.254 table 100 proto static",
     "ip link add vx0 type vxlan id 100 dstport 4789 local 192.0.2.10 nolearning",
 ]
 
@@ -97,6 +98,16 @@ HOST_CHANGES: list[Change] = [
      ["ip route del 2001:db8:5::/64 via 2001:db8::254 table 100"], "route new"),
     ("IPv4 route, table default", ["ip route add 198.51.100.0/24 via 192.0.2.254 table default"],
      ["ip route del 198.51.100.0/24 via 192.0.2.254 table default"], "route new"),
+    # What a static route change of netsafe's (plugins/module_utils/_network/plan_routes.py) does.
+    ("IPv4 route's gateway changed, main table", ["ip route replace 198.51.100.0/24 via 192.0.2.253"],
+     ["ip route replace 198.51.100.0/24 via 192.0.2.254"], "route new"),
+    ("IPv4 route's gateway changed, table 100",
+     ["ip route replace 203.0.113.0/24 via 192.0.2.253 table 100 proto static"],
+     ["ip route replace 203.0.113.0/24 via 192.0.2.254 table 100 proto static"], "route new"),
+    ("IPv4 route's metric changed", ["ip route del 198.51.100.0/24 via 192.0.2.254",
+                                     "ip route add 198.51.100.0/24 via 192.0.2.254 metric 7"],
+     ["ip route del 198.51.100.0/24 via 192.0.2.254 metric 7", "ip route add 198.51.100.0/24 via 192.0.2.254"],
+     "route new"),
     ("IPv4 rule", ["ip rule add from 192.0.2.0/24 lookup 100 priority 1000"],
      ["ip rule del from 192.0.2.0/24 lookup 100 priority 1000"], "rule new"),
     ("IPv6 rule", ["ip -6 rule add from 2001:db8::/64 lookup 100 priority 1000"],

@@ -30,9 +30,10 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import (
     kind_of, request_params, table_of_params,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import route_message
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE,
-    undo_sequence,
+    STATIC_ROUTE_ADD, STATIC_ROUTE_CHANGE, STATIC_ROUTE_DEL, undo_sequence,
 )
 
 FAIL_AT_ENV = "NETSAFE_FAIL_AT"
@@ -165,6 +166,12 @@ class NetlinkConfigurator:
             if op.action == ADDR_ADD:
                 return nl.RTM_NEWADDR, nl.NLM_F_CREATE | nl.NLM_F_EXCL, payload
             return nl.RTM_DELADDR, 0, payload
+        if op.action == STATIC_ROUTE_ADD:
+            return nl.RTM_NEWROUTE, nl.NLM_F_CREATE | nl.NLM_F_EXCL, route_message(op.route(), self._index(op.device))
+        if op.action == STATIC_ROUTE_CHANGE:
+            return nl.RTM_NEWROUTE, nl.NLM_F_CREATE | nl.NLM_F_REPLACE, route_message(op.route(), self._index(op.device))
+        if op.action == STATIC_ROUTE_DEL:
+            return nl.RTM_DELROUTE, 0, route_message(op.route(), self._index(op.device), delete=True)
         family = socket.AF_INET if p["family"] == 4 else socket.AF_INET6
         gateway = ipaddress.ip_address(p["gateway"]).packed
         attrs = nl.attr(nl.RTA_GATEWAY, gateway) + nl.attr_u32(nl.RTA_OIF, self._index(op.device))

@@ -14,6 +14,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import (
     DEFAULT_TIMEOUT, Writer, namespace_problem,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import Route
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     DEFAULT_GUEST_PATTERNS, GuestMatcher, IpConfig, name_problem, normalize_mac,
 )
@@ -34,12 +35,23 @@ DEVICE_ARGS = {
     "addresses": {"type": "list", "elements": "str"},
     "gateway4": {"type": "str"},
     "gateway6": {"type": "str"},
+    "routes": {"type": "list", "elements": "dict", "options": {
+        "dst": {"type": "str", "required": True},
+        "via": {"type": "str"},
+        "table": {"type": "raw"},
+        "metric": {"type": "int"},
+        "onlink": {"type": "bool"},
+        "proto": {"type": "str", "choices": ["boot", "static"]},
+    }},
     "admin_state": {"type": "str", "choices": ["up", "down"]},
 }
 
 
 def desired_ip(params: dict) -> IpConfig:
-    return IpConfig(addresses=params["addresses"], gateway4=params["gateway4"], gateway6=params["gateway6"])
+    """The task's addresses, gateways and static routes (kinds/route.py; their problems name routes[i] and the field)."""
+    routes = params.get("routes")
+    return IpConfig(addresses=params["addresses"], gateway4=params["gateway4"], gateway6=params["gateway6"],
+                    routes=None if routes is None else [Route.from_dict(route) for route in routes])
 
 
 def desired_mac(params: dict):

@@ -15,10 +15,14 @@ import shlex
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import (
     kind_of, request_params, table_of_params,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import DEFAULT_PROTOCOL, Route
 
 LINK_ADD, LINK_SET, LINK_DEL = "link_add", "link_set", "link_del"
 ADDR_ADD, ADDR_DEL = "addr_add", "addr_del"
-ROUTE_REPLACE, ROUTE_DEL = "route_replace", "route_del"
+ROUTE_REPLACE, ROUTE_DEL = "route_replace", "route_del"   # the default route via a gateway (gateway4/gateway6)
+# A static route (kinds/route.py), params {"route": Route.to_dict()}: `ip route add`, `replace`, `del`.
+STATIC_ROUTE_ADD, STATIC_ROUTE_CHANGE, STATIC_ROUTE_DEL = "static_route_add", "static_route_change", "static_route_del"
+STATIC_ROUTE_VERBS = {STATIC_ROUTE_ADD: "add", STATIC_ROUTE_CHANGE: "replace", STATIC_ROUTE_DEL: "del"}
 BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL = "bridge_vlan_add", "bridge_vlan_del"
 
 
@@ -92,8 +96,22 @@ class Operation:
             words = ["vlan", "add" if self.action == BRIDGE_VLAN_ADD else "del", "dev", self.device,
                      "vid", str(first) if first == last else f"{first}-{last}"]
             return words + [w for w, on in (("pvid", p.get("pvid")), ("untagged", p.get("untagged")), ("self", p.get("self"))) if on]
+        if self.action in STATIC_ROUTE_VERBS:
+            return ["route", STATIC_ROUTE_VERBS[self.action]] + self.route().words(self.device)
         # No "-6": iproute2 takes the family from the gateway, and `ip -batch` refuses an option inside a line.
         return ["route", "replace" if self.action == ROUTE_REPLACE else "del", "default", "via", p["gateway"], "dev", self.device]
+
+    def route(self) -> Route:
+        """The static route of a STATIC_ROUTE_* operation (a protocol filled in where one is added)."""
+        return Route.from_dict(self.params["route"])
+
+    @classmethod
+    def static_route(cls, action: str, device: str, route: Route, inverse=None) -> Operation:
+        """`ip route add|replace|del` of `route` (normalized) on `device`; an added or replaced route without a
+        protocol gets DEFAULT_PROTOCOL, so the command and the request say the same."""
+        if action != STATIC_ROUTE_DEL and route.proto is None:
+            route = Route(**dict(route.__dict__, proto=DEFAULT_PROTOCOL))
+        return cls(action, device, {"route": route.to_dict()}, inverse)
 
     @classmethod
     def setting(cls, device: str, key: str, new, old) -> Operation:

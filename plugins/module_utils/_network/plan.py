@@ -21,14 +21,23 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
     Bond, Bridge, HostNetwork, IpConfig, Vlan, is_loopback, name_problem,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
-    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE, Operation,
+    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE, STATIC_ROUTE_ADD, Operation,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import plan_device_routes
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
 
 
 class Plan:
-    """Ordered operations plus the warnings found while planning."""
+    """Ordered operations plus the warnings found while planning.
+
+    `refuses_lost_routes`: whether a route the plan would make the kernel drop
+    for good (its device deleted, its gateway out of reach) or one netsafe
+    does not manage stops it (plan_routes.keep_routes). A task's plan does;
+    a plan back to a snapshot, which lets such routes go, may say not.
+    """
+
+    refuses_lost_routes = True
 
     def __init__(self, operations=None, warnings=None):
         self.operations = list(operations or [])
@@ -87,7 +96,7 @@ def gateway_problems(name: str, desired_ip: IpConfig, current, admin_up) -> list
 
 
 def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, admin_up) -> list:
-    """MTU, admin state, new addresses, default routes, then old addresses go.
+    """MTU, admin state, new addresses, default routes, static routes (plan_routes.py), then old addresses go.
 
     The order is chosen for the undo, which runs the inverses newest first:
     old addresses go last, so they are back before a default route whose
@@ -117,7 +126,10 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
         gw = getattr(ip, f"gateway{family}")
         if gw is not None:
             ops += _route_ops(host, name, family, gw)
-    return ops + removals
+    up = admin_up if admin_up is not None else current_up
+    changes, deletes = plan_device_routes(host, name, current, ip.routes,
+                                          ip.addresses if ip.addresses is not None else current_addresses, up)
+    return ops + changes + deletes + removals
 
 
 def rebuild_device(host: HostNetwork, name: str) -> list:
@@ -145,6 +157,7 @@ def rebuild_device(host: HostNetwork, name: str) -> list:
         gw = getattr(dev.ip, f"gateway{family}")
         if gw:
             ops.append(Operation(ROUTE_REPLACE, name, {"family": family, "gateway": gw}))
+    ops += [Operation.static_route(STATIC_ROUTE_ADD, name, route) for route in dev.ip.routes or []]
     return ops
 
 

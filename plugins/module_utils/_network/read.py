@@ -16,8 +16,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import (
     BRIDGE_PORT, IFLA_BR_VLAN_FILTERING,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import RouteDump
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    DEVICE_TYPES, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic,
+    DEVICE_TYPES, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, route_order,
 )
 
 _IFI_HEADER = nl.IFINFOMSG.size
@@ -89,23 +90,19 @@ def read_addresses(netlink: nl.Netlink) -> dict:
     return found
 
 
+def read_routes(netlink: nl.Netlink) -> RouteDump:
+    """One dump of every family's routes in every table (AF_UNSPEC without RTM_F_LOOKUP_TABLE: the kernel
+    walks them all; RTA_TABLE says which), sorted into gateways, managed and other routes (kinds/route.py)."""
+    dump = RouteDump()
+    request = nl.RTMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0, 0)
+    for _t, body in netlink.dump(nl.RTM_GETROUTE, request):
+        dump.add(body, _RT_HEADER)
+    return dump
+
+
 def read_default_gateways(netlink: nl.Netlink) -> dict:
     """ifindex -> {'gateway4': ..., 'gateway6': ...} from the main table's default routes."""
-    found: dict = {}
-    for family, key in ((socket.AF_INET, "gateway4"), (socket.AF_INET6, "gateway6")):
-        request = nl.RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
-        for _t, body in netlink.dump(nl.RTM_GETROUTE, request):
-            _fam, dst_len, _src, _tos, table, _proto, _scope, rtype, _flags = nl.RTMSG.unpack_from(body)
-            if dst_len != 0 or rtype != nl.RTN_UNICAST:
-                continue
-            attrs = nl.parse_attrs(body, _RT_HEADER, len(body))
-            if nl.RTA_TABLE in attrs:
-                table = nl.as_u32(attrs[nl.RTA_TABLE])
-            if table != nl.RT_TABLE_MAIN or nl.RTA_GATEWAY not in attrs or nl.RTA_OIF not in attrs:
-                continue
-            oif = nl.as_u32(attrs[nl.RTA_OIF])
-            found.setdefault(oif, {}).setdefault(key, str(ipaddress.ip_address(bytes(attrs[nl.RTA_GATEWAY]))))
-    return found
+    return read_routes(netlink).gateways
 
 
 def read_neighbours(netlink: nl.Netlink, family: int) -> list:
@@ -187,17 +184,21 @@ def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher, n
 
 
 class Snapshot:
-    """A HostNetwork plus the ifindex of every device, which the configurator needs."""
+    """A HostNetwork plus the ifindex of every device, which the configurator needs, and the routes through
+    each device that netsafe never changes (`other_routes`: name -> [(Route, why)]), which a plan must not make
+    the kernel drop (plan.keep_routes)."""
 
-    def __init__(self, host: HostNetwork, index_of: dict):
+    def __init__(self, host: HostNetwork, index_of: dict, other_routes: dict | None = None):
         self.host = host
         self.index_of = index_of
+        self.other_routes = other_routes or {}
 
 
-def build_host(links, guests: GuestMatcher, addresses=None, gateways=None, port_vlans=None) -> Snapshot:
+def build_host(links, guests: GuestMatcher, addresses=None, routes: RouteDump | None = None, port_vlans=None) -> Snapshot:
     """The model of decoded links plus what was read of the other tables.
 
-    `addresses` and `gateways` None: not read (devices get none). `port_vlans`
+    `addresses` and `routes` None: not read (devices get no addresses or
+    gateways, and routes None: unknown). `port_vlans`
     None: not read, so VLAN memberships stay unknown (None) even on a
     vlan-aware bridge; a dict: ports of vlan-aware bridges get theirs.
     """
@@ -207,19 +208,22 @@ def build_host(links, guests: GuestMatcher, addresses=None, gateways=None, port_
     for raw in links:
         device = _device_from(raw, name_of.get(raw.master) if raw.master else None,
                               name_of.get(raw.link) if raw.link else None, guests, name_of)
-        gw = (gateways or {}).get(raw.index, {})
+        gw = routes.gateways.get(raw.index, {}) if routes is not None else {}
         device.ip = IpConfig(addresses=sorted((addresses or {}).get(raw.index, [])),
                              gateway4=gw.get("gateway4"), gateway6=gw.get("gateway6")).normalized()
+        if routes is not None:
+            device.ip.routes = sorted(routes.routes.get(raw.index, []), key=route_order)
         if port_vlans is not None and (raw.index in filtering or raw.master in filtering):
             device.vlans = port_vlans.get(raw.index, {"pvid": None, "untagged": [], "tagged": []})
         host.add(device)
-    return Snapshot(host, {raw.name: raw.index for raw in links})
+    others = {} if routes is None else {name_of[index]: found for index, found in routes.others.items() if index in name_of}
+    return Snapshot(host, {raw.name: raw.index for raw in links}, others)
 
 
 def read_host(netlink: nl.Netlink, guests: GuestMatcher | None = None) -> Snapshot:
-    """One dump each of links, addresses and default routes (and bridge VLANs where any bridge filters)."""
+    """One dump each of links, addresses and routes (and bridge VLANs where any bridge filters)."""
     links = read_links(netlink)
     # Only vlan-aware bridges have memberships; skip that dump on hosts without one.
     any_filtering = any(raw.kind == "bridge" and filters_vlans(raw) for raw in links)
-    return build_host(links, guests or GuestMatcher(), read_addresses(netlink), read_default_gateways(netlink),
+    return build_host(links, guests or GuestMatcher(), read_addresses(netlink), read_routes(netlink),
                       read_port_vlans(netlink) if any_filtering else {})

@@ -3,7 +3,8 @@
 """Read, plan, apply, verify: the one pipeline every network module runs.
 
 Modules give a planner (snapshot -> Plan) and a view (host -> dict the user
-reads). Check mode stops after planning and predicts the result. After a
+reads); every plan then keeps the static routes the kernel would drop on its
+way (plan_routes.keep_routes). Check mode stops after planning and predicts the result. After a
 real apply the host is read again and planned again: anything left to do
 means the kernel did not converge, so the whole change is undone.
 
@@ -16,6 +17,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import NetlinkConfigurator, undo_text
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink, require_namespace
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import keep_routes
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
 
 
@@ -51,7 +53,7 @@ def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
     """converge() itself, under the lock when it changes anything."""
     with Netlink(namespace) as netlink:
         snapshot = read_host(netlink, guests)
-        plan = planner(snapshot)
+        plan = keep_routes(planner(snapshot), snapshot.host, snapshot.other_routes)
         before = view(snapshot.host)
         result = {"changed": bool(plan), "commands": plan.commands(namespace),
                   "operations": [op.to_dict() for op in plan.operations], "warnings": plan.warnings}
@@ -65,7 +67,7 @@ def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
         configurator = NetlinkConfigurator(netlink, snapshot.index_of)
         configurator.apply(plan.operations)
         final = read_host(netlink, guests)
-        leftover = planner(final)
+        leftover = keep_routes(planner(final), final.host, final.other_routes)
         if leftover:
             undo_errors = configurator.undo(plan.operations)
             raise NotConverged(

@@ -8,7 +8,9 @@ rules where they matter to a plan: a new VLAN takes its parent's MTU, a
 deleted master frees its ports, a port joining a vlan-aware bridge gets VLAN 1
 as untagged PVID, one PVID per port, a bond opens (brings up) a device it
 enslaves, closes one it releases, also when the bond itself is deleted (and
-forgets it as its primary) and keeps its slaves at its own MTU.
+forgets it as its primary) and keeps its slaves at its own MTU; a device that
+goes down, or loses its last IPv4 address, loses routes (kinds/route.py
+dropped_by).
 """
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ import copy
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import kind_of
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import dropped_by, has_ipv4
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    DEVICE_TYPES, HostNetwork, IpConfig,
+    DEVICE_TYPES, HostNetwork, IpConfig, route_order,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE,
+    STATIC_ROUTE_ADD, STATIC_ROUTE_CHANGE, STATIC_ROUTE_DEL,
 )
 
 
@@ -51,6 +55,7 @@ def apply_op(host: HostNetwork, op) -> None:
     dev = host.get(op.device)
     if dev is None:
         return
+    was_up, had_ipv4 = bool(dev.up), has_ipv4(dev.ip.addresses)
     if op.action == LINK_SET:
         old_master = host.get(dev.master or "")
         for key, value in p.items():
@@ -71,6 +76,10 @@ def apply_op(host: HostNetwork, op) -> None:
         setattr(dev.ip, key, p["gateway"])
     elif op.action == ROUTE_DEL:
         setattr(dev.ip, f"gateway{p['family']}", None)
+    elif op.action in (STATIC_ROUTE_ADD, STATIC_ROUTE_CHANGE, STATIC_ROUTE_DEL):
+        route = op.route()
+        kept = [r for r in dev.ip.routes or [] if r.key() != route.key()]
+        dev.ip.routes = kept if op.action == STATIC_ROUTE_DEL else sorted(kept + [route], key=route_order)
     elif op.action in (BRIDGE_VLAN_ADD, BRIDGE_VLAN_DEL):
         flags = vlans.flags_by_vid(dev.vlans)
         first, last = p["vids"]
@@ -79,6 +88,10 @@ def apply_op(host: HostNetwork, op) -> None:
         else:
             vlans.add_vids(flags, range(first, last + 1), bool(p.get("pvid")), bool(p.get("untagged")))
         dev.vlans = vlans.from_flags(flags)
+    if dev.ip.routes:
+        dropped = dropped_by(was_up, bool(dev.up), had_ipv4 and not has_ipv4(dev.ip.addresses), dev.ip.routes)
+        if dropped:
+            dev.ip.routes = [r for r in dev.ip.routes if r not in dropped]
 
 
 def _moved(dev, old_master, master, p: dict) -> None:

@@ -28,6 +28,7 @@ def device_view(host: HostNetwork, name: str, kind) -> dict:
         "addresses": list(dev.ip.addresses or []),
         "gateway4": dev.ip.gateway4,
         "gateway6": dev.ip.gateway6,
+        "routes": [route.to_dict() for route in dev.ip.routes or []],
         "master": dev.master,
     }
 

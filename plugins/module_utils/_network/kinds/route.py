@@ -21,7 +21,10 @@ a route read back equals the route asked for.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
 
 RT_TABLE_DEFAULT = 253
 RT_TABLE_MAIN = 254
@@ -202,3 +205,152 @@ def route_problems(routes, where: str = "routes") -> list:
 def managed_protocol(proto: int) -> bool:
     """Whether a route of kernel protocol number `proto` is one netsafe manages (boot or static)."""
     return proto in PROTOCOL_NAMES
+
+
+# -- the kernel's messages -----------------------------------------------------
+# Protocol names as iproute2 shows them (rt_protos), for messages about routes netsafe does not manage.
+PROTOCOL_WORDS = {0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 8: "gated", 9: "ra", 10: "mrt",
+                  11: "zebra", 12: "bird", 13: "dnrouted", 14: "xorp", 15: "ntk", 16: "dhcp", 18: "keepalived",
+                  42: "babel", 186: "bgp", 187: "isis", 188: "ospf", 189: "rip", 192: "eigrp"}
+ROUTE_TYPES = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast", 6: "blackhole",
+               7: "unreachable", 8: "prohibit", 9: "throw", 10: "nat"}
+_FAMILIES = {socket.AF_INET: 4, socket.AF_INET6: 6}
+_ANY = {4: ipaddress.IPv4Address(0), 6: ipaddress.IPv6Address(0)}
+# What a route may carry besides what Route holds; one that has any is not netsafe's (a `src`, an encap, a
+# gateway of the other family). Its kernel metrics (mtu, advmss...) are not read: see docs/architecture.md.
+_FOREIGN_ATTRS = (nl.RTA_PREFSRC, nl.RTA_VIA, nl.RTA_ENCAP)
+_ROUTE_ATTRS = frozenset((nl.RTA_DST, nl.RTA_OIF, nl.RTA_GATEWAY, nl.RTA_PRIORITY, nl.RTA_MULTIPATH, nl.RTA_TABLE,
+                          nl.RTA_NH_ID) + _FOREIGN_ATTRS)
+
+
+class RouteDump:
+    """What one route dump (every family and table) holds for the model.
+
+    `gateways`: ifindex -> {'gateway4', 'gateway6'} from the main table's
+    default routes via a gateway (any protocol); `routes`: ifindex -> the
+    managed routes leaving through it (normalized, proto named); `others`:
+    ifindex -> [(Route, why)] for the routes through it that netsafe never
+    changes but a change of the device would make the kernel drop (another
+    protocol, multipath, a nexthop object, a source address...).
+    """
+
+    def __init__(self):
+        self.gateways: dict = {}
+        self.routes: dict = {}
+        self.others: dict = {}
+
+    def add(self, body, header_size: int) -> None:
+        """Sort one RTM_NEWROUTE message into the three maps."""
+        family, dst_len, src_len, tos, table, proto, _scope, rtype, flags = nl.RTMSG.unpack_from(body)
+        version = _FAMILIES.get(family)
+        if version is None or table == RT_TABLE_LOCAL or proto == nl.RTPROT_KERNEL or rtype != nl.RTN_UNICAST:
+            return  # other families, the local table, connected prefixes, blackholes: no device's to lose
+        attrs = nl.parse_attrs(body, header_size, len(body), _ROUTE_ATTRS)
+        if nl.RTA_TABLE in attrs:
+            table = nl.as_u32(attrs[nl.RTA_TABLE])
+        if table == RT_TABLE_LOCAL:
+            return
+        raw_dst = attrs.get(nl.RTA_DST)
+        address = ipaddress.ip_address(bytes(raw_dst)) if raw_dst else _ANY[version]
+        dst = f"{address}/{dst_len}"
+        raw_gw = attrs.get(nl.RTA_GATEWAY)
+        via = str(ipaddress.ip_address(bytes(raw_gw))) if raw_gw else None
+        metric = nl.as_u32(attrs[nl.RTA_PRIORITY]) if nl.RTA_PRIORITY in attrs else 0
+        route = Route(dst=dst, via=via, table=table, metric=metric, onlink=bool(flags & nl.RTNH_F_ONLINK),
+                      proto=PROTOCOL_NAMES.get(proto, PROTOCOL_WORDS.get(proto, str(proto))))
+        if nl.RTA_OIF not in attrs:
+            if nl.RTA_MULTIPATH in attrs:
+                for index in sorted(set(_nexthop_devices(attrs[nl.RTA_MULTIPATH]))):
+                    self.others.setdefault(index, []).append((route, "a multipath route"))
+            return
+        oif = nl.as_u32(attrs[nl.RTA_OIF])
+        if table == RT_TABLE_MAIN and dst_len == 0 and via is not None:
+            self.gateways.setdefault(oif, {}).setdefault(f"gateway{version}", via)
+            return
+        why = None
+        if nl.RTA_NH_ID in attrs:
+            why = "a route through a nexthop object"
+        elif not managed_protocol(proto):
+            why = f"proto {route.proto}"
+        elif src_len or tos or any(kind in attrs for kind in _FOREIGN_ATTRS):
+            why = "a route with a source address, type of service or encapsulation"
+        if why is None:
+            self.routes.setdefault(oif, []).append(route)
+        else:
+            self.others.setdefault(oif, []).append((route, why))
+
+
+def _nexthop_devices(raw) -> list:
+    """The ifindexes of RTA_MULTIPATH's nexthops."""
+    found, offset = [], 0
+    while offset + nl.RTNH.size <= len(raw):
+        length, _flags, _hops, index = nl.RTNH.unpack_from(raw, offset)
+        if length < nl.RTNH.size:
+            break
+        found.append(index)
+        offset += (length + 3) & ~3
+    return found
+
+
+def route_message(route: Route, index: int, delete: bool = False) -> bytes:
+    """The rtmsg and attributes of RTM_NEWROUTE/RTM_DELROUTE for `route` (normalized) through ifindex `index`.
+
+    What iproute2 sends for the same `ip route` words: a table above 255 only
+    in RTA_TABLE (rtm_table RT_TABLE_UNSPEC), an IPv4 route without a gateway
+    in scope link, a delete in scope nowhere (any scope matches); the
+    protocol of a delete is matched by the kernel, so it names the route.
+    """
+    net = ipaddress.ip_network(route.dst)
+    family = socket.AF_INET if net.version == 4 else socket.AF_INET6
+    proto = PROTOCOLS.get(route.proto or ("" if delete else DEFAULT_PROTOCOL), 0)
+    if delete:
+        scope = nl.RT_SCOPE_NOWHERE
+    else:
+        scope = nl.RT_SCOPE_LINK if net.version == 4 and route.via is None else nl.RT_SCOPE_UNIVERSE
+    table = route.table if route.table is not None else RT_TABLE_MAIN
+    header = nl.RTMSG.pack(family, net.prefixlen, 0, 0, table if table < 256 else nl.RT_TABLE_UNSPEC, proto, scope,
+                           nl.RTN_UNICAST, nl.RTNH_F_ONLINK if route.onlink else 0)
+    attrs = nl.attr_u32(nl.RTA_TABLE, table)
+    if net.prefixlen:
+        attrs += nl.attr(nl.RTA_DST, net.network_address.packed)
+    if route.via is not None:
+        attrs += nl.attr(nl.RTA_GATEWAY, ipaddress.ip_address(route.via).packed)
+    attrs += nl.attr_u32(nl.RTA_OIF, index)
+    if route.metric is not None:
+        attrs += nl.attr_u32(nl.RTA_PRIORITY, route.metric)
+    return header + attrs
+
+
+# -- what the kernel does to a device's routes (pinned in tests/kernel/test_routes_kernel.py) --------------------
+
+def dropped_by(device_up_before: bool, device_up_after: bool, lost_ipv4: bool, routes) -> list:
+    """The routes of a device (managed or not) the kernel deletes by itself after a change of that device.
+
+    Both families: all of them when the device goes admin down (or is
+    deleted). IPv4: all of them when its last IPv4 address goes, whatever
+    their table and also onlink ones; removing an address whose subnet holds
+    a gateway while another IPv4 address stays deletes nothing (the route is
+    left with an unreachable gateway). IPv6: removing addresses deletes none.
+    Enslaving into a bridge, and losing the carrier, delete none (a bond
+    refuses an up device: its slave goes down first, which deletes them).
+    """
+    if device_up_before and not device_up_after:
+        return list(routes)
+    if lost_ipv4:
+        return [route for route in routes if route.family == 4]
+    return []
+
+
+def has_ipv4(addresses) -> bool:
+    """Whether a device's addresses ('ip/prefix') include an IPv4 one."""
+    return any(":" not in address for address in addresses or [])
+
+
+def reachable(route: Route, addresses) -> bool:
+    """Whether the kernel can reach `route`'s gateway through a device with `addresses`: inside one of them, or
+    onlink; a route without a gateway always."""
+    if route.via is None or route.onlink:
+        return True
+    gateway = ipaddress.ip_address(route.via)
+    return any(gateway in ipaddress.ip_interface(a).network for a in addresses or []
+               if ipaddress.ip_interface(a).version == gateway.version)
