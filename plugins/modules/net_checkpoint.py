@@ -382,7 +382,7 @@ def _warn_not_written(result: dict) -> dict:
     """A task whose outcome could not all be written (a full disk) says so; the host's network is as reported."""
     lines = (result.get("outcome") or {}).get("not_written") or []
     if lines:
-        result["warnings"] = [f"could not write: {line}" for line in lines]
+        result["warnings"] = result.get("warnings", []) + [f"could not write: {line}" for line in lines]
     return result
 
 

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.kernel]
 
 STORAGE = [
     "ip address add 198.51.100.10/24 dev vmbr1",
-    "ip address add 2001:db8:51::10/64 dev vmbr1 nodad",
+    "ip address add 2001:db8:51::10/64 dev vmbr1",
     "ip route add 10.20.0.0/16 via 198.51.100.1 dev vmbr1",
     "ip route add default via 198.51.100.1 dev vmbr1 table 100 proto static",
     "ip route add 2001:db8:20::/48 via 2001:db8:51::1 dev vmbr1 metric 50 proto static",
@@ -66,4 +66,33 @@ def test_net_checkpoint_rolled_back_shows_and_restores_the_routes(storage_host):
         assert route in commands, commands
     back = host.checkpoint(state="rolled_back")
     assert not back.get("failed") and back["outcome"]["outcome"] == "rolled_back", back.get("msg")
+    assert state_diff(before, host.state()) == []
+
+
+def test_a_route_moved_to_another_bridge_and_routes_on_a_bridge_the_change_built_are_undone(storage_host):
+    """The change moves the storage route from vmbr1 to vmbr0 (same destination, table and metric: the kernel
+    holds it once, so the way back must take it off vmbr0 before vmbr1 gets it) and builds vmbr9 with a static
+    route and a routing daemon's route (proto bird). The rollback deletes both bridges' strays by name first,
+    vmbr9 with them; the daemon's route goes with vmbr9 and the result says so instead of refusing."""
+    host = storage_host
+    before = host.state()
+    assert host.checkpoint(state="armed", timeout=300)["armed"]
+    iproute(host.ns, [
+        "ip route del 10.20.0.0/16 dev vmbr1",
+        "ip route add 10.20.0.0/16 via 192.0.2.254 dev vmbr0 proto static",
+        "ip link add vmbr9 type bridge",
+        "ip link set eno3 master vmbr9",
+        "ip link set vmbr9 up",
+        "ip address add 10.99.0.1/24 dev vmbr9",
+        "ip route add 10.98.0.0/16 via 10.99.0.254 dev vmbr9 proto static",
+        "ip route add 10.97.0.0/16 via 10.99.0.254 dev vmbr9 proto bird",
+    ])
+    preview = host.checkpoint(state="rolled_back", check=True)
+    commands = preview["commands"]
+    first_add = next(i for i, c in enumerate(commands) if "route add 10.20.0.0/16" in c)
+    assert any("route del 10.20.0.0/16 via 192.0.2.254 dev vmbr0" in c for c in commands[:first_add]), commands
+    assert any("route del 10.98.0.0/16 via 10.99.0.254 dev vmbr9" in c for c in commands), commands
+    back = host.checkpoint(state="rolled_back")
+    assert not back.get("failed") and back["outcome"]["outcome"] == "rolled_back", back.get("msg")
+    assert any("10.97.0.0/16" in str(w) and "bird" in str(w) for w in back.get("warnings", [])), back.get("warnings")
     assert state_diff(before, host.state()) == []

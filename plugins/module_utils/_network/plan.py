@@ -95,9 +95,24 @@ def gateway_problems(name: str, desired_ip: IpConfig, current, admin_up) -> list
     return problems
 
 
+def flushed_on_down(current) -> list:
+    """Deletes of what the kernel drops when `current` goes down and does not give back when it comes up: its
+    default routes and IPv6 addresses. Planned before the device goes down, so that the undo, newest first,
+    brings the device up and only then puts them back (and the prediction shows them gone)."""
+    ops = [Operation(ROUTE_DEL, current.name, {"family": family, "gateway": gateway},
+                     [Operation(ROUTE_REPLACE, current.name, {"family": family, "gateway": gateway})])
+           for family, gateway in ((4, current.ip.gateway4), (6, current.ip.gateway6)) if gateway]
+    return ops + [Operation(ADDR_DEL, current.name, {"address": a}, [Operation(ADDR_ADD, current.name, {"address": a})])
+                  for a in current.ip.addresses or [] if ":" in a]
+
+
 def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, admin_up) -> list:
     """MTU, admin state, new addresses, default routes, static routes (plan_routes.py), then old addresses go.
 
+    A device going down loses its IPv6 addresses and default routes (and its
+    static routes: plan_routes.keep_routes), and coming up does not bring them
+    back: they are deleted first (flushed_on_down), so the undo puts them back
+    once the device is up again; addresses the task lists are added again after.
     The order is chosen for the undo, which runs the inverses newest first:
     old addresses go last, so they are back before a default route whose
     gateway only they make reachable is restored (the kernel refuses it
@@ -107,6 +122,10 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
     found by the failpoint sweeps (docs/testing.md).
     """
     ops = []
+    if admin_up is False and current is not None and current.up:
+        ops = flushed_on_down(current)
+        host = predict(host, ops)
+        current = host.get(name)
     current_mtu = current.mtu if current is not None else 1500
     current_addresses = list(current.ip.addresses or []) if current is not None else []
     current_up = bool(current.up) if current is not None else False

@@ -16,7 +16,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
     Bond, Bridge, GuestMatcher, HostNetwork, Nic, Vlan, is_loopback,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
-    ADDR_ADD, ADDR_DEL, ROUTE_DEL, ROUTE_REPLACE, Operation,
+    Operation,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
     Plan, checked, gateway_problems, plan_mtu_ip_state, vlan_users,
@@ -63,17 +63,6 @@ def nic_problems(host: HostNetwork, desired: Nic, admin_up, guests: GuestMatcher
                             f"(netsafe.hypervisor.net_vlan) if that is what you want")
     problems += gateway_problems(name, desired.ip, current, admin_up)
     return problems
-
-
-def flushed_on_down(current) -> list:
-    """Deletes of what the kernel drops when `current` goes down and does not give back when it comes up: its
-    default routes and IPv6 addresses. Planned before the device goes down, so that the undo, newest first,
-    brings the device up and only then puts them back (and the prediction shows them gone)."""
-    ops = [Operation(ROUTE_DEL, current.name, {"family": family, "gateway": gateway},
-                     [Operation(ROUTE_REPLACE, current.name, {"family": family, "gateway": gateway})])
-           for family, gateway in ((4, current.ip.gateway4), (6, current.ip.gateway6)) if gateway]
-    return ops + [Operation(ADDR_DEL, current.name, {"address": a}, [Operation(ADDR_ADD, current.name, {"address": a})])
-                  for a in current.ip.addresses or [] if ":" in a]
 
 
 def lower_devices(host: HostNetwork, name: str) -> set:
@@ -137,7 +126,7 @@ def plan_nic(host: HostNetwork, desired: Nic, admin_up, guests: GuestMatcher, al
     Taking it down is refused when that leaves one of the host's default
     routes, whichever device carries it, with no way out (way_out), unless
     `allow_default_route_loss`: then it is a warning. Its own default routes
-    and IPv6 addresses are deleted first (flushed_on_down); addresses the
+    and IPv6 addresses are deleted first (plan.flushed_on_down); addresses the
     task lists come back once it is down, where the kernel keeps them.
     """
     problems = nic_problems(host, desired, admin_up, guests)
@@ -145,7 +134,7 @@ def plan_nic(host: HostNetwork, desired: Nic, admin_up, guests: GuestMatcher, al
         raise ValidationError(problems)
     name = desired.name
     current = host.get(name)
-    ops = flushed_on_down(current) if admin_up is False and current.up else []
+    ops = []
     if desired.mac is not None and desired.mac != current.mac:
         ops.append(Operation.setting(name, "mac", desired.mac, current.mac))
     future = Plan(ops).predict(host)

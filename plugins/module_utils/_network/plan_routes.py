@@ -22,20 +22,21 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops im
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import apply_op
 
 
-def _add(name: str, route) -> Operation:
+def route_add(name: str, route) -> Operation:
     return Operation.static_route(STATIC_ROUTE_ADD, name, route, [Operation.static_route(STATIC_ROUTE_DEL, name, route)])
 
 
-def _delete(name: str, route) -> Operation:
+def route_delete(name: str, route) -> Operation:
     return Operation.static_route(STATIC_ROUTE_DEL, name, route, [Operation.static_route(STATIC_ROUTE_ADD, name, route)])
 
 
 def route_problems_of(name: str, routes, addresses, up: bool) -> list:
-    """Why the kernel could not hold desired `routes` (normalized) on `name` with `addresses` and admin state `up`:
+    """Why the kernel could not take desired `routes` ([(position, route)], normalized) on `name` with `addresses`
+    and admin state `up`:
     each gateway reachable (inside an address, or onlink), the device up. (A route another device holds is
     keep_routes' to find: the plan may move it.)"""
     problems = []
-    for position, route in enumerate(routes):
+    for position, route in routes:
         label = f"routes[{position}] ({route.text(name)})"
         if not up:
             problems.append(f"{label}: a route needs {name} up; admin_state is down")
@@ -72,21 +73,24 @@ def plan_device_routes(host, name: str, current, routes, addresses, up) -> tuple
     """
     if routes is None:
         return [], []
-    problems = route_problems_of(name, routes, addresses, up)
+    have = {route.key(): route for route in (current.ip.routes or [] if current is not None else [])}
+    # Only routes to add or change are judged: one the kernel already holds as wanted stays whatever became of
+    # its gateway (a rollback to a snapshot that has such a route must not be refused for it).
+    needed = [(i, r) for i, r in enumerate(routes) if have.get(r.key()) is None or not have[r.key()].satisfies(r)]
+    problems = route_problems_of(name, needed, addresses, up)
     if problems:
         raise ValidationError([f"{name}: {p}" for p in problems])
-    have = {route.key(): route for route in (current.ip.routes or [] if current is not None else [])}
     changes, deletes = [], []
     for route in routes:
         old = have.get(route.key())
         if old is None:
-            changes.append(_add(name, route))
+            changes.append(route_add(name, route))
         elif not old.satisfies(route):
             new = route if route.proto is not None else type(route)(**dict(route.__dict__, proto=old.proto))
             changes.append(Operation.static_route(STATIC_ROUTE_CHANGE, name, new,
                                                   [Operation.static_route(STATIC_ROUTE_CHANGE, name, old)]))
     wanted = {route.key() for route in routes}
-    deletes = [_delete(name, old) for key, old in have.items() if key not in wanted]
+    deletes = [route_delete(name, old) for key, old in have.items() if key not in wanted]
     return changes, deletes
 
 
@@ -118,12 +122,12 @@ def keep_routes(plan, host, other_routes: dict):
                 pending.pop(key)
                 if op.action == STATIC_ROUTE_DEL:
                     continue   # dropped already: the delete inserted before the drop does this one's work
-                op = _add(op.device, op.route())
+                op = route_add(op.device, op.route())
             held = _holder(state, other_routes, op.device, op.route()) if op.action == STATIC_ROUTE_ADD else None
             if held:
-                problems.append(f"{op.device}: cannot add route '{op.route().text(op.device)}': the kernel holds "
-                                f"one destination, table and metric once, and has {held}. Remove that one first "
-                                f"(or take it out of that device's routes in the same change)")
+                problems.append((f"{op.device}: cannot add route '{op.route().text(op.device)}': the kernel holds "
+                                 f"one destination, table and metric once, and has {held}",
+                                 "Remove that one first (or take it out of that device's routes in the same change)"))
             apply_op(state, op)
             out.append(op)
             watched.add(op.device)
@@ -143,14 +147,14 @@ def keep_routes(plan, host, other_routes: dict):
                                   [r for r, _why in others_left.get(name, [])])
                 others = [(r, why) for r, why in others_left.get(name, []) if r in lost]
                 others_left[name] = [item for item in others_left.get(name, []) if item not in others]
-            problems += [f"{name}: route '{r.text(name)}' ({why}) is not managed by netsafe, and the kernel would "
-                         f"delete it at '{op.command()}', with nothing to put it back; remove it first, or leave "
-                         f"{name} as it is" for r, why in others]
+            problems += [(f"{name}: route '{r.text(name)}' ({why}) is not managed by netsafe, and the kernel would "
+                          f"delete it at '{op.command()}', with nothing to put it back",
+                          f"Remove it first, or leave {name} as it is") for r, why in others]
             if dropped and after is not None:
                 # Deleted before the first operation on the device, which its undo reaches last: by then the
                 # device is as it was (up, its addresses back), so the route can be added again.
                 at = first_touch.get(name, len(out))
-                out[at:at] = [_delete(name, r) for r in dropped]
+                out[at:at] = [route_delete(name, r) for r in dropped]
                 first_touch = {d: i + len(dropped) if i >= at and d != name else i for d, i in first_touch.items()}
             pending.update({(name, r.key()): (op, r) for r in dropped})
         out.append(op)
@@ -160,11 +164,12 @@ def keep_routes(plan, host, other_routes: dict):
             continue   # the task gives it to another device: moved with its addresses
         if dev is None or not dev.up or not reachable(route, dev.ip.addresses):
             why = "is deleted" if dev is None else "is down" if not dev.up else f"no longer reaches {route.via}"
-            problems.append(f"{name}: route '{route.text(name)}' would be lost: the kernel deletes it at "
-                            f"'{dropping.command()}' and {name} {why} afterwards. To keep it give it in the routes "
-                            f"of the device that takes over, or remove it explicitly (routes without it) first")
+            problems.append((f"{name}: route '{route.text(name)}' would be lost: the kernel deletes it at "
+                             f"'{dropping.command()}' and {name} {why} afterwards",
+                             "To keep it give it in the routes of the device that takes over, or remove it "
+                             "explicitly (routes without it) first"))
             continue
-        added = _add(name, route)
+        added = route_add(name, route)
         apply_op(state, added)
         out.append(added)
     for dev in state.devices.values():
@@ -172,11 +177,12 @@ def keep_routes(plan, host, other_routes: dict):
         for route in dev.ip.routes or []:
             if was is not None and route in (was.ip.routes or []) and reachable(route, was.ip.addresses) \
                     and not reachable(route, dev.ip.addresses):
-                problems.append(f"{dev.name}: route '{route.text(dev.name)}' would be left with its gateway out of "
-                                f"reach: {dev.name} loses the address whose subnet holds {route.via}. Remove the "
-                                f"route too, or keep that address")
+                problems.append((f"{dev.name}: route '{route.text(dev.name)}' would be left with its gateway out of "
+                                 f"reach: {dev.name} loses the address whose subnet holds {route.via}",
+                                 "Remove the route too, or keep that address"))
     if problems and plan.refuses_lost_routes:
-        raise ValidationError(problems)
+        raise ValidationError([f"{what}. {advice}" for what, advice in problems])
     kept = copy.copy(plan)   # a subclass (a rollback's plan) keeps what else it carries
     kept.operations = out
+    kept.warnings = list(plan.warnings) + [what for what, _advice in problems]   # let go: said, not hidden
     return kept

@@ -5,12 +5,17 @@
 No rollback-only rules: the plan is made of the core's own planners, so it is
 checked, predicted, applied, verified and undone like any task's change.
 
+0. Static routes the snapshot does not have where they are now go first
+   (`_stray_routes`): then no route the rollback adds meets one with its
+   destination, table and metric on another device, and none is lost
+   unseen with a device that goes.
 1. Bridges, bonds and VLANs the snapshot does not have are deleted, VLANs
    first (and any VLAN riding on a device being deleted, which the kernel
    would take with it; the snapshot's own VLANs come back in step 2).
    Except guest plumbing made during the window, which stays (`_kept`).
 2. Every bridge, bond, VLAN and NIC of the snapshot is planned back with
-   plan_host (ports, options, MTU, admin state, addresses, default routes).
+   plan_host (ports, options, MTU, admin state, addresses, default and static
+   routes).
    A bond is held to the options its mode uses (the snapshot has the value
    the kernel reports for every option in every mode); a bond going back to
    another mode first gets back the options only its current mode uses
@@ -52,6 +57,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan i
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_mode_leftovers
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_host import plan_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import route_delete
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import converge
 
 BUILT = (Bridge, Bond, Vlan)
@@ -114,7 +120,15 @@ def _desired(snapshot: HostNetwork, names: set, guests: GuestMatcher) -> HostNet
 
 
 class RollbackPlan(Plan):
-    """A Plan plus what it leaves in place on purpose: [{device, reason}], also one warning each."""
+    """A Plan plus what it leaves in place on purpose: [{device, reason}], also one warning each.
+
+    A way back is never refused for a route it loses (plan_routes.keep_routes):
+    a route the snapshot does not have goes with what the change built, and
+    one netsafe does not manage (a daemon's) that a rollback's step drops is
+    named in the warnings.
+    """
+
+    refuses_lost_routes = False
 
     def __init__(self, operations, warnings, left):
         super().__init__(operations, list(warnings) + [f"{item['device']} left in place: {item['reason']}"
@@ -238,7 +252,8 @@ def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict,
     """What kept devices hold of the snapshot's, taken back: (operations, {device: [what, ...]}).
 
     A kept device keeps only its own guest plumbing. Default routes through
-    it go (the snapshot has none: the device is new), then every address in
+    it go (the snapshot has none: the device is new), and its static routes
+    that are the host's (_route_claim), then every address in
     the host's own subnets (_claim; the snapshot's are re-added where the
     snapshot had them), then every snapshot device that is a port of it
     (guests aside: _guest_ops), released for plan_host to put back on its
@@ -247,6 +262,7 @@ def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict,
     ones, which go with their addresses.
     """
     own = _host_addresses(snapshot, names)
+    snapshot_routes = {r.key(): d.name for d in snapshot.devices.values() if d.name in names for r in d.ip.routes or []}
     gateway_owner = {f: d.name for d in snapshot.devices.values() for f in (4, 6) if getattr(d.ip, f"gateway{f}")}
     ops, taken = [], {}
     for name in sorted(kept):
@@ -257,6 +273,11 @@ def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict,
                 params = {"family": family, "gateway": gateway}
                 ops.append(Operation(ROUTE_DEL, name, params, [Operation(ROUTE_REPLACE, name, params)]))
                 what.append(f"default route via {gateway}")
+        for route in dev.ip.routes or []:
+            why = _route_claim(route, own, snapshot_routes)
+            if why:
+                ops.append(route_delete(name, route))
+                what.append(f"route {route.text(name)} ({why})")
         for address in dev.ip.addresses or []:
             claim = _claim(address, own)
             if claim:
@@ -271,6 +292,43 @@ def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict,
         if what:
             taken[name] = what
     return ops, taken
+
+
+def _route_claim(route, host: tuple, snapshot_routes: dict):
+    """Why a static route on a kept device belongs to the snapshot's host (taken back), or None (it stays): the
+    snapshot has its destination, table and metric on one of its devices, or its gateway lies in one of the host's
+    subnets (the host's own way there). `snapshot_routes`: {route key: device}."""
+    if route.key() in snapshot_routes:
+        return f"the snapshot has it on {snapshot_routes[route.key()]}"
+    if route.via is not None:
+        gateway = ipaddress.ip_address(route.via)
+        for network, owner in host[2]:
+            if network.version == gateway.version and gateway in network:
+                return f"its gateway is in the snapshot's subnet {network} of {owner}"
+    return None
+
+
+def _stray_routes(current: HostNetwork, snapshot: HostNetwork, names: set, kept: dict) -> list:
+    """Deletes of the static routes on devices in scope that the snapshot does not have on that device.
+
+    First in a rollback: a route the change moved to another device is off
+    it before the snapshot's device gets it back (the kernel holds one route
+    per destination, table and metric), and a route on a device the change
+    built goes by name, before its device. A route the snapshot has on the
+    same device but with another gateway is plan_host's to change in place.
+    A snapshot that does not know routes (taken before netsafe read them)
+    leaves them alone. Kept devices are _give_back's.
+    """
+    ops = []
+    for dev in sorted(current.devices.values(), key=lambda d: d.name):
+        if dev.name not in names or dev.name in kept or not dev.ip.routes:
+            continue
+        was = snapshot.get(dev.name)
+        if was is not None and was.ip.routes is None:
+            continue
+        have = {r.key() for r in was.ip.routes} if was is not None else set()
+        ops += [route_delete(dev.name, r) for r in dev.ip.routes if r.key() not in have]
+    return ops
 
 
 def _deletions(current: HostNetwork, snapshot: HostNetwork, names: set, kept: dict) -> list:
@@ -379,7 +437,8 @@ def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatc
     names = in_scope(snapshot, current, devices)
     kept = _kept(current, snapshot, guests)
     removed = _removed_plumbing(current, snapshot)
-    operations = _deletions(current, snapshot, names, kept)
+    operations = _stray_routes(current, snapshot, names, kept)
+    operations += _deletions(Plan(operations).predict(current), snapshot, names, kept)
     for bond in sorted(d.name for d in snapshot.devices.values() if isinstance(d, Bond) and d.name in names):
         operations += plan_mode_leftovers(Plan(operations).predict(current), snapshot.get(bond)).operations
     future = Plan(operations).predict(current)

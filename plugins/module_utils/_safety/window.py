@@ -244,7 +244,8 @@ def roll_back_record(store: cp.Store, record: dict, reason: str, by: str, check_
     target = HostNetwork.from_dict(record["snapshot"])
     if check_mode:
         result = roll_back(record["namespace"], target, guests, record["devices"], check_mode=True)
-        return {"changed": result["changed"], "commands": result["commands"], "left": result["left"]}
+        return {"changed": result["changed"], "commands": result["commands"], "left": result["left"],
+                **({"warnings": result["warnings"]} if result.get("warnings") else {})}
     with writer.lock(record["namespace"]) as lock:
         if namespace_gone(record["namespace"]):
             return close_gone(store, record, by)
@@ -284,6 +285,7 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
             continue
         commands += result["commands"]
         left = result["left"]
+        warnings = [w for w in result.get("warnings", []) if not any(w.startswith(f"{i['device']} left in place") for i in left)]
         break
     else:
         kept = store.keep_failed(record)   # its snapshot, so that the operator can try again (failed_advice)
@@ -300,10 +302,11 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
         "outcome": cp.ROLLED_BACK, "at": finished, "by": by, "reason": reason, "commands": commands,
         "errors": errors, "announce_errors": announce_errors, "duration_ms": round((finished - started) * 1000, 1),
         "started_at": started, "started_after_deadline_ms": started_late, "after_deadline_ms": finished_late,
-        "devices_restored": len(in_scope(target, target, record["devices"])), "left": left})
+        "devices_restored": len(in_scope(target, target, record["devices"])), "left": left, "warnings": warnings})
     log(store, f"{record['id']}: rolled back in {outcome['duration_ms']} ms with {len(commands)} commands"
-               + "".join(f"; left in place: {item['device']} ({item['reason']})" for item in left))
-    return {"changed": bool(commands), "outcome": outcome}
+               + "".join(f"; left in place: {item['device']} ({item['reason']})" for item in left)
+               + "".join(f"; warning: {w}" for w in warnings))
+    return {"changed": bool(commands), "outcome": outcome, **({"warnings": warnings} if warnings else {})}
 
 
 def _finish_rollback(store: cp.Store, record: dict, not_written: list, outcome: dict) -> dict:
