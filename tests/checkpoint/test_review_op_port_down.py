@@ -44,7 +44,7 @@ def test_restored_from_a_file_that_says_link_down_keeps_the_port_down(host):
     saved = persist(host.ns, host.root, "ifupdown2")
     text = (host.root / "etc/network/interfaces").read_text()
     assert not saved.get("failed"), saved.get("msg")
-    assert "iface eno2 inet manual\n\tmtu 9000\n\tlink-down yes\n" in text, text
+    assert "iface eno2 inet manual\n\tbridge-pathcosts 2\n\tmtu 9000\n\tlink-down yes\n" in text, text
     ip("link", "set", "vmbr0", "mtu", "1400", ns=host.ns)
     restored = persist(host.ns, host.root, "ifupdown2", state="restored")
     assert not restored.get("failed"), restored.get("msg")
