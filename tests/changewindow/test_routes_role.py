@@ -1,13 +1,15 @@
 """The change_window role brings back a bridge's static routes when its probes fail (issue 25, "Done when").
 
 In the SSH lab, hv's vmbr1 (on eno2, the switch's second port) carries the storage network: 198.51.100.10/24
-and two static routes through the switch at 198.51.100.1, 10.20.0.0/16 in the main table (proto boot, as
-ifupdown2's `post-up ip route add` makes it) and a default route in table 100 (proto static). The switch
-answers for 10.20.0.1. The window removes vmbr1's routes and address and then vmbr1 itself; its probe of
+and two static routes through a storage host at 198.51.100.1 on the switch's segment, 10.20.0.0/16 in the main table (proto boot, as
+ifupdown2's `post-up ip route add` makes it) and a default route in table 100 (proto static). The storage host
+answers for 10.20.0.1 and knows no other way back, so only vmbr1's route reaches it. The window removes vmbr1's routes and address and then vmbr1 itself; its probe of
 10.20.0.1 (what the storage route reaches: the default ICMP probe of the gateway on vmbr0 would not notice)
 fails, and the role rolls back. The complete dump (routes of every table) must equal the one before.
 """
 from __future__ import annotations
+
+import subprocess
 
 import pytest
 
@@ -19,8 +21,23 @@ pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 STORAGE_TARGET = "10.20.0.1"
 
 
-def test_the_role_rolls_back_a_removed_bridge_with_its_routes_in_main_and_table_100(sshlab):
-    iproute(sshlab.sw, ["ip address add 198.51.100.1/24 dev br0", f"ip address add {STORAGE_TARGET}/32 dev lo"])
+@pytest.fixture
+def storage(sshlab):
+    """A storage host on the switch's segment, 198.51.100.1 with 10.20.0.1 behind it, that knows no other route:
+    the hypervisor reaches 10.20.0.1 through vmbr1's static route only (not via its default gateway)."""
+    ns = f"{sshlab.prefix}-st"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        iproute(sshlab.sw, [f"ip link add st0 type veth peer name eth0 netns {ns}", "ip link set st0 master br0",
+                            "ip link set st0 up"])
+        iproute(ns, ["ip link set lo up", "ip link set eth0 up", "ip address add 198.51.100.1/24 dev eth0",
+                     f"ip address add {STORAGE_TARGET}/32 dev lo"])
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_the_role_rolls_back_a_removed_bridge_with_its_routes_in_main_and_table_100(sshlab, storage):
     iproute(sshlab.hv, [
         "ip link add vmbr1 type bridge stp_state 0 forward_delay 0",
         "ip link set eno2 master vmbr1",
@@ -37,7 +54,7 @@ def test_the_role_rolls_back_a_removed_bridge_with_its_routes_in_main_and_table_
         change_window_probes=[{"type": "icmp", "target": STORAGE_TARGET, "count": 2}]), timeout=300)
     assert proc.returncode != 0, proc.stdout[-5000:]
     report = report_of(results)
-    assert report["outcome"] == "rolled_back", report
+    assert report["outcome"] == "rolled_back", (report.get("reason"), report.get("summary"))
     assert any("route del 10.20.0.0/16 via 198.51.100.1 dev vmbr1" in c for c in report["commands"]), report["commands"]
     assert state_diff(before, sshlab.state()) == []
     assert sshlab.exec(["ping", "-c", "1", "-W", "2", STORAGE_TARGET]).returncode == 0
