@@ -67,7 +67,7 @@ def _route_ops(host: HostNetwork, name: str, family: int, gateway: str):
 
 
 def gateway_problems(name: str, desired_ip: IpConfig, current, admin_up) -> list:
-    """A gateway must be reachable: inside one of the device's addresses, device up."""
+    """A gateway must be reachable: inside one of the device's addresses (or an IPv6 link-local router), device up."""
     problems = []
     addresses = desired_ip.addresses if desired_ip.addresses is not None else (
         current.ip.addresses if current is not None else [])
@@ -88,7 +88,8 @@ def gateway_problems(name: str, desired_ip: IpConfig, current, admin_up) -> list
             gw_ip = ipaddress.ip_address(gw)
         except ValueError:
             continue
-        if not any(gw_ip in net for net in networks if net.version == gw_ip.version):
+        if not (gw_ip.version == 6 and gw_ip.is_link_local   # fe80::1 is on every up link (kinds/route.py)
+                or any(gw_ip in net for net in networks if net.version == gw_ip.version)):
             have = ", ".join(a for a in addresses or [] if ipaddress.ip_interface(a).version == gw_ip.version) or "none"
             problems.append(f"{key}: {gw} is not inside any IPv{gw_ip.version} address of {name} ({have}); "
                             f"the kernel could not reach it")

@@ -116,7 +116,9 @@ class Route:
             dst=str(net),
             via=None if self.via is None else str(ipaddress.ip_address(str(self.via).strip())),
             table=table_number(self.table),
-            metric=DEFAULT_METRIC[net.version] if self.metric is None else self.metric,
+            # The kernel stores an IPv6 route's metric 0 as its default, 1024 (ip6_route_info_create).
+            metric=DEFAULT_METRIC[net.version] if self.metric is None or (net.version == 6 and self.metric == 0)
+            else self.metric,
             onlink=bool(self.onlink),
             proto=self.proto,
         )
@@ -351,6 +353,14 @@ def reachable(route: Route, addresses) -> bool:
     onlink; a route without a gateway always."""
     if route.via is None or route.onlink:
         return True
-    gateway = ipaddress.ip_address(route.via)
+    return gateway_on_link(ipaddress.ip_address(route.via), addresses)
+
+
+def gateway_on_link(gateway, addresses) -> bool:
+    """Whether a device with `addresses` reaches `gateway` without onlink: inside one of its subnets, or an IPv6
+    link-local router (fe80::1, as Hetzner's Proxmox hosts give it), which every up IPv6 device reaches through
+    its own fe80::/64 (the kernel's link-local address is not in `addresses`)."""
+    if gateway.version == 6 and gateway.is_link_local:
+        return True
     return any(gateway in ipaddress.ip_interface(a).network for a in addresses or []
                if ipaddress.ip_interface(a).version == gateway.version)
