@@ -54,3 +54,24 @@ def test_with_promote_secondaries_on_the_same_change_keeps_every_route(netns):
     subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-q", "-w", "net.ipv4.conf.vmbr1.promote_secondaries=1"],
                    check=True)
     _outcome(netns, kernel_state(netns))
+
+
+NIC = ["ip link add eth2 type veth peer name sw2", "ip link set sw2 up", "ip link set eth2 up",
+       "ip address add 203.0.113.5/24 dev eth2", "ip route add 10.30.0.0/16 via 203.0.113.1 dev eth2 proto static",
+       "ip route add default via 203.0.113.1 dev eth2"]
+
+
+@pytest.mark.xfail(strict=True, reason="review 25: net_nic moving an address inside its subnet loses the NIC's "
+                                       "routes and the default route; changed=true, undo incomplete")
+def test_net_nic_moving_its_address_inside_the_subnet_keeps_its_routes_or_changes_nothing(netns):
+    fresh_namespace(netns, NIC)
+    before = kernel_state(netns)
+    result = run_module("net_nic", {"name": "eth2", "namespace": netns, "addresses": ["203.0.113.6/24"],
+                                    "routes": [{"dst": "10.30.0.0/16", "via": "203.0.113.1"}]})
+    after = kernel_state(netns)
+    if result.get("failed"):
+        assert not result["changed"], result["msg"]
+        assert after == before, state_diff(before, after)
+        return
+    routes = {r["dst"] for r in after["routes"] if r.get("dev") == "eth2" and r.get("table") == "main"}
+    assert {"default", "10.30.0.0/16"} <= routes, state_diff(before, after)
