@@ -52,3 +52,22 @@ def test_two_networkmanager_routes_with_one_key_are_refused_naming_them(tmp_path
     with pytest.raises(ValidationError) as caught:
         fmt.parse(files)
     assert "route7" in str(caught.value) and "route4" in str(caught.value)
+
+
+FULLWIDTH_100 = "\uff11\uff10\uff10"   # "100" in full-width digits: str.isdigit() says yes, iproute2 says no
+
+
+@pytest.mark.kernel
+@pytest.mark.xfail(strict=True, reason="review 25: table in non-ASCII digits is read as a table (kinds/route.py "
+                                       "table_number uses str.isdigit); iproute2 refuses the line at boot")
+def test_a_route_line_with_a_table_in_non_ascii_digits_is_refused_as_iproute2_refuses_it(tmp_path, netns):
+    import subprocess   # pylint: disable=import-outside-toplevel
+    line = f"ip route add 10.64.0.0/16 dev lo table {FULLWIDTH_100}"
+    real = subprocess.run(["ip", "-n", netns, *line.split()[1:]], capture_output=True, text=True, check=False)
+    assert real.returncode != 0 and "table" in real.stderr   # what ifupdown2's post-up gets at boot
+    fmt, files = _files("ifupdown2", tmp_path)
+    [path] = [p for p in files if p.endswith("interfaces")]
+    files[path] = files[path].replace("\tbridge-fd 0\n", f"\tbridge-fd 0\n\tpost-up {line.replace('lo', 'vmbr5')}\n", 1)
+    with pytest.raises(ValidationError) as caught:
+        fmt.parse(files)
+    assert "table" in str(caught.value)
