@@ -16,6 +16,6 @@ SETUP = ["ip link add eth2 type veth peer name sw2", "ip link set sw2 up", "ip l
 
 @pytest.mark.xfail(strict=True, reason="review 25: an IPv6 address flushed by a down comes back without nodad")
 def test_sweep_a_nic_with_a_nodad_address_taken_down(netns):
-    result = sweep("nic down, nodad address", netns, SETUP, "net_nic", {"name": "eth2", "admin_state": "down",
-                                                                          "routes": []})
+    task = {"name": "eth2", "admin_state": "down", "routes": []}
+    result = sweep("nic down, nodad address", netns, SETUP, "net_nic", task)
     assert result.findings == [], result.report()
