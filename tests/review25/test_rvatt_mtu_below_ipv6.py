@@ -52,3 +52,18 @@ def test_net_nic_mtu_below_1280_keeps_or_refuses_for_ipv6(netns):
 def test_net_bridge_mtu_below_1280_keeps_or_refuses_for_ipv6(netns):
     fresh_namespace(netns, ROUTED)
     _ipv6_kept_or_refused(netns, "net_bridge", "vmbr1", kernel_state(netns))
+
+
+@pytest.mark.xfail(strict=True, reason="review 25: net_nic mtu below 1280 on a bridge port lowers the bridge's MTU "
+                                       "and the bridge silently loses its IPv6 addresses and routes")
+def test_net_nic_mtu_below_1280_on_a_bridge_port_keeps_or_refuses_for_the_bridges_ipv6(netns):
+    fresh_namespace(netns, ROUTED)
+    before = kernel_state(netns)
+    result = run_module("net_nic", {"name": "eth1", "mtu": 1200, "namespace": netns})
+    after = kernel_state(netns)
+    if result.get("failed"):
+        assert not result["changed"] and "mtu" in result["msg"], result["msg"]
+        assert after == before, state_diff(before, after)
+        return
+    lost = [line for line in state_diff(before, after) if "vmbr1" in line and ("inet6" in line or "route gone" in line)]
+    assert lost == [], (result.get("warnings"), lost)
