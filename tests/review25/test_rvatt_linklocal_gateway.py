@@ -33,7 +33,6 @@ def test_the_kernel_takes_a_link_local_gateway_without_onlink(netns):
     assert "2001:db8:50::/48 via fe80::1 dev vmbr1 proto static" in shown and "onlink" not in shown
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: a route via a link-local IPv6 gateway is refused as out of reach")
 def test_a_route_via_a_link_local_gateway_is_made(netns):
     fresh_namespace(netns, ROUTED)
     result = run_module("net_bridge", {"name": "vmbr1", "namespace": netns, "routes": ROUTES + [LL_ROUTE]})
@@ -41,7 +40,6 @@ def test_a_route_via_a_link_local_gateway_is_made(netns):
     assert "2001:db8:50::/48 via fe80::1 dev vmbr1" in ip("-6", "route", "show", ns=netns).stdout
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: gateway6 fe80::1 the kernel already has is refused as out of reach")
 def test_restating_a_link_local_default_gateway_the_host_has_changes_nothing_and_succeeds(netns):
     fresh_namespace(netns, ROUTED + ["ip -6 route add default via fe80::1 dev vmbr1"])
     before = kernel_state(netns)

@@ -29,7 +29,6 @@ def test_the_kernel_stores_an_ipv6_metric_0_as_1024(netns):
 
 
 @pytest.mark.kernel
-@pytest.mark.xfail(strict=True, reason="review 25: IPv6 metric 0 is added, read back as 1024, undone and failed")
 def test_an_ipv6_route_with_metric_0_is_made_and_a_second_run_is_quiet(netns):
     fresh_namespace(netns, VMBR1)
     task = dict(name="vmbr1", namespace=netns, routes=[ROUTE])
@@ -42,7 +41,6 @@ def test_an_ipv6_route_with_metric_0_is_made_and_a_second_run_is_quiet(netns):
     assert (again.get("failed"), again["changed"]) == (None, False), again.get("msg")
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: an IPv6 `metric 0` read from a file never equals the kernel's route")
 def test_an_ipv6_metric_0_line_reads_as_the_route_the_kernel_makes_of_it():
     route = parse_words(None, ["2001:db8:20::/48", "via", "2001:db8:1::1", "metric", "0"], "vmbr1")
     assert route.metric == 1024

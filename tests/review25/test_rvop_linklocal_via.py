@@ -26,7 +26,6 @@ def test_the_kernel_takes_a_route_via_a_link_local_gateway(netns):
     assert "2001:db8:20::/48 via fe80::1 dev vmbr1 proto static" in ip("-6", "route", "show", ns=netns).stdout
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: a route via an IPv6 link-local gateway (fe80::1) is refused")
 def test_net_bridge_adds_a_route_via_a_link_local_gateway_and_a_second_run_is_quiet(netns):
     fresh_namespace(netns, VMBR1)
     task = dict(name="vmbr1", namespace=netns, routes=[ROUTE])
@@ -44,7 +43,6 @@ def test_a_route_via_a_link_local_gateway_made_by_hand_is_kept_by_a_task_that_li
     assert result["changed"] is False
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: gateway6 fe80::1 (Hetzner-style) is refused")
 def test_net_bridge_takes_gateway6_on_the_link_local_router(netns):
     fresh_namespace(netns, VMBR1)
     done = run_module("net_bridge", dict(name="vmbr1", namespace=netns, gateway6="fe80::1"))
@@ -73,7 +71,6 @@ HETZNER = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: net_persist restored refuses a Proxmox file with gateway fe80::1")
 def test_net_persist_restores_the_routes_of_a_file_whose_ipv6_gateway_is_fe80_1(netns, tmp_path):
     """A Hetzner-style Proxmox file (their docs write `gateway fe80::1`): the whole restore is refused, so the
     storage route the file holds does not come back either."""
