@@ -40,22 +40,16 @@ def _ipv6_kept_or_refused(ns: str, module: str, dev: str, before: dict) -> None:
     assert lost == [], (result.get("warnings"), lost)
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: net_nic mtu below 1280 silently deletes the NIC's IPv6 "
-                                       "addresses and routes (the kernel turns IPv6 off)")
 def test_net_nic_mtu_below_1280_keeps_or_refuses_for_ipv6(netns):
     fresh_namespace(netns, NIC)
     _ipv6_kept_or_refused(netns, "net_nic", "eth2", kernel_state(netns))
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: net_bridge mtu below 1280 silently deletes the bridge's IPv6 "
-                                       "addresses and routes (the kernel turns IPv6 off)")
 def test_net_bridge_mtu_below_1280_keeps_or_refuses_for_ipv6(netns):
     fresh_namespace(netns, ROUTED)
     _ipv6_kept_or_refused(netns, "net_bridge", "vmbr1", kernel_state(netns))
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: net_nic mtu below 1280 on a bridge port lowers the bridge's MTU "
-                                       "and the bridge silently loses its IPv6 addresses and routes")
 def test_net_nic_mtu_below_1280_on_a_bridge_port_keeps_or_refuses_for_the_bridges_ipv6(netns):
     fresh_namespace(netns, ROUTED)
     before = kernel_state(netns)

@@ -25,8 +25,6 @@ def _files(name: str, tmp_path):
     return fmt, applied({}, fmt.render({}, want))
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: networkd [Route] Gateway=_dhcp4 is skipped on read and lost when "
-                                       "the file is written back")
 def test_a_networkd_route_via_dhcp4_is_kept_or_refused(tmp_path):
     fmt, files = _files("networkd", tmp_path)
     [path] = [p for p in files if p.endswith("vmbr5.network")]
@@ -42,7 +40,6 @@ def test_a_networkd_route_via_dhcp4_is_kept_or_refused(tmp_path):
     assert "Gateway=_dhcp4" in written, written
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: NetworkManager keyfile routes with one key are both read")
 def test_two_networkmanager_routes_with_one_key_are_refused_naming_them(tmp_path):
     fmt, files = _files("networkmanager", tmp_path)
     [path] = [p for p in files if "vmbr5" in p]
@@ -58,8 +55,6 @@ FULLWIDTH_100 = "\uff11\uff10\uff10"   # "100" in full-width digits: str.isdigit
 
 
 @pytest.mark.kernel
-@pytest.mark.xfail(strict=True, reason="review 25: table in non-ASCII digits is read as a table (kinds/route.py "
-                                       "table_number uses str.isdigit); iproute2 refuses the line at boot")
 def test_a_route_line_with_a_table_in_non_ascii_digits_is_refused_as_iproute2_refuses_it(tmp_path, netns):
     import subprocess   # pylint: disable=import-outside-toplevel
     line = f"ip route add 10.64.0.0/16 dev lo table {FULLWIDTH_100}"

@@ -107,6 +107,31 @@ def flushed_on_down(current) -> list:
                   for a in current.ip.addresses or [] if ":" in a]
 
 
+IPV6_MIN_MTU = 1280
+
+
+def ipv6_in_use(dev, ip: IpConfig | None = None) -> list:
+    """What of IPv6 `dev` carries, or `ip` (a desired state) would give it: addresses, gateway6, routes, as text."""
+    found = []
+    for config in [c for c in (dev.ip if dev is not None else None, ip) if c is not None]:
+        found += [a for a in config.addresses or [] if ":" in a]
+        found += [f"default via {config.gateway6}"] if config.gateway6 else []
+        found += [r.dst for r in config.routes or [] if r.family == 6]
+    return sorted(set(found))
+
+
+def ipv6_below_min_mtu(name: str, current, ip: IpConfig | None, mtu: int, param: str = "mtu") -> str | None:
+    """Why an MTU below IPv6's minimum (1280) cannot go on `name`: the kernel turns IPv6 off on the device and
+    deletes its IPv6 addresses and routes, which raising the MTU again does not bring back. None when it uses none."""
+    if mtu >= IPV6_MIN_MTU:
+        return None
+    used = ipv6_in_use(current, ip)
+    if not used:
+        return None
+    return (f"{param}: {mtu} is below IPv6's minimum of {IPV6_MIN_MTU}; the kernel would turn IPv6 off on {name} and "
+            f"delete {', '.join(used)} for good. Give {IPV6_MIN_MTU} or more, or remove the IPv6 configuration first")
+
+
 def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, admin_up) -> list:
     """MTU, admin state, new addresses, default routes, static routes (plan_routes.py), then old addresses go.
 
@@ -131,6 +156,9 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
     current_addresses = list(current.ip.addresses or []) if current is not None else []
     current_up = bool(current.up) if current is not None else False
     if mtu is not None and mtu != current_mtu:
+        lost = ipv6_below_min_mtu(name, current, ip, mtu)
+        if lost:
+            raise ValidationError([lost])
         ops.append(Operation.setting(name, "mtu", mtu, current_mtu))
     if admin_up is not None and admin_up != current_up:
         ops.append(Operation.setting(name, "up", admin_up, current_up))

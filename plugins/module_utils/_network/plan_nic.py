@@ -19,7 +19,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops im
     Operation,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
-    Plan, checked, gateway_problems, plan_mtu_ip_state, vlan_users,
+    Plan, checked, gateway_problems, ipv6_below_min_mtu, plan_mtu_ip_state, vlan_users,
 )
 
 # The module that manages each kind of device a NIC task may name by mistake.
@@ -55,6 +55,13 @@ def nic_problems(host: HostNetwork, desired: Nic, admin_up, guests: GuestMatcher
             problems.append(f"mac: {what}, which sets the MAC addresses of its ports; set mac on the bond instead")
         if desired.ip.addresses:
             problems.append(f"addresses: {what}; a bond port cannot keep addresses. Put them on the bond")
+    if master is not None and desired.ip.routes:
+        problems.append(f"routes: {name} is a port of {master.name}; traffic leaves through {master.name}, not "
+                        f"through its port. Give the routes to {master.name}")
+    if isinstance(master, Bridge) and desired.mtu is not None and master.mtu is not None and desired.mtu < master.mtu:
+        lost = ipv6_below_min_mtu(master.name, master, None, desired.mtu)
+        if lost:   # a bridge whose MTU was never set follows its smallest port (port_mtu_warnings)
+            problems.append(f"{lost} (as bridge {master.name} follows the MTU of its port {name})")
     if admin_up is False and current.up:
         riding = [v for v in vlan_users(host, name) if host.get(v).up and not host.get(v).loose_binding]
         if riding:

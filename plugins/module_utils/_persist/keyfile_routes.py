@@ -69,7 +69,7 @@ def profile_routes(profile, section: str, family: int) -> list:
     kf, where = profile.kf, f"{profile.path}: [{section}]"
     metric = _section_number(kf, section, "route-metric", where, NM_TYPE_METRIC.get(profile.kind, 100))
     table = _section_number(kf, section, "route-table", where, 0) or RT_TABLE_MAIN
-    routes = []
+    routes, seen = [], {}
     for _number, key in _route_keys(kf, section):
         options = _options(kf.get(section, f"{key}_options"), f"{where} {key}_options")
         for item in (i.strip() for i in (kf.get(section, key) or "").split(";") if i.strip()):
@@ -91,6 +91,11 @@ def profile_routes(profile, section: str, family: int) -> list:
             if route.is_default() and route.via is not None and route.table == RT_TABLE_MAIN:
                 raise ValidationError([f"{where} {key}={item!r} is a default route in the main table: netsafe keeps "
                                        f"that as the profile's gateway (address1=...,GATEWAY or gateway=)"])
+            if route.key() in seen:   # as ifupdown2 and networkd refuse: the kernel holds one of them
+                raise ValidationError([f"{where} {key}={item!r} has the destination, table and metric of "
+                                       f"{seen[route.key()]}; the kernel holds one route of each, so the profile "
+                                       f"cannot mean both"])
+            seen[route.key()] = key
             routes.append(route)
     return routes
 

@@ -333,7 +333,11 @@ def _route_of(path: str, found: dict, spec: dict) -> None:
     where = f"{path}:{found['line']}: [Route]"
     via = found.get("via") or None
     if via is not None and via.startswith("_"):
-        return   # _dhcp4, _ipv6ra: a gateway networkd learns, not a static route
+        # _dhcp4, _ipv6ra: a gateway networkd learns. netsafe cannot hold such a route, and would drop the section
+        # when it writes the file again: refused for the device, naming the line.
+        raise ValidationError([f"{where} Gateway={via}: a route via the gateway networkd learns by DHCP or router "
+                               f"advertisement is not a static route netsafe can keep; remove the section or "
+                               f"manage this device's file yourself"])
     try:
         via = None if via is None else _ip(via)
         onlink = _bool(found["onlink"]) if found.get("onlink") else False

@@ -172,7 +172,7 @@ def table_number(table):
         text = table.strip()
         if text in TABLE_NAMES:
             return TABLE_NAMES[text]
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):   # iproute2 reads ASCII digits only
             return None
         table = int(text)
     if isinstance(table, bool) or not isinstance(table, int) or not 1 <= table <= MAX_TABLE or table == RT_TABLE_LOCAL:
@@ -197,6 +197,10 @@ def route_problems(routes, where: str = "routes") -> list:
         if problems:
             continue
         key = route.normalized().key()
+        if key[1] == RT_TABLE_MAIN and route.is_default() and route.via is not None:
+            found.append(f"{label}: the main table's default route via a gateway is the device's gateway{key[0]} "
+                         f"option (gateway{key[0]}: {route.via}), not a route; give it there")
+            continue
         if key in seen:
             found.append(f"{label}: {route.dst} in table {key[1]} with metric {key[3]} is already {where}[{seen[key]}]; "
                          f"the kernel holds one route per destination, table and metric")
