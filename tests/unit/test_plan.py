@@ -110,11 +110,24 @@ def test_enabling_stp_with_a_zero_forward_delay_is_refused():
 
 
 def test_addresses_are_added_before_old_ones_go():
-    cmds = plan(lab(), addresses=["192.0.2.11/24", "2001:db8::11/64"]).commands()
+    cmds = plan(lab(), addresses=["198.51.100.11/24", "2001:db8::11/64"]).commands()
     assert cmds == [
-        "ip address add 192.0.2.11/24 dev vmbr0",
+        "ip address add 198.51.100.11/24 dev vmbr0",
         "ip address add 2001:db8::11/64 dev vmbr0",
         "ip address del 192.0.2.10/24 dev vmbr0",
+    ]
+
+
+def test_an_ipv4_address_changed_inside_its_subnet_goes_first_with_the_default_route_that_comes_back():
+    """The kernel would make 192.0.2.11 a secondary of 192.0.2.10 and delete both with the primary
+    (plan._cycle_subnets); IPv6 has no primaries, its new address still comes first."""
+    cmds = plan(lab(), addresses=["192.0.2.11/24", "2001:db8::11/64"]).commands()
+    assert cmds == [
+        "ip route del default via 192.0.2.1 dev vmbr0",
+        "ip address del 192.0.2.10/24 dev vmbr0",
+        "ip address add 192.0.2.11/24 dev vmbr0",
+        "ip address add 2001:db8::11/64 dev vmbr0",
+        "ip route replace default via 192.0.2.1 dev vmbr0",
     ]
 
 

@@ -132,8 +132,41 @@ def ipv6_below_min_mtu(name: str, current, ip: IpConfig | None, mtu: int, param:
             f"delete {', '.join(used)} for good. Give {IPV6_MIN_MTU} or more, or remove the IPv6 configuration first")
 
 
+def _cycle_subnets(host: HostNetwork, name: str, current: list, wanted: list) -> tuple:
+    """(deletes, gateway4 to put back or None) for the IPv4 subnets where the task removes one address and has
+    another: every current address of such a subnet is deleted before the wanted ones are added.
+
+    The kernel makes a new address in a subnet a secondary of the one there,
+    and deleting a primary deletes its secondaries too (promote_secondaries
+    is off by default, and in every namespace): adding 192.0.2.11/24 and then
+    deleting 192.0.2.10/24 would leave neither. Deleting first makes the new
+    one primary. When that leaves the device with no IPv4 address the kernel
+    drops its IPv4 routes: its default route is deleted here first and put
+    back after the adds (static ones: plan_routes.keep_routes).
+    """
+    def v4_network(addr):
+        iface = ipaddress.ip_interface(addr)
+        return iface.network if iface.version == 4 else None
+
+    removed = {v4_network(a) for a in current if a not in wanted} - {None}
+    swapped = removed & {v4_network(a) for a in wanted}
+    cycle = [a for a in current if v4_network(a) in swapped]
+    if not cycle:
+        return [], None
+    ops = []
+    dev = host.get(name)
+    others_v4 = [a for a in current if v4_network(a) is not None and a not in cycle]
+    gateway = dev.ip.gateway4 if dev is not None and not others_v4 else None
+    if gateway:
+        params = {"family": 4, "gateway": gateway}
+        ops.append(Operation(ROUTE_DEL, name, params, [Operation(ROUTE_REPLACE, name, params)]))
+    ops += [Operation(ADDR_DEL, name, {"address": a}, [Operation(ADDR_ADD, name, {"address": a})]) for a in cycle]
+    return ops, gateway
+
+
 def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, admin_up) -> list:
-    """MTU, admin state, new addresses, default routes, static routes (plan_routes.py), then old addresses go.
+    """MTU, admin state, new addresses, default routes, static routes (plan_routes.py), then old addresses go
+    (but an IPv4 subnet whose address changes is emptied before its new address comes: _cycle_subnets).
 
     A device going down loses its IPv6 addresses and default routes (and its
     static routes: plan_routes.keep_routes), and coming up does not bring them
@@ -162,7 +195,13 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
         ops.append(Operation.setting(name, "mtu", mtu, current_mtu))
     if admin_up is not None and admin_up != current_up:
         ops.append(Operation.setting(name, "up", admin_up, current_up))
-    removals = []
+    removals, regain = [], None
+    if ip.addresses is not None and current is not None:
+        cycled, regain = _cycle_subnets(host, name, current_addresses, ip.addresses)
+        if cycled:
+            ops += cycled
+            host = predict(host, cycled)
+            current_addresses = list(host.get(name).ip.addresses or [])
     if ip.addresses is not None:
         for addr in ip.addresses:
             if addr not in current_addresses:
@@ -172,6 +211,8 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
                 removals.append(Operation(ADDR_DEL, name, {"address": addr}, [Operation(ADDR_ADD, name, {"address": addr})]))
     for family in (4, 6):
         gw = getattr(ip, f"gateway{family}")
+        if family == 4 and gw is None and regain:
+            gw = regain   # the gateway the cycle took down with the device's last IPv4 address comes back
         if gw is not None:
             ops += _route_ops(host, name, family, gw)
     up = admin_up if admin_up is not None else current_up
