@@ -32,8 +32,6 @@ from test_routes_rollback import REBUILD, STORAGE  # noqa: E402  pylint: disable
 pytestmark = [pytest.mark.kernel]
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: the rollback of an address moved inside its subnet deletes the "
-                                       "restored address with the primary; the rollback fails, routes lost")
 def test_rollback_of_an_address_moved_inside_its_subnet_restores_it_and_the_routes(host):
     iproute(host.ns, STORAGE)
     before = host.state()
@@ -45,8 +43,6 @@ def test_rollback_of_an_address_moved_inside_its_subnet_restores_it_and_the_rout
     assert state_diff(before, host.state()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: one snapshot route with its gateway out of reach refuses the "
-                                       "whole rollback; the rebuilt bridge stays bare")
 def test_a_snapshot_route_with_an_unreachable_gateway_does_not_stop_the_rest_of_the_rollback(host):
     iproute(host.ns, STORAGE + [
         "ip address add 203.0.113.10/24 dev vmbr1",
@@ -63,8 +59,6 @@ def test_a_snapshot_route_with_an_unreachable_gateway_does_not_stop_the_rest_of_
     assert "10.40.0.0/16" in str(back.get("warnings")) + str(back.get("msg")), back
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: the watchdog's rollback is refused the same way by one snapshot "
-                                       "route with its gateway out of reach")
 def test_the_watchdog_restores_the_bridge_despite_a_snapshot_route_out_of_reach(host):
     iproute(host.ns, STORAGE + [
         "ip address add 203.0.113.10/24 dev vmbr1",

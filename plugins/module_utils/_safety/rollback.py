@@ -57,6 +57,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan i
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_mode_leftovers
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_host import plan_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import reachable
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import route_delete
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import converge
 
@@ -308,6 +309,31 @@ def _route_claim(route, host: tuple, snapshot_routes: dict):
     return None
 
 
+def _unrestorable_routes(desired: HostNetwork, current: HostNetwork) -> list:
+    """Take out of `desired` the snapshot's routes the kernel would refuse to add again, and say which.
+
+    The kernel keeps a route whose gateway an address change left out of
+    reach, but refuses to add one. A snapshot may hold such a route; when
+    the change deleted it (with its device, say), the rest of the way back
+    must not be refused for it (plan_routes checks every route it adds): it
+    is left out, and named. One the kernel still holds stays as it is.
+    """
+    lost = []
+    for dev in desired.devices.values():
+        now = current.get(dev.name)
+        held = {r.key(): r for r in (now.ip.routes or [])} if now is not None else {}
+        keep = []
+        for route in dev.ip.routes or []:
+            if reachable(route, dev.ip.addresses) or (route.key() in held and held[route.key()].satisfies(route)):
+                keep.append(route)
+            else:
+                lost.append(f"{dev.name}: route '{route.text(dev.name)}' of the snapshot is not restored: its gateway "
+                            f"is outside every address {dev.name} had, and the kernel refuses to add such a route")
+        if dev.ip.routes is not None:
+            dev.ip.routes = keep
+    return lost
+
+
 def _stray_routes(current: HostNetwork, snapshot: HostNetwork, names: set, kept: dict) -> list:
     """Deletes of the static routes on devices in scope that the snapshot does not have on that device.
 
@@ -445,7 +471,10 @@ def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatc
     given, taken = _give_back(future, snapshot, names, kept, guests)
     operations += given
     future = Plan(given).predict(future)
-    rebuilt = plan_host(future, _desired(snapshot, names - set(removed), guests), guests)
+    desired = _desired(snapshot, names - set(removed), guests)
+    lost = _unrestorable_routes(desired, future)
+    rebuilt = plan_host(future, desired, guests)
+    rebuilt.warnings += lost
     operations += rebuilt.operations
     future = rebuilt.predict(future)
     routes = _extra_routes(future, snapshot, names)
