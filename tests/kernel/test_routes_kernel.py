@@ -83,7 +83,7 @@ def test_routes_netsafe_does_not_manage_are_read_apart(netns):
     others = {(route.dst, why) for route, why in snap.other_routes["d1"]}
     assert others == {("10.30.0.0/16", "proto dhcp"), ("10.31.0.0/16", "proto bird"),
                       ("10.32.0.0/16", "a multipath route"),
-                      ("10.33.0.0/16", "a route with a source address, type of service or encapsulation")}
+                      ("10.33.0.0/16", "a route with source address 192.0.2.10")}
     assert {r.dst for r in snap.host.get("d1").ip.routes} == {r.dst for r in EXPECTED if r.family == 4}
 
 

@@ -27,7 +27,6 @@ def test_the_kernel_deletes_a_route_whose_source_address_goes(netns):
     assert "10.60.0.0/16" not in ip("route", "show", "table", "all", ns=netns).stdout
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: a src route is deleted by an address change without refusal or warning")
 def test_moving_the_address_names_the_src_route_it_loses(netns):
     fresh_namespace(netns, VMBR1)
     result = run_module("net_bridge", dict(name="vmbr1", namespace=netns, addresses=["198.51.100.10/24"]))

@@ -11,13 +11,15 @@ neither the forward plan nor its undo would bring them back.
 from __future__ import annotations
 
 import copy
+import ipaddress
+
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import (
     dropped_by, has_ipv4, reachable,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
-    STATIC_ROUTE_ADD, STATIC_ROUTE_CHANGE, STATIC_ROUTE_DEL, STATIC_ROUTE_VERBS, Operation,
+    ADDR_DEL, LINK_DEL, STATIC_ROUTE_ADD, STATIC_ROUTE_CHANGE, STATIC_ROUTE_DEL, STATIC_ROUTE_VERBS, Operation,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import apply_op
 
@@ -94,6 +96,23 @@ def plan_device_routes(host, name: str, current, routes, addresses, up) -> tuple
     return changes, deletes
 
 
+def _sources_lost(state, others_left: dict, op) -> list:
+    """Problems for the routes with a source address (kinds/route.py SourcedRoute) that `op` just took from the
+    host (`state` is after it): the kernel deletes them with that address. Taken out of `others_left`."""
+    if op.action not in (ADDR_DEL, LINK_DEL):
+        return []
+    held = {ipaddress.ip_interface(a).ip for d in state.devices.values() for a in d.ip.addresses or []}
+    problems = []
+    for name, found in others_left.items():
+        gone = [(r, why) for r, why in found if getattr(r, "src", None) and ipaddress.ip_address(r.src) not in held]
+        problems += [(f"{name}: route '{r.text(name)} src {r.src}' ({why}) is not managed by netsafe, and the kernel "
+                      f"would delete it with its source address at '{op.command()}'",
+                      "Remove the route first, or keep that address") for r, why in gone]
+        if gone:
+            others_left[name] = [item for item in found if item not in gone]
+    return problems
+
+
 def keep_routes(plan, host, other_routes: dict):
     """`plan` with the routes the kernel would drop on its way kept, or a ValidationError naming them.
 
@@ -157,6 +176,7 @@ def keep_routes(plan, host, other_routes: dict):
                 out[at:at] = [route_delete(name, r) for r in dropped]
                 first_touch = {d: i + len(dropped) if i >= at and d != name else i for d, i in first_touch.items()}
             pending.update({(name, r.key()): (op, r) for r in dropped})
+        problems += _sources_lost(state, others_left, op)
         out.append(op)
     for (name, _key), (dropping, route) in sorted(pending.items(), key=lambda item: item[0][0]):
         dev = state.get(name)

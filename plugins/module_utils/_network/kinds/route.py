@@ -164,6 +164,14 @@ class Route:
         return cls(**{name: data.get(name) for name in ROUTE_FIELDS})
 
 
+@dataclass
+class SourcedRoute(Route):
+    """A route with a preferred source address (`ip route ... src`): never changed by netsafe (read.Snapshot's
+    other_routes), and deleted by the kernel with the address it names, on whichever device that is."""
+
+    src: str | None = None
+
+
 def table_number(table):
     """A routing table as its number (None: main), or None when it is not one netsafe can manage."""
     if table is None:
@@ -278,6 +286,10 @@ class RouteDump:
             why = "a route through a nexthop object"
         elif not managed_protocol(proto):
             why = f"proto {route.proto}"
+        elif nl.RTA_PREFSRC in attrs and not (src_len or tos or nl.RTA_VIA in attrs or nl.RTA_ENCAP in attrs):
+            src = str(ipaddress.ip_address(bytes(attrs[nl.RTA_PREFSRC])))
+            route = SourcedRoute(**route.__dict__, src=src)
+            why = f"a route with source address {src}"
         elif src_len or tos or any(kind in attrs for kind in _FOREIGN_ATTRS):
             why = "a route with a source address, type of service or encapsulation"
         if why is None:
