@@ -18,7 +18,6 @@ def test_net_nic_takes_routes():
     assert "routes" in net_nic.ARGUMENT_SPEC
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: docs/net_nic.md has no routes option and calls routes unmodelled")
 def test_the_page_lists_routes_and_no_longer_says_they_are_not_modelled():
     assert "| `routes` |" in PAGE
     assert "not in the model yet" not in PAGE
@@ -27,7 +26,6 @@ def test_the_page_lists_routes_and_no_longer_says_they_are_not_modelled():
 CHANGE_WINDOW = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "change_window.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: change_window.md still says static routes are not snapshotted")
 def test_change_window_page_no_longer_says_static_routes_are_left_out_of_the_snapshot():
     """tests/checkpoint/test_routes_rollback.py (and test_rvop_move_rollback.py) show the rollback restores them."""
     text = " ".join(CHANGE_WINDOW.split())
