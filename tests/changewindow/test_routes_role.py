@@ -1,11 +1,12 @@
 """The change_window role brings back a bridge's static routes when its probes fail (issue 25, "Done when").
 
-In the SSH lab, hv's vmbr1 (on eno2, the switch's second port) carries the storage network: 198.51.100.10/24
-and two static routes through a storage host at 198.51.100.1 on the switch's segment, 10.20.0.0/16 in the main table (proto boot, as
-ifupdown2's `post-up ip route add` makes it) and a default route in table 100 (proto static). The storage host
-answers for 10.20.0.1 and knows no other way back, so only vmbr1's route reaches it. The window removes vmbr1's routes and address and then vmbr1 itself; its probe of
-10.20.0.1 (what the storage route reaches: the default ICMP probe of the gateway on vmbr0 would not notice)
-fails, and the role rolls back. The complete dump (routes of every table) must equal the one before.
+In the SSH lab, hv's vmbr1 (on eno2, the switch's second port) carries the storage network:
+198.51.100.10/24 and two static routes through a storage host at 198.51.100.1 on the switch's segment,
+10.20.0.0/16 in the main table (proto boot, as ifupdown2's `post-up ip route add` makes it) and a default route
+in table 100 (proto static). The storage host answers for 10.20.0.1 and knows no other way back, so only vmbr1's
+route reaches it. The window removes vmbr1's routes and address and then vmbr1 itself; its probe of 10.20.0.1
+(what the storage route reaches: the default ICMP probe of the gateway on vmbr0 would not notice) fails, and the
+role rolls back. The complete dump (routes of every table) must equal the one before.
 """
 from __future__ import annotations
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import pathlib
 
-import pytest
-
 from ansible_collections.netsafe.hypervisor.plugins.modules import net_nic
 
 PAGE = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "net_nic.md").read_text(encoding="utf-8")
