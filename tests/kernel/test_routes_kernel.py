@@ -72,6 +72,18 @@ def test_read_gives_every_field_of_both_families_and_every_table(netns):
     assert snap.other_routes == {}
 
 
+def test_a_default_route_of_proto_kernel_is_the_gateway_as_ifupdown2_makes_it(netns):
+    """ifupdown2 adds a stanza's `gateway` as `proto kernel` (found by the power-cut lane: a read that skipped
+    every proto kernel route lost the host's gateway, and the role's default probes had nothing to probe)."""
+    lab(netns)
+    ip("route", "add", "default", "via", "192.0.2.1", "proto", "kernel", ns=netns)
+    ip("-6", "route", "add", "default", "via", "2001:db8:1::1", "proto", "kernel", ns=netns)
+    snap = read(netns)
+    d1 = snap.host.get("d1")
+    assert (d1.ip.gateway4, d1.ip.gateway6) == ("192.0.2.1", "2001:db8:1::1")
+    assert snap.other_routes == {}
+
+
 def test_routes_netsafe_does_not_manage_are_read_apart(netns):
     lab(netns, v6=False)
     iproute(netns, ["ip route add 10.30.0.0/16 via 192.0.2.250 dev d1 proto dhcp",

@@ -257,8 +257,11 @@ class RouteDump:
         """Sort one RTM_NEWROUTE message into the three maps."""
         family, dst_len, src_len, tos, table, proto, _scope, rtype, flags = nl.RTMSG.unpack_from(body)
         version = _FAMILIES.get(family)
-        if version is None or table == RT_TABLE_LOCAL or proto == nl.RTPROT_KERNEL or rtype != nl.RTN_UNICAST:
-            return  # other families, the local table, connected prefixes, blackholes: no device's to lose
+        if version is None or table == RT_TABLE_LOCAL or rtype != nl.RTN_UNICAST or (proto == nl.RTPROT_KERNEL
+                                                                                     and dst_len):
+            # Other families, the local table, blackholes, connected prefixes: no device's to lose. A default
+            # route of proto kernel is read on: ifupdown2 makes the `gateway` of a stanza so (a gateway4/6).
+            return
         attrs = nl.parse_attrs(body, header_size, len(body), _ROUTE_ATTRS)
         if nl.RTA_TABLE in attrs:
             table = nl.as_u32(attrs[nl.RTA_TABLE])
