@@ -114,6 +114,18 @@ class Operation:
         return cls(action, device, {"route": route.to_dict()}, inverse)
 
     @classmethod
+    def address(cls, action: str, device: str, address: str) -> Operation:
+        """ADDR_ADD or ADDR_DEL of `address` on `device`; the undo is the other one."""
+        undo = ADDR_DEL if action == ADDR_ADD else ADDR_ADD
+        return cls(action, device, {"address": address}, [cls(undo, device, {"address": address})])
+
+    @classmethod
+    def gateway_removal(cls, device: str, family: int, gateway: str) -> Operation:
+        """Delete `device`'s default route of `family` via `gateway`; the undo puts it back."""
+        params = {"family": family, "gateway": gateway}
+        return cls(ROUTE_DEL, device, params, [cls(ROUTE_REPLACE, device, params)])
+
+    @classmethod
     def setting(cls, device: str, key: str, new, old) -> Operation:
         """Set one attribute of `device` to `new`; the undo sets it back to `old`."""
         return cls(LINK_SET, device, {key: new}, [cls(LINK_SET, device, {key: old})])

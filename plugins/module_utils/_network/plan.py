@@ -17,6 +17,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import kind_of
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE_PORT
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import gateway_on_link
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, HostNetwork, IpConfig, Vlan, is_loopback, name_problem,
 )
@@ -71,12 +72,13 @@ def gateway_problems(name: str, desired_ip: IpConfig, current, admin_up) -> list
     problems = []
     addresses = desired_ip.addresses if desired_ip.addresses is not None else (
         current.ip.addresses if current is not None else [])
-    networks = []
+    valid = []
     for addr in addresses or []:
         try:
-            networks.append(ipaddress.ip_interface(addr).network)
+            ipaddress.ip_interface(addr)
         except ValueError:
-            pass
+            continue
+        valid.append(addr)
     for key in ("gateway4", "gateway6"):
         gw = getattr(desired_ip, key)
         if gw is None:
@@ -88,9 +90,8 @@ def gateway_problems(name: str, desired_ip: IpConfig, current, admin_up) -> list
             gw_ip = ipaddress.ip_address(gw)
         except ValueError:
             continue
-        if not (gw_ip.version == 6 and gw_ip.is_link_local   # fe80::1 is on every up link (kinds/route.py)
-                or any(gw_ip in net for net in networks if net.version == gw_ip.version)):
-            have = ", ".join(a for a in addresses or [] if ipaddress.ip_interface(a).version == gw_ip.version) or "none"
+        if not gateway_on_link(gw_ip, valid):
+            have = ", ".join(a for a in valid if ipaddress.ip_interface(a).version == gw_ip.version) or "none"
             problems.append(f"{key}: {gw} is not inside any IPv{gw_ip.version} address of {name} ({have}); "
                             f"the kernel could not reach it")
     return problems
@@ -100,10 +101,9 @@ def flushed_on_down(current) -> list:
     """Deletes of what the kernel drops when `current` goes down and does not give back when it comes up: its
     default routes and IPv6 addresses. Planned before the device goes down, so that the undo, newest first,
     brings the device up and only then puts them back (and the prediction shows them gone)."""
-    ops = [Operation(ROUTE_DEL, current.name, {"family": family, "gateway": gateway},
-                     [Operation(ROUTE_REPLACE, current.name, {"family": family, "gateway": gateway})])
+    ops = [Operation.gateway_removal(current.name, family, gateway)
            for family, gateway in ((4, current.ip.gateway4), (6, current.ip.gateway6)) if gateway]
-    return ops + [Operation(ADDR_DEL, current.name, {"address": a}, [Operation(ADDR_ADD, current.name, {"address": a})])
+    return ops + [Operation.address(ADDR_DEL, current.name, a)
                   for a in current.ip.addresses or [] if ":" in a]
 
 
@@ -158,9 +158,8 @@ def _cycle_subnets(host: HostNetwork, name: str, current: list, wanted: list) ->
     others_v4 = [a for a in current if v4_network(a) is not None and a not in cycle]
     gateway = dev.ip.gateway4 if dev is not None and not others_v4 else None
     if gateway:
-        params = {"family": 4, "gateway": gateway}
-        ops.append(Operation(ROUTE_DEL, name, params, [Operation(ROUTE_REPLACE, name, params)]))
-    ops += [Operation(ADDR_DEL, name, {"address": a}, [Operation(ADDR_ADD, name, {"address": a})]) for a in cycle]
+        ops.append(Operation.gateway_removal(name, 4, gateway))
+    ops += [Operation.address(ADDR_DEL, name, a) for a in cycle]
     return ops, gateway
 
 
@@ -205,10 +204,10 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
     if ip.addresses is not None:
         for addr in ip.addresses:
             if addr not in current_addresses:
-                ops.append(Operation(ADDR_ADD, name, {"address": addr}, [Operation(ADDR_DEL, name, {"address": addr})]))
+                ops.append(Operation.address(ADDR_ADD, name, addr))
         for addr in current_addresses:
             if addr not in ip.addresses:
-                removals.append(Operation(ADDR_DEL, name, {"address": addr}, [Operation(ADDR_ADD, name, {"address": addr})]))
+                removals.append(Operation.address(ADDR_DEL, name, addr))
     for family in (4, 6):
         gw = getattr(ip, f"gateway{family}")
         if family == 4 and gw is None and regain:

@@ -16,7 +16,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
     BOND_NEEDS_DOWN, BOND_OPTIONS, DEFAULT_BOND_MODE, Bond, HostNetwork, bond_options_for_mode,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
-    ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation,
+    ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, Operation,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
     Plan, checked, deletable, device_problems, gateway_problems, member_problem, plan_delete, plan_mtu_ip_state,
@@ -72,7 +72,7 @@ def _enslave(host: HostNetwork, slave: str, bond: str, take_over: bool) -> list:
         ops.append(Operation.setting(slave, "master", None, dev.master))
     if take_over:
         for addr in dev.ip.addresses or []:
-            ops.append(Operation(ADDR_DEL, slave, {"address": addr}, [Operation(ADDR_ADD, slave, {"address": addr})]))
+            ops.append(Operation.address(ADDR_DEL, slave, addr))
     if dev.up:
         ops.append(Operation.setting(slave, "up", False, True))  # the kernel refuses to enslave an up device
     ops.append(Operation.setting(slave, "master", bond, None))

@@ -49,7 +49,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
     Bond, Bridge, GuestMatcher, HostNetwork, Vlan, firewall_link, firewall_peer, firewalled_guest, hypervisor_bridge,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
-    ADDR_ADD, ADDR_DEL, ROUTE_DEL, ROUTE_REPLACE, Operation,
+    ADDR_DEL, Operation,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import (
     Plan, plan_delete, port_options_of, port_settings, vlan_users,
@@ -132,9 +132,19 @@ class RollbackPlan(Plan):
     refuses_lost_routes = False
 
     def __init__(self, operations, warnings, left):
-        super().__init__(operations, list(warnings) + [f"{item['device']} left in place: {item['reason']}"
-                                                       for item in left])
+        super().__init__(operations, list(warnings) + [left_warning(item) for item in left])
         self.left = left
+
+
+def left_warning(item: dict) -> str:
+    """The warning of one `left` entry (RollbackPlan)."""
+    return f"{item['device']} left in place: {item['reason']}"
+
+
+def warnings_beyond_left(warnings, left) -> list:
+    """A rollback's warnings but those that only repeat its `left` entries (which its record carries apart)."""
+    repeated = {left_warning(item) for item in left}
+    return [w for w in warnings if w not in repeated]
 
 
 def _plural(names: list, one: str) -> str:
@@ -271,8 +281,7 @@ def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict,
         for family in (4, 6):
             gateway = getattr(dev.ip, f"gateway{family}")
             if gateway and (name in names or gateway_owner.get(family) in names):
-                params = {"family": family, "gateway": gateway}
-                ops.append(Operation(ROUTE_DEL, name, params, [Operation(ROUTE_REPLACE, name, params)]))
+                ops.append(Operation.gateway_removal(name, family, gateway))
                 what.append(f"default route via {gateway}")
         for route in dev.ip.routes or []:
             why = _route_claim(route, own, snapshot_routes)
@@ -282,7 +291,7 @@ def _give_back(host: HostNetwork, snapshot: HostNetwork, names: set, kept: dict,
         for address in dev.ip.addresses or []:
             claim = _claim(address, own)
             if claim:
-                ops.append(Operation(ADDR_DEL, name, {"address": address}, [Operation(ADDR_ADD, name, {"address": address})]))
+                ops.append(Operation.address(ADDR_DEL, name, address))
                 what.append(f"address {address} ({claim})")
         for port in host.ports_of(name):
             was = snapshot.get(port.name)
@@ -384,8 +393,7 @@ def _extra_routes(host: HostNetwork, snapshot: HostNetwork, names: set) -> list:
         for dev in sorted(host.devices.values(), key=lambda d: d.name):
             gateway = getattr(dev.ip, key)
             if gateway and not wanted and dev.name in names:
-                params = {"family": family, "gateway": gateway}
-                ops.append(Operation(ROUTE_DEL, dev.name, params, [Operation(ROUTE_REPLACE, dev.name, params)]))
+                ops.append(Operation.gateway_removal(dev.name, family, gateway))
     return ops
 
 

@@ -22,7 +22,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlin
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.rollback import in_scope, roll_back
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.rollback import in_scope, roll_back, warnings_beyond_left
 
 
 UNWRITTEN_KEPT = 1000     # log lines a process keeps while its log cannot be written (the oldest go first)
@@ -285,7 +285,7 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
             continue
         commands += result["commands"]
         left = result["left"]
-        warnings = [w for w in result.get("warnings", []) if not any(w.startswith(f"{i['device']} left in place") for i in left)]
+        warnings = warnings_beyond_left(result.get("warnings", []), left)
         break
     else:
         kept = store.keep_failed(record)   # its snapshot, so that the operator can try again (failed_advice)
