@@ -168,64 +168,20 @@ diff:
   type: dict
 """
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import BOND_ENUMS, Bond
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
-    DEVICE_ARGS, NETWORK_ARGS, admin_up, check_names, converge_task, desired_ip, desired_mac, refuse_present_options,
-    run_network_module,
+    NETWORK_ARGS, converge_task, run_network_module,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond, plan_bond_absent
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import bond_view
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import BondRequest
 
-BOND_OPTION_ARGS = dict(
-    mode=dict(type="str", choices=list(BOND_ENUMS["mode"])),
-    miimon=dict(type="int"),
-    updelay=dict(type="int"),
-    downdelay=dict(type="int"),
-    lacp_rate=dict(type="str", choices=list(BOND_ENUMS["lacp_rate"])),
-    xmit_hash_policy=dict(type="str", choices=list(BOND_ENUMS["xmit_hash_policy"])),
-    primary=dict(type="str"),
-    ad_select=dict(type="str", choices=list(BOND_ENUMS["ad_select"])),
-    arp_interval=dict(type="int"),
-    arp_ip_target=dict(type="list", elements="str"),
-    min_links=dict(type="int"),
-)
-
-ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    ports=dict(type="list", elements="str", aliases=["slaves"]),
-    take_over_ports=dict(type="bool", default=False, aliases=["take_over_slaves"]),
-    **BOND_OPTION_ARGS,
-    **DEVICE_ARGS,
-    **NETWORK_ARGS,
-)
-# What describes a bond that is to exist; refused with state=absent.
-PRESENT_OPTIONS = ("ports", "take_over_ports") + tuple(BOND_OPTION_ARGS) + tuple(DEVICE_ARGS)
-
-
-def desired_bond(params: dict) -> Bond:
-    options = {key: params[key] for key in BOND_OPTION_ARGS}
-    bond = Bond(name=params["name"], mtu=params["mtu"], mac=desired_mac(params), ip=desired_ip(params), **options)
-    return bond.validate()
+ARGUMENT_SPEC = dict(**BondRequest.SPEC, **NETWORK_ARGS)
 
 
 def run(module) -> dict:
-    params = module.params
-    name = params["name"]
-    check_names({"name": name, "ports": params["ports"], "primary": params["primary"]})
-    if params["state"] == "absent":
-        refuse_present_options(params, PRESENT_OPTIONS, "bond")
-
-        def planner(snapshot):
-            return plan_bond_absent(snapshot.host, name)
-    else:
-        desired = desired_bond(params)
-        up = admin_up(params)
-
-        def planner(snapshot):
-            return plan_bond(snapshot.host, desired, params["ports"], up, params["take_over_ports"])
-
-    return converge_task(module, planner, lambda host: bond_view(host, name))
+    request = BondRequest(module.params)
+    guests = GuestMatcher(module.params["guest_patterns"])
+    return converge_task(module, lambda snapshot: request.plan(snapshot.host, guests),
+                         lambda host: request.view(host, guests), guests)
 
 
 def main():

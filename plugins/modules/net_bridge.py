@@ -282,94 +282,20 @@ diff:
   type: dict
 """
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE, BRIDGE_PORT
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Bridge, GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
-    DEVICE_ARGS, NETWORK_ARGS, admin_up, check_names, converge_task, desired_ip, desired_mac, refuse_present_options,
-    run_network_module,
+    NETWORK_ARGS, converge_task, run_network_module,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import (
-    plan_bridge, plan_bridge_absent,
-)
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import bridge_view
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import BridgeRequest
 
-ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    ports=dict(type="list", elements="str"),
-    stp=dict(type="bool"),
-    forward_delay=dict(type="float"),
-    vlan_filtering=dict(type="bool"),
-    ageing_time=dict(type="float"),
-    mcast_snooping=dict(type="bool"),
-    hello_time=dict(type="float"),
-    max_age=dict(type="float"),
-    priority=dict(type="int"),
-    port_options=dict(type="list", elements="dict", options=dict(
-        port=dict(type="str", required=True),
-        cost=dict(type="int"),
-        priority=dict(type="int"),
-    )),
-    port_vlans=dict(type="list", elements="dict", options=dict(
-        port=dict(type="str", required=True),
-        pvid=dict(type="int"),
-        untagged=dict(type="list", elements="str", default=[]),
-        tagged=dict(type="list", elements="str", default=[]),
-    )),
-    detach_guests=dict(type="bool", default=False),
-    **DEVICE_ARGS,
-    **NETWORK_ARGS,
-)
-# What describes a bridge that is to exist; refused with state=absent.
-PRESENT_OPTIONS = ("ports", "port_vlans", "port_options") + BRIDGE.names + tuple(DEVICE_ARGS)
-
-
-def desired_bridge(params: dict) -> Bridge:
-    """The Bridge the task asks for (its kind's options by their names, kinds/bridge.py); raises ValidationError
-    naming each bad option."""
-    bridge = Bridge(name=params["name"], mtu=params["mtu"], mac=desired_mac(params), ip=desired_ip(params),
-                    **{name: params[name] for name in BRIDGE.names})
-    return bridge.validate()
-
-
-def desired_port_options(entries) -> dict:
-    """{port: {port_cost, port_priority}} from the `port_options` entries; a port listed twice is refused."""
-    out: dict = {}
-    for entry in entries or []:
-        if entry["port"] in out:
-            raise ValidationError([f"port_options: {entry['port']!r} is listed twice"])
-        out[entry["port"]] = {attr.name: entry[attr.word] for attr in BRIDGE_PORT.attrs}
-    return out
+ARGUMENT_SPEC = dict(**BridgeRequest.SPEC, **NETWORK_ARGS)
 
 
 def run(module) -> dict:
-    params = module.params
-    name = params["name"]
-    check_names({"name": name, "ports": params["ports"],
-                 "port_vlans.port": [entry["port"] for entry in params["port_vlans"] or []],
-                 "port_options.port": [entry["port"] for entry in params["port_options"] or []]})
-    guests = GuestMatcher(params["guest_patterns"])
-    if params["state"] == "absent":
-        refuse_present_options(params, PRESENT_OPTIONS, "bridge")
-
-        def planner(snapshot):
-            return plan_bridge_absent(snapshot.host, name, guests, params["detach_guests"])
-    else:
-        if params["detach_guests"]:
-            raise ValidationError(["detach_guests: only applies to state=absent (accepting that deleting the bridge "
-                                   "cuts its guests off); remove it from this task"])
-        desired = desired_bridge(params)
-        port_vlans = vlans.memberships(params["port_vlans"])
-        port_options = desired_port_options(params["port_options"])
-        up = admin_up(params)
-
-        def planner(snapshot):
-            return plan_bridge(snapshot.host, desired, params["ports"], up, guests, port_vlans,
-                               port_options=port_options or None)
-
-    return converge_task(module, planner, lambda host: bridge_view(host, name, guests), guests)
+    request = BridgeRequest(module.params)
+    guests = GuestMatcher(module.params["guest_patterns"])
+    return converge_task(module, lambda snapshot: request.plan(snapshot.host, guests),
+                         lambda host: request.view(host, guests), guests)
 
 
 def main():

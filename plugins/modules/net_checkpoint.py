@@ -229,7 +229,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module
     NETWORK_ARGS, check_names, run_network_module, task_writer,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import probes, watchdog, window
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, probes, window
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["armed", "confirmed", "rolled_back", "query"], default="query"),
@@ -242,17 +242,13 @@ ARGUMENT_SPEC = dict(
     root=dict(type="path", default="/"),
     **NETWORK_ARGS,
 )
-WATCHDOG_START = 60  # seconds a new watchdog may take to report ready (a slow or emulated host)
+WATCHDOG_START = arming.WATCHDOG_START
 
 
 def _validate(params) -> None:
     problems = []
     if params["state"] == "armed":
-        if not 5 <= params["timeout"] <= 86400:
-            problems.append(f"timeout: {params['timeout']} is out of range; allowed 5-86400 seconds")
-        if not 0 <= params["gate_settle"] <= 3600:
-            problems.append(f"gate_settle: {params['gate_settle']} is out of range; allowed 0-3600 seconds")
-        problems += probes.probe_problems(params["probes"])
+        problems += arming.arm_problems(params["timeout"], params["gate_settle"], params["probes"])
     if params["state"] == "confirmed" and not params["id"]:
         problems.append("id: required with state=confirmed; give the id that state=armed returned")
     if problems:
@@ -280,29 +276,9 @@ def arm(module, store: cp.Store) -> dict:
     guests = GuestMatcher(params["guest_patterns"])
     if module.check_mode:
         return would_arm(module, store, guests)
-    with store:
-        record = store.load()
-        if record is not None:
-            window.refuse_second(store, record)
-        window.refuse_after_failure(store)
-        with task_writer(module).lock(params["namespace"]):   # never another writer's half-made change
-            host = window.snapshot(params["namespace"], guests)
-        record = window.new_record(params["namespace"], host, params["timeout"], params["devices"],
-                                   probes.normalize(params["probes"]), params["gate_settle"], params["guest_patterns"])
-        try:
-            store.save(record)
-            try:
-                record["watchdog"] = watchdog.spawn(store, record, params["root"], params["watchdog"], WATCHDOG_START)
-            except BaseException:
-                store.finish(record, {"outcome": cp.DISCARDED, "at": time.time(), "by": "net_checkpoint",
-                                      "reason": "the watchdog did not start"})
-                raise
-            store.save(record)
-        except OSError as exc:   # a full or read-only disk: a checkpoint that cannot be kept is not armed
-            raise cp.CheckpointError(f"cannot arm: {exc.strerror or exc}; nothing was armed and the network was "
-                                     f"not touched") from None
-    window.log(store, f"{record['id']} armed for {params['timeout']} s, watchdog {record['watchdog']['kind']} "
-                      f"pid {record['watchdog']['pid']}")
+    record = arming.arm(store, task_writer(module), params["guest_patterns"], params["timeout"], params["devices"],
+                        probes.normalize(params["probes"]), params["gate_settle"], params["root"], params["watchdog"],
+                        WATCHDOG_START)
     result = {"changed": True, "armed": True, "checkpoint": cp.describe(record, time.time()), "last": store.last()}
     if record["watchdog"].get("fallback"):
         result["warnings"] = [f"watchdog: {record['watchdog']['fallback']}"]

@@ -111,33 +111,20 @@ diff:
   type: dict
 """
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, Nic
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
-    DEVICE_ARGS, NETWORK_ARGS, admin_up, check_names, converge_task, desired_ip, desired_mac, run_network_module,
+    NETWORK_ARGS, converge_task, run_network_module,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_nic import plan_nic
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import nic_view
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import NicRequest
 
-ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    allow_default_route_loss=dict(type="bool", default=False),
-    **DEVICE_ARGS,
-    **NETWORK_ARGS,
-)
+ARGUMENT_SPEC = dict(**NicRequest.SPEC, **NETWORK_ARGS)
 
 
 def run(module) -> dict:
-    params = module.params
-    name = params["name"]
-    check_names({"name": name})
-    desired = Nic(name=name, mtu=params["mtu"], mac=desired_mac(params), ip=desired_ip(params)).validate()
-    guests = GuestMatcher(params["guest_patterns"])
-    up = admin_up(params)
-
-    def planner(snapshot):
-        return plan_nic(snapshot.host, desired, up, guests, params["allow_default_route_loss"])
-
-    return converge_task(module, planner, lambda host: nic_view(host, name), guests)
+    request = NicRequest(module.params)
+    guests = GuestMatcher(module.params["guest_patterns"])
+    return converge_task(module, lambda snapshot: request.plan(snapshot.host, guests),
+                         lambda host: request.view(host, guests), guests)
 
 
 def main():

@@ -126,53 +126,24 @@ diff:
   type: dict
 """
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Vlan, vlan_device_name
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
-    DEVICE_ARGS, NETWORK_ARGS, admin_up, check_names, converge_task, desired_ip, desired_mac, refuse_present_options,
-    run_network_module,
+    NETWORK_ARGS, converge_task, run_network_module,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_vlan import plan_vlan, plan_vlan_absent
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import vlan_view
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import VlanRequest
 
-ARGUMENT_SPEC = dict(
-    name=dict(type="str"),
-    parent=dict(type="str"),
-    vlan_id=dict(type="int"),
-    protocol=dict(type="str", choices=["802.1Q", "802.1ad"]),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    **DEVICE_ARGS,
-    **NETWORK_ARGS,
-)
-SPEC_RULES = dict(
-    required_if=[("state", "present", ("parent", "vlan_id")), ("state", "absent", ("name", "parent"), True)],
-    required_together=[("parent", "vlan_id")],
-)
+ARGUMENT_SPEC = dict(**VlanRequest.SPEC, **NETWORK_ARGS)
 
 
 def run(module) -> dict:
-    params = module.params
-    check_names({"name": params["name"], "parent": params["parent"]})
-    name = params["name"] or vlan_device_name(params["parent"], params["vlan_id"])
-    if params["state"] == "absent":
-        refuse_present_options(params, DEVICE_ARGS, "VLAN device")
-        expected = Vlan(name=name, parent=params["parent"], vlan_id=params["vlan_id"], protocol=params["protocol"])
-
-        def planner(snapshot):
-            return plan_vlan_absent(snapshot.host, name, expected)
-    else:
-        desired = Vlan(name=name, parent=params["parent"], vlan_id=params["vlan_id"],
-                       protocol=params["protocol"] or "802.1Q", mtu=params["mtu"], mac=desired_mac(params),
-                       ip=desired_ip(params)).validate()
-        up = admin_up(params)
-
-        def planner(snapshot):
-            return plan_vlan(snapshot.host, desired, up)
-
-    return converge_task(module, planner, lambda host: vlan_view(host, name))
+    request = VlanRequest(module.params)
+    guests = GuestMatcher(module.params["guest_patterns"])
+    return converge_task(module, lambda snapshot: request.plan(snapshot.host, guests),
+                         lambda host: request.view(host, guests), guests)
 
 
 def main():
-    run_network_module(ARGUMENT_SPEC, run, **SPEC_RULES)
+    run_network_module(ARGUMENT_SPEC, run, **VlanRequest.RULES)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ class NetsafeError(Exception):
     """
 
     host_changed = False
+    details: dict = {}   # more of the result a failed task returns (a window's probes and rollback)
 
 
 class ValidationError(NetsafeError):

@@ -14,10 +14,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import (
     DEFAULT_TIMEOUT, Writer, namespace_problem,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import Route
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    DEFAULT_GUEST_PATTERNS, GuestMatcher, IpConfig, name_problem, normalize_mac,
-)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import requests
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import DEFAULT_GUEST_PATTERNS, GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import converge
 
 # Mirrors plugins/doc_fragments/network.py.
@@ -27,71 +25,7 @@ NETWORK_ARGS = {
     "lock_timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
 }
 
-# Mirrors plugins/doc_fragments/device.py. No defaults: with state=absent a
-# given value is a mistake the module can only see when nothing fills it in.
-DEVICE_ARGS = {
-    "mtu": {"type": "int"},
-    "mac": {"type": "str"},
-    "addresses": {"type": "list", "elements": "str"},
-    "gateway4": {"type": "str"},
-    "gateway6": {"type": "str"},
-    "routes": {"type": "list", "elements": "dict", "options": {
-        "dst": {"type": "str", "required": True},
-        "via": {"type": "str"},
-        "table": {"type": "raw"},
-        "metric": {"type": "int"},
-        "onlink": {"type": "bool"},
-        "proto": {"type": "str", "choices": ["boot", "static"]},
-    }},
-    "admin_state": {"type": "str", "choices": ["up", "down"]},
-}
-
-
-def desired_ip(params: dict) -> IpConfig:
-    """The task's addresses, gateways and static routes (kinds/route.py; their problems name routes[i] and the field)."""
-    routes = params.get("routes")
-    return IpConfig(addresses=params["addresses"], gateway4=params["gateway4"], gateway6=params["gateway6"],
-                    routes=None if routes is None else [Route.from_dict(route) for route in routes])
-
-
-def desired_mac(params: dict):
-    """The `mac` option normalized, or None; a bad one is a ValidationError naming it."""
-    if params["mac"] is None:
-        return None
-    try:
-        return normalize_mac(params["mac"])
-    except ValueError as exc:
-        raise ValidationError([f"mac: {exc}"]) from None
-
-
-def admin_up(params: dict) -> bool:
-    """admin_state, up when omitted."""
-    return params["admin_state"] != "down"
-
-
-def check_names(named: dict) -> None:
-    """Hold every interface name a task gives ({option: name or list of names}) to the one rule, before any read.
-
-    The planners let a device the kernel already has keep whatever name it
-    has (a rollback must restore it); a task's own options never pass a name
-    that could glob in a written file or split a shown command.
-    """
-    problems = []
-    for param, value in named.items():
-        for name in value if isinstance(value, (list, tuple)) else [value]:
-            if name is not None:
-                problems += [p for p in (name_problem(name, param),) if p]
-    if problems:
-        raise ValidationError(problems)
-
-
-def refuse_present_options(params: dict, names, what: str) -> None:
-    """With state=absent, options that describe the device are a mistake: fail, naming them."""
-    given = [name for name in names if params.get(name) is not None and params.get(name) is not False]
-    if given:
-        verb, them = ("applies", "it") if len(given) == 1 else ("apply", "them")
-        raise ValidationError([f"state: absent deletes the {what}; {', '.join(given)} only {verb} with state=present. "
-                               f"Remove {them} from the task"])
+check_names = requests.check_names   # the one name rule, for modules that take device names but no request
 
 
 def task_writer(module) -> Writer:
@@ -126,7 +60,7 @@ def run_module(module, body) -> None:
         result = body()
     except NetsafeError as exc:
         # A failed change whose undo did not complete left the host changed: say so.
-        module.fail_json(msg=str(exc), changed=exc.host_changed)
+        module.fail_json(msg=str(exc), changed=exc.host_changed, **exc.details)
     except PermissionError as exc:
         module.fail_json(msg=f"permission denied talking to the kernel ({exc}); run the task as root (become: true)")
     except OSError as exc:

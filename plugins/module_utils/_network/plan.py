@@ -294,7 +294,7 @@ def known_name_problem(host: HostNetwork, name, param: str = "name"):
     create and write. A device that exists was accepted by the kernel, and a
     rollback or a restore must plan it back whatever another tool named it;
     the modules hold their own options to the allowlist before any planning
-    (module.check_names).
+    (requests.check_names).
     """
     return None if isinstance(name, str) and host.get(name) is not None else name_problem(name, param)
 

@@ -49,11 +49,22 @@ def converge(namespace, guests, planner, view, check_mode: bool, writer: Writer 
     return result
 
 
+def planned(netlink, guests, planner) -> tuple:
+    """(the host as read, the plan for it with the static routes the kernel would drop kept)."""
+    snapshot = read_host(netlink, guests)
+    return snapshot, keep_routes(planner(snapshot), snapshot.host, snapshot.other_routes)
+
+
+def preview(namespace, guests, planner) -> tuple:
+    """(snapshot, plan) without changing anything and without the lock: what check mode shows."""
+    with Netlink(namespace) as netlink:
+        return planned(netlink, guests, planner)
+
+
 def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
     """converge() itself, under the lock when it changes anything."""
     with Netlink(namespace) as netlink:
-        snapshot = read_host(netlink, guests)
-        plan = keep_routes(planner(snapshot), snapshot.host, snapshot.other_routes)
+        snapshot, plan = planned(netlink, guests, planner)
         before = view(snapshot.host)
         result = {"changed": bool(plan), "commands": plan.commands(namespace),
                   "operations": [op.to_dict() for op in plan.operations], "warnings": plan.warnings}
@@ -66,8 +77,7 @@ def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
             return result
         configurator = NetlinkConfigurator(netlink, snapshot.index_of)
         configurator.apply(plan.operations)
-        final = read_host(netlink, guests)
-        leftover = keep_routes(planner(final), final.host, final.other_routes)
+        final, leftover = planned(netlink, guests, planner)
         if leftover:
             undo_errors = configurator.undo(plan.operations)
             raise NotConverged(

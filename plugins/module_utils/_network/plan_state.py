@@ -1,0 +1,251 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""Planning a host's desired network as one change (net_state): many device requests, one plan, one undo.
+
+Each device still goes through its own planner (requests.py); what is new
+here is what only the whole request can say:
+
+- the order: a device after those it stands on, a deletion after what stood
+  on it and before what takes its parts (_steps);
+- take-overs: a bridge or bond may take a port from another master when the
+  request describes that master without it, or deletes it (_takeable);
+- moves: a device that becomes a port gives its addresses, default routes
+  and static routes to its new master, never keeping them (_moves), unless
+  the master's own entry says otherwise.
+
+Devices the request does not name are left alone.
+"""
+from __future__ import annotations
+
+import copy
+import ipaddress
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import gateway_on_link
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    GuestMatcher, HostNetwork, IpConfig, Vlan,
+)
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import ADDR_DEL, Operation
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_mtu_ip_state
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import plan_device_routes
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import Request
+
+
+class RoutesRequest(Request):
+    """The static routes of a device no other entry describes (net_state's top-level `routes`): exactly those."""
+
+    KIND = "routes"
+
+    def __init__(self, name: str, routes: list):
+        super().__init__({"name": name})
+        self.routes = routes
+
+    def plan(self, host, guests, take_over=()) -> Plan:
+        current = host.get(self.name)
+        if current is None:
+            raise ValidationError([f"routes: {self.name!r} does not exist and no entry of this task creates it"])
+        return Plan(plan_mtu_ip_state(host, self.name, current, None, IpConfig(routes=self.routes).normalized(), None))
+
+    def view(self, host, guests) -> dict:
+        dev = host.get(self.name)
+        return {"name": self.name, "present": dev is not None,
+                "routes": [route.to_dict() for route in (dev.ip.routes or [] if dev is not None else [])]}
+
+
+def _where(entries: dict, name: str) -> str:
+    return " and ".join(entries[name])
+
+
+def request_problems(host: HostNetwork, requests: list, places: dict) -> list:
+    """What the request contradicts in itself: a device twice, a port of two masters, a deleted device still used."""
+    problems = []
+    seen: dict = {}
+    for place, request in zip(places, requests):
+        seen.setdefault(request.name, []).append(place)
+    problems += [f"{_where(seen, name)} all describe {name!r}; describe each device once"
+                 for name, where in sorted(seen.items()) if len(where) > 1]
+    masters: dict = {}
+    for place, request in zip(places, requests):
+        for port in request.ports or []:
+            masters.setdefault(port, []).append(f"{place} ({request.name})")
+    problems += [f"{port!r} is a port in {' and '.join(where)}; a device has one master"
+                 for port, where in sorted(masters.items()) if len(where) > 1]
+    absent = {r.name: place for place, r in zip(places, requests) if not r.present}
+    for place, request in zip(places, requests):
+        for used in request.uses() if request.present else []:
+            if used in absent:
+                problems.append(f"{place} ({request.name}) stands on {used!r}, which {absent[used]} deletes")
+    return problems
+
+
+def _described_without(by_name: dict, master: str, port: str) -> bool:
+    """The request deletes `master`, or describes it with a port list that leaves `port` out."""
+    request = by_name.get(master)
+    if request is None:
+        return False
+    return not request.present or (request.ports is not None and port not in request.ports)
+
+
+def _takeable(host: HostNetwork, request: Request, by_name: dict) -> list:
+    """Ports of `request` it may take: free ones, and those whose master the request describes without them."""
+    out = []
+    for port in request.ports or []:
+        dev = host.get(port)
+        master = getattr(dev, "master", None)
+        if dev is not None and (master in (None, request.name) or _described_without(by_name, master, port)):
+            out.append(port)
+    return out
+
+
+def _steps(host: HostNetwork, requests: list) -> list:
+    """The requests in the order they are planned: deletions as early as they may be, each device after those it
+    stands on. A cycle is a ValidationError naming it."""
+    by_name = {r.name: r for r in requests}
+    after: dict = {r.name: set() for r in requests}   # name -> names that must come before it
+
+    def before(first, then):
+        if first in by_name and then in by_name and first != then:
+            after[then].add(first)
+
+    for request in requests:
+        if request.present:
+            for used in request.uses():
+                before(used, request.name)
+            for port in request.ports or []:
+                dev = host.get(port)
+                if dev is None:
+                    continue
+                if dev.master in by_name and not by_name[dev.master].present:
+                    before(dev.master, request.name)   # a deleted master frees its ports first
+                for vlan in [d for d in host.devices.values() if isinstance(d, Vlan) and d.parent == port]:
+                    if vlan.name in by_name and not by_name[vlan.name].present:
+                        before(vlan.name, request.name)
+            continue
+        current = host.get(request.name)
+        if current is None:
+            continue
+        for user in [d for d in host.devices.values() if isinstance(d, Vlan) and d.parent == request.name]:
+            before(user.name, request.name)   # re-made elsewhere, or deleted, before its parent goes
+        if current.master in by_name and not by_name[current.master].present:
+            before(current.master, request.name)
+    order, done = [], set()
+    while len(order) < len(requests):
+        ready = [r for r in requests if r.name not in done and after[r.name] <= done]
+        if not ready:
+            left = sorted(r.name for r in requests if r.name not in done)
+            raise ValidationError([f"devices {', '.join(left)} wait for each other; no order can make them. "
+                                   f"Split the change into two tasks"])
+        step = min(ready, key=lambda r: (r.present, r.name))
+        order.append(step)
+        done.add(step.name)
+    return order
+
+
+def _strip(host: HostNetwork, name: str) -> list:
+    """Take `name`'s default routes, static routes and addresses off it (a device becoming a port)."""
+    dev = host.get(name)
+    ops = [Operation.gateway_removal(name, family, gateway)
+           for family, gateway in ((4, dev.ip.gateway4), (6, dev.ip.gateway6)) if gateway]
+    changes, deletes = plan_device_routes(host, name, dev, [], dev.ip.addresses or [], dev.up)
+    return ops + changes + deletes + [Operation.address(ADDR_DEL, name, a) for a in dev.ip.addresses or []]
+
+
+def _moves(host: HostNetwork, request: Request, by_name: dict) -> tuple:
+    """(ops taking the IP configuration off `request`'s new ports, the request with it moved on, warnings).
+
+    What the master's entry gives wins; what it leaves out (None) comes from
+    the ports: their addresses join the master's, their default route and
+    static routes move with them. A default route that cannot follow (the
+    master's addresses do not reach its gateway) is refused by name.
+    """
+    if not request.present or request.ports is None:
+        return [], request, []
+    movers = [host.get(p) for p in request.ports
+              if host.get(p) is not None and host.get(p).master != request.name
+              and (host.get(p).ip.addresses or host.get(p).ip.gateway4 or host.get(p).ip.gateway6 or host.get(p).ip.routes)]
+    if not movers:
+        return [], request, []
+    problems = [f"{by_name[dev.name].KIND}s ({dev.name}): addresses: a port of {request.name} carries none; its "
+                f"addresses move to {request.name}. Remove them from {dev.name}'s entry"
+                for dev in movers if dev.name in by_name and by_name[dev.name].ip.addresses]
+    if problems:
+        raise ValidationError(problems)
+    current = host.get(request.name)
+    have = current.ip if current is not None else IpConfig(addresses=[], routes=[])
+    given = request.device.ip
+    ip = IpConfig(addresses=given.addresses, gateway4=given.gateway4, gateway6=given.gateway6, routes=given.routes)
+    ops, warnings = [], []
+    for dev in movers:
+        ops += _strip(host, dev.name)
+        theirs = list(dev.ip.addresses or [])
+        if given.addresses is None:
+            ip.addresses = list(ip.addresses if ip.addresses is not None else have.addresses or []) + theirs
+        else:
+            dropped = [a for a in theirs if a not in given.addresses]
+            warnings += [f"{dev.name}: addresses {', '.join(dropped)} are removed (it becomes a port of "
+                         f"{request.name}, whose addresses the task gives)"] if dropped else []
+        for family in (4, 6):
+            key = f"gateway{family}"
+            if getattr(dev.ip, key) and getattr(given, key) is None:
+                setattr(ip, key, getattr(dev.ip, key))
+        if dev.ip.routes and given.routes is None:
+            ip.routes = list(ip.routes if ip.routes is not None else have.routes or []) + list(dev.ip.routes)
+        elif dev.ip.routes:
+            dropped = [r.dst for r in dev.ip.routes if r not in given.routes]
+            warnings += [f"{dev.name}: routes to {', '.join(dropped)} are removed (it becomes a port of "
+                         f"{request.name}, whose routes the task gives)"] if dropped else []
+        warnings.append(f"{dev.name} becomes a port of {request.name}: its addresses, default routes and static "
+                        f"routes move to {request.name}")
+    addresses = ip.addresses if ip.addresses is not None else have.addresses or []
+    for family in (4, 6):
+        gateway = getattr(ip, f"gateway{family}")
+        if gateway and getattr(given, f"gateway{family}") is None and not gateway_on_link(ipaddress.ip_address(gateway), addresses):
+            raise ValidationError([f"{request.KIND}s ({request.name}): the default route via {gateway} moves to "
+                                   f"{request.name} from its new port, but {request.name}'s addresses "
+                                   f"({', '.join(addresses) or 'none'}) do not reach it; give gateway{family} on "
+                                   f"{request.name}, or an address in the gateway's subnet"])
+    moved = copy.copy(request)
+    moved.device = copy.deepcopy(request.device)
+    moved.device.ip = ip
+    return ops, moved, warnings
+
+
+def _release_for_deletion(host: HostNetwork, request: Request, by_name: dict) -> list:
+    """A device to delete that a described master lets go of: released first (deletable refuses a port)."""
+    current = host.get(request.name)
+    if current is None or not current.master or not _described_without(by_name, current.master, request.name):
+        return []
+    return [Operation.setting(request.name, "master", None, current.master)]
+
+
+def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMatcher) -> Plan:
+    """One plan that makes every device of `requests` what it asks for; `places` name each request in errors
+    (`bridges[0]`). Every problem found is reported, and a request with any problem changes nothing."""
+    problems = request_problems(host, requests, places)
+    if problems:
+        raise ValidationError(problems)
+    by_name = {r.name: r for r in requests}
+    place_of = {r.name: place for place, r in zip(places, requests)}
+    operations, warnings, future = [], [], host
+    for request in _steps(host, requests):
+        try:
+            if request.present:
+                moves, request, moved_warnings = _moves(future, request, by_name)
+                stripped = Plan(moves).predict(future)
+                plan = request.plan(stripped, guests, _takeable(stripped, request, by_name))
+                plan = Plan(moves + plan.operations, moved_warnings + plan.warnings)
+            else:
+                release = _release_for_deletion(future, request, by_name)
+                plan = request.plan(Plan(release).predict(future), guests)
+                plan = Plan(release + plan.operations, plan.warnings) if plan else plan
+        except ValidationError as exc:
+            where = place_of[request.name]
+            problems += [p if p.startswith(where.split("[")[0]) else f"{where} ({request.name}): {p}" for p in exc.problems]
+            continue
+        operations += plan.operations
+        warnings += plan.warnings
+        future = plan.predict(future)
+    if problems:
+        raise ValidationError(problems)
+    return Plan(operations, warnings)
+
