@@ -13,8 +13,10 @@ description:
     default gateways and admin state.
   - Changing the mode of a live bond needs the bond down and its slaves released; the module does that
     and puts the slaves back in the same task, undoing everything if a step fails.
-  - A port that carries addresses or belongs to another bridge or bond is refused unless
-    O(take_over_ports=true).
+  - A port that belongs to another bridge or bond is refused unless O(take_over_ports=true).
+  - A port that carries addresses gives them to the bond, with its default routes and static routes (none stays on a
+    bond port); when the task gives O(addresses), those are the bond's and the port's others are removed, with a
+    warning.
 author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
@@ -44,8 +46,9 @@ options:
     aliases: [slaves]
   take_over_ports:
     description:
-      - Allow member ports that are ports of another bridge or bond (they are released there) or carry
-        addresses (the addresses are removed).
+      - Allow member ports that are ports of another bridge or bond (they are released there).
+      - To move a live uplink from a bridge into a new bond under that bridge in one step, describe both with
+        M(netsafe.hypervisor.net_state).
     type: bool
     default: false
     aliases: [take_over_slaves]
@@ -169,19 +172,15 @@ diff:
 """
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
-    NETWORK_ARGS, converge_task, run_network_module,
+    NETWORK_ARGS, converge_request, run_network_module,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import BondRequest
 
 ARGUMENT_SPEC = dict(**BondRequest.SPEC, **NETWORK_ARGS)
 
 
 def run(module) -> dict:
-    request = BondRequest(module.params)
-    guests = GuestMatcher(module.params["guest_patterns"])
-    return converge_task(module, lambda snapshot: request.plan(snapshot.host, guests),
-                         lambda host: request.view(host, guests), guests)
+    return converge_request(module, BondRequest(module.params))
 
 
 def main():

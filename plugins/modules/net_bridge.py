@@ -46,6 +46,9 @@ options:
       - The bridge's uplinks, exactly. Uplinks on the bridge that are not listed are released; listed
         devices are added and brought up.
       - Each must exist, must not be a bridge and must not be a port of another bridge or bond.
+      - A new port that carries addresses gives them to the bridge, with its default routes and static routes (none
+        stays on a bridge port); when the task gives O(addresses), those are the bridge's and the port's others are
+        removed, with a warning. A default route whose gateway the bridge's addresses cannot reach is refused.
       - Guest ports are not uplinks and are left alone whether listed or not.
       - Omit to leave the uplinks as they are; V([]) releases every uplink.
       - Old uplinks are released before new ones join, so two uplinks never form a loop without STP.
@@ -283,19 +286,15 @@ diff:
 """
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
-    NETWORK_ARGS, converge_task, run_network_module,
+    NETWORK_ARGS, converge_request, run_network_module,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import BridgeRequest
 
 ARGUMENT_SPEC = dict(**BridgeRequest.SPEC, **NETWORK_ARGS)
 
 
 def run(module) -> dict:
-    request = BridgeRequest(module.params)
-    guests = GuestMatcher(module.params["guest_patterns"])
-    return converge_task(module, lambda snapshot: request.plan(snapshot.host, guests),
-                         lambda host: request.view(host, guests), guests)
+    return converge_request(module, BridgeRequest(module.params))
 
 
 def main():

@@ -237,8 +237,8 @@ options:
         - slaves
       take_over_ports:
         description:
-        - Allow member ports that are ports of another bridge or bond (they are released there) or carry addresses
-          (the addresses are removed).
+        - Allow member ports that are ports of another bridge or bond (they are released there).
+        - To move a live uplink from a bridge into a new bond under that bridge in one step, describe both with M(netsafe.hypervisor.net_state).
         type: bool
         default: false
         aliases:
@@ -526,6 +526,10 @@ options:
         - The bridge's uplinks, exactly. Uplinks on the bridge that are not listed are released; listed devices are
           added and brought up.
         - Each must exist, must not be a bridge and must not be a port of another bridge or bond.
+        - A new port that carries addresses gives them to the bridge, with its default routes and static routes (none
+          stays on a bridge port); when the task gives O(bridges[].addresses), those are the bridge's and the port's
+          others are removed, with a warning. A default route whose gateway the bridge's addresses cannot reach is
+          refused.
         - Guest ports are not uplinks and are left alone whether listed or not.
         - Omit to leave the uplinks as they are; V([]) releases every uplink.
         - Old uplinks are released before new ones join, so two uplinks never form a loop without STP.

@@ -127,19 +127,15 @@ diff:
 """
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
-    NETWORK_ARGS, converge_task, run_network_module,
+    NETWORK_ARGS, converge_request, run_network_module,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import VlanRequest
 
 ARGUMENT_SPEC = dict(**VlanRequest.SPEC, **NETWORK_ARGS)
 
 
 def run(module) -> dict:
-    request = VlanRequest(module.params)
-    guests = GuestMatcher(module.params["guest_patterns"])
-    return converge_task(module, lambda snapshot: request.plan(snapshot.host, guests),
-                         lambda host: request.view(host, guests), guests)
+    return converge_request(module, VlanRequest(module.params))
 
 
 def main():

@@ -80,3 +80,14 @@ def test_a_default_route_that_cannot_follow_is_refused_by_name_and_nothing_chang
     assert "give gateway4 on vmbr1" in failed["msg"]
     after = kernel_state(netns)
     assert after == before, state_diff(before, after)
+
+
+def test_net_bridge_alone_moves_the_address_too_instead_of_leaving_it_on_the_port(netns):
+    # Before net_state, net_bridge left 192.0.2.10/24 on eth1 (now a bridge port) and reported success.
+    iproute(netns, [line for line in HOST_ON_ETH1 if "2001:db8" not in line])
+    done = run_module("net_bridge", {"name": "vmbr1", "ports": ["eth1"], "namespace": netns})
+    assert not done.get("failed"), done.get("msg")
+    assert done["state"]["addresses"] == ["192.0.2.10/24"] and done["state"]["gateway4"] == "192.0.2.1"
+    dump = kernel_state(netns)
+    assert dump["addrs"]["eth1"] == {} or all(a.startswith("fe80") for a in dump["addrs"]["eth1"])
+    assert not [r for r in dump["routes"] if r.get("dev") == "eth1"]

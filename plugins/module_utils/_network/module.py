@@ -16,6 +16,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostloc
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import requests
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import DEFAULT_GUEST_PATTERNS, GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_state import plan_state
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import converge
 
 # Mirrors plugins/doc_fragments/network.py.
@@ -43,6 +44,14 @@ def converge_task(module, planner, view, guests: GuestMatcher | None = None) -> 
     params = module.params
     guests = guests or GuestMatcher(params["guest_patterns"])
     return converge(params["namespace"], guests, planner, view, module.check_mode, task_writer(module))
+
+
+def converge_request(module, request) -> dict:
+    """A per-device module's task: its one request planned as net_state plans a list of them (plan_state.py), so
+    that a device becoming a port gives its addresses to its new master there too."""
+    guests = GuestMatcher(module.params["guest_patterns"])
+    return converge_task(module, lambda snapshot: plan_state(snapshot.host, [request], [None], guests),
+                         lambda host: request.view(host, guests), guests)
 
 
 def check_namespace(params: dict) -> None:

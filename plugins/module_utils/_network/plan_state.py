@@ -220,7 +220,8 @@ def _release_for_deletion(host: HostNetwork, request: Request, by_name: dict) ->
 
 def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMatcher) -> Plan:
     """One plan that makes every device of `requests` what it asks for; `places` name each request in errors
-    (`bridges[0]`). Every problem found is reported, and a request with any problem changes nothing."""
+    (`bridges[0]`; None for a per-device module's one request, whose options are named alone). Every problem found
+    is reported, and a request with any problem changes nothing."""
     problems = request_problems(host, requests, places)
     if problems:
         raise ValidationError(problems)
@@ -240,7 +241,8 @@ def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMat
                 plan = Plan(release + plan.operations, plan.warnings) if plan else plan
         except ValidationError as exc:
             where = place_of[request.name]
-            problems += [p if p.startswith(where.split("[")[0]) else f"{where} ({request.name}): {p}" for p in exc.problems]
+            problems += [p if where is None or p.startswith(where.split("[")[0]) else f"{where} ({request.name}): {p}"
+                         for p in exc.problems]
             continue
         operations += plan.operations
         warnings += plan.warnings
