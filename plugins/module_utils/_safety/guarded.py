@@ -43,17 +43,28 @@ def _failures(results) -> str:
 
 
 def _roll_back(store: cp.Store, record: dict, reason: str, writer) -> dict:
-    """Roll the armed checkpoint back now, as net_checkpoint state=rolled_back would; its outcome."""
-    with store:
-        with writer.lock(record["namespace"]):
-            result = window.roll_back_record(store, record, reason, "net_state", False, writer)
-            cp.stop_watchdog(record)
+    """Roll the armed checkpoint back now, as net_checkpoint state=rolled_back would; its outcome.
+
+    One that cannot start (another change holds the network lock past
+    lock_timeout, the store cannot be locked) leaves the checkpoint armed:
+    its watchdog rolls back at the deadline, and the outcome says so.
+    """
+    try:
+        with store:
+            with writer.lock(record["namespace"]):
+                result = window.roll_back_record(store, record, reason, "net_state", False, writer)
+                cp.stop_watchdog(record)
+    except (NetsafeError, OSError) as exc:
+        return {"outcome": cp.ARMED, "errors": [str(exc)]}
     return result["outcome"]
 
 
 def _rolled_back_text(outcome: dict) -> str:
     if outcome.get("outcome") == cp.ROLLED_BACK:
         return f"rolled back in {outcome.get('duration_ms', '?')} ms ({len(outcome.get('commands') or [])} commands)"
+    if outcome.get("outcome") == cp.ARMED:
+        return (f"could not be rolled back now ({'; '.join(outcome['errors'])}); it stays armed and its watchdog "
+                f"rolls it back at the deadline")
     return f"THE ROLLBACK FAILED: {'; '.join(outcome.get('errors') or ['?'])}; see net_checkpoint state=query"
 
 
