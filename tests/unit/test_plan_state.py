@@ -135,3 +135,24 @@ def test_a_vlan_renamed_onto_a_new_bond_is_deleted_first_and_its_bridge_takes_th
     assert [p.name for p in after.ports_of("vmbr100")] == ["bond0.100"]
     assert after.get("bond0.100").parent == "bond0"
     assert not plan(after, **lists)
+
+
+def test_the_bond_is_made_before_the_live_uplink_breaks():
+    """bond0 of the free eno2 comes up first, vmbr0 moves from eno1 onto it, eno1 joins the bond last: the cut is
+    one release and one enslave apart (docs/net_state.md)."""
+    commands = [c.replace("ip link set dev ", "") for c in plan(vmbr0_on_eno1(), **BOND_UNDER_VMBR0).commands()]
+    assert commands.index("eno2 master bond0") < commands.index("bond0 up") < commands.index("eno1 nomaster")
+    assert commands.index("eno1 nomaster") + 1 == commands.index("bond0 master vmbr0")
+    assert commands[-1] == "eno1 master bond0"
+
+
+def test_a_primary_that_is_a_live_port_is_set_once_that_port_joins():
+    lists = dict(bonds=[{"name": "bond0", "ports": ["eno1", "eno2"], "mode": "active-backup", "primary": "eno1"}],
+                 bridges=[{"name": "vmbr0", "ports": ["bond0"]}])
+    host = vmbr0_on_eno1()
+    done = plan(host, **lists)
+    commands = done.commands()
+    assert commands.index("ip link set dev eno1 master bond0") < commands.index("ip link set dev bond0 type bond primary eno1")
+    after = done.predict(host)
+    assert after.get("bond0").primary == "eno1"
+    assert not plan(after, **lists)

@@ -218,6 +218,34 @@ def _release_for_deletion(host: HostNetwork, request: Request, by_name: dict) ->
     return [Operation.setting(request.name, "master", None, current.master)]
 
 
+def _make_before_break(host: HostNetwork, request: Request, by_name: dict, pending: list) -> tuple:
+    """(the bond to plan now, or None) for a new or changed bond that takes live ports from a master planned later.
+
+    vmbr0 on eno1 -> bond0 [eno1, eno2] under vmbr0: made as bond0 of eno1
+    alone, then vmbr0 moved onto it, is a cut between eno1 leaving vmbr0 and
+    bond0 carrying traffic (enslaving, the bond coming up, its carrier). Made
+    before it breaks anything: bond0 of its free ports first (eno2), vmbr0
+    moved from eno1 onto the bond that already forwards, eno1 added to bond0
+    last. The request comes back whole after the last of those masters
+    (plan_state re-queues it); None when there is nothing to gain (no free
+    port, or no live port held by a master still to come).
+    """
+    if request.KIND != "bond" or not request.present or not request.ports:
+        return None
+    later = {r.name for r in pending}
+    held = [p for p in request.ports if getattr(host.get(p), "master", None) in later
+            and by_name[host.get(p).master].present]
+    free = [p for p in request.ports if p not in held]
+    if not held or not free:
+        return None
+    first = copy.copy(request)
+    first.ports = free
+    first.device = copy.deepcopy(request.device)
+    if first.device.primary is not None and first.device.primary not in free:
+        first.device.primary = None
+    return first, max(pending.index(by_name[host.get(p).master]) for p in held)
+
+
 def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMatcher) -> Plan:
     """One plan that makes every device of `requests` what it asks for; `places` name each request in errors
     (`bridges[0]`; None for a per-device module's one request, whose options are named alone). Every problem found
@@ -228,7 +256,13 @@ def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMat
     by_name = {r.name: r for r in requests}
     place_of = {r.name: place for place, r in zip(places, requests)}
     operations, warnings, future = [], [], host
-    for request in _steps(host, requests):
+    pending = _steps(host, requests)
+    while pending:
+        request = pending.pop(0)
+        early = _make_before_break(future, request, by_name, pending)
+        if early is not None:
+            request, after = early
+            pending.insert(after + 1, by_name[request.name])
         try:
             if request.present:
                 moves, request, moved_warnings = _moves(future, request, by_name)
@@ -242,12 +276,11 @@ def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMat
         except ValidationError as exc:
             where = place_of[request.name]
             problems += [p if where is None or p.startswith(where.split("[")[0]) else f"{where} ({request.name}): {p}"
-                         for p in exc.problems]
+                         for p in exc.problems if p not in problems]
             continue
         operations += plan.operations
-        warnings += plan.warnings
+        warnings += [w for w in plan.warnings if w not in warnings]
         future = plan.predict(future)
     if problems:
         raise ValidationError(problems)
     return Plan(operations, warnings)
-
