@@ -120,6 +120,7 @@ def routed_hosts() -> dict:
             Route(dst="10.20.0.0/16", via="192.0.2.254", proto="boot"),           # main table, via a gateway
             Route(dst="10.30.0.0/16", via="192.0.2.254", table=100, proto="static"),
             Route(dst="0.0.0.0/0", via="192.0.2.253", table=100, proto="static"),  # a default, but in table 100
+            Route(dst="0.0.0.0/0", via="192.0.2.252", metric=425, proto="static"),  # a second default, metric 425
             Route(dst="10.40.0.0/16", via="192.0.2.254", metric=50, proto="boot"),
             Route(dst="10.50.0.0/16", via="198.51.100.1", onlink=True, proto="boot"),
             Route(dst="203.0.113.0/24", proto="static"),                           # on the link, no gateway

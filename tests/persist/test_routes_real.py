@@ -77,8 +77,9 @@ def without_allowed(fmt: str, routes: dict) -> dict:
     """`routes` (JSON keys) with what the model does not say of a gateway (its protocol) and ALLOWED[fmt] left out."""
     out = as_json(routes)
     for key, value in out.items():
-        dst, table, _metric = json.loads(key)
-        if dst in ("0.0.0.0/0", "::/0") and table == 254 and value["gateway"]:
+        dst, table, metric = json.loads(key)
+        if dst in ("0.0.0.0/0", "::/0") and table == 254 and value["gateway"] and \
+                metric == DEFAULT_METRIC[4 if dst == "0.0.0.0/0" else 6]:
             value["protocol"] = None   # a gateway: each stack picks its protocol (ifupdown2 kernel, networkd static)
             if fmt == "ifupdown2":
                 value["onlink"] = False

@@ -73,8 +73,6 @@ def test_the_watchdog_restores_the_bridge_despite_a_snapshot_route_out_of_reach(
     assert all("10.40.0.0/16" in line for line in left), (last, left)
 
 
-@pytest.mark.xfail(strict=True, reason="review 25: a default route with a metric (NetworkManager's 425 of a bridge) "
-                                       "is put back at metric 0; the rollback fails as a whole, the bridge stays bare")
 def test_rollback_restores_a_default_route_with_a_metric(host):
     """NetworkManager gives a bridge profile's default route metric 425 (ipv4.route-metric of a bridge); a second
     uplink's default with a higher metric is common too. The snapshot reads it as vmbr1's gateway4."""

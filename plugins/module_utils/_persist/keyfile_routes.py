@@ -88,9 +88,10 @@ def profile_routes(profile, section: str, family: int) -> list:
             route = route.normalized()
             if route.family != family:
                 raise ValidationError([f"{where} {key}={item!r} is not an IPv{family} route"])
-            if route.is_default() and route.via is not None and route.table == RT_TABLE_MAIN:
-                raise ValidationError([f"{where} {key}={item!r} is a default route in the main table: netsafe keeps "
-                                       f"that as the profile's gateway (address1=...,GATEWAY or gateway=)"])
+            if route.is_gateway():
+                raise ValidationError([f"{where} {key}={item!r} is a default route in the main table at the default "
+                                       f"metric: netsafe keeps that as the profile's gateway (address1=...,GATEWAY or "
+                                       f"gateway=)"])
             if route.key() in seen:   # as ifupdown2 and networkd refuse: the kernel holds one of them
                 raise ValidationError([f"{where} {key}={item!r} has the destination, table and metric of "
                                        f"{seen[route.key()]}; the kernel holds one route of each, so the profile "

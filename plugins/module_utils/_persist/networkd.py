@@ -353,7 +353,7 @@ def _route_of(path: str, found: dict, spec: dict) -> None:
     if problems:
         raise ValidationError(problems)
     route = route.normalized()
-    if route.is_default() and via is not None and route.table == RT_TABLE_MAIN:
+    if route.is_gateway():
         spec["gateways"].append(via)
         return
     if any(r.key() == route.key() for r in spec["routes"]):

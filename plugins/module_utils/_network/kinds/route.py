@@ -67,6 +67,14 @@ class Route:
     def is_default(self) -> bool:
         return ipaddress.ip_network(self.dst, strict=False).prefixlen == 0
 
+    def is_gateway(self) -> bool:
+        """Whether this (normalized) route is a device's gateway4/gateway6: the main table's default via a gateway at
+        the family's default metric. A default with another metric (a second uplink's, NetworkManager's 425 of a
+        bridge) is a route of its own: written back as a gateway it would land at the default metric and replace
+        another device's default, the host's way out (review 25)."""
+        return (self.table == RT_TABLE_MAIN and self.is_default() and self.via is not None
+                and self.metric == DEFAULT_METRIC[self.family])
+
     # -- checks and the canonical form ----------------------------------------
     def problems(self, where: str = "routes") -> list:
         """What is wrong with this route as a user gave it; each message names `where` and the field."""
@@ -205,9 +213,10 @@ def route_problems(routes, where: str = "routes") -> list:
         if problems:
             continue
         key = route.normalized().key()
-        if key[1] == RT_TABLE_MAIN and route.is_default() and route.via is not None:
-            found.append(f"{label}: the main table's default route via a gateway is the device's gateway{key[0]} "
-                         f"option (gateway{key[0]}: {route.via}), not a route; give it there")
+        if route.normalized().is_gateway():
+            found.append(f"{label}: the main table's default route via a gateway at metric {key[3]} is the device's "
+                         f"gateway{key[0]} option (gateway{key[0]}: {route.via}), not a route; give it there (a "
+                         f"default route with another metric is a route)")
             continue
         if key in seen:
             found.append(f"{label}: {route.dst} in table {key[1]} with metric {key[3]} is already {where}[{seen[key]}]; "
@@ -281,7 +290,9 @@ class RouteDump:
                     self.others.setdefault(index, []).append((route, "a multipath route"))
             return
         oif = nl.as_u32(attrs[nl.RTA_OIF])
-        if table == RT_TABLE_MAIN and dst_len == 0 and via is not None:
+        if table == RT_TABLE_MAIN and dst_len == 0 and via is not None and (
+                metric == DEFAULT_METRIC[version] or proto == nl.RTPROT_KERNEL):
+            # ifupdown2 makes a stanza's `gateway` (with its `metric`, if any) proto kernel: a gateway4/6.
             self.gateways.setdefault(oif, {}).setdefault(f"gateway{version}", via)
             return
         why = None

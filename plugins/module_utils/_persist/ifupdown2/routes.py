@@ -27,7 +27,7 @@ import ipaddress
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import (
-    DEFAULT_METRIC, MAX_METRIC, MAX_TABLE, PROTOCOLS, RT_TABLE_MAIN, Route, table_number,
+    DEFAULT_METRIC, MAX_METRIC, MAX_TABLE, PROTOCOLS, Route, table_number,
 )
 
 ROUTE_KEY = "#route"           # an up/post-up `ip route add|replace` line
@@ -141,9 +141,9 @@ def parse_words(family, words, device) -> Route:
     route = route.normalized()
     if family is not None and route.family != family:
         raise ValueError(f"`ip -{family}` but {route.dst} is IPv{route.family}")
-    if route.is_default() and route.via is not None and route.table == RT_TABLE_MAIN:
-        raise ValueError("the main table's default route via a gateway is the device's gateway; write it as "
-                         "`gateway` instead")
+    if route.is_gateway():
+        raise ValueError("the main table's default route via a gateway at the default metric is the device's "
+                         "gateway; write it as `gateway` instead")
     return route
 
 
