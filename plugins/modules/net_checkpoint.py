@@ -280,7 +280,7 @@ persist:
                elements: str, returned: always}
     changed: {description: Whether files were (or would be) written., type: bool, returned: always}
     devices: {description: The devices in scope., type: list, elements: str, returned: always}
-    removed_devices: {description: Named devices the kernel no longer has, removed from the files., type: list,
+    removed_devices: {description: "Named devices the kernel no longer has, removed from the files.", type: list,
                       elements: str, returned: always}
     files: {description: "The files written (in check mode, that would be), each C(path) and C(action)
                           (V(created), V(updated), V(removed)).", type: list, elements: dict, returned: always}
