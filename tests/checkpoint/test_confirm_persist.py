@@ -103,6 +103,13 @@ def test_a_save_refused_after_the_confirmation_keeps_the_change_and_every_file(h
     changed = host.state()
     before = files_of(host)
 
+    check = host.checkpoint(state="confirmed", id=checkpoint_id, persist={"format": "ifupdown2"}, check=True)
+    assert check["failed"] and check["changed"] is False, check
+    assert check["msg"].startswith(f"persist: check mode: checkpoint {checkpoint_id} would be confirmed, but the "
+                                   f"network files could not be saved: {MAIN} line ")
+    assert check["msg"].endswith("Nothing was confirmed or written")
+    assert files_of(host) == before and host.checkpoint(state="query")["armed"] is True
+
     result = host.checkpoint(state="confirmed", id=checkpoint_id, persist={"format": "ifupdown2"})
     assert result["failed"] and result["changed"] is True, result
     msg = result["msg"]
