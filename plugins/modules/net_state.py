@@ -97,9 +97,49 @@ options:
         choices: [auto, systemd, detached]
         default: auto
       root:
-        description: Root of the directories the checkpoint is kept in (a scratch tree in tests).
+        description: Root of the directories the checkpoint is kept in, and of the network files (a scratch tree in
+          tests).
         type: path
         default: /
+      persist:
+        description:
+          - Render and check the host's network files for the state the change leaves behind, before anything is
+            armed or changed; a file the format refuses (a DHCP stanza, a continuation line, Proxmox VE's staged
+            C(interfaces.new) per O(checkpoint.persist.pending_changes)) stops the task with the host untouched
+            (RV(outcome=not_touched)). Nothing is written here - the files are written with the confirmation
+            (M(netsafe.hypervisor.net_checkpoint) O(netsafe.hypervisor.net_checkpoint#module:persist)), with the same
+            options.
+          - Also in check mode.
+        type: dict
+        suboptions:
+          format:
+            description: The configuration format, as M(netsafe.hypervisor.net_persist)'s.
+            type: str
+            choices: [auto, ifupdown2, networkmanager, networkd]
+            default: auto
+          devices:
+            description:
+              - The devices whose files are checked. Omitted, the devices the change touches (guest ports left out);
+                RV(persist.devices) lists them, to give the confirmation the same list.
+            type: list
+            elements: str
+          path:
+            description: The file or directory of the format, as M(netsafe.hypervisor.net_persist)'s.
+            type: path
+          backup_dir:
+            description: Where a save keeps its backups, as M(netsafe.hypervisor.net_persist)'s.
+            type: path
+            default: /var/lib/netsafe/backups
+          backup_keep:
+            description: How many backups a save keeps, as M(netsafe.hypervisor.net_persist)'s.
+            type: int
+            default: 10
+          pending_changes:
+            description: What to do with staged changes (Proxmox VE's C(interfaces.new)), as
+              M(netsafe.hypervisor.net_persist)'s.
+            type: str
+            choices: [refuse, discard, keep]
+            default: refuse
   # BEGIN entries: written by hacking/net_state_docs.py
   nics:
     description:
@@ -800,6 +840,13 @@ probes:
   description: Probe results, C(preflight) and C(after) (each a list as M(netsafe.hypervisor.net_probe) returns it).
   returned: when O(checkpoint) is given, not in check mode
   type: dict
+persist:
+  description:
+    - With O(checkpoint.persist), what saving the files would do for the state the change leaves behind, as
+      M(netsafe.hypervisor.net_persist) returns it in check mode (C(devices), C(files), C(diff), C(format)); nothing
+      was written.
+  returned: when O(checkpoint.persist) is given and there is a change
+  type: dict
 rollback:
   description: The rollback's outcome (commands, duration, what it left in place), when the task rolled back.
   returned: on failure after a change
@@ -820,8 +867,11 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_s
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import (
     ROUTE_SPEC, BondRequest, BridgeRequest, NicRequest, VlanRequest, check_names,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import spec as persist_spec
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.arming import arm_problems
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.guarded import GUARD_OPTIONS, guarded_change
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.guarded import (
+    GUARD_OPTIONS, guarded_change, previewed,
+)
 
 # The lists, in the order a request is read; each entry is its per-device module's options.
 LISTS = (("nics", NicRequest), ("bonds", BondRequest), ("vlans", VlanRequest), ("bridges", BridgeRequest))
@@ -834,7 +884,8 @@ def _entries(cls) -> dict:
 ARGUMENT_SPEC = dict(
     **{name: _entries(cls) for name, cls in LISTS},
     routes=dict(type="list", elements="dict", options=dict(device=dict(type="str", required=True), **ROUTE_SPEC)),
-    checkpoint=dict(type="dict", options=GUARD_OPTIONS),
+    checkpoint=dict(type="dict", options=dict(GUARD_OPTIONS, persist=dict(type="dict",
+                                                                           options=persist_spec.PERSIST_SPEC))),
     **NETWORK_ARGS,
 )
 
@@ -881,23 +932,41 @@ def state_view(requests: list, guests: GuestMatcher):
     return view
 
 
+def touched(plan, host, guests: GuestMatcher) -> list:
+    """The devices a plan changes, guest ports left out: what a window persists when `persist.devices` is not given."""
+    return sorted({op.device for op in plan.operations
+                   if host.get(op.device) is None or not guests.is_guest_device(host.get(op.device))})
+
+
 def run(module) -> dict:
     params = module.params
     requests, places = requests_of(params)
     guests = GuestMatcher(params["guest_patterns"])
     guard = params["checkpoint"]
+    persist = (guard or {}).get("persist")
     if guard is not None:
         problems = arm_problems(guard["timeout"], guard["gate_settle"], guard["probes"])
         if problems:
             raise ValidationError([f"checkpoint.{p}" for p in problems])
+        if persist is not None:
+            check_names({"checkpoint.persist.devices": persist["devices"]})
+            persist_spec.check_options(persist, guard["root"], module.no_log_values, "checkpoint.persist")
 
     def planner(snapshot):
         return plan_state(snapshot.host, requests, places, guests)
 
+    def check_future(snapshot, plan):
+        devices = persist["devices"] if persist["devices"] is not None else touched(plan, snapshot.host, guests)
+        return persist_spec.preflight_files(dict(persist, devices=devices), guard["root"],
+                                            plan.predict(snapshot.host), guests, module.no_log_values)
+
     view = state_view(requests, guests)
-    if guard is None or module.check_mode:
+    if guard is None:
         return converge_task(module, planner, view, guests)
-    return guarded_change(params["namespace"], guests, planner, view, task_writer(module), guard)
+    if module.check_mode:
+        return previewed(params["namespace"], guests, planner, view, check_future if persist is not None else None)
+    return guarded_change(params["namespace"], guests, planner, view, task_writer(module), guard,
+                          check_future if persist is not None else None)
 
 
 def main():

@@ -34,7 +34,8 @@ class WindowFailed(NetsafeError):
 
     def __init__(self, message: str, details: dict, host_changed: bool = False):
         super().__init__(message)
-        self.details = details
+        # `changed` is the edge's (host_changed), warnings are reported by it: neither goes twice into the result.
+        self.details = {k: v for k, v in details.items() if k not in ("changed", "warnings", "msg", "failed")}
         self.host_changed = host_changed
 
 
@@ -68,6 +69,34 @@ def _rolled_back_text(outcome: dict) -> str:
     return f"THE ROLLBACK FAILED: {'; '.join(outcome.get('errors') or ['?'])}; see net_checkpoint state=query"
 
 
+def _checked_future(check_future, snapshot, plan, report: dict) -> None:
+    """check_future's verdict on what the plan leaves behind: its dict joins the report as `persist`; a refusal stops
+    the window before anything is armed or changed."""
+    if check_future is None:
+        return
+    try:
+        persisted = check_future(snapshot, plan)
+    except NetsafeError as exc:
+        raise WindowFailed(f"the change could not be persisted, the host was not touched: {exc}",
+                           dict(report, outcome="not_touched")) from None
+    if persisted is not None:
+        report["persist"] = persisted
+
+
+def previewed(namespace, guests, planner, view, check_future=None) -> dict:
+    """Check mode of a guarded change: the plan, the predicted state and check_future's verdict; no probe is run
+    and nothing is armed."""
+    snapshot, plan = preview(namespace, guests, planner)
+    before = view(snapshot.host)
+    after = view(plan.predict(snapshot.host)) if plan else before
+    report = {}
+    if plan:
+        _checked_future(check_future, snapshot, plan, report)
+    return dict(report, changed=bool(plan), commands=plan.commands(namespace),
+                operations=[op.to_dict() for op in plan.operations], warnings=plan.warnings,
+                diff={"before": before, "after": after}, state=after)
+
+
 def guarded_change(namespace, guests, planner, view, writer, options: dict, check_future=None) -> dict:
     """Run the planner's change inside a checkpoint (`options`: GUARD_OPTIONS' values); the module result.
 
@@ -86,14 +115,7 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
         before = view(snapshot.host)
         return dict(report, changed=False, commands=[], operations=[], warnings=plan.warnings, outcome="unchanged",
                     diff={"before": before, "after": before}, state=before)
-    if check_future is not None:
-        try:
-            persisted = check_future(snapshot, plan)
-        except NetsafeError as exc:
-            raise WindowFailed(f"the change could not be persisted, the host was not touched: {exc}",
-                               dict(report, outcome="not_touched")) from None
-        if persisted is not None:
-            report["persist"] = persisted
+    _checked_future(check_future, snapshot, plan, report)
     store = cp.Store(namespace, options["root"])
     record = arming.arm(store, writer, [p.pattern for p in guests.patterns], options["timeout"], None,
                         specs, options["gate_settle"], options["root"], options["watchdog"])
@@ -114,8 +136,7 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
                              writer)
         raise WindowFailed(f"probes failed after the change ({_failures(report['probes']['after'])}); checkpoint "
                            f"{record['id']} {_rolled_back_text(outcome)}",
-                           {**report, **{k: v for k, v in result.items() if k != "warnings"},
-                            "outcome": outcome.get("outcome"), "rollback": outcome},
+                           {**report, **result, "outcome": outcome.get("outcome"), "rollback": outcome},
                            outcome.get("outcome") != cp.ROLLED_BACK)
     report["checkpoint"] = cp.describe(store.load() or record, time.time())
     return dict(result, **report, outcome="armed")
