@@ -91,3 +91,14 @@ def test_net_bridge_alone_moves_the_address_too_instead_of_leaving_it_on_the_por
     dump = kernel_state(netns)
     assert dump["addrs"]["eth1"] == {} or all(a.startswith("fe80") for a in dump["addrs"]["eth1"])
     assert not [r for r in dump["routes"] if r.get("dev") == "eth1"]
+
+
+def test_a_route_of_the_new_port_that_the_bridges_own_routes_leave_out_is_refused_by_name(netns):
+    iproute(netns, HOST_ON_ETH1)
+    before = kernel_state(netns)
+    task = {"bridges": [{"name": "vmbr1", "ports": ["eth1"], "addresses": ["192.0.2.10/24", "2001:db8:1::10/64"],
+                         "routes": []}], "namespace": netns}
+    failed = run_module("net_state", task)
+    assert failed.get("failed") and not failed["changed"]
+    assert "route '10.20.0.0/16 via 192.0.2.254 dev eth1" in failed["msg"] and "would be lost" in failed["msg"]
+    assert kernel_state(netns) == before

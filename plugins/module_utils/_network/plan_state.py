@@ -141,12 +141,15 @@ def _steps(host: HostNetwork, requests: list) -> list:
     return order
 
 
-def _strip(host: HostNetwork, name: str) -> list:
-    """Take `name`'s default routes, static routes and addresses off it (a device becoming a port)."""
+def _strip(host: HostNetwork, name: str, moving: list) -> list:
+    """Take `name`'s default routes, the static routes in `moving` and its addresses off it (a device becoming a
+    port). A static route that does not move is left for keep_routes to refuse by name: the kernel drops it with
+    the last address, and nothing in the request carries it."""
     dev = host.get(name)
     ops = [Operation.gateway_removal(name, family, gateway)
            for family, gateway in ((4, dev.ip.gateway4), (6, dev.ip.gateway6)) if gateway]
-    changes, deletes = plan_device_routes(host, name, dev, [], dev.ip.addresses or [], dev.up)
+    staying = [r for r in dev.ip.routes or [] if r.key() not in {m.key() for m in moving}]
+    changes, deletes = plan_device_routes(host, name, dev, staying, dev.ip.addresses or [], dev.up)
     return ops + changes + deletes + [Operation.address(ADDR_DEL, name, a) for a in dev.ip.addresses or []]
 
 
@@ -176,7 +179,10 @@ def _moves(host: HostNetwork, request: Request, by_name: dict) -> tuple:
     ip = IpConfig(addresses=given.addresses, gateway4=given.gateway4, gateway6=given.gateway6, routes=given.routes)
     ops, warnings = [], []
     for dev in movers:
-        ops += _strip(host, dev.name)
+        given_keys = {r.normalized().key() for r in given.routes or []}
+        moving = list(dev.ip.routes or []) if given.routes is None else [
+            r for r in dev.ip.routes or [] if r.key() in given_keys]
+        ops += _strip(host, dev.name, moving)
         theirs = list(dev.ip.addresses or [])
         if given.addresses is None:
             ip.addresses = list(ip.addresses if ip.addresses is not None else have.addresses or []) + theirs
@@ -190,10 +196,6 @@ def _moves(host: HostNetwork, request: Request, by_name: dict) -> tuple:
                 setattr(ip, key, getattr(dev.ip, key))
         if dev.ip.routes and given.routes is None:
             ip.routes = list(ip.routes if ip.routes is not None else have.routes or []) + list(dev.ip.routes)
-        elif dev.ip.routes:
-            dropped = [r.dst for r in dev.ip.routes if r not in given.routes]
-            warnings += [f"{dev.name}: routes to {', '.join(dropped)} are removed (it becomes a port of "
-                         f"{request.name}, whose routes the task gives)"] if dropped else []
         warnings.append(f"{dev.name} becomes a port of {request.name}: its addresses, default routes and static "
                         f"routes move to {request.name}")
     addresses = ip.addresses if ip.addresses is not None else have.addresses or []
