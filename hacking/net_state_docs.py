@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write net_state's documentation of its nics, bonds, vlans and bridges from the per-device modules' own.
 
 net_state's entries take exactly the options of net_nic, net_bond, net_vlan

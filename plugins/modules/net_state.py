@@ -833,9 +833,13 @@ outcome:
   returned: when O(checkpoint) is given, not in check mode
   type: str
 checkpoint:
-  description: The armed checkpoint (C(id), C(deadline_at), C(watchdog) and so on, as net_checkpoint returns it).
+  description: The armed checkpoint, as M(netsafe.hypervisor.net_checkpoint) returns it.
   returned: when a checkpoint was armed
   type: dict
+  contains:
+    id: {description: "The checkpoint's id, to confirm it with.", type: str, returned: always}
+    deadline_at: {description: When the watchdog rolls back an unconfirmed change (UTC)., type: str, returned: always}
+    watchdog: {description: How the watchdog runs (kind and pid)., type: dict, returned: always}
 probes:
   description: Probe results, C(preflight) and C(after) (each a list as M(netsafe.hypervisor.net_probe) returns it).
   returned: when O(checkpoint) is given, not in check mode
@@ -847,6 +851,11 @@ persist:
       was written.
   returned: when O(checkpoint.persist) is given and there is a change
   type: dict
+  contains:
+    devices: {description: The devices whose files were checked (to confirm with the same list)., type: list,
+              elements: str, returned: always}
+    files: {description: "The files a save would write, each C(path) and C(action).", type: list, elements: dict,
+            returned: always}
 rollback:
   description: The rollback's outcome (commands, duration, what it left in place), when the task rolled back.
   returned: on failure after a change
@@ -884,8 +893,8 @@ def _entries(cls) -> dict:
 ARGUMENT_SPEC = dict(
     **{name: _entries(cls) for name, cls in LISTS},
     routes=dict(type="list", elements="dict", options=dict(device=dict(type="str", required=True), **ROUTE_SPEC)),
-    checkpoint=dict(type="dict", options=dict(GUARD_OPTIONS, persist=dict(type="dict",
-                                                                           options=persist_spec.PERSIST_SPEC))),
+    checkpoint=dict(type="dict", options=dict(GUARD_OPTIONS,
+                                              persist=dict(type="dict", options=persist_spec.PERSIST_SPEC))),
     **NETWORK_ARGS,
 )
 
