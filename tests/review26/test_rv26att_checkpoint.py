@@ -53,8 +53,6 @@ def query(ns, root) -> dict:
     return run_module("net_checkpoint", {"state": "query", "namespace": ns, "root": str(root)})
 
 
-@pytest.mark.xfail(strict=True, reason="review 26: probes failing after the change roll back, then the module "
-                                       "crashes building its report (KeyError 'changed' in fail_json)")
 def test_a_probe_that_fails_only_after_the_change_rolls_back_in_the_same_run(lab):
     """The rollback itself works (the host is back, nothing armed); the task must fail with the report, not with
     a module traceback that Ansible shows as MODULE FAILURE."""
@@ -62,7 +60,8 @@ def test_a_probe_that_fails_only_after_the_change_rolls_back_in_the_same_run(lab
     before = settled_state(ns)
     result = state(ns, root, checkpoint={"probes": GATEWAY_PROBE}, **CUT)
     assert result.get("failed"), result
-    assert result["outcome"] == "rolled_back", result
+    assert result["outcome"] == "rolled_back" and result["changed"] is False, result
+    assert result["commands"] and result["rollback"]["outcome"] == "rolled_back", result
     assert [p["ok"] for p in result["probes"]["preflight"]] == [True]
     assert [p["ok"] for p in result["probes"]["after"]] == [False]
     assert state_diff(before, settled_state(ns)) == []
