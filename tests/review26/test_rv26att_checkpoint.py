@@ -232,8 +232,6 @@ def mtu(ns: str, dev: str) -> int:
     return json.loads(ip("-j", "link", "show", dev, ns=ns).stdout)[0]["mtu"]
 
 
-@pytest.mark.xfail(strict=True, reason="review 26: the network lock is let go between arm and apply; a writer "
-                                       "that takes it there has its change undone by net_state's rollback")
 def test_a_writer_that_comes_between_arm_and_apply_keeps_its_change(lab, monkeypatch):
     """Another writer asks for the lock just after net_state armed (its snapshot taken). If it gets the lock before
     net_state's apply, the apply times out having changed nothing, and the rollback to the snapshot undoes the

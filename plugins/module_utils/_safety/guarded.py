@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import converge, preview
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import WAIT_WORTH_TELLING, converge, preview
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, probes, window
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 
@@ -117,18 +117,27 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
                     diff={"before": before, "after": before}, state=before)
     _checked_future(check_future, snapshot, plan, report)
     store = cp.Store(namespace, options["root"])
-    record = arming.arm(store, writer, [p.pattern for p in guests.patterns], options["timeout"], None,
-                        specs, options["gate_settle"], options["root"], options["watchdog"])
-    timings["armed"] = time.time()
-    report["checkpoint"] = cp.describe(record, time.time())
-    try:
-        result = converge(namespace, guests, planner, view, False, writer)
-    except NetsafeError as exc:
-        outcome = _roll_back(store, record, f"the change failed: {exc}", writer)
-        raise WindowFailed(f"{exc}; checkpoint {record['id']} {_rolled_back_text(outcome)}",
+    failure = None
+    # One hold of the network lock from the snapshot to the end of the change (arm and converge take it again
+    # without waiting): another writer's change can no longer fall between them, where a rollback to the
+    # snapshot would undo it. A writer that keeps the lock past lock_timeout stops the window before the arm.
+    with writer.lock(namespace) as lock:
+        record = arming.arm(store, writer, [p.pattern for p in guests.patterns], options["timeout"], None,
+                            specs, options["gate_settle"], options["root"], options["watchdog"])
+        timings["armed"] = time.time()
+        report["checkpoint"] = cp.describe(record, time.time())
+        try:
+            result = converge(namespace, guests, planner, view, False, writer)
+        except NetsafeError as exc:
+            failure = exc
+    if failure is not None:
+        outcome = _roll_back(store, record, f"the change failed: {failure}", writer)
+        raise WindowFailed(f"{failure}; checkpoint {record['id']} {_rolled_back_text(outcome)}",
                            dict(report, outcome=outcome.get("outcome"), rollback=outcome),
                            outcome.get("outcome") != cp.ROLLED_BACK) from None
     timings["applied"] = time.time()
+    if lock.waited >= WAIT_WORTH_TELLING:
+        result["warnings"] = [*result["warnings"], f"waited {lock.waited:.1f} s for the network lock: {lock.waited_for}"]
     report["probes"]["after"] = probes.run_probes(specs, namespace)
     timings["probed"] = time.time()
     if probes.failed_required(report["probes"]["after"]):
