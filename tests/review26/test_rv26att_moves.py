@@ -22,7 +22,6 @@ def routes_of(ns: str, family: str = "") -> list:
                                                                                      r.get("gateway", ""))]
 
 
-@pytest.mark.xfail(strict=True, reason="review 26: of two new ports' default routes, one is silently dropped")
 def test_two_new_ports_with_a_default_route_each_are_refused_naming_both_or_keep_both(netns):
     """eth1 and eth2 each carry an IPv6 default route (metrics 100 and 200); vmbr1 takes both ports. Today the
     plan keeps eth2's (the less preferred) and drops eth1's without a word, while the warnings say each port's
@@ -40,8 +39,6 @@ def test_two_new_ports_with_a_default_route_each_are_refused_naming_both_or_keep
         assert {r["gateway"] for r in routes_of(netns, ":")} == {"2001:db8:1::1", "2001:db8:2::1"}
 
 
-@pytest.mark.xfail(strict=True, reason="review 26: a master already holding its new port's address is refused with "
-                                       "'addresses: lists the same address twice', which the task never said")
 def test_a_master_that_already_holds_its_new_ports_address_takes_the_port(netns):
     """Half a migration done by hand (the address added to vmbr1, still on eth1 too): the task finishes it."""
     iproute(netns, TWO_UPLINKS + [
@@ -54,8 +51,6 @@ def test_a_master_that_already_holds_its_new_ports_address_takes_the_port(netns)
     assert "192.0.2.10/24" in dump["addrs"]["vmbr1"]
 
 
-@pytest.mark.xfail(strict=True, reason="review 26: a port listed twice is reported as 'a port in None (vmbr1) and None "
-                                       "(vmbr1)' by net_bridge")
 def test_a_port_listed_twice_is_named_as_listed_twice(netns):
     iproute(netns, TWO_UPLINKS)
     before = kernel_state(netns)
@@ -67,8 +62,6 @@ def test_a_port_listed_twice_is_named_as_listed_twice(netns):
     assert state_diff(before, kernel_state(netns)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="review 26: a bridge listed as its own port also gets 'addresses: lists the same "
-                                       "address twice'")
 def test_a_bridge_listed_as_its_own_port_gets_one_clear_error(netns):
     iproute(netns, TWO_UPLINKS + ["ip link add vmbr1 type bridge", "ip address add 192.0.2.10/24 dev vmbr1"])
     result = run_module("net_bridge", {"namespace": netns, "name": "vmbr1", "ports": ["vmbr1"]})
@@ -76,9 +69,6 @@ def test_a_bridge_listed_as_its_own_port_gets_one_clear_error(netns):
     assert "'vmbr1' is the bridge itself" in result["msg"] and "twice" not in result["msg"], result["msg"]
 
 
-@pytest.mark.xfail(strict=True, reason="review 26: routes or a gateway given for a device the same task makes a port "
-                                       "pass the plan, are applied, then fail the verification: the host is left changed "
-                                       "and the task reports changed=false")
 @pytest.mark.parametrize("task", [
     {"routes": [{"device": "eth1", "dst": "10.9.0.0/16", "via": "192.0.2.254"}]},
     {"nics": [{"name": "eth1", "gateway4": "192.0.2.1"}]},

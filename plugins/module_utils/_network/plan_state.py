@@ -66,7 +66,10 @@ def request_problems(host: HostNetwork, requests: list, places: dict) -> list:
                  for name, where in sorted(seen.items()) if len(where) > 1]
     masters: dict = {}
     for place, request in zip(places, requests):
-        for port in request.ports or []:
+        ports = request.ports or []
+        problems += [f"{place + '.' if place else ''}ports: {port!r} is listed twice"
+                     for port in sorted({port for port in ports if ports.count(port) > 1})]
+        for port in dict.fromkeys(ports):
             masters.setdefault(port, []).append(f"{place} ({request.name})")
     problems += [f"{port!r} is a port in {' and '.join(where)}; a device has one master"
                  for port, where in sorted(masters.items()) if len(where) > 1]
@@ -153,6 +156,44 @@ def _strip(host: HostNetwork, name: str, moving: list) -> list:
     return ops + changes + deletes + [Operation.address(ADDR_DEL, name, a) for a in dev.ip.addresses or []]
 
 
+def _given_ip(request: Request) -> list:
+    """The IP options an entry gives a device (what a port cannot carry): addresses, gateways, static routes."""
+    ip = IpConfig(routes=request.routes) if isinstance(request, RoutesRequest) else request.ip
+    return [key for key, value in (("addresses", ip.addresses), ("gateway4", ip.gateway4), ("gateway6", ip.gateway6),
+                                   ("routes", ip.routes)) if value]
+
+
+def _label(request: Request) -> str:
+    return "routes" if isinstance(request, RoutesRequest) else f"{request.KIND}s"
+
+
+def _unique(items) -> list:
+    out = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _gateway_conflicts(request: Request, have: IpConfig, movers: list) -> list:
+    """Default routes of one family that new ports (and the master itself) would bring to `request` from different
+    gateways: only one can stay, and which one is the task's to say."""
+    problems = []
+    for family in (4, 6):
+        key = f"gateway{family}"
+        if getattr(request.device.ip, key) is not None:
+            continue
+        found: dict = {}
+        for name, gateway in [(request.name, getattr(have, key))] + [(dev.name, getattr(dev.ip, key)) for dev in movers]:
+            if gateway:
+                found.setdefault(gateway, []).append(name)
+        if len(found) > 1:
+            routes = " and ".join(f"{gateway} ({', '.join(names)})" for gateway, names in found.items())
+            problems.append(f"{_label(request)} ({request.name}): {key}: the default routes via {routes} would all "
+                            f"end on {request.name}, which keeps one; give {key} on {request.name}")
+    return problems
+
+
 def _moves(host: HostNetwork, request: Request, by_name: dict) -> tuple:
     """(ops taking the IP configuration off `request`'s new ports, the request with it moved on, warnings).
 
@@ -163,18 +204,22 @@ def _moves(host: HostNetwork, request: Request, by_name: dict) -> tuple:
     """
     if not request.present or request.ports is None:
         return [], request, []
-    movers = [host.get(p) for p in request.ports
-              if host.get(p) is not None and host.get(p).master != request.name
-              and (host.get(p).ip.addresses or host.get(p).ip.gateway4 or host.get(p).ip.gateway6 or host.get(p).ip.routes)]
-    if not movers:
-        return [], request, []
-    problems = [f"{by_name[dev.name].KIND}s ({dev.name}): addresses: a port of {request.name} carries none; its "
-                f"addresses move to {request.name}. Remove them from {dev.name}'s entry"
-                for dev in movers if dev.name in by_name and by_name[dev.name].ip.addresses]
-    if problems:
-        raise ValidationError(problems)
+    joining = [host.get(p) for p in dict.fromkeys(request.ports)
+               if p != request.name and host.get(p) is not None and host.get(p).master != request.name]
+    # A port's own entry giving it IP configuration would be planned onto the port, then moved off it (or, for a
+    # port without addresses, refused only by the verification once the change is made): refused here.
+    problems = [f"{_label(by_name[dev.name])} ({dev.name}): {', '.join(_given_ip(by_name[dev.name]))}: a port of "
+                f"{request.name} carries none (its addresses, default routes and static routes move to {request.name}); "
+                f"remove them from {dev.name}'s entry, or give them to {request.name}"
+                for dev in joining if dev.name in by_name and _given_ip(by_name[dev.name])]
+    movers = [dev for dev in joining if dev.ip.addresses or dev.ip.gateway4 or dev.ip.gateway6 or dev.ip.routes]
     current = host.get(request.name)
     have = current.ip if current is not None else IpConfig(addresses=[], routes=[])
+    problems += _gateway_conflicts(request, have, movers) if movers else []
+    if problems:
+        raise ValidationError(problems)
+    if not movers:
+        return [], request, []
     given = request.device.ip
     ip = IpConfig(addresses=given.addresses, gateway4=given.gateway4, gateway6=given.gateway6, routes=given.routes)
     ops, warnings = [], []
@@ -185,7 +230,7 @@ def _moves(host: HostNetwork, request: Request, by_name: dict) -> tuple:
         ops += _strip(host, dev.name, moving)
         theirs = list(dev.ip.addresses or [])
         if given.addresses is None:
-            ip.addresses = list(ip.addresses if ip.addresses is not None else have.addresses or []) + theirs
+            ip.addresses = _unique(list(ip.addresses if ip.addresses is not None else have.addresses or []) + theirs)
         else:
             dropped = [a for a in theirs if a not in given.addresses]
             warnings += [f"{dev.name}: addresses {', '.join(dropped)} are removed (it becomes a port of "
@@ -195,7 +240,7 @@ def _moves(host: HostNetwork, request: Request, by_name: dict) -> tuple:
             if getattr(dev.ip, key) and getattr(given, key) is None:
                 setattr(ip, key, getattr(dev.ip, key))
         if dev.ip.routes and given.routes is None:
-            ip.routes = list(ip.routes if ip.routes is not None else have.routes or []) + list(dev.ip.routes)
+            ip.routes = _unique(list(ip.routes if ip.routes is not None else have.routes or []) + list(dev.ip.routes))
         warnings.append(f"{dev.name} becomes a port of {request.name}: its addresses, default routes and static "
                         f"routes move to {request.name}")
     addresses = ip.addresses if ip.addresses is not None else have.addresses or []
