@@ -43,6 +43,28 @@ def _failures(results) -> str:
     return "; ".join(f"{r['name']}: {r['error']}" for r in probes.failed_required(results))
 
 
+def _finished_elsewhere(store: cp.Store, record: dict):
+    """`record`'s outcome when it is no longer armed (its watchdog rolled it back at the deadline while the window
+    ran); None while it is. Must be called holding the store's lock."""
+    current = store.load()
+    if current is not None and current.get("id") == record["id"]:
+        return None
+    last = store.last() or {}
+    if last.get("id") == record["id"]:
+        return last
+    return {"outcome": "unknown", "errors": [window.not_armed(store, record["id"], current)]}
+
+
+def _past_deadline(store: cp.Store, record: dict):
+    """`record`'s outcome (or, still armed, the record) once its deadline has passed: its watchdog rolls it back
+    (or did) and nothing is left to confirm; None before the deadline."""
+    with store:
+        done = _finished_elsewhere(store, record)
+    if done is None and cp.remaining(record) > 0:
+        return None
+    return done if done is not None else dict(record, outcome=cp.ARMED)
+
+
 def _roll_back(store: cp.Store, record: dict, reason: str, writer) -> dict:
     """Roll the armed checkpoint back now, as net_checkpoint state=rolled_back would; its outcome.
 
@@ -52,6 +74,9 @@ def _roll_back(store: cp.Store, record: dict, reason: str, writer) -> dict:
     """
     try:
         with store:
+            done = _finished_elsewhere(store, record)
+            if done is not None:
+                return done
             with writer.lock(record["namespace"]):
                 result = window.roll_back_record(store, record, reason, "net_state", False, writer)
                 cp.stop_watchdog(record)
@@ -61,6 +86,9 @@ def _roll_back(store: cp.Store, record: dict, reason: str, writer) -> dict:
 
 
 def _rolled_back_text(outcome: dict) -> str:
+    if outcome.get("outcome") == cp.ROLLED_BACK and outcome.get("by") != "net_state":
+        return (f"was already rolled back by its {outcome.get('by')} ({outcome.get('reason')}): the window outlasted "
+                f"checkpoint.timeout, raise it")
     if outcome.get("outcome") == cp.ROLLED_BACK:
         return f"rolled back in {outcome.get('duration_ms', '?')} ms ({len(outcome.get('commands') or [])} commands)"
     if outcome.get("outcome") == cp.ARMED:
@@ -147,5 +175,15 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
                            f"{record['id']} {_rolled_back_text(outcome)}",
                            {**report, **result, "outcome": outcome.get("outcome"), "rollback": outcome},
                            outcome.get("outcome") != cp.ROLLED_BACK)
+    late = _past_deadline(store, record)
+    if late is not None:
+        pending = late.get("outcome") == cp.ARMED
+        done = ("its watchdog is rolling the change back" if pending else
+                f"its {late.get('by')} ended it: {late.get('outcome')}, {len(late.get('commands') or [])} commands")
+        raise WindowFailed(f"checkpoint {record['id']} reached its deadline (checkpoint.timeout={record['timeout']:g} s) "
+                           f"before the window ended; {done}. Nothing is left to confirm: raise checkpoint.timeout",
+                           {**report, **{k: v for k, v in result.items() if k not in ("warnings", "changed")},
+                            "outcome": late.get("outcome"), **({} if pending else {"rollback": late})},
+                           pending or late.get("outcome") != cp.ROLLED_BACK)
     report["checkpoint"] = cp.describe(store.load() or record, time.time())
     return dict(result, **report, outcome="armed")
