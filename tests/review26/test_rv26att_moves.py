@@ -81,3 +81,20 @@ def test_ip_configuration_given_for_a_device_that_becomes_a_port_is_refused_befo
     assert result.get("failed") and result["changed"] is False, result.get("commands")
     assert state_diff(before, kernel_state(netns)) == []
     assert "a port of vmbr1 carries none" in result["msg"], result["msg"]
+
+
+@pytest.mark.xfail(strict=True, reason="review 26: describing a bridge's uplinks lets any other bridge take its "
+                                       "guests (a VM moved to another network, without a warning)")
+def test_describing_a_bridges_uplinks_does_not_release_its_guests(netns):
+    """`ports` lists uplinks only; guest ports always stay (docs/net_state.md). vmbr0 described with its uplink
+    says nothing about tap100i0, so another bridge listing tap100i0 is refused as without that description."""
+    iproute(netns, TWO_UPLINKS + [
+        "ip link add vmbr0 type bridge stp_state 0 forward_delay 0", "ip link set eth1 master vmbr0",
+        "ip tuntap add tap100i0 mode tap", "ip link set tap100i0 master vmbr0", "ip link set vmbr0 up"])
+    before = kernel_state(netns)
+    alone = run_module("net_state", {"namespace": netns, "bridges": [{"name": "vmbr9", "ports": ["tap100i0"]}]})
+    assert alone.get("failed") and "'tap100i0' is already a port of 'vmbr0'" in alone["msg"], alone
+    described = run_module("net_state", {"namespace": netns, "bridges": [
+        {"name": "vmbr0", "ports": ["eth1"]}, {"name": "vmbr9", "ports": ["tap100i0"]}]})
+    assert described.get("failed") and "'tap100i0' is already a port of 'vmbr0'" in described["msg"], described
+    assert state_diff(before, kernel_state(netns)) == []
