@@ -83,8 +83,6 @@ def test_ip_configuration_given_for_a_device_that_becomes_a_port_is_refused_befo
     assert "a port of vmbr1 carries none" in result["msg"], result["msg"]
 
 
-@pytest.mark.xfail(strict=True, reason="review 26: describing a bridge's uplinks lets any other bridge take its "
-                                       "guests (a VM moved to another network, without a warning)")
 def test_describing_a_bridges_uplinks_does_not_release_its_guests(netns):
     """`ports` lists uplinks only; guest ports always stay (docs/net_state.md). vmbr0 described with its uplink
     says nothing about tap100i0, so another bridge listing tap100i0 is refused as without that description."""

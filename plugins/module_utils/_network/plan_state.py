@@ -23,7 +23,7 @@ import ipaddress
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import gateway_on_link
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    GuestMatcher, HostNetwork, IpConfig, Vlan,
+    GuestMatcher, GuestPort, HostNetwork, IpConfig, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import ADDR_DEL, Operation
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_mtu_ip_state
@@ -90,12 +90,14 @@ def _described_without(by_name: dict, master: str, port: str) -> bool:
 
 
 def _takeable(host: HostNetwork, request: Request, by_name: dict) -> list:
-    """Ports of `request` it may take: free ones, and those whose master the request describes without them."""
+    """Ports of `request` it may take: free ones, and those whose master the request describes without them. A
+    guest port is never in a bridge's `ports` (guests stay): describing its bridge does not release it."""
     out = []
     for port in request.ports or []:
         dev = host.get(port)
         master = getattr(dev, "master", None)
-        if dev is not None and (master in (None, request.name) or _described_without(by_name, master, port)):
+        if dev is not None and (master in (None, request.name) or (
+                not isinstance(dev, GuestPort) and _described_without(by_name, master, port))):
             out.append(port)
     return out
 
