@@ -223,8 +223,8 @@ def test_the_module_killed_or_refused_at_every_step_leaves_the_snapshot(namespac
             labs.append((k, ns, root, settled_state(ns)))
         procs = []
         for k, ns, root, _before in labs:
-            args = dict(change, namespace=ns, checkpoint={"root": str(root), "timeout": 10, "gate_settle": 0,
-                                                         "probes": [{"type": "icmp", "target": "127.0.0.1"}]})
+            guard = {"root": str(root), "timeout": 10, "gate_settle": 0, "probes": [{"type": "icmp", "target": "127.0.0.1"}]}
+            args = dict(change, namespace=ns, checkpoint=guard)
             procs.append(subprocess.Popen(
                 [sys.executable, "-c", KILLED, str(tests), str(tests.parent / ".tmp" / "collections"), json.dumps(args)],
                 env=dict(os.environ, **{variable: str(k)}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))

@@ -18,8 +18,8 @@ TWO_UPLINKS = [
 
 
 def routes_of(ns: str, family: str = "") -> list:
-    return [r for r in kernel_state(ns)["routes"] if r.get("dst") == "default" and (not family or family in
-                                                                                     r.get("gateway", ""))]
+    defaults = [r for r in kernel_state(ns)["routes"] if r.get("dst") == "default"]
+    return [r for r in defaults if not family or family in r.get("gateway", "")]
 
 
 def test_two_new_ports_with_a_default_route_each_are_refused_naming_both_or_keep_both(netns):
