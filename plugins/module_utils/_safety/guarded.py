@@ -182,8 +182,7 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
                 f"its {late.get('by')} ended it: {late.get('outcome')}, {len(late.get('commands') or [])} commands")
         raise WindowFailed(f"checkpoint {record['id']} reached its deadline (checkpoint.timeout={record['timeout']:g} s) "
                            f"before the window ended; {done}. Nothing is left to confirm: raise checkpoint.timeout",
-                           {**report, **{k: v for k, v in result.items() if k not in ("warnings", "changed")},
-                            "outcome": late.get("outcome"), **({} if pending else {"rollback": late})},
+                           {**report, **result, "outcome": late.get("outcome"), **({} if pending else {"rollback": late})},
                            pending or late.get("outcome") != cp.ROLLED_BACK)
     report["checkpoint"] = cp.describe(store.load() or record, time.time())
     return dict(result, **report, outcome="armed")
