@@ -77,7 +77,13 @@ def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
             return result
         configurator = NetlinkConfigurator(netlink, snapshot.index_of)
         configurator.apply(plan.operations)
-        final, leftover = planned(netlink, guests, planner)
+        try:
+            final, leftover = planned(netlink, guests, planner)
+        except NetsafeError as exc:   # the planner refuses the state the change made: it did not converge either
+            undo_errors = configurator.undo(plan.operations)
+            raise NotConverged(
+                f"the kernel accepted every change but the result is refused when checked again: {exc}; "
+                f"{undo_text(undo_errors, namespace, 'the change was undone')}", undo_errors) from None
         if leftover:
             undo_errors = configurator.undo(plan.operations)
             raise NotConverged(
