@@ -32,8 +32,6 @@ def big_host() -> HostNetwork:
     return host
 
 
-@pytest.mark.xfail(strict=True, reason="review 26: planning copies the whole host for every entry (quadratic: 51 s "
-                                       "for 500 entries on a 1,000-guest host)")
 def test_planning_a_huge_request_copies_the_host_a_bounded_number_of_times(monkeypatch):
     host = big_host()
     lists = {"bridges": [{"name": f"br{i}", "ports": [f"v{i}a"]} for i in range(ENTRIES)],

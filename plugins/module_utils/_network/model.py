@@ -445,6 +445,22 @@ class HostNetwork:
     def clone(self) -> HostNetwork:
         return HostNetwork({name: dev.clone() for name, dev in self.devices.items()})
 
+    def shallow(self) -> HostNetwork:
+        """A copy that shares every device with this host until it changes one (mutable()): a prediction of a few
+        operations on a 1,000-port host copies the devices they touch, not the host (review 26: net_state planned
+        500 entries in minutes when every step copied the whole host)."""
+        copy_ = HostNetwork(dict(self.devices))
+        copy_.__dict__["_shared"] = set(self.devices)
+        return copy_
+
+    def mutable(self, name: str) -> Device | None:
+        """Device `name`, safe to change in place: on a shallow() copy, its own copy of a shared device."""
+        shared = self.__dict__.get("_shared")
+        if shared and name in shared:
+            shared.discard(name)
+            self.devices[name] = self.devices[name].clone()
+        return self.devices.get(name)
+
     def ports_of(self, master: str) -> list:
         return sorted((d for d in self.devices.values() if d.master == master), key=lambda d: d.name)
 

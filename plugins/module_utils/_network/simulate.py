@@ -30,7 +30,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops im
 
 def predict(host: HostNetwork, operations) -> HostNetwork:
     """A copy of `host` as it would be after `operations`."""
-    future = host.clone()
+    future = host.shallow()
     for op in operations:
         apply_op(future, op)
     return future
@@ -43,25 +43,27 @@ def apply_op(host: HostNetwork, op) -> None:
         host.add(_new_device(host, op.device, p))
         return
     if op.action == LINK_DEL:
-        gone = host.devices.pop(op.device, None)
+        gone = host.mutable(op.device)
+        host.devices.pop(op.device, None)
         kind = kind_of(gone.TYPE) if gone is not None else None
-        for dev in host.devices.values():
+        for name in [n for n, d in host.devices.items() if d.master == op.device]:
+            dev = host.mutable(name)
             if dev.master == op.device:
                 dev.master = None
                 dev.vlans = None
                 if kind is not None:
                     kind.left(dev, gone, {})  # a deleted master releases its ports as one that lets go (a bond closes them)
         return
-    dev = host.get(op.device)
+    dev = host.mutable(op.device)
     if dev is None:
         return
     was_up, had_ipv4 = bool(dev.up), has_ipv4(dev.ip.addresses)
     if op.action == LINK_SET:
-        old_master = host.get(dev.master or "")
+        old_master = host.mutable(dev.master or "")
         for key, value in p.items():
             setattr(dev, key, copy.deepcopy(value))
         if "master" in p:
-            _moved(dev, old_master, host.get(p.get("master") or ""), p)
+            _moved(dev, old_master, host.mutable(p.get("master") or ""), p)
         kind = kind_of(dev.TYPE)
         if kind is not None:
             kind.changed(host, dev, p)
@@ -71,8 +73,8 @@ def apply_op(host: HostNetwork, op) -> None:
         dev.ip.addresses = sorted(set(dev.ip.addresses or []) - {p["address"]})
     elif op.action == ROUTE_REPLACE:
         key = f"gateway{p['family']}"
-        for other in host.devices.values():
-            setattr(other.ip, key, None)
+        for name in [n for n, d in host.devices.items() if getattr(d.ip, key) is not None]:
+            setattr(host.mutable(name).ip, key, None)
         setattr(dev.ip, key, p["gateway"])
     elif op.action == ROUTE_DEL:
         setattr(dev.ip, f"gateway{p['family']}", None)

@@ -87,7 +87,7 @@ class BridgeKind(DeviceKind):
 
     def changed(self, host, device, params: dict) -> None:
         if params.get("vlan_filtering") is not None:
-            for port in [device] + host.ports_of(device.name):
+            for port in [device] + [host.mutable(p.name) for p in host.ports_of(device.name)]:
                 port.vlans = vlans.default_membership() if params["vlan_filtering"] else None
 
     def joined(self, port, master) -> None:
@@ -108,7 +108,7 @@ class BondKind(DeviceKind):
     def changed(self, host, device, params: dict) -> None:
         if params.get("mtu"):
             for slave in host.ports_of(device.name):
-                slave.mtu = params["mtu"]
+                host.mutable(slave.name).mtu = params["mtu"]
 
     def joined(self, port, master) -> None:
         port.up, port.mtu = True, master.mtu
