@@ -255,11 +255,12 @@ def test_power_lost_before_the_confirmation_and_after_the_write(powercut):
     assert _link(confirmed, "vmbr0")["master"] is None and _link(confirmed, "bond0.10")["master"] == "vmbr0"
     assert _link(confirmed, "tap100i0")["master"] == "vmbr0" and _link(confirmed, "veth101i0")["master"] == "vmbr0"
     window1 = _by_task(powercut.window("window1", WINDOW1, "Confirm the checkpoint"))
-    armed = window1["Arm the rollback on the host"]["result"]
-    assert armed["armed"] and armed["checkpoint"]["watchdog"]["kind"] == "detached", armed
+    # One net_state run armed the checkpoint, applied the change and probed it again.
+    armed = window1["Apply the change inside a checkpoint"]["result"]
+    assert armed["outcome"] == "armed" and armed["checkpoint"]["watchdog"]["kind"] == "detached", armed
     checkpoint_id = armed["checkpoint"]["id"]
-    assert window1["Bridges"]["status"] == "changed"
-    assert window1["Probe again from the host, over the network as it is now"]["result"]["ok"]
+    assert window1["Apply the change inside a checkpoint"]["status"] == "changed"
+    assert armed["probes"]["after"] and all(probe["ok"] for probe in armed["probes"]["after"]), armed["probes"]
     # The role checks in check mode, before arming, that the files can take the change; it never writes them
     # before the confirmation (the file's bytes are checked after the cut).
     assert window1["Check, in check mode, that the host's files can take the change"]["status"] in ("ok", "changed")
@@ -306,7 +307,7 @@ def test_power_lost_before_the_confirmation_and_after_the_write(powercut):
 
     # -- window 2, confirmed and written; the power goes once the file is written
     window2 = _by_task(powercut.window("window2", WINDOW2, "Report the confirmed change"))
-    second_id = window2["Arm the rollback on the host"]["result"]["checkpoint"]["id"]
+    second_id = window2["Apply the change inside a checkpoint"]["result"]["checkpoint"]["id"]
     assert window2["Confirm the checkpoint"]["result"]["outcome"]["outcome"] == "confirmed"
     persisted = window2["Make the confirmed change survive a reboot"]["result"]
     assert persisted["changed"] and persisted["files"], persisted
