@@ -18,9 +18,11 @@ their own: ansible-lint's schema of role argument specs has no `aliases`).
 from __future__ import annotations
 
 import ast
+import atexit
 import importlib
 import pathlib
 import re
+import shutil
 import sys
 import tempfile
 
@@ -57,6 +59,7 @@ def _requests_module():
         sys.path.insert(0, str(ROOT.parent.parent.parent))
     else:
         top = pathlib.Path(tempfile.mkdtemp(prefix="netsafe-specs-"))
+        atexit.register(shutil.rmtree, top, True)
         (top / "ansible_collections" / "netsafe").mkdir(parents=True)
         (top / "ansible_collections" / "netsafe" / "hypervisor").symlink_to(ROOT)
         sys.path.insert(0, str(top))
