@@ -20,6 +20,9 @@ something). Compared in interleaved rounds, same lab, same run:
   explicitly, `change_window_persist: false`;
 - `role+persist`: the same with `change_window_persist: true`, format
   ifupdown2 (written to the lab's private /etc overlay, thrown away with it);
+- `old role`, `old role+persist`: the same two with the role as it was before
+  it ran on net_state (bench/old_change_window: bonds, VLANs and bridges as
+  separate module tasks, with arm, probes and tap_reenslave of their own);
 - for scale, the shell way over the same SSH path: one `ssh hv ip -batch -`
   with the two `link set` lines, and one ssh running one `ip link set` per
   command (one ssh per command cuts itself off: after `nomaster` vmbr0 has
@@ -28,7 +31,8 @@ something). Compared in interleaved rounds, same lab, same run:
 Figures: the wall time of each ansible-playbook (or ssh) process; for the
 role, its own `change_window_report.timings` (preflight_s: start to armed,
 including the preflight probes and the arm; apply_s; probes_s: the post
-probes; total_s), and the time of every task from a task-start timer
+probes; total_s), the module runs on the host per window (tasks of the collection
+that ran), and the time of every task from a task-start timer
 callback (a task's time is from its start to the next task's start, so it
 includes Ansible's own work between them). Prints a Markdown report
 (medians) for docs/performance.md.
@@ -107,6 +111,11 @@ ROLE = """
   roles:
     - role: netsafe.hypervisor.change_window
 """
+# The role as it was before net_state (bench/old_change_window), found through ANSIBLE_ROLES_PATH.
+OLD_ROLE = ROLE.replace("netsafe.hypervisor.change_window", "old_change_window")
+OLD_ENV = {"ANSIBLE_ROLES_PATH": str(ROOT / "bench")}
+ROLES = {"role": (ROLE, False, {}), "role+persist": (ROLE, True, {}),
+         "old role": (OLD_ROLE, False, OLD_ENV), "old role+persist": (OLD_ROLE, True, OLD_ENV)}
 
 
 def med(values):
@@ -134,11 +143,12 @@ class Bench:
         self.plugins = plugins
         self.runs = 0
 
-    def playbook(self, text, extra_vars):
+    def playbook(self, text, extra_vars, extra_env=None):
         self.runs += 1
         times = self.tmp / f"times{self.runs}.jsonl"
         env = {"ANSIBLE_CALLBACK_PLUGINS": f"{ROOT / 'tests' / 'ansible' / 'callback_plugins'}:{self.plugins}",
-               "ANSIBLE_CALLBACKS_ENABLED": "record,netsafe_task_timer", "NETSAFE_TASK_TIMES": str(times)}
+               "ANSIBLE_CALLBACKS_ENABLED": "record,netsafe_task_timer", "NETSAFE_TASK_TIMES": str(times),
+               **(extra_env or {})}
         start = time.perf_counter()
         proc, results = self.lab.playbook(text, extra_vars=extra_vars, env=env, timeout=600)
         wall = time.perf_counter() - start
@@ -179,9 +189,10 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the lab creates network and mount namespaces")
-    walls = {k: [] for k in ("ping", "net_bridge", "role", "role+persist", "ssh ip -batch", "ssh, one ip per command")}
-    timings = {"role": [], "role+persist": []}
-    tasks = {"role": [], "role+persist": []}
+    walls = {k: [] for k in ("ping", "net_bridge", *ROLES, "ssh ip -batch", "ssh, one ip per command")}
+    timings = {key: [] for key in ROLES}
+    tasks = {key: [] for key in ROLES}
+    module_runs = {key: [] for key in ROLES}
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="netsafe-cwbench-") as tmp, SshLab(guests=args.guests) as lab:
         bench = Bench(lab, Path(tmp))
@@ -195,9 +206,11 @@ def main():
             target = other(uplink_now(lab))
             walls["net_bridge"].append(bench.playbook(BRIDGE, {"uplink": target})[0])
             assert uplink_now(lab) == target
-            for key, persist in (("role", False), ("role+persist", True)):
+            for key, (play, persist, env) in ROLES.items():
                 target = other(uplink_now(lab))
-                wall, results, per_task = bench.playbook(ROLE, role_vars(lab, target, persist))
+                wall, results, per_task = bench.playbook(play, role_vars(lab, target, persist), env)
+                module_runs[key].append(len([x for x in results if x["action"].startswith("netsafe.hypervisor.")
+                                             and x["status"] != "skipped"]))
                 assert uplink_now(lab) == target
                 built = [x for x in results if x["task"].endswith("Build the report")]
                 report = built[-1]["result"]["ansible_facts"]["change_window_report"]
@@ -217,10 +230,11 @@ def main():
     load = os.getloadavg()[0]
     print(f"Run of {time.strftime('%Y-%m-%d')} (load average {load:.1f}; SSH lab, {args.guests} guest taps; "
           f"medians of {args.repeat} runs; outcomes: {sorted(set(outcomes))}):\n")
-    print("| what | wall time |")
-    print("|---|---:|")
+    print("| what | wall time | module runs on the host |")
+    print("|---|---:|---:|")
     for key, values in walls.items():
-        print(f"| {key} | {med(values):.2f} s |")
+        runs = {"net_bridge": 1}.get(key, module_runs.get(key) and max(module_runs[key]))
+        print(f"| {key} | {med(values):.2f} s | {runs if runs is not None else '-'} |")
     print()
     print("| role variant | preflight_s (probes + arm) | apply_s | probes_s | total_s | rest: reset, confirm, persist, "
           "report (total - the three) | ansible-playbook wall |")
@@ -233,18 +247,18 @@ def main():
               f" {med(walls[key]):.2f} s |")
     print()
     names = []
-    for per_task in tasks["role+persist"] + tasks["role"]:
+    for per_task in [p for key in ROLES for p in tasks[key]]:
         names += [n for n in per_task if n not in names]
     print("Per task (from one task's start to the next one's; medians):\n")
-    print("| task | role | role+persist |")
-    print("|---|---:|---:|")
+    print("| task | " + " | ".join(ROLES) + " |")
+    print("|---|" + "---:|" * len(ROLES))
     for name in names:
         cells = []
-        for key in ("role", "role+persist"):
+        for key in ROLES:
             values = [p[name] for p in tasks[key] if name in p]
             cells.append(f"{med(values):.2f} s" if values else "-")
-        short = name.replace("netsafe.hypervisor.change_window : ", "").split(" - ")[0]
-        print(f"| {short} | {cells[0]} | {cells[1]} |")
+        short = name.replace("netsafe.hypervisor.change_window : ", "").replace("old_change_window : ", "")
+        print(f"| {short.split(' - ')[0]} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
