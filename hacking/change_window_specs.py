@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Write the change_window role's argument specs of its device lists from net_state's own spec.
+
+change_window_nics, _bonds, _vlans, _bridges and _routes are passed to
+netsafe.hypervisor.net_state as they are, so their entries take exactly
+net_state's entries: the per-device requests' SPEC (and ROUTE_SPEC) in
+plugins/module_utils/_network/requests.py, the one source of net_state and of
+net_nic, net_bond, net_vlan and net_bridge. This script copies that spec
+(types, choices, defaults, aliases, required keys, nested options) into
+roles/change_window/meta/argument_specs.yml as each list's `options`, with
+the descriptions net_state documents for them (hacking/net_state_docs.py), so
+Ansible's role argument validation refuses a misspelt key in an entry before
+the role runs a task, naming it, and accepts the aliases (net_bond's `slaves`).
+
+    python3 hacking/change_window_specs.py          # rewrite the role's argument specs
+    python3 hacking/change_window_specs.py --check  # exit 1 when they are not up to date (tests/unit runs this)
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import pathlib
+import re
+import sys
+import tempfile
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TARGET = ROOT / "roles/change_window/meta/argument_specs.yml"
+BEGIN, END = "      # BEGIN device lists: written by hacking/change_window_specs.py\n", "      # END device lists\n"
+# (role variable, net_state's option, request class in requests.py or None for routes, what the entries are)
+LISTS = (
+    ("change_window_nics", "nics", "NicRequest", "NICs"),
+    ("change_window_bonds", "bonds", "BondRequest", "Bonds"),
+    ("change_window_vlans", "vlans", "VlanRequest", "VLAN devices"),
+    ("change_window_bridges", "bridges", "BridgeRequest", "Bridges"),
+    ("change_window_routes", "routes", None, "Static routes of devices no other list describes"),
+)
+SPEC_KEYS = ("type", "elements", "required", "default", "choices", "aliases")
+
+
+class _Dumper(yaml.SafeDumper):
+    """Plain YAML: a choices list shared by two options is written out twice, never as an anchor."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def _requests_module():
+    """plugins/module_utils/_network/requests.py, imported as the collection's own module."""
+    if ROOT.parent.name == "netsafe" and ROOT.parent.parent.name == "ansible_collections":
+        sys.path.insert(0, str(ROOT.parent.parent.parent))
+    else:
+        top = pathlib.Path(tempfile.mkdtemp(prefix="netsafe-specs-"))
+        (top / "ansible_collections" / "netsafe").mkdir(parents=True)
+        (top / "ansible_collections" / "netsafe" / "hypervisor").symlink_to(ROOT)
+        sys.path.insert(0, str(top))
+    return importlib.import_module("ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests")
+
+
+def _net_state_options() -> dict:
+    """net_state's documented options (its entries are written by hacking/net_state_docs.py)."""
+    for node in ast.parse((ROOT / "plugins/modules/net_state.py").read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "DOCUMENTATION":
+            return yaml.safe_load(node.value.value)["options"]
+    raise LookupError("net_state.py: no DOCUMENTATION")
+
+
+def _rewrite(text, option: str, variable: str):
+    """O(bridges[].ports) in net_state's text is O(change_window_bridges[].ports) here."""
+    if isinstance(text, list):
+        return [_rewrite(t, option, variable) for t in text]
+    return re.sub(rf"O\({option}\[\]", f"O({variable}[]", text)
+
+
+def _options(spec: dict, docs: dict, option: str, variable: str, where: str) -> dict:
+    out = {}
+    for key, arg in spec.items():
+        if key not in docs:
+            raise LookupError(f"{where}.{key}: in the spec but not documented by net_state")
+        entry = {"description": _rewrite(docs[key]["description"], option, variable)}
+        entry.update({name: arg[name] for name in SPEC_KEYS if name in arg})
+        if "options" in arg:
+            entry["options"] = _options(arg["options"], docs[key].get("suboptions", {}), option, variable,
+                                         f"{where}.{key}")
+        out[key] = entry
+    return out
+
+
+def lists_yaml() -> str:
+    requests = _requests_module()
+    docs = _net_state_options()
+    out = {}
+    for variable, option, cls_name, what in LISTS:
+        if cls_name is None:
+            spec, rules = dict(device=dict(type="str", required=True), **requests.ROUTE_SPEC), {}
+        else:
+            cls = getattr(requests, cls_name)
+            spec, rules = cls.SPEC, cls.RULES
+        entry = {
+            "description": [
+                f"{what}, each with exactly the options of an entry of M(netsafe.hypervisor.net_state)'s "
+                f"O(netsafe.hypervisor.net_state#module:{option}), which the role passes them to as they are.",
+                "An entry with an option not listed here (a misspelt key) fails the role before any task runs, "
+                "naming it; aliases work.",
+            ],
+            "type": "list",
+            "elements": "dict",
+            "default": [],
+            "options": _options(spec, docs[option]["suboptions"], option, variable, variable),
+        }
+        entry.update({name: [list(rule) for rule in value] for name, value in rules.items()})
+        out[variable] = entry
+    text = yaml.dump(out, Dumper=_Dumper, sort_keys=False, width=110, allow_unicode=True)
+    return "".join(f"      {line}\n" if line else "\n" for line in text.splitlines())
+
+
+def render(source: str) -> str:
+    start, stop = source.index(BEGIN), source.index(END) + len(END)
+    return source[:start] + BEGIN + lists_yaml() + END + source[stop:]
+
+
+def main(argv) -> int:
+    source = TARGET.read_text()
+    wanted = render(source)
+    if "--check" in argv:
+        if wanted != source:
+            print(f"{TARGET} is not up to date: run python3 hacking/change_window_specs.py", file=sys.stderr)
+            return 1
+        return 0
+    TARGET.write_text(wanted)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
