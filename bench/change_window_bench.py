@@ -16,7 +16,7 @@ lab, same run:
   run costs here: ansible-playbook's start, SSH, AnsiballZ);
 - `net_bridge`: a playbook with one `netsafe.hypervisor.net_bridge` task
   (`name: vmbr0, ports: [eno2]`): the bare task;
-- `old`: the change_window role as it was before net_state (commit 41164a7,
+- `old`: the change_window role as it was before net_state (main at 86b05e7,
   kept runnable in bench/old_change_window; `--old-role` to point elsewhere):
   preflight probes, preview in check mode, arm, net_bridge, tap_reenslave,
   probes, reset_connection, confirm, report;
@@ -39,8 +39,8 @@ lab, same run:
 
 Then the same on a host with `--large-guests` guest taps on vmbr0 (a second
 lab; `--large-repeat` rounds, fewer than `--repeat` since each is slower;
-`--large-guests 0` skips it), without ping, the persist variants and the
-second shell way.
+`--large-guests 0` skips it), without ping, the persist variants, the plain
+four steps and the second shell way.
 
 Figures: the wall time of each ansible-playbook (or ssh) process. Module
 runs per window are counted on the host: the inventory's
@@ -237,7 +237,7 @@ def module_results(results: list) -> list:
 
 
 def short(name: str) -> str:
-    """A role's task without the role's name (the old role, run by its path, is named by the path)."""
+    """A role's task without the role's name."""
     return name.split(" : ", 1)[-1].split(" - ")[0]
 
 
@@ -261,12 +261,13 @@ class Bench:
             return []
         return [tuple(float(x) for x in line.split()) for line in self.host_log.read_text().splitlines() if line.strip()]
 
-    def playbook(self, text, extra_vars):
+    def playbook(self, text, extra_vars, extra_env=None):
         """One ansible-playbook: (wall, results, timer entries, host module runs [(start, end, rc)])."""
         self.runs += 1
         times = self.tmp / f"times-{self.tag}-{self.runs}.jsonl"
         env = {"ANSIBLE_CALLBACK_PLUGINS": f"{ROOT / 'tests' / 'ansible' / 'callback_plugins'}:{self.plugins}",
-               "ANSIBLE_CALLBACKS_ENABLED": "record,netsafe_task_timer", "NETSAFE_TASK_TIMES": str(times)}
+               "ANSIBLE_CALLBACKS_ENABLED": "record,netsafe_task_timer", "NETSAFE_TASK_TIMES": str(times),
+               **(extra_env or {})}
         before = len(self.host_runs())
         start = time.perf_counter()
         proc, results = self.lab.playbook(text, extra_vars=dict(extra_vars or {}, ansible_python_interpreter=str(
@@ -313,7 +314,7 @@ def other(uplink):
 def find_old_role(given: str | None) -> Path:
     """The old role's directory: --old-role, or bench/old_change_window (the role itself or a roles/ tree holding it)."""
     base = Path(given) if given else ROOT / "bench" / "old_change_window"
-    for candidate in (base, base / "change_window", base / "roles" / "change_window"):
+    for candidate in (base, base / "roles" / "change_window"):
         if (candidate / "tasks" / "main.yml").is_file():
             return candidate.resolve()
     sys.exit(f"the old change_window role is not in {base}: give --old-role (e.g. after "
@@ -378,9 +379,12 @@ def run_lab(args, tmp: Path, guests: int, repeat: int, variants: list, old_role:
                 measured = bench.playbook(PLAIN, {"uplink": target})
             elif key == "new flow, plain, no preview":
                 measured = bench.playbook(PLAIN_NO_PREVIEW, {"uplink": target})
+            elif key.startswith("old"):   # found through the roles path, by its directory's name
+                measured = bench.playbook(ROLE.format(role=old_role.name), role_vars(lab, target, key.endswith("+persist")),
+                                          {"ANSIBLE_ROLES_PATH": str(old_role.parent)})
             else:
-                role = str(old_role) if key.startswith("old") else "netsafe.hypervisor.change_window"
-                measured = bench.playbook(ROLE.format(role=role), role_vars(lab, target, key.endswith("+persist")))
+                measured = bench.playbook(ROLE.format(role="netsafe.hypervisor.change_window"),
+                                          role_vars(lab, target, key.endswith("+persist")))
             assert uplink_now(lab) == target, (key, target)
             rec.add_playbook(key, measured)
 
@@ -532,8 +536,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="netsafe-cwbench-") as tmp:
         recs.append(run_lab(args, Path(tmp), args.guests, args.repeat, small + ["ssh, one ip per command"], old_role))
         if args.large_guests:
-            recs.append(run_lab(args, Path(tmp), args.large_guests, args.large_repeat, ["net_bridge"] + flows,
-                                old_role))
+            recs.append(run_lab(args, Path(tmp), args.large_guests, args.large_repeat,
+                                ["net_bridge"] + [f for f in flows if f != "new flow, plain"], old_role))
     report(recs, args, notes)
 
 

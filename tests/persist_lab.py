@@ -167,7 +167,8 @@ def vlan_aware(ns: str, switch: str) -> None:
 
 
 # One change that breaks everything a rollback of vlan_aware() must put back, as (module, arguments) in the
-# order change_window's apply.yml runs them: the bond's mode and options, a VLAN's id and parent (bond0.10
+# order the per-device modules would run them (the change_window role hands it to net_state as one change):
+# the bond's mode and options, a VLAN's id and parent (bond0.10
 # re-created as id 20 on eno3, which also cuts the host off its gateway), the vlan-aware bridge's MTU and port
 # VLANs (uplink and both guests on other VLANs).
 VLAN_AWARE_BREAK = [

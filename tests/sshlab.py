@@ -189,7 +189,7 @@ class SshLab:
     dead_nic = "eno3"
 
     def __init__(self, guests: int = 2, prefix: str | None = None, base_dir: Path | None = None,
-                 switch_ageing: int = 300, ready_timeout: float = 20):
+                 switch_ageing: int = 300, ready_timeout: float = 20, listen: str = HV4):
         if not (SSHD.is_file() and os.access(SSHD, os.X_OK)):
             raise SshLabMissing(f"{SSHD.relative_to(ROOT)} is missing: run {SETUP_HOOK} (or tests/run-all.sh)")
         if os.geteuid() != 0:
@@ -198,6 +198,7 @@ class SshLab:
         self.taps = [f"tap{100 + i}i0" for i in range(guests)]
         self.switch_ageing = switch_ageing
         self.ready_timeout = ready_timeout
+        self.listen = listen   # sshd's ListenAddress: hv's address, or 0.0.0.0 for one a change gives hv later
         self._base = Path(base_dir) if base_dir else LAB_BASE
         self._wanted_prefix = prefix
         self._lock = None
@@ -352,7 +353,7 @@ class SshLab:
         (self.ssh_dir / "authorized_keys").write_text((self.ssh_dir / "id_ed25519.pub").read_text())
         (self.ssh_dir / "sshd_config").write_text(textwrap.dedent(f"""\
             # netsafe SSH lab {self.prefix}: sshd in {self.hv}, key-only root login
-            ListenAddress {HV4}:22
+            ListenAddress {self.listen}:22
             AddressFamily inet
             HostKey {self.ssh_dir / 'host_ed25519'}
             PidFile {self.sshd_pid_file}

@@ -40,7 +40,7 @@ description:
     default routes, listed in C(taken_back) of its C(left) entry.
   - The snapshot is kept in C(/run/netsafe/checkpoint/) and copied to C(/var/lib/netsafe/checkpoint/), so that a
     checkpoint armed before a power cut is found after the reboot. The host boots into its persistent configuration
-    (run M(netsafe.hypervisor.net_persist) only after confirming).
+    (write it only after confirming, with O(persist) in the same task or with M(netsafe.hypervisor.net_persist)).
   - The deadline is kept on the host's C(CLOCK_BOOTTIME), with the boot id, so a wall-clock step (NTP, an operator)
     neither brings a rollback forward nor delays it; times in results are wall-clock times for display.
   - While a checkpoint is armed its watchdog does not exit without rolling back, whatever fails around it
@@ -116,6 +116,59 @@ options:
         one that is a symlink, another user's or writable by others fails the task, naming it, and nothing is armed.
     type: path
     default: /
+  persist:
+    description:
+      - With O(state=confirmed), write the host's network files for the network as confirmed, as
+        M(netsafe.hypervisor.net_persist) with O(netsafe.hypervisor.net_persist#module:state=saved) does, in the
+        same task. The suboptions are net_persist's and mean the same; O(root) and O(namespace) are this task's.
+      - The files are written only after the confirmation succeeded; a confirmation that fails writes nothing.
+        Options a save would refuse before reading any file (O(persist.path) or O(persist.backup_dir) out of
+        O(root), a negative O(persist.backup_keep), a format that cannot be detected) fail the task before the
+        confirmation, naming them; nothing is confirmed.
+      - If the save fails after the confirmation (a stanza the format cannot write, staged Proxmox VE changes, a
+        full disk), the task fails with C(changed=true) and a message that says the change IS confirmed and kept,
+        the files were NOT written and why, and how to write them (net_persist with O(state=saved), or this task
+        again with the same O(id), which finds the checkpoint confirmed and tries the save again).
+      - In check mode, the confirmation and the save are both checked; nothing is written.
+      - Refused with any other O(state).
+    type: dict
+    suboptions:
+      format:
+        description:
+          - The network stack whose files are written (V(auto) detects it); see
+            M(netsafe.hypervisor.net_persist)'s O(netsafe.hypervisor.net_persist#module:format).
+        type: str
+        choices: [auto, ifupdown2, networkmanager, networkd]
+        default: auto
+      devices:
+        description:
+          - The devices whose descriptions are written, with what they stand on; default, every bridge, bond and VLAN
+            of the host and the NICs beneath them. See M(netsafe.hypervisor.net_persist)'s
+            O(netsafe.hypervisor.net_persist#module:devices).
+        type: list
+        elements: str
+      path:
+        description:
+          - The main file (V(ifupdown2)) or directory, as the host sees it, inside O(root); defaults to the
+            format's usual place.
+        type: path
+      backup_dir:
+        description:
+          - Where the previous content of every replaced or removed file goes, inside O(root).
+        type: path
+        default: /var/lib/netsafe/backups
+      backup_keep:
+        description:
+          - How many backup run directories to keep, the newest; V(0) keeps every backup.
+        type: int
+        default: 10
+      pending_changes:
+        description:
+          - What to do when Proxmox VE's web UI has staged changes in C(/etc/network/interfaces.new); see
+            M(netsafe.hypervisor.net_persist)'s O(netsafe.hypervisor.net_persist#module:pending_changes).
+        type: str
+        choices: [refuse, discard, keep]
+        default: refuse
 notes:
   - Check mode changes nothing and writes nothing (not even the checkpoint's lock file). V(armed) reports whether it
     would be refused; V(rolled_back) reports the rollback plan.
@@ -148,6 +201,15 @@ EXAMPLES = r"""
   netsafe.hypervisor.net_checkpoint:
     state: confirmed
     id: "{{ checkpoint.checkpoint.id }}"
+
+- name: Confirm, then write the network files for the confirmed network (Proxmox VE)
+  netsafe.hypervisor.net_checkpoint:
+    state: confirmed
+    id: "{{ checkpoint.checkpoint.id }}"
+    persist:
+      format: ifupdown2
+      devices: [vmbr0, bond0]
+  register: confirmed
 
 - name: What is armed, and what happened to the last checkpoint
   netsafe.hypervisor.net_checkpoint:
@@ -205,6 +267,34 @@ pending:
       about the checkpoint before it.
   returned: when O(state=query) finds one
   type: dict
+persist:
+  description:
+    - With O(persist), the result of saving the files after the confirmation, as
+      M(netsafe.hypervisor.net_persist) returns it with O(netsafe.hypervisor.net_persist#module:state=saved)
+      (in check mode, what would be written).
+  returned: when O(persist) is given and the save succeeded
+  type: dict
+  contains:
+    format: {description: The format used., type: str, returned: always}
+    detected: {description: "With O(persist.format=auto), what on the host showed the format.", type: list,
+               elements: str, returned: always}
+    changed: {description: Whether files were (or would be) written., type: bool, returned: always}
+    devices: {description: The devices in scope., type: list, elements: str, returned: always}
+    removed_devices: {description: Named devices the kernel no longer has, removed from the files., type: list,
+                      elements: str, returned: always}
+    files: {description: "The files written (in check mode, that would be), each C(path) and C(action)
+                          (V(created), V(updated), V(removed)).", type: list, elements: dict, returned: always}
+    backups: {description: The backup of each replaced or removed file., type: list, elements: str, returned: always}
+    pruned_backups: {description: Backup run directories removed to keep O(persist.backup_keep) of them., type: list,
+                     elements: str, returned: when files were written}
+    diff: {description: "Each file before and after; secret values replaced by C(********).", type: list,
+           elements: dict, returned: always}
+  sample: {"format": "ifupdown2", "changed": true, "files": [{"path": "/etc/network/interfaces", "action": "updated"}]}
+diff:
+  description: With O(persist), the files before and after (the same as C(persist.diff)), for C(--diff).
+  returned: when O(persist) is given and the save succeeded
+  type: list
+  elements: dict
 commands:
   description: The equivalent iproute2 commands of a rollback (planned, in check mode).
   returned: when O(state=rolled_back)
@@ -222,12 +312,14 @@ left:
 import contextlib
 import time
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import FileWriteError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import require_namespace
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
     NETWORK_ARGS, check_names, run_network_module, task_writer,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import spec as persist_spec
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, probes, window
 
@@ -240,6 +332,7 @@ ARGUMENT_SPEC = dict(
     gate_settle=dict(type="float", default=5),
     watchdog=dict(type="str", choices=["auto", "systemd", "detached"], default="auto"),
     root=dict(type="path", default="/"),
+    persist=dict(type="dict", options=persist_spec.PERSIST_SPEC),
     **NETWORK_ARGS,
 )
 WATCHDOG_START = arming.WATCHDOG_START
@@ -251,6 +344,10 @@ def _validate(params) -> None:
         problems += arming.arm_problems(params["timeout"], params["gate_settle"], params["probes"])
     if params["state"] == "confirmed" and not params["id"]:
         problems.append("id: required with state=confirmed; give the id that state=armed returned")
+    if params["persist"] is not None and params["state"] != "confirmed":
+        problems.append(f"persist: applies only with state=confirmed (the files are written once the change is "
+                        f"confirmed), not with state={params['state']}; remove it, or save the files with "
+                        f"netsafe.hypervisor.net_persist")
     if problems:
         raise ValidationError(problems)
 
@@ -340,7 +437,21 @@ def rolled_back(module, store: cp.Store) -> dict:
 
 
 def confirmed(module, store: cp.Store) -> dict:
-    """Disarm the armed checkpoint; with the id of one whose rollback failed, keep the network as it is."""
+    """Disarm the armed checkpoint (with the id of one whose rollback failed, keep the network as it is); then,
+    with `persist`, write the network files for the network as confirmed."""
+    persist = module.params["persist"]
+    if persist is not None:
+        try:   # bad options fail before the confirmation: nothing confirmed, nothing written
+            persist_spec.check_options(persist, module.params["root"], module.no_log_values)
+        except ValidationError as exc:
+            raise ValidationError(exc.problems + ["nothing was confirmed and no file was written"]) from None
+    result = _confirm(module, store)
+    if persist is not None:
+        _save_confirmed(module, result)
+    return result
+
+
+def _confirm(module, store: cp.Store) -> dict:
     last = store.last()
     if store.load() is None and last and last.get("id") == module.params["id"]:
         if last["outcome"] == cp.CONFIRMED:
@@ -354,6 +465,41 @@ def confirmed(module, store: cp.Store) -> dict:
     return _warn_not_written(result)
 
 
+def _save_confirmed(module, result: dict) -> None:
+    """`persist`: net_persist's state=saved, run once the confirmation succeeded (in check mode, both checked).
+
+    A save that fails now cannot undo the confirmation: the error says that the
+    change is confirmed and kept, that the files were not written and why, and
+    how to write them.
+    """
+    params = module.params
+    persist = params["persist"]
+    try:
+        saved = persist_spec.save_files(persist, params["root"], params["namespace"],
+                                        GuestMatcher(params["guest_patterns"]), module.check_mode, module.no_log_values)
+    except Exception as exc:   # pylint: disable=broad-exception-caught  # whatever it was, the operator must know
+        raise _not_saved(module, exc) from None
+    result["warnings"] = result.get("warnings", []) + [f"persist: {w}" for w in saved.pop("warnings", [])]
+    result.update(persist=saved, diff=saved["diff"], changed=result["changed"] or saved["changed"])
+
+
+def _not_saved(module, exc: Exception) -> persist_spec.FilesNotWritten:
+    params = module.params
+    why = str(exc) if isinstance(exc, NetsafeError) else f"{type(exc).__name__}: {exc}"
+    retry = persist_spec.retry_hint(params["persist"], params["root"], params["namespace"])
+    if module.check_mode:
+        error = persist_spec.FilesNotWritten(
+            f"persist: check mode: checkpoint {params['id']} would be confirmed, but the network files could not be "
+            f"saved: {why}. Nothing was confirmed or written")
+        error.host_changed = False
+        return error
+    some = "NOT all written" if isinstance(exc, FileWriteError) else "NOT written"
+    return persist_spec.FilesNotWritten(
+        f"persist: checkpoint {params['id']} IS confirmed: the network change is kept and will not be rolled back. "
+        f"The network files were {some}: {why}. Until they are, the host boots into its previous network "
+        f"configuration. Fix the cause, then write them with {retry} (or run this task again with the same id)")
+
+
 def _warn_not_written(result: dict) -> dict:
     """A task whose outcome could not all be written (a full disk) says so; the host's network is as reported."""
     lines = (result.get("outcome") or {}).get("not_written") or []
@@ -364,7 +510,7 @@ def _warn_not_written(result: dict) -> dict:
 
 def run(module) -> dict:
     params = module.params
-    check_names({"devices": params["devices"]})
+    check_names({"devices": params["devices"], "persist.devices": (params["persist"] or {}).get("devices")})
     _validate(params)
     store = cp.Store(params["namespace"], params["root"])   # judges namespace and root before any path is built
     state = params["state"]

@@ -251,37 +251,29 @@ diff:
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import NETWORK_ARGS, run_network_module, task_writer
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import engine
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.spec import PERSIST_SPEC, opened, save_files
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["saved", "rendered", "restored"], default="saved"),
-    format=dict(type="str", choices=["auto", "ifupdown2", "networkmanager", "networkd"], default="auto"),
-    devices=dict(type="list", elements="str"),
-    path=dict(type="path"),
     root=dict(type="path", default="/"),
-    backup_dir=dict(type="path", default=engine.DEFAULT_BACKUP_DIR),
-    backup_keep=dict(type="int", default=engine.DEFAULT_BACKUP_KEEP),
-    pending_changes=dict(type="str", choices=list(engine.PENDING_CHOICES), default="refuse"),
+    **PERSIST_SPEC,
     **NETWORK_ARGS,
 )
 
 
 def run(module) -> dict:
     params = module.params
-    fmt, detected = engine.open_format(params["format"], params["path"], params["root"])
     guests = GuestMatcher(params["guest_patterns"])
     state = params["state"]
-    try:
+    # Whatever quotes a line of the files (an error naming it) has its secret values masked by Ansible.
+    if state == "saved":
+        return save_files(params, params["root"], params["namespace"], guests, module.check_mode, module.no_log_values)
+    with opened(params, params["root"], module.no_log_values) as (fmt, detected):
         if state == "restored":
             result = engine.restored(fmt, params["namespace"], params["devices"], guests, module.check_mode,
                                      task_writer(module))
-        elif state == "rendered":
-            result = engine.rendered(fmt, params["namespace"], params["devices"], guests)
         else:
-            result = engine.saved(fmt, params["namespace"], params["devices"], guests, module.check_mode,
-                                  params["backup_dir"], params["backup_keep"], params["pending_changes"])
-    finally:
-        # Whatever quotes a line of the files (an error naming it) has its secret values masked by Ansible.
-        module.no_log_values.update(engine.masked_secrets(fmt))
+            result = engine.rendered(fmt, params["namespace"], params["devices"], guests)
     result.update(format=fmt.NAME, detected=detected)
     return result
 

@@ -90,10 +90,10 @@ def test_rolling_maintenance_job_with_survey_answers(namespaces, tmp_path, tarba
         # The survey's "false" is false, not a non-empty (true) string: nothing persisted.
         assert "not persisted (change_window_persist is false)" in summaries[name]["msg"]
         assert not (roots[name] / "etc" / "network" / "interfaces").exists()
-    armed = result.task_results("Arm the rollback on the host")
+    armed = result.task_results("Apply the change inside a checkpoint")
     # The survey's "75" reached the module as the number 75.
-    assert {name: res["invocation"]["module_args"]["timeout"] for name, res in armed.items()} == {"hv1": 75.0,
-                                                                                                  "hv2": 75.0}
+    assert {name: res["invocation"]["module_args"]["checkpoint"]["timeout"] for name, res in armed.items()} == {
+        "hv1": 75.0, "hv2": 75.0}
 
     # The final summary a person reads: the recap with every host, in the last event.
     stats = result.stats()

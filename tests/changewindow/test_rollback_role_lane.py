@@ -10,9 +10,9 @@ VLAN 10 to the gateway.
 The window's change is persist_lab.VLAN_AWARE_BREAK, through the role's own
 lists: the bond to balance-xor with miimon 250 and layer3+4, bond0.10
 re-created as VLAN 20 on eno3 (which cuts the host off its gateway), vmbr0's
-MTU and port VLANs. The role's probes after the change fail,
-so the role rolls back with net_checkpoint state=rolled_back (the gate is off
-and the deadline 600 s away, so the watchdog cannot be the one that does it),
+MTU and port VLANs. The probes net_state runs after the change fail, so it
+rolls back in that same run (the gate is off and the deadline 600 s away, so
+the watchdog cannot be the one that does it),
 and the complete state dump, read over ssh, must equal the one before the
 window. Guests are not re-attached by the role here (change_window_reenslave
 false): they never leave vmbr0, and each module run costs about ten seconds
@@ -87,14 +87,15 @@ def test_role_rolls_back_a_bond_mode_change_vlan_id_and_parent_and_port_vlans(la
     report = report_of(results)
     assert report["outcome"] == "rolled_back", report
     assert report["summary"].startswith("lane: ROLLED BACK.") and "Restored by the role" in report["summary"], report
-    assert "'Probe again from the host, over the network as it is now' failed" in report["reason"], report["reason"]
+    assert "'Apply the change inside a checkpoint' failed: probes failed after the change" in report["reason"], \
+        report["reason"]
     # The change happened, all of it (the commands the window applied)...
     applied = "\n".join(report["commands"])
     for fragment in ("type bond mode balance-xor", "link del dev bond0.10", "link add link eno3 name bond0.10",
                      "link set dev vmbr0 mtu 1400", "vlan add dev tap100i0 vid 40 pvid untagged"):
         assert fragment in applied, (fragment, report["commands"])
-    # ...and the role's rollback put back every part of it.
-    assert report["rollback"]["by"] == "net_checkpoint" and report["rollback"]["outcome"] == "rolled_back"
+    # ...and net_state's rollback, in the same run, put back every part of it.
+    assert report["rollback"]["by"] == "net_state" and report["rollback"]["outcome"] == "rolled_back"
     assert any("type bond mode active-backup" in command for command in report["rollback"]["commands"])
     after = report["probes"]["after_rollback"]
     assert after and all(line.split(": ", 1)[1].startswith("ok") for line in after), report["probes"]

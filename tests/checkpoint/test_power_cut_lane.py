@@ -255,16 +255,17 @@ def test_power_lost_before_the_confirmation_and_after_the_write(powercut):
     assert _link(confirmed, "vmbr0")["master"] is None and _link(confirmed, "bond0.10")["master"] == "vmbr0"
     assert _link(confirmed, "tap100i0")["master"] == "vmbr0" and _link(confirmed, "veth101i0")["master"] == "vmbr0"
     window1 = _by_task(powercut.window("window1", WINDOW1, "Confirm the checkpoint"))
-    armed = window1["Arm the rollback on the host"]["result"]
-    assert armed["armed"] and armed["checkpoint"]["watchdog"]["kind"] == "detached", armed
+    # One net_state run armed the checkpoint, applied the change and probed it again.
+    armed = window1["Apply the change inside a checkpoint"]["result"]
+    assert armed["outcome"] == "armed" and armed["checkpoint"]["watchdog"]["kind"] == "detached", armed
     checkpoint_id = armed["checkpoint"]["id"]
-    assert window1["Bridges"]["status"] == "changed"
-    assert window1["Probe again from the host, over the network as it is now"]["result"]["ok"]
+    assert window1["Apply the change inside a checkpoint"]["status"] == "changed"
+    assert armed["probes"]["after"] and all(probe["ok"] for probe in armed["probes"]["after"]), armed["probes"]
     # The role checks in check mode, before arming, that the files can take the change; it never writes them
     # before the confirmation (the file's bytes are checked after the cut).
     assert window1["Check, in check mode, that the host's files can take the change"]["status"] in ("ok", "changed")
     assert "Confirm the checkpoint" not in window1
-    assert window1.get("Make the confirmed change survive a reboot", {}).get("status") in (None, "skipped"), window1
+    assert window1.get("Write the host's network files", {}).get("status") in (None, "skipped"), window1
     at_cut = powercut.dump_now(CARRIER_AFTER)
     assert state_diff(confirmed, at_cut) != []
     assert _link(at_cut, "eno3")["master"] == "vmbr0" and _link(at_cut, "vmbr0")["mtu"] == 9000
@@ -306,9 +307,9 @@ def test_power_lost_before_the_confirmation_and_after_the_write(powercut):
 
     # -- window 2, confirmed and written; the power goes once the file is written
     window2 = _by_task(powercut.window("window2", WINDOW2, "Report the confirmed change"))
-    second_id = window2["Arm the rollback on the host"]["result"]["checkpoint"]["id"]
+    second_id = window2["Apply the change inside a checkpoint"]["result"]["checkpoint"]["id"]
     assert window2["Confirm the checkpoint"]["result"]["outcome"]["outcome"] == "confirmed"
-    persisted = window2["Make the confirmed change survive a reboot"]["result"]
+    persisted = window2["Confirm the checkpoint"]["result"]["persist"]   # written in the confirmation's own run
     assert persisted["changed"] and persisted["files"], persisted
     written = interfaces.read_text()
     assert re.search(r"^\s*bridge-ports eno3$", written, re.M), written

@@ -183,7 +183,7 @@ def test_destroy_runs_after_a_failed_converge(molecule):
     proc = mol("test", env={"NETSAFE_FAIL_AT": "0"})
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "hv1: ROLLED BACK. Why: 'Bridges' failed" in output, output[-6000:]
+    assert "hv1: ROLLED BACK. Why: 'Apply the change inside a checkpoint' failed" in output, output[-6000:]
     assert step(output, "converge") == ["Failed"], output[-6000:]
     assert step(output, "idempotence") == [] and step(output, "verify") == []
     assert step(output, "destroy") == ["Successful", "Successful"], output[-6000:]

@@ -275,24 +275,54 @@ def _staged_changes(fmt, host, names, guests, job: dict, pending: str) -> tuple:
     return out, staged_files
 
 
-def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEFAULT_BACKUP_DIR,
-          backup_keep: int = DEFAULT_BACKUP_KEEP, pending: str = "refuse") -> dict:
+def check_backup_options(fmt, backup_dir: str, backup_keep: int) -> str:
+    """backup_keep judged and backup_dir resolved under root (refused naming it): before anything is read."""
     if isinstance(backup_keep, bool) or not isinstance(backup_keep, int) or backup_keep < 0:
         raise ValidationError([f"backup_keep: {backup_keep!r} must be a whole number, 0 (keep every backup) or more"])
-    backup_root = fmt.host_path(backup_dir, "backup_dir")   # refused before anything is read, in check mode too
-    host = kernel(namespace, guests)
+    return fmt.host_path(backup_dir, "backup_dir")
+
+
+def _plan_save(fmt, host: HostNetwork, names, guests, pending: str) -> tuple:
+    """(result as check mode reports it, {path: new text or None}, {path: text before}) of saving `host`."""
     job = plan_files(fmt, host, names, guests)
     staged_changes, staged_files = _staged_changes(fmt, host, names, guests, job, pending)
     changes = {**job["changes"], **staged_changes}
     before = {**staged_files, **job["files"]}
     result = {"changed": bool(changes), "devices": job["devices"], "removed_devices": job["removed_devices"],
-              "files": [], "backups": [], "warnings": job["warnings"],
+              "files": _result_files(fmt, before, changes), "backups": [], "warnings": job["warnings"],
               "diff": [_file_diff(fmt, p, before.get(p), t) for p, t in sorted(changes.items())]}
-    if check_mode or not changes:
-        result["files"] = _result_files(fmt, before, changes)
-        if check_mode:
-            result["warnings"] += job["route_drift"]   # the drift report names each route the files lack or add
+    return result, changes, before, job["route_drift"]
+
+
+def preflight(fmt, host: HostNetwork, names, guests, pending: str = "refuse", backup_dir: str = DEFAULT_BACKUP_DIR,
+              backup_keep: int = DEFAULT_BACKUP_KEEP) -> dict:
+    """What `saved` would write if the kernel were `host` (a change's predicted state), writing nothing.
+
+    The same checks as `saved` in check mode, on a given HostNetwork instead of
+    a kernel dump: the backup options, the files read and parsed, every stanza
+    or profile of a device in scope that the format cannot write (a DHCP
+    stanza, a '\\' continuation, a value the format has no word for) and the
+    staged copy per `pending` (Proxmox VE's interfaces.new) each refused with
+    the ValidationError `saved` raises. Returns what check mode returns:
+    changed, devices, removed_devices, files, diff, warnings (route drift
+    included). So a change window can refuse a file the format cannot take
+    before it changes the kernel.
+    """
+    check_backup_options(fmt, backup_dir, backup_keep)
+    result, _changes, _before, route_drift = _plan_save(fmt, host, names, guests, pending)
+    result["warnings"] = result["warnings"] + route_drift
+    return result
+
+
+def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEFAULT_BACKUP_DIR,
+          backup_keep: int = DEFAULT_BACKUP_KEEP, pending: str = "refuse") -> dict:
+    backup_root = check_backup_options(fmt, backup_dir, backup_keep)   # refused before anything is read
+    if check_mode:
+        return preflight(fmt, kernel(namespace, guests), names, guests, pending, backup_dir, backup_keep)
+    result, changes, before, _drift = _plan_save(fmt, kernel(namespace, guests), names, guests, pending)
+    if not changes:
         return result
+    result["files"] = []
     for path in changes:
         fmt.host_path(path)   # a path a symlink leads out of root is refused before the first write
     backups = fileops.BackupRun(backup_root, backup_keep, top=fileops.netsafe_top(backup_root, fmt.root))
