@@ -10,7 +10,8 @@ net_nic, net_bond, net_vlan and net_bridge. This script copies that spec
 roles/change_window/meta/argument_specs.yml as each list's `options`, with
 the descriptions net_state documents for them (hacking/net_state_docs.py), so
 Ansible's role argument validation refuses a misspelt key in an entry before
-the role runs a task, naming it, and accepts the aliases (net_bond's `slaves`).
+the role runs a task, naming it, and accepts the aliases (net_bond's `slaves`, written as options of
+their own: ansible-lint's schema of role argument specs has no `aliases`).
 
     python3 hacking/change_window_specs.py          # rewrite the role's argument specs
     python3 hacking/change_window_specs.py --check  # exit 1 when they are not up to date (tests/unit runs this)
@@ -37,14 +38,18 @@ LISTS = (
     ("change_window_bridges", "bridges", "BridgeRequest", "Bridges"),
     ("change_window_routes", "routes", None, "Static routes of devices no other list describes"),
 )
-SPEC_KEYS = ("type", "elements", "required", "default", "choices", "aliases")
+SPEC_KEYS = ("type", "elements", "required", "default", "choices")
 
 
 class _Dumper(yaml.SafeDumper):
-    """Plain YAML: a choices list shared by two options is written out twice, never as an anchor."""
+    """Plain YAML as yamllint wants it: no anchors (a choices list shared by two options is written out twice),
+    list items indented under their key."""
 
     def ignore_aliases(self, data):
         return True
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)   # list items indented under their key (yamllint)
 
 
 def _requests_module():
@@ -75,16 +80,22 @@ def _rewrite(text, option: str, variable: str):
 
 
 def _options(spec: dict, docs: dict, option: str, variable: str, where: str) -> dict:
+    """The role's options for `spec`. An alias is an option of its own (ansible-lint's schema of role argument
+    specs has no `aliases`), of the same type, without a default: net_state resolves it."""
     out = {}
     for key, arg in spec.items():
         if key not in docs:
             raise LookupError(f"{where}.{key}: in the spec but not documented by net_state")
         entry = {"description": _rewrite(docs[key]["description"], option, variable)}
-        entry.update({name: arg[name] for name in SPEC_KEYS if name in arg})
+        entry.update({name: arg[name] for name in SPEC_KEYS if name in arg and name != "aliases"})
         if "options" in arg:
             entry["options"] = _options(arg["options"], docs[key].get("suboptions", {}), option, variable,
                                          f"{where}.{key}")
         out[key] = entry
+        for alias in arg.get("aliases", []):
+            out[alias] = {"description": [f"Alias of O({variable}[].{key}), as net_state takes it; give one of "
+                                          f"the two."],
+                          **{name: arg[name] for name in ("type", "elements") if name in arg}}
     return out
 
 
@@ -112,7 +123,7 @@ def lists_yaml() -> str:
         }
         entry.update({name: [list(rule) for rule in value] for name, value in rules.items()})
         out[variable] = entry
-    text = yaml.dump(out, Dumper=_Dumper, sort_keys=False, width=110, allow_unicode=True)
+    text = yaml.dump(out, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
     return "".join(f"      {line}\n" if line else "\n" for line in text.splitlines())
 
 

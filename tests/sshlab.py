@@ -174,7 +174,8 @@ class SshLab:
     Attributes: prefix; sw, ctl, hv, dead (namespace names); dir (the lab's directory), run_dir and
     state_dir (what hv's /run/netsafe and /var/lib/netsafe are), key (the controller's private key),
     inventory (INI file, host `hv1`), sshd_log, sshd_pid_file, taps (guest tap names), uplinks
-    (eno1, eno2), dead_nic (eno3), address/address6/gateway/gateway6/controller (addresses).
+    (eno1, eno2), dead_nic (eno3), address/address6/gateway/gateway6/controller (addresses), listen
+    (sshd's ListenAddress: `address`, or `listen="0.0.0.0"` for an address a change gives hv later).
     """
 
     host = "hv1"
