@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -203,7 +204,7 @@ def med(values):
 
 
 def fmt(value, unit=" s"):
-    return "-" if value != value else f"{value:.2f}{unit}"   # nan: not measured
+    return "-" if math.isnan(value) else f"{value:.2f}{unit}"   # nan: not measured
 
 
 def load_average() -> str:
@@ -456,7 +457,7 @@ def report(recs: list, args, notes: list) -> None:
             print(f"| {key} | {fmt(med(values))} | {fmt(min(values), '')}-{fmt(max(values))} |"
                   f" {fmt(med(values) / bare, 'x')} | {fmt(med(ratios), 'x')} ({fmt(min(ratios), '')}-"
                   f"{fmt(max(ratios), 'x')}) | {runs_text} |")
-        if ping == ping:
+        if not math.isnan(ping):
             print(f"\nBeyond an empty playbook (wall minus the ping playbook's {ping:.2f} s): bare task "
                   f"{bare - ping:.2f} s; " + "; ".join(
                       f"{k} {med(v) - ping:.2f} s ({(med(v) - ping) / (bare - ping):.1f}x)"
@@ -468,13 +469,16 @@ def report(recs: list, args, notes: list) -> None:
             table = module_table(rec, key)
             tasks = {short(name): med(p[name] for p in rec.tasks[key] if name in p)
                      for name in {n for p in rec.tasks[key] for n in p}}
-            print(f"- {key}: " + ", ".join(
-                f"{name}{f' ({n})' if n > 1 else ''} {seconds:.2f} s"
-                + (f" (task {tasks[name]:.2f} s)" if n == 1 and name in tasks and not any(
-                    o > 1 for m, o, _s in table if m == name) else "")
-                for name, n, seconds in table)
+            repeated = {name for name, n, _s in table if n > 1}
+
+            def cell(name, n, seconds):
+                # A task's time only where the task ran one module once (a task name run twice sums both).
+                task = f" (task {tasks[name]:.2f} s)" if name in tasks and name not in repeated else ""
+                return f"{name}{f' ({n})' if n > 1 else ''} {seconds:.2f} s{task}"
+
+            print(f"- {key}: " + ", ".join(cell(*row) for row in table)
                   + f"; sum {sum(s for _n, _o, s in table):.2f} s of a {med(rec.walls[key]):.2f} s playbook (the rest: "
-                    "ansible-playbook's start, building each module's AnsiballZ, SSH, controller-side tasks)")
+                  "ansible-playbook's start, building each module's AnsiballZ, SSH, controller-side tasks)")
         if rec.guarded:
             print("\nnet_state with `checkpoint`, inside its one run on the host (from its `timings`; median):\n")
             parts = []
