@@ -144,7 +144,25 @@ ROLE = """
   roles:
     - role: {role}
 """
-# The new flow's four steps with nothing around them.
+# The new flow's steps with nothing around them: the change and the confirmation, with or without the preview.
+CHANGE_AND_CONFIRM = """
+    - name: Change inside a checkpoint (net_state with checkpoint)
+      netsafe.hypervisor.net_state:
+        bridges: [{name: vmbr0, ports: ["{{ uplink }}"]}]
+        checkpoint:
+          timeout: 60
+      register: change
+      when: preview is not defined or preview.changed
+
+    - name: Open a fresh connection
+      ansible.builtin.meta: reset_connection
+
+    - name: Confirm the checkpoint
+      netsafe.hypervisor.net_checkpoint:
+        state: confirmed
+        id: "{{ change.checkpoint.id }}"
+      when: change.checkpoint is defined
+"""
 PLAIN = """
 - name: The new change window's steps as a plain playbook
   hosts: hv1
@@ -155,47 +173,15 @@ PLAIN = """
         bridges: [{name: vmbr0, ports: ["{{ uplink }}"]}]
       check_mode: true
       register: preview
-
-    - name: Change inside a checkpoint (net_state with checkpoint)
-      netsafe.hypervisor.net_state:
-        bridges: [{name: vmbr0, ports: ["{{ uplink }}"]}]
-        checkpoint:
-          timeout: 60
-      register: change
-      when: preview.changed
-
-    - name: Open a fresh connection
-      ansible.builtin.meta: reset_connection
-
-    - name: Confirm the checkpoint
-      netsafe.hypervisor.net_checkpoint:
-        state: confirmed
-        id: "{{ change.checkpoint.id }}"
-      when: change.checkpoint is defined
-"""
-# The same without the check-mode preview: net_state with `checkpoint` previews on the host itself and arms nothing
-# when there is nothing to do (outcome `unchanged`), so the window is two module runs.
+""" + CHANGE_AND_CONFIRM
+# Without the check-mode preview: net_state with `checkpoint` previews on the host itself and arms nothing when
+# there is nothing to do (outcome `unchanged`), so the window is two module runs.
 PLAIN_NO_PREVIEW = """
 - name: The new change window without its preview
   hosts: hv1
   gather_facts: false
   tasks:
-    - name: Change inside a checkpoint (net_state with checkpoint)
-      netsafe.hypervisor.net_state:
-        bridges: [{name: vmbr0, ports: ["{{ uplink }}"]}]
-        checkpoint:
-          timeout: 60
-      register: change
-
-    - name: Open a fresh connection
-      ansible.builtin.meta: reset_connection
-
-    - name: Confirm the checkpoint
-      netsafe.hypervisor.net_checkpoint:
-        state: confirmed
-        id: "{{ change.checkpoint.id }}"
-      when: change.checkpoint is defined
-"""
+""" + CHANGE_AND_CONFIRM
 
 
 def med(values):
