@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write the change_window role's argument specs of its device lists from net_state's own spec.
 
 change_window_nics, _bonds, _vlans, _bridges and _routes are passed to
@@ -19,9 +18,11 @@ their own: ansible-lint's schema of role argument specs has no `aliases`).
 from __future__ import annotations
 
 import ast
+import atexit
 import importlib
 import pathlib
 import re
+import shutil
 import sys
 import tempfile
 
@@ -58,6 +59,7 @@ def _requests_module():
         sys.path.insert(0, str(ROOT.parent.parent.parent))
     else:
         top = pathlib.Path(tempfile.mkdtemp(prefix="netsafe-specs-"))
+        atexit.register(shutil.rmtree, top, True)
         (top / "ansible_collections" / "netsafe").mkdir(parents=True)
         (top / "ansible_collections" / "netsafe" / "hypervisor").symlink_to(ROOT)
         sys.path.insert(0, str(top))
@@ -90,7 +92,7 @@ def _options(spec: dict, docs: dict, option: str, variable: str, where: str) -> 
         entry.update({name: arg[name] for name in SPEC_KEYS if name in arg and name != "aliases"})
         if "options" in arg:
             entry["options"] = _options(arg["options"], docs[key].get("suboptions", {}), option, variable,
-                                         f"{where}.{key}")
+                                        f"{where}.{key}")
         out[key] = entry
         for alias in arg.get("aliases", []):
             out[alias] = {"description": [f"Alias of O({variable}[].{key}), as net_state takes it; give one of "
