@@ -87,6 +87,13 @@ options:
         type: list
         elements: dict
         default: []
+      gate:
+        description:
+          - Whether the watchdog also runs O(checkpoint.probes) until the confirmation and rolls back at once when a
+            required one fails (its gate). Off, it rolls back only at the deadline; the probes before and after the
+            change in this task run either way.
+        type: bool
+        default: true
       gate_settle:
         description: Seconds after the change before the watchdog's gate starts probing, 0-3600.
         type: float

@@ -58,11 +58,15 @@ def test_check_mode_previews_the_change_with_aliases_and_arms_nothing(run_playbo
     ip("link", "add", "vmbr0", "type", "bridge", ns=hv)
     ip("link", "set", "eth1", "master", "vmbr0", ns=hv)
     before = kernel_state(hv)
+    interfaces = tmp_path / "root" / "etc" / "network" / "interfaces"
+    interfaces.parent.mkdir(parents=True)
+    interfaces.write_text("auto lo\niface lo inet loopback\n")
     run = run_playbook(PLAY, check=True, extra_vars={
-        "ns": hv, "root": str(tmp_path / "root"),
+        "ns": hv, "root": str(tmp_path / "root"), "change_window_persist_format": "ifupdown2",
         # net_bond's aliases: bond0 takes eth1 from vmbr0, which takes bond0 (coupled change (a), previewed only:
         # the host kernel has no bonding, check mode needs none).
-        "change_window_bonds": [{"name": "bond0", "slaves": ["eth1", "eth2"], "take_over_slaves": True}],
+        "change_window_bonds": [{"name": "bond0", "slaves": ["eth1", "eth2"], "take_over_slaves": True,
+                                 "mode": "active-backup", "miimon": 100}],
         "change_window_bridges": [{"name": "vmbr0", "ports": ["bond0"], "mtu": 1400}]})
     assert run.rc == 0, run.stdout[-4000:] + run.stderr[-2000:]
     report = run.task("netsafe.hypervisor.change_window : Build the report")["result"]["ansible_facts"][
@@ -77,7 +81,10 @@ def test_check_mode_previews_the_change_with_aliases_and_arms_nothing(run_playbo
     assert [r["action"] for r in netsafe_tasks(run)] == ["netsafe.hypervisor.net_state"]
     preview = netsafe_tasks(run)[0]["result"]
     assert preview["invocation"]["module_args"]["bonds"][0]["ports"] == ["eth1", "eth2"]   # the alias reached it
-    assert not (tmp_path / "root").exists()   # nothing armed, nothing persisted
+    # Nothing armed, nothing written: the files were only checked for the new state (what a save would write).
+    assert [p for p in (tmp_path / "root").rglob("*") if p.is_file()] == [interfaces]
+    assert interfaces.read_text() == "auto lo\niface lo inet loopback\n"
+    assert preview["persist"]["files"] == [{"path": str(interfaces), "action": "updated"}], preview["persist"]
     assert state_diff(before, kernel_state(hv)) == []
 
 

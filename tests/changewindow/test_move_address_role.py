@@ -89,6 +89,7 @@ def test_the_hosts_address_moves_onto_a_new_bridge_and_the_confirmation_reaches_
     interfaces = interfaces_file(sshlab)
     assert "bridge-ports eno1" in stanza_options(interfaces, "vmbr1"), interfaces
 
-    # Module runs on the host for this confirmed window: at most four, and the report counts the same.
+    # Module runs on the host for this confirmed window: two (net_state with its checkpoint, confirm + files), and
+    # the report counts the same.
     ran = [r["action"] for r in results if r["action"].startswith("netsafe.hypervisor.") and r["status"] != "skipped"]
-    assert len(ran) == report["module_runs"] <= 4, ran
+    assert ran == ["netsafe.hypervisor.net_state", "netsafe.hypervisor.net_checkpoint"] and report["module_runs"] == 2, ran

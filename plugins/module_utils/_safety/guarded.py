@@ -23,6 +23,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import 
 GUARD_OPTIONS = dict(
     timeout=dict(type="float", default=120),
     probes=dict(type="list", elements="dict", default=[]),
+    gate=dict(type="bool", default=True),
     gate_settle=dict(type="float", default=5),
     watchdog=dict(type="str", choices=["auto", "systemd", "detached"], default="auto"),
     root=dict(type="path", default="/"),
@@ -151,7 +152,7 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
     # snapshot would undo it. A writer that keeps the lock past lock_timeout stops the window before the arm.
     with writer.lock(namespace) as lock:
         record = arming.arm(store, writer, [p.pattern for p in guests.patterns], options["timeout"], None,
-                            specs, options["gate_settle"], options["root"], options["watchdog"])
+                            specs if options["gate"] else [], options["gate_settle"], options["root"], options["watchdog"])
         timings["armed"] = time.time()
         report["checkpoint"] = cp.describe(record, time.time())
         try:
