@@ -28,6 +28,8 @@ import tempfile
 
 import yaml
 
+import generated  # hacking/generated.py, beside this script
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = ROOT / "roles/change_window/meta/argument_specs.yml"
 BEGIN, END = "      # BEGIN device lists: written by hacking/change_window_specs.py\n", "      # END device lists\n"
@@ -130,21 +132,8 @@ def lists_yaml() -> str:
 
 
 def render(source: str) -> str:
-    start, stop = source.index(BEGIN), source.index(END) + len(END)
-    return source[:start] + BEGIN + lists_yaml() + END + source[stop:]
-
-
-def main(argv) -> int:
-    source = TARGET.read_text()
-    wanted = render(source)
-    if "--check" in argv:
-        if wanted != source:
-            print(f"{TARGET} is not up to date: run python3 hacking/change_window_specs.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(wanted)
-    return 0
+    return generated.replace_block(source, BEGIN, END, lists_yaml())
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(generated.main(sys.argv[1:], TARGET, render, "hacking/change_window_specs.py"))

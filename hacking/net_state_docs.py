@@ -18,6 +18,8 @@ import sys
 
 import yaml
 
+import generated  # hacking/generated.py, beside this script
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = ROOT / "plugins/modules/net_state.py"
 BEGIN, END = "  # BEGIN entries: written by hacking/net_state_docs.py\n", "  # END entries\n"
@@ -84,24 +86,8 @@ def entries_yaml() -> str:
 
 
 def render(source: str) -> str:
-    block = BEGIN + entries_yaml() + END
-    if BEGIN in source:
-        start, stop = source.index(BEGIN), source.index(END) + len(END)
-        return source[:start] + block + source[stop:]
-    return source.replace("#ENTRIES#\n", block)
-
-
-def main(argv) -> int:
-    source = TARGET.read_text()
-    wanted = render(source)
-    if "--check" in argv:
-        if wanted != source:
-            print(f"{TARGET} is not up to date: run python3 hacking/net_state_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(wanted)
-    return 0
+    return generated.replace_block(source, BEGIN, END, entries_yaml())
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(generated.main(sys.argv[1:], TARGET, render, "hacking/net_state_docs.py"))
