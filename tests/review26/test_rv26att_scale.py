@@ -6,7 +6,6 @@ entry, twice per run (plan, then the verification's re-plan). 1,000 entries woul
 without a clock: model copies while planning, against the size of the host and the request."""
 from __future__ import annotations
 
-import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import model
