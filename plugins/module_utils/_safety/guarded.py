@@ -103,7 +103,7 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
                              writer)
         raise WindowFailed(f"probes failed after the change ({_failures(report['probes']['after'])}); checkpoint "
                            f"{record['id']} {_rolled_back_text(outcome)}",
-                           {**report, **{k: v for k, v in result.items() if k != "warnings"},
+                           {**report, **{k: v for k, v in result.items() if k not in ("warnings", "changed")},
                             "outcome": outcome.get("outcome"), "rollback": outcome},
                            outcome.get("outcome") != cp.ROLLED_BACK)
     report["checkpoint"] = cp.describe(store.load() or record, time.time())
