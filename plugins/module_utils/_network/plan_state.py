@@ -267,4 +267,3 @@ def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMat
     if problems:
         raise ValidationError(problems)
     return Plan(operations, warnings)
-
