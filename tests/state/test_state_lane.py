@@ -198,12 +198,6 @@ def test_a_uplink_becomes_a_bond_under_the_bridge_while_a_guest_pings_through_it
     assert state_diff(changed, settled_state(ns)) == []
 
 
-def test_a_every_step_undoes_to_the_complete_dump(netns):
-    setup, task, _probe = SCENARIOS["a"]
-    result = sweep("(a) uplink to a bond under the bridge, MTU 9000", netns, setup, "net_state", task)
-    assert result.findings == [], result.report()
-
-
 # -- (c) VLANs re-parented onto the new bond, in the same task -----------------------------------------------------
 
 def test_c_vlans_reparented_onto_the_bond_made_in_the_same_task(namespaces):
@@ -220,12 +214,6 @@ def test_c_vlans_reparented_onto_the_bond_made_in_the_same_task(namespaces):
     assert [r for r in dump["routes"] if r.get("dst") == "default" and r.get("dev") == "vlan50"], dump["routes"]
 
 
-def test_c_every_step_undoes_to_the_complete_dump(netns):
-    setup, task, _probe = SCENARIOS["c"]
-    result = sweep("(c) VLANs re-parented onto a new bond", netns, setup, "net_state", task)
-    assert result.findings == [], result.report()
-
-
 # -- (d) a bridge made vlan-aware with its guests' VLANs ------------------------------------------------------------
 
 def test_d_bridge_made_vlan_aware_with_its_guests_vlans(namespaces):
@@ -239,9 +227,16 @@ def test_d_bridge_made_vlan_aware_with_its_guests_vlans(namespaces):
     assert set(bridge["port_vlans"]) >= {"eno1", "tap100i0", "veth101i0"}, bridge["port_vlans"]
 
 
-def test_d_every_step_undoes_to_the_complete_dump(netns):
-    setup, task, _probe = SCENARIOS["d"]
-    result = sweep("(d) bridge made vlan-aware with port VLANs", netns, setup, "net_state", task)
+# -- the undo sweep: every operation refused in turn (tests/sweep.py) --------------------------------------------
+
+SWEPT = {"a": "(a) uplink to a bond under the bridge, MTU 9000", "c": "(c) VLANs re-parented onto a new bond",
+         "d": "(d) bridge made vlan-aware with port VLANs"}
+
+
+@pytest.mark.parametrize("scenario", sorted(SWEPT))
+def test_every_step_undoes_to_the_complete_dump(scenario, netns):
+    setup, task, _probe = SCENARIOS[scenario]
+    result = sweep(SWEPT[scenario], netns, setup, "net_state", task)
     assert result.findings == [], result.report()
 
 
