@@ -330,8 +330,16 @@ def kill_sweep(label: str, namespaces, tmp_path: Path, setup: list, task: dict, 
     return findings
 
 
+# Found by this sweep (2026-12-07), not fixed here (the snapshot and its rollback, not net_state's planner): the
+# watchdog's rollback of (d) only switches vlan_filtering off again; the port VLANs the change added or deleted stay
+# (k >= 2: "bridge_vlans eno1: ['1 Egress Untagged PVID'] -> ['1 Egress Untagged PVID', '30-31']"): the snapshot
+# of a bridge without VLAN filtering keeps no port VLANs to restore. strict: a fix makes this fail until removed.
+ROLLBACK_KEEPS_PORT_VLANS = pytest.mark.xfail(
+    strict=True, reason="the rollback to a bridge without VLAN filtering leaves the port VLANs the change made")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", ["a", "c", "d"])
+@pytest.mark.parametrize("scenario", ["a", "c", pytest.param("d", marks=ROLLBACK_KEEPS_PORT_VLANS)])
 def test_killed_at_every_operation_the_watchdog_restores_the_host(scenario, namespaces, tmp_path):
     setup, task, probe = SCENARIOS[scenario]
     findings = kill_sweep(f"({scenario})", namespaces, tmp_path, setup, task, probe)
