@@ -285,7 +285,8 @@ def _killed_run_problems(k: int, proc: subprocess.Popen, root: Path, ns: str, be
     if bool(last.get("commands")) != (k > 0):
         problems.append(f"rollback commands {last.get('commands')} after {k} operations (was the deadline "
                         f"before the kill? raise NETSAFE_KILL_SWEEP_TIMEOUT)")
-    wait_carrier(ns, [name for name in ("eno1", "eno2") if name in links(ns)], polls=600)
+    had_carrier = [link["ifname"] for link in before["links"] if "LOWER_UP" in link["flags"]]
+    wait_carrier(ns, [name for name in ("eno1", "eno2") if name in had_carrier], polls=600)
     return problems + [f"state differs: {line}" for line in state_diff(before, settled_state(ns))]
 
 
@@ -336,10 +337,16 @@ def kill_sweep(label: str, namespaces, tmp_path: Path, setup: list, task: dict, 
 # of a bridge without VLAN filtering keeps no port VLANs to restore. strict: a fix makes this fail until removed.
 ROLLBACK_KEEPS_PORT_VLANS = pytest.mark.xfail(
     strict=True, reason="the rollback to a bridge without VLAN filtering leaves the port VLANs the change made")
+# Found by this sweep too, also the rollback's: killed after 'vlan50 type vlan loose_binding on' (k = 3..9 of
+# (c)), the watchdog restores everything but the VLAN's LOOSE_BINDING flag ("link vlan50 kind_data.flags:
+# ['REORDER_HDR'] -> ['REORDER_HDR', 'LOOSE_BINDING']"); net_bond's live mode change sets the flag the same way.
+ROLLBACK_KEEPS_LOOSE_BINDING = pytest.mark.xfail(
+    strict=True, reason="the rollback leaves a VLAN's loose_binding flag as the change set it")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", ["a", "c", pytest.param("d", marks=ROLLBACK_KEEPS_PORT_VLANS)])
+@pytest.mark.parametrize("scenario", ["a", pytest.param("c", marks=ROLLBACK_KEEPS_LOOSE_BINDING),
+                                      pytest.param("d", marks=ROLLBACK_KEEPS_PORT_VLANS)])
 def test_killed_at_every_operation_the_watchdog_restores_the_host(scenario, namespaces, tmp_path):
     setup, task, probe = SCENARIOS[scenario]
     findings = kill_sweep(f"({scenario})", namespaces, tmp_path, setup, task, probe)
