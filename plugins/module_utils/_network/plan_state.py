@@ -25,8 +25,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     GuestMatcher, GuestPort, HostNetwork, IpConfig, Vlan,
 )
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import ADDR_DEL, Operation
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_mtu_ip_state
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import ADDR_DEL, LINK_SET, Operation
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_mtu_ip_state, vlan_users
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import plan_device_routes
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import Request
 
@@ -259,6 +259,25 @@ def _moves(host: HostNetwork, request: Request, by_name: dict) -> tuple:
     return ops, moved, warnings
 
 
+def _vlans_kept_up(host: HostNetwork, plan: Plan) -> Plan:
+    """`plan` with the up VLANs on each device it takes down (a NIC a new bond takes) loosely bound meanwhile.
+
+    The kernel takes a VLAN down with its parent, which deletes the routes
+    through it; bringing the parent back up (the undo) does not give them
+    back. Found by the failpoint sweep of VLANs re-parented onto a bond made
+    in the same task: a VLAN still on the NIC the bond enslaves lost its
+    default route at every undo after the NIC went down.
+    """
+    downs = [op.device for op in plan.operations if op.action == LINK_SET and op.params.get("up") is False]
+    bound = {op.device for op in plan.operations if op.action == LINK_SET and "loose_binding" in op.params}
+    riders = [vlan for down in dict.fromkeys(downs) for vlan in vlan_users(host, down)
+              if vlan not in bound and host.get(vlan).up and not host.get(vlan).loose_binding]
+    if not riders:
+        return plan
+    return Plan([Operation.setting(vlan, "loose_binding", True, False) for vlan in riders] + plan.operations
+                + [Operation.setting(vlan, "loose_binding", False, True) for vlan in riders], plan.warnings)
+
+
 def _release_for_deletion(host: HostNetwork, request: Request, by_name: dict) -> list:
     """A device to delete that a described master lets go of: released first (deletable refuses a port)."""
     current = host.get(request.name)
@@ -317,7 +336,7 @@ def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMat
                 moves, request, moved_warnings = _moves(future, request, by_name)
                 stripped = Plan(moves).predict(future)
                 plan = request.plan(stripped, guests, _takeable(stripped, request, by_name))
-                plan = Plan(moves + plan.operations, moved_warnings + plan.warnings)
+                plan = _vlans_kept_up(future, Plan(moves + plan.operations, moved_warnings + plan.warnings))
             else:
                 release = _release_for_deletion(future, request, by_name)
                 plan = request.plan(Plan(release).predict(future), guests)
