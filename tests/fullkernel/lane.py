@@ -114,12 +114,19 @@ def select_test_files() -> list[str]:
 
 
 def default_pytest_args() -> list[str]:
-    """`-m fullkernel <files>`, or NETSAFE_LANE_ARGS when set (for debugging)."""
+    """`-m "fullkernel and not sweep" <files>`, or NETSAFE_LANE_ARGS when set (for debugging). The kill sweeps
+    (marker `sweep`) have a lane of their own: sweep_pytest_args."""
     override = os.environ.get("NETSAFE_LANE_ARGS")
     if override:
         return shlex.split(override)
     files = select_test_files()
-    return ["-m", "fullkernel", *[os.path.relpath(f, ROOT) for f in files]] if files else []
+    return ["-m", "fullkernel and not sweep", *[os.path.relpath(f, ROOT) for f in files]] if files else []
+
+
+def sweep_pytest_args() -> list[str]:
+    """`-m "fullkernel and sweep" <files>`: the sweep lane's tests (tests/fullkernel/test_sweep_lane.py)."""
+    files = select_test_files()
+    return ["-m", "fullkernel and sweep", *[os.path.relpath(f, ROOT) for f in files]] if files else []
 
 
 @dataclass

@@ -331,22 +331,15 @@ def kill_sweep(label: str, namespaces, tmp_path: Path, setup: list, task: dict, 
     return findings
 
 
-# Found by this sweep (2026-12-07), not fixed here (the snapshot and its rollback, not net_state's planner): the
-# watchdog's rollback of (d) only switches vlan_filtering off again; the port VLANs the change added or deleted stay
-# (k >= 2: "bridge_vlans eno1: ['1 Egress Untagged PVID'] -> ['1 Egress Untagged PVID', '30-31']"): the snapshot
-# of a bridge without VLAN filtering keeps no port VLANs to restore. strict: a fix makes this fail until removed.
-ROLLBACK_KEEPS_PORT_VLANS = pytest.mark.xfail(
-    strict=True, reason="the rollback to a bridge without VLAN filtering leaves the port VLANs the change made")
-# Found by this sweep too, also the rollback's: killed after 'vlan50 type vlan loose_binding on' (k = 3..9 of
-# (c)), the watchdog restores everything but the VLAN's LOOSE_BINDING flag ("link vlan50 kind_data.flags:
-# ['REORDER_HDR'] -> ['REORDER_HDR', 'LOOSE_BINDING']"); net_bond's live mode change sets the flag the same way.
-ROLLBACK_KEEPS_LOOSE_BINDING = pytest.mark.xfail(
-    strict=True, reason="the rollback leaves a VLAN's loose_binding flag as the change set it")
+# Found by this sweep (2026-12-07) and fixed in the rollback: (d) turned vlan_filtering off and left the port
+# VLANs the change made ("bridge_vlans eno1: ['1 Egress Untagged PVID'] -> ['1 Egress Untagged PVID', '30-31']",
+# rollback._vlan_tables_back); (c) left vlan50's LOOSE_BINDING flag as the change set it (plan_vlan gives a
+# snapshot's binding back).
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", ["a", pytest.param("c", marks=ROLLBACK_KEEPS_LOOSE_BINDING),
-                                      pytest.param("d", marks=ROLLBACK_KEEPS_PORT_VLANS)])
+@pytest.mark.sweep
+@pytest.mark.parametrize("scenario", ["a", "c", "d"])
 def test_killed_at_every_operation_the_watchdog_restores_the_host(scenario, namespaces, tmp_path):
     setup, task, probe = SCENARIOS[scenario]
     findings = kill_sweep(f"({scenario})", namespaces, tmp_path, setup, task, probe)

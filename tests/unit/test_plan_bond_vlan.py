@@ -288,3 +288,19 @@ def test_deleting_a_bridge_or_bond_under_a_vlan_is_refused():
     host.get("eth3.20").parent = "bond0"
     with pytest.raises(ValidationError, match="still used by VLAN eth3.20"):
         plan_bond_absent(host, "bond0")
+
+
+def test_a_snapshots_vlan_gives_back_its_binding_and_a_tasks_leaves_it_alone():
+    """The kill sweep of net_state's (c) (tests/state/test_state_lane.py): a change cut short after loosening a VLAN's
+    binding left it loose after the watchdog's rollback. A snapshot's VLAN says its binding; a task's (None) not."""
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (  # pylint: disable=import-outside-toplevel
+        HostNetwork, IpConfig, Nic, Vlan,
+    )
+    from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_vlan import plan_vlan  # pylint: disable=import-outside-toplevel
+    host = HostNetwork()
+    host.add(Nic(name="eno1", mtu=1500, up=True, ip=IpConfig(addresses=[], routes=[])))
+    host.add(Vlan(name="vlan50", parent="eno1", vlan_id=50, protocol="802.1Q", loose_binding=True, mtu=1500, up=True,
+                  ip=IpConfig(addresses=[], routes=[])))
+    back = plan_vlan(host, Vlan(name="vlan50", parent="eno1", vlan_id=50, protocol="802.1Q", loose_binding=False), True)
+    assert back.commands() == ["ip link set dev vlan50 type vlan loose_binding off"]
+    assert not plan_vlan(host, Vlan(name="vlan50", parent="eno1", vlan_id=50, protocol="802.1Q"), True)

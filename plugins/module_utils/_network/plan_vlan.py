@@ -65,6 +65,12 @@ def plan_vlan(host: HostNetwork, desired: Vlan, admin_up) -> Plan:
             current = None
         elif desired.mac is not None and desired.mac != current.mac:
             ops.append(Operation.setting(name, "mac", desired.mac, current.mac))
+        if current is not None and desired.loose_binding is not None and bool(desired.loose_binding) != bool(
+                current.loose_binding):
+            # A task's VLAN leaves it alone (None); a snapshot's has it: a plan that loosened the binding meanwhile
+            # (a bond's live mode change, net_state taking the parent down) and was cut short is put back.
+            ops.append(Operation.setting(name, "loose_binding", bool(desired.loose_binding),
+                                         bool(current.loose_binding)))
     else:
         ops.append(Operation(LINK_ADD, name, create, [Operation(LINK_DEL, name)]))
     parent = host.get(desired.parent)

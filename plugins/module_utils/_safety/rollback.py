@@ -45,6 +45,7 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, GuestMatcher, HostNetwork, Vlan, firewall_link, firewall_peer, firewalled_guest, hypervisor_bridge,
 )
@@ -466,6 +467,27 @@ def _left(kept: dict, taken: dict, names: set, removed: dict) -> list:
     return left
 
 
+def _vlan_tables_back(current: HostNetwork, snapshot: HostNetwork, names: set) -> list:
+    """A bridge that goes back to no VLAN filtering: its own and its ports' VLAN tables back to the kernel's default
+    first (VLAN 1, pvid, untagged), while the bridge still filters.
+
+    The kernel keeps a port's VLAN table whether or not its bridge filters,
+    and the model reads none of a bridge that does not filter: a snapshot has
+    nothing to restore them from, and turning filtering off leaves the
+    change's VLANs behind. Found by the kill sweep of net_state making a
+    bridge vlan-aware (tests/state/test_state_lane.py).
+    """
+    ops = []
+    for name in sorted(names):
+        was, now = snapshot.get(name), current.get(name)
+        if not (isinstance(was, Bridge) and not was.vlan_filtering and isinstance(now, Bridge) and now.vlan_filtering):
+            continue
+        for member in [now] + current.ports_of(name):
+            if member.vlans is not None and member.vlans != vlans.default_membership():
+                ops += plan_port_vlans(member.name, member.vlans, vlans.default_membership(), self_entry=member is now)
+    return ops
+
+
 def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, devices=None) -> RollbackPlan:
     """One plan from `current` to `snapshot` (steps in the module docstring), with what it leaves and why."""
     names = in_scope(snapshot, current, devices)
@@ -476,6 +498,9 @@ def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatc
     for bond in sorted(d.name for d in snapshot.devices.values() if isinstance(d, Bond) and d.name in names):
         operations += plan_mode_leftovers(Plan(operations).predict(current), snapshot.get(bond)).operations
     future = Plan(operations).predict(current)
+    tables = _vlan_tables_back(future, snapshot, names)
+    operations += tables
+    future = Plan(tables).predict(future)
     given, taken = _give_back(future, snapshot, names, kept, guests)
     operations += given
     future = Plan(given).predict(future)
