@@ -174,9 +174,8 @@ def test_a_vlan_on_a_nic_a_new_bond_takes_down_is_loosely_bound_meanwhile_and_af
     """Found by the lane's failpoint sweep of (c): the kernel took vlan50 down with eno1 (enslaved to the new bond
     before vlan50 is re-made on it), which deleted its default route; the undo brought eno1 up, not the route."""
     host = nics_with_a_vlan()
-    done = plan(host, **{"bonds": [{"name": "bond0", "mode": "active-backup", "miimon": 100,
-                                     "slaves": ["eno1", "eno2"]}],
-                          "vlans": [{"name": "vlan50", "parent": "bond0", "vlan_id": 50}]})
+    done = plan(host, bonds=[{"name": "bond0", "mode": "active-backup", "miimon": 100, "slaves": ["eno1", "eno2"]}],
+                vlans=[{"name": "vlan50", "parent": "bond0", "vlan_id": 50}])
     commands = done.commands()
     loose, down = (commands.index("ip link set dev vlan50 type vlan loose_binding on"),
                    commands.index("ip link set dev eno1 down"))
