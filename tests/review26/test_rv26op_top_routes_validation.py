@@ -32,7 +32,8 @@ WRONG = [
 def run(args: dict, check: bool) -> dict:
     try:
         return run_module("net_state", args, check=check)
-    except Exception as exc:  # pylint: disable=broad-except  (a crash is the defect: report it as a result)
+    # A crash is the defect: report it as a result.
+    except Exception as exc:  # pylint: disable=broad-except
         return {"crashed": repr(exc)}
 
 
