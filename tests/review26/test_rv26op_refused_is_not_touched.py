@@ -13,6 +13,7 @@ import pytest
 
 from modrun import run_module
 from nstools import iproute, kernel_state, state_diff
+from rv26op_role import PLAY
 
 pytestmark = [pytest.mark.kernel]
 
@@ -25,15 +26,6 @@ HOST = [
     "ip address add 192.0.2.10/24 dev vmbr0",
 ]
 PROBES = [{"type": "icmp", "target": "192.0.2.10"}]
-PLAY = """
-- hosts: lab
-  gather_facts: false
-  roles:
-    - role: netsafe.hypervisor.change_window
-      vars:
-        change_window_namespace: "{{ ns }}"
-        change_window_root: "{{ root }}"
-"""
 
 
 @pytest.mark.xfail(strict=True, reason="review 26 op: net_state with checkpoint returns no outcome (not_touched) "

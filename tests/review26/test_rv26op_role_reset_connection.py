@@ -9,18 +9,10 @@ from __future__ import annotations
 import pytest
 
 from nstools import ip
+from rv26op_role import PLAY
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible]
 
-PLAY = """
-- hosts: lab
-  gather_facts: false
-  roles:
-    - role: netsafe.hypervisor.change_window
-      vars:
-        change_window_namespace: "{{ ns }}"
-        change_window_root: "{{ root }}"
-"""
 
 
 @pytest.mark.xfail(strict=True, reason="review 26 op: meta reset_connection with when: every window warns "
