@@ -14,7 +14,6 @@ from rv26op_role import PLAY
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible]
 
 
-
 @pytest.mark.xfail(strict=True, reason="review 26 op: meta reset_connection with when: every window warns "
                                        "'reset_connection task does not support when conditional'")
 def test_a_preview_prints_no_warning_about_the_roles_own_tasks(run_playbook, hv, tmp_path):
