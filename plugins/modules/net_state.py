@@ -54,10 +54,10 @@ options:
         description: Gateway address; omit for a route on the link.
         type: str
       table:
-        description: Routing table, a number 1-4294967295 (or V(main)). Default the main table.
+        description: Routing table, a number 1-4294967295 other than 255, or V(main) or V(default); V(main) when omitted.
         type: raw
       metric:
-        description: Route metric (priority). Default 0.
+        description: Route metric (priority), 0-4294967295; the kernel's default when omitted (0 for IPv4, 1024 for IPv6).
         type: int
       onlink:
         description: The gateway is on the link even if no address of the device covers it.

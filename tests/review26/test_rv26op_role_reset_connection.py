@@ -1,0 +1,31 @@
+"""Review 26 (op): the change_window role's `meta: reset_connection` carries a `when` that Ansible ignores.
+
+roles/change_window/tasks/main.yml resets the connection "when change_window__state.checkpoint is defined"; meta
+reset_connection does not support conditionals, so it runs on every host (nothing armed, --check too) and every
+window prints "[WARNING]: reset_connection task does not support when conditional" to the operator.
+"""
+from __future__ import annotations
+
+import pytest
+
+from nstools import ip
+from rv26op_role import PLAY
+
+pytestmark = [pytest.mark.kernel, pytest.mark.ansible]
+
+
+@pytest.mark.xfail(strict=True, reason="review 26 op: meta reset_connection with when: every window warns "
+                                       "'reset_connection task does not support when conditional'")
+def test_a_preview_prints_no_warning_about_the_roles_own_tasks(run_playbook, hv, tmp_path):
+    ip("link", "add", "vmbr0", "type", "bridge", ns=hv)
+    ip("link", "set", "eth1", "master", "vmbr0", ns=hv)
+    interfaces = tmp_path / "root" / "etc" / "network" / "interfaces"
+    interfaces.parent.mkdir(parents=True)
+    interfaces.write_text("auto lo\niface lo inet loopback\n")
+    run = run_playbook(PLAY, check=True, extra_vars={
+        "ns": hv, "root": str(tmp_path / "root"), "change_window_persist_format": "ifupdown2",
+        "change_window_bridges": [{"name": "vmbr0", "ports": ["eth2"], "mtu": 1400}]})
+    assert run.rc == 0, run.stdout[-3000:]
+    output = run.stdout + run.stderr
+    assert "PREVIEW" in output
+    assert "does not support when conditional" not in output
