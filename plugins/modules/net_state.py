@@ -874,7 +874,7 @@ timings:
 """
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import Route
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import Route, route_problems
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
     NETWORK_ARGS, converge_task, run_network_module, task_writer,
@@ -926,10 +926,13 @@ def requests_of(params: dict) -> tuple:
         if device in described:
             problems.append(f"routes: {device!r} has an entry ({described[device]}); give its routes there")
             continue
-        try:
-            routes = [Route.from_dict({k: v for k, v in entry.items() if k != "device"}) for _index, entry in entries]
-        except ValidationError as exc:
-            problems += [f"routes: {p}" for p in exc.problems]
+        routes = [Route.from_dict({k: v for k, v in entry.items() if k != "device"}) for _index, entry in entries]
+        # The same checks as a device's own `routes` (kinds/route.route_problems), each naming its entry.
+        found = [p.replace(f"routes[{i}]", f"routes[{entries[i][0]}]", 1)
+                 for i in range(len(routes)) for p in route_problems(routes, "routes")
+                 if p.startswith(f"routes[{i}]")]
+        if found:
+            problems += found
             continue
         requests.append(RoutesRequest(device, routes))
         places.append(f"routes[{entries[0][0]}]")
@@ -980,7 +983,8 @@ def run(module) -> dict:
     if guard is None:
         return converge_task(module, planner, view, guests)
     if module.check_mode:
-        return previewed(params["namespace"], guests, planner, view, check_future if persist is not None else None)
+        return previewed(params["namespace"], guests, planner, view, guard["probes"],
+                         check_future if persist is not None else None)
     return guarded_change(params["namespace"], guests, planner, view, task_writer(module), guard,
                           check_future if persist is not None else None)
 

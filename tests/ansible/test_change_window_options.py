@@ -26,6 +26,9 @@ PLAY = """
 """
 
 
+# --check resolves the probes as the real run would (with none, the lab's default gateways: it has none), runs none.
+PROBES = [{"type": "icmp", "target": "192.0.2.1"}]
+
 def netsafe_tasks(run) -> list:
     """The collection's module tasks that ran (not skipped)."""
     return [r for r in run.results if r["action"].startswith("netsafe.") and r["status"] != "skipped"]
@@ -62,7 +65,7 @@ def test_check_mode_previews_the_change_with_aliases_and_arms_nothing(run_playbo
     interfaces.parent.mkdir(parents=True)
     interfaces.write_text("auto lo\niface lo inet loopback\n")
     run = run_playbook(PLAY, check=True, extra_vars={
-        "ns": hv, "root": str(tmp_path / "root"), "change_window_persist_format": "ifupdown2",
+        "ns": hv, "root": str(tmp_path / "root"), "change_window_probes": PROBES, "change_window_persist_format": "ifupdown2",
         # net_bond's aliases: bond0 takes eth1 from vmbr0, which takes bond0 (coupled change (a), previewed only:
         # the host kernel has no bonding, check mode needs none).
         "change_window_bonds": [{"name": "bond0", "slaves": ["eth1", "eth2"], "take_over_slaves": True,
@@ -95,7 +98,7 @@ def test_check_mode_of_a_host_already_as_wanted_reports_unchanged(run_playbook, 
     ip("link", "set", "vmbr0", "up", ns=hv)
     before = kernel_state(hv)
     run = run_playbook(PLAY, check=True, extra_vars={
-        "ns": hv, "root": str(tmp_path / "root"), "change_window_persist": False,
+        "ns": hv, "root": str(tmp_path / "root"), "change_window_probes": PROBES, "change_window_persist": False,
         "change_window_bridges": [{"name": "vmbr0", "ports": ["eth1"]}]})
     assert run.rc == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "lab: UNCHANGED. Already in the wanted state" in run.stdout, run.stdout[-3000:]

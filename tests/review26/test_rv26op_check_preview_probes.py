@@ -22,8 +22,6 @@ HOST = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="review 26 op: check mode with checkpoint and no probes passes on a host "
-                                       "without a default gateway; the real run then refuses it")
 def test_check_mode_refuses_a_checkpoint_without_probes_and_without_a_gateway_like_the_real_run(netns, tmp_path):
     iproute(netns, HOST)
     task = {"namespace": netns, "bridges": [{"name": "vmbr0", "mtu": 1400}],

@@ -28,8 +28,6 @@ HOST = [
 PROBES = [{"type": "icmp", "target": "192.0.2.10"}]
 
 
-@pytest.mark.xfail(strict=True, reason="review 26 op: net_state with checkpoint returns no outcome (not_touched) "
-                                       "when it refuses the change before touching anything")
 def test_net_state_says_not_touched_when_it_refuses_a_misspelt_port(netns, tmp_path):
     iproute(netns, HOST)
     before = kernel_state(netns)
@@ -41,8 +39,6 @@ def test_net_state_says_not_touched_when_it_refuses_a_misspelt_port(netns, tmp_p
 
 
 @pytest.mark.ansible
-@pytest.mark.xfail(strict=True, reason="review 26 op: the role reports a refused change (a misspelt port) as UNKNOWN, "
-                                       "CHECK THIS HOST BY HAND, after a rollback attempt, instead of NOT TOUCHED")
 def test_the_role_reports_a_misspelt_port_as_not_touched(run_playbook, netns, tmp_path):
     iproute(netns, HOST)
     before = kernel_state(netns)

@@ -45,8 +45,6 @@ def test_a_devices_own_routes_refuse_the_value_naming_it(netns, option, value):
     assert failed.get("failed") and f"nics[0].routes[0]: {option}" in failed["msg"], failed
 
 
-@pytest.mark.xfail(strict=True, reason="review 26 op: top-level routes skip the route checks: a wrong table becomes "
-                                       "the main table, a wrong metric passes, a bad dst crashes the module")
 @pytest.mark.parametrize("option, value", WRONG)
 def test_top_level_routes_refuse_the_value_naming_it_and_change_nothing(netns, option, value):
     iproute(netns, HOST)

@@ -13,6 +13,7 @@ A host already as wanted gets no checkpoint at all: nothing is armed.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
@@ -98,6 +99,18 @@ def _rolled_back_text(outcome: dict) -> str:
     return f"THE ROLLBACK FAILED: {'; '.join(outcome.get('errors') or ['?'])}; see net_checkpoint state=query"
 
 
+@contextlib.contextmanager
+def _untouched(report: dict):
+    """A refusal before anything is armed or changed (the request, the probes' specs, the lock, the arm) is the
+    window's `not_touched`, as a failed preflight is: the role reports it so, and rolls nothing back."""
+    try:
+        yield
+    except WindowFailed:
+        raise
+    except NetsafeError as exc:
+        raise WindowFailed(f"{exc}; the host was not touched", dict(report, outcome="not_touched")) from None
+
+
 def _checked_future(check_future, snapshot, plan, report: dict) -> None:
     """check_future's verdict on what the plan leaves behind: its dict joins the report as `persist`; a refusal stops
     the window before anything is armed or changed."""
@@ -112,9 +125,11 @@ def _checked_future(check_future, snapshot, plan, report: dict) -> None:
         report["persist"] = persisted
 
 
-def previewed(namespace, guests, planner, view, check_future=None) -> dict:
-    """Check mode of a guarded change: the plan, the predicted state and check_future's verdict; no probe is run
-    and nothing is armed."""
+def previewed(namespace, guests, planner, view, probe_specs, check_future=None) -> dict:
+    """Check mode of a guarded change: the plan, the predicted state and check_future's verdict; the probes are
+    resolved (with none given, the host's default gateways: a host without any is refused as the real run
+    refuses it), not run, and nothing is armed."""
+    probes.resolve(probe_specs, namespace)
     snapshot, plan = preview(namespace, guests, planner)
     before = view(snapshot.host)
     after = view(plan.predict(snapshot.host)) if plan else before
@@ -134,12 +149,15 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
     return a dict that joins the result as `persist`.
     """
     timings = {"start": time.time()}
-    specs = probes.resolve(options["probes"], namespace)
-    report = {"probes": {"preflight": probes.run_probes(specs, namespace)}, "timings": timings}
+    report = {"probes": {}, "timings": timings}
+    with _untouched(report):
+        specs = probes.resolve(options["probes"], namespace)
+        report["probes"]["preflight"] = probes.run_probes(specs, namespace)
     if probes.failed_required(report["probes"]["preflight"]):
         raise WindowFailed(f"preflight probes failed, the host was not touched: "
                            f"{_failures(report['probes']['preflight'])}", dict(report, outcome="not_touched"))
-    snapshot, plan = preview(namespace, guests, planner)
+    with _untouched(report):
+        snapshot, plan = preview(namespace, guests, planner)
     if not plan:
         before = view(snapshot.host)
         return dict(report, changed=False, commands=[], operations=[], warnings=plan.warnings, outcome="unchanged",
@@ -150,7 +168,7 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
     # One hold of the network lock from the snapshot to the end of the change (arm and converge take it again
     # without waiting): another writer's change can no longer fall between them, where a rollback to the
     # snapshot would undo it. A writer that keeps the lock past lock_timeout stops the window before the arm.
-    with writer.lock(namespace) as lock:
+    with _untouched(report), writer.lock(namespace) as lock:
         record = arming.arm(store, writer, [p.pattern for p in guests.patterns], options["timeout"], None,
                             specs if options["gate"] else [], options["gate_settle"], options["root"], options["watchdog"])
         timings["armed"] = time.time()
