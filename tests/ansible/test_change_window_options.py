@@ -29,6 +29,7 @@ PLAY = """
 # --check resolves the probes as the real run would (with none, the lab's default gateways: it has none), runs none.
 PROBES = [{"type": "icmp", "target": "192.0.2.1"}]
 
+
 def netsafe_tasks(run) -> list:
     """The collection's module tasks that ran (not skipped)."""
     return [r for r in run.results if r["action"].startswith("netsafe.") and r["status"] != "skipped"]

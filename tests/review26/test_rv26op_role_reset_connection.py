@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.kernel, pytest.mark.ansible]
 # --check resolves the probes as the real run would (with none, the lab's default gateways: it has none), runs none.
 PROBES = [{"type": "icmp", "target": "192.0.2.1"}]
 
+
 @pytest.mark.xfail(strict=True, reason="review 26 op: the role's reset_connection sits in a block with `when` (not in "
                                        "--check), which meta tasks inherit and Ansible warns about")
 def test_a_preview_prints_no_warning_about_the_roles_own_tasks(run_playbook, hv, tmp_path):
