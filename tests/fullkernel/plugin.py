@@ -147,3 +147,17 @@ def pytest_runtest_teardown(item):
 def pytest_terminal_summary(terminalreporter):
     for line in lane_summaries:
         terminalreporter.write_line(line)
+
+
+def run_lane_tests(lane_vm, args: list, label: str = "") -> None:
+    """Run pytest `args` in the lane's VM, record its summary, and fail with the guest's report unless it passed
+    (the default lane, test_lane.py, and the sweep lane, test_sweep_lane.py)."""
+    if not args:
+        pytest.fail("no test is marked @pytest.mark.fullkernel: the lane has nothing to run", pytrace=False)
+    result = lane_vm.pytest(args)
+    summary = f"{label}{result.summary()} [{lane_vm.setup.kernel_package}]"
+    lane_summaries.append(summary)
+    print(summary)
+    report = lane.failure_report(result)
+    if report:
+        pytest.fail(report, pytrace=False)

@@ -11,13 +11,4 @@ from fullkernel import lane, plugin
 
 @pytest.mark.slow
 def test_full_kernel_lane(lane_vm):
-    args = lane.default_pytest_args()
-    if not args:
-        pytest.fail("no test is marked @pytest.mark.fullkernel: the lane has nothing to run", pytrace=False)
-    result = lane_vm.pytest(args)
-    summary = f"{result.summary()} [{lane_vm.setup.kernel_package}]"
-    plugin.lane_summaries.append(summary)
-    print(summary)
-    report = lane.failure_report(result)
-    if report:
-        pytest.fail(report, pytrace=False)
+    plugin.run_lane_tests(lane_vm, lane.default_pytest_args())

@@ -24,13 +24,4 @@ SWEEP_LANE_ENV = "NETSAFE_SWEEP_LANE"
                     reason=f"the sweep lane runs on purpose: {SWEEP_LANE_ENV}=1 ./tests/run-all.sh "
                            f"tests/fullkernel/test_sweep_lane.py")
 def test_sweep_lane(lane_vm):
-    args = lane.sweep_pytest_args()
-    if not args:
-        pytest.fail("no test is marked @pytest.mark.fullkernel: the lane has nothing to run", pytrace=False)
-    result = lane_vm.pytest(args)
-    summary = f"sweep lane: {result.summary()} [{lane_vm.setup.kernel_package}]"
-    plugin.lane_summaries.append(summary)
-    print(summary)
-    report = lane.failure_report(result)
-    if report:
-        pytest.fail(report, pytrace=False)
+    plugin.run_lane_tests(lane_vm, lane.sweep_pytest_args(), "sweep lane: ")
