@@ -20,13 +20,17 @@ lab, same run:
   kept runnable in bench/old_change_window; `--old-role` to point elsewhere):
   preflight probes, preview in check mode, arm, net_bridge, tap_reenslave,
   probes, reset_connection, confirm, report;
-- `new`: roles/change_window (the role rebuilt on net_state: net_state in
-  check mode, net_state with `checkpoint`, reset_connection, confirm, report);
-  skipped, with a note, while the role in the tree is still the old one;
-- `new flow, plain`: the same four steps as a plain playbook, no role around
-  them (net_state check mode, net_state with `checkpoint`, `meta:
-  reset_connection`, `net_checkpoint state=confirmed`): what the flow costs
-  without the role's own tasks (argument checks, set_fact, report);
+- `new`: roles/change_window (the role rebuilt on net_state: net_state with
+  `checkpoint`, reset_connection, the same net_state task with
+  `checkpoint.confirm`, report); skipped, with a note, while the role in the
+  tree is still the old one;
+- `plain, net_state confirms`: the new flow's two runs as a plain playbook, no
+  role around them (net_state with `checkpoint`, `meta: reset_connection`,
+  net_state with `checkpoint.confirm`): what the flow costs without the role's
+  own tasks (argument checks, set_fact, report);
+- `plain, net_checkpoint confirms`: the same with `net_checkpoint
+  state=confirmed` as the second run (how the role confirmed before): a second
+  module, so Ansible builds a second payload;
 - both roles get `change_window_bridges: [{name: vmbr0, ports: [eno2]}]`, the
   guests given explicitly, `change_window_persist: false`, default probes (ICMP
   to the default gateways), gate on; with `--persist`, `old+persist` and
@@ -144,44 +148,36 @@ ROLE = """
   roles:
     - role: {role}
 """
-# The new flow's steps with nothing around them: the change and the confirmation, with or without the preview.
-CHANGE_AND_CONFIRM = """
+# The new flow's two runs with nothing around them: the change inside a checkpoint, a fresh connection, the
+# confirmation - by the same net_state task with the checkpoint's id (as the role does), or by net_checkpoint.
+PLAIN = """
+- name: The new change window's two runs as a plain playbook
+  hosts: hv1
+  gather_facts: false
+  tasks:
     - name: Change inside a checkpoint (net_state with checkpoint)
       netsafe.hypervisor.net_state:
-        bridges: [{name: vmbr0, ports: ["{{ uplink }}"]}]
+        bridges: &bridges [{name: vmbr0, ports: ["{{ uplink }}"]}]
         checkpoint:
           timeout: 60
       register: change
-      when: preview is not defined or preview.changed
 
     - name: Open a fresh connection
       ansible.builtin.meta: reset_connection
 
     - name: Confirm the checkpoint
-      netsafe.hypervisor.net_checkpoint:
+%s      when: change.checkpoint is defined
+"""
+PLAIN_BY_STATE = PLAIN % """      netsafe.hypervisor.net_state:
+        bridges: *bridges
+        checkpoint:
+          timeout: 60
+          confirm: "{{ change.checkpoint.id }}"
+"""
+PLAIN_BY_CHECKPOINT = PLAIN % """      netsafe.hypervisor.net_checkpoint:
         state: confirmed
         id: "{{ change.checkpoint.id }}"
-      when: change.checkpoint is defined
 """
-PLAIN = """
-- name: The new change window's steps as a plain playbook
-  hosts: hv1
-  gather_facts: false
-  tasks:
-    - name: Preview (net_state in check mode)
-      netsafe.hypervisor.net_state:
-        bridges: [{name: vmbr0, ports: ["{{ uplink }}"]}]
-      check_mode: true
-      register: preview
-""" + CHANGE_AND_CONFIRM
-# Without the check-mode preview: net_state with `checkpoint` previews on the host itself and arms nothing when
-# there is nothing to do (outcome `unchanged`), so the window is two module runs.
-PLAIN_NO_PREVIEW = """
-- name: The new change window without its preview
-  hosts: hv1
-  gather_facts: false
-  tasks:
-""" + CHANGE_AND_CONFIRM
 
 
 def med(values):
@@ -362,10 +358,10 @@ def run_lab(args, tmp: Path, guests: int, repeat: int, variants: list, old_role:
                 return
             if key == "net_bridge":
                 measured = bench.playbook(BRIDGE, {"uplink": target})
-            elif key == "new flow, plain":
-                measured = bench.playbook(PLAIN, {"uplink": target})
-            elif key == "new flow, plain, no preview":
-                measured = bench.playbook(PLAIN_NO_PREVIEW, {"uplink": target})
+            elif key == "plain, net_state confirms":
+                measured = bench.playbook(PLAIN_BY_STATE, {"uplink": target})
+            elif key == "plain, net_checkpoint confirms":
+                measured = bench.playbook(PLAIN_BY_CHECKPOINT, {"uplink": target})
             elif key.startswith("old"):   # found through the roles path, by its directory's name
                 measured = bench.playbook(ROLE.format(role=old_role.name), role_vars(lab, target, key.endswith("+persist")),
                                           {"ANSIBLE_ROLES_PATH": str(old_role.parent)})
@@ -518,7 +514,7 @@ def main():
     else:
         notes.append("new flow: NOT the role (roles/change_window does not use net_state yet); only the plain playbook")
     if not args.no_plain:
-        flows += ["new flow, plain", "new flow, plain, no preview"]
+        flows += ["plain, net_state confirms", "plain, net_checkpoint confirms"]
     small = ["ping", "net_bridge"] + flows
     if args.persist:
         small += [f + "+persist" for f in flows if f in ("old", "new")]
@@ -527,7 +523,7 @@ def main():
         recs.append(run_lab(args, Path(tmp), args.guests, args.repeat, small + ["ssh, one ip per command"], old_role))
         if args.large_guests:
             recs.append(run_lab(args, Path(tmp), args.large_guests, args.large_repeat,
-                                ["net_bridge"] + [f for f in flows if f != "new flow, plain"], old_role))
+                                ["net_bridge"] + [f for f in flows if f != "plain, net_checkpoint confirms"], old_role))
     report(recs, args, notes)
 
 

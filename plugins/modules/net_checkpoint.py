@@ -312,8 +312,7 @@ left:
 import contextlib
 import time
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.files import FileWriteError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import require_namespace
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
@@ -321,7 +320,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import spec as persist_spec
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, probes, window
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, confirming, probes, window
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["armed", "confirmed", "rolled_back", "query"], default="query"),
@@ -433,78 +432,19 @@ def rolled_back(module, store: cp.Store) -> dict:
                                  f"{window.failed_advice(store, store.last())}")
     result.update(armed=module.check_mode and not retry, last=store.last())
     result.setdefault("commands", (result.get("outcome") or {}).get("commands", []))
-    return _warn_not_written(result)
+    return confirming.warn_not_written(result)
 
 
 def confirmed(module, store: cp.Store) -> dict:
     """Disarm the armed checkpoint (with the id of one whose rollback failed, keep the network as it is); then,
     with `persist`, write the network files for the network as confirmed."""
-    persist = module.params["persist"]
-    if persist is not None:
-        try:   # bad options fail before the confirmation: nothing confirmed, nothing written
-            persist_spec.check_options(persist, module.params["root"], module.no_log_values)
-        except ValidationError as exc:
-            raise ValidationError(exc.problems + ["nothing was confirmed and no file was written"]) from None
-    result = _confirm(module, store)
-    if persist is not None:
-        _save_confirmed(module, result)
-    return result
-
-
-def _confirm(module, store: cp.Store) -> dict:
-    last = store.last()
-    if store.load() is None and last and last.get("id") == module.params["id"]:
-        if last["outcome"] == cp.CONFIRMED:
-            return {"changed": False, "armed": False, "last": last}
-        if last["outcome"] == cp.ROLLBACK_FAILED:
-            result = window.accept_failed(store, last, module.check_mode)
-            result.update(armed=False, last=store.last())
-            return _warn_not_written(result)
-    result = window.confirm(store, module.params["id"], module.check_mode)
-    result.update(armed=module.check_mode, last=store.last())
-    return _warn_not_written(result)
-
-
-def _save_confirmed(module, result: dict) -> None:
-    """`persist`: net_persist's state=saved, run once the confirmation succeeded (in check mode, both checked).
-
-    A save that fails now cannot undo the confirmation: the error says that the
-    change is confirmed and kept, that the files were not written and why, and
-    how to write them.
-    """
     params = module.params
-    persist = params["persist"]
-    try:
-        saved = persist_spec.save_files(persist, params["root"], params["namespace"],
-                                        GuestMatcher(params["guest_patterns"]), module.check_mode, module.no_log_values)
-    except Exception as exc:   # pylint: disable=broad-exception-caught  # whatever it was, the operator must know
-        raise _not_saved(module, exc) from None
-    result["warnings"] = result.get("warnings", []) + [f"persist: {w}" for w in saved.pop("warnings", [])]
-    result.update(persist=saved, diff=saved["diff"], changed=result["changed"] or saved["changed"])
-
-
-def _not_saved(module, exc: Exception) -> persist_spec.FilesNotWritten:
-    params = module.params
-    why = str(exc) if isinstance(exc, NetsafeError) else f"{type(exc).__name__}: {exc}"
-    retry = persist_spec.retry_hint(params["persist"], params["root"], params["namespace"])
-    if module.check_mode:
-        error = persist_spec.FilesNotWritten(
-            f"persist: check mode: checkpoint {params['id']} would be confirmed, but the network files could not be "
-            f"saved: {why}. Nothing was confirmed or written")
-        error.host_changed = False
-        return error
-    some = "NOT all written" if isinstance(exc, FileWriteError) else "NOT written"
-    return persist_spec.FilesNotWritten(
-        f"persist: checkpoint {params['id']} IS confirmed: the network change is kept and will not be rolled back. "
-        f"The network files were {some}: {why}. Until they are, the host boots into its previous network "
-        f"configuration. Fix the cause, then write them with {retry} (or run this task again with the same id)")
-
-
-def _warn_not_written(result: dict) -> dict:
-    """A task whose outcome could not all be written (a full disk) says so; the host's network is as reported."""
-    lines = (result.get("outcome") or {}).get("not_written") or []
-    if lines:
-        result["warnings"] = result.get("warnings", []) + [f"could not write: {line}" for line in lines]
+    confirming.check_persist_first(params["persist"], params["root"], module.no_log_values)
+    result = confirming.confirm(store, params["id"], module.check_mode, "net_checkpoint")
+    if params["persist"] is not None:
+        confirming.save_confirmed(result, params["persist"], params["root"], params["namespace"],
+                                  GuestMatcher(params["guest_patterns"]), module.check_mode, module.no_log_values,
+                                  params["id"])
     return result
 
 

@@ -24,8 +24,9 @@ description:
   - With O(checkpoint), one run does the dangerous part of a change window on the host itself - preflight probes (a
     host that fails them is not touched), arm a checkpoint (snapshot and watchdog), apply, the same probes again -
     and rolls back in the same run when the change or the probes fail. What is left is to confirm it over a fresh
-    connection (M(netsafe.hypervisor.net_checkpoint) O(netsafe.hypervisor.net_checkpoint#module:state=confirmed)),
-    or let the watchdog roll it back at the deadline.
+    connection - the same task with O(checkpoint.confirm) set to the checkpoint's id, which confirms only a host it
+    finds as the task describes and then writes the files (O(checkpoint.persist)) - or let the watchdog roll it
+    back at the deadline.
   - Check mode shows the whole plan as C(ip) commands and the predicted state; with O(checkpoint) it runs nothing
     else (no probes, nothing armed).
 author:
@@ -71,8 +72,9 @@ options:
       - Run the change inside a checkpoint, all on the host in this one task - preflight probes, arm (snapshot and
         watchdog), apply, probes again; rolled back in this task when the change or the probes fail.
       - A host already in the desired state gets no checkpoint; RV(outcome) is then V(unchanged).
-      - Confirm with M(netsafe.hypervisor.net_checkpoint) and the returned RV(checkpoint.id), over a fresh
-        connection (C(meta) C(reset_connection)), within O(checkpoint.timeout) seconds.
+      - Confirm within O(checkpoint.timeout) seconds over a fresh connection (C(meta) C(reset_connection)), with the
+        same task and O(checkpoint.confirm) set to the returned RV(checkpoint.id) (or with
+        M(netsafe.hypervisor.net_checkpoint) O(netsafe.hypervisor.net_checkpoint#module:state=confirmed)).
     type: dict
     suboptions:
       timeout:
@@ -108,14 +110,26 @@ options:
           tests).
         type: path
         default: /
+      confirm:
+        description:
+          - The id of the checkpoint to confirm (RV(checkpoint.id) of the run that armed it). The task then changes
+            nothing in the network - it confirms the checkpoint when the host is in the state the task describes,
+            then writes the files with O(checkpoint.persist). A host that differs (the watchdog rolled back, a
+            change since) is refused with the commands that would be needed, and nothing is confirmed.
+          - Give the same lists as the run that armed it; the other options of O(checkpoint) except O(checkpoint.root)
+            and O(checkpoint.persist) are not used. Run it again after a failed save - a confirmed checkpoint is
+            not confirmed twice, and the files are written.
+          - In check mode, whether it would confirm, and the files it would write.
+        type: str
       persist:
         description:
           - Render and check the host's network files for the state the change leaves behind, before anything is
             armed or changed; a file the format refuses (a DHCP stanza, a continuation line, Proxmox VE's staged
             C(interfaces.new) per O(checkpoint.persist.pending_changes)) stops the task with the host untouched
             (RV(outcome=not_touched)). Nothing is written here - the files are written with the confirmation
-            (M(netsafe.hypervisor.net_checkpoint) O(netsafe.hypervisor.net_checkpoint#module:persist)), with the same
-            options.
+            (O(checkpoint.confirm)), with the same options.
+          - With O(checkpoint.confirm), write the files once the checkpoint is confirmed. A save that fails then
+            fails the task saying that the change IS confirmed and kept and how to write the files.
           - Also in check mode.
         type: dict
         suboptions:
@@ -127,7 +141,9 @@ options:
           devices:
             description:
               - The devices whose files are checked. Omitted, the devices the change touches (guest ports left out);
-                RV(persist.devices) lists them, to give the confirmation the same list.
+                RV(persist.devices) lists them, and the checkpoint keeps them for O(checkpoint.confirm), which
+                writes the files of the same devices (if the checkpoint was armed otherwise, the devices the task
+                names and their ports and parents).
             type: list
             elements: str
           path:
@@ -791,10 +807,14 @@ EXAMPLES = r"""
 - name: Confirm over a fresh connection
   ansible.builtin.meta: reset_connection
 
-- name: Keep the change
-  netsafe.hypervisor.net_checkpoint:
-    state: confirmed
-    id: "{{ change.checkpoint.id }}"
+- name: Keep the change, the same task with the checkpoint's id
+  netsafe.hypervisor.net_state:
+    bridges:
+      - name: vmbr1
+        ports: [eno1]
+        addresses: [192.0.2.10/24]
+    checkpoint:
+      confirm: "{{ change.checkpoint.id }}"
   when: change.checkpoint is defined
 
 - name: Re-parent a VLAN from eno1 to the new bond
@@ -829,7 +849,7 @@ state:
   type: dict
   sample: {"bridges": {"vmbr0": {"name": "vmbr0", "present": true, "ports": ["bond0"], "mtu": 9000}}, "bonds": {}}
 diff:
-  description: RV(state) before and after.
+  description: RV(state) before and after; with O(checkpoint.confirm) and O(checkpoint.persist), the files' diff.
   returned: always
   type: dict
 outcome:
@@ -837,8 +857,15 @@ outcome:
     - With O(checkpoint) - V(armed) (changed, probes passed, waiting for the confirmation), V(unchanged) (nothing to
       do, nothing armed), V(not_touched) (preflight probes failed or the change could not be persisted; on failure),
       V(rolled_back) or V(rollback_failed) (on failure).
-  returned: when O(checkpoint) is given, not in check mode
+    - With O(checkpoint.confirm) - V(confirmed) (also in check mode, where it would be).
+  returned: when O(checkpoint) is given, not in check mode; with O(checkpoint.confirm) always
   type: str
+confirmation:
+  description:
+    - With O(checkpoint.confirm), the checkpoint's outcome as M(netsafe.hypervisor.net_checkpoint) records it
+      (C(id), C(outcome=confirmed), C(at), C(by), C(before_deadline) in seconds, C(persist_devices)).
+  returned: with O(checkpoint.confirm), not in check mode
+  type: dict
 checkpoint:
   description: The armed checkpoint, as M(netsafe.hypervisor.net_checkpoint) returns it.
   returned: when a checkpoint was armed
@@ -856,7 +883,7 @@ persist:
     - With O(checkpoint.persist), what saving the files would do for the state the change leaves behind, as
       M(netsafe.hypervisor.net_persist) returns it in check mode (C(devices), C(files), C(diff), C(format)); nothing
       was written.
-  returned: when O(checkpoint.persist) is given and there is a change
+  returned: when O(checkpoint.persist) is given and there is a change; with O(checkpoint.confirm), what was written
   type: dict
   contains:
     devices: {description: The devices whose files were checked (to confirm with the same list)., type: list,
@@ -886,8 +913,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.reques
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import spec as persist_spec
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.arming import arm_problems
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.guarded import (
-    GUARD_OPTIONS, guarded_change, previewed,
+    GUARD_OPTIONS, confirmed_change, guarded_change, previewed,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.confirming import save_confirmed
 
 # The lists, in the order a request is read; each entry is its per-device module's options.
 LISTS = (("nics", NicRequest), ("bonds", BondRequest), ("vlans", VlanRequest), ("bridges", BridgeRequest))
@@ -900,7 +928,7 @@ def _entries(cls) -> dict:
 ARGUMENT_SPEC = dict(
     **{name: _entries(cls) for name, cls in LISTS},
     routes=dict(type="list", elements="dict", options=dict(device=dict(type="str", required=True), **ROUTE_SPEC)),
-    checkpoint=dict(type="dict", options=dict(GUARD_OPTIONS,
+    checkpoint=dict(type="dict", options=dict(GUARD_OPTIONS, confirm=dict(type="str"),
                                               persist=dict(type="dict", options=persist_spec.PERSIST_SPEC))),
     **NETWORK_ARGS,
 )
@@ -957,6 +985,11 @@ def touched(plan, host, guests: GuestMatcher) -> list:
                    if host.get(op.device) is None or not guests.is_guest_device(host.get(op.device))})
 
 
+def described(requests: list) -> list:
+    """The devices a task names and those they stand on (ports, parents)."""
+    return sorted({request.name for request in requests} | {name for request in requests for name in request.uses()})
+
+
 def run(module) -> dict:
     params = module.params
     requests, places = requests_of(params)
@@ -982,6 +1015,15 @@ def run(module) -> dict:
     view = state_view(requests, guests)
     if guard is None:
         return converge_task(module, planner, view, guests)
+    if guard["confirm"]:
+        def save(result, checked):
+            devices = persist["devices"]
+            if devices is None:   # those the arming run checked, which its checkpoint kept; else the task's own
+                devices = checked if checked is not None else described(requests)
+            save_confirmed(result, dict(persist, devices=devices), guard["root"], params["namespace"], guests,
+                           module.check_mode, module.no_log_values, guard["confirm"], "checkpoint.persist")
+        return confirmed_change(params["namespace"], guests, planner, view, guard["root"], guard["confirm"],
+                                module.check_mode, None if persist is None else save)
     if module.check_mode:
         return previewed(params["namespace"], guests, planner, view, guard["probes"],
                          check_future if persist is not None else None)

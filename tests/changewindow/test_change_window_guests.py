@@ -90,6 +90,6 @@ def test_a_host_without_guest_configs_runs_the_window_with_the_role_defaults(nam
     assert [r["status"] for r in guests] == ["skipped"], guests   # no bridge re-created: nothing to put back
     # Two module runs on the host: net_state with its checkpoint (the files checked in it), confirm + files.
     assert [r["action"] for r in results if r["action"].startswith("netsafe.") and r["status"] != "skipped"] == [
-        "netsafe.hypervisor.net_state", "netsafe.hypervisor.net_checkpoint"], results
+        "netsafe.hypervisor.net_state", "netsafe.hypervisor.net_state"], results
     assert report["module_runs"] == 2, report
     assert report["persisted"], report   # the files, written by the confirmation's run

@@ -14,6 +14,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.ifupdo
 
 import realstacks
 from persist_lab import persist, snapshot_files
+from modrun import run_module
 from nstools import iproute, state_diff
 
 pytestmark = [pytest.mark.kernel]
@@ -147,3 +148,39 @@ def test_persist_is_refused_with_another_state_and_bad_options_or_a_failed_confi
     assert files_of(host) == {}   # a confirmation that fails writes no file
     assert state_diff(before, host.state()) == []
     assert host.checkpoint(state="rolled_back", id=checkpoint_id)["outcome"]["outcome"] == "rolled_back"
+
+
+def test_net_state_confirms_and_writes_the_files_its_arming_run_checked(host):
+    """The window as two runs of one module: net_state arms with checkpoint.persist (the files checked for the devices
+    the change touches), then the same task with checkpoint.confirm writes them, for the same devices."""
+    first = persist(host.ns, host.root, "ifupdown2")
+    assert first["changed"] and not first.get("failed"), first
+    vmbr0_before = described(host).get("vmbr0").to_dict()
+    task = {"namespace": host.ns, "nics": [{"name": "eno2", "mtu": 1400}], "bridges": [{"name": "vmbr1", "mtu": 1400}],
+            "checkpoint": {"root": str(host.root), "timeout": 120, "gate": False, "persist": {"format": "ifupdown2"},
+                           "probes": [{"type": "icmp", "target": "192.0.2.10", "count": 1}]}}
+    armed = run_module("net_state", task)
+    assert not armed.get("failed") and armed["outcome"] == "armed", armed.get("msg")
+    assert armed["persist"]["devices"] == ["eno2", "vmbr1"], armed["persist"]
+    changed = host.state()
+    before = files_of(host)
+
+    confirm = dict(task, checkpoint=dict(task["checkpoint"], confirm=armed["checkpoint"]["id"]))
+    check = run_module("net_state", confirm, check=True)
+    assert not check.get("failed") and check["persist"]["files"] == [{"path": f"{host.root}{MAIN}", "action": "updated"}]
+    assert files_of(host) == before and host.checkpoint(state="query")["armed"] is True
+
+    done = run_module("net_state", confirm)
+    assert not done.get("failed"), done.get("msg")
+    assert done["outcome"] == "confirmed" and done["confirmation"]["persist_devices"] == ["eno2", "vmbr1"], done
+    assert done["persist"]["devices"] == ["eno2", "vmbr1"] and done["persist"]["files"] == [
+        {"path": f"{host.root}{MAIN}", "action": "updated"}], done["persist"]
+    after = described(host)
+    assert (after.get("vmbr1").mtu, after.get("eno2").mtu) == (1400, 1400)
+    assert after.get("vmbr0").to_dict() == vmbr0_before
+    ok, output = realstacks.ifquery_parses(host.root, host.ns)
+    assert ok, output
+    assert host.checkpoint(state="query")["armed"] is False
+    assert state_diff(changed, host.state()) == []
+    again = run_module("net_state", confirm)   # confirmed already, the files already right
+    assert not again.get("failed") and again["changed"] is False and again["persist"]["files"] == [], again

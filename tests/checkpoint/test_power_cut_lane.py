@@ -308,7 +308,7 @@ def test_power_lost_before_the_confirmation_and_after_the_write(powercut):
     # -- window 2, confirmed and written; the power goes once the file is written
     window2 = _by_task(powercut.window("window2", WINDOW2, "Report the confirmed change"))
     second_id = window2["Apply the change inside a checkpoint"]["result"]["checkpoint"]["id"]
-    assert window2["Confirm the checkpoint"]["result"]["outcome"]["outcome"] == "confirmed"
+    assert window2["Confirm the checkpoint"]["result"]["confirmation"]["outcome"] == "confirmed"
     persisted = window2["Confirm the checkpoint"]["result"]["persist"]   # written in the confirmation's own run
     assert persisted["changed"] and persisted["files"], persisted
     written = interfaces.read_text()

@@ -109,3 +109,56 @@ def test_a_failing_preflight_probe_touches_nothing_and_arms_nothing(host):
     assert state_diff(before, settled_state(ns)) == []
     assert query(ns, root)["armed"] is False
     assert watchdog_pids(root) == [] and not list(root.rglob("checkpoint.json"))
+
+
+# -- the window's second run: the same task with checkpoint.confirm ---------------------------------------------------
+
+def test_the_same_task_with_checkpoint_confirm_confirms_what_it_sees(host):
+    ns, root = host
+    done = run_module("net_state", state_task(ns, root, "eno2", [GATEWAY]))
+    assert not done.get("failed") and done["outcome"] == "armed", done
+    checkpoint_id = done["checkpoint"]["id"]
+    changed = settled_state(ns)
+    confirm = state_task(ns, root, "eno2", [GATEWAY])
+    confirm["checkpoint"]["confirm"] = checkpoint_id
+
+    preview = run_module("net_state", confirm, check=True)
+    assert not preview.get("failed") and preview["changed"] and preview["outcome"] == "confirmed", preview
+    assert query(ns, root)["armed"] is True   # check mode confirmed nothing
+
+    confirmed = run_module("net_state", confirm)
+    assert not confirmed.get("failed"), confirmed.get("msg")
+    assert confirmed["changed"] and confirmed["outcome"] == "confirmed" and confirmed["commands"] == [], confirmed
+    assert confirmed["confirmation"]["outcome"] == "confirmed" and confirmed["confirmation"]["by"] == "net_state"
+    assert confirmed["confirmation"]["id"] == checkpoint_id and confirmed["confirmation"]["before_deadline"] > 0
+    assert confirmed["state"]["bridges"]["vmbr0"]["ports"] == ["eno2"]
+    assert query(ns, root)["armed"] is False and watchdog_pids(root) == []
+    assert state_diff(changed, settled_state(ns)) == []
+    again = run_module("net_state", confirm)   # already confirmed: nothing to do
+    assert not again.get("failed") and again["changed"] is False, again
+    assert again["confirmation"]["id"] == checkpoint_id
+
+
+def test_a_confirmation_that_finds_the_host_otherwise_confirms_nothing(host):
+    ns, root = host
+    done = run_module("net_state", state_task(ns, root, "eno2", [GATEWAY]))
+    assert not done.get("failed") and done["outcome"] == "armed", done
+    checkpoint_id = done["checkpoint"]["id"]
+    changed = settled_state(ns)
+    # The task says eno1, the host has eno2: not what the window made (or a change since); nothing confirmed.
+    confirm = state_task(ns, root, "eno1", [GATEWAY])
+    confirm["checkpoint"]["confirm"] = checkpoint_id
+    refused = run_module("net_state", confirm)
+    assert refused.get("failed") and refused["changed"] is False, refused
+    assert refused["msg"].startswith("checkpoint.confirm: the host is not in the state this task describes"), refused
+    assert f"checkpoint {checkpoint_id} was NOT confirmed and its watchdog rolls the change back" in refused["msg"]
+    assert "ip -n" in refused["msg"] and "eno1" in refused["msg"], refused["msg"]
+    armed = query(ns, root)
+    assert armed["armed"] and armed["checkpoint"]["id"] == checkpoint_id, armed
+    assert state_diff(changed, settled_state(ns)) == []
+    # A wrong id: refused naming the one that is armed.
+    wrong = state_task(ns, root, "eno2", [GATEWAY])
+    wrong["checkpoint"]["confirm"] = "20991231T000000Z-nothing"
+    failed = run_module("net_state", wrong)
+    assert failed.get("failed") and f"{checkpoint_id} is" in failed["msg"], failed
+    assert query(ns, root)["armed"] is True

@@ -29,9 +29,11 @@ def arm_problems(timeout: float, gate_settle: float, probe_specs) -> list:
 
 
 def arm(store: cp.Store, writer: Writer, guest_patterns: list, timeout: float, devices, normalized_probes,
-        gate_settle: float, root: str, watchdog_kind: str, watchdog_start: float = WATCHDOG_START) -> dict:
+        gate_settle: float, root: str, watchdog_kind: str, watchdog_start: float = WATCHDOG_START,
+        keep=None) -> dict:
     """Snapshot the host (under its network lock, so never another writer's half-made change), keep the record,
-    start its watchdog; the armed record. Refused while another checkpoint is armed or a rollback failed."""
+    start its watchdog; the armed record. Refused while another checkpoint is armed or a rollback failed.
+    `keep`: more for the record to carry to its confirmation (net_state: the devices whose files were checked)."""
     with store:
         record = store.load()
         if record is not None:
@@ -41,6 +43,7 @@ def arm(store: cp.Store, writer: Writer, guest_patterns: list, timeout: float, d
             host = window.snapshot(store.namespace, GuestMatcher(guest_patterns))
         record = window.new_record(store.namespace, host, timeout, devices, normalized_probes, gate_settle,
                                    guest_patterns)
+        record.update(keep or {})
         try:
             store.save(record)
             try:

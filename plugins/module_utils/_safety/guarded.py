@@ -18,7 +18,7 @@ import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import WAIT_WORTH_TELLING, converge, preview
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, probes, window
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, confirming, probes, window
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 
 GUARD_OPTIONS = dict(
@@ -169,8 +169,11 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
     # without waiting): another writer's change can no longer fall between them, where a rollback to the
     # snapshot would undo it. A writer that keeps the lock past lock_timeout stops the window before the arm.
     with _untouched(report), writer.lock(namespace) as lock:
+        # The devices whose files were checked go with the record: the confirmation writes those.
+        keep = {"persist_devices": report["persist"]["devices"]} if "persist" in report else None
         record = arming.arm(store, writer, [p.pattern for p in guests.patterns], options["timeout"], None,
-                            specs if options["gate"] else [], options["gate_settle"], options["root"], options["watchdog"])
+                            specs if options["gate"] else [], options["gate_settle"], options["root"], options["watchdog"],
+                            keep=keep)
         timings["armed"] = time.time()
         report["checkpoint"] = cp.describe(record, time.time())
         try:
@@ -205,3 +208,37 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
                            pending or late.get("outcome") != cp.ROLLED_BACK)
     report["checkpoint"] = cp.describe(store.load() or record, time.time())
     return dict(result, **report, outcome="armed")
+
+
+def confirmed_change(namespace, guests, planner, view, root: str, checkpoint_id: str, check_mode: bool,
+                     save=None) -> dict:
+    """`checkpoint.confirm`: confirm `checkpoint_id` if the host is in the state the task describes, then
+    `save(result, devices)`: the files, for the devices whose files the arming run checked (None: not known).
+
+    The window's second run is the same task with the id: it confirms what it can see, over the fresh connection
+    that reached the host, and changes nothing in the network. A host that differs (the watchdog rolled back
+    meanwhile, a change since) is refused with what differs, and nothing is confirmed."""
+    snapshot, plan = preview(namespace, guests, planner)
+    store = cp.Store(namespace, root)
+    record, last = store.load(), store.last() or {}
+    mine = (record if record is not None and record["id"] == checkpoint_id
+            else last if last.get("id") == checkpoint_id else {})
+    if plan:
+        gone = "" if mine is record and record is not None else f"; {window.not_armed(store, checkpoint_id, record)}"
+        commands = plan.commands(namespace)
+        raise cp.CheckpointError(
+            f"checkpoint.confirm: the host is not in the state this task describes ({len(commands)} operations would "
+            f"be needed: {'; '.join(commands[:3])}{'; ...' if len(commands) > 3 else ''}): checkpoint {checkpoint_id} "
+            f"was NOT confirmed{gone or ' and its watchdog rolls the change back at the deadline'}")
+    result = confirming.confirm(store, checkpoint_id, check_mode, "net_state")
+    confirmation = result.pop("outcome", None) or (result["last"] if not result["changed"] else None)
+    result.pop("armed", None)
+    result.pop("last", None)
+    state = view(snapshot.host)
+    result = dict(result, outcome="confirmed", commands=[], operations=[], state=state,
+                  diff={"before": state, "after": state}, warnings=[*result.get("warnings", []), *plan.warnings])
+    if confirmation is not None:
+        result["confirmation"] = confirmation
+    if save is not None:
+        save(result, mine.get("persist_devices"))
+    return result

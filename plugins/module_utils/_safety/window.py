@@ -135,13 +135,13 @@ def failed_advice(store: cp.Store, last: dict) -> str:
                    f"state=confirmed with id={ident} keeps the network as it is now")
 
 
-def accept_failed(store: cp.Store, last: dict, check_mode: bool) -> dict:
+def accept_failed(store: cp.Store, last: dict, check_mode: bool, by: str = "net_checkpoint") -> dict:
     """state=confirmed for a checkpoint whose rollback failed: the network stays as it is, the window is closed
     (last.json says so) and its kept snapshot goes."""
     if check_mode:
         return {"changed": True}
     with store:
-        outcome = dict(last, outcome=cp.CONFIRMED, at=time.time(), by="net_checkpoint", not_written=[],
+        outcome = dict(last, outcome=cp.CONFIRMED, at=time.time(), by=by, not_written=[],
                        reason="the network as it was after the failed rollback was kept (confirmed by request)",
                        rollback_failed={k: last.get(k) for k in ("at", "by", "reason", "errors")})
         for key in ("commands", "snapshot_kept", "started_at", "started_after_deadline_ms"):
@@ -181,7 +181,7 @@ def new_record(namespace, host: HostNetwork, timeout: float, devices, probes, ga
             "snapshot": host.to_dict()}
 
 
-def confirm(store: cp.Store, checkpoint_id: str, check_mode: bool) -> dict:
+def confirm(store: cp.Store, checkpoint_id: str, check_mode: bool, by: str = "net_checkpoint") -> dict:
     """Disarm `checkpoint_id`: the change stays. Under the lock, so a deadline cannot win at the same time
     (check mode reads without it: taking it would create the run directory)."""
     if check_mode:
@@ -192,9 +192,11 @@ def confirm(store: cp.Store, checkpoint_id: str, check_mode: bool) -> dict:
             raise cp.CheckpointError(f"checkpoint {checkpoint_id} is {record['state']}; it can no longer be confirmed")
         # The record goes first, the watchdog second: a confirmation that cannot write last.json (a
         # full disk) still disarms, and never leaves an armed record without its watchdog.
-        outcome = store.finish(record, {"outcome": cp.CONFIRMED, "at": time.time(), "by": "net_checkpoint",
+        outcome = store.finish(record, {"outcome": cp.CONFIRMED, "at": time.time(), "by": by,
                                         "reason": "confirmed over a fresh connection",
-                                        "before_deadline": round(cp.remaining(record), 3)})
+                                        "before_deadline": round(cp.remaining(record), 3),
+                                        **({"persist_devices": record["persist_devices"]}
+                                           if "persist_devices" in record else {})})
         cp.stop_watchdog(record)
     log(store, f"{checkpoint_id} confirmed {outcome['before_deadline']} s before its deadline")
     return {"changed": True, "outcome": outcome}
