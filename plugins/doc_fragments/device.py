@@ -83,4 +83,12 @@ options:
       - Administrative state of the device; V(up) when omitted.
     type: str
     choices: [up, down]
+  allow_default_route_loss:
+    description:
+      - Taking the device down (O(admin_state=down)) is refused when it leaves one of the host's default routes with
+        no way out (the route's device is this one, or stands on it and has no other up way down), since that cuts
+        the host off. The message names the route.
+      - V(true) accepts that (the host is reached another way, a console); the task then warns instead.
+      - Omitted, V(false).
+    type: bool
 """

@@ -28,14 +28,6 @@ options:
         at most 15 characters.
     type: str
     required: true
-  allow_default_route_loss:
-    description:
-      - Taking the NIC down (O(admin_state=down)) is refused when it leaves one of the host's default routes with
-        no way out (the route's device is the NIC, or a bridge, bond or VLAN whose only up way down is this NIC),
-        since that cuts the host off. The message names the route.
-      - V(true) accepts that (the host is reached another way, a console); the task then warns instead.
-    type: bool
-    default: false
 notes:
   - Changes are runtime-only, a reboot or C(ifreload -a) reverts them. M(netsafe.hypervisor.net_persist) writes them
     into the host's network configuration files.

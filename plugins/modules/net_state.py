@@ -178,14 +178,6 @@ options:
           at most 15 characters.
         type: str
         required: true
-      allow_default_route_loss:
-        description:
-        - Taking the NIC down (O(nics[].admin_state=down)) is refused when it leaves one of the host's default routes
-          with no way out (the route's device is the NIC, or a bridge, bond or VLAN whose only up way down is this
-          NIC), since that cuts the host off. The message names the route.
-        - V(true) accepts that (the host is reached another way, a console); the task then warns instead.
-        type: bool
-        default: false
       mtu:
         description:
         - MTU of the device, 68-65535. Omit to keep the current value.
@@ -266,6 +258,14 @@ options:
         choices: &id002
         - up
         - down
+      allow_default_route_loss:
+        description:
+        - Taking the device down (O(nics[].admin_state=down)) is refused when it leaves one of the host's default
+          routes with no way out (the route's device is this one, or stands on it and has no other up way down), since
+          that cuts the host off. The message names the route.
+        - V(true) accepts that (the host is reached another way, a console); the task then warns instead.
+        - Omitted, V(false).
+        type: bool
   bonds:
     description:
     - Bonds to make what they describe, each with exactly the options of M(netsafe.hypervisor.net_bond) (the network
@@ -439,6 +439,14 @@ options:
         - Administrative state of the device; V(up) when omitted.
         type: str
         choices: *id002
+      allow_default_route_loss:
+        description:
+        - Taking the device down (O(bonds[].admin_state=down)) is refused when it leaves one of the host's default
+          routes with no way out (the route's device is this one, or stands on it and has no other up way down), since
+          that cuts the host off. The message names the route.
+        - V(true) accepts that (the host is reached another way, a console); the task then warns instead.
+        - Omitted, V(false).
+        type: bool
   vlans:
     description:
     - VLAN devices to make what they describe, each with exactly the options of M(netsafe.hypervisor.net_vlan) (the
@@ -557,6 +565,14 @@ options:
         - Administrative state of the device; V(up) when omitted.
         type: str
         choices: *id002
+      allow_default_route_loss:
+        description:
+        - Taking the device down (O(vlans[].admin_state=down)) is refused when it leaves one of the host's default
+          routes with no way out (the route's device is this one, or stands on it and has no other up way down), since
+          that cuts the host off. The message names the route.
+        - V(true) accepts that (the host is reached another way, a console); the task then warns instead.
+        - Omitted, V(false).
+        type: bool
   bridges:
     description:
     - Bridges to make what they describe, each with exactly the options of M(netsafe.hypervisor.net_bridge) (the network
@@ -768,6 +784,14 @@ options:
         - Administrative state of the device; V(up) when omitted.
         type: str
         choices: *id002
+      allow_default_route_loss:
+        description:
+        - Taking the device down (O(bridges[].admin_state=down)) is refused when it leaves one of the host's default
+          routes with no way out (the route's device is this one, or stands on it and has no other up way down), since
+          that cuts the host off. The message names the route.
+        - V(true) accepts that (the host is reached another way, a console); the task then warns instead.
+        - Omitted, V(false).
+        type: bool
   # END entries
 """
 

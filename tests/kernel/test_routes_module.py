@@ -283,7 +283,13 @@ ROUTED_DUAL = [line.replace(" nodad", "") for line in ROUTED] + [
 
 
 def test_sweep_bridge_with_ipv6_and_default_gateways_taken_down(netns):
+    # The bridge holds the host's only default routes: taking it down is refused unless the task says so.
+    fresh_namespace(netns, ROUTED_DUAL)
+    refused = run_module("net_bridge", {"name": "vmbr1", "admin_state": "down", "routes": [], "namespace": netns},
+                         check=True)
+    assert refused.get("failed") and "default via 192.0.2.1 dev vmbr1" in refused["msg"], refused
+    assert "allow_default_route_loss: true" in refused["msg"], refused["msg"]
     down = sweep("bridge with IPv6 and gateways down", netns, ROUTED_DUAL, "net_bridge",
-                 {"name": "vmbr1", "admin_state": "down", "routes": []})
+                 {"name": "vmbr1", "admin_state": "down", "routes": [], "allow_default_route_loss": True})
     assert down.findings == [], down.report()
     assert any("address del 2001:db8:1::10/64 dev vmbr1" in c for c in down.commands), down.commands

@@ -30,8 +30,6 @@ def test_taking_down_the_nic_under_the_default_route_is_refused(netns):
     assert failed.get("failed") and "default via 192.0.2.1" in failed["msg"], failed.get("commands")
 
 
-@pytest.mark.xfail(strict=True, reason="review 26 op: bridges[].admin_state=down on the bridge holding the default "
-                                       "route is planned silently (the route deleted), where nics[] refuse it")
 def test_taking_down_the_bridge_that_holds_the_default_route_is_refused(netns):
     iproute(netns, HOST)
     result = run_module("net_state", {"namespace": netns, "bridges": [{"name": "vmbr0", "admin_state": "down"}]},

@@ -27,6 +27,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import ADDR_DEL, LINK_SET, Operation
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_mtu_ip_state, vlan_users
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_nic import way_out
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import plan_device_routes
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import Request
 
@@ -349,6 +350,36 @@ def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMat
         operations += plan.operations
         warnings += [w for w in plan.warnings if w not in warnings]
         future = plan.predict(future)
+    if not problems:
+        lost = _default_routes_lost(host, future, guests, requests)
+        allowed = [r for r in requests if r.params.get("allow_default_route_loss")]
+        problems += [] if allowed else lost
+        warnings += [f"allow_default_route_loss: {problem.split(': ', 1)[1]}" for problem in lost] if allowed else []
     if problems:
         raise ValidationError(problems)
     return Plan(operations, warnings)
+
+
+def _default_routes(host: HostNetwork, family: int, guests: GuestMatcher) -> list:
+    """(gateway, device) of the host's main-table default routes of `family` that have a way out."""
+    return [(getattr(dev.ip, f"gateway{family}"), dev.name) for dev in sorted(host.devices.values(), key=lambda d: d.name)
+            if getattr(dev.ip, f"gateway{family}") and way_out(host, dev.name, guests)]
+
+
+def _default_routes_lost(before: HostNetwork, after: HostNetwork, guests: GuestMatcher, requests: list) -> list:
+    """A task that takes down the device holding the host's default route (a bridge, bond or VLAN; a NIC is judged
+    by its own entry, with allow_default_route_loss) and leaves no other default route of that family cuts the host
+    off: refused, naming the route, as for a NIC. Deleting the device is the task's explicit word and is not
+    judged here."""
+    problems = []
+    for family in (4, 6):
+        if _default_routes(after, family, guests):
+            continue
+        for gateway, name in _default_routes(before, family, guests):
+            gone = after.get(name)
+            if gone is not None and not gone.up and name in {r.name for r in requests}:
+                problems.append(f"admin_state: taking {name} down removes the host's default route (default via "
+                                f"{gateway} dev {name}) and leaves none, which cuts the host off; give gateway{family} "
+                                f"to the device that takes over in the same task, keep {name} up, or set "
+                                f"allow_default_route_loss: true if the host is reached another way")
+    return problems

@@ -52,6 +52,7 @@ DEVICE_ARGS = {
     "gateway6": {"type": "str"},
     "routes": {"type": "list", "elements": "dict", "options": ROUTE_SPEC},
     "admin_state": {"type": "str", "choices": ["up", "down"]},
+    "allow_default_route_loss": {"type": "bool"},
 }
 STATE_ARG = {"state": {"type": "str", "choices": ["present", "absent"], "default": "present"}}
 
@@ -295,7 +296,6 @@ class NicRequest(Request):
     KIND = "nic"
     SPEC = dict(
         name=dict(type="str", required=True),
-        allow_default_route_loss=dict(type="bool", default=False),
         **DEVICE_ARGS,
     )
 
@@ -306,7 +306,7 @@ class NicRequest(Request):
         self.up = admin_up(params)
 
     def plan(self, host, guests, take_over=()) -> Plan:
-        return plan_nic(host, self.device, self.up, guests, self.params["allow_default_route_loss"])
+        return plan_nic(host, self.device, self.up, guests, bool(self.params["allow_default_route_loss"]))
 
     def view(self, host, guests) -> dict:
         return nic_view(host, self.name)
