@@ -116,9 +116,12 @@ options:
             nothing in the network - it confirms the checkpoint when the host is in the state the task describes,
             then writes the files with O(checkpoint.persist). A host that differs (the watchdog rolled back, a
             change since) is refused with the commands that would be needed, and nothing is confirmed.
-          - Give the same lists as the run that armed it; the other options of O(checkpoint) except O(checkpoint.root)
-            and O(checkpoint.persist) are not used. Run it again after a failed save - a confirmed checkpoint is
-            not confirmed twice, and the files are written.
+          - Give the same lists as the run that armed it (a task without any list, or an empty id, is refused); the
+            other options of O(checkpoint) except O(checkpoint.root) and O(checkpoint.persist) are checked but not
+            used. Run it again after a failed save - a confirmed checkpoint is not confirmed twice, and the files are
+            written.
+          - M(netsafe.hypervisor.net_checkpoint) O(netsafe.hypervisor.net_checkpoint#module:state=confirmed) keeps a
+            change without looking at the host; use this option for a checkpoint that net_state armed.
           - In check mode, whether it would confirm, and the files it would write.
         type: str
       persist:
@@ -1014,6 +1017,20 @@ def described(requests: list) -> list:
     return sorted({request.name for request in requests} | {name for request in requests for name in request.uses()})
 
 
+def confirm_problems(params: dict, checkpoint_id) -> None:
+    """A confirmation that lost its id, or that describes nothing to check the host against, is refused."""
+    if checkpoint_id is None:
+        return
+    if not checkpoint_id.strip():
+        raise ValidationError(["checkpoint.confirm: the id is empty (an unset variable?): give the checkpoint.id that "
+                               "the run that armed it returned; nothing was confirmed or changed"])
+    if not any(params[name] for name in (*(name for name, _cls in LISTS), "routes")):
+        raise ValidationError([f"checkpoint.confirm: the task describes no device, so there is nothing to check the "
+                               f"host against: give the same nics, bonds, vlans, bridges and routes as the run that "
+                               f"armed checkpoint {checkpoint_id} (or confirm without looking at the host with "
+                               f"netsafe.hypervisor.net_checkpoint state=confirmed); nothing was confirmed"])
+
+
 def run(module) -> dict:
     params = module.params
     requests, places = requests_of(params)
@@ -1021,6 +1038,7 @@ def run(module) -> dict:
     guard = params["checkpoint"]
     persist = (guard or {}).get("persist")
     if guard is not None:
+        confirm_problems(params, guard["confirm"])
         problems = arm_problems(guard["timeout"], guard["gate_settle"], guard["probes"])
         if problems:
             raise ValidationError([f"checkpoint.{p}" for p in problems])

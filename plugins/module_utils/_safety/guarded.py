@@ -224,12 +224,23 @@ def confirmed_change(namespace, guests, planner, view, root: str, checkpoint_id:
     mine = (record if record is not None and record["id"] == checkpoint_id
             else last if last.get("id") == checkpoint_id else {})
     if plan:
-        gone = "" if mine is record and record is not None else f"; {window.not_armed(store, checkpoint_id, record)}"
         commands = plan.commands(namespace)
+        differs = (f"the host is not in the state this task describes ({len(commands)} operation(s) would be "
+                   f"needed: {'; '.join(commands[:3])}{'; ...' if len(commands) > 3 else ''})")
+        if record is not None and mine is record:
+            raise cp.CheckpointError(
+                f"checkpoint.confirm: {differs}: checkpoint {checkpoint_id} was NOT confirmed and its watchdog rolls the change back in "
+                f"{max(0, round(cp.remaining(record)))} s. If the host is as the change should leave it, this task's "
+                f"lists differ from those of the run that armed it: give it the same lists and run it again")
+        if record is None and mine.get("outcome") == cp.CONFIRMED:
+            raise cp.CheckpointError(
+                f"checkpoint.confirm: {differs}: checkpoint {checkpoint_id} IS confirmed ({cp.iso(mine['at'])} by {mine['by']}) and "
+                f"its change is kept; the host changed since (or this task's lists differ from those of the run "
+                f"that armed it), so no file was written")
+        # Too late, or not this host's checkpoint: that first, then how the host differs.
         raise cp.CheckpointError(
-            f"checkpoint.confirm: the host is not in the state this task describes ({len(commands)} operations would "
-            f"be needed: {'; '.join(commands[:3])}{'; ...' if len(commands) > 3 else ''}): checkpoint {checkpoint_id} "
-            f"was NOT confirmed{gone or ' and its watchdog rolls the change back at the deadline'}")
+            f"checkpoint.confirm: checkpoint {checkpoint_id} was NOT confirmed: "
+            f"{window.not_armed(store, checkpoint_id, record)}; {differs}")
     result = confirming.confirm(store, checkpoint_id, check_mode, "net_state")
     confirmation = result.pop("outcome", None) or (result["last"] if not result["changed"] else None)
     result.pop("armed", None)
