@@ -130,7 +130,6 @@ def test_a_confirm_task_with_other_lists_says_what_to_check_and_the_time_left(ho
     assert re.search(r"rolls the change back in \d+ s\b", msg), msg
 
 
-
 def test_a_confirmation_after_the_watchdogs_rollback_says_so_first(host):
     """Too late: the watchdog rolled back at the deadline. What to act on (rolled back, by whom, when) comes first;
     the operations the host lacks for this task come after it."""
@@ -149,6 +148,7 @@ def test_a_confirmation_after_the_watchdogs_rollback_says_so_first(host):
     assert late["msg"].startswith(f"checkpoint.confirm: checkpoint {checkpoint_id} was NOT confirmed: checkpoint "
                                   f"{checkpoint_id} is no longer armed: rolled_back at "), late["msg"]
     assert "by watchdog" in late["msg"] and "eth2 master vmbr0" in late["msg"], late["msg"]
+
 
 # -- the change_window role (local connection, a scratch root) -----------------------------------------------------
 
