@@ -910,6 +910,8 @@ persist:
     - With O(checkpoint.persist), what saving the files would do for the state the change leaves behind, as
       M(netsafe.hypervisor.net_persist) returns it in check mode (C(devices), C(files), C(diff), C(format)); nothing
       was written.
+    - With O(checkpoint.confirm), what writing the files did, as M(netsafe.hypervisor.net_persist)
+      O(netsafe.hypervisor.net_persist#module:state=saved) returns it (in check mode, what it would do).
   returned: when O(checkpoint.persist) is given and there is a change; with O(checkpoint.confirm), what was written
   type: dict
   contains:
