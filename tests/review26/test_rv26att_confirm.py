@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -178,3 +181,81 @@ def test_a_confirm_without_persist_says_the_checked_files_were_not_written(lab):
     done = run_module("net_state", confirm)
     assert not done.get("failed") and done["outcome"] == "confirmed", done.get("msg")
     assert any("checkpoint.persist" in w for w in done.get("warnings", [])), done.get("warnings")
+
+
+FILLER = """
+import os, sys, time
+fd, said = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT), False
+while True:
+    for size in (65536, 4096, 512, 1):
+        try:
+            while True:
+                os.write(fd, bytes(size))
+        except OSError:
+            pass
+    if not said:
+        print('full', flush=True)
+        said = True
+    time.sleep(0.001)
+"""
+
+FULL_DISK = r'''
+import json, os, shutil, subprocess, sys
+sys.path[:0] = [{tests!r}, {collections!r}]
+from modrun import run_module
+FILLER = {filler!r}
+task, root = json.loads(sys.argv[1]), sys.argv[2]
+stash = root + ".stash"
+shutil.copytree(root, stash, symlinks=True)
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", root], check=True)
+shutil.copytree(stash, root, symlinks=True, dirs_exist_ok=True)
+out = {{}}
+armed = run_module("net_state", task)
+out["armed"] = {{k: armed.get(k) for k in ("failed", "msg", "outcome")}}
+task["checkpoint"]["confirm"] = armed["checkpoint"]["id"]
+main = os.path.join(root, "etc/network/interfaces")
+with open(main, "rb") as handle:
+    old = handle.read()
+fill = os.path.join(root, "fill")
+# Keeps the disk full: takes every block freed (the confirmation drops the record, which frees some).
+filler = subprocess.Popen([sys.executable, "-c", FILLER, fill], stdout=subprocess.PIPE, text=True)
+assert filler.stdout.readline().strip() == "full"
+confirm = run_module("net_state", task)
+out["confirm"] = {{k: confirm.get(k) for k in ("failed", "msg", "changed", "warnings", "persist")}}
+with open(main, "rb") as handle:
+    out["same_bytes"] = handle.read() == old
+filler.kill()
+filler.wait()
+os.unlink(fill)
+again = run_module("net_state", task)
+out["again"] = {{k: again.get(k) for k in ("failed", "msg", "changed", "outcome")}}
+with open(main) as handle:
+    out["text"] = handle.read()
+pid = armed["checkpoint"]["watchdog"]["pid"]
+try:
+    os.kill(pid, 9)
+except ProcessLookupError:
+    pass
+print(json.dumps(out))
+'''
+
+
+def test_a_save_that_fails_on_a_full_disk_can_be_completed_by_the_same_task(lab, tmp_path):
+    """One disk holds the scratch root (state, run and /etc), full at the confirmation: the checkpoint is confirmed
+    but neither last.json nor its copy can be written, and the files cannot either. The message says 'IS confirmed
+    ... run this task again with the same id'; once there is room, that task finds no checkpoint of that id and
+    fails ('nothing is armed there'): the files are never written by it."""
+    ns, root = lab
+    tests = Path(__file__).resolve().parents[1]
+    script = tmp_path / "full_disk.py"
+    script.write_text(FULL_DISK.format(tests=str(tests), collections=str(tests.parent / ".tmp" / "collections"),
+                                        filler=FILLER))
+    proc = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, str(script),
+                           json.dumps(task(ns, root)), str(root)], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["armed"]["outcome"] == "armed", out
+    assert out["confirm"]["failed"] and "IS confirmed" in out["confirm"]["msg"], out["confirm"]
+    assert out["same_bytes"], "a failed save must leave the file as it was"
+    assert not out["again"]["failed"], out["again"]["msg"]
+    assert "mtu 1400" in out["text"], out["text"]
