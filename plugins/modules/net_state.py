@@ -123,6 +123,8 @@ options:
           - M(netsafe.hypervisor.net_checkpoint) O(netsafe.hypervisor.net_checkpoint#module:state=confirmed) keeps a
             change without looking at the host; use this option for a checkpoint that net_state armed.
           - In check mode, whether it would confirm, and the files it would write.
+          - An empty or malformed id, or a task without any list, is refused before anything is read. Without
+            O(checkpoint.persist), a warning says that the files the arming run checked were not written.
         type: str
       persist:
         description:
@@ -929,6 +931,8 @@ timings:
   type: dict
 """
 
+import re
+
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import Route, route_problems
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
@@ -945,6 +949,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.guarded
     GUARD_OPTIONS, confirmed_change, guarded_change, previewed,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.confirming import save_confirmed
+
+# What checkpoint.confirm takes: an id as checkpoint ids are made (printable, no blank, not empty, short).
+CHECKPOINT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 # The lists, in the order a request is read; each entry is its per-device module's options.
 LISTS = (("nics", NicRequest), ("bonds", BondRequest), ("vlans", VlanRequest), ("bridges", BridgeRequest))
@@ -1020,12 +1027,17 @@ def described(requests: list) -> list:
 
 
 def confirm_problems(params: dict, checkpoint_id) -> None:
-    """A confirmation that lost its id, or that describes nothing to check the host against, is refused."""
+    """A confirmation that lost its id (empty: never taken for 'no confirm', which would apply and arm again), whose
+    id cannot be one, or that describes nothing to check the host against, is refused."""
     if checkpoint_id is None:
         return
     if not checkpoint_id.strip():
         raise ValidationError(["checkpoint.confirm: the id is empty (an unset variable?): give the checkpoint.id that "
                                "the run that armed it returned; nothing was confirmed or changed"])
+    if not CHECKPOINT_ID.fullmatch(checkpoint_id):
+        raise ValidationError([f"checkpoint.confirm: the id of the checkpoint to confirm (the checkpoint.id returned by "
+                               f"the run that armed it, like 20261207T054136Z-004cbd), got {checkpoint_id[:40]!r}"
+                               f"{'...' if len(checkpoint_id) > 40 else ''}; nothing was confirmed or changed"])
     if not any(params[name] for name in (*(name for name, _cls in LISTS), "routes")):
         raise ValidationError([f"checkpoint.confirm: the task describes no device, so there is nothing to check the "
                                f"host against: give the same nics, bonds, vlans, bridges and routes as the run that "
@@ -1059,7 +1071,7 @@ def run(module) -> dict:
     view = state_view(requests, guests)
     if guard is None:
         return converge_task(module, planner, view, guests)
-    if guard["confirm"]:
+    if guard["confirm"] is not None:
         def save(result, checked):
             devices = persist["devices"]
             if devices is None:   # those the arming run checked, which its checkpoint kept; else the task's own

@@ -49,13 +49,16 @@ def save_confirmed(result: dict, persist: dict, root: str, namespace, guests: Gu
     try:
         saved = persist_spec.save_files(persist, root, namespace, guests, check_mode, secrets)
     except Exception as exc:   # pylint: disable=broad-exception-caught  # whatever it was, the operator must know
-        raise _not_saved(exc, persist, root, namespace, check_mode, checkpoint_id, place) from None
+        # An outcome neither last.json nor its copy took (both disks full): no later run finds this checkpoint.
+        outcome = result.get("confirmation") or result.get("outcome") or {}
+        lost = isinstance(outcome, dict) and any(line.startswith("its copy:") for line in outcome.get("not_written", []))
+        raise _not_saved(exc, persist, root, namespace, check_mode, checkpoint_id, place, lost) from None
     result["warnings"] = result.get("warnings", []) + [f"{place}: {w}" for w in saved.pop("warnings", [])]
     result.update(persist=saved, diff=saved["diff"], changed=result["changed"] or saved["changed"])
 
 
 def _not_saved(exc: Exception, persist: dict, root: str, namespace, check_mode: bool, checkpoint_id: str,
-               place: str) -> persist_spec.FilesNotWritten:
+               place: str, lost: bool = False) -> persist_spec.FilesNotWritten:
     why = str(exc) if isinstance(exc, NetsafeError) else f"{type(exc).__name__}: {exc}"
     if check_mode:
         error = persist_spec.FilesNotWritten(
@@ -68,7 +71,7 @@ def _not_saved(exc: Exception, persist: dict, root: str, namespace, check_mode: 
         f"{place}: checkpoint {checkpoint_id} IS confirmed: the network change is kept and will not be rolled back. "
         f"The network files were {some}: {why}. Until they are, the host boots into its previous network "
         f"configuration. Fix the cause, then write them with {persist_spec.retry_hint(persist, root, namespace)} "
-        f"(or run this task again with the same id)")
+        f"({'not with this task again: its confirmation could not be recorded' if lost else 'or run this task again with the same id'})")
 
 
 def warn_not_written(result: dict) -> dict:

@@ -17,6 +17,7 @@ import contextlib
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import name_problem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import WAIT_WORTH_TELLING, converge, preview
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, confirming, probes, window
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
@@ -170,7 +171,9 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
     # snapshot would undo it. A writer that keeps the lock past lock_timeout stops the window before the arm.
     with _untouched(report), writer.lock(namespace) as lock:
         # The devices whose files were checked go with the record: the confirmation writes those.
-        keep = {"persist_devices": report["persist"]["devices"]} if "persist" in report else None
+        # Those the change removes too (their stanzas go): the files then describe none of them.
+        keep = ({"persist_devices": sorted({*report["persist"]["devices"], *report["persist"].get("removed_devices", [])})}
+                if "persist" in report else None)
         record = arming.arm(store, writer, [p.pattern for p in guests.patterns], options["timeout"], None,
                             specs if options["gate"] else [], options["gate_settle"], options["root"], options["watchdog"],
                             keep=keep)
@@ -240,14 +243,28 @@ def confirmed_change(namespace, guests, planner, view, root: str, checkpoint_id:
         # Too late, or not this host's checkpoint: that first, then how the host differs.
         raise cp.CheckpointError(
             f"checkpoint.confirm: checkpoint {checkpoint_id} was NOT confirmed: "
-            f"{window.not_armed(store, checkpoint_id, record)}; {differs}")
-    result = confirming.confirm(store, checkpoint_id, check_mode, "net_state")
+            f"{window.not_armed(store, checkpoint_id, record).removeprefix('id: ')}; {differs}")
+    kept = mine.get("persist_devices")
+    if save is not None and kept is not None and not (isinstance(kept, list) and all(
+            isinstance(name, str) and not name_problem(name) for name in kept)):
+        raise cp.CheckpointError(f"checkpoint.confirm: the record of checkpoint {checkpoint_id} is damaged: its "
+                                 f"persist_devices is not a list of interface names ({str(kept)[:80]}); nothing was "
+                                 f"confirmed: give checkpoint.persist.devices to write the files of those devices")
+    warnings = [] if save is not None or kept is None else [
+        f"checkpoint.persist not given: the network files the arming run checked ({', '.join(map(str, kept))}) were "
+        f"not written; until they are, the host boots into its previous network configuration"]
+    try:
+        result = confirming.confirm(store, checkpoint_id, check_mode, "net_state")
+    except cp.CheckpointError as exc:   # window's refusals name net_checkpoint's `id`: this task's is checkpoint.confirm
+        text = str(exc)
+        raise cp.CheckpointError(f"checkpoint.confirm: {text[4:] if text.startswith('id: ') else text}; "
+                                 f"nothing was confirmed") from None
     confirmation = result.pop("outcome", None) or (result["last"] if not result["changed"] else None)
     result.pop("armed", None)
     result.pop("last", None)
     state = view(snapshot.host)
     result = dict(result, outcome="confirmed", commands=[], operations=[], state=state,
-                  diff={"before": state, "after": state}, warnings=[*result.get("warnings", []), *plan.warnings])
+                  diff={"before": state, "after": state}, warnings=[*result.get("warnings", []), *plan.warnings, *warnings])
     if confirmation is not None:
         result["confirmation"] = confirmation
     if save is not None:
