@@ -249,9 +249,10 @@ def test_a_save_that_fails_on_a_full_disk_can_be_completed_by_the_same_task(lab,
     tests = Path(__file__).resolve().parents[1]
     script = tmp_path / "full_disk.py"
     script.write_text(FULL_DISK.format(tests=str(tests), collections=str(tests.parent / ".tmp" / "collections"),
-                                        filler=FILLER))
+                                       filler=FILLER))
     proc = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, str(script),
-                           json.dumps(task(ns, root)), str(root)], capture_output=True, text=True, timeout=180)
+                           json.dumps(task(ns, root)), str(root)], capture_output=True, text=True, timeout=180,
+                          check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["armed"]["outcome"] == "armed", out
