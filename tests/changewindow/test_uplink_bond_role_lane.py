@@ -50,6 +50,7 @@ SCRATCH = "/tmp/netsafe-uplink-bond"   # in the VM's /tmp (a tmpfs of its own)
 HOST_ROOT = f"{SCRATCH}/root"          # the hypervisor's / for the role: state files and network files
 LAB = f"{SCRATCH}/lab"                 # hv's sshd config, pid and log; the pinger's output
 PLAY = role_play("netsafe.hypervisor.change_window", "hv1")
+PLAY_ENV = {"ANSIBLE_TIMEOUT": "300"}   # ssh's ConnectTimeout, key exchange included (hv's sshd is emulated)
 WINDOW = {
     "change_window_bonds": [{"name": "bond0", "mode": "active-backup", "miimon": 100, "slaves": ["eno1", "eno2"],
                              "mtu": 9000}],
@@ -59,6 +60,18 @@ WINDOW = {
     "change_window_persist_format": "ifupdown2",
 }
 
+
+def _hv_sshd_config() -> str:
+    """The lane's sshd_config (its keys and authorized_keys), listening on hv's address only, logging each arrival."""
+    text = lane.SSHD_CONFIG
+    for old, new in (("ListenAddress 0.0.0.0", f"ListenAddress {HV_ADDRESS}"),
+                     ("PidFile /run/sshd.pid", f"PidFile {LAB}/sshd.pid"), ("LogLevel INFO", "LogLevel VERBOSE")):
+        assert old in text, f"{old!r} is not in lane.SSHD_CONFIG"
+        text = text.replace(old, new)
+    return text + "MaxStartups 100:30:200\n"
+
+
+HV_SSHD_CONFIG = _hv_sshd_config()
 LAB_SCRIPT = f"""
 set -e
 for ns in {HV} {SW} {GUEST}; do ip netns add $ns; ip -n $ns link set lo up; done
@@ -103,22 +116,7 @@ iface vmbr0 inet static
 \tbridge-fd 0
 EOF
 cat > {LAB}/sshd_config <<'EOF'
-# hv's sshd ({HV}), written by tests/changewindow/test_uplink_bond_role_lane.py
-Port 22
-ListenAddress {HV_ADDRESS}
-HostKey /run/lane/out/ssh/host_key
-AuthorizedKeysFile /run/lane/out/ssh/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-PidFile {LAB}/sshd.pid
-LogLevel VERBOSE
-MaxStartups 100:30:200
-MaxSessions 100
-EOF
+{HV_SSHD_CONFIG}EOF
 # sshd forks into the background once it listens (no -D): this command returns.
 ip netns exec {HV} env LD_LIBRARY_PATH={lane.STATE}/sshd/usr/lib/x86_64-linux-gnu {lane.SSHD} \\
     -f {LAB}/sshd_config -E {LAB}/sshd.log < /dev/null > {LAB}/sshd.out 2>&1
@@ -137,7 +135,7 @@ def hv_ssh_options(vm, known_hosts) -> list:
                         "-W", "%h:%p", "root@127.0.0.1"])
     return ["-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", f"IdentityFile={vm.keys / 'id_lane'}",
             "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-            "-o", "KexAlgorithms=curve25519-sha256", "-o", "ConnectTimeout=60", "-o", "ServerAliveInterval=15",
+            "-o", "KexAlgorithms=curve25519-sha256", "-o", "ServerAliveInterval=15",
             "-o", "ServerAliveCountMax=12", "-o", f"ProxyCommand={proxy}"]
 
 
@@ -201,10 +199,16 @@ def lab(lane_vm, tmp_path):
 def test_role_moves_the_uplink_into_a_bond_under_the_bridge_over_ssh_through_it(lab, tmp_path):
     assert guest_reaches_gateway(lab).returncode == 0, "the guest does not reach the switch before the change"
     inventory, options, _control_dir = hv_inventory(lab, tmp_path)
-    probe = subprocess.run(["ssh", *options, "-o", "ControlMaster=no", "-o", "ControlPath=none",
-                            f"root@{HV_ADDRESS}", f"readlink /proc/self/ns/net; ip -o address show dev vmbr0"],
-                           capture_output=True, text=True, timeout=300, check=False)
-    assert probe.returncode == 0 and HV_ADDRESS in probe.stdout, probe.stdout + probe.stderr
+    # ConnectTimeout covers the key exchange too, which hv's sshd does under emulation (ansible-playbook gets
+    # ANSIBLE_TIMEOUT below): generous, the machine may be running other VMs.
+    started = time.monotonic()
+    probe = subprocess.run(["ssh", *options, "-o", "ConnectTimeout=300", "-o", "ControlMaster=no",
+                            "-o", "ControlPath=none", f"root@{HV_ADDRESS}",
+                            "readlink /proc/self/ns/net; ip -o address show dev vmbr0"],
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert probe.returncode == 0 and HV_ADDRESS in probe.stdout, (
+        f"ssh to hv through the lab failed after {time.monotonic() - started:.0f} s (rc {probe.returncode}):\n"
+        f"{probe.stdout}{probe.stderr}\n--- hv's sshd ---\n{lab.run(f'tail -30 {LAB}/sshd.log', timeout=120).stdout}")
     root_ns = lab.run("readlink /proc/self/ns/net", check=True).stdout.strip()
     assert probe.stdout.split("\n", 1)[0] != root_ns, "hv's sshd runs in the VM's root namespace"
     log_before = lab.run(f"cat {LAB}/sshd.log", check=True).stdout
@@ -217,7 +221,7 @@ def test_role_moves_the_uplink_into_a_bond_under_the_bridge_over_ssh_through_it(
     started = time.monotonic()
     try:
         proc, results = ansible_playbook(["-i", inventory, "window.yml", "-e", "@vars.json"], tmp_path,
-                                         tmp_path / "record.jsonl", env={"ANSIBLE_TIMEOUT": "120"})
+                                         tmp_path / "record.jsonl", env=PLAY_ENV)
     finally:
         took = time.monotonic() - started
         # Its summary ends the output (`kill -0` would not do: the VM's init does not reap, ping stays a zombie).
@@ -256,6 +260,6 @@ def test_role_moves_the_uplink_into_a_bond_under_the_bridge_over_ssh_through_it(
     assert report["persisted"], report
 
     again, again_results = ansible_playbook(["-i", inventory, "window.yml", "-e", "@vars.json"], tmp_path,
-                                            tmp_path / "record-again.jsonl", env={"ANSIBLE_TIMEOUT": "120"})
+                                            tmp_path / "record-again.jsonl", env=PLAY_ENV)
     assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-2000:]
     assert report_of(again_results)["outcome"] == "unchanged", report_of(again_results)
