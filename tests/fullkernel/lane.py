@@ -318,10 +318,10 @@ class LaneVM:
             return
         self.stopped = True
         if self.proc.poll() is None:
-            self.run("touch /run/lane/stop", timeout=30, env=False)
-            try:
+            try:   # a guest that does not answer is killed below, never left running
+                self.run("touch /run/lane/stop", timeout=30, env=False)
                 self.proc.wait(60)
-            except subprocess.TimeoutExpired:
+            except (TimeoutError, subprocess.TimeoutExpired):
                 pass
         _stop(self.proc)
         subprocess.run(["ssh", "-o", f"ControlPath={self.control_path}", "-O", "exit", "lane"],
