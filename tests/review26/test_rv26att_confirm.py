@@ -200,7 +200,7 @@ while True:
 """
 
 FULL_DISK = r'''
-import json, os, shutil, subprocess, sys
+import json, os, shutil, stat, subprocess, sys
 sys.path[:0] = [{tests!r}, {collections!r}]
 from modrun import run_module
 FILLER = {filler!r}
@@ -217,10 +217,16 @@ main = os.path.join(root, "etc/network/interfaces")
 with open(main, "rb") as handle:
     old = handle.read()
 fill = os.path.join(root, "fill")
-# Keeps the disk full: takes every block freed (the confirmation drops the record, which frees some).
+# Keeps the disk full: takes every block freed.
 filler = subprocess.Popen([sys.executable, "-c", FILLER, fill], stdout=subprocess.PIPE, text=True)
 assert filler.stdout.readline().strip() == "full"
+# The confirmation drops the record and the watchdog its files: blocks the save could take before the filler does.
+# Every file held open keeps its blocks after its unlink (until closed), so the disk stays full, every run.
+held = [open(os.path.join(d, f), "rb") for d, _dirs, files in os.walk(root) for f in files
+        if f != "fill" and stat.S_ISREG(os.lstat(os.path.join(d, f)).st_mode)]
 confirm = run_module("net_state", task)
+for handle in held:
+    handle.close()
 out["confirm"] = {{k: confirm.get(k) for k in ("failed", "msg", "changed", "warnings", "persist")}}
 with open(main, "rb") as handle:
     out["same_bytes"] = handle.read() == old
