@@ -36,6 +36,21 @@ def role_play(role: str, hosts: str) -> str:
             f"    - role: {role}\n")
 
 
+# The change_window role on the local `lab` host (tests/conftest.py run_playbook), in namespace `ns`, with the
+# checkpoint's and the files' root at `root` (both given as extra vars).
+LAB_WINDOW_PLAY = """
+- hosts: lab
+  gather_facts: false
+  roles:
+    - role: netsafe.hypervisor.change_window
+      vars:
+        change_window_namespace: "{{ ns }}"
+        change_window_root: "{{ root }}"
+"""
+# --check resolves the probes as the real run would (with none, the lab's default gateways: it has none), runs none.
+LAB_CHECK_PROBES = [{"type": "icmp", "target": "192.0.2.1"}]
+
+
 def recorded(record: Path) -> list:
     """The per-task results the recorder wrote."""
     return [json.loads(line) for line in record.read_text().splitlines() if line] if record.exists() else []

@@ -1026,7 +1026,7 @@ def described(requests: list) -> list:
     return sorted({request.name for request in requests} | {name for request in requests for name in request.uses()})
 
 
-def confirm_problems(params: dict, checkpoint_id) -> None:
+def confirm_problems(checkpoint_id, requests: list) -> None:
     """A confirmation that lost its id (empty: never taken for 'no confirm', which would apply and arm again), whose
     id cannot be one, or that describes nothing to check the host against, is refused."""
     if checkpoint_id is None:
@@ -1038,7 +1038,7 @@ def confirm_problems(params: dict, checkpoint_id) -> None:
         raise ValidationError([f"checkpoint.confirm: the id of the checkpoint to confirm (the checkpoint.id returned by "
                                f"the run that armed it, like 20261207T054136Z-004cbd), got {checkpoint_id[:40]!r}"
                                f"{'...' if len(checkpoint_id) > 40 else ''}; nothing was confirmed or changed"])
-    if not any(params[name] for name in (*(name for name, _cls in LISTS), "routes")):
+    if not requests:
         raise ValidationError([f"checkpoint.confirm: the task describes no device, so there is nothing to check the "
                                f"host against: give the same nics, bonds, vlans, bridges and routes as the run that "
                                f"armed checkpoint {checkpoint_id} (or confirm without looking at the host with "
@@ -1052,7 +1052,7 @@ def run(module) -> dict:
     guard = params["checkpoint"]
     persist = (guard or {}).get("persist")
     if guard is not None:
-        confirm_problems(params, guard["confirm"])
+        confirm_problems(guard["confirm"], requests)
         problems = arm_problems(guard["timeout"], guard["gate_settle"], guard["probes"])
         if problems:
             raise ValidationError([f"checkpoint.{p}" for p in problems])

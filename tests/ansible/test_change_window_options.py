@@ -12,22 +12,11 @@ from __future__ import annotations
 import pytest
 
 from nstools import ip, kernel_state, state_diff
+from playrun import LAB_CHECK_PROBES, LAB_WINDOW_PLAY
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible]
 
-PLAY = """
-- hosts: lab
-  gather_facts: false
-  roles:
-    - role: netsafe.hypervisor.change_window
-      vars:
-        change_window_namespace: "{{ ns }}"
-        change_window_root: "{{ root }}"
-"""
-
-
-# --check resolves the probes as the real run would (with none, the lab's default gateways: it has none), runs none.
-PROBES = [{"type": "icmp", "target": "192.0.2.1"}]
+PLAY, PROBES = LAB_WINDOW_PLAY, LAB_CHECK_PROBES
 
 
 def netsafe_tasks(run) -> list:

@@ -30,7 +30,7 @@ import yaml
 
 from modrun import run_module
 from nstools import iproute, kernel_state, state_diff
-from rv26op_role import PLAY
+from playrun import LAB_WINDOW_PLAY as PLAY
 from watchdogs import kill_watchdogs
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible]

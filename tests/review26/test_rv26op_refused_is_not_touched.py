@@ -13,7 +13,7 @@ import pytest
 
 from modrun import run_module
 from nstools import iproute, kernel_state, state_diff
-from rv26op_role import PLAY
+from playrun import LAB_WINDOW_PLAY as PLAY
 
 pytestmark = [pytest.mark.kernel]
 

@@ -9,14 +9,11 @@ from __future__ import annotations
 import pytest
 
 from nstools import ip
+from playrun import LAB_CHECK_PROBES as PROBES
+from playrun import LAB_WINDOW_PLAY as PLAY
 from watchdogs import kill_watchdogs
-from rv26op_role import PLAY
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible]
-
-
-# --check resolves the probes as the real run would (with none, the lab's default gateways: it has none), runs none.
-PROBES = [{"type": "icmp", "target": "192.0.2.1"}]
 
 
 def test_a_preview_prints_no_warning_about_the_roles_own_tasks(run_playbook, hv, tmp_path):

@@ -113,12 +113,16 @@ def test_a_failing_preflight_probe_touches_nothing_and_arms_nothing(host):
 
 # -- the window's second run: the same task with checkpoint.confirm ---------------------------------------------------
 
-def test_the_same_task_with_checkpoint_confirm_confirms_what_it_sees(host):
-    ns, root = host
+def armed_on_eno2(ns, root) -> tuple:
+    """The window's first run, vmbr0 moved to eno2 inside a checkpoint: (its id, the host's dump after it)."""
     done = run_module("net_state", state_task(ns, root, "eno2", [GATEWAY]))
     assert not done.get("failed") and done["outcome"] == "armed", done
-    checkpoint_id = done["checkpoint"]["id"]
-    changed = settled_state(ns)
+    return done["checkpoint"]["id"], settled_state(ns)
+
+
+def test_the_same_task_with_checkpoint_confirm_confirms_what_it_sees(host):
+    ns, root = host
+    checkpoint_id, changed = armed_on_eno2(ns, root)
     confirm = state_task(ns, root, "eno2", [GATEWAY])
     confirm["checkpoint"]["confirm"] = checkpoint_id
 
@@ -141,10 +145,7 @@ def test_the_same_task_with_checkpoint_confirm_confirms_what_it_sees(host):
 
 def test_a_confirmation_that_finds_the_host_otherwise_confirms_nothing(host):
     ns, root = host
-    done = run_module("net_state", state_task(ns, root, "eno2", [GATEWAY]))
-    assert not done.get("failed") and done["outcome"] == "armed", done
-    checkpoint_id = done["checkpoint"]["id"]
-    changed = settled_state(ns)
+    checkpoint_id, changed = armed_on_eno2(ns, root)
     # The task says eno1, the host has eno2: not what the window made (or a change since); nothing confirmed.
     confirm = state_task(ns, root, "eno1", [GATEWAY])
     confirm["checkpoint"]["confirm"] = checkpoint_id

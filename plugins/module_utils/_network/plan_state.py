@@ -352,7 +352,7 @@ def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMat
         future = plan.predict(future)
     if not problems:
         lost = _default_routes_lost(host, future, guests, requests)
-        allowed = [r for r in requests if r.params.get("allow_default_route_loss")]
+        allowed = any(r.params.get("allow_default_route_loss") for r in requests)
         problems += [] if allowed else lost
         warnings += [f"allow_default_route_loss: {problem.split(': ', 1)[1]}" for problem in lost] if allowed else []
     if problems:
@@ -371,13 +371,13 @@ def _default_routes_lost(before: HostNetwork, after: HostNetwork, guests: GuestM
     by its own entry, with allow_default_route_loss) and leaves no other default route of that family cuts the host
     off: refused, naming the route, as for a NIC. Deleting the device is the task's explicit word and is not
     judged here."""
-    problems = []
+    problems, named = [], {r.name for r in requests}
     for family in (4, 6):
         if _default_routes(after, family, guests):
             continue
         for gateway, name in _default_routes(before, family, guests):
             gone = after.get(name)
-            if gone is not None and not gone.up and name in {r.name for r in requests}:
+            if gone is not None and not gone.up and name in named:
                 problems.append(f"admin_state: taking {name} down removes the host's default route (default via "
                                 f"{gateway} dev {name}) and leaves none, which cuts the host off; give gateway{family} "
                                 f"to the device that takes over in the same task, keep {name} up, or set "

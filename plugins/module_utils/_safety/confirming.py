@@ -49,9 +49,9 @@ def save_confirmed(result: dict, persist: dict, root: str, namespace, guests: Gu
     try:
         saved = persist_spec.save_files(persist, root, namespace, guests, check_mode, secrets)
     except Exception as exc:   # pylint: disable=broad-exception-caught  # whatever it was, the operator must know
-        # An outcome neither last.json nor its copy took (both disks full): no later run finds this checkpoint.
-        outcome = result.get("confirmation") or result.get("outcome") or {}
-        lost = isinstance(outcome, dict) and any(line.startswith("its copy:") for line in outcome.get("not_written", []))
+        # An outcome neither last.json nor its copy took (both disks full): the last outcome on disk is another
+        # checkpoint's, and no later run finds this one.
+        lost = (result.get("last") or {}).get("id") != checkpoint_id
         raise _not_saved(exc, persist, root, namespace, check_mode, checkpoint_id, place, lost) from None
     result["warnings"] = result.get("warnings", []) + [f"{place}: {w}" for w in saved.pop("warnings", [])]
     result.update(persist=saved, diff=saved["diff"], changed=result["changed"] or saved["changed"])

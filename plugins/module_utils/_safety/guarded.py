@@ -256,17 +256,15 @@ def confirmed_change(namespace, guests, planner, view, root: str, checkpoint_id:
     try:
         result = confirming.confirm(store, checkpoint_id, check_mode, "net_state")
     except cp.CheckpointError as exc:   # window's refusals name net_checkpoint's `id`: this task's is checkpoint.confirm
-        text = str(exc)
-        raise cp.CheckpointError(f"checkpoint.confirm: {text[4:] if text.startswith('id: ') else text}; "
-                                 f"nothing was confirmed") from None
+        raise cp.CheckpointError(f"checkpoint.confirm: {str(exc).removeprefix('id: ')}; nothing was confirmed") from None
     confirmation = result.pop("outcome", None) or (result["last"] if not result["changed"] else None)
     result.pop("armed", None)
-    result.pop("last", None)
     state = view(snapshot.host)
     result = dict(result, outcome="confirmed", commands=[], operations=[], state=state,
                   diff={"before": state, "after": state}, warnings=[*result.get("warnings", []), *plan.warnings, *warnings])
     if confirmation is not None:
         result["confirmation"] = confirmation
     if save is not None:
-        save(result, mine.get("persist_devices"))
+        save(result, kept)
+    result.pop("last", None)   # what the save needed: net_state returns `confirmation`
     return result
