@@ -42,6 +42,11 @@ class WindowFailed(NetsafeError):
         self.host_changed = host_changed
 
 
+def _unprefixed(text: str) -> str:
+    """window's refusals name net_checkpoint's `id: `; in net_state the parameter is checkpoint.confirm."""
+    return text[len("id: "):] if text.startswith("id: ") else text
+
+
 def _failures(results) -> str:
     return "; ".join(f"{r['name']}: {r['error']}" for r in probes.failed_required(results))
 
@@ -243,7 +248,7 @@ def confirmed_change(namespace, guests, planner, view, root: str, checkpoint_id:
         # Too late, or not this host's checkpoint: that first, then how the host differs.
         raise cp.CheckpointError(
             f"checkpoint.confirm: checkpoint {checkpoint_id} was NOT confirmed: "
-            f"{window.not_armed(store, checkpoint_id, record).removeprefix('id: ')}; {differs}")
+            f"{_unprefixed(window.not_armed(store, checkpoint_id, record))}; {differs}")
     kept = mine.get("persist_devices")
     if save is not None and kept is not None and not (isinstance(kept, list) and all(
             isinstance(name, str) and not name_problem(name) for name in kept)):
@@ -256,7 +261,7 @@ def confirmed_change(namespace, guests, planner, view, root: str, checkpoint_id:
     try:
         result = confirming.confirm(store, checkpoint_id, check_mode, "net_state")
     except cp.CheckpointError as exc:   # window's refusals name net_checkpoint's `id`: this task's is checkpoint.confirm
-        raise cp.CheckpointError(f"checkpoint.confirm: {str(exc).removeprefix('id: ')}; nothing was confirmed") from None
+        raise cp.CheckpointError(f"checkpoint.confirm: {_unprefixed(str(exc))}; nothing was confirmed") from None
     confirmation = result.pop("outcome", None) or (result["last"] if not result["changed"] else None)
     result.pop("armed", None)
     state = view(snapshot.host)
