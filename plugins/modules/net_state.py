@@ -110,6 +110,18 @@ options:
           tests).
         type: path
         default: /
+      mtu_probe:
+        description:
+          - When the change raises the MTU of a device on the path to a default gateway (the device holding the
+            default route, or a port or parent under it), also prove that path after the change and in the
+            watchdog's gate - an ICMP probe to that gateway with O(netsafe.hypervisor.net_probe#module:probes[].mtu)
+            set to the route device's new MTU (don't-fragment, the largest packet the host now sends that way).
+          - A switch port still at 1500 then fails it and the change is rolled back in the window, not black-holed
+            at the first large NFS or migration packet. The preflight does not run it (the old path cannot pass).
+          - Added whether O(checkpoint.probes) is given or not, unless a given ICMP probe has the same target and
+            mtu. RV(path_mtu) lists what was added; C(false) turns it off.
+        type: bool
+        default: true
       confirm:
         description:
           - The id of the checkpoint to confirm (RV(checkpoint.id) of the run that armed it). The task then changes
@@ -895,6 +907,18 @@ confirmation:
       (C(id), C(outcome=confirmed), C(at), C(by), C(before_deadline) in seconds, C(persist_devices)).
   returned: with O(checkpoint.confirm), not in check mode
   type: dict
+path_mtu:
+  description:
+    - The path MTU probes the change added to O(checkpoint.probes) (see O(checkpoint.mtu_probe)), in check mode those
+      it would add; their results are in RV(probes) with the others.
+  returned: with O(checkpoint) when the change raises an MTU on the path to a default gateway
+  type: list
+  elements: dict
+  contains:
+    target: {description: The default gateway probed (a link-local IPv6 one with its device)., type: str}
+    mtu: {description: The packet size proven, the new MTU of the device holding the route., type: int}
+    raised: {description: The devices on the path whose MTU the change raises, top first., type: list, elements: str}
+  sample: [{target: 192.0.2.1, mtu: 9000, raised: [vmbr0, bond0, eno1, eno2]}]
 checkpoint:
   description: The armed checkpoint, as M(netsafe.hypervisor.net_checkpoint) returns it.
   returned: when a checkpoint was armed
@@ -1081,7 +1105,7 @@ def run(module) -> dict:
         return confirmed_change(params["namespace"], guests, planner, view, guard["root"], guard["confirm"],
                                 module.check_mode, None if persist is None else save)
     if module.check_mode:
-        return previewed(params["namespace"], guests, planner, view, guard["probes"],
+        return previewed(params["namespace"], guests, planner, view, guard,
                          check_future if persist is not None else None)
     return guarded_change(params["namespace"], guests, planner, view, task_writer(module), guard,
                           check_future if persist is not None else None)

@@ -19,7 +19,7 @@ import time
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import name_problem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import WAIT_WORTH_TELLING, converge, preview
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, confirming, probes, window
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, confirming, path_mtu, probes, window
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 
 GUARD_OPTIONS = dict(
@@ -29,6 +29,7 @@ GUARD_OPTIONS = dict(
     gate_settle=dict(type="float", default=5),
     watchdog=dict(type="str", choices=["auto", "systemd", "detached"], default="auto"),
     root=dict(type="path", default="/"),
+    mtu_probe=dict(type="bool", default=True),
 )
 
 
@@ -131,16 +132,29 @@ def _checked_future(check_future, snapshot, plan, report: dict) -> None:
         report["persist"] = persisted
 
 
-def previewed(namespace, guests, planner, view, probe_specs, check_future=None) -> dict:
+def _with_path_mtu(specs: list, snapshot, plan, guests, options: dict, report: dict) -> list:
+    """`specs` and, unless options' mtu_probe is off, the probes proving the MTU the plan raises toward a default
+    gateway (path_mtu.py); what those prove goes into the report as `path_mtu`."""
+    if not options.get("mtu_probe", True):
+        return specs
+    added, proves = path_mtu.window_probes(snapshot.host, plan.predict(snapshot.host), guests, specs)
+    if not added:
+        return specs
+    report["path_mtu"] = proves
+    return [*specs, *probes.normalize(added)]
+
+
+def previewed(namespace, guests, planner, view, options: dict, check_future=None) -> dict:
     """Check mode of a guarded change: the plan, the predicted state and check_future's verdict; the probes are
     resolved (with none given, the host's default gateways: a host without any is refused as the real run
-    refuses it), not run, and nothing is armed."""
-    probes.resolve(probe_specs, namespace)
+    refuses it), not run, and nothing is armed. The path MTU probes the change would add are in `path_mtu`."""
+    specs = probes.resolve(options["probes"], namespace)
     snapshot, plan = preview(namespace, guests, planner)
     before = view(snapshot.host)
     after = view(plan.predict(snapshot.host)) if plan else before
     report = {}
     if plan:
+        _with_path_mtu(specs, snapshot, plan, guests, options, report)
         _checked_future(check_future, snapshot, plan, report)
     return dict(report, changed=bool(plan), commands=plan.commands(namespace),
                 operations=[op.to_dict() for op in plan.operations], warnings=plan.warnings,
@@ -169,6 +183,8 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
         return dict(report, changed=False, commands=[], operations=[], warnings=plan.warnings, outcome="unchanged",
                     diff={"before": before, "after": before}, state=before)
     _checked_future(check_future, snapshot, plan, report)
+    # Not in the preflight: the path carries the new MTU only once the change made it.
+    specs = _with_path_mtu(specs, snapshot, plan, guests, options, report)
     store = cp.Store(namespace, options["root"])
     failure = None
     # One hold of the network lock from the snapshot to the end of the change (arm and converge take it again

@@ -1,0 +1,87 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to netsafe.hypervisor: other collections must not import this file.
+"""The probes that prove an MTU a change raises: what a change window adds to its own.
+
+A host that goes to MTU 9000 toward a switch port still at 1500 passes every
+small ping; its first large NFS or migration packet is black-holed hours
+later. So when the change raises the MTU of a device on the path to a
+default gateway - the device holding the default route and every device
+under it that carries its packets (a bridge's or bond's uplink ports, a
+VLAN's parent) - the window also proves, after the change and in the
+watchdog's gate, that the gateway is reached with packets of the new MTU and
+don't-fragment set.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Vlan
+
+DEFAULT_MTU = 1500   # what the kernel gives an Ethernet device nobody set
+
+
+def carriers(host, name: str, guests) -> list:
+    """Device `name` and every device under it its packets leave through, top first; guests' ports are not."""
+    seen, order, todo = set(), [], [name]
+    while todo:
+        current = todo.pop(0)
+        dev = host.get(current)
+        if dev is None or current in seen:
+            continue
+        seen.add(current)
+        order.append(dev)
+        if isinstance(dev, Vlan) and dev.parent:
+            todo.append(dev.parent)
+        todo.extend(port.name for port in host.ports_of(current) if not guests.is_guest_device(port))
+    return order
+
+
+def _holder(host, key: str, gateway: str):
+    """The device holding default gateway `gateway` (gateway4 or gateway6 per `key`) in `host`, or None."""
+    return next((dev for dev in host.devices.values() if getattr(dev.ip, key) == gateway), None)
+
+
+def _target(gateway: str, device: str) -> str:
+    """The probe's target: a link-local IPv6 gateway is only reachable with its device."""
+    return f"{gateway}%{device}" if ipaddress.ip_address(gateway).is_link_local else gateway
+
+
+def mtu_probes(before, after, guests) -> list:
+    """Probe specs proving the MTU the change from `before` to `after` raises on the path to each default gateway.
+
+    A device on the path is raised when `after` gives it a larger MTU than
+    `before` (a new device: larger than that of the device that held the
+    gateway before, else than 1500). The probe's size is the MTU of the device
+    holding the route after the change: the largest packet the host now sends
+    toward the gateway.
+    """
+    specs = []
+    for dev in sorted(after.devices.values(), key=lambda d: d.name):
+        for key in ("gateway4", "gateway6"):
+            gateway = getattr(dev.ip, key)
+            if not gateway or not dev.mtu:
+                continue
+            old_holder = _holder(before, key, gateway)
+            fallback = (old_holder.mtu if old_holder is not None else None) or DEFAULT_MTU
+            raised = []
+            for carrier in carriers(after, dev.name, guests):
+                old = before.get(carrier.name)
+                was = (old.mtu if old is not None else None) or fallback
+                if carrier.mtu and carrier.mtu > was:
+                    raised.append(carrier.name)
+            if raised:
+                target = _target(gateway, dev.name)
+                specs.append({"type": "icmp", "target": target, "mtu": dev.mtu, "name": f"path mtu {target}",
+                              "raised": raised})
+    return specs
+
+
+def window_probes(before, after, guests, given: list) -> tuple:
+    """(probe specs to add to a window's `given` normalized probes, what they prove for the report).
+
+    A probe the window was given already (icmp, same target and mtu) is not added twice.
+    """
+    covered = {(g.get("target"), g.get("mtu")) for g in given if g.get("type") == "icmp"}
+    found = [s for s in mtu_probes(before, after, guests) if (s["target"], s["mtu"]) not in covered]
+    return ([{k: v for k, v in s.items() if k != "raised"} for s in found],
+            [{"target": s["target"], "mtu": s["mtu"], "raised": s["raised"]} for s in found])
