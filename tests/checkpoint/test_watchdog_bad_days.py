@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from diskfill import FILLER
 from nstools import ip, iproute, kernel_state, state_diff
 
 pytestmark = [pytest.mark.kernel]
@@ -311,38 +312,6 @@ class PrivateDisks:
                 proc.wait()
 
 
-# Keeps file systems full: appends to <dir>/fill whenever a block is free, pads the watchdog's log (argv[2], or
-# "-") to its last byte, and (argv[1] == "lockless") makes an empty file in /run/netsafe whenever an inode is
-# free. Says "full" once after the first round.
-FILLER = """
-import os, sys, time
-lockless, log, dirs, n, said = sys.argv[1] == 'lockless', sys.argv[2], sys.argv[3:], 0, False
-fds = [os.open(os.path.join(d, 'fill'), os.O_WRONLY | os.O_APPEND | os.O_CREAT) for d in dirs]
-log_fd = os.open(log, os.O_WRONLY | os.O_APPEND) if log != '-' else None
-block = bytes(4096)
-while True:
-    for d, fd in zip(dirs, fds):
-        try:
-            while True:
-                os.write(fd, block)
-        except OSError:
-            pass
-        while d == '/run/netsafe' and lockless:
-            try:
-                os.close(os.open(os.path.join(d, 'fill%d' % n), os.O_WRONLY | os.O_CREAT))
-                n += 1
-            except OSError:
-                break
-    try:
-        while log_fd is not None:
-            os.write(log_fd, b'\\n')
-    except OSError:
-        pass
-    if not said:
-        print('full', flush=True)
-        said = True
-    time.sleep(0.001)
-"""
 
 
 def results(procs: list) -> list:

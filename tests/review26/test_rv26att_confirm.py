@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import persist_lab
+from diskfill import FILLER
 from modrun import run_module
 from nstools import iproute, settled_state, state_diff
 from watchdogs import kill_watchdogs
@@ -183,21 +184,6 @@ def test_a_confirm_without_persist_says_the_checked_files_were_not_written(lab):
     assert "checkpoint.persist" in str(done.get("warnings")), done.get("warnings")
 
 
-FILLER = """
-import os, sys, time
-fd, said = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT), False
-while True:
-    for size in (65536, 4096, 512, 1):
-        try:
-            while True:
-                os.write(fd, bytes(size))
-        except OSError:
-            pass
-    if not said:
-        print('full', flush=True)
-        said = True
-    time.sleep(0.001)
-"""
 
 FULL_DISK = r'''
 import json, os, shutil, stat, subprocess, sys
@@ -218,7 +204,7 @@ with open(main, "rb") as handle:
     old = handle.read()
 fill = os.path.join(root, "fill")
 # Keeps the disk full: takes every block freed.
-filler = subprocess.Popen([sys.executable, "-c", FILLER, fill], stdout=subprocess.PIPE, text=True)
+filler = subprocess.Popen([sys.executable, "-c", FILLER, "-", "-", root], stdout=subprocess.PIPE, text=True)
 assert filler.stdout.readline().strip() == "full"
 # The confirmation drops the record and the watchdog its files: blocks the save could take before the filler does.
 # Every file held open keeps its blocks after its unlink (until closed), so the disk stays full, every run.
