@@ -16,6 +16,11 @@ description:
   - For each guest device that exists and is not where its configuration says, sets its master, and restores
     Proxmox VE's firewall chain (C(tap)/C(veth) and C(fwln) on C(fwbr), C(fwpr) on the bridge), MTU, admin
     state (C(link_down=1) keeps it down) and, on VLAN-aware bridges, its VLAN membership.
+  - A device it plugs in again gets the MTU its hypervisor gives it when the guest starts, set before it joins
+    the bridge. That is the MTU the configuration names (Proxmox VE C(mtu=N), where C(mtu=1) means the bridge's;
+    libvirt C(<mtu size='N'/>); O(ports[].mtu)), else the bridge's MTU, as Proxmox VE (C(tap_create)),
+    libvirt and LXC do. Proxmox VE's firewall chain (C(fwbr), C(fwln), C(fwpr)) gets the bridge's MTU.
+  - A device already on its bridge keeps its MTU unless its configuration names one, or O(sync_mtu=true).
   - Devices already right are not touched. Configured guests without a device are reported as not running.
     A guest whose bridge does not exist, or whose change the kernel refuses, is reported in RV(failed_guests);
     every other guest is still restored.
@@ -114,7 +119,7 @@ options:
         type: list
         elements: str
       mtu:
-        description: MTU of the device.
+        description: MTU of the device. Without it, a device plugged in again gets its bridge's MTU.
         type: int
       link_down:
         description: Keep the device administratively down.
@@ -125,6 +130,15 @@ options:
       - Only restore guests configured on these bridges. Omit for every bridge.
     type: list
     elements: str
+  sync_mtu:
+    description:
+      - Also bring the MTU of running guests already on their bridges to their hypervisor's rule now (the
+        configuration's MTU, else the bridge's), for example after the bridge went to MTU 9000. A device whose
+        configuration names a lower MTU stays at it.
+      - V(false) changes the MTU of a device already on its bridge only when its configuration names one.
+      - The guest's own interface MTU is the guest's business; this sets the host side (tap, veth, firewall chain).
+    type: bool
+    default: false
 notes:
   - A second run reports no change and sends nothing to the kernel.
   - A guest configuration that cannot be read or parsed puts that guest in RV(failed_guests); bad O(ports)
@@ -134,6 +148,14 @@ notes:
     reason.
   - On a bridge that does not filter VLANs, Proxmox VE puts a guest with C(tag=N) on its own bridge
     C(<bridge>v<N>); the module follows that.
+  - "MTU and the kernel: a bridge port's MTU may be above its bridge's (the kernel allows it; a tap takes up to
+    65521). A bridge whose MTU was never set with C(ip link set ... mtu) (one created with C(mtu) counts as never
+    set) takes the smallest MTU of its ports, and follows it up and down: a guest whose configuration names a
+    lower MTU lowers such a bridge when it joins, as it does when Proxmox VE or libvirt starts that guest. Set
+    the MTU of a bridge that exists (C(ip link set vmbr0 mtu 9000)) to keep it. The MTU a device gets is worked
+    out once per run, from the bridge's MTU before the change."
+  - An MTU in a configuration that is not a number from 68 to 65535 (or C(mtu=1) for a Proxmox VE VM) puts that
+    guest in RV(failed_guests), with a warning naming the guest, its file and the value; nothing is changed for it.
 seealso:
   - name: docs/tap_reenslave.md
     description: The collection's guide to tap_reenslave and the tap_guard watcher.
@@ -163,6 +185,12 @@ EXAMPLES = r"""
 - name: Show the libvirt interfaces that are not Linux bridge ports, and why
   ansible.builtin.debug:
     msg: "{{ guests.skipped_guests }}"
+
+- name: After vmbr0 went to MTU 9000, give running guests' taps the MTU Proxmox VE would give them now
+  netsafe.hypervisor.tap_reenslave:
+    source: proxmox
+    bridges: [vmbr0]
+    sync_mtu: true
 
 - name: An explicit list, in a lab namespace, previewed first
   netsafe.hypervisor.tap_reenslave:
@@ -278,6 +306,7 @@ ARGUMENT_SPEC = dict(
         link_down=dict(type="bool", default=False),
     )),
     bridges=dict(type="list", elements="str"),
+    sync_mtu=dict(type="bool", default=False),
     **NETWORK_ARGS,
 )
 
@@ -309,7 +338,7 @@ def run(module) -> dict:
     found, failures = guest_nics(params)
     wanted = set(params["bridges"] or [])
     result = restore(params["namespace"], guests, found.nics, params["bridges"], module.check_mode,
-                     writer=task_writer(module))
+                     writer=task_writer(module), sync_mtu=params["sync_mtu"])
     result["failed_guests"] = failures + result["failed_guests"]
     result["not_running"] = result["not_running"] + [
         stopped_label(item) for item in found.stopped if not wanted or item["bridge"] in wanted]

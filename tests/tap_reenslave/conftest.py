@@ -44,10 +44,27 @@ def add_firewall_chain(ns: str, vmid: str, n: str, port: str, bridge: str) -> No
         ip("link", "set", dev, "master", master, "up", ns=ns)
 
 
+def bridge_mtu_lines(name: str, mtu: int) -> list:
+    """ip -batch lines that set a bridge's MTU so that the kernel keeps it.
+
+    A bridge whose MTU was never set follows its smallest port's (even one
+    created with `mtu`), and setting the MTU it already has is no set at all
+    (dev_set_mtu returns early): so it is set to another value first.
+    """
+    return [f"link set {name} mtu {mtu + 1}", f"link set {name} mtu {mtu}"]
+
+
+def set_bridge_mtu(ns: str, name: str, mtu: int) -> None:
+    """The bridge's MTU set by hand (as ifupdown sets a stanza's `mtu`): the kernel keeps it as ports join."""
+    batch(ns, bridge_mtu_lines(name, mtu))
+
+
 def build_pve_node(ns: str) -> None:
     ip("link", "add", "eth1", "type", "veth", "peer", "name", "sw1", ns=ns)
     add_bridge(ns, "vmbr0")
     add_bridge(ns, "vmbr1")
+    for bridge in ("vmbr0", "vmbr1"):
+        set_bridge_mtu(ns, bridge, 1500)
     ip("link", "set", "eth1", "master", "vmbr0", "up", ns=ns)
     for tap in ("tap100i0", "tap100i1", "tap102i0", "tap104i0", "tap107i0"):
         ip("tuntap", "add", tap, "mode", "tap", ns=ns)
@@ -64,10 +81,13 @@ def build_pve_node(ns: str) -> None:
     add_firewall_chain(ns, "105", "0", "veth105i0", "vmbr0")
 
 
-def restart_bridge(ns: str, name: str = "vmbr0", uplink: str | None = "eth1", *extra: str) -> None:
-    """What ifdown/ifup of legacy ifupdown does: the bridge is deleted and made again."""
+def restart_bridge(ns: str, name: str = "vmbr0", uplink: str | None = "eth1", *extra: str, mtu: int = 1500) -> None:
+    """What ifdown/ifup of legacy ifupdown does: the bridge is deleted and made again, with its stanza's `mtu`."""
     ip("link", "del", name, ns=ns)
-    ip("link", "add", name, "type", "bridge", "stp_state", "0", "forward_delay", "0", *extra, ns=ns)
+    # One ip process, so that the MTU follows the creation at once, before tap_guard re-attaches anything
+    # (ifupdown is slower; the watcher follows a bridge's MTU set later too, see test_tap_guard_mtu.py).
+    batch(ns, [" ".join(["link", "add", name, "type", "bridge", "stp_state", "0", "forward_delay", "0", *extra]),
+               *bridge_mtu_lines(name, mtu)])
     if uplink:
         ip("link", "set", uplink, "master", name, ns=ns)
     ip("link", "set", name, "up", ns=ns)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PVE, batch, guest_ports, links, restart_bridge
+from conftest import PVE, batch, bridge_mtu_lines, guest_ports, links, restart_bridge
 from tapguard_proc import Watcher
 from nstools import ip
 
@@ -102,7 +102,8 @@ def test_lost_events_are_recovered_by_a_full_read(pve_node, watcher):
     before = guest_ports(pve_node)
     w = watcher("--source", "proxmox", "--proxmox-dir", str(PVE), "--namespace", pve_node, "--event-buffer", "4096")
     ip("link", "del", "vmbr0", ns=pve_node)
-    ip("link", "add", "vmbr0", "type", "bridge", "stp_state", "0", "forward_delay", "0", ns=pve_node)
+    # Its MTU set as the lab's is (bridge_mtu_lines): a bridge whose MTU was never set would follow veth101i0's 1450.
+    batch(pve_node, ["link add vmbr0 type bridge stp_state 0 forward_delay 0", *bridge_mtu_lines("vmbr0", 1500)])
     ip("link", "set", "eth1", "master", "vmbr0", ns=pve_node)
     ip("link", "set", "vmbr0", "up", ns=pve_node)
     w.wait_log("events were lost (ENOBUFS)")

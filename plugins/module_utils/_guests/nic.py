@@ -200,8 +200,9 @@ def parse_mtu(value, allow_one: bool = False) -> int:
     mtu = ascii_int(value)
     if mtu is not None and (MIN_MTU <= mtu <= MAX_MTU or (allow_one and mtu == 1)):
         return mtu
-    extra = ", or 1 for the bridge MTU" if allow_one else ""
-    raise ConfigProblem(f"mtu: {value!r} is out of range ({MIN_MTU}-{MAX_MTU}{extra})")
+    allowed = f"{MIN_MTU}-{MAX_MTU}" + (", or 1 for the bridge's MTU" if allow_one else "")
+    what = "is out of range" if mtu is not None else "is not a number"
+    raise ConfigProblem(f"mtu: {value!r} {what}; allowed {allowed}; nothing is changed for this guest")
 
 
 def _not_regular(mode: int) -> str:

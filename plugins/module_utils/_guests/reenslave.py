@@ -30,6 +30,8 @@ REATTACHED, ALREADY_OK, NOT_RUNNING, FAILED = "reattached", "already_ok", "not_r
 GUEST_KINDS = ("tun", "veth")
 # Guests set aside after kernel refusals before restore() gives up.
 MAX_SET_ASIDE = 32
+# The MTU the kernel gives a bridge it creates (ETH_DATA_LEN).
+NEW_BRIDGE_MTU = 1500
 
 
 def failure(reason: str, nic=None, guest=None, origin=None) -> dict:
@@ -40,16 +42,21 @@ def failure(reason: str, nic=None, guest=None, origin=None) -> dict:
 
 
 class Outcome:
-    """What happens to one guest NIC: its status, why, and its operations."""
+    """What happens to one guest NIC: its status, why, and its operations.
 
-    __slots__ = ("nic", "status", "reason", "operations", "devices")
+    `mtus`: device -> MTU of every device of its chain, when the hypervisor's
+    MTU rule was applied to it (`mtu_rule`), else None.
+    """
 
-    def __init__(self, nic, status: str, reason: str = "", operations=None, devices=()):
+    __slots__ = ("nic", "status", "reason", "operations", "devices", "mtus")
+
+    def __init__(self, nic, status: str, reason: str = "", operations=None, devices=(), mtus=None):
         self.nic = nic
         self.status = status
         self.reason = reason
         self.operations = list(operations or [])
         self.devices = tuple(devices)
+        self.mtus = mtus
 
     def failure(self) -> dict:
         return failure(self.reason, self.nic)
@@ -109,7 +116,32 @@ def not_the_guests(nic, dev, guests: GuestMatcher):
     return None
 
 
-def _plan_nic(host: HostNetwork, nic, warnings: list, guests: GuestMatcher) -> Outcome:
+def mtu_rule(nic, link, bridge_mtu):
+    """The MTU `link`'s device gets when the guest is plugged in now; None when it cannot be known yet.
+
+    The hypervisors' own rule: Proxmox VE's tap_create gives a tap its
+    bridge's MTU unless the NIC says mtu=N (mtu=1: the bridge's), and gives
+    its firewall chain (fwbr, fwln, fwpr) the bridge's; libvirt sets a tap
+    to its <mtu size>, else to the bridge's (virNetDevTapAttachBridge); LXC
+    gives a container's veth its mtu, else the bridge's. `bridge_mtu` None
+    (a bridge not created yet, or the watcher's first pass): unknown.
+    """
+    if link.device == nic.device and link.mtu is not None and link.mtu != 1:
+        return link.mtu
+    return bridge_mtu
+
+
+def _replugging(host, nic, bridge: str) -> bool:
+    """Whether this plan plugs the NIC in again: a device of its chain is not on its bridge, or its fwbr is gone."""
+    if nic.fwbr is not None and host.get(nic.fwbr) is None:
+        return True
+    return any(host.get(link.device).master != (bridge if link.master == nic.bridge else link.master)
+               for link in nic.chain())
+
+
+def _plan_nic(host: HostNetwork, nic, warnings: list, guests: GuestMatcher, sync_mtu: bool = False,
+              pinned=(), follow_bridge_mtu: bool = True) -> Outcome:
+    """The outcome of one NIC; see plan_guests for `sync_mtu`, `pinned` and `follow_bridge_mtu`."""
     if nic.refused:
         return Outcome(nic, FAILED, nic.refused)
     dev = host.get(nic.device)
@@ -146,11 +178,25 @@ def _plan_nic(host: HostNetwork, nic, warnings: list, guests: GuestMatcher) -> O
             return Outcome(nic, FAILED, f"{nic.fwbr} is a {fwbr.TYPE}, not a bridge")
         elif not fwbr.up:
             ups.append(Operation.setting(nic.fwbr, "up", True, False))
-    bridge_dev = host.get(bridge)
+    bridge_mtu = host.get(bridge).mtu if follow_bridge_mtu else None
+    targets = pinned.get(nic.device) if pinned else None
+    if targets is None and (sync_mtu or nic.device in (pinned or ()) or _replugging(host, nic, bridge)):
+        targets = {link.device: mtu_rule(nic, link, bridge_mtu) for link in chain}
+        if nic.fwbr is not None:
+            targets[nic.fwbr] = bridge_mtu
+    if targets is not None and nic.fwbr is not None and targets.get(nic.fwbr) is not None:
+        fwbr = host.get(nic.fwbr)
+        if fwbr is None and targets[nic.fwbr] != NEW_BRIDGE_MTU:
+            created[0].params["mtu"] = targets[nic.fwbr]
+        elif fwbr is not None and fwbr.mtu != targets[nic.fwbr]:
+            mtus.append(Operation.setting(nic.fwbr, "mtu", targets[nic.fwbr], fwbr.mtu))
     for link in chain:
         port = host.get(link.device)
         master = bridge if link.master == nic.bridge else link.master
-        mtu = bridge_dev.mtu if link.mtu == 1 else link.mtu
+        if targets is not None:
+            mtu = targets.get(link.device)
+        else:   # plugged in already: only what the config says explicitly
+            mtu = bridge_mtu if link.mtu == 1 else link.mtu
         if mtu is not None and port.mtu != mtu:
             mtus.append(Operation.setting(link.device, "mtu", mtu, port.mtu))
         if port.master != master:
@@ -166,11 +212,12 @@ def _plan_nic(host: HostNetwork, nic, warnings: list, guests: GuestMatcher) -> O
                             f"from {nic.origin} are not applied")
     ops = created + mtus + masters + port_vlans + ups
     devices = [link.device for link in chain] + ([nic.fwbr] if nic.fwbr else [])
-    return Outcome(nic, REATTACHED if ops else ALREADY_OK, "", ops, devices)
+    return Outcome(nic, REATTACHED if ops else ALREADY_OK, "", ops, devices, targets)
 
 
 def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_detached: bool = False,
-                guests: GuestMatcher | None = None) -> tuple:
+                guests: GuestMatcher | None = None, sync_mtu: bool = False, pinned=None,
+                follow_bridge_mtu: bool = True) -> tuple:
     """(Plan, outcomes) that put every running guest NIC where its config says.
 
     `bridges` limits the work to NICs configured on those bridges. NICs in
@@ -179,6 +226,16 @@ def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_deta
     no master (the watcher's first pass). `guests`: the task's guest_patterns
     (default ones when None). Operations are ordered across all NICs: new
     firewall bridges, MTUs, masters, VLANs, admin state.
+
+    MTU: a NIC this plan plugs in again gets the hypervisor's rule
+    (`mtu_rule`: the config's MTU, else the bridge's) on every device of its
+    chain; so does every NIC with `sync_mtu`. A NIC already plugged in gets
+    only the MTU its config names. `pinned` (NIC device -> {device: MTU}, or
+    None to apply the rule now) is for the plans after the first of one run:
+    the kernel lowers a bridge whose MTU was never set to its smallest port's,
+    so the rule is worked out once and then held to. `follow_bridge_mtu`
+    False leaves the bridge's MTU out (the watcher's first pass, which runs
+    before whoever re-creates a bridge may have set its MTU).
     """
     guests = guests or GuestMatcher()
     set_aside = set_aside or {}
@@ -192,7 +249,7 @@ def plan_guests(host: HostNetwork, nics, bridges=None, set_aside=None, only_deta
             continue
         if only_detached and not _detached(host, nic):
             continue
-        outcomes.append(_plan_nic(host, nic, warnings, guests))
+        outcomes.append(_plan_nic(host, nic, warnings, guests, sync_mtu, pinned, follow_bridge_mtu))
     phases: list = [[], [], [], [], []]
     for outcome in outcomes:
         for op in outcome.operations:
@@ -232,8 +289,8 @@ def plan_return(host: HostNetwork, nics, bridge: str, filtering: bool = False,
     and admin state that go with it). A NIC whose firewall bridge must be
     created first is left out: creating a device needs its new ifindex
     before later requests can use it; the full pass that follows does it.
-    The new bridge's MTU is not known yet, so Proxmox VE's mtu=1 waits for the
-    full pass too.
+    The new bridge's MTU is not known yet, so an MTU that follows the bridge's
+    (no MTU in the config, or Proxmox VE's mtu=1) waits for the full pass too.
     """
     returned = _Returned(host, bridge, filtering)
     guests = guests or GuestMatcher()
@@ -308,21 +365,29 @@ def summarize(outcomes) -> dict:
 
 
 def restore(namespace, guests, nics, bridges=None, check_mode: bool = False, set_aside=None,
-            writer: Writer = Writer()) -> dict:
+            writer: Writer = Writer(), sync_mtu: bool = False, replugged=()) -> dict:
     """Converge every guest NIC; a guest the kernel refuses is set aside and the rest converge.
 
-    Returns converge()'s result plus the lists of `summarize`. Raises the
-    core's errors when an undo was incomplete or too many guests fail.
+    `sync_mtu`: bring every running NIC's MTU to its hypervisor's rule, not
+    only those plugged in again. `replugged`: NIC devices plugged in again
+    since their bridge came back by someone else (the watcher's first pass),
+    which get the rule as if this run plugged them in. Returns converge()'s
+    result plus the lists of `summarize`. Raises the core's errors when an
+    undo was incomplete or too many guests fail.
     """
     set_aside = dict(set_aside or {})
     while True:
         first: list = []
         last: list = []
+        pinned = dict.fromkeys(replugged)
 
         def planner(snapshot):
-            plan, outcomes = plan_guests(snapshot.host, nics, bridges, set_aside, guests=guests)
+            plan, outcomes = plan_guests(snapshot.host, nics, bridges, set_aside, guests=guests, sync_mtu=sync_mtu,
+                                         pinned=pinned)
             if not first:
                 first.append(outcomes)
+                # What the rule said at the first plan is what the checks after the change hold the kernel to.
+                pinned.update((o.nic.device, o.mtus) for o in outcomes if o.mtus is not None)
             last[:] = [outcomes]
             return plan
 

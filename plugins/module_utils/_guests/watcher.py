@@ -59,6 +59,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read i
 )
 
 EVENT_BUFFER = 8 << 20
+# How long after a bridge appears a change of its MTU still counts as part of its re-creation: whoever
+# re-creates a bridge (ifupdown) sets its MTU after creating it, possibly after the watcher's full pass.
+MTU_SETTLE_SECONDS = 60.0
 LOG = logging.getLogger("tap_guard")
 
 DEFAULTS = {
@@ -174,6 +177,8 @@ class TapGuard:
         self.dirty = True               # the prepared requests must be built again
         self.configs_dirty = False      # read the configs again (a guest device no config names appeared)
         self.appeared: list = []        # (bridge, ifindex, filtering or None) since the last pass
+        self.replugged: set = set()     # guest NICs the first pass plugged in: the full pass gives them their MTU
+        self.settling: dict = {}        # bridge -> (monotonic deadline, NICs plugged in since it appeared)
         self.requests = None            # the netlink socket prepared requests go out on
         self.config_watch = None
         self.sock = None
@@ -316,8 +321,10 @@ class TapGuard:
             nics = self.nics()
             # VLAN memberships are not in link events (detached ports have none).
             snapshot = build_host(list(self.links.values()), self.guests)
+            # The bridge's MTU may not be set yet (whoever re-creates it sets it after creating it):
+            # an MTU that follows the bridge's is the full pass's.
             plan, outcomes = plan_guests(snapshot.host, nics, self.settings["bridges"], only_detached=True,
-                                         guests=self.guests)
+                                         guests=self.guests, follow_bridge_mtu=False)
             if not plan:
                 return
             planned = time.monotonic()
@@ -326,7 +333,9 @@ class TapGuard:
         except (NetsafeError, OSError) as exc:
             LOG.warning("%s: first pass did not complete (%s); the full pass follows", why, exc)
             return
-        self._log_first_pass(why, [o.nic.device for o in outcomes if o.operations], start, planned)
+        done = [o.nic.device for o in outcomes if o.operations]
+        self._replugged(done)
+        self._log_first_pass(why, done, start, planned)
 
     def _send_prepared(self, why: str, start: float, ready: list) -> None:
         done, refused = [], []
@@ -336,6 +345,7 @@ class TapGuard:
                 errors = self.requests.send_prepared(prepared, index)
                 refused += [error for error in errors if error is not None]
                 done += [o.nic.device for o in outcomes]
+                self._replugged(o.nic.device for o in outcomes)
         except OSError as exc:
             LOG.warning("%s: first pass did not complete (%s); the full pass follows", why, exc)
             return
@@ -346,6 +356,19 @@ class TapGuard:
         if done:
             self._log_first_pass(why, done, start, planned, "; requests built before the event")
 
+    def _replugged(self, devices) -> None:
+        """The first pass plugged these NICs in: the full passes while their bridges settle give them their MTU."""
+        devices = set(devices)
+        self.replugged |= devices
+        for _deadline, plugged in self.settling.values():
+            plugged |= devices
+
+    def _settling_nics(self) -> set:
+        """NICs plugged in since a bridge that still settles appeared (see MTU_SETTLE_SECONDS)."""
+        now = time.monotonic()
+        self.settling = {b: entry for b, entry in self.settling.items() if entry[0] > now}
+        return set().union(*(plugged for _deadline, plugged in self.settling.values()))
+
     @staticmethod
     def _log_first_pass(why: str, done: list, start: float, planned: float, how: str = "") -> None:
         LOG.info("%s: re-attached %d guest port(s) in %.1f ms (planned in %.1f ms%s): %s", why, len(done),
@@ -355,9 +378,11 @@ class TapGuard:
     def reconcile(self, why: str) -> dict | None:
         """Put every running guest port back; logs what it did. Never raises for one bad guest."""
         start = time.monotonic()
+        replugged, self.replugged = self.replugged | self._settling_nics(), set()
         try:
             nics = self.read_configs()
-            result = restore(self.namespace, self.guests, nics, self.settings["bridges"], writer=self.writer)
+            result = restore(self.namespace, self.guests, nics, self.settings["bridges"], writer=self.writer,
+                             replugged=replugged)
         except (NetsafeError, OSError) as exc:
             LOG.error("%s: could not re-attach guest ports: %s", why, exc)
             return None
@@ -430,15 +455,34 @@ class TapGuard:
         before = self.known.get(raw.name)
         self.known[raw.name] = key
         self.filtering_of[raw.name] = key[1]
-        if before == key or raw.name.startswith("fwbr"):
-            return None  # a port joined or left, or Proxmox VE plugging a guest: not ours
+        if raw.name.startswith("fwbr"):
+            return None  # Proxmox VE plugging a guest: not ours
+        if before == key:
+            if self._mtu_settles(raw, before_link):
+                return f"bridge {raw.name} MTU is now {raw.mtu}"
+            return None  # a port joined or left: not ours
         # Any other new bridge counts, not only those named in the configs read
         # so far: a guest may have been moved to it since.
         if before is None or before[0] != key[0]:
+            self.settling[raw.name] = (time.monotonic() + MTU_SETTLE_SECONDS, set())
             self.appeared.append((raw.name, raw.index, key[1]))
             return f"bridge {raw.name} appeared"
         self.appeared.append((raw.name, raw.index, None))   # never matches prepared requests: planned afresh
         return f"bridge {raw.name} changed VLAN filtering"
+
+    def _mtu_settles(self, raw: RawLink, before_link) -> bool:
+        """A bridge that appeared a moment ago has another MTU: the guests plugged in since follow it.
+
+        Whoever re-creates a bridge sets its MTU after creating it, and a
+        bridge whose MTU was never set follows its ports' as they join; the
+        full pass may have run in between. A change seen with the appearance,
+        before its pass, needs no pass of its own.
+        """
+        if raw.name not in self.settling or before_link is None or before_link.mtu == raw.mtu:
+            return False
+        if any(name == raw.name for name, _index, _filtering in self.appeared):
+            return False
+        return self.settling[raw.name][0] > time.monotonic()
 
     # -- the loop ------------------------------------------------------------------------
     def stop(self, *_args) -> None:
