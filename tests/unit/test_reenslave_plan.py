@@ -261,3 +261,50 @@ def test_running_guest_without_its_device_fails_instead_of_not_running():
     _plan, outcomes = plan_guests(host(br("br0")), [nic])
     failed = summarize(outcomes)["failed_guests"]
     assert failed[0]["reason"] == "the guest runs (its live status XML is there) but its device vnet0 does not exist"
+
+
+# -- the hypervisor's MTU rule (issue 27, part 3) ---------------------------------------
+
+def test_a_replugged_tap_without_mtu_gets_the_bridges_before_its_master():
+    plan, outcomes = plan_guests(host(br("vmbr0", mtu=9000), tap("tap100i0")), [qemu(100)])
+    assert plan.commands() == ["ip link set dev tap100i0 mtu 9000", "ip link set dev tap100i0 master vmbr0"]
+    assert outcomes[0].mtus == {"tap100i0": 9000}
+
+
+def test_a_replugged_tap_with_a_lower_mtu_keeps_it():
+    plan, _outcomes = plan_guests(host(br("vmbr0", mtu=9000), tap("tap100i0")), [qemu(100, mtu=1500)])
+    assert plan.commands() == ["ip link set dev tap100i0 master vmbr0"]
+
+
+def test_a_plugged_in_tap_keeps_its_mtu_unless_sync_mtu():
+    net = host(br("vmbr0", mtu=9000), tap("tap100i0", "vmbr0"), tap("tap101i0", "vmbr0"))
+    nics = [qemu(100), qemu(101, mtu=1400)]
+    plan, outcomes = plan_guests(net, nics)
+    assert plan.commands() == ["ip link set dev tap101i0 mtu 1400"]
+    assert [o.mtus for o in outcomes] == [None, None]
+    synced, _outcomes = plan_guests(net, nics, sync_mtu=True)
+    assert synced.commands() == ["ip link set dev tap100i0 mtu 9000", "ip link set dev tap101i0 mtu 1400"]
+
+
+def test_the_firewall_chain_follows_the_bridge_and_the_tap_its_config():
+    net = host(br("vmbr0", mtu=9000), br("fwbr3i0"), tap("tap3i0", "fwbr3i0"), veth("fwln3i0", "fwbr3i0"),
+               veth("fwpr3p0"))
+    plan, _outcomes = plan_guests(net, [qemu(3, firewall=True, mtu=1500)])
+    assert plan.commands() == ["ip link set dev fwbr3i0 mtu 9000", "ip link set dev fwln3i0 mtu 9000",
+                               "ip link set dev fwpr3p0 mtu 9000", "ip link set dev fwpr3p0 master vmbr0"]
+
+
+def test_pinned_mtus_hold_when_the_bridge_moved_meanwhile():
+    """After the change the kernel may have lowered a bridge whose MTU was never set: the first plan's rule holds."""
+    net = host(br("vmbr0", mtu=1450), tap("tap100i0", "vmbr0", mtu=1500))
+    plan, _outcomes = plan_guests(net, [qemu(100)], pinned={"tap100i0": {"tap100i0": 1500}})
+    assert not plan
+    plan, _outcomes = plan_guests(net, [qemu(100)], pinned={"tap100i0": None})   # the watcher's: the rule now
+    assert plan.commands() == ["ip link set dev tap100i0 mtu 1450"]
+
+
+def test_the_first_pass_leaves_the_bridges_mtu_to_the_full_pass():
+    net = host(br("vmbr0", mtu=9000), tap("tap100i0"), tap("tap101i0"))
+    plan, _outcomes = plan_guests(net, [qemu(100), qemu(101, mtu=1400)], follow_bridge_mtu=False)
+    assert plan.commands() == ["ip link set dev tap101i0 mtu 1400", "ip link set dev tap100i0 master vmbr0",
+                               "ip link set dev tap101i0 master vmbr0"]

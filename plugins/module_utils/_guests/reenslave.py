@@ -185,11 +185,11 @@ def _plan_nic(host: HostNetwork, nic, warnings: list, guests: GuestMatcher, sync
         if nic.fwbr is not None:
             targets[nic.fwbr] = bridge_mtu
     if targets is not None and nic.fwbr is not None and targets.get(nic.fwbr) is not None:
+        # Set after it exists, as Proxmox VE does (`ip link set fwbr.. up mtu N`): the kernel then keeps it.
         fwbr = host.get(nic.fwbr)
-        if fwbr is None and targets[nic.fwbr] != NEW_BRIDGE_MTU:
-            created[0].params["mtu"] = targets[nic.fwbr]
-        elif fwbr is not None and fwbr.mtu != targets[nic.fwbr]:
-            mtus.append(Operation.setting(nic.fwbr, "mtu", targets[nic.fwbr], fwbr.mtu))
+        current = fwbr.mtu if fwbr is not None else NEW_BRIDGE_MTU
+        if current != targets[nic.fwbr]:
+            mtus.append(Operation.setting(nic.fwbr, "mtu", targets[nic.fwbr], current))
     for link in chain:
         port = host.get(link.device)
         master = bridge if link.master == nic.bridge else link.master
