@@ -21,6 +21,12 @@ and encodes them with a placeholder for the bridge's ifindex
 (`netlink.Prepared`). When the bridge's RTM_NEWLINK arrives, only that
 ifindex is written into the ready bytes before they are sent.
 
+MTU: the first pass sets only the MTUs the configs name; the full pass gives
+the NICs the first pass plugged in their hypervisor's MTU (`reenslave.mtu_rule`:
+the config's, else the bridge's). Whoever re-creates a bridge sets its MTU
+after creating it, so for MTU_SETTLE_SECONDS after a bridge appears a change
+of its MTU runs the full pass again for those NICs.
+
 Deleting a bridge with 1,000 ports sends listeners about 4,000 messages; the
 socket's buffer overflows and the kernel reports ENOBUFS, meaning events were
 lost. The watcher then replaces the socket and converges from a full read,
