@@ -5,6 +5,8 @@ namespace, taps at the kernel's 1500; the module and the tap_guard watcher.
 """
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from conftest import add_bridge, batch, bridge_mtu_lines, links, reenslave, restart_bridge, set_bridge_mtu
@@ -45,6 +47,10 @@ def jumbo_lab(ns, taps=("tap100i0", "tap101i0", "tap102i0"), veths=()):
         ip("link", "set", veth, "up", ns=ns)
 
 
+# The VMS plugged into a vmbr0 at 9000: no mtu and mtu=1 follow it, mtu=1500 stays.
+AT_9000 = {"tap100i0": ("vmbr0", 9000), "tap101i0": ("vmbr0", 1500), "tap102i0": ("vmbr0", 9000), "vmbr0": (None, 9000)}
+
+
 def mtus(ns, names=None) -> dict:
     state = links(ns)
     return {name: (state[name]["master"], state[name]["mtu"]) for name in (names or sorted(state))}
@@ -55,8 +61,7 @@ def test_reattached_taps_get_the_config_mtu_else_the_bridges(netns, tmp_path):
     jumbo_lab(netns)
     node = write_node(tmp_path)
     result = reenslave(netns, proxmox_dir=str(node))
-    assert mtus(netns, ["tap100i0", "tap101i0", "tap102i0", "vmbr0"]) == {
-        "tap100i0": ("vmbr0", 9000), "tap101i0": ("vmbr0", 1500), "tap102i0": ("vmbr0", 9000), "vmbr0": (None, 9000)}
+    assert mtus(netns, list(AT_9000)) == AT_9000
     commands = result["commands"]
     assert commands.index(f"ip -n {netns} link set dev tap100i0 mtu 9000") < commands.index(
         f"ip -n {netns} link set dev tap100i0 master vmbr0")
@@ -203,43 +208,39 @@ def test_kernel_facts_the_docs_rely_on(netns):
                                                        "tap2": ("vmbr1", 12000)}
 
 
+@contextlib.contextmanager
+def watching(ns, node, tmp_path):
+    """tap_guard on the scratch node, ready; stopped afterwards, and it must exit 0."""
+    w = Watcher(watcher_argv("--source", "proxmox", "--proxmox-dir", str(node), "--namespace", ns), tmp_path, ENV)
+    try:
+        w.wait_ready()
+        yield w
+    finally:
+        code = w.stop()
+    assert code == 0, w.log
+
+
 def test_the_watcher_gives_replugged_taps_the_mtu_of_the_bridge_set_after_it_was_made(netns, tmp_path):
     """ifupdown makes vmbr0, then sets its MTU: the guests plugged in meanwhile follow; mtu=1500 stays."""
     jumbo_lab(netns)
     set_bridge_mtu(netns, "vmbr0", 1500)   # before the change: the taps get 1500 when the watcher starts
-    node = write_node(tmp_path)
-    w = Watcher(watcher_argv("--source", "proxmox", "--proxmox-dir", str(node), "--namespace", netns), tmp_path, ENV)
-    try:
-        w.wait_ready()
+    with watching(netns, write_node(tmp_path), tmp_path) as w:
         assert mtus(netns, ["tap100i0", "tap101i0", "tap102i0"]) == {
             "tap100i0": ("vmbr0", 1500), "tap101i0": ("vmbr0", 1500), "tap102i0": ("vmbr0", 1500)}
         restart_bridge(netns, mtu=1500)   # made again, as it was; its new MTU is set a moment later
         w.wait_log("bridge vmbr0 appeared, full pass")
         ip("link", "set", "vmbr0", "mtu", "9000", ns=netns)
         w.wait_log("MTU is now 9000, full pass")
-        assert mtus(netns, ["tap100i0", "tap101i0", "tap102i0", "vmbr0"]) == {
-            "tap100i0": ("vmbr0", 9000), "tap101i0": ("vmbr0", 1500), "tap102i0": ("vmbr0", 9000),
-            "vmbr0": (None, 9000)}
-    finally:
-        code = w.stop()
-    assert code == 0, w.log
+        assert mtus(netns, list(AT_9000)) == AT_9000
 
 
 def test_the_watcher_gives_a_bridge_made_at_9000_its_mtu_on_the_first_full_pass(netns, tmp_path):
     jumbo_lab(netns)
     for tap in ("tap100i0", "tap101i0", "tap102i0"):
         ip("link", "set", tap, "master", "vmbr0", ns=netns)
-    node = write_node(tmp_path)
-    w = Watcher(watcher_argv("--source", "proxmox", "--proxmox-dir", str(node), "--namespace", netns), tmp_path, ENV)
-    try:
-        w.wait_ready()
+    with watching(netns, write_node(tmp_path), tmp_path) as w:
         ip("link", "del", "vmbr0", ns=netns)
         batch(netns, ["link add vmbr0 type bridge stp_state 0 forward_delay 0", *bridge_mtu_lines("vmbr0", 9000),
                       "link set eth1 master vmbr0", "link set vmbr0 up"])
         w.wait_log("bridge vmbr0 appeared, full pass")
-        assert mtus(netns, ["tap100i0", "tap101i0", "tap102i0", "vmbr0"]) == {
-            "tap100i0": ("vmbr0", 9000), "tap101i0": ("vmbr0", 1500), "tap102i0": ("vmbr0", 9000),
-            "vmbr0": (None, 9000)}
-    finally:
-        code = w.stop()
-    assert code == 0, w.log
+        assert mtus(netns, list(AT_9000)) == AT_9000
