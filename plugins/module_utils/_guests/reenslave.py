@@ -139,8 +139,20 @@ def _replugging(host, nic, bridge: str) -> bool:
                for link in nic.chain())
 
 
+def _mtu_targets(host, nic, bridge: str, bridge_mtu, sync_mtu: bool, pinned: dict):
+    """Device -> MTU for every device of the NIC's chain when the MTU rule applies to it, else None."""
+    if pinned.get(nic.device) is not None:
+        return pinned[nic.device]
+    if not (sync_mtu or nic.device in pinned or _replugging(host, nic, bridge)):
+        return None
+    targets = {link.device: mtu_rule(nic, link, bridge_mtu) for link in nic.chain()}
+    if nic.fwbr is not None:
+        targets[nic.fwbr] = bridge_mtu
+    return targets
+
+
 def _plan_nic(host: HostNetwork, nic, warnings: list, guests: GuestMatcher, sync_mtu: bool = False,
-              pinned=(), follow_bridge_mtu: bool = True) -> Outcome:
+              pinned=None, follow_bridge_mtu: bool = True) -> Outcome:
     """The outcome of one NIC; see plan_guests for `sync_mtu`, `pinned` and `follow_bridge_mtu`."""
     if nic.refused:
         return Outcome(nic, FAILED, nic.refused)
@@ -179,13 +191,9 @@ def _plan_nic(host: HostNetwork, nic, warnings: list, guests: GuestMatcher, sync
         elif not fwbr.up:
             ups.append(Operation.setting(nic.fwbr, "up", True, False))
     bridge_mtu = host.get(bridge).mtu if follow_bridge_mtu else None
-    targets = pinned.get(nic.device) if pinned else None
-    if targets is None and (sync_mtu or nic.device in (pinned or ()) or _replugging(host, nic, bridge)):
-        targets = {link.device: mtu_rule(nic, link, bridge_mtu) for link in chain}
-        if nic.fwbr is not None:
-            targets[nic.fwbr] = bridge_mtu
+    targets = _mtu_targets(host, nic, bridge, bridge_mtu, sync_mtu, pinned or {})
     if targets is not None and nic.fwbr is not None and targets.get(nic.fwbr) is not None:
-        # Set after it exists, as Proxmox VE does (`ip link set fwbr.. up mtu N`): the kernel then keeps it.
+        # Set once it exists, as Proxmox VE does (`ip link set fwbrXiY up mtu N`): the kernel then keeps it.
         fwbr = host.get(nic.fwbr)
         current = fwbr.mtu if fwbr is not None else NEW_BRIDGE_MTU
         if current != targets[nic.fwbr]:
