@@ -9,7 +9,10 @@ options:
   mtu:
     description:
       - MTU of the device, 68-65535. Omit to keep the current value.
-      - For a bridge, a port with a smaller MTU triggers a warning; for a VLAN, the MTU may not exceed its parent's.
+      - For a bridge, the path below it follows (see O(port_mtu)); for a VLAN, the MTU may not exceed its parent's;
+        a bond gives its ports (slaves) its own MTU.
+      - A device whose driver takes less (its C(max_mtu), as C(ip -d link) shows it) is refused before any change,
+        naming it.
     type: int
   mac:
     description:
@@ -91,4 +94,22 @@ options:
       - V(true) accepts that (the host is reached another way, a console); the task then warns instead.
       - Omitted, V(false).
     type: bool
+  port_mtu:
+    description:
+      - What a bridge's new O(mtu) does to the path below it. The path is the bridge's uplinks (a NIC, a bond, a
+        VLAN), and what they stand on (a VLAN's lower device; a bond's ports, which the kernel gives the bond's
+        MTU). Guest ports (a VM's tap, a container's veth) are never part of it.
+      - V(follow) (the default) raises every device on the path whose MTU is lower, from the bottom up (NIC or bond,
+        then VLAN, then the bridge), and lowers the path with the bridge, from the top down (the bridge first),
+        stopping at a device that still carries addresses of its own or something else with a larger MTU (another
+        VLAN, another master). Each step has its undo, run in the reverse order. Earlier releases changed the
+        bridge alone, leaving its uplinks at the old MTU.
+      - V(refuse) changes the bridge alone and refuses a raise while a device on the path has a lower MTU,
+        naming each one; lowering then leaves the path as it is.
+      - A device that the same task describes with an MTU of its own (a O(netsafe.hypervisor.net_state#module:bonds),
+        O(netsafe.hypervisor.net_state#module:vlans) or O(netsafe.hypervisor.net_state#module:nics) entry) keeps that
+        MTU; one lower than the bridge's is refused, naming both entries.
+      - Only bridges have such a path; on other devices the option changes nothing.
+    type: str
+    choices: [follow, refuse]
 """

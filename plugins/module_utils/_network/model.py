@@ -169,6 +169,9 @@ def _address_key(addr: str):
 
 # -- devices ------------------------------------------------------------------
 
+# Device fields read from the kernel that a snapshot does not carry (Device.to_dict).
+KERNEL_FACTS = ("max_mtu",)
+
 @dataclass
 class Device:
     """What every network device has. `master` is the bridge or bond it is a port of."""
@@ -189,6 +192,9 @@ class Device:
     # Read from the kernel for reports; never part of a desired state.
     operstate: str | None = field(default=None, compare=False)
     index: int | None = field(default=None, compare=False)
+    # The largest MTU the driver takes (IFLA_MAX_MTU; None: no limit reported). A fact of the hardware the planners
+    # check a raise against, never part of a snapshot or a desired state (to_dict leaves it out).
+    max_mtu: int | None = field(default=None, compare=False)
 
     def problems(self):
         found = [p for p in (name_problem(self.name), mtu_problem(self.mtu)) if p]
@@ -224,6 +230,8 @@ class Device:
     def to_dict(self) -> dict:
         out = {"type": self.TYPE}
         for f in fields(self):
+            if f.name in KERNEL_FACTS:
+                continue
             value = getattr(self, f.name)
             if f.name == "ip":
                 value = value.to_dict()

@@ -24,6 +24,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import (
     ADDR_ADD, ADDR_DEL, LINK_ADD, LINK_DEL, LINK_SET, ROUTE_DEL, ROUTE_REPLACE, STATIC_ROUTE_ADD, Operation,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_mtu import limit_problem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import plan_device_routes
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
@@ -188,7 +189,7 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
     current_addresses = list(current.ip.addresses or []) if current is not None else []
     current_up = bool(current.up) if current is not None else False
     if mtu is not None and mtu != current_mtu:
-        lost = ipv6_below_min_mtu(name, current, ip, mtu)
+        lost = ipv6_below_min_mtu(name, current, ip, mtu) or limit_problem(host, name, mtu)
         if lost:
             raise ValidationError([lost])
         ops.append(Operation.setting(name, "mtu", mtu, current_mtu))

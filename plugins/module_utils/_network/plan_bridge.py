@@ -17,6 +17,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan i
     port_settings,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE_PORT
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_mtu import follow_mtu
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
 
 
@@ -85,7 +86,7 @@ def check_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, port_vlans
 
 def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: GuestMatcher,
                 port_vlans: dict | None = None, port_states: dict | None = None, take_over=(),
-                port_options: dict | None = None) -> Plan:
+                port_options: dict | None = None, port_mtu: str | None = None, described_mtus: dict | None = None) -> Plan:
     """Operations that take bridge `desired.name` from `host` to the desired state.
 
     `ports` None leaves uplinks alone; a list makes the uplinks exactly that
@@ -97,10 +98,14 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
     is described without it, so it lets go anyway). `port_vlans` maps a port (or the
     bridge itself) to its VLAN membership on a vlan-aware bridge; `port_options`
     a port to its bridge-port attributes ({port_cost, port_priority}). Addresses
-    and gateways None are left alone. Order: create or set attributes,
+    and gateways None are left alone. `port_mtu` (follow, refuse; None: a
+    plan to a described host, which gives every MTU itself) decides what a
+    new MTU does to the path below the bridge (plan_mtu.py; `described_mtus`:
+    the devices the task gives an MTU of their own). Order: create or set attributes,
     release unwanted uplinks (before new ones join, so two uplinks never loop
     without STP), enslave new ones, port VLANs, MTU (after the ports: a
-    bridge adopts its smallest port's MTU unless set afterwards), admin
+    bridge adopts its smallest port's MTU unless set afterwards; the path
+    raised before it, lowered after it), admin
     state, new addresses, default routes, old addresses (plan_mtu_ip_state).
     """
     problems = check_bridge(host, desired, ports, admin_up, port_vlans, take_over, port_options)
@@ -148,7 +153,13 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
         future = Plan(ops).predict(host)
         for port in sorted(port_vlans):
             ops += plan_port_vlans(port, future.get(port).vlans, port_vlans[port], self_entry=port == name)
-    if desired.mtu is not None:
+    raise_path, lower_path = [], []
+    if desired.mtu is not None and port_mtu is not None:
+        raise_path, lower_path, problems = follow_mtu(Plan(ops).predict(host), name, desired.mtu, guests, port_mtu,
+                                                      described_mtus)
+        if problems:
+            raise ValidationError(problems)
+    elif desired.mtu is not None:
         uplinks = ports if ports is not None else [p.name for p in before_ports if not guests.is_guest_device(p)]
         for port in uplinks:
             dev = host.get(port)
@@ -156,7 +167,9 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
                 warnings.append(f"mtu: {name} gets mtu {desired.mtu} but its port {port} has mtu {dev.mtu}; "
                                 f"frames larger than {dev.mtu} will not leave through {port}"
                                 + ("; raise it with netsafe.hypervisor.net_nic" if dev.TYPE == "nic" else ""))
-    ops += plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
+    own = plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
+    at = next((i + 1 for i, op in enumerate(own) if op.device == name and "mtu" in op.params), 0)
+    ops += raise_path + own[:at] + lower_path + own[at:]
     return Plan(ops, warnings)
 
 

@@ -324,6 +324,10 @@ def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMat
         raise ValidationError(problems)
     by_name = {r.name: r for r in requests}
     place_of = {r.name: place for place, r in zip(places, requests)}
+    described = {r.name: (f"{place} ({r.name})" if place else r.name, r.device.mtu) for place, r in zip(places, requests)
+                 if r.present and r.device is not None and r.device.mtu is not None}
+    for request in requests:   # an MTU another entry gives a device wins over the path following its bridge
+        request.described_mtus = {name: entry for name, entry in described.items() if name != request.name}
     operations, warnings, future = [], [], host
     pending = _steps(host, requests)
     while pending:

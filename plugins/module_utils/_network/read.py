@@ -28,14 +28,14 @@ _NEIGH_ATTRS = frozenset((nl.NDA_DST, nl.NDA_LLADDR))
 _AF_SPEC = frozenset((nl.IFLA_AF_SPEC,))
 _TUN_ATTRS = frozenset((nl.IFLA_TUN_TYPE,))
 _LINK_ATTRS = frozenset((nl.IFLA_IFNAME, nl.IFLA_MTU, nl.IFLA_ADDRESS, nl.IFLA_MASTER, nl.IFLA_LINK,
-                         nl.IFLA_OPERSTATE, nl.IFLA_LINKINFO))
+                         nl.IFLA_OPERSTATE, nl.IFLA_LINKINFO, nl.IFLA_MAX_MTU))
 _LINK_REQUEST = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + nl.attr_u32(nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_SKIP_STATS)
 
 
 class RawLink:
     """The decoded part of one RTM_NEWLINK message."""
 
-    __slots__ = ("index", "name", "flags", "mtu", "mac", "master", "link", "operstate",
+    __slots__ = ("index", "name", "flags", "mtu", "max_mtu", "mac", "master", "link", "operstate",
                  "kind", "data", "port_data")
 
     def __init__(self, body):
@@ -43,6 +43,7 @@ class RawLink:
         attrs = nl.parse_attrs(body, _IFI_HEADER, len(body), _LINK_ATTRS)
         self.name = nl.as_str(attrs[nl.IFLA_IFNAME])
         self.mtu = nl.as_u32(attrs[nl.IFLA_MTU]) if nl.IFLA_MTU in attrs else None
+        self.max_mtu = (nl.as_u32(attrs[nl.IFLA_MAX_MTU]) or None) if nl.IFLA_MAX_MTU in attrs else None
         raw_mac = attrs.get(nl.IFLA_ADDRESS)
         self.mac = nl.as_mac(raw_mac) if raw_mac is not None and len(raw_mac) == 6 else None
         self.master = nl.as_u32(attrs[nl.IFLA_MASTER]) if nl.IFLA_MASTER in attrs else 0
@@ -172,7 +173,7 @@ def filters_vlans(raw: RawLink) -> bool:
 
 def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher, name_of: dict):
     common = {"name": raw.name, "mtu": raw.mtu, "mac": raw.mac, "up": bool(raw.flags & nl.IFF_UP),
-              "master": master_name, "operstate": raw.operstate, "index": raw.index}
+              "master": master_name, "operstate": raw.operstate, "index": raw.index, "max_mtu": raw.max_mtu}
     if raw.port_data is not None:
         common.update(BRIDGE_PORT.decode(raw.port_data))
     kind = kind_of(raw.kind)

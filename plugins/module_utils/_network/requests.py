@@ -27,6 +27,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond, plan_bond_absent
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import plan_bridge, plan_bridge_absent
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_mtu import PORT_MTU_CHOICES
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_nic import plan_nic
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_vlan import plan_vlan, plan_vlan_absent
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import (
@@ -53,6 +54,7 @@ DEVICE_ARGS = {
     "routes": {"type": "list", "elements": "dict", "options": ROUTE_SPEC},
     "admin_state": {"type": "str", "choices": ["up", "down"]},
     "allow_default_route_loss": {"type": "bool"},
+    "port_mtu": {"type": "str", "choices": list(PORT_MTU_CHOICES)},
 }
 STATE_ARG = {"state": {"type": "str", "choices": ["present", "absent"], "default": "present"}}
 
@@ -117,6 +119,8 @@ class Request:
         self.name = params["name"]
         self.device = None
         self.ports = None       # bridges and bonds: the ports asked for (None: left alone)
+        # Devices other entries of the same task give an MTU of their own: {name: (entry, mtu)} (plan_state).
+        self.described_mtus: dict = {}
 
     @property
     def ip(self) -> IpConfig:
@@ -196,7 +200,8 @@ class BridgeRequest(Request):
         if not self.present:
             return plan_bridge_absent(host, self.name, guests, self.params["detach_guests"])
         return plan_bridge(host, self.device, self.ports, self.up, guests, self.port_vlans,
-                           take_over=take_over, port_options=self.port_options or None)
+                           take_over=take_over, port_options=self.port_options or None,
+                           port_mtu=self.params["port_mtu"] or "follow", described_mtus=self.described_mtus)
 
     def view(self, host, guests) -> dict:
         return bridge_view(host, self.name, guests)

@@ -1,0 +1,165 @@
+"""The MTU follows the path (issue 27, part 3), on the host kernel: a bridge's uplink goes up and down with it.
+
+vmbr0 on a veth uplink (eth1) with a VM's tap and a container's veth: `mtu: 9000` raises eth1 first, then vmbr0;
+the guest ports stay at 1500; 9000 -> 1500 lowers vmbr0 first, then eth1. Check mode's prediction (plan.predict)
+equals the host read back after the change, device by device. `port_mtu: refuse` refuses naming the uplink and
+changes nothing (the complete state dump). Each change's undo, refused at every step, restores the dump (the
+sweep), and the files net_persist writes afterwards carry 9000 on the uplink as well as on the bridge.
+"""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_state import plan_state
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests import BridgeRequest
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.formats import FORMATS
+
+from modrun import run_module
+from nstools import kernel_state, state_diff
+from persist_lab import persist, snapshot_files
+from sweep import fresh_namespace, sweep
+
+pytestmark = pytest.mark.kernel
+
+HOST = [
+    "ip link add eth1 type veth peer name sw1",
+    "ip tuntap add tap100i0 mode tap",
+    "ip link add veth101i0 type veth peer name ct101",
+    "ip link add vmbr0 type bridge stp_state 0 forward_delay 0",
+    *(f"ip link set {dev} master vmbr0" for dev in ("eth1", "tap100i0", "veth101i0")),
+    *(f"ip link set {dev} up" for dev in ("sw1", "ct101", "eth1", "tap100i0", "veth101i0", "vmbr0")),
+    "ip address add 192.0.2.10/24 dev vmbr0",
+    "ip address add 2001:db8::10/64 dev vmbr0",
+    "ip route add default via 192.0.2.1",
+]
+JUMBO = HOST + ["ip link set eth1 mtu 9000", "ip link set vmbr0 mtu 9000"]
+GUESTS = ("tap100i0", "veth101i0")
+
+
+def mtus(ns: str) -> dict:
+    return {link["ifname"]: link["mtu"] for link in kernel_state(ns)["links"]}
+
+
+def bridge_request(args: dict) -> BridgeRequest:
+    spec = BridgeRequest.SPEC
+    params = {key: option.get("default") for key, option in spec.items()}
+    return BridgeRequest(dict(params, **args))
+
+
+def host_of(ns: str):
+    with Netlink(ns) as netlink:
+        return read_host(netlink, GuestMatcher()).host
+
+
+def comparable(host) -> dict:
+    return {name: {k: v for k, v in dev.to_dict().items() if k not in ("operstate", "index")}
+            for name, dev in host.devices.items()}
+
+
+def changed_as_predicted(ns: str, args: dict) -> dict:
+    """Run net_bridge with `args`: check mode first (nothing changes), the plan's prediction equal to the host read
+    back afterwards, and a second run with nothing to do. Returns the real run's result."""
+    before = kernel_state(ns)
+    preview = run_module("net_bridge", dict(args, namespace=ns), check=True)
+    assert preview["changed"] and not preview.get("failed"), preview
+    assert state_diff(before, kernel_state(ns)) == [], "check mode changed the kernel"
+    host = host_of(ns)
+    predicted = plan_state(host, [bridge_request(args)], [None], GuestMatcher()).predict(host)
+    done = run_module("net_bridge", dict(args, namespace=ns))
+    assert done["changed"] and not done.get("failed"), done
+    assert done["commands"] == preview["commands"]
+    assert comparable(predicted) == comparable(host_of(ns))
+    again = run_module("net_bridge", dict(args, namespace=ns))
+    assert not again["changed"] and again["commands"] == [], again
+    return done
+
+
+def test_raising_the_bridge_raises_its_uplink_first_and_leaves_the_guests(netns):
+    fresh_namespace(netns, HOST)
+    done = changed_as_predicted(netns, {"name": "vmbr0", "mtu": 9000})
+    assert done["commands"] == [f"ip -n {netns} link set dev eth1 mtu 9000", f"ip -n {netns} link set dev vmbr0 mtu 9000"]
+    now = mtus(netns)
+    assert (now["eth1"], now["vmbr0"]) == (9000, 9000)
+    assert [now[guest] for guest in GUESTS] == [1500, 1500]
+    assert not [w for w in done.get("warnings", []) if "frames larger" in w], done["warnings"]
+
+
+def test_lowering_the_bridge_lowers_it_first_then_its_uplink(netns):
+    fresh_namespace(netns, JUMBO)
+    done = changed_as_predicted(netns, {"name": "vmbr0", "mtu": 1500})
+    assert done["commands"] == [f"ip -n {netns} link set dev vmbr0 mtu 1500", f"ip -n {netns} link set dev eth1 mtu 1500"]
+    now = mtus(netns)
+    assert (now["eth1"], now["vmbr0"]) == (1500, 1500)
+    assert [now[guest] for guest in GUESTS] == [1500, 1500]
+
+
+def test_refuse_names_the_uplink_below_and_changes_nothing(netns):
+    fresh_namespace(netns, HOST)
+    before = kernel_state(netns)
+    for check in (True, False):
+        result = run_module("net_bridge", {"name": "vmbr0", "mtu": 9000, "port_mtu": "refuse", "namespace": netns},
+                            check=check)
+        assert result.get("failed") and result["changed"] is False, result
+        assert "port_mtu: refuse: vmbr0 gets mtu 9000, but on its path eth1 (1500) has less" in result["msg"], result["msg"]
+        assert "tap100i0" not in result["msg"] and "veth101i0" not in result["msg"]
+    assert state_diff(before, kernel_state(netns)) == []
+
+
+def test_refuse_lowers_the_bridge_alone(netns):
+    fresh_namespace(netns, JUMBO)
+    done = run_module("net_bridge", {"name": "vmbr0", "mtu": 1500, "port_mtu": "refuse", "namespace": netns})
+    assert done["changed"] and done["commands"] == [f"ip -n {netns} link set dev vmbr0 mtu 1500"], done
+    assert mtus(netns)["eth1"] == 9000
+
+
+def test_a_bad_port_mtu_is_refused_by_name(netns):
+    fresh_namespace(netns, HOST)
+    before = kernel_state(netns)
+    result = run_module("net_bridge", {"name": "vmbr0", "mtu": 9000, "port_mtu": "ignore", "namespace": netns})
+    assert result.get("failed") and "port_mtu" in result["msg"] and "follow, refuse" in result["msg"], result["msg"]
+    assert state_diff(before, kernel_state(netns)) == []
+
+
+def test_the_kernel_max_mtu_is_read(netns):
+    fresh_namespace(netns, HOST)
+    host = host_of(netns)
+    assert host.get("eth1").max_mtu == 65535   # veth: ETH_MAX_MTU
+    assert "max_mtu" not in host.get("eth1").to_dict()   # a fact of the driver, not part of a snapshot
+
+
+@pytest.mark.parametrize("setup, mtu", [(HOST, 9000), (JUMBO, 1500)], ids=["raise", "lower"])
+def test_every_step_of_the_path_change_is_undone(netns, setup, mtu):
+    result = sweep(f"path mtu {mtu}", netns, setup, "net_bridge", {"name": "vmbr0", "mtu": mtu})
+    assert result.findings == [], result.report()
+    assert result.n == 2
+
+
+# The line each format carries a device's MTU in (ifupdown2 puts a bridge's own in a post-up line: its syntax
+# check refuses `mtu` on a bridge stanza).
+MTU_LINE = {"ifupdown2": "mtu 9000", "networkd": "MTUBytes=9000", "networkmanager": "mtu=9000"}
+
+
+def _about(fmt: str, files: dict, device: str) -> list:
+    """The lines the files of `fmt` have for `device`: its ifupdown2 stanzas, its networkd .network, its keyfile."""
+    texts = {path.rsplit("/", 1)[-1]: data.decode() for path, (data, _mode) in files.items() if "/var/lib/netsafe/" not in path}
+    if fmt == "ifupdown2":
+        stanzas = [s for s in texts["interfaces"].split("\n\n") if f"iface {device} inet" in s]
+    else:
+        stanzas = [texts.get(f"10-netsafe-{device}.network", "") if fmt == "networkd" else texts.get(f"{device}.nmconnection", "")]
+    return [line.strip() for stanza in stanzas for line in stanza.splitlines()]
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_the_files_written_after_a_raise_carry_9000_on_the_uplink(netns, tmp_path, fmt):
+    fresh_namespace(netns, HOST)
+    assert run_module("net_bridge", {"name": "vmbr0", "mtu": 9000, "namespace": netns})["changed"]
+    saved = persist(netns, tmp_path, fmt)
+    assert saved["changed"] and not saved.get("failed"), saved
+    files = snapshot_files(tmp_path)
+    uplink, bridge = _about(fmt, files, "eth1"), _about(fmt, files, "vmbr0")
+    assert MTU_LINE[fmt] in uplink, uplink
+    assert [line for line in bridge if line.endswith(MTU_LINE[fmt])], bridge
+    assert not any(guest.encode() in data for data, _mode in files.values() for guest in GUESTS)
