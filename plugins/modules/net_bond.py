@@ -14,6 +14,8 @@ description:
   - Changing the mode of a live bond needs the bond down and its slaves released; the module does that
     and puts the slaves back in the same task, undoing everything if a step fails.
   - A port that belongs to another bridge or bond is refused unless O(take_over_ports=true).
+  - The kernel gives the ports the bond's MTU; an O(mtu) a port's driver cannot take (its C(max_mtu)) is refused
+    before any change. A bond that is a bridge's uplink follows the bridge's MTU when it changes (see O(port_mtu)).
   - A port that carries addresses gives them to the bond, with its default routes and static routes (none stays on a
     bond port); when the task gives O(addresses), those are the bond's and the port's others are removed, with a
     warning.

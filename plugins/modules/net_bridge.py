@@ -154,6 +154,10 @@ notes:
     into the host's network configuration files.
   - A second run with the same options reports no change and sends nothing to the kernel.
   - Everything is decided before the first change; invalid input changes nothing.
+  - A new O(mtu) takes the bridge's uplinks with it (O(port_mtu=follow), the default), raised from the bottom up (a
+    NIC or bond, then a VLAN on it, then the bridge), lowered from the top down. Guest ports keep their MTU. A device
+    on the path whose driver takes less (its C(max_mtu)) is refused before any change. Earlier releases changed the
+    bridge alone, leaving its uplinks at the old MTU.
 seealso:
   - module: netsafe.hypervisor.net_persist
   - name: docs/net_bridge.md
@@ -178,7 +182,7 @@ EXAMPLES = r"""
     ports: [eth2]
     namespace: hv1
 
-- name: Preview a jumbo-frame change (run with --check --diff)
+- name: Preview a jumbo-frame change (run with --check --diff); the uplink is raised first, then vmbr0
   netsafe.hypervisor.net_bridge:
     name: vmbr0
     mtu: 9000
@@ -189,6 +193,13 @@ EXAMPLES = r"""
 - name: Show the commands it would run
   ansible.builtin.debug:
     var: preview.commands
+
+- name: Jumbo frames on vmbr0 only if its uplinks already carry them (fails naming those that do not)
+  netsafe.hypervisor.net_bridge:
+    name: vmbr0
+    mtu: 9000
+    port_mtu: refuse
+    namespace: hv1
 
 - name: A vlan-aware bridge whose uplink trunks VLANs 2-4094 (Proxmox VE's bridge-vlan-aware)
   netsafe.hypervisor.net_bridge:

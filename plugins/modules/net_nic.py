@@ -35,7 +35,11 @@ notes:
     or O(addresses) for it are refused. Set them on the bond with M(netsafe.hypervisor.net_bond).
   - A bridge port whose MTU goes below its bridge's gets a warning; a bridge whose own MTU was never set follows its
     smallest port's MTU, up and down.
-  - A driver may allow less than 68-65535; the kernel then refuses the MTU and the task undoes what it did.
+  - A driver may allow less than 68-65535. Where the kernel reports the driver's limit (C(max_mtu) in
+    C(ip -d link)), a larger O(mtu) is refused before any change; otherwise the kernel refuses it and the task undoes
+    what it did.
+  - A NIC that is a bridge's uplink follows the bridge's MTU when the bridge's changes (see O(port_mtu) and
+    M(netsafe.hypervisor.net_bridge)).
   - A second run with the same options reports no change and sends nothing to the kernel.
 seealso:
   - module: netsafe.hypervisor.net_bridge

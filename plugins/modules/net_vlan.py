@@ -52,6 +52,8 @@ notes:
   - Changes are runtime-only, a reboot or C(ifreload -a) reverts them. M(netsafe.hypervisor.net_persist) writes them
     into the host's network configuration files.
   - The O(mtu) may not exceed the parent's MTU.
+  - A VLAN that is a bridge's uplink, and its parent, follow the bridge's MTU when it changes
+    (see O(port_mtu) and M(netsafe.hypervisor.net_bridge)).
   - A second run with the same options reports no change and sends nothing to the kernel.
 seealso:
   - module: netsafe.hypervisor.net_persist

@@ -77,23 +77,16 @@ def changed_as_predicted(ns: str, args: dict) -> dict:
     return done
 
 
-def test_raising_the_bridge_raises_its_uplink_first_and_leaves_the_guests(netns):
-    fresh_namespace(netns, HOST)
-    done = changed_as_predicted(netns, {"name": "vmbr0", "mtu": 9000})
-    assert done["commands"] == [f"ip -n {netns} link set dev eth1 mtu 9000", f"ip -n {netns} link set dev vmbr0 mtu 9000"]
+@pytest.mark.parametrize("setup, mtu, order", [(HOST, 9000, ("eth1", "vmbr0")), (JUMBO, 1500, ("vmbr0", "eth1"))],
+                         ids=["raised: uplink first", "lowered: bridge first"])
+def test_the_uplink_follows_the_bridge_and_the_guests_stay(netns, setup, mtu, order):
+    fresh_namespace(netns, setup)
+    done = changed_as_predicted(netns, {"name": "vmbr0", "mtu": mtu})
+    assert done["commands"] == [f"ip -n {netns} link set dev {dev} mtu {mtu}" for dev in order]
     now = mtus(netns)
-    assert (now["eth1"], now["vmbr0"]) == (9000, 9000)
+    assert (now["eth1"], now["vmbr0"]) == (mtu, mtu)
     assert [now[guest] for guest in GUESTS] == [1500, 1500]
     assert not [w for w in done.get("warnings", []) if "frames larger" in w], done["warnings"]
-
-
-def test_lowering_the_bridge_lowers_it_first_then_its_uplink(netns):
-    fresh_namespace(netns, JUMBO)
-    done = changed_as_predicted(netns, {"name": "vmbr0", "mtu": 1500})
-    assert done["commands"] == [f"ip -n {netns} link set dev vmbr0 mtu 1500", f"ip -n {netns} link set dev eth1 mtu 1500"]
-    now = mtus(netns)
-    assert (now["eth1"], now["vmbr0"]) == (1500, 1500)
-    assert [now[guest] for guest in GUESTS] == [1500, 1500]
 
 
 def test_refuse_names_the_uplink_below_and_changes_nothing(netns):

@@ -12,7 +12,8 @@ gateways; deleting one with uplinks, guests, addresses and gateways. In the
 full-kernel lane (bonding, 802.1Q, dummy, VLAN filtering): a live bond's mode
 change under a bridge and a VLAN; a VLAN re-created for an id change while it
 is a bridge port; deleting a VLAN and bonds (their undo rebuilds them);
-toggling vlan_filtering on a bridge with port VLANs. Each module runs
+toggling vlan_filtering on a bridge with port VLANs; the MTU of a bridge on
+a VLAN on a bond raised and lowered along its path. Each module runs
 in-process (tests/modrun.py), which keeps the lane's sweeps cheap. The plan
 lengths and runs are listed in docs/testing.md.
 """
@@ -25,6 +26,7 @@ import pytest
 from modrun import run_module
 from nstools import kernel_state, state_diff
 from sweep import FAIL_AT_ENV, FAIL_UNDO_AT_ENV, environment, fresh_namespace, refused, sweep
+from test_mtu_path_lane import CLASSIC, CLASSIC_JUMBO
 
 pytestmark = pytest.mark.kernel
 LANE = pytest.mark.fullkernel("bonding", "8021q", "dummy", "bridge_vlan_filtering")
@@ -237,6 +239,17 @@ def test_deleting_a_bond_with_slaves_options_and_addresses(netns, create, enslav
     ]
     result = sweep("bond deleted", netns, setup, "net_bond", {"name": "bond1", "state": "absent"})
     assert_clean(result)
+
+
+@LANE
+@pytest.mark.parametrize("mtu", [9000, 1500], ids=["raised", "lowered"])
+def test_the_mtu_of_the_classic_job_along_its_path(netns, mtu):
+    """vmbr0 on bond0.100 on bond0 of two NICs (test_mtu_path_lane.py): the bridge's MTU goes up or down and the
+    path follows (bond0 and its slaves, the VLAN); every step's undo gives back every MTU on the path."""
+    setup = CLASSIC if mtu == 9000 else CLASSIC_JUMBO
+    result = sweep(f"path mtu {mtu}", netns, setup, "net_bridge", {"name": "vmbr0", "mtu": mtu})
+    assert_clean(result)
+    assert result.n == 3
 
 
 def vlan_bridge(filtering: int, port_vlans: list[str]) -> list[str]:

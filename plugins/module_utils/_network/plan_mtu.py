@@ -97,8 +97,8 @@ def follow_mtu(host: HostNetwork, name: str, mtu: int, guests: GuestMatcher, pol
         if raising:
             if have >= mtu:
                 return
-            lower.append(f"{dev_name} ({have})")
-            if not by_kernel:
+            if not by_kernel:   # a bond's slave is raised with the bond, never alone
+                lower.append(f"{dev_name} ({have})")
                 problem = limit_problem(host, dev_name, mtu, f", which {name} at {mtu} needs on its path")
                 if problem:
                     problems.append(problem)
