@@ -194,10 +194,16 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     var: preview.commands
 
-- name: Jumbo frames on vmbr0 only if its uplinks already carry them (fails naming those that do not)
+- name: Jumbo frames on vmbr0; its uplink eth2 is raised first, its guests' ports keep their MTU
   netsafe.hypervisor.net_bridge:
     name: vmbr0
     mtu: 9000
+    namespace: hv1
+
+- name: vmbr0 back to 1500 alone, its uplink kept at 9000 (with refuse, a raise above an uplink fails naming it)
+  netsafe.hypervisor.net_bridge:
+    name: vmbr0
+    mtu: 1500
     port_mtu: refuse
     namespace: hv1
 
