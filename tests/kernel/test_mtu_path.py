@@ -4,12 +4,20 @@ vmbr0 on a veth uplink (eth1) with a VM's tap and a container's veth: `mtu: 9000
 the guest ports stay at 1500; 9000 -> 1500 lowers vmbr0 first, then eth1. Check mode's prediction (plan.predict)
 equals the host read back after the change, device by device. `port_mtu: refuse` refuses naming the uplink and
 changes nothing (the complete state dump). Each change's undo, refused at every step, restores the dump (the
-sweep), and the files net_persist writes afterwards carry 9000 on the uplink as well as on the bridge.
+sweep), and the files net_persist writes afterwards carry 9000 on the uplink as well as on the bridge. A veth whose
+peer runs a native XDP program takes at most about 3.5 kB (the kernel lowers its max_mtu): a raise above that is
+refused before any change, naming it.
 """
 from __future__ import annotations
 
+import ctypes
+import os
+import socket
+import struct
+
 import pytest
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import netlink as nl
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_state import plan_state
@@ -121,6 +129,46 @@ def test_the_kernel_max_mtu_is_read(netns):
     host = host_of(netns)
     assert host.get("eth1").max_mtu == 65535   # veth: ETH_MAX_MTU
     assert "max_mtu" not in host.get("eth1").to_dict()   # a fact of the driver, not part of a snapshot
+
+
+BPF_PROG_LOAD, BPF_PROG_TYPE_XDP, SYS_BPF = 5, 6, 321   # x86_64
+IFLA_XDP, IFLA_XDP_FD, IFLA_XDP_FLAGS, XDP_FLAGS_DRV_MODE = 43, 1, 3, 4
+
+
+def xdp_pass(ns: str, device: str) -> None:
+    """Attach `r0 = XDP_PASS; exit` to `device` in native mode: veth then caps its peer's max_mtu at what one page
+    holds (veth_xdp_set), a driver limit the host kernel can show. The namespace's deletion detaches it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    insns = ctypes.create_string_buffer(struct.pack("<BBhiBBhi", 0xb7, 0, 0, 2, 0x95, 0, 0, 0))
+    license_ = ctypes.create_string_buffer(b"GPL")
+    attr = ctypes.create_string_buffer(struct.pack("<IIQQ", BPF_PROG_TYPE_XDP, 2, ctypes.addressof(insns),
+                                                   ctypes.addressof(license_)), 128)
+    fd = libc.syscall(SYS_BPF, BPF_PROG_LOAD, attr, 128)
+    assert fd >= 0, f"BPF_PROG_LOAD: {os.strerror(ctypes.get_errno())}"
+    try:
+        index = host_of(ns).get(device).index
+        payload = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0) + nl.nested(
+            IFLA_XDP, nl.attr(IFLA_XDP_FD, struct.pack("=i", fd)), nl.attr_u32(IFLA_XDP_FLAGS, XDP_FLAGS_DRV_MODE))
+        with nl.open_socket(ns) as sock:
+            sock.send(nl.message(nl.RTM_SETLINK, nl.NLM_F_REQUEST | nl.NLM_F_ACK, 1, payload))
+            assert struct.unpack_from("=i", sock.recv(65536), 16)[0] == 0, "attaching XDP was refused"
+    finally:
+        os.close(fd)
+
+
+def test_an_uplink_that_cannot_take_the_mtu_is_refused_before_any_change(netns):
+    fresh_namespace(netns, HOST)
+    xdp_pass(netns, "sw1")
+    limit = host_of(netns).get("eth1").max_mtu
+    assert limit is not None and 1500 < limit < 9000, limit
+    before = kernel_state(netns)
+    for module, args in (("net_bridge", {"name": "vmbr0", "mtu": 9000}), ("net_nic", {"name": "eth1", "mtu": 9000})):
+        result = run_module(module, dict(args, namespace=netns))
+        assert result.get("failed") and result["changed"] is False, result
+        assert f"mtu: eth1 takes at most {limit} (its driver's max_mtu), not 9000" in result["msg"], result["msg"]
+    assert state_diff(before, kernel_state(netns)) == []
+    done = changed_as_predicted(netns, {"name": "vmbr0", "mtu": limit})   # up to the limit: raised
+    assert done["commands"] == [f"ip -n {netns} link set dev {dev} mtu {limit}" for dev in ("eth1", "vmbr0")]
 
 
 @pytest.mark.parametrize("setup, mtu", [(HOST, 9000), (JUMBO, 1500)], ids=["raise", "lower"])

@@ -176,3 +176,17 @@ def test_a_lower_device_lowered_by_its_own_entry_takes_the_vlan_above_down_and_t
     assert [(op.device, op.params) for op in undo] == [
         ("vmbr0", {"mtu": 9000}), ("bond0", {"mtu": 9000}), ("bond0.100", {"mtu": 9000})]
     assert mtus(predict(after, undo)) == mtus(host)
+
+
+def test_a_bond_whose_port_cannot_take_its_mtu_is_refused_on_enslaving_too():
+    host = classic(nic_max=3000)
+    host.add(Nic(name="eno3", mtu=1500, up=True, max_mtu=1500, ip=_ip()))
+    with pytest.raises(ValidationError) as caught:
+        plan(host, bonds=[{"name": "bond0", "ports": ["eno1", "eno2", "eno3"], "mtu": 2000}])
+    assert caught.value.problems == [
+        "bonds[0] (bond0): mtu: eno3 takes at most 1500 (its driver's max_mtu), and a bond gives its ports its own MTU "
+        "(2000); nothing was changed"]
+    with pytest.raises(ValidationError) as caught:
+        plan(host, bonds=[{"name": "bond0", "mtu": 9000}])
+    assert "mtu: eno1 takes at most 3000 (its driver's max_mtu), and a bond gives its ports its own MTU (9000)" in \
+        caught.value.problems[0]

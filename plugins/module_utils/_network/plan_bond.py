@@ -58,6 +58,12 @@ def check_bond(host: HostNetwork, desired: Bond, slaves, admin_up, take_over: bo
                 problems.append(problem)
             seen.add(slave)
     final_slaves = slaves if slaves is not None else [d.name for d in host.ports_of(desired.name)]
+    mtu = desired.mtu if desired.mtu is not None else getattr(current, "mtu", None)
+    for slave in final_slaves if mtu else []:   # the kernel gives each port the bond's MTU, on enslaving too
+        dev = host.get(slave)
+        if dev is not None and dev.max_mtu and mtu > dev.max_mtu:
+            problems.append(f"mtu: {slave} takes at most {dev.max_mtu} (its driver's max_mtu), and a bond gives its "
+                            f"ports its own MTU ({mtu}); nothing was changed")
     if merged.primary and merged.primary not in final_slaves:
         problems.append(f"primary: {merged.primary!r} is not one of the bond's ports ({', '.join(final_slaves) or 'none'})")
     problems += gateway_problems(desired.name, desired.ip, current, admin_up)
