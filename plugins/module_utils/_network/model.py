@@ -172,6 +172,7 @@ def _address_key(addr: str):
 # Device fields read from the kernel that a snapshot does not carry (Device.to_dict).
 KERNEL_FACTS = ("max_mtu",)
 
+
 @dataclass
 class Device:
     """What every network device has. `master` is the bridge or bond it is a port of."""

@@ -120,9 +120,8 @@ def follow_mtu(host: HostNetwork, name: str, mtu: int, guests: GuestMatcher, pol
     if problems:
         return [], [], problems
     if policy == "refuse":
-        if raising and lower:
-            return [], [], [f"port_mtu: refuse: {name} gets mtu {mtu}, but on its path {', '.join(lower)} "
-                             f"{'has' if len(lower) == 1 else 'have'} less; raise "
-                             f"{'it' if len(lower) == 1 else 'them'} first, or set port_mtu: follow"]
-        return [], [], []
+        one = len(lower) == 1
+        refused = [f"port_mtu: refuse: {name} gets mtu {mtu}, but on its path {', '.join(lower)} {'has' if one else 'have'} "
+                   f"less; raise {'it' if one else 'them'} first, or set port_mtu: follow"] if raising and lower else []
+        return [], [], refused
     return before, after, []
