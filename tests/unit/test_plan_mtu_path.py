@@ -13,6 +13,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
     Bond, Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import undo_sequence
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_host import plan_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_state import plan_state
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict
 from ansible_collections.netsafe.hypervisor.plugins.modules import net_state
@@ -190,3 +191,15 @@ def test_a_bond_whose_port_cannot_take_its_mtu_is_refused_on_enslaving_too():
         plan(host, bonds=[{"name": "bond0", "mtu": 9000}])
     assert "mtu: eno1 takes at most 3000 (its driver's max_mtu), and a bond gives its ports its own MTU (9000)" in \
         caught.value.problems[0]
+
+
+def test_a_plan_back_to_a_described_host_sets_each_mtu_as_described_and_nothing_follows():
+    """plan_host (a rollback, net_persist's restored) gives every device its own MTU: vmbr0 going back to 1400 over
+    bond0.100 kept at 9000 in the description leaves the path where the description has it."""
+    host = classic(9000)
+    desired = HostNetwork()
+    desired.add(Bridge(name="vmbr0", mtu=1400, up=True, ip=_ip(addresses=["192.0.2.10/24"])))
+    desired.add(Vlan(name="bond0.100", parent="bond0", vlan_id=100, protocol="802.1Q", mtu=9000, up=True, master="vmbr0",
+                     ip=_ip()))
+    done = plan_host(host, desired, GUESTS)
+    assert [(op.device, op.params) for op in done.operations] == [("vmbr0", {"mtu": 1400})]
