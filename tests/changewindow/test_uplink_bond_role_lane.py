@@ -89,6 +89,7 @@ ip -n {HV} route add default via {GATEWAY}
 ip -n {SW} link add swbr type bridge stp_state 0 forward_delay 0
 ip -n {SW} link set sw1 master swbr
 ip -n {SW} link set sw2 master swbr
+for dev in sw1 sw2 swbr; do ip -n {SW} link set $dev mtu 9000; done
 ip link add {UPLINK} type veth peer name up0 netns {SW}
 for dev in sw1 sw2 swbr up0; do ip -n {SW} link set $dev up; done
 ip -n {SW} address add {GATEWAY}/24 dev swbr

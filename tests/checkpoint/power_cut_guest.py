@@ -83,6 +83,8 @@ def switch() -> None:
                  "ip link add link sw1 name sw1.10 type vlan id 10", "ip link add link sw2 name sw2.10 type vlan id 10",
                  "ip link set sw1.10 master swbr", "ip link set sw2.10 master swbr", "ip link set sw3 master swbr",
                  "ip link set sw1.10 up", "ip link set sw2.10 up", "ip link set swbr up",
+                 # A switch that carries window 1's MTU 9000 on eno3's port (the window proves it).
+                 "ip link set sw3 mtu 9000", "ip link set swbr mtu 9000",
                  "ip address add 192.0.2.1/24 dev swbr"])
 
 

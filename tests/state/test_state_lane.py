@@ -156,6 +156,7 @@ def test_a_uplink_becomes_a_bond_under_the_bridge_while_a_guest_pings_through_it
                  .replace("peer name ct100", f"peer name ct100 netns {guest}") for line in PEERS + A_HOST])
     iproute(switch, ["ip link add swbr type bridge stp_state 0 forward_delay 0", "ip link set sw1 master swbr",
                      "ip link set sw2 master swbr", "ip link set sw1 up", "ip link set sw2 up", "ip link set swbr up",
+                     "ip link set sw1 mtu 9000", "ip link set sw2 mtu 9000", "ip link set swbr mtu 9000",
                      "ip address add 192.0.2.1/24 dev swbr"])
     iproute(guest, ["ip link set lo up", "ip link set ct100 up", "ip address add 192.0.2.100/24 dev ct100"])
     wait_carrier(ns, ("eno1", "eno2", "vmbr0"), polls=600)

@@ -56,6 +56,10 @@ SWITCH = [
     "link set sw3 master swbr",
     "link set sw1 up",
     "link set sw3 up",
+    # A switch that carries jumbo frames: the change_window scenario takes vmbr0 to 9000 and proves it.
+    "link set sw1 mtu 9000",
+    "link set sw3 mtu 9000",
+    "link set swbr mtu 9000",
     "link set swbr up",
     "address add 192.0.2.1/24 dev swbr",
     "address add 2001:db8::1/64 dev swbr nodad",
