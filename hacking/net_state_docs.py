@@ -5,6 +5,8 @@ and net_bridge (one spec, requests.py); their documentation is copied from
 those modules (and the device fragment) so that it cannot drift either.
 References are rewritten for their new place: O(ports) in net_bridge's text
 becomes O(bridges[].ports), RV(state) points at the per-device module.
+The keys of checkpoint.probes are copied the same way from the probes doc
+fragment (O(probes[].mtu) becomes O(checkpoint.probes[].mtu)).
 
     python3 hacking/net_state_docs.py          # rewrite plugins/modules/net_state.py
     python3 hacking/net_state_docs.py --check  # exit 1 when it is not up to date (tests/unit runs this)
@@ -23,6 +25,8 @@ import generated  # hacking/generated.py, beside this script
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = ROOT / "plugins/modules/net_state.py"
 BEGIN, END = "  # BEGIN entries: written by hacking/net_state_docs.py\n", "  # END entries\n"
+PROBES_BEGIN = "        # BEGIN probe keys: written by hacking/net_state_docs.py\n"
+PROBES_END = "        # END probe keys\n"
 LISTS = (("nics", "net_nic", "NICs"), ("bonds", "net_bond", "Bonds"), ("vlans", "net_vlan", "VLAN devices"),
          ("bridges", "net_bridge", "Bridges"))
 
@@ -85,8 +89,24 @@ def entries_yaml() -> str:
     return "".join(f"  {line}\n" if line else "\n" for line in text.splitlines())
 
 
+def probe_keys_yaml() -> str:
+    """The suboptions of checkpoint.probes: the probes fragment's keys of a probe, their references moved."""
+    fragment = yaml.safe_load(_assigned(ROOT / "plugins/doc_fragments/probes.py", "DOCUMENTATION"))
+    keys = fragment["options"]["probes"]["suboptions"]
+
+    def moved(text):
+        if isinstance(text, list):
+            return [moved(t) for t in text]
+        return re.sub(r"O\(probes\[\]\.", "O(checkpoint.probes[].", text) if isinstance(text, str) else text
+
+    out = {key: dict(spec, description=moved(spec["description"])) for key, spec in keys.items()}
+    text = yaml.safe_dump(out, sort_keys=False, width=110, allow_unicode=True)
+    return "".join(f"          {line}\n" if line else "\n" for line in text.splitlines())
+
+
 def render(source: str) -> str:
-    return generated.replace_block(source, BEGIN, END, entries_yaml())
+    source = generated.replace_block(source, BEGIN, END, entries_yaml())
+    return generated.replace_block(source, PROBES_BEGIN, PROBES_END, probe_keys_yaml())
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ author:
   - netsafe.hypervisor team (@netsafe-hypervisor)
 extends_documentation_fragment:
   - netsafe.hypervisor.network
+  - netsafe.hypervisor.probes
 options:
   state:
     description:
@@ -327,7 +328,7 @@ ARGUMENT_SPEC = dict(
     id=dict(type="str"),
     timeout=dict(type="float", default=120),
     devices=dict(type="list", elements="str"),
-    probes=dict(type="list", elements="dict", default=[]),
+    probes=dict(type="list", elements="dict", default=[], options=probes.PROBE_OPTIONS),
     gate_settle=dict(type="float", default=5),
     watchdog=dict(type="str", choices=["auto", "systemd", "detached"], default="auto"),
     root=dict(type="path", default="/"),

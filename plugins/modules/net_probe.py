@@ -12,6 +12,9 @@ description:
     probe's result and latency. Nothing is changed, so the probes also run in check mode.
   - V(icmp) sends C(count) echo requests to an address and passes when at least one is answered.
     Replies are matched by identifier, sequence number, payload and source address.
+  - An V(icmp) probe with C(mtu) (or C(size) and C(dont_fragment)) proves the path MTU - that packets of that size
+    reach the target unfragmented. A packet too big for the path fails as V(too big), told apart from V(no reply),
+    and the message names the size that failed and the size that passes.
   - V(tcp) connects to C(target) on C(port) (a three-way handshake, then closes).
   - V(neighbour) makes the kernel resolve an address (a datagram to it), then reads its ARP/ND entry through
     netlink. REACHABLE, STALE, DELAY, PROBE, PERMANENT and NOARP pass; INCOMPLETE, FAILED or no entry fail.
@@ -39,24 +42,14 @@ attributes:
     support: full
     platforms: linux
     details: Needs root on the target (raw ICMP sockets, entering a network namespace).
+extends_documentation_fragment:
+  - netsafe.hypervisor.probes
 options:
   probes:
     description:
-      - The probes to run, in order. Each is a dict with these keys.
-      - C(type) (required), one of V(icmp), V(tcp), V(neighbour), V(dns).
-      - C(target), for V(icmp) an IPv4 or IPv6 address; for V(tcp) an address or a host name (looked up in
-        C(/etc/hosts), then with DNS); for V(neighbour) an address, or none for every default gateway; for
-        V(dns) the name to resolve. An IPv6 link-local address names its device, V(fe80::1%eth0).
-      - C(port), V(tcp) only, required, 1-65535.
-      - C(server), V(dns) only, the address of the DNS server to ask; default the first C(nameserver) of
-        C(/etc/resolv.conf).
-      - C(record), V(dns) only, V(A) (default) or V(AAAA).
-      - C(required), default V(true); a failed probe that is not required is reported but does not fail the task.
-      - C(count), default V(3); V(icmp) sends that many echo requests, the others make up to that many attempts.
-      - C(timeout), seconds per echo request or attempt, default V(1.0).
-      - C(name), a label for reports; default the type and target, e.g. V(icmp 10.0.0.1), V(tcp 10.0.0.5:22).
-      - Invalid probes fail the task before any probe runs, with one message per problem naming it, for
-        example C(probes[1].port; required for type tcp (1-65535)).
+      - The probes to run, in order; their keys are below.
+      - "Invalid probes fail the task before any probe runs, with one message per problem naming it, for
+        example C(probes[1].port: required for type tcp (1-65535)); a misspelt key is refused by name."
     type: list
     elements: dict
   namespace:
@@ -93,6 +86,12 @@ EXAMPLES = r"""
       - {type: tcp, target: vcenter.example.com, port: 443}
       - {type: dns, target: vcenter.example.com, server: 192.0.2.53, required: false}
   register: probed
+
+- name: Does the path to the storage network carry jumbo frames? (9000-byte packets, don't-fragment)
+  netsafe.hypervisor.net_probe:
+    probes:
+      - {type: icmp, target: 192.0.2.20, mtu: 9000, name: jumbo to storage}
+      - {type: icmp, target: "2001:db8::20", size: 1452, dont_fragment: true, count: 1}
 
 - name: Print what the probes found
   ansible.builtin.debug:
@@ -206,25 +205,31 @@ probes:
       description:
         - What the probe found; tcp C(address), dns C(addresses) and C(rcode), neighbour C(state), C(lladdr) and
           C(device).
+        - icmp C(size) (payload bytes sent), C(dont_fragment), C(too_big) (true when the packet was too big for the
+          path - the kernel refused to send it, or a router answered "fragmentation needed" / "packet too big" -
+          rather than unanswered) and C(path_mtu) (the MTU that passes, when known, else null).
+        - After a failed icmp probe with don't-fragment, C(smaller_size) and C(smaller_ok) - the one echo request
+          sent at the known path MTU's size (else 1500's), and whether it was answered.
       type: dict
       returned: always
+      sample: {size: 8972, dont_fragment: true, too_big: true, path_mtu: 1500, smaller_size: 1472, smaller_ok: true}
   sample:
     - {name: icmp 192.0.2.1, type: icmp, target: 192.0.2.1, port: null, server: null, record: null, required: true,
-       ok: true, attempts: 3, replies: 3, latency_ms: 0.21, error: null, elapsed_ms: 0.9, detail: {}}
+       ok: true, attempts: 3, replies: 3, latency_ms: 0.21, error: null, elapsed_ms: 0.9,
+       detail: {size: 56, dont_fragment: false, too_big: false, path_mtu: null}}
 """
 
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import run_module
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.probes import (
-    failed_required, probe_problems, resolve, run_probes, summary_line,
+    PROBE_OPTIONS, failed_required, resolve, run_resolved, summary_line,
 )
 
 ARGUMENT_SPEC = dict(
-    probes=dict(type="list", elements="dict"),
+    probes=dict(type="list", elements="dict", options=PROBE_OPTIONS),
     namespace=dict(type="str"),
     fail_on_required=dict(type="bool", default=True),
 )
@@ -232,12 +237,9 @@ ARGUMENT_SPEC = dict(
 
 def run(module) -> dict:
     params = module.params
-    problems = probe_problems(params["probes"])
-    if problems:
-        raise ValidationError(problems)
     started = time.monotonic()
-    specs = resolve(params["probes"], params["namespace"])
-    results = run_probes(specs, namespace=params["namespace"])
+    specs = resolve(params["probes"], params["namespace"])   # validated and normalised once
+    results = run_resolved(specs, namespace=params["namespace"])
     failed = failed_required(results)
     report = dict(
         changed=False,

@@ -8,8 +8,9 @@ path. It must start, see the change cut the gateway, roll back (complete
 state dump equal) and probe after the rollback: its lazily imported probes
 come from the copy too. Taking one file out of the copy makes it fail, both
 one it needs to start (`_safety/window.py`: it exits at once naming the
-module) and one it imports only when gated (`_safety/probes.py`: the gate
-errors and nothing is rolled back): that is how this test shows it can fail.
+module) and one it imports only when gated (`_safety/probes/icmp.py`, a
+module of the probes package: the gate errors and nothing is rolled back):
+that is how this test shows it can fail.
 """
 from __future__ import annotations
 
@@ -81,12 +82,12 @@ def test_the_watchdog_runs_from_its_exported_code_alone(host, tmp_path):
         window.with_suffix(".away").rename(window)
 
         # Without the module it imports only when gated: it starts, the gate fails on the import, no rollback.
-        probes = host.run_dir / MU / "_safety/probes.py"
+        probes = host.run_dir / MU / "_safety/probes/icmp.py"
         probes.rename(probes.with_suffix(".away"))
         proc = _start(host, log)
         procs.append(proc)
-        _wait_for(lambda: "ImportError: cannot import name 'probes' from 'ansible_collections.netsafe.hypervisor.plugins."
-                  "module_utils._safety'" in host.log(), "the gate's import error", 30, host)
+        _wait_for(lambda: "No module named 'ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.probes."
+                  "icmp'" in host.log(), "the gate's import error", 30, host)
         proc.kill()
         proc.wait()
         assert state_diff(changed, host.state()) == [] and not (host.state_dir / "last.json").exists()

@@ -79,17 +79,22 @@ def test_invalid_input_names_each_parameter_and_runs_nothing(lab, servers):
         {"type": "tcp", "target": "10.77.0.1", "port": 2222},  # valid, and must not run
         {"type": "tcp", "target": "10.77.0.1"},
         {"type": "icmp", "target": "gateway.example"},
-        {"type": "ping", "target": "10.77.0.1"},
+        {"type": "icmp", "target": "10.77.0.1", "mtu": 9000, "size": 100},
         {"type": "dns", "target": "host.lab", "port": 53, "count": 0},
+        {"type": "icmp", "target": "fd77::1", "mtu": 1000},
+        {"type": "tcp", "target": "10.77.0.1", "port": 22, "dont_fragment": True},
     ])
     assert result["failed"] is True and result["changed"] is False
     assert "probes" not in result
     msg = result["msg"]
     for expected in ("probes[1].port: required for type tcp (1-65535)",
                      "probes[2].target: 'gateway.example' is not an IPv4 or IPv6 address",
-                     "probes[3].type: must be one of icmp, tcp, neighbour, dns, got 'ping'",
+                     "probes[3].size: not with mtu (mtu N sends N-byte packets, N - 28 payload bytes over IPv4, with "
+                     "don't-fragment); remove size or mtu",
                      "probes[4].port: only for type tcp, not dns",
-                     "probes[4].count: must be a whole number from 1 to 100, got 0"):
+                     "probes[4].count: must be a whole number from 1 to 100, got 0",
+                     "probes[5].mtu: must be a packet size in bytes from 1280 to 65535 for an IPv6 target, got 1000",
+                     "probes[6].dont_fragment: only for type icmp, not tcp; remove it"):
         assert expected in msg, msg
     assert "probes[0]" not in msg
     assert servers.lines(listener) == []  # the valid probe did not run either
@@ -99,3 +104,29 @@ def test_a_missing_namespace_fails_clearly():
     result = probe("netsafe-no-such-namespace", probes=[{"type": "icmp", "target": "10.77.0.1"}])
     assert result["failed"] is True
     assert "does not exist" in result["msg"] and "ip netns add" in result["msg"]
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ({"type": "icmp", "tagret": "10.77.0.1"}, "module: probes.tagret. Supported parameters include: count, dont_fragment, "
+                                              "mtu, name, port, record, required, server, size, target, timeout, type"),
+    ({"type": "ping", "target": "10.77.0.1"}, "value of type must be one of: icmp, tcp, neighbour, dns, got: ping"),
+    ({"type": "icmp", "target": "10.77.0.1", "mtu": "jumbo"}, "mtu"),
+])
+def test_the_argument_spec_refuses_a_misspelt_key_or_a_bad_type_before_anything_runs(lab, servers, entry, expected):
+    """Ansible's own validation of the probe suboptions (PROBE_OPTIONS): the valid probe beside it does not run."""
+    listener = servers.start(lab.peer, "tcp", "2222")
+    result = probe(lab.ns, probes=[{"type": "tcp", "target": "10.77.0.1", "port": 2222}, entry])
+    assert result["failed"] is True and "probes" not in result, result
+    assert expected in result["msg"], result["msg"]
+    assert servers.lines(listener) == []
+
+
+def test_the_argument_spec_converts_strings(lab):
+    """What Jinja hands over as text (count "1", required "no", mtu "1500") arrives typed."""
+    result = probe(lab.ns, probes=[{"type": "icmp", "target": "10.77.0.1", "count": "1", "mtu": "1500"},
+                                   {"type": "icmp", "target": "10.77.0.99", "count": "1", "timeout": "0.2",
+                                    "required": "no"}])
+    assert not result.get("failed"), result
+    assert result["specs"][0]["mtu"] == 1500 and result["specs"][0]["count"] == 1
+    assert result["specs"][1]["required"] is False and result["specs"][1]["timeout"] == 0.2
+    assert result["probes"][0]["detail"]["size"] == 1472 and result["probes"][0]["ok"]

@@ -80,7 +80,7 @@ def test_tcp_to_a_listener_a_closed_port_and_a_silent_address(lab, servers):
     started = time.monotonic()
     ok4, ok6, refused, silent = run_probes([
         {"type": "tcp", "target": "10.77.0.1", "port": 2222},
-        {"type": "tcp", "target": "fd77::1", "port": "2222", "name": "ssh over v6"},
+        {"type": "tcp", "target": "fd77::1", "port": 2222, "name": "ssh over v6"},
         {"type": "tcp", "target": "10.77.0.1", "port": 2223},
         {"type": "tcp", "target": "198.51.100.7", "port": 22, "count": 2, "timeout": 0.3},
     ], namespace=lab.ns)

@@ -35,9 +35,11 @@ def _imports(name: str) -> set:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PREFIX + "."):
             package = node.module[len(PREFIX) + 1:].replace(".", "/")
-            for alias in node.names:  # `from ..._network import netlink` names a module
+            for alias in node.names:  # `from ..._network import netlink` names a module (or a package: probes)
                 if (MODULE_UTILS / package / f"{alias.name}.py").is_file():
                     found.add(f"{package}/{alias.name}")
+                elif (MODULE_UTILS / package / alias.name / "__init__.py").is_file():
+                    found.add(f"{package}/{alias.name}/__init__")
             if (MODULE_UTILS / f"{package}.py").is_file():
                 found.add(package)
         elif isinstance(node, ast.Import):
@@ -79,7 +81,11 @@ def test_a_lazy_import_ships_and_other_products_do_not():
                  if isinstance(node, ast.ImportFrom)}
     assert f"{PREFIX}._safety.probes" not in top_level and f"{PREFIX}._safety" in top_level
     files = export.closure(watchdog.__name__)
-    assert "ansible_collections/netsafe/hypervisor/plugins/module_utils/_safety/probes.py" in files
+    package = "ansible_collections/netsafe/hypervisor/plugins/module_utils/_safety/probes"
+    assert {path.rsplit("/", 1)[1] for path in files if path.startswith(package + "/")} == {
+        path.name for path in (MODULE_UTILS / "_safety" / "probes").glob("*.py")}
+    assert {"__init__.py", "spec.py", "runner.py", "icmp.py", "dns.py"} <= {
+        path.name for path in (MODULE_UTILS / "_safety" / "probes").glob("*.py")}
     assert not any(f"/{product}/" in path for path in files for product in ("_guests", "_persist", "_vcenter", "_failover"))
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import probes as p
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.probes import common, dns, icmp
 
 
 # -- probe_problems ------------------------------------------------------------------------------
@@ -62,7 +63,8 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import 
      "probes[0].required: must be true or false, got 'maybe'"),
     ({"type": "icmp", "target": "10.0.0.1", "name": " "}, "probes[0].name: must be a non-empty string, got ' '"),
     ({"type": "icmp", "target": "10.0.0.1", "tagret": "x"},
-     "probes[0].tagret: unknown key; a probe takes type, target, port, server, record, required, count, timeout, name"),
+     "probes[0].tagret: unknown key; a probe takes type, target, port, server, record, size, dont_fragment, mtu, required, "
+     "count, timeout, name"),
     ({"target": "10.0.0.1"}, "probes[0].type: required, one of icmp, tcp, neighbour, dns"),
     ({"type": "udp", "target": "10.0.0.1"}, "probes[0].type: must be one of icmp, tcp, neighbour, dns, got 'udp'"),
 ])
@@ -83,9 +85,14 @@ def test_problems_of_several_probes_and_of_the_list_itself():
 
 @pytest.mark.parametrize("spec", [
     {"type": "icmp", "target": "192.0.2.1"},
-    {"type": "icmp", "target": "2001:db8::1", "count": "5", "timeout": "0.5", "required": "no"},
+    {"type": "icmp", "target": "2001:db8::1", "count": 5, "timeout": 0.5, "required": False},
+    {"type": "icmp", "target": "192.0.2.1", "mtu": 9000, "name": "path mtu 192.0.2.1"},
+    {"type": "icmp", "target": "192.0.2.1", "mtu": 68},
+    {"type": "icmp", "target": "2001:db8::1", "mtu": 1280},
+    {"type": "icmp", "target": "192.0.2.1", "size": 1472, "dont_fragment": True},
+    {"type": "icmp", "target": "2001:db8::1", "size": 24, "dont_fragment": False},
     {"type": "icmp", "target": "fe80::1%vmbr0"},
-    {"type": "tcp", "target": "vcenter.example.com", "port": "443"},
+    {"type": "tcp", "target": "vcenter.example.com", "port": 443},
     {"type": "tcp", "target": "2001:db8::10", "port": 22, "name": "controller"},
     {"type": "neighbour"},
     {"type": "neighbour", "target": "192.0.2.1", "port": None},
@@ -98,21 +105,38 @@ def test_valid_specs_have_no_problems(spec):
 
 # -- normalize ------------------------------------------------------------------------------------
 
-def test_normalize_fills_defaults_and_converts_types():
+NONE = {"port": None, "server": None, "record": None, "size": None, "dont_fragment": None, "mtu": None}
+
+
+def test_normalize_fills_defaults():
     specs = [{"type": "icmp", "target": " 192.0.2.1 "},
-             {"type": "tcp", "target": "2001:db8::10", "port": "22", "count": "2", "timeout": 2, "required": "false"},
+             {"type": "tcp", "target": "2001:db8::10", "port": 22, "count": 2, "timeout": 2, "required": False},
              {"type": "neighbour"},
-             {"type": "dns", "target": "example.org", "record": "aaaa", "name": "resolver"}]
+             {"type": "dns", "target": "example.org", "record": "aaaa", "name": "resolver"},
+             {"type": "icmp", "target": "192.0.2.1", "mtu": 9000},
+             {"type": "icmp", "target": "fd00::1", "size": 1452, "dont_fragment": True, "name": "big"}]
     assert p.normalize(specs) == [
-        {"type": "icmp", "target": "192.0.2.1", "port": None, "server": None, "record": None, "required": True,
-         "count": 3, "timeout": 1.0, "name": "icmp 192.0.2.1"},
-        {"type": "tcp", "target": "2001:db8::10", "port": 22, "server": None, "record": None, "required": False,
-         "count": 2, "timeout": 2.0, "name": "tcp [2001:db8::10]:22"},
-        {"type": "neighbour", "target": None, "port": None, "server": None, "record": None, "required": True,
-         "count": 3, "timeout": 1.0, "name": "neighbour gateway"},
-        {"type": "dns", "target": "example.org", "port": None, "server": None, "record": "AAAA", "required": True,
-         "count": 3, "timeout": 1.0, "name": "resolver"},
+        dict(NONE, type="icmp", target="192.0.2.1", size=56, dont_fragment=False, required=True, count=3, timeout=1.0,
+             name="icmp 192.0.2.1"),
+        dict(NONE, type="tcp", target="2001:db8::10", port=22, required=False, count=2, timeout=2.0,
+             name="tcp [2001:db8::10]:22"),
+        dict(NONE, type="neighbour", target=None, required=True, count=3, timeout=1.0, name="neighbour gateway"),
+        dict(NONE, type="dns", target="example.org", record="AAAA", required=True, count=3, timeout=1.0,
+             name="resolver"),
+        dict(NONE, type="icmp", target="192.0.2.1", mtu=9000, required=True, count=3, timeout=1.0,
+             name="icmp 192.0.2.1 mtu 9000"),
+        dict(NONE, type="icmp", target="fd00::1", size=1452, dont_fragment=True, required=True, count=3, timeout=1.0,
+             name="big"),
     ]
+    assert p.normalize(p.normalize(specs)) == p.normalize(specs)
+
+
+@pytest.mark.parametrize("key, value", [("count", "2"), ("timeout", "0.5"), ("required", "no"), ("port", "22")])
+def test_the_argument_spec_converts_types_the_normaliser_does_not(key, value):
+    """Ansible converts strings through PROBE_OPTIONS; the normaliser (the watchdog's too) takes only typed values."""
+    assert p.PROBE_OPTIONS[key]["type"] in ("int", "float", "bool")
+    [problem] = p.probe_problems([dict({"type": "tcp", "target": "192.0.2.1", "port": 22}, **{key: value})])
+    assert problem.startswith(f"probes[0].{key}: must be ") and repr(value) in problem
 
 
 def test_normalize_is_idempotent_and_refuses_invalid_specs():
@@ -128,12 +152,12 @@ def test_normalize_is_idempotent_and_refuses_invalid_specs():
 # -- DNS --------------------------------------------------------------------------------------------
 
 def test_the_query_is_a_standard_recursive_query():
-    query = p.build_dns_query("Host.Example.", "AAAA", 0x1234)
+    query = dns.build_dns_query("Host.Example.", "AAAA", 0x1234)
     assert query == (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
                      b"\x04Host\x07Example\x00\x00\x1c\x00\x01")
-    assert p.build_dns_query("a.b", "A", 0x10001)[:2] == b"\x00\x01"  # ids are 16 bits
+    assert dns.build_dns_query("a.b", "A", 0x10001)[:2] == b"\x00\x01"  # ids are 16 bits
     with pytest.raises(ValueError):
-        p.build_dns_query("x" * 64 + ".example", "A", 1)
+        dns.build_dns_query("x" * 64 + ".example", "A", 1)
 
 
 def response(query: bytes, rcode: int = 0, answers=(), flags: int = 0x8180, ident: int | None = None) -> bytes:
@@ -149,53 +173,53 @@ def a_record(address: str, owner: bytes = b"\xc0\x0c") -> bytes:
 
 
 def test_an_answer_with_a_cname_chain_gives_the_addresses():
-    query = p.build_dns_query("www.example", "A", 7)
+    query = dns.build_dns_query("www.example", "A", 7)
     target = b"\x03web\x07example\x00"
     cname = b"\xc0\x0c" + struct.pack("!HHIH", 5, 1, 300, len(target)) + target
     # the A records' owner points at the CNAME's target (offset of its rdata)
     target_offset = len(query) + 12
     owner = struct.pack("!H", 0xC000 | target_offset)
     data = response(query, answers=[cname, a_record("192.0.2.7", owner), a_record("192.0.2.8", owner)])
-    assert p.parse_dns_response(data, 7, "www.example.", "A") == ("NOERROR", ["192.0.2.7", "192.0.2.8"])
+    assert dns.parse_dns_response(data, 7, "www.example.", "A") == ("NOERROR", ["192.0.2.7", "192.0.2.8"])
 
 
 def test_aaaa_nxdomain_and_empty_answers():
-    query = p.build_dns_query("v6.example", "AAAA", 9)
-    assert p.parse_dns_response(response(query, answers=[a_record("2001:db8::7")]), 9, "V6.example", "AAAA") == (
+    query = dns.build_dns_query("v6.example", "AAAA", 9)
+    assert dns.parse_dns_response(response(query, answers=[a_record("2001:db8::7")]), 9, "V6.example", "AAAA") == (
         "NOERROR", ["2001:db8::7"])
-    assert p.parse_dns_response(response(query, rcode=3), 9, "v6.example", "AAAA") == ("NXDOMAIN", [])
-    assert p.parse_dns_response(response(query, rcode=2), 9, "v6.example", "AAAA") == ("SERVFAIL", [])
-    assert p.parse_dns_response(response(query), 9, "v6.example", "AAAA") == ("NOERROR", [])
+    assert dns.parse_dns_response(response(query, rcode=3), 9, "v6.example", "AAAA") == ("NXDOMAIN", [])
+    assert dns.parse_dns_response(response(query, rcode=2), 9, "v6.example", "AAAA") == ("SERVFAIL", [])
+    assert dns.parse_dns_response(response(query), 9, "v6.example", "AAAA") == ("NOERROR", [])
 
 
 def test_messages_that_are_not_our_answer_are_mismatches():
-    query = p.build_dns_query("host.example", "A", 11)
-    with pytest.raises(p.DnsMismatch, match="id"):
-        p.parse_dns_response(response(query, ident=12), 11, "host.example", "A")
-    with pytest.raises(p.DnsMismatch, match="not a response"):
-        p.parse_dns_response(query, 11, "host.example", "A")
-    other = p.build_dns_query("other.example", "A", 11)
-    with pytest.raises(p.DnsMismatch, match="the answer is for other.example"):
-        p.parse_dns_response(response(other), 11, "host.example", "A")
-    with pytest.raises(p.DnsMismatch):
-        p.parse_dns_response(response(query), 11, "host.example", "AAAA")
+    query = dns.build_dns_query("host.example", "A", 11)
+    with pytest.raises(dns.DnsMismatch, match="id"):
+        dns.parse_dns_response(response(query, ident=12), 11, "host.example", "A")
+    with pytest.raises(dns.DnsMismatch, match="not a response"):
+        dns.parse_dns_response(query, 11, "host.example", "A")
+    other = dns.build_dns_query("other.example", "A", 11)
+    with pytest.raises(dns.DnsMismatch, match="the answer is for other.example"):
+        dns.parse_dns_response(response(other), 11, "host.example", "A")
+    with pytest.raises(dns.DnsMismatch):
+        dns.parse_dns_response(response(query), 11, "host.example", "AAAA")
 
 
 def test_malformed_answers_are_format_errors():
-    query = p.build_dns_query("host.example", "A", 3)
+    query = dns.build_dns_query("host.example", "A", 3)
     good = response(query, answers=[a_record("192.0.2.1")])
     for cut in (5, 20, len(good) - 2):
-        with pytest.raises(p.DnsFormatError):
-            p.parse_dns_response(good[:cut], 3, "host.example", "A")
+        with pytest.raises(dns.DnsFormatError):
+            dns.parse_dns_response(good[:cut], 3, "host.example", "A")
     loop = response(query, answers=[b"\xc0" + bytes((len(query),)) + struct.pack("!HHIH", 1, 1, 1, 4) + bytes(4)])
     loop = loop[:len(query)] + b"\xc0" + bytes((len(query),)) + loop[len(query) + 2:]  # a pointer to itself
-    with pytest.raises(p.DnsFormatError, match="loop"):
-        p.parse_dns_response(loop, 3, "host.example", "A")
+    with pytest.raises(dns.DnsFormatError, match="loop"):
+        dns.parse_dns_response(loop, 3, "host.example", "A")
     short_a = response(query, answers=[b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 1, 3) + bytes(3)])
-    with pytest.raises(p.DnsFormatError, match="3 bytes"):
-        p.parse_dns_response(short_a, 3, "host.example", "A")
-    with pytest.raises(p.DnsFormatError, match="truncated"):
-        p.parse_dns_response(response(query, flags=0x8380), 3, "host.example", "A")
+    with pytest.raises(dns.DnsFormatError, match="3 bytes"):
+        dns.parse_dns_response(short_a, 3, "host.example", "A")
+    with pytest.raises(dns.DnsFormatError, match="truncated"):
+        dns.parse_dns_response(response(query, flags=0x8380), 3, "host.example", "A")
 
 
 # -- echo replies -------------------------------------------------------------------------------------
@@ -209,12 +233,12 @@ def ipv4_packet(source: str, icmp: bytes) -> bytes:
 def echo_reply(ident: int, seq: int, payload: bytes, kind: int = 0, checksum: bool = True) -> bytes:
     body = struct.pack("!BBHHH", kind, 0, 0, ident, seq) + payload
     if checksum:
-        body = body[:2] + struct.pack("!H", p._checksum(body)) + body[4:]  # pylint: disable=protected-access
+        body = body[:2] + struct.pack("!H", icmp._checksum(body)) + body[4:]  # pylint: disable=protected-access
     return body
 
 
 def test_only_genuine_replies_to_our_requests_count():
-    match = p._echo_reply_seq  # pylint: disable=protected-access
+    match = icmp._echo_reply_seq  # pylint: disable=protected-access
     target = ipaddress.ip_address("192.0.2.1")
     payloads = {5: b"token-5", 6: b"token-6"}
     good = ipv4_packet("192.0.2.1", echo_reply(77, 5, b"token-5"))
@@ -239,8 +263,8 @@ def test_only_genuine_replies_to_our_requests_count():
 
 
 def test_echo_requests_carry_a_valid_checksum():
-    request = p._echo_request(False, 0xBEEF, 3, b"payload!")  # pylint: disable=protected-access
-    assert p._checksum(request) == 0  # pylint: disable=protected-access
+    request = icmp._echo_request(False, 0xBEEF, 3, b"payload!")  # pylint: disable=protected-access
+    assert icmp._checksum(request) == 0  # pylint: disable=protected-access
     assert struct.unpack_from("!BBHHH", request)[0] == 8
 
 
@@ -275,7 +299,7 @@ def test_summary_lines():
 def test_failed_required_and_seconds():
     results = [result(name="a"), result(name="b", ok=False), result(name="c", ok=False, required=False)]
     assert [r["name"] for r in p.failed_required(results)] == ["b"]
-    assert [p.seconds(x) for x in (1, 1.0, 0.25, 0.3, 2.5, 0.001)] == [
+    assert [common.seconds(x) for x in (1, 1.0, 0.25, 0.3, 2.5, 0.001)] == [
         "1.0 s", "1.0 s", "0.25 s", "0.3 s", "2.5 s", "0.001 s"]
 
 
@@ -283,11 +307,11 @@ def test_resolv_conf_and_hosts(tmp_path, monkeypatch):
     conf = tmp_path / "resolv.conf"
     conf.write_text("# comment\nsearch example\nnameserver not-an-address\nnameserver 192.0.2.53 # main\n"
                     "nameserver 192.0.2.54\n")
-    assert p.read_resolv_conf(str(conf)) == "192.0.2.53"
+    assert dns.read_resolv_conf(str(conf)) == "192.0.2.53"
     conf.write_text("nameserver fe80::1%eth0\n")
-    assert p.read_resolv_conf(str(conf)) == "fe80::1%eth0"
-    assert p.read_resolv_conf(str(tmp_path / "missing")) is None
+    assert dns.read_resolv_conf(str(conf)) == "fe80::1%eth0"
+    assert dns.read_resolv_conf(str(tmp_path / "missing")) is None
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n192.0.2.10 vcenter.example vcenter # ours\n#192.0.2.11 vcenter\n")
-    assert p._hosts_lookup("VCENTER", str(hosts)) == ["192.0.2.10"]  # pylint: disable=protected-access
-    assert p._hosts_lookup("nothere", str(hosts)) == []  # pylint: disable=protected-access
+    assert dns._hosts_lookup("VCENTER", str(hosts)) == ["192.0.2.10"]  # pylint: disable=protected-access
+    assert dns._hosts_lookup("nothere", str(hosts)) == []  # pylint: disable=protected-access

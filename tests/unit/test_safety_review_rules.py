@@ -15,6 +15,7 @@ import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import probes as p
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.probes import common, dns, tcp
 
 
 class Clock:
@@ -49,9 +50,10 @@ def test_a_tcp_attempt_by_name_resolves_and_connects_within_its_one_timeout(monk
     """A resolver that answers each query just before the timeout (A empty, then AAAA), an address that never
     answers: before, A, AAAA and connect each got the whole timeout (3 s for a 1 s attempt)."""
     clock, waits = Clock(), []
-    monkeypatch.setattr(p, "time", clock)
-    monkeypatch.setattr(p, "_hosts_lookup", lambda name: [])
-    monkeypatch.setattr(p, "read_resolv_conf", lambda: "192.0.2.53")
+    monkeypatch.setattr(dns, "time", clock)
+    monkeypatch.setattr(tcp, "time", clock)
+    monkeypatch.setattr(dns, "_hosts_lookup", lambda name: [])
+    monkeypatch.setattr(dns, "read_resolv_conf", lambda: "192.0.2.53")
 
     def slow_dns(_ns, _server, _name, record, timeout):
         waits.append((record, timeout))
@@ -59,16 +61,16 @@ def test_a_tcp_attempt_by_name_resolves_and_connects_within_its_one_timeout(monk
         clock.now += took
         return "NOERROR", ([] if record == "A" else ["2001:db8::7"]), took
 
-    monkeypatch.setattr(p, "dns_exchange", slow_dns)
-    monkeypatch.setattr(p, "_open", lambda *_a: (SilentSocket(clock, waits), 0))
+    monkeypatch.setattr(dns, "dns_exchange", slow_dns)
+    monkeypatch.setattr(tcp, "open_socket", lambda *_a: (SilentSocket(clock, waits), 0))
     spec = {"target": "controller.example", "port": 22}
-    with pytest.raises(p.ProbeFailure, match="timed out"):
-        p._connect(None, spec, 1.0)
+    with pytest.raises(common.ProbeFailure, match="timed out"):
+        tcp.connect(None, spec, 1.0)
     assert waits == [("A", 1.0), ("AAAA", pytest.approx(0.55)), ("connect", pytest.approx(0.1))]
     assert clock.now == pytest.approx(101.0)
     waits.clear()
-    with pytest.raises(p.ProbeFailure, match="took the whole 0.9 s"):   # nothing left for the connection
-        p._connect(None, spec, 0.9)
+    with pytest.raises(common.ProbeFailure, match="took the whole 0.9 s"):   # nothing left for the connection
+        tcp.connect(None, spec, 0.9)
 
 
 @pytest.mark.parametrize("key, value", [("count", "１０"), ("count", "²"), ("count", "+3"), ("port", "２２")])

@@ -24,7 +24,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import 
 
 GUARD_OPTIONS = dict(
     timeout=dict(type="float", default=120),
-    probes=dict(type="list", elements="dict", default=[]),
+    probes=dict(type="list", elements="dict", default=[], options=probes.PROBE_OPTIONS),
     gate=dict(type="bool", default=True),
     gate_settle=dict(type="float", default=5),
     watchdog=dict(type="str", choices=["auto", "systemd", "detached"], default="auto"),
