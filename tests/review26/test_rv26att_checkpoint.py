@@ -99,7 +99,9 @@ def test_a_preflight_probe_that_fails_leaves_the_host_untouched_and_a_host_as_wa
     ({"timeout": 86401}, "checkpoint.timeout"),
     ({"timeout": float("nan")}, "checkpoint.timeout"),
     ({"gate_settle": -1}, "checkpoint.gate_settle"),
-    ({"probes": [{"type": "banana", "target": "192.0.2.1"}]}, "checkpoint.probes[0]"),
+    # refused by the argument spec of a probe (PROBE_OPTIONS), naming where
+    ({"probes": [{"type": "banana", "target": "192.0.2.1"}]}, "got: banana found in checkpoint -> probes"),
+    ({"probes": [{"type": "icmp", "tagret": "192.0.2.1"}]}, "checkpoint.probes.tagret"),
     ({"probes": [{"type": "icmp"}]}, "checkpoint.probes[0]"),
     ({"probes": [{"type": "tcp", "target": "192.0.2.1", "port": 70000}]}, "checkpoint.probes[0]"),
 ])
@@ -108,7 +110,7 @@ def test_bad_checkpoint_options_are_refused_by_name_before_anything(lab, checkpo
     before = settled_state(ns)
     result = state(ns, root, checkpoint=dict({"probes": GATEWAY_PROBE}, **checkpoint), **CUT)
     assert result.get("failed") and named in result["msg"], result.get("msg")
-    assert result["changed"] is False
+    assert not result.get("changed")
     assert state_diff(before, settled_state(ns)) == []
     assert query(ns, root)["armed"] is False
 
