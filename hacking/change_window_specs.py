@@ -11,6 +11,9 @@ the descriptions net_state documents for them (hacking/net_state_docs.py), so
 Ansible's role argument validation refuses a misspelt key in an entry before
 the role runs a task, naming it, and accepts the aliases (net_bond's `slaves`, written as options of
 their own: ansible-lint's schema of role argument specs has no `aliases`).
+change_window_probes goes to net_state's checkpoint.probes: its entries get
+the probe spec (PROBE_OPTIONS, plugins/module_utils/_safety/probes/spec.py)
+with net_state's descriptions of checkpoint.probes, the same way.
 
     python3 hacking/change_window_specs.py          # rewrite the role's argument specs
     python3 hacking/change_window_specs.py --check  # exit 1 when they are not up to date (tests/unit runs this)
@@ -41,6 +44,7 @@ LISTS = (
     ("change_window_bridges", "bridges", "BridgeRequest", "Bridges"),
     ("change_window_routes", "routes", None, "Static routes of devices no other list describes"),
 )
+PROBES_BEGIN, PROBES_END = "      # BEGIN probes: written by hacking/change_window_specs.py\n", "      # END probes\n"
 SPEC_KEYS = ("type", "elements", "required", "default", "choices")
 
 
@@ -55,17 +59,27 @@ class _Dumper(yaml.SafeDumper):
         return super().increase_indent(flow, False)   # list items indented under their key (yamllint)
 
 
+_ON_PATH = []   # the directory put on sys.path to import the collection, once
+
+
+def _collection_module(name: str):
+    """plugins/module_utils/<name>, imported as the collection's own module."""
+    if not _ON_PATH:
+        if ROOT.parent.name == "netsafe" and ROOT.parent.parent.name == "ansible_collections":
+            _ON_PATH.append(str(ROOT.parent.parent.parent))
+        else:
+            top = pathlib.Path(tempfile.mkdtemp(prefix="netsafe-specs-"))
+            atexit.register(shutil.rmtree, top, True)
+            (top / "ansible_collections" / "netsafe").mkdir(parents=True)
+            (top / "ansible_collections" / "netsafe" / "hypervisor").symlink_to(ROOT)
+            _ON_PATH.append(str(top))
+        sys.path.insert(0, _ON_PATH[0])
+    return importlib.import_module(f"ansible_collections.netsafe.hypervisor.plugins.module_utils.{name}")
+
+
 def _requests_module():
-    """plugins/module_utils/_network/requests.py, imported as the collection's own module."""
-    if ROOT.parent.name == "netsafe" and ROOT.parent.parent.name == "ansible_collections":
-        sys.path.insert(0, str(ROOT.parent.parent.parent))
-    else:
-        top = pathlib.Path(tempfile.mkdtemp(prefix="netsafe-specs-"))
-        atexit.register(shutil.rmtree, top, True)
-        (top / "ansible_collections" / "netsafe").mkdir(parents=True)
-        (top / "ansible_collections" / "netsafe" / "hypervisor").symlink_to(ROOT)
-        sys.path.insert(0, str(top))
-    return importlib.import_module("ansible_collections.netsafe.hypervisor.plugins.module_utils._network.requests")
+    """plugins/module_utils/_network/requests.py."""
+    return _collection_module("_network.requests")
 
 
 def _net_state_options() -> dict:
@@ -80,7 +94,7 @@ def _rewrite(text, option: str, variable: str):
     """O(bridges[].ports) in net_state's text is O(change_window_bridges[].ports) here."""
     if isinstance(text, list):
         return [_rewrite(t, option, variable) for t in text]
-    return re.sub(rf"O\({option}\[\]", f"O({variable}[]", text)
+    return re.sub(rf"O\({re.escape(option)}\[\]", f"O({variable}[]", text)
 
 
 def _options(spec: dict, docs: dict, option: str, variable: str, where: str) -> dict:
@@ -131,8 +145,31 @@ def lists_yaml() -> str:
     return "".join(f"      {line}\n" if line else "\n" for line in text.splitlines())
 
 
+def probes_yaml() -> str:
+    """change_window_probes: net_state's checkpoint.probes, each entry with the probe spec."""
+    spec = _collection_module("_safety.probes.spec").PROBE_OPTIONS
+    docs = _net_state_options()["checkpoint"]["suboptions"]["probes"]
+    out = {"change_window_probes": {
+        "description": [
+            "Probes run on the host before and after the change, and by the host's watchdog until the confirmation: "
+            "M(netsafe.hypervisor.net_state)'s O(netsafe.hypervisor.net_state#module:checkpoint.probes), which the "
+            "role passes them to as they are.",
+            "An entry with a key not listed here (a misspelt key) fails the role before any task runs, naming it.",
+            "Empty, ICMP to the host's default gateways.",
+        ],
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": _options(spec, docs["suboptions"], "checkpoint.probes", "change_window_probes",
+                            "change_window_probes"),
+    }}
+    text = yaml.dump(out, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
+    return "".join(f"      {line}\n" if line else "\n" for line in text.splitlines())
+
+
 def render(source: str) -> str:
-    return generated.replace_block(source, BEGIN, END, lists_yaml())
+    source = generated.replace_block(source, BEGIN, END, lists_yaml())
+    return generated.replace_block(source, PROBES_BEGIN, PROBES_END, probes_yaml())
 
 
 if __name__ == "__main__":

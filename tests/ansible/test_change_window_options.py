@@ -47,6 +47,21 @@ def test_a_misspelt_key_fails_the_role_before_anything(run_playbook, netns, tmp_
     assert state_diff(before, kernel_state(netns)) == []
 
 
+def test_a_misspelt_probe_key_fails_the_role_before_anything(run_playbook, netns, tmp_path):
+    before = kernel_state(netns)
+    run = run_playbook(PLAY, extra_vars={
+        "ns": netns, "root": str(tmp_path / "root"),
+        "change_window_bridges": [{"name": "vmbr0"}],
+        "change_window_probes": [{"type": "icmp", "target": "192.0.2.1", "mtu": 9000},
+                                 {"type": "icmp", "tagret": "192.0.2.1"}]})
+    assert run.rc != 0
+    message = run.stdout + run.stderr
+    assert "change_window_probes.tagret" in message, message
+    assert netsafe_tasks(run) == []
+    assert not (tmp_path / "root").exists()
+    assert state_diff(before, kernel_state(netns)) == []
+
+
 def test_check_mode_previews_the_change_with_aliases_and_arms_nothing(run_playbook, hv, tmp_path):
     ip("link", "add", "vmbr0", "type", "bridge", ns=hv)
     ip("link", "set", "eth1", "master", "vmbr0", ns=hv)

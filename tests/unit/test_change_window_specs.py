@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import requests
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import probes
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "roles" / "change_window" / "meta" / "argument_specs.yml"
@@ -64,3 +65,11 @@ def test_each_list_takes_exactly_net_states_entries():
     assert problems == []
     assert options["change_window_bonds"]["options"]["slaves"]["type"] == "list"
     assert options["change_window_vlans"]["required_if"] == json.loads(json.dumps(requests.VlanRequest.RULES["required_if"]))
+
+
+def test_the_probes_take_exactly_a_probes_keys():
+    """change_window_probes goes to net_state's checkpoint.probes: each entry has the probe spec (PROBE_OPTIONS)."""
+    options = yaml.safe_load(SPECS.read_text())["argument_specs"]["main"]["options"]
+    assert (options["change_window_probes"]["type"], options["change_window_probes"]["elements"]) == ("list", "dict")
+    assert _same(options["change_window_probes"]["options"], probes.PROBE_OPTIONS, "change_window_probes") == []
+    assert "mtu" in options["change_window_probes"]["options"]
