@@ -45,13 +45,7 @@ attributes:
 extends_documentation_fragment:
   - netsafe.hypervisor.probes
 options:
-  probes:
-    description:
-      - The probes to run, in order; their keys are below.
-      - "Invalid probes fail the task before any probe runs, with one message per problem naming it, for
-        example C(probes[1].port: required for type tcp (1-65535)); a misspelt key is refused by name."
-    type: list
-    elements: dict
+  # probes: the doc fragment netsafe.hypervisor.probes (its keys, shared with net_checkpoint and net_state)
   namespace:
     description:
       - Name of a network namespace (as listed by C(ip netns list)) to probe from instead of the host's own

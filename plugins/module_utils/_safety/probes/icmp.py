@@ -52,6 +52,7 @@ MIN_MTU = {4: 68, 6: 1280}
 MAX_MTU = 65535
 MAX_SIZE = {4: 65535 - 28, 6: 65535 - 8}   # an IPv4 packet's total length; an IPv6 payload length
 FALLBACK_MTU = 1500
+TOLD_WAIT = 0.05   # seconds to wait for the ICMP error itself once the kernel said "too big"
 _RECEIVE = 65536 + 512
 
 
@@ -231,6 +232,7 @@ def echo(namespace, target_text: str, size: int, dont_fragment: bool, count: int
                     break
                 out["send_error"] = os_text(exc)
             end = now + timeout if deadline is None else min(now + timeout, deadline)
+            told = False   # the kernel passed on a too-big error (the socket's pending error): the ICMP follows
             while seq not in rtts and not out["too_big"]:
                 left = end - time.monotonic()
                 if left <= 0:
@@ -241,8 +243,9 @@ def echo(namespace, target_text: str, size: int, dont_fragment: bool, count: int
                 try:
                     data, source = sock.recvfrom(_RECEIVE)
                 except OSError as exc:
-                    if dont_fragment and exc.errno == errno.EMSGSIZE:   # the kernel took a too-big error for us
-                        too_big()
+                    if dont_fragment and exc.errno == errno.EMSGSIZE and not told:
+                        told = True   # read on briefly for the router's message itself (who said it, the MTU)
+                        end = min(end, time.monotonic() + TOLD_WAIT)
                     continue
                 arrived = time.monotonic()
                 got = _echo_reply_seq(v6, data, source[0], target, ident, payloads)
@@ -252,6 +255,8 @@ def echo(namespace, target_text: str, size: int, dont_fragment: bool, count: int
                     mtu = _too_big_mtu(v6, data, target, ident, sent)
                     if mtu is not None:
                         too_big(mtu, split_scope(source[0])[0])
+            if told and not out["too_big"]:
+                too_big()
             if out["too_big"]:
                 break
     finally:
