@@ -172,7 +172,7 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
     report = {"probes": {}, "timings": timings}
     with _untouched(report):
         specs = probes.resolve(options["probes"], namespace)
-        report["probes"]["preflight"] = probes.run_probes(specs, namespace)
+        report["probes"]["preflight"] = probes.run_resolved(specs, namespace)
     if probes.failed_required(report["probes"]["preflight"]):
         raise WindowFailed(f"preflight probes failed, the host was not touched: "
                            f"{_failures(report['probes']['preflight'])}", dict(report, outcome="not_touched"))
@@ -212,7 +212,7 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
     timings["applied"] = time.time()
     if lock.waited >= WAIT_WORTH_TELLING:
         result["warnings"] = [*result["warnings"], f"waited {lock.waited:.1f} s for the network lock: {lock.waited_for}"]
-    report["probes"]["after"] = probes.run_probes(specs, namespace)
+    report["probes"]["after"] = probes.run_resolved(specs, namespace)
     timings["probed"] = time.time()
     if probes.failed_required(report["probes"]["after"]):
         outcome = _roll_back(store, record, f"probes failed after the change: {_failures(report['probes']['after'])}",
