@@ -1075,9 +1075,16 @@ path_mtu:
   type: list
   elements: dict
   contains:
-    target: {description: The default gateway probed (a link-local IPv6 one with its device)., type: str}
-    mtu: {description: The packet size proven, the new MTU of the device holding the route., type: int}
-    raised: {description: The devices on the path whose MTU the change raises, top first., type: list, elements: str}
+    target:
+      description: The default gateway probed (a link-local IPv6 one with its device).
+      type: str
+    mtu:
+      description: The packet size proven - the new MTU of the device holding the route.
+      type: int
+    raised:
+      description: The devices on the path whose MTU the change raises, top first.
+      type: list
+      elements: str
   sample: [{target: 192.0.2.1, mtu: 9000, raised: [vmbr0, bond0, eno1, eno2]}]
 checkpoint:
   description: The armed checkpoint, as M(netsafe.hypervisor.net_checkpoint) returns it.

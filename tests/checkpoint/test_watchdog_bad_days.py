@@ -312,8 +312,6 @@ class PrivateDisks:
                 proc.wait()
 
 
-
-
 def results(procs: list) -> list:
     """The results of module runs started side by side (PrivateDisks.module)."""
     found = []

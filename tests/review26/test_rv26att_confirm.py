@@ -184,7 +184,6 @@ def test_a_confirm_without_persist_says_the_checked_files_were_not_written(lab):
     assert "checkpoint.persist" in str(done.get("warnings")), done.get("warnings")
 
 
-
 FULL_DISK = r'''
 import json, os, shutil, stat, subprocess, sys
 sys.path[:0] = [{tests!r}, {collections!r}]

@@ -115,7 +115,7 @@ def test_a_switch_at_9000_confirms_and_a_guest_at_9000_passes_8972_unfragmented(
     iproute(hv, ["ip link set veth100i0 mtu 9000"])
     iproute(guest, ["ip link set eth0 mtu 9000"])
     ping = subprocess.run(["ip", "netns", "exec", guest, "ping", "-n", "-q", "-M", "do", "-s", "8972", "-c", "2",
-                           "-W", "2", "192.0.2.1"], capture_output=True, text=True)
+                           "-W", "2", "192.0.2.1"], capture_output=True, text=True, check=False)
     assert ping.returncode == 0, ping.stdout + ping.stderr
     stanzas = (root / "etc/network/interfaces").read_text().split("\n\n")
     for name in ("vmbr0", "eno1"):
@@ -137,7 +137,7 @@ def test_the_watchdogs_gate_rolls_back_when_the_path_loses_9000_with_the_control
     last = query(hv, root)
     assert last["armed"] is False, last
     outcome = last["last"]
-    assert outcome["outcome"] == "rolled_back" and outcome["by"] == "watchdog", outcome
+    assert outcome["outcome"] == "rolled_back" and outcome["by"].startswith("watchdog"), outcome
     assert TOO_BIG in outcome["reason"], outcome
     set_switch_mtu(switch, 1500)
     diff = state_diff(before, settled_state(hv))
