@@ -1,0 +1,90 @@
+"""Review 27 (operator): a jumbo-frames lab on the host kernel and the change_window role run on it.
+
+    guest ns                 hv ns                                            switch ns
+    eth0 192.0.2.20 -- veth100i0 -+- vmbr0 192.0.2.10/24 2001:db8::10/64     swbr 192.0.2.1/24 2001:db8::1/64
+                                  +- eno1 (veth) ---------------------------- sw1      fe80::1
+    eno2 (veth, down, no bridge) ------------------------------------------ sw2
+
+The switch's port MTU (sw1, swbr) is set by the test. The role runs with the local connection and its
+namespace option (tests/changewindow/test_change_window_pending.py), its files under a scratch root.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from playrun import VENV_BIN, ansible_playbook
+from nstools import iproute
+from watchdogs import kill_watchdogs
+
+import persist_lab
+
+PLAYBOOK = """\
+- name: Jumbo frames on vmbr0
+  hosts: hv1
+  gather_facts: false
+  roles:
+    - role: netsafe.hypervisor.change_window
+"""
+JUMBO = [{"name": "vmbr0", "ports": ["eno1"], "mtu": 9000}]
+GUESTS = {"source": "explicit", "ports": [{"device": "veth100i0", "bridge": "vmbr0"}]}
+
+
+def build(namespaces, ipv6: bool = False) -> tuple:
+    """(hv, switch, guest) namespaces of the lab above, at 1500 everywhere; IPv4 default route, IPv6 if asked."""
+    hv, switch, guest = namespaces.new(), namespaces.new(), namespaces.new()
+    persist_lab.nics(hv, switch, ("eno1", "eno2"))
+    for ns in (hv, switch, guest):
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
+                        "net.ipv6.conf.default.accept_dad=0"], check=True)
+    iproute(hv, [
+        "ip link add vmbr0 type bridge stp_state 0 forward_delay 0",
+        "ip link set eno1 master vmbr0", "ip link set eno1 up", "ip link set vmbr0 up",
+        "ip address add 192.0.2.10/24 dev vmbr0", "ip route add default via 192.0.2.1 dev vmbr0",
+        f"ip link add veth100i0 type veth peer name eth0 netns {guest}",
+        "ip link set veth100i0 master vmbr0", "ip link set veth100i0 up",
+    ])
+    iproute(guest, ["ip link set eth0 up", "ip address add 192.0.2.20/24 dev eth0"])
+    iproute(switch, ["ip link add swbr type bridge stp_state 0 forward_delay 0", "ip link set sw1 master swbr",
+                     "ip link set swbr up", "ip address add 192.0.2.1/24 dev swbr"])
+    if ipv6:
+        iproute(switch, ["ip address add 2001:db8::1/64 dev swbr nodad", "ip address add fe80::1/64 dev swbr nodad"])
+        iproute(hv, ["ip address add 2001:db8::10/64 dev vmbr0 nodad"])
+    return hv, switch, guest
+
+
+def set_switch_mtu(switch: str, mtu: int) -> None:
+    iproute(switch, [f"ip link set sw1 mtu {mtu}", f"ip link set swbr mtu {mtu}"])
+
+
+def mtus(ns: str) -> dict:
+    out = subprocess.run(["ip", "-n", ns, "-j", "link", "show"], check=True, capture_output=True, text=True).stdout
+    return {link["ifname"]: link["mtu"] for link in json.loads(out) if link["ifname"] != "lo"}
+
+
+def window(tmp_path, hv, root, *args, **variables) -> tuple:
+    """Run the role once on `hv` (ansible-playbook `args`, e.g. --check --diff); (process, recorded results)."""
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    (tmp_path / "inventory.ini").write_text(
+        f"hv1 ansible_connection=local ansible_python_interpreter={VENV_BIN / 'python'}\n")
+    values = {"change_window_namespace": hv, "change_window_root": str(root), "change_window_gate_settle": 1,
+              "change_window_bridges": JUMBO, "change_window_guests": GUESTS,
+              "change_window_persist_format": "ifupdown2", "change_window_confirm_timeout": 60, **variables}
+    record = tmp_path / f"record-{len(list(tmp_path.glob('record-*')))}.jsonl"
+    try:
+        return ansible_playbook(["-i", tmp_path / "inventory.ini", tmp_path / "play.yml", *args,
+                                 "-e", json.dumps(values)], tmp_path, record)
+    finally:
+        kill_watchdogs(root)
+
+
+def report_of(results) -> dict:
+    built = [r for r in results if r["task"].endswith("Build the report")]
+    assert built, [r["task"] for r in results]
+    return built[-1]["result"]["ansible_facts"]["change_window_report"]
+
+
+def task(results, suffix: str) -> dict:
+    found = [r for r in results if r["task"].endswith(suffix)]
+    assert found, [r["task"] for r in results]
+    return found[-1]
