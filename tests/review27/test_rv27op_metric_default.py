@@ -31,9 +31,10 @@ def test_the_lab_black_holes_9000_when_the_switch_is_at_1500(namespaces):
     """The lab is right: at 9000 toward a switch at 1500, small pings pass and 8972-byte DF pings do not."""
     hv = metric_host(namespaces)
     iproute(hv, ["ip link set eno1 mtu 9000", "ip link set vmbr0 mtu 9000"])
-    small = subprocess.run(["ip", "netns", "exec", hv, "ping", "-n", "-q", "-c", "1", "-W", "1", "192.0.2.1"], check=False)
+    small = subprocess.run(["ip", "netns", "exec", hv, "ping", "-n", "-q", "-c", "3", "-W", "1", "192.0.2.1"],
+                           capture_output=True, check=False)
     big = subprocess.run(["ip", "netns", "exec", hv, "ping", "-n", "-q", "-M", "do", "-s", "8972", "-c", "1", "-W", "1",
-               "192.0.2.1"], check=False, capture_output=True)
+                          "192.0.2.1"], check=False, capture_output=True)
     assert small.returncode == 0 and big.returncode != 0
 
 
