@@ -100,3 +100,16 @@ def test_lowering_through_the_role_takes_the_files_back_to_1500(namespaces, tmp_
     assert mtus(hv) == {"eno1": 1500, "eno2": 1500, "vmbr0": 1500, "veth100i0": 1500}
     files = stanzas(root)
     assert "mtu 1500" in files["eno1 inet"] and not any("mtu" in line for line in files["vmbr0 inet"]), files
+
+
+def test_the_roles_mtu_probe_switch_turns_the_probe_off_and_the_switch_at_1500_is_not_noticed(namespaces, tmp_path):
+    """change_window_mtu_probe: false (docs/change_window.md) reaches net_state: no probe added, the window is
+    confirmed although the switch drops 9000-byte frames (what the probe exists for)."""
+    hv, _switch, _guest = build(namespaces)
+    root = tmp_path / "root"
+    root.mkdir()
+    proc, results = window(tmp_path, hv, root, change_window_mtu_probe=False)
+    assert proc.returncode == 0 and report_of(results)["outcome"] == "confirmed"
+    applied = task(results, "Apply the change inside a checkpoint")["result"]
+    assert "path_mtu" not in applied and len(applied["probes"]["after"]) == 1
+    assert mtus(hv)["vmbr0"] == 9000
