@@ -80,3 +80,20 @@ def test_the_roles_preview_summary_names_the_path_mtu_probe(namespaces, tmp_path
     summary = next(line for line in proc.stdout.splitlines() if '"msg": "hv1: PREVIEW' in line)
     # The commands do not name the gateway; a summary that tells of the probe does (path MTU 9000 to 192.0.2.1).
     assert "192.0.2.1" in summary, summary
+
+
+@pytest.mark.xfail(strict=True, reason="review 27 op: --check --diff does not print the files' diff (only in "
+                                       "result.persist.diff)")
+def test_the_roles_check_diff_prints_what_the_files_will_say(namespaces, tmp_path):
+    hv, _switch, _guest = build(namespaces)
+    root = tmp_path / "root"
+    (root / "etc/network").mkdir(parents=True)
+    files = root / "etc/network/interfaces"
+    files.write_text("auto lo\niface lo inet loopback\n")
+    proc, results = window(tmp_path, hv, root, "--check", "--diff")
+    preview = task(results, "Preview the change in check mode")["result"]
+    assert proc.returncode == 0 and files.read_text() == "auto lo\niface lo inet loopback\n"
+    # The module knows: its persist.diff holds the file with eno1's `mtu 9000`.
+    assert "\tmtu 9000" in preview["persist"]["diff"][0]["after"]
+    # What happens: the --diff output shows the net_state view (vmbr0's mtu) and nothing of the file.
+    assert str(files) in proc.stdout and "+\tmtu 9000" in proc.stdout, proc.stdout[:3000]
