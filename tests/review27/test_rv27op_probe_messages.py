@@ -44,7 +44,7 @@ def test_a_router_at_1500_is_named_and_the_size_that_passes_too(namespaces, run_
     first = run_playbook(PLAY, extra_vars={"ns": hv}).task(TASK)["result"]
     assert first["summary"] == [head + "(192.0.2.1 answered, path MTU 1500)"], first["summary"]
     detail = first["probes"][0]["detail"]
-    assert (detail["too_big"], detail["path_mtu"], detail["smaller_size"], detail["smaller_ok"]) == (True, 1500, 1472,
-                                                                                                    True)
+    found = (detail["too_big"], detail["path_mtu"], detail["smaller_size"], detail["smaller_ok"])
+    assert found == (True, 1500, 1472, True), detail
     second = run_playbook(PLAY, extra_vars={"ns": hv}).task(TASK)["result"]
     assert second["summary"] == [head + "(the host refused to send it, path MTU 1500)"], second["summary"]
