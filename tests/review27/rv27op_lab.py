@@ -88,3 +88,18 @@ def task(results, suffix: str) -> dict:
     found = [r for r in results if r["task"].endswith(suffix)]
     assert found, [r["task"] for r in results]
     return found[-1]
+
+
+def stanzas(root) -> dict:
+    """{'<name> <family>': [lines]} of the lab's /etc/network/interfaces."""
+    found, current = {}, None
+    for line in (root / "etc/network/interfaces").read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["iface"]:
+            current = f"{words[1]} {words[2]}"
+            found[current] = []
+        elif line.startswith(("\t", " ")) and current:
+            found[current].append(line.strip())
+        else:
+            current = None
+    return found

@@ -9,24 +9,9 @@ from __future__ import annotations
 import pytest
 
 from nstools import iproute, settled_state, state_diff
-from rv27op_lab import build, mtus, report_of, set_switch_mtu, task, window
+from rv27op_lab import build, mtus, report_of, set_switch_mtu, stanzas, task, window
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
-
-
-def stanzas(root) -> dict:
-    """{'<name> <family>': [lines]} of the lab's /etc/network/interfaces."""
-    found, current = {}, None
-    for line in (root / "etc/network/interfaces").read_text().splitlines():
-        words = line.split()
-        if words[:1] == ["iface"]:
-            current = f"{words[1]} {words[2]}"
-            found[current] = []
-        elif line.startswith(("\t", " ")) and current:
-            found[current].append(line.strip())
-        else:
-            current = None
-    return found
 
 
 def test_a_link_local_ipv6_gateway_is_proven_at_9000_and_a_second_run_changes_nothing(namespaces, tmp_path):
