@@ -19,8 +19,6 @@ from rv27op_lab import build, report_of, set_switch_mtu, window
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
 
-@pytest.mark.xfail(strict=True, reason="review 27 op: a gateway that never answered echo rolls back a good jumbo "
-                                       "change (no baseline before the change)")
 def test_a_gateway_that_never_answered_does_not_roll_back_a_good_change(namespaces, tmp_path):
     hv, switch, _guest = build(namespaces, ipv6=True)
     iproute(hv, ["ip -6 route add default via 2001:db8::99 dev vmbr0"])

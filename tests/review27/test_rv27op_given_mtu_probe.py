@@ -25,8 +25,6 @@ def storage_lab(namespaces) -> str:
     return hv
 
 
-@pytest.mark.xfail(strict=True, reason="review 27 op: the worked example's given mtu: 9000 probe fails the "
-                                       "preflight: the window can never run")
 def test_the_worked_example_with_a_storage_probe_at_9000_is_confirmed(namespaces, tmp_path):
     hv = storage_lab(namespaces)
     root = tmp_path / "root"
@@ -41,8 +39,6 @@ def test_the_worked_example_with_a_storage_probe_at_9000_is_confirmed(namespaces
     assert proc.returncode == 0 and mtus(hv)["vmbr0"] == 9000
 
 
-@pytest.mark.xfail(strict=True, reason="review 27 op: a given mtu: 9000 probe to the gateway ('not added twice') "
-                                       "fails the preflight")
 def test_a_given_mtu_probe_to_the_gateway_replaces_the_added_one_and_runs_after_the_change(namespaces, tmp_path):
     hv = storage_lab(namespaces)
     root = tmp_path / "root"
@@ -55,15 +51,21 @@ def test_a_given_mtu_probe_to_the_gateway_replaces_the_added_one_and_runs_after_
     assert proc.returncode == 0 and state_diff(before, settled_state(hv)) != []
 
 
-def test_a_refused_preflight_mtu_probe_leaves_the_host_untouched_and_names_the_size(namespaces, tmp_path):
-    """What does hold today: the refusal changes nothing and names both sizes."""
-    hv = storage_lab(namespaces)
+def test_a_given_mtu_probe_the_host_refuses_before_the_change_is_proven_after_it(namespaces, tmp_path):
+    """Fixed: the preflight does not count a path MTU probe the host's own MTU refuses (the change raises it); after
+    the change it runs, and a storage host left at 1500 rolls the window back naming both sizes."""
+    hv, switch, _guest = build(namespaces)
+    set_switch_mtu(switch, 9000)
+    storage, storage_ns = "192.0.2.5", namespaces.new()   # a storage host of its own, its port at 1500
+    iproute(switch, [f"ip link add st0 mtu 9000 type veth peer name st1 netns {storage_ns}",
+                     "ip link set st0 master swbr", "ip link set st0 up"])
+    iproute(storage_ns, ["ip link set st1 mtu 1500", "ip link set st1 up", f"ip address add {storage}/24 dev st1"])
     root = tmp_path / "root"
     root.mkdir()
     before = settled_state(hv)
     proc, results = window(tmp_path, hv, root,
-                           change_window_probes=[{"type": "icmp", "target": "192.0.2.5", "mtu": 9000}])
+                           change_window_probes=[{"type": "icmp", "target": storage, "mtu": 9000}])
     report = report_of(results)
-    assert proc.returncode != 0 and report["outcome"] == "not_touched", report
-    assert "8972-byte packets to 192.0.2.5 do not pass (1472 do)" in report["reason"], report["reason"]
+    assert proc.returncode != 0 and report["outcome"] == "rolled_back", report
+    assert f"8972-byte packets to {storage} do not pass (1472 do)" in report["reason"], report["reason"]
     assert state_diff(before, settled_state(hv)) == []

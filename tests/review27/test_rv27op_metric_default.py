@@ -38,8 +38,6 @@ def test_the_lab_black_holes_9000_when_the_switch_is_at_1500(namespaces):
     assert small.returncode == 0 and big.returncode != 0
 
 
-@pytest.mark.xfail(strict=True, reason="review 27 op: a default route with a metric gets no path MTU probe: "
-                                       "9000 toward a 1500 switch is confirmed")
 def test_a_default_route_with_a_metric_still_gets_the_path_mtu_probe(namespaces, tmp_path):
     hv = metric_host(namespaces)
     root = tmp_path / "root"
@@ -56,8 +54,6 @@ def test_a_default_route_with_a_metric_still_gets_the_path_mtu_probe(namespaces,
     assert settled_state(hv) == before
 
 
-@pytest.mark.xfail(strict=True, reason="review 27 op: with a metric-100 default route the role says 'no default "
-                                       "route in the main table'")
 def test_without_probes_a_default_route_with_a_metric_is_not_called_missing(namespaces, tmp_path):
     hv = metric_host(namespaces)
     root = tmp_path / "root"

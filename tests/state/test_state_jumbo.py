@@ -21,7 +21,7 @@ import pytest
 
 import persist_lab
 from modrun import run_module
-from nstools import iproute, settled_state, state_diff
+from nstools import answers, iproute, settled_state, state_diff, wait_carrier
 from watchdogs import kill_watchdogs, watchdog_pids
 
 pytestmark = pytest.mark.kernel
@@ -50,6 +50,8 @@ def lab(namespaces, tmp_path):
     iproute(guest, ["ip link set eth0 up", "ip address add 192.0.2.20/24 dev eth0"])
     iproute(switch, ["ip link add swbr type bridge stp_state 0 forward_delay 0", "ip link set sw1 master swbr",
                      "ip link set swbr up", "ip address add 192.0.2.1/24 dev swbr"])
+    wait_carrier(hv, ("eno1", "veth100i0", "vmbr0"))
+    assert answers(hv, "192.0.2.1"), "the lab's gateway does not answer"   # carrier and ARP settled first
     root = tmp_path / "root"
     root.mkdir()
     try:
@@ -118,9 +120,10 @@ def test_a_switch_at_9000_confirms_and_a_guest_at_9000_passes_8972_unfragmented(
                            "-W", "2", "192.0.2.1"], capture_output=True, text=True, check=False)
     assert ping.returncode == 0, ping.stdout + ping.stderr
     stanzas = (root / "etc/network/interfaces").read_text().split("\n\n")
-    for name in ("vmbr0", "eno1"):
-        stanza = next(s for s in stanzas if f"iface {name} " in s)
-        assert "mtu 9000" in stanza, (name, stanza)
+    lines = {name: [line.strip() for line in next(s for s in stanzas if f"iface {name} " in s).splitlines()]
+             for name in ("vmbr0", "eno1")}
+    assert "mtu 9000" in lines["eno1"], lines["eno1"]
+    assert "post-up ip link set dev vmbr0 mtu 9000" in lines["vmbr0"], lines["vmbr0"]
 
 
 def test_the_watchdogs_gate_rolls_back_when_the_path_loses_9000_with_the_controller_gone(lab):

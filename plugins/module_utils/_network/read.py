@@ -102,8 +102,10 @@ def read_routes(netlink: nl.Netlink) -> RouteDump:
 
 
 def read_default_gateways(netlink: nl.Netlink) -> dict:
-    """ifindex -> {'gateway4': ..., 'gateway6': ...} from the main table's default routes."""
-    return read_routes(netlink).gateways
+    """ifindex -> [gateway, ...] of the main table's default routes via a gateway, whatever their metric or
+    protocol: IPv4 first, then IPv6, each by metric."""
+    return {index: list(dict.fromkeys(via for _version, _metric, via in sorted(found)))
+            for index, found in read_routes(netlink).defaults.items()}
 
 
 def read_neighbours(netlink: nl.Netlink, family: int) -> list:

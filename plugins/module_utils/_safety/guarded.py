@@ -52,6 +52,12 @@ def _failures(results) -> str:
     return "; ".join(f"{r['name']}: {r['error']}" for r in probes.failed_required(results))
 
 
+def _preflight_failed(results) -> list:
+    """The required probes that failed before the change, less a path MTU probe the host refused to send because
+    its own MTU is below the size: the change raises it, so that probe proves its path after the change."""
+    return [r for r in probes.failed_required(results) if not (r.get("detail") or {}).get("refused_locally")]
+
+
 def _finished_elsewhere(store: cp.Store, record: dict):
     """`record`'s outcome when it is no longer armed (its watchdog rolled it back at the deadline while the window
     ran); None while it is. Must be called holding the store's lock."""
@@ -132,12 +138,30 @@ def _checked_future(check_future, snapshot, plan, report: dict) -> None:
         report["persist"] = persisted
 
 
-def _with_path_mtu(specs: list, snapshot, plan, guests, options: dict, report: dict) -> list:
+def _with_path_mtu(specs: list, snapshot, plan, guests, options: dict, report: dict, namespace=None,
+                   check_mode: bool = False) -> list:
     """`specs` and, unless options' mtu_probe is off, the probes proving the MTU the plan raises toward a default
-    gateway (path_mtu.py); what those prove goes into the report as `path_mtu`."""
+    gateway (path_mtu.py); what those prove goes into the report as `path_mtu`.
+
+    A gateway the preflight did not reach is first asked with a small ping (not in check mode): one that does not
+    answer echo at all cannot prove a size, so its path MTU probe is left out with a warning rather than rolling
+    back a good change (review 27: a dead second default route)."""
     if not options.get("mtu_probe", True):
         return specs
-    added, proves = path_mtu.window_probes(snapshot.host, plan.predict(snapshot.host), guests, specs)
+    added, proves = path_mtu.window_probes(snapshot.host, plan.predict(snapshot.host), guests, specs,
+                                           snapshot.other_routes)
+    if not check_mode and added:
+        reached = {r["target"] for r in report["probes"]["preflight"] if r["ok"]}
+        for target in sorted({spec["target"] for spec in added} - reached):
+            asked = probes.run_probes([{"type": "icmp", "target": target, "required": False,
+                                        "name": f"gateway {target} before its path MTU probe"}], namespace)
+            report["probes"]["preflight"] += asked
+            if not asked[0]["ok"]:
+                added = [spec for spec in added if spec["target"] != target]
+                proves = [entry for entry in proves if entry["target"] != target]
+                report.setdefault("warnings", []).append(
+                    f"path MTU to {target} not proven: the gateway does not answer ICMP echo before the change "
+                    f"({asked[0]['error']}); give a probe that reaches the network behind it, with mtu")
     if not added:
         return specs
     report["path_mtu"] = proves
@@ -154,7 +178,7 @@ def previewed(namespace, guests, planner, view, options: dict, check_future=None
     after = view(plan.predict(snapshot.host)) if plan else before
     report = {}
     if plan:
-        _with_path_mtu(specs, snapshot, plan, guests, options, report)
+        _with_path_mtu(specs, snapshot, plan, guests, options, report, check_mode=True)
         _checked_future(check_future, snapshot, plan, report)
     return dict(report, changed=bool(plan), commands=plan.commands(namespace),
                 operations=[op.to_dict() for op in plan.operations], warnings=plan.warnings,
@@ -173,9 +197,10 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
     with _untouched(report):
         specs = probes.resolve(options["probes"], namespace)
         report["probes"]["preflight"] = probes.run_resolved(specs, namespace)
-    if probes.failed_required(report["probes"]["preflight"]):
-        raise WindowFailed(f"preflight probes failed, the host was not touched: "
-                           f"{_failures(report['probes']['preflight'])}", dict(report, outcome="not_touched"))
+    failed = _preflight_failed(report["probes"]["preflight"])
+    if failed:
+        raise WindowFailed(f"preflight probes failed, the host was not touched: {_failures(failed)}",
+                           dict(report, outcome="not_touched"))
     with _untouched(report):
         snapshot, plan = preview(namespace, guests, planner)
     if not plan:
@@ -184,7 +209,8 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
                     diff={"before": before, "after": before}, state=before)
     _checked_future(check_future, snapshot, plan, report)
     # Not in the preflight: the path carries the new MTU only once the change made it.
-    specs = _with_path_mtu(specs, snapshot, plan, guests, options, report)
+    specs = _with_path_mtu(specs, snapshot, plan, guests, options, report, namespace)
+    unproven = report.pop("warnings", [])
     store = cp.Store(namespace, options["root"])
     failure = None
     # One hold of the network lock from the snapshot to the end of the change (arm and converge take it again
@@ -210,6 +236,7 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
                            dict(report, outcome=outcome.get("outcome"), rollback=outcome),
                            outcome.get("outcome") != cp.ROLLED_BACK) from None
     timings["applied"] = time.time()
+    result["warnings"] = [*result["warnings"], *unproven]
     if lock.waited >= WAIT_WORTH_TELLING:
         result["warnings"] = [*result["warnings"], f"waited {lock.waited:.1f} s for the network lock: {lock.waited_for}"]
     report["probes"]["after"] = probes.run_resolved(specs, namespace)

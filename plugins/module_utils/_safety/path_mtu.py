@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import RT_TABLE_MAIN
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Vlan
 
 DEFAULT_MTU = 1500   # what the kernel gives an Ethernet device nobody set
@@ -36,9 +37,20 @@ def carriers(host, name: str, guests) -> list:
     return order
 
 
-def _holder(host, key: str, gateway: str):
-    """The device holding default gateway `gateway` (gateway4 or gateway6 per `key`) in `host`, or None."""
-    return next((dev for dev in host.devices.values() if getattr(dev.ip, key) == gateway), None)
+def gateways(dev, others=()) -> list:
+    """The default gateways `dev` holds: its gateway4/gateway6, and every other main-table default route via a
+    gateway through it - at another metric (dhclient's 100, NetworkManager's 425: a route of the device in the
+    model) or of another protocol (`others`: the routes netsafe does not manage, read.Snapshot.other_routes)."""
+    found = [gw for gw in (dev.ip.gateway4, dev.ip.gateway6) if gw]
+    for route in [*(dev.ip.routes or []), *(route for route, _why in others)]:
+        if route.via and route.table in (None, RT_TABLE_MAIN) and route.is_default():
+            found.append(route.via)
+    return list(dict.fromkeys(found))
+
+
+def _holder(host, gateway: str, others: dict):
+    """The device holding default gateway `gateway` in `host`, or None."""
+    return next((dev for dev in host.devices.values() if gateway in gateways(dev, others.get(dev.name, ()))), None)
 
 
 def _target(gateway: str, device: str) -> str:
@@ -46,28 +58,32 @@ def _target(gateway: str, device: str) -> str:
     return f"{gateway}%{device}" if ipaddress.ip_address(gateway).is_link_local else gateway
 
 
-def mtu_probes(before, after, guests) -> list:
+def mtu_probes(before, after, guests, others: dict | None = None) -> list:
     """Probe specs proving the MTU the change from `before` to `after` raises on the path to each default gateway.
 
     A device on the path is raised when `after` gives it a larger MTU than
     `before` (a new device: larger than that of the device that held the
     gateway before, else than 1500). The probe's size is the MTU of the device
     holding the route after the change: the largest packet the host now sends
-    toward the gateway.
+    toward the gateway. A route that moves to a device of a larger MTU than
+    its old holder's raises that device too, whether its own MTU changed or
+    not. `others`: device name -> [(Route, why)], the default routes netsafe
+    does not manage, which stay on their device.
     """
+    others = others or {}
     specs = []
     for dev in sorted(after.devices.values(), key=lambda d: d.name):
-        for key in ("gateway4", "gateway6"):
-            gateway = getattr(dev.ip, key)
-            if not gateway or not dev.mtu:
+        for gateway in gateways(dev, others.get(dev.name, ())):
+            if not dev.mtu:
                 continue
-            old_holder = _holder(before, key, gateway)
+            old_holder = _holder(before, gateway, others)
             fallback = (old_holder.mtu if old_holder is not None else None) or DEFAULT_MTU
             raised = []
             for carrier in carriers(after, dev.name, guests):
                 old = before.get(carrier.name)
                 was = (old.mtu if old is not None else None) or fallback
-                if carrier.mtu and carrier.mtu > was:
+                moved_up = carrier is dev and old_holder is not None and old_holder.name != dev.name and dev.mtu > fallback
+                if carrier.mtu and (carrier.mtu > was or moved_up):
                     raised.append(carrier.name)
             if raised:
                 target = _target(gateway, dev.name)
@@ -76,12 +92,12 @@ def mtu_probes(before, after, guests) -> list:
     return specs
 
 
-def window_probes(before, after, guests, given: list) -> tuple:
+def window_probes(before, after, guests, given: list, others: dict | None = None) -> tuple:
     """(probe specs to add to a window's `given` normalized probes, what they prove for the report).
 
     A probe the window was given already (icmp, same target and mtu) is not added twice.
     """
     covered = {(g.get("target"), g.get("mtu")) for g in given if g.get("type") == "icmp"}
-    found = [s for s in mtu_probes(before, after, guests) if (s["target"], s["mtu"]) not in covered]
+    found = [s for s in mtu_probes(before, after, guests, others) if (s["target"], s["mtu"]) not in covered]
     return ([{k: v for k, v in s.items() if k != "raised"} for s in found],
             [{"target": s["target"], "mtu": s["mtu"], "raised": s["raised"]} for s in found])

@@ -254,10 +254,14 @@ class RouteDump:
     managed routes leaving through it (normalized, proto named); `others`:
     ifindex -> [(Route, why)] for the routes through it that netsafe never
     changes but a change of the device would make the kernel drop (another
-    protocol, multipath, a nexthop object, a source address...).
+    protocol, multipath, a nexthop object, a source address...);
+    `defaults`: ifindex -> [(version, metric, gateway)] of every main-table
+    default route via a gateway, whatever its metric or protocol (what a
+    probe of "the default gateways" must reach: dhclient's metric 100 too).
     """
 
     def __init__(self):
+        self.defaults: dict = {}
         self.gateways: dict = {}
         self.routes: dict = {}
         self.others: dict = {}
@@ -290,6 +294,8 @@ class RouteDump:
                     self.others.setdefault(index, []).append((route, "a multipath route"))
             return
         oif = nl.as_u32(attrs[nl.RTA_OIF])
+        if table == RT_TABLE_MAIN and dst_len == 0 and via is not None:
+            self.defaults.setdefault(oif, []).append((version, metric, via))
         if table == RT_TABLE_MAIN and dst_len == 0 and via is not None and (
                 metric == DEFAULT_METRIC[version] or proto == nl.RTPROT_KERNEL):
             # ifupdown2 makes a stanza's `gateway` (with its `metric`, if any) proto kernel: a gateway4/6.

@@ -331,7 +331,8 @@ class Icmp(Kind):
     def run(self, probe: dict, namespace, deadline, result: dict, index) -> None:
         size, dont_fragment = packet(probe)
         timeout = probe["timeout"]
-        result["detail"] = {"size": size, "dont_fragment": dont_fragment, "too_big": False, "path_mtu": None}
+        result["detail"] = {"size": size, "dont_fragment": dont_fragment, "too_big": False, "path_mtu": None,
+                            "refused_locally": False}
         try:
             sent = echo(namespace, probe["target"], size, dont_fragment, probe["count"], timeout, deadline)
         except ProbeFailure as exc:
@@ -339,7 +340,10 @@ class Icmp(Kind):
             return
         result["attempts"] = sent["attempts"]
         result["replies"] = len(sent["rtts"])
-        result["detail"].update(too_big=sent["too_big"], path_mtu=sent["path_mtu"])
+        # Refused by the host itself: its own MTU (or the path MTU it learnt) is below the size. Before a change that
+        # raises that MTU this is expected (guarded.py does not count it in a window's preflight).
+        result["detail"].update(too_big=sent["too_big"], path_mtu=sent["path_mtu"],
+                                refused_locally=bool(sent["too_big"] and not sent["router"]))
         if sent["rtts"]:
             result["ok"] = True
             result["latency_ms"] = round(min(sent["rtts"]) * 1000, 3)

@@ -32,11 +32,8 @@ def default_gateways(namespace) -> list:
         found = read_default_gateways(link)
     gateways = []
     for index in sorted(found):
-        for key in ("gateway4", "gateway6"):
-            address = found[index].get(key)
-            if address is None:
-                continue
-            if ipaddress.ip_address(address).is_link_local and key == "gateway6":
+        for address in found[index]:
+            if ipaddress.ip_address(address).is_link_local and ipaddress.ip_address(address).version == 6:
                 device = device_name(namespace, index)
                 address = f"{address}%{device}" if device else address
             gateways.append((index, address))
