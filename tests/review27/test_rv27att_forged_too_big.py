@@ -80,8 +80,8 @@ def test_forged_errors_during_the_probe_do_not_fail_it(namespaces):
 def test_a_forged_frag_needed_does_not_fail_the_next_probe(namespaces):
     lab = build(namespaces)
     proc = forging(lab.router, 1500, 4.0)
-    try:
-        during = run_probes([PROBE], namespace=lab.host)[0]
+    try:   # 50 echo requests keep the probe's socket open while forged errors arrive (one every millisecond)
+        during = run_probes([dict(PROBE, count=50)], namespace=lab.host)[0]
     finally:
         proc.kill()
         proc.wait()
