@@ -13,6 +13,8 @@ import pytest
 
 from nstools import ip, kernel_state, state_diff
 
+pytestmark = pytest.mark.kernel
+
 _SPEC = importlib.util.spec_from_file_location("rv27_tap_lab", Path(__file__).parents[1] / "tap_reenslave" / "conftest.py")
 TAP_LAB = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(TAP_LAB)
@@ -46,8 +48,6 @@ def jumbo_lab(ns, taps):
 def mtus(ns, names=None) -> dict:
     state = TAP_LAB.links(ns)
     return {name: (state[name]["master"], state[name]["mtu"]) for name in (names or sorted(state))}
-
-pytestmark = pytest.mark.kernel
 
 
 @pytest.mark.parametrize("value, text", [
