@@ -12,6 +12,17 @@ from dataclasses import dataclass
 
 from nstools import ip, wait_carrier
 
+# The Internet checksum, as source text for the small packet-forging scripts the tests run inside a namespace.
+CHECKSUM = """
+def checksum(data):
+    if len(data) % 2:
+        data += b"\\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+"""
+
 
 @dataclass
 class Path3:

@@ -15,21 +15,13 @@ import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.probes import run_probes
 
-from rv27lab import build
+from rv27lab import CHECKSUM, build
 
 pytestmark = pytest.mark.kernel
 
 ROUTER = r'''
 import socket, struct, sys
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
+'''+CHECKSUM+r'''
 mtu = int(sys.argv[1])
 listen = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
 listen.bind(("r0", 0x0800))

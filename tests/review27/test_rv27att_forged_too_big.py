@@ -21,21 +21,13 @@ import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.probes import run_probes
 
-from rv27lab import build
+from rv27lab import CHECKSUM, build
 
 pytestmark = pytest.mark.kernel
 
 FORGER = r'''
 import socket, struct, sys, time
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
+'''+CHECKSUM+r'''
 def ip_header(src, dst, proto, length):
     head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0x4000, 64, proto, 0, socket.inet_aton(src),
                        socket.inet_aton(dst))
