@@ -21,7 +21,7 @@ pytestmark = pytest.mark.kernel
 
 ROUTER = r'''
 import socket, struct, sys
-'''+CHECKSUM+r'''
+''' + CHECKSUM + r'''
 mtu = int(sys.argv[1])
 listen = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
 listen.bind(("r0", 0x0800))

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.kernel
 
 FORGER = r'''
 import socket, struct, sys, time
-'''+CHECKSUM+r'''
+''' + CHECKSUM + r'''
 def ip_header(src, dst, proto, length):
     head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0x4000, 64, proto, 0, socket.inet_aton(src),
                        socket.inet_aton(dst))
