@@ -86,7 +86,7 @@ def test_9000_through_a_router_at_1500_is_too_big_and_says_what_passes(path3):
                                "name": "path mtu 10.78.2.2"}], namespace=lab.host))
     assert not result["ok"] and result["replies"] == 0, result
     assert result["detail"] == {"size": 8972, "dont_fragment": True, "too_big": True, "path_mtu": 1500,
-                                "smaller_size": 1472, "smaller_ok": True}
+                                "refused_locally": False, "smaller_size": 1472, "smaller_ok": True}
     assert result["error"] == ("path MTU: 8972-byte packets to 10.78.2.2 do not pass (1472 do); "
                                "too big (10.78.1.1 answered, path MTU 1500)")
     assert summary_line(result) == f"path mtu 10.78.2.2: FAILED, {result['error']}"
@@ -97,7 +97,8 @@ def test_1500_through_the_same_router_passes(path3):
     lab = path3()
     result = only(run_probes([{"type": "icmp", "target": "10.78.2.2", "mtu": 1500}], namespace=lab.host))
     assert result["ok"] and result["replies"] == 3, result
-    assert result["detail"] == {"size": 1472, "dont_fragment": True, "too_big": False, "path_mtu": None}
+    assert result["detail"] == {"size": 1472, "dont_fragment": True, "too_big": False, "path_mtu": None,
+                                "refused_locally": False}
     assert result["name"] == "icmp 10.78.2.2 mtu 1500"
     assert summary_line(result).endswith(" ms, 1472-byte packets pass unfragmented")
 
@@ -107,7 +108,8 @@ def test_without_dont_fragment_the_router_fragments_and_the_big_packet_passes(pa
     lab = path3()
     result = only(run_probes([{"type": "icmp", "target": "10.78.2.2", "size": 8972, "count": 1}], namespace=lab.host))
     assert result["ok"], result
-    assert result["detail"] == {"size": 8972, "dont_fragment": False, "too_big": False, "path_mtu": None}
+    assert result["detail"] == {"size": 8972, "dont_fragment": False, "too_big": False, "path_mtu": None,
+                                "refused_locally": False}
 
 
 def test_larger_than_the_hosts_own_interface_is_refused_by_the_kernel(path3):
@@ -116,7 +118,7 @@ def test_larger_than_the_hosts_own_interface_is_refused_by_the_kernel(path3):
     result = only(run_probes([{"type": "icmp", "target": "10.78.1.1", "mtu": 9000}], namespace=lab.host))
     assert not result["ok"] and result["attempts"] == 1, result
     assert result["detail"] == {"size": 8972, "dont_fragment": True, "too_big": True, "path_mtu": 1500,
-                                "smaller_size": 1472, "smaller_ok": True}
+                                "refused_locally": True, "smaller_size": 1472, "smaller_ok": True}
     assert result["error"] == ("path MTU: 8972-byte packets to 10.78.1.1 do not pass (1472 do); "
                                "too big (the host refused to send it, path MTU 1500)")
     v6 = only(run_probes([{"type": "icmp", "target": "fd78:1::1", "size": 2000, "dont_fragment": True}],
@@ -144,7 +146,7 @@ def test_a_link_that_drops_big_packets_silently_is_no_reply_not_too_big(path3):
                              namespace=lab.host))
     assert not result["ok"] and result["attempts"] == 2, result
     assert result["detail"] == {"size": 8972, "dont_fragment": True, "too_big": False, "path_mtu": None,
-                                "smaller_size": 1472, "smaller_ok": True}
+                                "refused_locally": False, "smaller_size": 1472, "smaller_ok": True}
     assert result["error"] == ("path MTU: 8972-byte packets to 10.78.2.2 do not pass (1472 do); "
                                "no reply to 2 echo requests within 0.3 s each")
 

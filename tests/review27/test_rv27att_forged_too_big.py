@@ -68,7 +68,6 @@ def test_forged_errors_during_the_probe_do_not_fail_it(namespaces):
     assert forged["ok"] and forged["replies"] == 3, forged
 
 
-@pytest.mark.xfail(strict=True, reason="review 27 att: a forged frag-needed poisons the path MTU; the next mtu probe fails")
 def test_a_forged_frag_needed_does_not_fail_the_next_probe(namespaces):
     lab = build(namespaces)
     proc = forging(lab.router, 1500, 4.0)

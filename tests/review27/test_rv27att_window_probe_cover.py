@@ -62,7 +62,6 @@ def test_the_window_rolls_a_9000_change_toward_a_1500_switch_back(lab):
     assert state_diff(before, settled_state(ns)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="review 27 att: an optional mtu probe given by the task turns the window's required one off")
 def test_an_optional_probe_at_the_same_mtu_does_not_turn_the_proof_off(lab):
     ns, root = lab
     before = settled_state(ns)

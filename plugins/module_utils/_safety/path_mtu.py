@@ -97,7 +97,8 @@ def window_probes(before, after, guests, given: list, others: dict | None = None
 
     A probe the window was given already (icmp, same target and mtu) is not added twice.
     """
-    covered = {(g.get("target"), g.get("mtu")) for g in given if g.get("type") == "icmp"}
+    # Only a required one covers it: an optional probe that fails does not roll back (review 27).
+    covered = {(g.get("target"), g.get("mtu")) for g in given if g.get("type") == "icmp" and g.get("required", True)}
     found = [s for s in mtu_probes(before, after, guests, others) if (s["target"], s["mtu"]) not in covered]
     return ([{k: v for k, v in s.items() if k != "raised"} for s in found],
             [{"target": s["target"], "mtu": s["mtu"], "raised": s["raised"]} for s in found])

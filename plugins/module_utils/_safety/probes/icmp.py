@@ -38,9 +38,12 @@ ICMP_FILTER = 1
 ICMP6_FILTER = 1
 # linux/in.h and linux/in6.h (Python's socket module lacks most of them)
 IP_MTU_DISCOVER, IP_MTU = 10, 14
-IP_PMTUDISC_DONT, IP_PMTUDISC_DO = 0, 2
+# PMTUDISC_PROBE: don't-fragment set, and the size judged against the device's MTU only, never against a path MTU
+# the kernel cached from an earlier "too big" (kept 10 minutes, and forgeable): the probe tests the path as it is
+# now (review 27: a router fixed since, a forged fragmentation-needed).
+IP_PMTUDISC_DONT, IP_PMTUDISC_PROBE = 0, 3
 IPV6_MTU_DISCOVER, IPV6_MTU, IPV6_DONTFRAG = 23, 24, 62
-IPV6_PMTUDISC_DO = 2
+IPV6_PMTUDISC_PROBE = 3
 _ICMP_HEADER = struct.Struct("!BBHHH")
 
 # Payload bytes of an echo request: ping's default, and the least that holds our marker (token, n, seq, tag).
@@ -89,7 +92,7 @@ def _icmp_socket(namespace, address: str, scope, dont_fragment: bool) -> tuple:
         except OSError:
             pass  # the reply check below does the same, only later
         if dont_fragment:
-            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE)
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 1)
     else:
         sock, index = open_socket(namespace, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP, scope)
@@ -98,7 +101,7 @@ def _icmp_socket(namespace, address: str, scope, dont_fragment: bool) -> tuple:
             sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("=I", ~passed & 0xFFFFFFFF))
         except OSError:
             pass
-        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if dont_fragment else IP_PMTUDISC_DONT)
+        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE if dont_fragment else IP_PMTUDISC_DONT)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * _RECEIVE)
     return sock, index
 
