@@ -97,7 +97,6 @@ def test_libvirt_entity_tricks_in_mtu_size(netns, tmp_path, mtu_xml, outcome):
         assert mtus(netns, ["vnet0"]) == {"vnet0": ("vmbr0", outcome)}
 
 
-@pytest.mark.xfail(strict=True, reason="review 27 att: a net0 with two mtu= keys (Proxmox refuses it) gives the tap the last")
 def test_a_duplicate_mtu_key_fails_that_guest(netns, tmp_path):
     """Proxmox VE's parse_property_string dies on a key given twice ("duplicate key in comma-separated list
     property"): such a config is not one the VM runs with. Expected: that guest fails, named, nothing changed."""

@@ -32,14 +32,20 @@ _VMID = re.compile(r"^([0-9]+)\.conf$")
 
 
 def parse_property_string(text: str) -> dict:
-    """'virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=1' -> dict (keys lower-case)."""
+    """'virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=1' -> dict (keys lower-case).
+
+    A key given twice is a ConfigProblem, as Proxmox VE's own parser refuses it ("duplicate key in
+    comma-separated list property"): the guest cannot start with it, so no value of it is the right one."""
     found = {}
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
         key, sep, value = part.partition("=")
-        found[key.strip().lower()] = value.strip() if sep else ""
+        key = key.strip().lower()
+        if key in found:
+            raise ConfigProblem(f"duplicate key {key!r} in {text[:120]!r} (Proxmox VE refuses it)")
+        found[key] = value.strip() if sep else ""
     return found
 
 
@@ -104,8 +110,11 @@ def parse_proxmox_config(text: str, vmid: str, kind: str, origin: str = "") -> D
     prefix = "tap" if kind == "qemu" else "veth"
     nets = sorted(((int(_NET_KEY.match(k).group(1)), v) for k, v in values.items() if _NET_KEY.match(k)))
     for n, (number, value) in nets:
-        props = parse_property_string(value)
         where = where_of(number)
+        try:
+            props = parse_property_string(value)
+        except ConfigProblem as exc:
+            raise ConfigProblem(f"{where}: net{n}: {exc}") from None
         device = f"{prefix}{vmid}i{n}"
         bridge = props.get("bridge", "")
         if template:
