@@ -60,7 +60,7 @@ def switch_mtu(mtu: int) -> None:
 
 def timed(call, repeat: int) -> tuple:
     times, verdicts = [], set()
-    for _ in range(repeat):
+    for _run in range(repeat):
         start = time.perf_counter()
         verdicts.add(call())
         times.append(time.perf_counter() - start)
