@@ -10,67 +10,24 @@ the packet silently (a switch port still at 1500): no reply, no ICMP.
 """
 from __future__ import annotations
 
-import subprocess
-import time
-from dataclasses import dataclass
-
 import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.probes import (
     failed_required, run_probes, summary_line,
 )
 
-from nstools import ip, wait_carrier
+import pathlab
+from nstools import ip
 
 pytestmark = pytest.mark.kernel
 
 
-@dataclass
-class Path3:
-    host: str
-    router: str
-    far: str
-
-
-def _link(ns: str, dev: str, v4: str, v6: str, mtu: int) -> None:
-    ip("link", "set", dev, "mtu", str(mtu), ns=ns)
-    ip("addr", "add", v4, "dev", dev, ns=ns)
-    ip("addr", "add", v6, "dev", dev, "nodad", ns=ns)
-    ip("link", "set", dev, "up", ns=ns)
-
-
-def _wait_dad(*names: str) -> None:
-    """Until no address is tentative: a router whose link-local address is still in DAD answers neither ND nor
-    echo requests in time, and the first IPv6 probes went unanswered."""
-    for _poll in range(300):
-        if not any(ip("-6", "addr", "show", "tentative", ns=ns).stdout.strip() for ns in names):
-            return
-        time.sleep(0.02)
-    raise AssertionError("IPv6 addresses still tentative after 6 s")
-
-
 @pytest.fixture
 def path3(namespaces):
-    """Builds the three namespaces; `make(router_far=..., far=...)` sets the far link's two MTUs."""
+    """Builds the three namespaces (tests/pathlab.py); `make(router_far=..., far=...)` sets the far link's two MTUs."""
 
-    def make(router_far: int = 1500, far: int = 1500, host: int = 9000) -> Path3:
-        h, r, f = namespaces.new(), namespaces.new(), namespaces.new()
-        ip("link", "add", "h0", "type", "veth", "peer", "name", "r0", "netns", r, ns=h)
-        ip("link", "add", "r1", "type", "veth", "peer", "name", "f0", "netns", f, ns=r)
-        _link(h, "h0", "10.78.1.2/24", "fd78:1::2/64", host)
-        _link(r, "r0", "10.78.1.1/24", "fd78:1::1/64", 9000)
-        _link(r, "r1", "10.78.2.1/24", "fd78:2::1/64", router_far)
-        _link(f, "f0", "10.78.2.2/24", "fd78:2::2/64", far)
-        subprocess.run(["ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.conf.all.forwarding=1",
-                        "net.ipv6.conf.all.forwarding=1"], check=True, capture_output=True)
-        for ns, gw4, gw6 in ((h, "10.78.1.1", "fd78:1::1"), (f, "10.78.2.1", "fd78:2::1")):
-            ip("route", "add", "default", "via", gw4, ns=ns)
-            ip("-6", "route", "add", "default", "via", gw6, ns=ns)
-        wait_carrier(h, ["h0"])
-        wait_carrier(r, ["r0", "r1"])
-        wait_carrier(f, ["f0"])
-        _wait_dad(h, r, f)
-        return Path3(h, r, f)
+    def make(router_far: int = 1500, far: int = 1500, host: int = 9000) -> pathlab.Path3:
+        return pathlab.build(namespaces, router_far=router_far, far=far, host=host)
 
     return make
 
