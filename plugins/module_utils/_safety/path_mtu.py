@@ -13,10 +13,9 @@ don't-fragment set.
 """
 from __future__ import annotations
 
-import ipaddress
-
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import RT_TABLE_MAIN
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import Vlan
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety.probes.neighbour import gateway_target
 
 DEFAULT_MTU = 1500   # what the kernel gives an Ethernet device nobody set
 
@@ -53,11 +52,6 @@ def _holder(host, gateway: str, others: dict):
     return next((dev for dev in host.devices.values() if gateway in gateways(dev, others.get(dev.name, ()))), None)
 
 
-def _target(gateway: str, device: str) -> str:
-    """The probe's target: a link-local IPv6 gateway is only reachable with its device."""
-    return f"{gateway}%{device}" if ipaddress.ip_address(gateway).is_link_local else gateway
-
-
 def mtu_probes(before, after, guests, others: dict | None = None) -> list:
     """Probe specs proving the MTU the change from `before` to `after` raises on the path to each default gateway.
 
@@ -86,7 +80,7 @@ def mtu_probes(before, after, guests, others: dict | None = None) -> list:
                 if carrier.mtu and (carrier.mtu > was or moved_up):
                     raised.append(carrier.name)
             if raised:
-                target = _target(gateway, dev.name)
+                target = gateway_target(gateway, dev.name)
                 specs.append({"type": "icmp", "target": target, "mtu": dev.mtu, "name": f"path mtu {target}",
                               "raised": raised})
     return specs

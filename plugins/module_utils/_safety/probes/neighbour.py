@@ -26,18 +26,18 @@ NEIGHBOUR_POLL = 0.02
 DISCARD_PORT = 9
 
 
+def gateway_target(address: str, device: str | None) -> str:
+    """A default gateway as a probe's target: a link-local IPv6 one is only reachable with its device."""
+    ip = ipaddress.ip_address(address)
+    return f"{address}%{device}" if device and ip.version == 6 and ip.is_link_local else address
+
+
 def default_gateways(namespace) -> list:
     """[(ifindex, gateway as a probe target)] of the main table's default routes; link-locals with %device."""
     with nl.Netlink(namespace) as link:
         found = read_default_gateways(link)
-    gateways = []
-    for index in sorted(found):
-        for address in found[index]:
-            if ipaddress.ip_address(address).is_link_local and ipaddress.ip_address(address).version == 6:
-                device = device_name(namespace, index)
-                address = f"{address}%{device}" if device else address
-            gateways.append((index, address))
-    return gateways
+    return [(index, gateway_target(address, device_name(namespace, index)))
+            for index in sorted(found) for address in found[index]]
 
 
 def resolve_entry(namespace, address: str, index, timeout: float) -> tuple:
