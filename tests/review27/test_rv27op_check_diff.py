@@ -12,7 +12,8 @@ import json
 import pytest
 
 from nstools import settled_state, state_diff
-from rv27op_lab import build, task, window
+from jumbo_lab import build
+from rv27op_lab import task, window
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 

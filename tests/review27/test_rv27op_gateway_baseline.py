@@ -14,7 +14,8 @@ from __future__ import annotations
 import pytest
 
 from nstools import iproute, settled_state, state_diff
-from rv27op_lab import build, report_of, set_switch_mtu, window
+from jumbo_lab import build, set_switch_mtu
+from rv27op_lab import report_of, window
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 

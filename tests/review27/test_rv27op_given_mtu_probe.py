@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from nstools import iproute, settled_state, state_diff
-from rv27op_lab import build, mtus, report_of, set_switch_mtu, window
+from jumbo_lab import build, mtus, set_switch_mtu
+from rv27op_lab import report_of, window
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 

@@ -14,7 +14,8 @@ import subprocess
 import pytest
 
 from nstools import iproute, settled_state
-from rv27op_lab import build, mtus, report_of, task, window
+from jumbo_lab import build, mtus
+from rv27op_lab import report_of, task, window
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from nstools import iproute
-from rv27op_lab import build, set_switch_mtu
+from jumbo_lab import build, set_switch_mtu
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 

@@ -13,7 +13,8 @@ import subprocess
 import pytest
 
 from nstools import iproute
-from rv27op_lab import build, report_of, task, window
+from jumbo_lab import build
+from rv27op_lab import report_of, task, window
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 

@@ -16,7 +16,8 @@ import subprocess
 import pytest
 
 from nstools import iproute, settled_state, state_diff
-from rv27op_lab import build, mtus, report_of, set_switch_mtu, task, window
+from jumbo_lab import build, mtus, set_switch_mtu
+from rv27op_lab import report_of, task, window
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from nstools import iproute
-from rv27op_lab import build, report_of, window
+from jumbo_lab import build
+from rv27op_lab import report_of, window
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 

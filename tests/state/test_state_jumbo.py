@@ -3,6 +3,7 @@
     guest ns                 hv ns                                         switch ns
     eth0 192.0.2.20 -- veth100i0 -+- vmbr0 192.0.2.10/24, default via .1   swbr 192.0.2.1/24
                                   +- eno1 (veth) ------------------------- sw1
+    (tests/jumbo_lab.py; its eno2, down and on no bridge, plays no part here)
 
 The test sets the switch port's MTU (sw1 and swbr). The window (net_state with `checkpoint`) raises vmbr0 to 9000;
 its uplink eno1 follows (the MTU follows the path) and the window adds a don't-fragment probe at 9000 to the
@@ -13,13 +14,12 @@ switch with 8972-byte unfragmented pings through vmbr0.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 
 import pytest
 
-import persist_lab
+from jumbo_lab import build, mtus, set_switch_mtu
 from modrun import run_module
 from nstools import answers, iproute, settled_state, state_diff, wait_carrier
 from watchdogs import kill_watchdogs, watchdog_pids
@@ -30,26 +30,11 @@ GATEWAY = {"type": "icmp", "target": "192.0.2.1", "count": 2}
 TOO_BIG = "path MTU: 8972-byte packets to 192.0.2.1 do not pass (1472 do)"
 
 
-def set_switch_mtu(switch: str, mtu: int) -> None:
-    """The switch's port toward the hypervisor and the switch itself, as a switch port's MTU is configured."""
-    iproute(switch, [f"ip link set sw1 mtu {mtu}", f"ip link set swbr mtu {mtu}"])
-
-
 @pytest.fixture
 def lab(namespaces, tmp_path):
-    """(hv, switch, guest, scratch root): vmbr0 on eno1 at 1500 with the default route, a container on vmbr0."""
-    hv, switch, guest = namespaces.new(), namespaces.new(), namespaces.new()
-    persist_lab.nics(hv, switch, ("eno1",))
-    iproute(hv, [
-        "ip link add vmbr0 type bridge stp_state 0 forward_delay 0",
-        "ip link set eno1 master vmbr0", "ip link set eno1 up", "ip link set vmbr0 up",
-        "ip address add 192.0.2.10/24 dev vmbr0", "ip route add default via 192.0.2.1 dev vmbr0",
-        f"ip link add veth100i0 type veth peer name eth0 netns {guest}",
-        "ip link set veth100i0 master vmbr0", "ip link set veth100i0 up",
-    ])
-    iproute(guest, ["ip link set eth0 up", "ip address add 192.0.2.20/24 dev eth0"])
-    iproute(switch, ["ip link add swbr type bridge stp_state 0 forward_delay 0", "ip link set sw1 master swbr",
-                     "ip link set swbr up", "ip address add 192.0.2.1/24 dev swbr"])
+    """(hv, switch, guest, scratch root): tests/jumbo_lab.py's lab, vmbr0 on eno1 at 1500 with the default route,
+    a container on vmbr0."""
+    hv, switch, guest = build(namespaces)
     wait_carrier(hv, ("eno1", "veth100i0", "vmbr0"))
     assert answers(hv, "192.0.2.1"), "the lab's gateway does not answer"   # carrier and ARP settled first
     root = tmp_path / "root"
@@ -67,11 +52,6 @@ def window(hv, root, mtu: int, **checkpoint) -> dict:
 
 def query(hv, root) -> dict:
     return run_module("net_checkpoint", {"state": "query", "namespace": hv, "root": str(root)})
-
-
-def mtus(ns: str, *names) -> dict:
-    out = subprocess.run(["ip", "-n", ns, "-j", "link", "show"], check=True, capture_output=True, text=True).stdout
-    return {link["ifname"]: link["mtu"] for link in json.loads(out) if link["ifname"] in names}
 
 
 def test_a_switch_left_at_1500_rolls_the_9000_change_back_naming_the_size(lab):
