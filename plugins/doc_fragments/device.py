@@ -99,10 +99,11 @@ options:
       - What a bridge's new O(mtu) does to the path below it. The path is the bridge's uplinks (a NIC, a bond, a
         VLAN), and what they stand on (a VLAN's lower device; a bond's ports, which the kernel gives the bond's
         MTU). Guest ports (a VM's tap, a container's veth) are never part of it.
-      - V(follow) (the default) raises every device on the path whose MTU is lower, from the bottom up (NIC or bond,
-        then VLAN, then the bridge), and lowers the path with the bridge, from the top down (the bridge first),
+      - V(follow) (the default) sets the bridge's MTU first (so it is the bridge's own, and a guest port joining
+        at a smaller MTU does not take it down), then raises every device on the path whose MTU is lower, from the
+        bottom up (NIC or bond, then VLAN), and lowers the path with the bridge, from the top down (the bridge first),
         stopping at a device that still carries addresses of its own or something else with a larger MTU (another
-        VLAN, another master). Each step has its undo, run in the reverse order. Earlier releases changed the
+        VLAN, a macvlan, another master). Each step has its undo, run in the reverse order. Earlier releases changed the
         bridge alone, leaving its uplinks at the old MTU.
       - V(refuse) changes the bridge alone and refuses a raise while a device on the path has a lower MTU,
         naming each one; lowering then leaves the path as it is.

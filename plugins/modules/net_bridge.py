@@ -154,8 +154,9 @@ notes:
     into the host's network configuration files.
   - A second run with the same options reports no change and sends nothing to the kernel.
   - Everything is decided before the first change; invalid input changes nothing.
-  - A new O(mtu) takes the bridge's uplinks with it (O(port_mtu=follow), the default), raised from the bottom up (a
-    NIC or bond, then a VLAN on it, then the bridge), lowered from the top down. Guest ports keep their MTU. A device
+  - A new O(mtu) takes the bridge's uplinks with it (O(port_mtu=follow), the default). The bridge goes first, so
+    the kernel no longer sizes it by its smallest port, then its uplinks raised from the bottom up (a NIC or bond, then a
+    VLAN on it), or lowered from the top down. Guest ports keep their MTU. A device
     on the path whose driver takes less (its C(max_mtu)) is refused before any change. Earlier releases changed the
     bridge alone, leaving its uplinks at the old MTU.
 seealso:

@@ -1,7 +1,7 @@
 """The MTU follows the path (issue 27, part 3), on the host kernel: a bridge's uplink goes up and down with it.
 
-vmbr0 on a veth uplink (eth1) with a VM's tap and a container's veth: `mtu: 9000` raises eth1 first, then vmbr0;
-the guest ports stay at 1500; 9000 -> 1500 lowers vmbr0 first, then eth1. Check mode's prediction (plan.predict)
+vmbr0 on a veth uplink (eth1) with a VM's tap and a container's veth: `mtu: 9000` sets vmbr0 first (so its MTU is
+its own, not the kernel's auto-sizing), then raises eth1; the guest ports stay at 1500; 9000 -> 1500 lowers vmbr0 first, then eth1. Check mode's prediction (plan.predict)
 equals the host read back after the change, device by device. `port_mtu: refuse` refuses naming the uplink and
 changes nothing (the complete state dump). Each change's undo, refused at every step, restores the dump (the
 sweep), and the files net_persist writes afterwards carry 9000 on the uplink as well as on the bridge. A veth whose
@@ -85,8 +85,8 @@ def changed_as_predicted(ns: str, args: dict) -> dict:
     return done
 
 
-@pytest.mark.parametrize("setup, mtu, order", [(HOST, 9000, ("eth1", "vmbr0")), (JUMBO, 1500, ("vmbr0", "eth1"))],
-                         ids=["raised: uplink first", "lowered: bridge first"])
+@pytest.mark.parametrize("setup, mtu, order", [(HOST, 9000, ("vmbr0", "eth1")), (JUMBO, 1500, ("vmbr0", "eth1"))],
+                         ids=["raised: bridge first", "lowered: bridge first"])
 def test_the_uplink_follows_the_bridge_and_the_guests_stay(netns, setup, mtu, order):
     fresh_namespace(netns, setup)
     done = changed_as_predicted(netns, {"name": "vmbr0", "mtu": mtu})
@@ -168,7 +168,7 @@ def test_an_uplink_that_cannot_take_the_mtu_is_refused_before_any_change(netns):
         assert f"mtu: eth1 takes at most {limit} (its driver's max_mtu), not 9000" in result["msg"], result["msg"]
     assert state_diff(before, kernel_state(netns)) == []
     done = changed_as_predicted(netns, {"name": "vmbr0", "mtu": limit})   # up to the limit: raised
-    assert done["commands"] == [f"ip -n {netns} link set dev {dev} mtu {limit}" for dev in ("eth1", "vmbr0")]
+    assert done["commands"] == [f"ip -n {netns} link set dev {dev} mtu {limit}" for dev in ("vmbr0", "eth1")]
 
 
 @pytest.mark.parametrize("setup, mtu", [(HOST, 9000), (JUMBO, 1500)], ids=["raise", "lower"])

@@ -1,20 +1,21 @@
 """The MTU follows the path through a bond and a VLAN (issue 27, part 3), in the full-kernel lane.
 
 The classic job: vmbr0 on bond0.100, a VLAN on bond0 of eno1 and eno2, a VM's tap on vmbr0, the host's address on
-bond0.50 (another VLAN on the bond). `net_bridge mtu: 9000` raises bond0 (the kernel gives eno1 and eno2 the bond's
-MTU), then bond0.100, then vmbr0; the tap and bond0.50 stay at 1500. Back to 1500 goes vmbr0, bond0.100, bond0.
+bond0.50 (another VLAN on the bond). `net_bridge mtu: 9000` sets vmbr0 (first, so its MTU is its own), then raises
+bond0 (the kernel gives eno1 and eno2 the bond's MTU), then bond0.100; the tap and bond0.50 stay at 1500. Back to 1500 goes vmbr0, bond0.100, bond0.
 Check mode's prediction equals the host read back, device by device (test_mtu_path.changed_as_predicted). The undo
-sweep of both changes is in test_undo_sweep.py.
+sweep of both changes is in test_undo_sweep.py. A VLAN on the bridge, which the kernel lowers with it, is raised
+back by a checkpoint's rollback after its bridge (the same for a macvlan on the host kernel: tests/review27).
 """
 from __future__ import annotations
 
 import pytest
 
+from modrun import run_module
 from nstools import kernel_state, state_diff
 from sweep import fresh_namespace
 from test_mtu_path import changed_as_predicted, mtus
-
-from modrun import run_module
+from watchdogs import kill_watchdogs
 
 pytestmark = [pytest.mark.kernel, pytest.mark.fullkernel("bonding", "8021q", "dummy")]
 
@@ -44,10 +45,10 @@ def set_mtu(ns: str, devices, mtu: int) -> list:
     return [f"ip -n {ns} link set dev {dev} mtu {mtu}" for dev in devices]
 
 
-def test_the_classic_job_goes_to_9000_bottom_up(netns):
+def test_the_classic_job_goes_to_9000_the_bridge_then_bottom_up(netns):
     fresh_namespace(netns, CLASSIC)
     done = changed_as_predicted(netns, {"name": "vmbr0", "mtu": 9000})
-    assert done["commands"] == set_mtu(netns, ("bond0", "bond0.100", "vmbr0"), 9000)
+    assert done["commands"] == set_mtu(netns, ("vmbr0", "bond0", "bond0.100"), 9000)
     now = mtus(netns)
     assert [now[dev] for dev in PATH] == [9000] * 5, now   # the slaves from the bond, by the kernel
     assert (now["tap100i0"], now["bond0.50"]) == (1500, 1500)
@@ -88,3 +89,23 @@ def test_net_state_with_the_bond_described_lower_is_refused_naming_both_entries(
     assert "bonds[0] (bond0) gives bond0 on its path mtu 1500" in result["msg"], result["msg"]
     assert "bridges[0] (vmbr0)" in result["msg"]
     assert state_diff(before, kernel_state(netns)) == []
+
+
+def test_a_checkpoint_rolls_back_a_bridge_lowered_under_a_vlan(netns, tmp_path):
+    """vmbr0.20 at 9000 on vmbr0: lowering vmbr0 lowers it (the kernel); the rollback raises vmbr0, then the VLAN."""
+    fresh_namespace(netns, CLASSIC_JUMBO + ["ip link add link vmbr0 name vmbr0.20 type vlan id 20",
+                                            "ip link set vmbr0.20 mtu 9000", "ip link set vmbr0.20 up"])
+    before = kernel_state(netns)
+    root = tmp_path / "root"
+    root.mkdir()
+    try:
+        armed = run_module("net_checkpoint", {"state": "armed", "namespace": netns, "root": str(root), "timeout": 120})
+        assert not armed.get("failed"), armed.get("msg")
+        lowered = run_module("net_bridge", {"name": "vmbr0", "mtu": 1500, "namespace": netns})
+        assert lowered["changed"] and not lowered.get("failed"), lowered
+        assert mtus(netns)["vmbr0.20"] == 1500
+        back = run_module("net_checkpoint", {"state": "rolled_back", "namespace": netns, "root": str(root)})
+        assert not back.get("failed"), back.get("msg")
+        assert state_diff(before, kernel_state(netns)) == []
+    finally:
+        kill_watchdogs(root)

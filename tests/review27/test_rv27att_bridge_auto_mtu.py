@@ -55,7 +55,6 @@ def test_with_a_guest_already_on_the_bridge_its_mtu_holds(host):
     assert (now["vmbr0"], now["eno1"], now["tap101i0"]) == (9000, 9000, 1500), now
 
 
-@pytest.mark.xfail(strict=True, reason=REASON)
 @pytest.mark.parametrize("args", [{"name": "vmbr0", "mtu": 9000}, {"name": "vmbr9", "ports": ["eno3"], "mtu": 9000}],
                          ids=["raised", "created"])
 def test_a_guest_at_1500_joining_later_leaves_the_bridge_at_9000(host, args):
@@ -70,7 +69,6 @@ def test_a_guest_at_1500_joining_later_leaves_the_bridge_at_9000(host, args):
     assert (now[args["name"]], now[uplink]) == (9000, 9000), now
 
 
-@pytest.mark.xfail(strict=True, reason=REASON)
 def test_a_guest_started_during_a_jumbo_window_does_not_stop_its_confirmation(host, tmp_path):
     ns, peer = host
     iproute(peer, ["ip link add swbr type bridge stp_state 0 forward_delay 0", "ip link set sw1 mtu 9000",

@@ -11,13 +11,20 @@ The kernel lowers a macvlan (or a VLAN) whose MTU exceeds its lower device's whe
   has the change", vmbr0, eth1 and mv0 left at 1500 (the same at the watchdog's deadline).
 Expected: the undo and the rollback restore every MTU, a lower device raised before what stands on it (the
 complete state dump equal).
+
+Fixed: the model reads a macvlan's lower device (IFLA_LINK, Device.lower), the undo of an MTU change raises what
+the kernel lowered with it (simulate.stacked_above), a checkpoint's snapshot keeps `lower`, and a rollback raises
+the lower device first (plan_host._needs).
 """
 from __future__ import annotations
 
 import pytest
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
 from modrun import run_module
-from nstools import kernel_state, state_diff
+from nstools import iproute, kernel_state, state_diff
 from sweep import fresh_namespace, sweep
 from watchdogs import kill_watchdogs
 
@@ -45,7 +52,6 @@ def test_raising_with_a_macvlan_on_the_bridge_is_undone_exactly(netns):
     assert result.findings == [] and result.n == 2, result.report()
 
 
-@pytest.mark.xfail(strict=True, reason="review 27 att: lowering a bridge lowers a macvlan on it, and the undo leaves it lowered")
 def test_every_step_of_lowering_a_bridge_with_a_macvlan_is_undone(netns):
     result = sweep("macvlan lower", netns, JUMBO_MACVLAN, "net_bridge", LOWER)
     # fails: "k=1 (... link set dev eth1 mtu 1500): state differs after the undo: link mv0 mtu: 9000 -> 1500",
@@ -53,7 +59,6 @@ def test_every_step_of_lowering_a_bridge_with_a_macvlan_is_undone(netns):
     assert result.findings == [], result.report()
 
 
-@pytest.mark.xfail(strict=True, reason="review 27 att: a checkpoint rollback sets a macvlan's MTU before its bridge's and fails")
 def test_a_checkpoint_rolls_back_a_bridge_lowered_under_a_macvlan(netns, tmp_path):
     fresh_namespace(netns, JUMBO_MACVLAN)
     before = kernel_state(netns)
@@ -71,3 +76,15 @@ def test_a_checkpoint_rolls_back_a_bridge_lowered_under_a_macvlan(netns, tmp_pat
         assert state_diff(before, kernel_state(netns)) == []
     finally:
         kill_watchdogs(root)
+
+
+def test_a_macvlan_whose_lower_device_is_in_another_namespace_stands_on_nothing_here(namespaces):
+    """IFLA_LINK of a macvlan moved in from another namespace is that namespace's ifindex (IFLA_LINK_NETNSID): it
+    names no device here, even one with the same ifindex."""
+    hv, other = namespaces.new(), namespaces.new()
+    iproute(other, ["ip link add up0 type veth peer name up1", "ip link add mvx link up0 type macvlan mode bridge",
+                    f"ip link set mvx netns {hv}"])
+    iproute(hv, ["ip link add a0 type veth peer name a1", "ip link add a2 type veth peer name a3"])
+    with Netlink(hv) as netlink:
+        host = read_host(netlink, GuestMatcher()).host
+    assert host.get("mvx") is not None and host.get("mvx").lower is None

@@ -50,17 +50,18 @@ def mtus(host) -> dict:
     return {name: dev.mtu for name, dev in sorted(host.devices.items())}
 
 
-def test_raising_goes_bottom_up_and_the_bond_gives_its_slaves_its_mtu():
+def test_raising_sets_the_bridge_then_its_path_bottom_up_and_the_bond_gives_its_slaves_its_mtu():
+    """The bridge first, so its MTU is its own (not br_mtu_auto_adjust's); below it, the kernel's order."""
     host = classic()
     done = plan(host, bridges=[{"name": "vmbr0", "mtu": 9000}])
     assert [(op.device, op.params) for op in done.operations] == [
-        ("bond0", {"mtu": 9000}), ("bond0.100", {"mtu": 9000}), ("vmbr0", {"mtu": 9000})]
+        ("vmbr0", {"mtu": 9000}), ("bond0", {"mtu": 9000}), ("bond0.100", {"mtu": 9000})]
     after = done.predict(host)
     assert mtus(after) == {"bond0": 9000, "bond0.100": 9000, "bond0.50": 1500, "eno1": 9000, "eno2": 9000,
                            "tap100i0": 1500, "vmbr0": 9000}
-    # The undo, newest first, goes top-down and gives back every MTU.
+    # The undo, newest first, lowers the path top-down, then the bridge, and gives back every MTU.
     undo = undo_sequence(done.operations)
-    assert [op.device for op in undo] == ["vmbr0", "bond0.100", "bond0"]
+    assert [op.device for op in undo] == ["bond0.100", "bond0", "vmbr0"]
     assert mtus(predict(after, undo)) == mtus(host)
     assert not plan(after, bridges=[{"name": "vmbr0", "mtu": 9000}])
 
@@ -126,7 +127,7 @@ def test_an_explicit_mtu_of_a_port_wins_and_a_lower_one_is_refused_naming_both_e
     done = plan(host, bonds=[{"name": "bond0", "mtu": 9216}], bridges=[{"name": "vmbr0", "mtu": 9000}])
     after = done.predict(host)
     assert (after.get("bond0").mtu, after.get("bond0.100").mtu, after.get("vmbr0").mtu) == (9216, 9000, 9000)
-    assert [op.device for op in done.operations] == ["bond0", "bond0.100", "vmbr0"]
+    assert [op.device for op in done.operations] == ["bond0", "vmbr0", "bond0.100"]
     with pytest.raises(ValidationError) as caught:
         plan(host, bonds=[{"name": "bond0", "mtu": 1500}], bridges=[{"name": "vmbr0", "mtu": 9000}])
     assert caught.value.problems == [
@@ -148,12 +149,12 @@ def test_guest_ports_never_follow():
     assert after.get("tap100i0").mtu == 1400
 
 
-def test_a_new_bridge_on_a_nic_raises_the_nic_first():
+def test_a_new_bridge_on_a_nic_gets_its_own_mtu_before_the_nic_is_raised():
     host = HostNetwork()
     host.add(Nic(name="eth1", mtu=1500, up=True, ip=_ip()))
     done = plan(host, bridges=[{"name": "vmbr1", "ports": ["eth1"], "mtu": 9000}])
     mtu_ops = [op.device for op in done.operations if "mtu" in op.params]
-    assert mtu_ops == ["eth1", "vmbr1"]
+    assert mtu_ops == ["vmbr1", "eth1"]
     assert done.predict(host).get("eth1").mtu == 9000
 
 
@@ -203,3 +204,39 @@ def test_a_plan_back_to_a_described_host_sets_each_mtu_as_described_and_nothing_
                      ip=_ip()))
     done = plan_host(host, desired, GUESTS)
     assert [(op.device, op.params) for op in done.operations] == [("vmbr0", {"mtu": 1400})]
+
+
+def test_lowering_stops_where_a_macvlan_needs_more():
+    """A macvlan on bond0 at 9000 (the kernel would lower it with bond0) keeps bond0 at 9000."""
+    host = classic(9000)
+    host.add(Nic(name="mv0", kind="macvlan", lower="bond0", mtu=9000, up=True, ip=_ip()))
+    done = plan(host, bridges=[{"name": "vmbr0", "mtu": 1500}])
+    assert [op.device for op in done.operations] == ["vmbr0", "bond0.100"]
+
+
+def test_the_undo_raises_back_a_macvlan_the_kernel_lowered_with_its_lower_device():
+    host = classic(9000)
+    host.add(Nic(name="mv0", kind="macvlan", lower="vmbr0", mtu=9000, up=True, ip=_ip()))
+    done = plan(host, bridges=[{"name": "vmbr0", "mtu": 1500}])
+    after = done.predict(host)
+    assert after.get("mv0").mtu == 1500
+    assert mtus(predict(after, undo_sequence(done.operations))) == mtus(host)
+
+
+def test_a_rollback_raises_a_lower_device_before_the_macvlan_on_it():
+    """plan_host from a snapshot: vmbr0 (and its path) to 9000 before mv0, which the kernel keeps at most vmbr0's."""
+    snapshot = classic(9000)
+    snapshot.add(Nic(name="mv0", kind="macvlan", lower="vmbr0", mtu=9000, up=True, ip=_ip()))
+    lowered = plan(snapshot, bridges=[{"name": "vmbr0", "mtu": 1500}]).predict(snapshot)
+    back = plan_host(lowered, snapshot, GUESTS)
+    devices = [op.device for op in back.operations]
+    assert devices.index("vmbr0") < devices.index("mv0")
+    assert mtus(back.predict(lowered)) == mtus(snapshot)
+
+
+def test_a_snapshot_keeps_what_a_macvlan_stands_on_and_a_description_does_not():
+    host = HostNetwork()
+    host.add(Nic(name="mv0", kind="macvlan", lower="vmbr0", mtu=9000, max_mtu=65535, ip=_ip()))
+    assert "lower" not in host.to_dict()["devices"][0]
+    again = HostNetwork.from_dict(host.to_dict(facts=True))
+    assert (again.get("mv0").lower, again.get("mv0").max_mtu) == ("vmbr0", 65535)

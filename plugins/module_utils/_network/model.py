@@ -169,8 +169,13 @@ def _address_key(addr: str):
 
 # -- devices ------------------------------------------------------------------
 
-# Device fields read from the kernel that a snapshot does not carry (Device.to_dict).
-KERNEL_FACTS = ("max_mtu",)
+# Device fields read from the kernel, never part of a desired state or a description (Device.to_dict); a
+# checkpoint's snapshot keeps them (HostNetwork.to_dict(facts=True)), so its rollback knows them.
+KERNEL_FACTS = ("max_mtu", "lower")
+
+# Kinds that stand on a lower device named by IFLA_LINK and that the kernel lowers with it, never raises
+# (macvlan_device_event, NETDEV_CHANGEMTU); a VLAN's lower device is its `parent`. (A veth's IFLA_LINK is its peer.)
+STACKED_KINDS = ("macvlan", "macvtap")
 
 
 @dataclass
@@ -196,6 +201,9 @@ class Device:
     # The largest MTU the driver takes (IFLA_MAX_MTU; None: no limit reported). A fact of the hardware the planners
     # check a raise against, never part of a snapshot or a desired state (to_dict leaves it out).
     max_mtu: int | None = field(default=None, compare=False)
+    # The device a macvlan or macvtap stands on (STACKED_KINDS): it goes no higher than that one's MTU, so a
+    # rollback raises that one first (plan_host), and an undo raises it back after (simulate.stacked_above).
+    lower: str | None = field(default=None, compare=False)
 
     def problems(self):
         found = [p for p in (name_problem(self.name), mtu_problem(self.mtu)) if p]
@@ -228,10 +236,10 @@ class Device:
             raise ValidationError(found)
         return self
 
-    def to_dict(self) -> dict:
+    def to_dict(self, facts: bool = False) -> dict:
         out = {"type": self.TYPE}
         for f in fields(self):
-            if f.name in KERNEL_FACTS:
+            if f.name in KERNEL_FACTS and not (facts and getattr(self, f.name) is not None):
                 continue
             value = getattr(self, f.name)
             if f.name == "ip":
@@ -473,8 +481,9 @@ class HostNetwork:
     def ports_of(self, master: str) -> list:
         return sorted((d for d in self.devices.values() if d.master == master), key=lambda d: d.name)
 
-    def to_dict(self) -> dict:
-        return {"devices": [self.devices[n].to_dict() for n in sorted(self.devices)]}
+    def to_dict(self, facts: bool = False) -> dict:
+        """Every device's description; `facts`: with what was read of the kernel (KERNEL_FACTS), for a snapshot."""
+        return {"devices": [self.devices[n].to_dict(facts) for n in sorted(self.devices)]}
 
     @classmethod
     def from_dict(cls, data: dict) -> HostNetwork:

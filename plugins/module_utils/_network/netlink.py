@@ -58,6 +58,7 @@ IFLA_MASTER = 10
 IFLA_OPERSTATE = 16
 IFLA_LINKINFO = 18
 IFLA_EXT_MASK = 29
+IFLA_LINK_NETNSID = 37   # IFLA_LINK is an ifindex in another network namespace
 IFLA_MAX_MTU = 51   # the largest MTU the driver takes (0 or absent: no limit reported)
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2

@@ -27,7 +27,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops im
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_mtu import limit_problem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_port_vlans import plan_port_vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import plan_device_routes
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict, vlans_above
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.simulate import predict, stacked_above
 
 
 class Plan:
@@ -193,8 +193,9 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
         if lost:
             raise ValidationError([lost])
         change = Operation.setting(name, "mtu", mtu, current_mtu)
-        # The kernel lowers the VLANs above it with it; raising it back does not raise them: the undo does.
-        change.inverse += [Operation(LINK_SET, vlan, {"mtu": host.get(vlan).mtu}) for vlan in vlans_above(host, name, mtu)]
+        # The kernel lowers the VLANs and macvlans on it with it; raising it back does not raise them: the undo does.
+        change.inverse += [Operation(LINK_SET, above, {"mtu": host.get(above).mtu})
+                           for above in stacked_above(host, name, mtu)]
         ops.append(change)
     if admin_up is not None and admin_up != current_up:
         ops.append(Operation.setting(name, "up", admin_up, current_up))

@@ -169,7 +169,11 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
                                 + ("; raise it with netsafe.hypervisor.net_nic" if dev.TYPE == "nic" else ""))
     own = plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
     at = next((i + 1 for i, op in enumerate(own) if op.device == name and "mtu" in op.params), 0)
-    ops += raise_path + own[:at] + lower_path + own[at:]
+    # The bridge's own MTU goes first, also when raising: a bridge nobody set follows its smallest port
+    # (br_mtu_auto_adjust), so its uplink raised first would raise it too, the set after would change nothing
+    # (an equal MTU never reaches br_change_mtu), and the first guest port at 1500 to join would take it back
+    # down. Set first, it is the bridge's own and holds; the kernel takes a bridge above its ports.
+    ops += own[:at] + raise_path + lower_path + own[at:]
     return Plan(ops, warnings)
 
 

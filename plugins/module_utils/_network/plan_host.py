@@ -29,6 +29,8 @@ def _needs(desired: HostNetwork, name: str) -> list:
     needs = [p.name for p in desired.ports_of(name)] if isinstance(dev, (Bridge, Bond)) else []
     if isinstance(dev, Vlan) and dev.parent in desired.devices:
         needs.append(dev.parent)
+    if dev.lower in desired.devices:   # a macvlan goes no higher than its lower device: that one's MTU first
+        needs.append(dev.lower)
     return needs
 
 

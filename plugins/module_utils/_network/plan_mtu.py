@@ -10,7 +10,8 @@ slaves. The kernel's rules decide the order:
 
 - a VLAN's MTU cannot exceed its lower device's, and a lower device that
   goes below a VLAN's MTU takes the VLAN down with it: raise from the
-  bottom (lower device, then VLAN, then bridge), lower from the top;
+  bottom (lower device, then VLAN), lower from the top (the bridge itself
+  is set before its path either way: plan_bridge);
 - a bond gives its slaves its own MTU (bond_change_mtu): the plan sets the
   bond and the simulator predicts the slaves (kinds.BondKind);
 - a driver takes at most its IFLA_MAX_MTU: a raise above it is refused
@@ -20,8 +21,11 @@ slaves. The kernel's rules decide the order:
 above a port's MTU and leaves the ports alone when the bridge goes down.
 A device the same task describes with its own `mtu` (net_state) keeps it:
 the path stops there, and one lower than the bridge is refused, naming both.
-Lowering stops at a device something else still needs (a VLAN or master off
-this path with a larger MTU, or addresses of its own).
+Lowering stops at a device something else still needs (a VLAN, macvlan or
+master off this path with a larger MTU, or addresses of its own). A bridge
+whose MTU is unchanged raises a path left below it (a raise cut off half
+way), and leaves alone a port above it: a port larger than its bridge loses
+nothing, and may be set so on purpose (a NIC at 9216 under a bridge at 9000).
 """
 from __future__ import annotations
 
@@ -57,9 +61,11 @@ def lower_devices_of(host: HostNetwork, dev, guests: GuestMatcher) -> list:
 
 
 def _users(host: HostNetwork, dev, above: str) -> list:
-    """What stands on `dev` other than `above` (the device the path came from): its master, the VLANs on it."""
+    """What stands on `dev` other than `above` (the device the path came from): its master, the VLANs and
+    macvlans on it."""
     users = [host.get(dev.master)] if dev.master and dev.master != above else []
-    return users + [d for d in host.devices.values() if isinstance(d, Vlan) and d.parent == dev.name and d.name != above]
+    return users + [d for d in host.devices.values() if d.name != above
+                    and ((isinstance(d, Vlan) and d.parent == dev.name) or d.lower == dev.name)]
 
 
 def follow_mtu(host: HostNetwork, name: str, mtu: int, guests: GuestMatcher, policy: str,

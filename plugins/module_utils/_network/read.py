@@ -18,7 +18,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import RouteDump
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    DEVICE_TYPES, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, route_order,
+    DEVICE_TYPES, STACKED_KINDS, GuestMatcher, GuestPort, HostNetwork, IpConfig, Nic, route_order,
 )
 
 _IFI_HEADER = nl.IFINFOMSG.size
@@ -28,7 +28,7 @@ _NEIGH_ATTRS = frozenset((nl.NDA_DST, nl.NDA_LLADDR))
 _AF_SPEC = frozenset((nl.IFLA_AF_SPEC,))
 _TUN_ATTRS = frozenset((nl.IFLA_TUN_TYPE,))
 _LINK_ATTRS = frozenset((nl.IFLA_IFNAME, nl.IFLA_MTU, nl.IFLA_ADDRESS, nl.IFLA_MASTER, nl.IFLA_LINK,
-                         nl.IFLA_OPERSTATE, nl.IFLA_LINKINFO, nl.IFLA_MAX_MTU))
+                         nl.IFLA_OPERSTATE, nl.IFLA_LINKINFO, nl.IFLA_MAX_MTU, nl.IFLA_LINK_NETNSID))
 _LINK_REQUEST = nl.IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + nl.attr_u32(nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_SKIP_STATS)
 
 
@@ -47,7 +47,8 @@ class RawLink:
         raw_mac = attrs.get(nl.IFLA_ADDRESS)
         self.mac = nl.as_mac(raw_mac) if raw_mac is not None and len(raw_mac) == 6 else None
         self.master = nl.as_u32(attrs[nl.IFLA_MASTER]) if nl.IFLA_MASTER in attrs else 0
-        self.link = nl.as_u32(attrs[nl.IFLA_LINK]) if nl.IFLA_LINK in attrs else 0
+        # A lower device (or veth peer) in another namespace: its ifindex names nothing here.
+        self.link = nl.as_u32(attrs[nl.IFLA_LINK]) if nl.IFLA_LINK in attrs and nl.IFLA_LINK_NETNSID not in attrs else 0
         state = nl.as_u8(attrs[nl.IFLA_OPERSTATE]) if nl.IFLA_OPERSTATE in attrs else 0
         self.operstate = nl.OPERSTATES[state] if state < len(nl.OPERSTATES) else "unknown"
         self.kind = ""
@@ -181,6 +182,8 @@ def _device_from(raw: RawLink, master_name, parent_name, guests: GuestMatcher, n
     kind = kind_of(raw.kind)
     if kind is not None and kind.creatable:
         return DEVICE_TYPES[raw.kind](**kind.decode(raw.data, name_of, parent_name), **common)
+    if raw.kind in STACKED_KINDS:
+        common["lower"] = parent_name
     if guests.is_guest(raw.name, raw.kind):
         return GuestPort(kind=guest_kind(raw), **common)
     return Nic(kind=raw.kind, **common)

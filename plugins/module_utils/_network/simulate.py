@@ -9,7 +9,7 @@ deleted master frees its ports, a port joining a vlan-aware bridge gets VLAN 1
 as untagged PVID, one PVID per port, a bond opens (brings up) a device it
 enslaves, closes one it releases, also when the bond itself is deleted (and
 forgets it as its primary) and keeps its slaves at its own MTU; a VLAN follows
-its lower device's MTU down (never up); a device that goes down, or loses its
+its lower device's MTU down (never up), and so does a macvlan; a device that goes down, or loses its
 last IPv4 address, loses routes (kinds/route.py dropped_by).
 """
 from __future__ import annotations
@@ -68,8 +68,8 @@ def apply_op(host: HostNetwork, op) -> None:
         if kind is not None:
             kind.changed(host, dev, p)
         if p.get("mtu"):
-            for vlan in vlans_above(host, dev.name, p["mtu"]):
-                host.mutable(vlan).mtu = p["mtu"]
+            for above in stacked_above(host, dev.name, p["mtu"]):
+                host.mutable(above).mtu = p["mtu"]
     elif op.action == ADDR_ADD:
         dev.ip.addresses = sorted(set(dev.ip.addresses or []) | {p["address"]})
     elif op.action == ADDR_DEL:
@@ -99,10 +99,11 @@ def apply_op(host: HostNetwork, op) -> None:
             dev.ip.routes = [r for r in dev.ip.routes if r not in dropped]
 
 
-def vlans_above(host: HostNetwork, name: str, mtu: int) -> list:
-    """The VLANs on `name` whose MTU is above `mtu`: the kernel lowers them to `mtu` with it (vlan_device_event)."""
-    return sorted(d.name for d in host.devices.values() if getattr(d, "parent", None) == name and d.TYPE == "vlan"
-                  and d.mtu is not None and d.mtu > mtu)
+def stacked_above(host: HostNetwork, name: str, mtu: int) -> list:
+    """The VLANs, macvlans and macvtaps on `name` whose MTU is above `mtu`: the kernel lowers them to `mtu` with
+    it (vlan_device_event, macvlan_device_event), and never raises them back."""
+    return sorted(d.name for d in host.devices.values() if d.mtu is not None and d.mtu > mtu
+                  and ((d.TYPE == "vlan" and getattr(d, "parent", None) == name) or d.lower == name))
 
 
 def _moved(dev, old_master, master, p: dict) -> None:

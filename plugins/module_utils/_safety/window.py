@@ -178,7 +178,7 @@ def new_record(namespace, host: HostNetwork, timeout: float, devices, probes, ga
             "created_boottime": booted, "deadline_boottime": booted + timeout, "timeout": timeout,
             "devices": devices, "probes": probes, "gate_settle": gate_settle,
             "guest_patterns": list(guest_patterns), "boot_id": cp.boot_id(), "state": cp.ARMED, "watchdog": None,
-            "snapshot": host.to_dict()}
+            "snapshot": host.to_dict(facts=True)}
 
 
 def confirm(store: cp.Store, checkpoint_id: str, check_mode: bool, by: str = "net_checkpoint") -> dict:
