@@ -168,7 +168,10 @@ state:
     master: {description: The bridge the bond is a port of., type: str, returned: when present}
   sample: {"name": "bond0", "present": true, "mode": "802.3ad", "ports": ["eth3", "eth4"]}
 diff:
-  description: The bond before and after (same shape as RV(state)).
+  description:
+    - The bond before and after (same shape as RV(state)), plus C(also_changed) when the change moves devices it does
+      not describe (the uplinks that follow a bridge's MTU, a bond's slaves, a port released), each with just what
+      changes.
   returned: always
   type: dict
 """

@@ -298,7 +298,10 @@ state:
     guest_ports: {description: Guest ports on the bridge., type: list, elements: str, returned: when present}
   sample: {"name": "vmbr0", "present": true, "up": true, "mtu": 1500, "ports": ["eth1"], "guest_ports": ["tap100i0"]}
 diff:
-  description: The bridge before and after (same shape as RV(state)).
+  description:
+    - The bridge before and after (same shape as RV(state)), plus C(also_changed) when the change moves devices it
+      does not describe (the uplinks that follow a bridge's MTU, a bond's slaves, a port released), each with just
+      what changes.
   returned: always
   type: dict
 """

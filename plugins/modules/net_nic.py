@@ -102,7 +102,10 @@ state:
     master: {description: The bridge or bond it is a port of., type: str, returned: when present}
   sample: {"name": "eth5", "present": true, "kind": "", "mtu": 9000, "up": true, "addresses": [], "master": null}
 diff:
-  description: The NIC before and after (same shape as RV(state)).
+  description:
+    - The NIC before and after (same shape as RV(state)), plus C(also_changed) when the change moves devices it does
+      not describe (the uplinks that follow a bridge's MTU, a bond's slaves, a port released), each with just what
+      changes.
   returned: always
   type: dict
 """

@@ -1054,9 +1054,14 @@ state:
   type: dict
   sample: {"bridges": {"vmbr0": {"name": "vmbr0", "present": true, "ports": ["bond0"], "mtu": 9000}}, "bonds": {}}
 diff:
-  description: RV(state) before and after; with O(checkpoint.confirm) and O(checkpoint.persist), the files' diff.
+  description:
+    - RV(state) before and after, plus C(also_changed) when the change moves devices it does not describe (the uplinks
+      that follow a bridge's MTU, a bond's slaves, a port released), each with just what changes.
+    - In check mode with O(checkpoint.persist), a list - that diff, then one per file the window would write
+      (C(before_header), C(before), C(after_header), C(after)), so C(--check --diff) shows the files too.
+    - With O(checkpoint.confirm) and O(checkpoint.persist), the files' diffs (a list).
   returned: always
-  type: dict
+  type: raw
 outcome:
   description:
     - With O(checkpoint) - V(armed) (changed, probes passed, waiting for the confirmation), V(unchanged) (nothing to
@@ -1128,7 +1133,7 @@ timings:
 
 import re
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import Route, route_problems
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
@@ -1263,6 +1268,18 @@ def run(module) -> dict:
         return persist_spec.preflight_files(dict(persist, devices=devices), guard["root"],
                                             plan.predict(snapshot.host), guests, module.no_log_values)
 
+    def files_before(snapshot):
+        """For a host already as wanted: what the files say and the devices a save writes, when it would change
+        them (a file the format cannot take is left to the save, which says so)."""
+        scope = dict(persist, devices=persist["devices"] if persist["devices"] is not None else described(requests))
+        try:
+            checked = persist_spec.preflight_files(scope, guard["root"], snapshot.host, guests, module.no_log_values)
+            if not checked["changed"]:
+                return None
+            return persist_spec.written_files(scope, guard["root"], module.no_log_values), set(checked["devices"])
+        except NetsafeError:
+            return None
+
     view = state_view(requests, guests)
     if guard is None:
         return converge_task(module, planner, view, guests)
@@ -1279,7 +1296,7 @@ def run(module) -> dict:
         return previewed(params["namespace"], guests, planner, view, guard,
                          check_future if persist is not None else None)
     return guarded_change(params["namespace"], guests, planner, view, task_writer(module), guard,
-                          check_future if persist is not None else None)
+                          check_future if persist is not None else None, files_before if persist is not None else None)
 
 
 def main():

@@ -123,7 +123,10 @@ state:
     master: {description: The bridge it is a port of., type: str, returned: when present}
   sample: {"name": "eth3.20", "present": true, "parent": "eth3", "vlan_id": 20, "protocol": "802.1Q"}
 diff:
-  description: The VLAN device before and after (same shape as RV(state)).
+  description:
+    - The VLAN device before and after (same shape as RV(state)), plus C(also_changed) when the change moves devices
+      it does not describe (the uplinks that follow a bridge's MTU, a bond's slaves, a port released), each with just
+      what changes.
   returned: always
   type: dict
 """

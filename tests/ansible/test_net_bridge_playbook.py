@@ -47,9 +47,10 @@ def test_check_mode_changes_nothing_and_diff_shows_before_after(hv, run_playbook
     assert run.rc == 0, run.stdout
     result = run.task("bridge")
     assert result["status"] == "changed"
-    assert result["result"]["diff"]["before"] == {"name": "vmbr0", "present": False}
-    assert result["result"]["diff"]["after"]["ports"] == ["eth1"]
-    assert "vmbr0" in run.stdout and "present" in run.stdout  # the diff is printed
+    diff = result["result"]["diff"]
+    assert diff["before"] == {"name": "vmbr0", "present": False, "also_changed": [{"name": "eth1", "up": False}]}
+    assert diff["after"]["ports"] == ["eth1"] and diff["after"]["also_changed"] == [{"name": "eth1", "up": True}]
+    assert "vmbr0" in run.stdout and "present" in run.stdout and "also_changed" in run.stdout  # the diff is printed
     assert kernel_state(hv) == before
 
 

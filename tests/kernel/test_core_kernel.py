@@ -160,5 +160,7 @@ def test_check_mode_through_converge_changes_nothing(hv):
     result = converge(hv, GUESTS, lambda s: plan_bridge(s.host, desired, ["eth1"], True, GUESTS),
                       lambda host: bridge_view(host, "vmbr0", GUESTS), check_mode=True)
     assert result["changed"] and result["state"]["ports"] == ["eth1"]
-    assert result["diff"]["before"] == {"name": "vmbr0", "present": False}
+    # eth1, which the bridge view lists as a port, is brought up too: the diff says so (also_changed)
+    assert result["diff"]["before"] == {"name": "vmbr0", "present": False, "also_changed": [{"name": "eth1", "up": False}]}
+    assert result["diff"]["after"]["also_changed"] == [{"name": "eth1", "up": True}]
     assert kernel_state(hv) == before

@@ -90,3 +90,22 @@ def test_a_probe_the_window_was_given_is_not_added_twice_and_the_report_says_wha
     added, proves = window_probes(classic(1500), classic(9000), GUESTS, [{"type": "icmp", "target": "192.0.2.1"}])
     assert added == [{"type": "icmp", "target": "192.0.2.1", "mtu": 9000, "name": "path mtu 192.0.2.1"}]
     assert proves == [{"target": "192.0.2.1", "mtu": 9000, "raised": ["vmbr0", "bond0.100", "bond0", "eno1", "eno2"]}]
+
+
+@pytest.mark.parametrize("cap, expected", [(1500, []), (4000, [4000]), (9216, [9000])],
+                         ids=["capped at the old MTU", "capped between", "cap above the device"])
+def test_a_default_routes_own_mtu_caps_what_is_proven(cap, expected):
+    """`default via 192.0.2.1 mtu N`: nothing larger than N leaves toward the router, whatever vmbr0's MTU."""
+    caps = {"vmbr0": {"192.0.2.1": cap}}
+    assert [p["mtu"] for p in mtu_probes(classic(1500), classic(9000), GUESTS, caps=caps)] == expected
+
+
+def test_a_cap_on_another_gateway_or_device_changes_nothing():
+    for caps in ({"vmbr0": {"192.0.2.254": 1500}}, {"eno1": {"192.0.2.1": 1500}}):
+        assert [p["mtu"] for p in mtu_probes(classic(1500), classic(9000), GUESTS, caps=caps)] == [9000]
+
+
+def test_only_the_devices_a_save_writes_count():
+    """A window that changes nothing but the files: the raise counts only for the devices it writes."""
+    assert mtu_probes(classic(1500), classic(9000), GUESTS, only={"eno1"})[0]["raised"] == ["eno1"]
+    assert mtu_probes(classic(1500), classic(9000), GUESTS, only={"eno3"}) == []

@@ -194,10 +194,13 @@ class Snapshot:
     each device that netsafe never changes (`other_routes`: name -> [(Route, why)]), which a plan must not make
     the kernel drop (plan.keep_routes)."""
 
-    def __init__(self, host: HostNetwork, index_of: dict, other_routes: dict | None = None):
+    def __init__(self, host: HostNetwork, index_of: dict, other_routes: dict | None = None,
+                 gateway_mtus: dict | None = None):
         self.host = host
         self.index_of = index_of
         self.other_routes = other_routes or {}
+        # name -> {gateway: MTU} of default routes with an MTU of their own (RouteDump.default_mtus)
+        self.gateway_mtus = gateway_mtus or {}
 
 
 def build_host(links, guests: GuestMatcher, addresses=None, routes: RouteDump | None = None, port_vlans=None) -> Snapshot:
@@ -223,7 +226,9 @@ def build_host(links, guests: GuestMatcher, addresses=None, routes: RouteDump | 
             device.vlans = port_vlans.get(raw.index, {"pvid": None, "untagged": [], "tagged": []})
         host.add(device)
     others = {} if routes is None else {name_of[index]: found for index, found in routes.others.items() if index in name_of}
-    return Snapshot(host, {raw.name: raw.index for raw in links}, others)
+    capped = {} if routes is None else {name_of[index]: found for index, found in routes.default_mtus.items()
+                                        if index in name_of}
+    return Snapshot(host, {raw.name: raw.index for raw in links}, others, capped)
 
 
 def read_host(netlink: nl.Netlink, guests: GuestMatcher | None = None) -> Snapshot:

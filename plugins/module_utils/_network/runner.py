@@ -19,6 +19,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink, require_namespace
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import keep_routes
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import result_diff
 
 
 WAIT_WORTH_TELLING = 1.0   # seconds spent waiting for another writer that the task reports as a warning
@@ -72,8 +73,8 @@ def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
             result.update(diff={"before": before, "after": before}, state=before)
             return result
         if check_mode:
-            after = view(plan.predict(snapshot.host))
-            result.update(diff={"before": before, "after": after}, state=after)
+            future = plan.predict(snapshot.host)
+            result.update(diff=result_diff(view, snapshot.host, future), state=view(future))
             return result
         configurator = NetlinkConfigurator(netlink, snapshot.index_of)
         configurator.apply(plan.operations)
@@ -91,6 +92,5 @@ def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
                 f"{'; '.join(leftover.commands(namespace))} would still be needed; "
                 f"{undo_text(undo_errors, namespace, 'the change was undone')}",
                 undo_errors)
-        after = view(final.host)
-        result.update(diff={"before": before, "after": after}, state=after)
+        result.update(diff=result_diff(view, snapshot.host, final.host), state=view(final.host))
         return result

@@ -78,3 +78,53 @@ def nic_view(host: HostNetwork, name: str) -> dict:
     if view["present"]:
         view["kind"] = host.get(name).kind
     return view
+
+
+# What moves by itself or is no setting: left out of what a diff says changed.
+_NOT_SETTINGS = ("operstate", "index", "name", "type")
+_PORT_SHOWN = ("master", "vlans", "port_cost", "port_priority")
+
+
+def _named(view) -> tuple:
+    """(the device names a view describes: any dict with a `name`, at any depth; the names it lists as a master's
+    `ports` or `guest_ports`, whose membership it shows)."""
+    described, ports = set(), set()
+    todo = [view]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("name"), str):
+                described.add(node["name"])
+            for key in ("ports", "guest_ports"):
+                if isinstance(node.get(key), list):
+                    ports.update(name for name in node[key] if isinstance(name, str))
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return described, ports
+
+
+def _settings(dev) -> dict:
+    if dev is None:
+        return {"present": False}
+    return {k: v for k, v in dev.to_dict().items() if k not in _NOT_SETTINGS}
+
+
+def result_diff(view, before: HostNetwork, after: HostNetwork) -> dict:
+    """A result's `diff`: the view before and after, plus `also_changed`: the devices no entry describes that the
+    change moves too (the uplinks that follow a bridge's MTU, a bond's slaves, a macvlan the kernel lowers with its
+    device, a port released), each with just what changes, so --diff shows every device the change touches."""
+    old, new = view(before), view(after)
+    (shown_old, ports_old), (shown_new, ports_new) = _named(old), _named(new)
+    was, now = [], []
+    for name in sorted((set(before.devices) | set(after.devices)) - shown_old - shown_new):
+        a, b = _settings(before.get(name)), _settings(after.get(name))
+        # A port the view lists: its membership (and what a bridge's view shows of its ports) is said already.
+        said = _PORT_SHOWN if name in ports_old | ports_new else ()
+        keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in said)
+        if keys:
+            was.append(dict({"name": name}, **{k: a.get(k) for k in keys}))
+            now.append(dict({"name": name}, **{k: b.get(k) for k in keys}))
+    if not was:
+        return {"before": old, "after": new}
+    return {"before": dict(old, also_changed=was), "after": dict(new, also_changed=now)}

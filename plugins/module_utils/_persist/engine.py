@@ -98,8 +98,28 @@ def _device_views(host: HostNetwork, names, guests: GuestMatcher) -> dict:
 
 def kernel(namespace, guests: GuestMatcher) -> HostNetwork:
     """The running devices of the host (or namespace), as one netlink dump reads them."""
+    return _kernel_read(namespace, guests).host
+
+
+def _kernel_read(namespace, guests: GuestMatcher):
     with Netlink(namespace) as netlink:
-        return read_host(netlink, guests).host
+        return read_host(netlink, guests)
+
+
+def _route_mtu_warnings(snapshot, names) -> list:
+    """A default route with an MTU of its own (`default via GW mtu 1500`, the router at 1500 under a jumbo LAN)
+    through a device the files describe: the formats' gateway has no MTU, so say it rather than lose it."""
+    return [f"{name}: the default route via {gateway} has its own mtu {mtu}, which the files do not keep (a gateway "
+            f"in them has no MTU): after a reboot packets to {gateway} leave at {name}'s MTU. Add the route's MTU to "
+            f"the files by hand (ifupdown2: post-up ip route replace default via {gateway} dev {name} mtu {mtu})"
+            for name, found in sorted(snapshot.gateway_mtus.items()) if name in names
+            for gateway, mtu in sorted(found.items())]
+
+
+def written(fmt) -> HostNetwork:
+    """What the files say now (what the host boots into), read leniently: a stanza the format cannot read is left
+    out, as the save that follows would refuse it anyway."""
+    return fmt.parse_lenient(_read_files(fmt))[0]
 
 
 def plan_files(fmt, host: HostNetwork, names, guests, files=None) -> dict:
@@ -317,9 +337,13 @@ def preflight(fmt, host: HostNetwork, names, guests, pending: str = "refuse", ba
 def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEFAULT_BACKUP_DIR,
           backup_keep: int = DEFAULT_BACKUP_KEEP, pending: str = "refuse") -> dict:
     backup_root = check_backup_options(fmt, backup_dir, backup_keep)   # refused before anything is read
+    snapshot = _kernel_read(namespace, guests)
     if check_mode:
-        return preflight(fmt, kernel(namespace, guests), names, guests, pending, backup_dir, backup_keep)
-    result, changes, before, _drift = _plan_save(fmt, kernel(namespace, guests), names, guests, pending)
+        result = preflight(fmt, snapshot.host, names, guests, pending, backup_dir, backup_keep)
+        result["warnings"] += _route_mtu_warnings(snapshot, result["devices"])
+        return result
+    result, changes, before, _drift = _plan_save(fmt, snapshot.host, names, guests, pending)
+    result["warnings"] += _route_mtu_warnings(snapshot, result["devices"])
     if not changes:
         return result
     result["files"] = []

@@ -70,6 +70,12 @@ def preflight_files(options: dict, root: str, host: HostNetwork, guests: GuestMa
     return result
 
 
+def written_files(options: dict, root: str, secrets: set) -> HostNetwork:
+    """What the files PERSIST_SPEC's `options` name say now (engine.written)."""
+    with opened(options, root, secrets) as (fmt, _detected):
+        return engine.written(fmt)
+
+
 def check_options(options: dict, root: str, secrets: set, option: str = "persist") -> None:
     """The options a save would refuse before reading any file (format, path, root, backup_dir, backup_keep), judged
     now: a ValidationError whose every problem names `option` (the module's option holding PERSIST_SPEC)."""

@@ -19,6 +19,7 @@ import time
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import name_problem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import WAIT_WORTH_TELLING, converge, preview
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import result_diff
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import arming, confirming, path_mtu, probes, window
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._safety import checkpoint as cp
 
@@ -138,18 +139,21 @@ def _checked_future(check_future, snapshot, plan, report: dict) -> None:
         report["persist"] = persisted
 
 
-def _with_path_mtu(specs: list, snapshot, plan, guests, options: dict, report: dict, namespace=None,
-                   check_mode: bool = False) -> list:
-    """`specs` and, unless options' mtu_probe is off, the probes proving the MTU the plan raises toward a default
-    gateway (path_mtu.py); what those prove goes into the report as `path_mtu`.
+def _with_path_mtu(specs: list, snapshot, future, guests, options: dict, report: dict, namespace=None,
+                   check_mode: bool = False, written=None) -> list:
+    """`specs` and, unless options' mtu_probe is off, the probes proving the MTU the change to `future` raises
+    toward a default gateway (path_mtu.py); what those prove goes into the report as `path_mtu`. `written`: (what
+    the files say, the devices a save writes) for a window that changes nothing but the files: their MTU is the
+    one raised from.
 
     A gateway the preflight did not reach is first asked with a small ping (not in check mode): one that does not
     answer echo at all cannot prove a size, so its path MTU probe is left out with a warning rather than rolling
     back a good change (review 27: a dead second default route)."""
     if not options.get("mtu_probe", True):
         return specs
-    added, proves = path_mtu.window_probes(snapshot.host, plan.predict(snapshot.host), guests, specs,
-                                           snapshot.other_routes)
+    before, only = written if written is not None else (snapshot.host, None)
+    added, proves = path_mtu.window_probes(before, future, guests, specs, snapshot.other_routes, only,
+                                           snapshot.gateway_mtus)
     if not check_mode and added:
         reached = {r["target"] for r in report["probes"]["preflight"] if r["ok"]}
         for target in sorted({spec["target"] for spec in added} - reached):
@@ -174,23 +178,48 @@ def previewed(namespace, guests, planner, view, options: dict, check_future=None
     refuses it), not run, and nothing is armed. The path MTU probes the change would add are in `path_mtu`."""
     specs = probes.resolve(options["probes"], namespace)
     snapshot, plan = preview(namespace, guests, planner)
-    before = view(snapshot.host)
-    after = view(plan.predict(snapshot.host)) if plan else before
+    future = plan.predict(snapshot.host) if plan else snapshot.host
+    diff = result_diff(view, snapshot.host, future)
     report = {}
     if plan:
-        _with_path_mtu(specs, snapshot, plan, guests, options, report, check_mode=True)
+        _with_path_mtu(specs, snapshot, future, guests, options, report, check_mode=True)
         _checked_future(check_future, snapshot, plan, report)
+    # What the files will say goes with it, one diff per file, as the confirmation's does: --diff shows both.
+    files = report.get("persist", {}).get("diff") or []
     return dict(report, changed=bool(plan), commands=plan.commands(namespace),
                 operations=[op.to_dict() for op in plan.operations], warnings=plan.warnings,
-                diff={"before": before, "after": after}, state=after)
+                diff=[diff, *files] if files else diff, state=view(future))
 
 
-def guarded_change(namespace, guests, planner, view, writer, options: dict, check_future=None) -> dict:
+def _files_proven(specs: list, snapshot, guests, options: dict, report: dict, namespace, files_before) -> None:
+    """A window that finds the host as wanted still has its files written (the role's unchanged path): an MTU the
+    files do not have yet (raised by hand, or by a module outside a window) is proven first, as a change's is, and
+    a path that does not carry it stops the window before a file is written (review 27: the black hole would
+    survive a reboot, reported as UNCHANGED)."""
+    written = files_before(snapshot)
+    if written is None:
+        return
+    added = _with_path_mtu(list(specs), snapshot, snapshot.host, guests, options, report, namespace,
+                           written=written)[len(specs):]
+    if not added:
+        return
+    report["probes"]["after"] = probes.run_resolved(added, namespace)
+    if probes.failed_required(report["probes"]["after"]):
+        raise WindowFailed(f"the host is already as the task describes, but its files would get an MTU the path does "
+                           f"not carry ({_failures(report['probes']['after'])}); nothing was changed, and the files "
+                           f"must not be written: bring the path (the switch port) to that MTU, or the host back",
+                           dict(report, outcome="not_touched"))
+
+
+def guarded_change(namespace, guests, planner, view, writer, options: dict, check_future=None,
+                   files_before=None) -> dict:
     """Run the planner's change inside a checkpoint (`options`: GUARD_OPTIONS' values); the module result.
 
     `check_future(snapshot, plan)` is called with the plan before anything is
     armed; it raises to stop the window (a file the format refuses) and may
-    return a dict that joins the result as `persist`.
+    return a dict that joins the result as `persist`. `files_before(snapshot)`:
+    for a host already as wanted, (what the files say, the devices a save
+    writes) when a save would change them, else None (_files_proven).
     """
     timings = {"start": time.time()}
     report = {"probes": {}, "timings": timings}
@@ -204,12 +233,14 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
     with _untouched(report):
         snapshot, plan = preview(namespace, guests, planner)
     if not plan:
+        if files_before is not None:
+            _files_proven(specs, snapshot, guests, options, report, namespace, files_before)
         before = view(snapshot.host)
-        return dict(report, changed=False, commands=[], operations=[], warnings=plan.warnings, outcome="unchanged",
-                    diff={"before": before, "after": before}, state=before)
+        return dict(report, changed=False, commands=[], operations=[], warnings=[*plan.warnings, *report.pop("warnings", [])],
+                    outcome="unchanged", diff={"before": before, "after": before}, state=before)
     _checked_future(check_future, snapshot, plan, report)
     # Not in the preflight: the path carries the new MTU only once the change made it.
-    specs = _with_path_mtu(specs, snapshot, plan, guests, options, report, namespace)
+    specs = _with_path_mtu(specs, snapshot, plan.predict(snapshot.host), guests, options, report, namespace)
     unproven = report.pop("warnings", [])
     store = cp.Store(namespace, options["root"])
     failure = None

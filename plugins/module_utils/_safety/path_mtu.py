@@ -52,7 +52,7 @@ def _holder(host, gateway: str, others: dict):
     return next((dev for dev in host.devices.values() if gateway in gateways(dev, others.get(dev.name, ()))), None)
 
 
-def mtu_probes(before, after, guests, others: dict | None = None) -> list:
+def mtu_probes(before, after, guests, others: dict | None = None, only=None, caps: dict | None = None) -> list:
     """Probe specs proving the MTU the change from `before` to `after` raises on the path to each default gateway.
 
     A device on the path is raised when `after` gives it a larger MTU than
@@ -62,7 +62,12 @@ def mtu_probes(before, after, guests, others: dict | None = None) -> list:
     toward the gateway. A route that moves to a device of a larger MTU than
     its old holder's raises that device too, whether its own MTU changed or
     not. `others`: device name -> [(Route, why)], the default routes netsafe
-    does not manage, which stay on their device.
+    does not manage, which stay on their device. `only`: the devices whose
+    raise counts (None: all). `caps`: device name -> {gateway: MTU} of the
+    default routes with an MTU of their own (read.Snapshot.gateway_mtus): no
+    packet larger than that leaves toward the gateway, so the probe proves
+    at most that, and none when it was the limit before the change too (jumbo
+    on the LAN, the router at 1500: review 27).
     """
     others = others or {}
     specs = []
@@ -77,22 +82,29 @@ def mtu_probes(before, after, guests, others: dict | None = None) -> list:
                 old = before.get(carrier.name)
                 was = (old.mtu if old is not None else None) or fallback
                 moved_up = carrier is dev and old_holder is not None and old_holder.name != dev.name and dev.mtu > fallback
-                if carrier.mtu and (carrier.mtu > was or moved_up):
+                if carrier.mtu and (carrier.mtu > was or moved_up) and (only is None or carrier.name in only):
                     raised.append(carrier.name)
+            cap = (caps or {}).get(dev.name, {}).get(gateway)
+            size = min(dev.mtu, cap) if cap else dev.mtu
+            if cap and size <= min(fallback, cap):
+                continue   # the route's own MTU was the limit before and still is
             if raised:
                 target = gateway_target(gateway, dev.name)
-                specs.append({"type": "icmp", "target": target, "mtu": dev.mtu, "name": f"path mtu {target}",
+                specs.append({"type": "icmp", "target": target, "mtu": size, "name": f"path mtu {target}",
                               "raised": raised})
     return specs
 
 
-def window_probes(before, after, guests, given: list, others: dict | None = None) -> tuple:
+def window_probes(before, after, guests, given: list, others: dict | None = None, only=None,
+                  caps: dict | None = None) -> tuple:
     """(probe specs to add to a window's `given` normalized probes, what they prove for the report).
 
-    A probe the window was given already (icmp, same target and mtu) is not added twice.
+    A probe the window was given already (icmp, same target and mtu) is not added twice. `before` is the host
+    before the change, or for a window that changes nothing but writes the files, what the files say (`only`: the
+    devices it writes): an MTU the files get is proven like an MTU the kernel gets.
     """
     # Only a required one covers it: an optional probe that fails does not roll back (review 27).
     covered = {(g.get("target"), g.get("mtu")) for g in given if g.get("type") == "icmp" and g.get("required", True)}
-    found = [s for s in mtu_probes(before, after, guests, others) if (s["target"], s["mtu"]) not in covered]
+    found = [s for s in mtu_probes(before, after, guests, others, only, caps) if (s["target"], s["mtu"]) not in covered]
     return ([{k: v for k, v in s.items() if k != "raised"} for s in found],
             [{"target": s["target"], "mtu": s["mtu"], "raised": s["raised"]} for s in found])

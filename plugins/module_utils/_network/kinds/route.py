@@ -240,10 +240,20 @@ ROUTE_TYPES = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multi
 _FAMILIES = {socket.AF_INET: 4, socket.AF_INET6: 6}
 _ANY = {4: ipaddress.IPv4Address(0), 6: ipaddress.IPv6Address(0)}
 # What a route may carry besides what Route holds; one that has any is not netsafe's (a `src`, an encap, a
-# gateway of the other family). Its kernel metrics (mtu, advmss...) are not read: see docs/architecture.md.
+# gateway of the other family). Its kernel metrics are not part of Route (docs/architecture.md); a default route's
+# own MTU is read (RouteDump.default_mtus): it caps what the path MTU probe must prove.
 _FOREIGN_ATTRS = (nl.RTA_PREFSRC, nl.RTA_VIA, nl.RTA_ENCAP)
 _ROUTE_ATTRS = frozenset((nl.RTA_DST, nl.RTA_OIF, nl.RTA_GATEWAY, nl.RTA_PRIORITY, nl.RTA_MULTIPATH, nl.RTA_TABLE,
-                          nl.RTA_NH_ID) + _FOREIGN_ATTRS)
+                          nl.RTA_NH_ID, nl.RTA_METRICS) + _FOREIGN_ATTRS)
+
+
+def route_mtu(attrs: dict) -> int | None:
+    """A route's own MTU (RTA_METRICS' RTAX_MTU), or None."""
+    raw = attrs.get(nl.RTA_METRICS)
+    if raw is None:
+        return None
+    value = nl.parse_attrs(raw, 0, len(raw)).get(nl.RTAX_MTU)
+    return nl.as_u32(value) if value is not None else None
 
 
 class RouteDump:
@@ -257,11 +267,14 @@ class RouteDump:
     protocol, multipath, a nexthop object, a source address...);
     `defaults`: ifindex -> [(version, metric, gateway)] of every main-table
     default route via a gateway, whatever its metric or protocol (what a
-    probe of "the default gateways" must reach: dhclient's metric 100 too).
+    probe of "the default gateways" must reach: dhclient's metric 100 too);
+    `default_mtus`: ifindex -> {gateway: MTU} of those with an MTU of their
+    own (jumbo on the LAN, `default via GW mtu 1500` toward the router).
     """
 
     def __init__(self):
         self.defaults: dict = {}
+        self.default_mtus: dict = {}
         self.gateways: dict = {}
         self.routes: dict = {}
         self.others: dict = {}
@@ -296,6 +309,9 @@ class RouteDump:
         oif = nl.as_u32(attrs[nl.RTA_OIF])
         if table == RT_TABLE_MAIN and dst_len == 0 and via is not None:
             self.defaults.setdefault(oif, []).append((version, metric, via))
+            capped = route_mtu(attrs)
+            if capped:
+                self.default_mtus.setdefault(oif, {})[via] = capped
         if table == RT_TABLE_MAIN and dst_len == 0 and via is not None and (
                 metric == DEFAULT_METRIC[version] or proto == nl.RTPROT_KERNEL):
             # ifupdown2 makes a stanza's `gateway` (with its `metric`, if any) proto kernel: a gateway4/6.
