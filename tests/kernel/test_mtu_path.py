@@ -1,12 +1,12 @@
 """The MTU follows the path (issue 27, part 3), on the host kernel: a bridge's uplink goes up and down with it.
 
-vmbr0 on a veth uplink (eth1) with a VM's tap and a container's veth: `mtu: 9000` sets vmbr0 first (so its MTU
-is its own, not the kernel's auto-sizing), then raises eth1; the guest ports stay at 1500; 9000 -> 1500 lowers
-vmbr0 first, then eth1. Check mode's prediction (plan.predict) equals the host read back after the change, device by device. `port_mtu: refuse` refuses naming the uplink and
-changes nothing (the complete state dump). Each change's undo, refused at every step, restores the dump (the
-sweep), and the files net_persist writes afterwards carry 9000 on the uplink as well as on the bridge. A veth whose
-peer runs a native XDP program takes at most about 3.5 kB (the kernel lowers its max_mtu): a raise above that is
-refused before any change, naming it.
+vmbr0 on a veth uplink (eth1) with a VM's tap and a container's veth: `mtu: 9000` sets vmbr0 first (so its MTU is
+its own, not the kernel's auto-sizing), then raises eth1; the guest ports stay at 1500; 9000 -> 1500 lowers vmbr0
+first, then eth1. Check mode's prediction (plan.predict) equals the host read back after the change, device by
+device. `port_mtu: refuse` refuses naming the uplink and changes nothing (the complete state dump). Each change's
+undo, refused at every step, restores the dump (the sweep), and the files net_persist writes afterwards carry 9000
+on the uplink as well as on the bridge. A veth whose peer runs a native XDP program takes at most about 3.5 kB (the
+kernel lowers its max_mtu): a raise above that is refused before any change, naming it.
 """
 from __future__ import annotations
 
