@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from modrun import run_module
-from nstools import kernel_state, state_diff
+from nstools import iproute, kernel_state, state_diff
 from sweep import fresh_namespace
 
 pytestmark = pytest.mark.kernel
@@ -47,7 +47,6 @@ def test_deleting_a_bridge_under_a_guests_macvtap_is_refused_with_nothing_change
 def test_the_lab_kernel_deletes_a_macvtap_with_its_lower_device(netns):
     """The lab is right: the kernel itself takes the macvtap and the macvlan with the bridge."""
     fresh_namespace(netns, BRIDGE_WITH_MACVTAP)
-    from nstools import iproute
     iproute(netns, ["ip link del vmbr0"])
     names = {link["ifname"] for link in kernel_state(netns)["links"]}
     assert "macvtap0" not in names and "mv0" not in names and "eth1" in names
