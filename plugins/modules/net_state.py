@@ -1133,7 +1133,7 @@ timings:
 
 import re
 
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError, ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import Route, route_problems
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
@@ -1270,15 +1270,12 @@ def run(module) -> dict:
 
     def files_before(snapshot):
         """For a host already as wanted: what the files say and the devices a save writes, when it would change
-        them (a file the format cannot take is left to the save, which says so)."""
+        them; raises what the save would (a file the format cannot take)."""
         scope = dict(persist, devices=persist["devices"] if persist["devices"] is not None else described(requests))
-        try:
-            checked = persist_spec.preflight_files(scope, guard["root"], snapshot.host, guests, module.no_log_values)
-            if not checked["changed"]:
-                return None
-            return persist_spec.written_files(scope, guard["root"], module.no_log_values), set(checked["devices"])
-        except NetsafeError:
+        checked = persist_spec.preflight_files(scope, guard["root"], snapshot.host, guests, module.no_log_values)
+        if not checked["changed"]:
             return None
+        return persist_spec.written_files(scope, guard["root"], module.no_log_values), set(checked["devices"])
 
     view = state_view(requests, guests)
     if guard is None:

@@ -31,8 +31,6 @@ BRIDGE_WITH_MACVTAP = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b att: net_bridge state=absent deletes the macvtap and macvlan "
-                                       "on the bridge with it, without refusing")
 def test_deleting_a_bridge_under_a_guests_macvtap_is_refused_with_nothing_changed(netns):
     fresh_namespace(netns, BRIDGE_WITH_MACVTAP)
     before = kernel_state(netns)

@@ -38,8 +38,6 @@ def test_the_plans_own_undo_restores_the_guest_macvtap(netns):
     assert result.findings == [] and result.n == 2, result.report()
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b att: a rollback leaves a guest's macvtap at the lowered MTU and "
-                                       "reports success")
 def test_a_rollback_restores_the_guest_macvtap_lowered_with_its_bridge(netns, tmp_path):
     fresh_namespace(netns, JUMBO_GUEST_MACVTAP)
     before = kernel_state(netns)

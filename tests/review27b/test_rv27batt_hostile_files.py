@@ -31,8 +31,6 @@ def _lab(namespaces, tmp_path):
     return hv, root
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
-                   reason="review 27b att: an unchanged window with persist dies on a non-UTF-8 file (traceback)")
 def test_an_unchanged_window_refuses_a_file_that_is_not_utf8_clearly(namespaces, tmp_path):
     hv, root = _lab(namespaces, tmp_path)
     before = kernel_state(hv)
@@ -48,8 +46,6 @@ def test_an_unchanged_window_refuses_a_file_that_is_not_utf8_clearly(namespaces,
         kill_watchdogs(root)
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
-                   reason="review 27b att: net_persist dies on a non-UTF-8 file (traceback)")
 def test_net_persist_refuses_a_file_that_is_not_utf8_clearly(namespaces, tmp_path):
     hv, root = _lab(namespaces, tmp_path)
     result = run_module("net_persist", {"namespace": hv, "format": "ifupdown2", "root": str(root),

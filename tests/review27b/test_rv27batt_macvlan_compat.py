@@ -40,8 +40,6 @@ JUMBO = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b att: a checkpoint record without `lower` (armed before the "
-                                       "upgrade) makes the rollback raise mv0 before vmbr0 and fail")
 def test_a_record_without_lower_still_rolls_back_a_lowered_bridge(netns, tmp_path):
     fresh_namespace(netns, JUMBO + ["ip link set mv0 up"])
     before = kernel_state(netns)

@@ -54,8 +54,6 @@ def test_a_rollback_gives_the_default_route_back_its_mtu(netns, tmp_path):
         kill_watchdogs(root)
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b att: a backup default route's mtu caps the probe of the route "
-                                       "in use (the cap is keyed by gateway, not by the route the kernel uses)")
 def test_a_backup_default_routes_mtu_does_not_cap_the_probe_of_the_route_in_use(namespaces, tmp_path):
     hv, _switch, _guest = build(namespaces)   # the switch at 1500
     iproute(hv, ["ip route add default via 192.0.2.1 dev vmbr0 metric 200 mtu 1500"])

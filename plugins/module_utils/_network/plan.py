@@ -292,6 +292,12 @@ def vlan_users(host: HostNetwork, name: str) -> list:
     return sorted(d.name for d in host.devices.values() if isinstance(d, Vlan) and d.parent == name)
 
 
+def stacked_users(host: HostNetwork, name: str) -> list:
+    """macvlans and macvtaps on top of `name` (a guest's NIC, a container's): the kernel deletes them with it, and
+    nothing can make them again (netsafe never creates one)."""
+    return sorted(d.name for d in host.devices.values() if d.lower == name)
+
+
 def known_name_problem(host: HostNetwork, name, param: str = "name"):
     """name_problem for a name that is not a device yet; None for one the kernel already has.
 
@@ -314,8 +320,9 @@ def device_problems(host: HostNetwork, desired) -> list:
 def deletable(host: HostNetwork, name: str, kind):
     """The device `name` if a task may delete it (None if it is gone already).
 
-    Refused when it is another kind of device, when VLANs sit on it (the
-    kernel would delete them too) or while it is a port of a bridge or bond.
+    Refused when it is another kind of device, when VLANs, macvlans or
+    macvtaps sit on it (the kernel would delete them too) or while it is a
+    port of a bridge or bond.
     """
     problem = known_name_problem(host, name)
     if problem:
@@ -325,7 +332,8 @@ def deletable(host: HostNetwork, name: str, kind):
         return None
     if not isinstance(current, kind):
         raise ValidationError([f"name: {name!r} is a {current.TYPE}, not a {kind.TYPE}; refusing to delete it"])
-    users = [f"VLAN {v}" for v in vlan_users(host, name)] + ([f"master {current.master}"] if current.master else [])
+    users = ([f"VLAN {v}" for v in vlan_users(host, name)] + [f"{getattr(host.get(d), 'kind', '') or 'macvlan'} {d}" for d in stacked_users(host, name)]
+             + ([f"master {current.master}"] if current.master else []))
     if users:
         raise ValidationError([f"state: {kind.TYPE} {name!r} is still used by {', '.join(users)}; deleting it would take "
                                f"them down too. Remove those first"])

@@ -107,7 +107,7 @@ def _named(view) -> tuple:
 def _settings(dev) -> dict:
     if dev is None:
         return {"present": False}
-    return {k: v for k, v in dev.to_dict().items() if k not in _NOT_SETTINGS}
+    return dict({k: v for k, v in dev.to_dict().items() if k not in _NOT_SETTINGS}, present=True)
 
 
 def result_diff(view, before: HostNetwork, after: HostNetwork) -> dict:
@@ -122,6 +122,8 @@ def result_diff(view, before: HostNetwork, after: HostNetwork) -> dict:
         # A port the view lists: its membership (and what a bridge's view shows of its ports) is said already.
         said = _PORT_SHOWN if name in ports_old | ports_new else ()
         keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in said)
+        if not (a["present"] and b["present"]):
+            keys = ["present"]   # made or deleted: that is the news, not each of its settings
         if keys:
             was.append(dict({"name": name}, **{k: a.get(k) for k in keys}))
             now.append(dict({"name": name}, **{k: b.get(k) for k in keys}))

@@ -68,6 +68,9 @@ def _read_files(fmt, secrets_of=None) -> dict:
         files = fmt.read()
     except OSError as exc:
         raise ValidationError([f"path: cannot read {exc.filename or fmt.path}: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:   # a Latin-1 comment, a file another tool half wrote: never a traceback
+        raise ValidationError([f"path: {fmt.path} (or a file it includes) is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                               f"at offset {exc.start}); fix or remove that byte, nothing was changed"]) from None
     seen = getattr(secrets_of or fmt, "seen_secrets", None)
     if seen is not None:
         for text in files.values():

@@ -196,7 +196,11 @@ def _files_proven(specs: list, snapshot, guests, options: dict, report: dict, na
     files do not have yet (raised by hand, or by a module outside a window) is proven first, as a change's is, and
     a path that does not carry it stops the window before a file is written (review 27: the black hole would
     survive a reboot, reported as UNCHANGED)."""
-    written = files_before(snapshot)
+    try:
+        written = files_before(snapshot)
+    except NetsafeError as exc:
+        raise WindowFailed(f"the host is already as the task describes, but its files could not be written: {exc}; "
+                           f"nothing was changed", dict(report, outcome="not_touched")) from None
     if written is None:
         return
     added = _with_path_mtu(list(specs), snapshot, snapshot.host, guests, options, report, namespace,

@@ -109,7 +109,7 @@ def _removed_plumbing(current: HostNetwork, snapshot: HostNetwork) -> dict:
     return removed
 
 
-def _desired(snapshot: HostNetwork, names: set, guests: GuestMatcher) -> HostNetwork:
+def _desired(snapshot: HostNetwork, names: set, guests: GuestMatcher, current: HostNetwork) -> HostNetwork:
     desired = HostNetwork()
     for name in names:
         dev = snapshot.get(name)
@@ -117,6 +117,8 @@ def _desired(snapshot: HostNetwork, names: set, guests: GuestMatcher) -> HostNet
             continue
         dev = dev.clone()
         dev.mac = None
+        if dev.lower is None and current.get(name) is not None:
+            dev.lower = current.get(name).lower   # a record from before `lower` was kept: the kernel knows it
         desired.add(dev.in_its_mode() if isinstance(dev, Bond) else dev)
     return desired
 
@@ -450,6 +452,21 @@ def _guest_ops(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher, k
     return ops
 
 
+def _stacked_guests_mtu(host: HostNetwork, snapshot: HostNetwork, guests: GuestMatcher) -> list:
+    """A guest's macvtap or macvlan (libvirt `type='direct'`) lowered by the kernel with its lower device, which
+    the rollback raised again (plan_host): its MTU back, after its lower device's. Guests are no device plan_host
+    restores; their taps keep the MTU their hypervisor gives them, but nothing else gives a macvtap its MTU back."""
+    ops = []
+    for was in sorted(snapshot.devices.values(), key=lambda d: d.name):
+        now = host.get(was.name)
+        lower = host.get(now.lower or "") if now is not None else None
+        if (now is None or lower is None or not guests.is_guest_device(was) or not was.mtu or now.mtu is None
+                or now.mtu >= was.mtu or (lower.mtu or 0) < was.mtu):
+            continue
+        ops.append(Operation.setting(was.name, "mtu", was.mtu, now.mtu))
+    return ops
+
+
 def _left(kept: dict, taken: dict, names: set, removed: dict) -> list:
     """The report's entry of each kept device (why it stays, what was taken back from it) and of each
     firewall bridge not re-created (_removed_plumbing)."""
@@ -504,7 +521,7 @@ def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatc
     given, taken = _give_back(future, snapshot, names, kept, guests)
     operations += given
     future = Plan(given).predict(future)
-    desired = _desired(snapshot, names - set(removed), guests)
+    desired = _desired(snapshot, names - set(removed), guests, future)
     lost = _unrestorable_routes(desired, future)
     rebuilt = plan_host(future, desired, guests)
     rebuilt.warnings += lost
@@ -514,6 +531,7 @@ def plan_rollback(current: HostNetwork, snapshot: HostNetwork, guests: GuestMatc
     operations += routes
     future = Plan(routes).predict(future)
     left: list = []
+    operations += _stacked_guests_mtu(future, snapshot, guests)
     operations += _guest_ops(future, snapshot, guests, kept, removed, left, taken)
     left += _left(kept, taken, names, removed)
     return RollbackPlan(operations, rebuilt.warnings, sorted(left, key=lambda item: item["device"]))

@@ -268,16 +268,26 @@ class RouteDump:
     `defaults`: ifindex -> [(version, metric, gateway)] of every main-table
     default route via a gateway, whatever its metric or protocol (what a
     probe of "the default gateways" must reach: dhclient's metric 100 too);
-    `default_mtus`: ifindex -> {gateway: MTU} of those with an MTU of their
-    own (jumbo on the LAN, `default via GW mtu 1500` toward the router).
+    `default_mtus`: ifindex -> {gateway: MTU} of those whose route in use
+    (the lowest metric: a backup route's MTU is not the one packets get) has
+    an MTU of its own (jumbo on the LAN, `default via GW mtu 1500` toward
+    the router).
     """
 
     def __init__(self):
         self.defaults: dict = {}
-        self.default_mtus: dict = {}
+        self._default_mtus: dict = {}   # (ifindex, gateway) -> (metric, MTU or None) of the lowest metric
         self.gateways: dict = {}
         self.routes: dict = {}
         self.others: dict = {}
+
+    @property
+    def default_mtus(self) -> dict:
+        found: dict = {}
+        for (index, via), (_metric, mtu) in self._default_mtus.items():
+            if mtu:
+                found.setdefault(index, {})[via] = mtu
+        return found
 
     def add(self, body, header_size: int) -> None:
         """Sort one RTM_NEWROUTE message into the three maps."""
@@ -309,9 +319,9 @@ class RouteDump:
         oif = nl.as_u32(attrs[nl.RTA_OIF])
         if table == RT_TABLE_MAIN and dst_len == 0 and via is not None:
             self.defaults.setdefault(oif, []).append((version, metric, via))
-            capped = route_mtu(attrs)
-            if capped:
-                self.default_mtus.setdefault(oif, {})[via] = capped
+            seen = self._default_mtus.get((oif, via))
+            if seen is None or metric < seen[0]:
+                self._default_mtus[(oif, via)] = (metric, route_mtu(attrs))
         if table == RT_TABLE_MAIN and dst_len == 0 and via is not None and (
                 metric == DEFAULT_METRIC[version] or proto == nl.RTPROT_KERNEL):
             # ifupdown2 makes a stanza's `gateway` (with its `metric`, if any) proto kernel: a gateway4/6.
