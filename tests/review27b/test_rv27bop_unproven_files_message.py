@@ -9,10 +9,10 @@ proves 9000 for the files first (issue 27, item 4), the probe fails, and the hos
     (the switch port) to that MTU, or the host back (icmp 192.0.2.1: ok, 0.01 ms).
 
 The host is black-holing every large packet right now (that is what the probe found), and the message leaves it
-so. "the host back" names neither the devices at 9000 (vmbr0, eno1) nor the MTU to go back to (1500, what the
-files say), and "that MTU" is not given as a number; the trailing "(icmp 192.0.2.1: ok ...)" reads as if the
+so. "the host back" names neither the devices at 9000 (vmbr0, eno1) nor the MTU to go back to (here no files
+yet: the MTU they boot with), and "that MTU" is not given as a number; the trailing "(icmp 192.0.2.1: ok ...)" reads as if the
 path were fine. Expected: the message names the devices whose MTU the path does not carry (and the MTU the files
-have, if any) (vmbr0, eno1 at 9000), so the operator can lower them or fix the switch port.
+have, if any): vmbr0 and eno1 at 9000, so the operator can lower them or fix the switch port.
 """
 from __future__ import annotations
 
