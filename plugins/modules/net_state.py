@@ -1266,16 +1266,17 @@ def run(module) -> dict:
     def check_future(snapshot, plan):
         devices = persist["devices"] if persist["devices"] is not None else touched(plan, snapshot.host, guests)
         return persist_spec.preflight_files(dict(persist, devices=devices), guard["root"],
-                                            plan.predict(snapshot.host), guests, module.no_log_values)
+                                            plan.predict(snapshot.host), guests, module.no_log_values,
+                                            snapshot.gateway_mtus)
 
     def files_before(snapshot):
-        """For a host already as wanted: what the files say and the devices a save writes, when it would change
-        them; raises what the save would (a file the format cannot take)."""
+        """For a host already as wanted: (what the files say, the devices a save writes, the save's check-mode
+        result) when it would change them, else None; raises what the save would (a file the format cannot take)."""
         scope = dict(persist, devices=persist["devices"] if persist["devices"] is not None else described(requests))
         checked = persist_spec.preflight_files(scope, guard["root"], snapshot.host, guests, module.no_log_values)
         if not checked["changed"]:
             return None
-        return persist_spec.written_files(scope, guard["root"], module.no_log_values), set(checked["devices"])
+        return persist_spec.written_files(scope, guard["root"], module.no_log_values), set(checked["devices"]), checked
 
     view = state_view(requests, guests)
     if guard is None:
@@ -1291,7 +1292,7 @@ def run(module) -> dict:
                                 module.check_mode, None if persist is None else save)
     if module.check_mode:
         return previewed(params["namespace"], guests, planner, view, guard,
-                         check_future if persist is not None else None)
+                         check_future if persist is not None else None, files_before if persist is not None else None)
     return guarded_change(params["namespace"], guests, planner, view, task_writer(module), guard,
                           check_future if persist is not None else None, files_before if persist is not None else None)
 

@@ -29,8 +29,6 @@ MOVE = {"bridges": [{"name": "vmbr0", "ports": ["eno1"], "addresses": ["192.0.2.
         "nics": [{"name": "eno1", "addresses": []}]}
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b att: emptying a NIC's addresses drops its default route; the "
-                                       "plan's route del is refused and the undo does not restore the route")
 def test_moving_the_address_with_the_nic_emptied_keeps_or_restores_the_default_route(netns):
     fresh_namespace(netns, HOST_ON_ENO1)
     before = kernel_state(netns)
@@ -44,8 +42,6 @@ def test_moving_the_address_with_the_nic_emptied_keeps_or_restores_the_default_r
     assert [r for r in dump["routes"] if r.get("dst") == "default"], "no default route left"
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b att: emptying a NIC's addresses drops its default route; every "
-                                       "undo leaves the host without it")
 def test_every_step_of_the_move_with_the_nic_emptied_is_undone(netns):
     result = sweep("nic emptied", netns, HOST_ON_ENO1, "net_state", MOVE)
     # What happens: every k from 1 on: "route gone: default via 192.0.2.1 dev eno1" (and k >= 2 fail at the

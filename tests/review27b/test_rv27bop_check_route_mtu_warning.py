@@ -27,7 +27,6 @@ pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 LOST = "has its own mtu 1500, which the files do not keep"
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b op: --check does not warn that the files lose the route's mtu")
 def test_check_warns_that_the_files_do_not_keep_the_route_mtu(namespaces, tmp_path):
     hv, switch, _guest = build(namespaces)
     set_switch_mtu(switch, 9000)

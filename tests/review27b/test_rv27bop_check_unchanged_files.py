@@ -42,7 +42,6 @@ def file_diffs(diff) -> list:
     return [d for d in (diff if isinstance(diff, list) else [diff]) if "after_header" in d]
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b op: --check of a host already as wanted shows no file diff")
 def test_check_diff_shows_the_files_the_unchanged_window_writes(namespaces, tmp_path):
     hv, root = raised_by_hand(namespaces, tmp_path, 9000)
     before = settled_state(hv)
@@ -58,7 +57,6 @@ def test_check_diff_shows_the_files_the_unchanged_window_writes(namespaces, tmp_
     assert proc.returncode == 0 and "\tmtu 9000" in (root / "etc/network/interfaces").read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b op: --check of a host already as wanted names no path MTU probe")
 def test_check_names_the_probe_the_unchanged_window_runs(namespaces, tmp_path):
     hv, root = raised_by_hand(namespaces, tmp_path, 1500)
     proc, results = window(tmp_path, hv, root, "--check")

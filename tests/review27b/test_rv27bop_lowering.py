@@ -58,7 +58,6 @@ def test_lowering_diff_names_the_uplink_and_the_macvlan_and_holds(namespaces, tm
     assert proc.returncode == 0 and report_of(results)["outcome"] == "unchanged"
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b op: lowering a bridge leaves a guest port above it without a word")
 def test_lowering_names_the_guest_port_left_above_the_bridge(namespaces, tmp_path):
     hv, root = jumbo_host(namespaces, tmp_path)
     proc, results = window(tmp_path, hv, root, change_window_bridges=BACK)

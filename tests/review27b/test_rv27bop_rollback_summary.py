@@ -28,7 +28,6 @@ from rv27op_lab import report_of, window  # noqa: E402  pylint: disable=wrong-im
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b op: the ROLLED BACK summary repeats the probe failure")
 def test_the_rolled_back_summary_names_the_failure_once(namespaces, tmp_path):
     hv, _switch, _guest = build(namespaces)   # the switch at 1500
     root = tmp_path / "root"

@@ -32,7 +32,6 @@ from rv27op_lab import report_of, task, window  # noqa: E402  pylint: disable=wr
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b op: a route mtu cap leaves a raised MTU unproven, without a word")
 def test_a_raise_the_route_mtu_leaves_unproven_is_named(namespaces, tmp_path):
     hv, _switch, _guest = build(namespaces)   # the switch stays at 1500
     iproute(hv, ["ip route replace default via 192.0.2.1 dev vmbr0 mtu 1500"])

@@ -30,7 +30,6 @@ from rv27op_lab import report_of, window  # noqa: E402  pylint: disable=wrong-im
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b op: NOT TOUCHED for the files' MTU names no device to bring back")
 def test_not_touched_names_the_devices_and_the_mtu_to_go_back_to(namespaces, tmp_path):
     hv, _switch, _guest = build(namespaces)
     iproute(hv, ["ip link set eno1 mtu 9000", "ip link set vmbr0 mtu 9000"])

@@ -17,7 +17,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import vlans
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds import kind_of
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.bridge import BRIDGE_PORT
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import gateway_on_link
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import gateway_on_link, has_ipv4
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bond, Bridge, HostNetwork, IpConfig, Vlan, is_loopback, name_problem,
 )
@@ -222,7 +222,20 @@ def plan_mtu_ip_state(host: HostNetwork, name: str, current, mtu, ip: IpConfig, 
     up = admin_up if admin_up is not None else current_up
     changes, deletes = plan_device_routes(host, name, current, ip.routes,
                                           ip.addresses if ip.addresses is not None else current_addresses, up)
-    return ops + changes + deletes + removals
+    return ops + changes + deletes + _gateway_lost_with(host, name, ip, removals) + removals
+
+
+def _gateway_lost_with(host: HostNetwork, name: str, ip: IpConfig, removals: list) -> list:
+    """The kernel drops a device's IPv4 default route with its last IPv4 address (fib_disable_ip), and an undo that
+    puts the address back does not bring the route back: so it is deleted first, and its undo re-adds it once the
+    address is back (review 27b: the address moved to a bridge with `addresses: []` on the NIC)."""
+    dev = host.get(name)
+    gone = {op.params["address"] for op in removals}
+    if dev is None or not dev.ip.gateway4 or ip.gateway4 is not None or not gone:
+        return []
+    if has_ipv4(gone) and not has_ipv4([a for a in dev.ip.addresses or [] if a not in gone] + list(ip.addresses or [])):
+        return [Operation.gateway_removal(name, 4, dev.ip.gateway4)]
+    return []
 
 
 def rebuild_device(host: HostNetwork, name: str) -> list:

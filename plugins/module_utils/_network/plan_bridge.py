@@ -167,6 +167,12 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
                 warnings.append(f"mtu: {name} gets mtu {desired.mtu} but its port {port} has mtu {dev.mtu}; "
                                 f"frames larger than {dev.mtu} will not leave through {port}"
                                 + ("; raise it with netsafe.hypervisor.net_nic" if dev.TYPE == "nic" else ""))
+    if desired.mtu is not None and current is not None and desired.mtu < (current.mtu or 1500):
+        above = [f"{p.name} ({p.mtu})" for p in host.ports_of(name) if guests.is_guest_device(p) and (p.mtu or 0) > desired.mtu]
+        if above:
+            warnings.append(f"mtu: guest ports {', '.join(above)} stay above {name}'s new mtu {desired.mtu}: the bridge "
+                            f"drops their larger frames. Give them the bridge's MTU with netsafe.hypervisor.tap_reenslave "
+                            f"(sync_mtu: true), or restart those guests")
     own = plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
     at = next((i + 1 for i, op in enumerate(own) if op.device == name and "mtu" in op.params), 0)
     # The bridge's own MTU goes first, also when raising: a bridge nobody set follows its smallest port

@@ -93,6 +93,8 @@ def apply_op(host: HostNetwork, op) -> None:
         else:
             vlans.add_vids(flags, range(first, last + 1), bool(p.get("pvid")), bool(p.get("untagged")))
         dev.vlans = vlans.from_flags(flags)
+    if had_ipv4 and not has_ipv4(dev.ip.addresses):
+        dev.ip.gateway4 = None   # the kernel drops the IPv4 default route with the last IPv4 address
     if dev.ip.routes:
         dropped = dropped_by(was_up, bool(dev.up), had_ipv4 and not has_ipv4(dev.ip.addresses), dev.ip.routes)
         if dropped:

@@ -109,13 +109,13 @@ def _kernel_read(namespace, guests: GuestMatcher):
         return read_host(netlink, guests)
 
 
-def _route_mtu_warnings(snapshot, names) -> list:
+def route_mtu_warnings(gateway_mtus: dict, names) -> list:
     """A default route with an MTU of its own (`default via GW mtu 1500`, the router at 1500 under a jumbo LAN)
     through a device the files describe: the formats' gateway has no MTU, so say it rather than lose it."""
     return [f"{name}: the default route via {gateway} has its own mtu {mtu}, which the files do not keep (a gateway "
             f"in them has no MTU): after a reboot packets to {gateway} leave at {name}'s MTU. Add the route's MTU to "
             f"the files by hand (ifupdown2: post-up ip route replace default via {gateway} dev {name} mtu {mtu})"
-            for name, found in sorted(snapshot.gateway_mtus.items()) if name in names
+            for name, found in sorted(gateway_mtus.items()) if name in names
             for gateway, mtu in sorted(found.items())]
 
 
@@ -343,10 +343,10 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
     snapshot = _kernel_read(namespace, guests)
     if check_mode:
         result = preflight(fmt, snapshot.host, names, guests, pending, backup_dir, backup_keep)
-        result["warnings"] += _route_mtu_warnings(snapshot, result["devices"])
+        result["warnings"] += route_mtu_warnings(snapshot.gateway_mtus, result["devices"])
         return result
     result, changes, before, _drift = _plan_save(fmt, snapshot.host, names, guests, pending)
-    result["warnings"] += _route_mtu_warnings(snapshot, result["devices"])
+    result["warnings"] += route_mtu_warnings(snapshot.gateway_mtus, result["devices"])
     if not changes:
         return result
     result["files"] = []

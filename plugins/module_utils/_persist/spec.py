@@ -59,13 +59,16 @@ def save_files(options: dict, root: str, namespace, guests: GuestMatcher, check_
     return result
 
 
-def preflight_files(options: dict, root: str, host: HostNetwork, guests: GuestMatcher, secrets: set) -> dict:
+def preflight_files(options: dict, root: str, host: HostNetwork, guests: GuestMatcher, secrets: set,
+                    gateway_mtus: dict | None = None) -> dict:
     """What `save_files` would do if the kernel were `host` (a plan's predicted state: plan.predict(snapshot.host)),
     writing nothing: engine.preflight with PERSIST_SPEC's `options`. Raises the ValidationError a save would
-    (a stanza the format cannot write, staged changes per pending_changes, a path out of root)."""
+    (a stanza the format cannot write, staged changes per pending_changes, a path out of root). `gateway_mtus`
+    (read.Snapshot's): the default routes' own MTUs, which the save will warn the files do not keep."""
     with opened(options, root, secrets) as (fmt, detected):
         result = engine.preflight(fmt, host, options["devices"], guests, options["pending_changes"],
                                   options["backup_dir"], options["backup_keep"])
+    result["warnings"] += engine.route_mtu_warnings(gateway_mtus or {}, result["devices"])
     result.update(format=fmt.NAME, detected=detected)
     return result
 

@@ -152,8 +152,10 @@ def _with_path_mtu(specs: list, snapshot, future, guests, options: dict, report:
     if not options.get("mtu_probe", True):
         return specs
     before, only = written if written is not None else (snapshot.host, None)
-    added, proves = path_mtu.window_probes(before, future, guests, specs, snapshot.other_routes, only,
-                                           snapshot.gateway_mtus)
+    added, proves, unproven = path_mtu.window_probes(before, future, guests, specs, snapshot.other_routes, only,
+                                                     snapshot.gateway_mtus)
+    if unproven:
+        report.setdefault("warnings", []).extend(unproven)
     if not check_mode and added:
         reached = {r["target"] for r in report["probes"]["preflight"] if r["ok"]}
         for target in sorted({spec["target"] for spec in added} - reached):
@@ -172,23 +174,42 @@ def _with_path_mtu(specs: list, snapshot, future, guests, options: dict, report:
     return [*specs, *probes.normalize(added)]
 
 
-def previewed(namespace, guests, planner, view, options: dict, check_future=None) -> dict:
+def previewed(namespace, guests, planner, view, options: dict, check_future=None, files_before=None) -> dict:
     """Check mode of a guarded change: the plan, the predicted state and check_future's verdict; the probes are
     resolved (with none given, the host's default gateways: a host without any is refused as the real run
-    refuses it), not run, and nothing is armed. The path MTU probes the change would add are in `path_mtu`."""
+    refuses it), not run, and nothing is armed. The path MTU probes the change would add are in `path_mtu`; for a
+    host already as wanted, those its files would need (files_before, as the real run: _files_proven)."""
     specs = probes.resolve(options["probes"], namespace)
     snapshot, plan = preview(namespace, guests, planner)
     future = plan.predict(snapshot.host) if plan else snapshot.host
     diff = result_diff(view, snapshot.host, future)
-    report = {}
+    report: dict = {}
     if plan:
         _with_path_mtu(specs, snapshot, future, guests, options, report, check_mode=True)
         _checked_future(check_future, snapshot, plan, report)
+    elif files_before is not None:
+        written = _files_written(files_before, snapshot, report)
+        if written is not None:
+            report["persist"] = written[2]
+            _with_path_mtu(specs, snapshot, snapshot.host, guests, options, report, check_mode=True,
+                           written=written[:2])
     # What the files will say goes with it, one diff per file, as the confirmation's does: --diff shows both.
     files = report.get("persist", {}).get("diff") or []
     return dict(report, changed=bool(plan), commands=plan.commands(namespace),
-                operations=[op.to_dict() for op in plan.operations], warnings=plan.warnings,
+                operations=[op.to_dict() for op in plan.operations],
+                # The save's own warnings too: the confirmation (or the unchanged path's save) prints them.
+                warnings=[*plan.warnings, *report.pop("warnings", []), *report.get("persist", {}).get("warnings", [])],
                 diff=[diff, *files] if files else diff, state=view(future))
+
+
+def _files_written(files_before, snapshot, report: dict):
+    """files_before(snapshot): (what the files say, the devices a save writes, the save's check-mode result), or
+    None when the files already say what the host runs; a file a save would refuse stops the window."""
+    try:
+        return files_before(snapshot)
+    except NetsafeError as exc:
+        raise WindowFailed(f"the host is already as the task describes, but its files could not be written: {exc}; "
+                           f"nothing was changed", dict(report, outcome="not_touched")) from None
 
 
 def _files_proven(specs: list, snapshot, guests, options: dict, report: dict, namespace, files_before) -> None:
@@ -196,23 +217,29 @@ def _files_proven(specs: list, snapshot, guests, options: dict, report: dict, na
     files do not have yet (raised by hand, or by a module outside a window) is proven first, as a change's is, and
     a path that does not carry it stops the window before a file is written (review 27: the black hole would
     survive a reboot, reported as UNCHANGED)."""
-    try:
-        written = files_before(snapshot)
-    except NetsafeError as exc:
-        raise WindowFailed(f"the host is already as the task describes, but its files could not be written: {exc}; "
-                           f"nothing was changed", dict(report, outcome="not_touched")) from None
+    written = _files_written(files_before, snapshot, report)
     if written is None:
         return
     added = _with_path_mtu(list(specs), snapshot, snapshot.host, guests, options, report, namespace,
-                           written=written)[len(specs):]
+                           written=written[:2])[len(specs):]
     if not added:
         return
     report["probes"]["after"] = probes.run_resolved(added, namespace)
-    if probes.failed_required(report["probes"]["after"]):
+    failed = [r for r in report["probes"]["after"] if not r["ok"] and r["required"]]
+    if failed:
+        files = written[0]
+        back = "; ".join(
+            f"{', '.join(f'{name} to {_files_mtu(files, name)}' for name in entry['raised'])} (now {entry['mtu']})"
+            for entry in report["path_mtu"])
         raise WindowFailed(f"the host is already as the task describes, but its files would get an MTU the path does "
-                           f"not carry ({_failures(report['probes']['after'])}); nothing was changed, and the files "
-                           f"must not be written: bring the path (the switch port) to that MTU, or the host back",
+                           f"not carry: {_failures(failed)}. Nothing was changed and no file was written. Bring the "
+                           f"path (the switch port) to that MTU, or the host back to what its files say: {back}",
                            dict(report, outcome="not_touched"))
+
+
+def _files_mtu(files, name: str) -> int:
+    dev = files.get(name)
+    return (dev.mtu if dev is not None else None) or path_mtu.DEFAULT_MTU
 
 
 def guarded_change(namespace, guests, planner, view, writer, options: dict, check_future=None,

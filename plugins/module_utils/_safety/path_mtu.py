@@ -52,7 +52,8 @@ def _holder(host, gateway: str, others: dict):
     return next((dev for dev in host.devices.values() if gateway in gateways(dev, others.get(dev.name, ()))), None)
 
 
-def mtu_probes(before, after, guests, others: dict | None = None, only=None, caps: dict | None = None) -> list:
+def mtu_probes(before, after, guests, others: dict | None = None, only=None, caps: dict | None = None,
+               unproven: list | None = None) -> list:
     """Probe specs proving the MTU the change from `before` to `after` raises on the path to each default gateway.
 
     A device on the path is raised when `after` gives it a larger MTU than
@@ -67,7 +68,10 @@ def mtu_probes(before, after, guests, others: dict | None = None, only=None, cap
     default routes with an MTU of their own (read.Snapshot.gateway_mtus): no
     packet larger than that leaves toward the gateway, so the probe proves
     at most that, and none when it was the limit before the change too (jumbo
-    on the LAN, the router at 1500: review 27).
+    on the LAN, the router at 1500: review 27). The LAN itself then carries
+    the device's MTU unproven (the router's port may rightly be smaller):
+    each such case is appended to `unproven` as {device, mtu, gateway, cap,
+    raised} (review 27b).
     """
     others = others or {}
     specs = []
@@ -86,6 +90,8 @@ def mtu_probes(before, after, guests, others: dict | None = None, only=None, cap
                     raised.append(carrier.name)
             cap = (caps or {}).get(dev.name, {}).get(gateway)
             size = min(dev.mtu, cap) if cap else dev.mtu
+            if raised and cap and cap < dev.mtu and unproven is not None:
+                unproven.append({"device": dev.name, "mtu": dev.mtu, "gateway": gateway, "cap": cap, "raised": raised})
             if cap and size <= min(fallback, cap):
                 continue   # the route's own MTU was the limit before and still is
             if raised:
@@ -97,14 +103,22 @@ def mtu_probes(before, after, guests, others: dict | None = None, only=None, cap
 
 def window_probes(before, after, guests, given: list, others: dict | None = None, only=None,
                   caps: dict | None = None) -> tuple:
-    """(probe specs to add to a window's `given` normalized probes, what they prove for the report).
+    """(probe specs to add to a window's `given` normalized probes, what they prove for the report, warnings).
 
     A probe the window was given already (icmp, same target and mtu) is not added twice. `before` is the host
     before the change, or for a window that changes nothing but writes the files, what the files say (`only`: the
-    devices it writes): an MTU the files get is proven like an MTU the kernel gets.
+    devices it writes): an MTU the files get is proven like an MTU the kernel gets. A warning names each MTU a
+    default route's own MTU leaves unproven on the LAN, unless a given required probe proves that size.
     """
     # Only a required one covers it: an optional probe that fails does not roll back (review 27).
-    covered = {(g.get("target"), g.get("mtu")) for g in given if g.get("type") == "icmp" and g.get("required", True)}
-    found = [s for s in mtu_probes(before, after, guests, others, only, caps) if (s["target"], s["mtu"]) not in covered]
+    required = [g for g in given if g.get("type") == "icmp" and g.get("required", True)]
+    covered = {(g.get("target"), g.get("mtu")) for g in required}
+    capped: list = []
+    found = [s for s in mtu_probes(before, after, guests, others, only, caps, capped)
+             if (s["target"], s["mtu"]) not in covered]
+    warnings = [f"path MTU {c['mtu']} of {c['device']} not proven: the default route via {c['gateway']} has its own "
+                f"mtu {c['cap']}, so its gateway proves no more than that (raised: {', '.join(c['raised'])}); give a "
+                f"probe with mtu: {c['mtu']} to an address on that network (a storage or migration peer)"
+                for c in capped if not any((g.get("mtu") or 0) >= c["mtu"] for g in required)]
     return ([{k: v for k, v in s.items() if k != "raised"} for s in found],
-            [{"target": s["target"], "mtu": s["mtu"], "raised": s["raised"]} for s in found])
+            [{"target": s["target"], "mtu": s["mtu"], "raised": s["raised"]} for s in found], warnings)
