@@ -55,10 +55,13 @@ def test_with_a_guest_already_on_the_bridge_its_mtu_holds(host):
     assert (now["vmbr0"], now["eno1"], now["tap101i0"]) == (9000, 9000, 1500), now
 
 
-@pytest.mark.parametrize("args", [{"name": "vmbr0", "mtu": 9000}, {"name": "vmbr9", "ports": ["eno3"], "mtu": 9000}],
-                         ids=["raised", "created"])
-def test_a_guest_at_1500_joining_later_leaves_the_bridge_at_9000(host, args):
+@pytest.mark.parametrize("args, port_at", [({"name": "vmbr0", "mtu": 9000}, 1500),
+                                           ({"name": "vmbr9", "ports": ["eno3"], "mtu": 9000}, 1500),
+                                           ({"name": "vmbr9", "ports": ["eno3"], "mtu": 9000}, 9000)],
+                         ids=["raised", "created", "created over a port already at 9000"])
+def test_a_guest_at_1500_joining_later_leaves_the_bridge_at_9000(host, args, port_at):
     ns, _peer = host
+    iproute(ns, [f"ip link set {args.get('ports', ['eno1'])[0]} mtu {port_at}"])
     done = run_module("net_bridge", dict(args, namespace=ns))
     assert done["changed"] and f"ip -n {ns} link set dev {args['name']} mtu 9000" in done["commands"], done
     uplink = args.get("ports", ["eno1"])[0]

@@ -42,8 +42,6 @@ def test_the_bridge_alone_keeps_its_mtu_when_a_guest_joins(netns):
     assert mtus(netns, "vmbr0", "eth1") == {"vmbr0": 9000, "eth1": 9000}
 
 
-@pytest.mark.xfail(strict=True, reason="review 27b att: net_state describing the uplink's mtu too raises it before "
-                                       "the bridge; the bridge stays auto-sized and a guest at 1500 lowers it")
 def test_the_bridge_keeps_its_mtu_when_the_task_describes_the_uplinks_mtu_too(netns):
     fresh_namespace(netns, SETUP)
     done = run_module("net_state", {"namespace": netns, "bridges": [BRIDGE], "nics": [{"name": "eth1", "mtu": 9000}]})

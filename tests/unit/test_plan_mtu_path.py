@@ -127,7 +127,7 @@ def test_an_explicit_mtu_of_a_port_wins_and_a_lower_one_is_refused_naming_both_e
     done = plan(host, bonds=[{"name": "bond0", "mtu": 9216}], bridges=[{"name": "vmbr0", "mtu": 9000}])
     after = done.predict(host)
     assert (after.get("bond0").mtu, after.get("bond0.100").mtu, after.get("vmbr0").mtu) == (9216, 9000, 9000)
-    assert [op.device for op in done.operations] == ["bond0", "vmbr0", "bond0.100"]
+    assert [op.device for op in done.operations] == ["vmbr0", "bond0", "bond0.100"]   # the bridge before all (plan_state)
     with pytest.raises(ValidationError) as caught:
         plan(host, bonds=[{"name": "bond0", "mtu": 1500}], bridges=[{"name": "vmbr0", "mtu": 9000}])
     assert caught.value.problems == [
@@ -240,3 +240,12 @@ def test_a_snapshot_keeps_what_a_macvlan_stands_on_and_a_description_does_not():
     assert "lower" not in host.to_dict()["devices"][0]
     again = HostNetwork.from_dict(host.to_dict(facts=True))
     assert (again.get("mv0").lower, again.get("mv0").max_mtu) == ("vmbr0", 65535)
+
+
+def test_a_new_bridge_gets_its_mtu_before_a_port_already_at_it_joins():
+    """eth1 already at 9000: joining first, the kernel would size the bridge by it and the set would change nothing."""
+    host = HostNetwork()
+    host.add(Nic(name="eth1", mtu=9000, up=True, ip=_ip()))
+    done = plan(host, bridges=[{"name": "vmbr1", "ports": ["eth1"], "mtu": 9000}])
+    assert [(op.action, op.device, op.params.get("mtu")) for op in done.operations[:3]] == [
+        ("link_add", "vmbr1", None), ("link_set", "vmbr1", 9000), ("link_set", "eth1", None)]

@@ -176,10 +176,15 @@ def plan_bridge(host: HostNetwork, desired: Bridge, ports, admin_up, guests: Gue
     own = plan_mtu_ip_state(host, name, current, desired.mtu, desired.ip.normalized(), admin_up)
     at = next((i + 1 for i, op in enumerate(own) if op.device == name and "mtu" in op.params), 0)
     # The bridge's own MTU goes first, also when raising: a bridge nobody set follows its smallest port
-    # (br_mtu_auto_adjust), so its uplink raised first would raise it too, the set after would change nothing
-    # (an equal MTU never reaches br_change_mtu), and the first guest port at 1500 to join would take it back
-    # down. Set first, it is the bridge's own and holds; the kernel takes a bridge above its ports.
-    ops += own[:at] + raise_path + lower_path + own[at:]
+    # (br_mtu_auto_adjust), so an uplink raised (or joining at the new MTU) before it would raise it too, the set
+    # after would change nothing (an equal MTU never reaches br_change_mtu), and the first guest port at 1500 to
+    # join would take it back down. Set first, it is the bridge's own and holds; the kernel takes a bridge above
+    # its ports. Raising, that is before any port joins (right after a new bridge's `link add`).
+    if at and desired.mtu > (current.mtu if current is not None and current.mtu else 1500):
+        first = 1 if current is None else 0
+        ops = ops[:first] + own[:at] + ops[first:] + raise_path + lower_path + own[at:]
+    else:
+        ops += own[:at] + raise_path + lower_path + own[at:]
     return Plan(ops, warnings)
 
 

@@ -20,6 +20,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan i
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bond import plan_bond
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_bridge import plan_bridge
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_mtu import limit_problem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_vlan import plan_vlan
 
 
@@ -114,6 +115,20 @@ def _released(plan: Plan, before: HostNetwork, after: HostNetwork) -> list:
             and after.get(name) is not None and after.get(name).master != before.get(name).master]
 
 
+def _bridge_mtus_first(host: HostNetwork, desired: HostNetwork) -> list:
+    """The MTU of each described bridge the task raises, set before anything else: its ports, planned before it
+    (what it stands on comes first), may go up to that MTU in their own entries, and a bridge nobody set follows
+    its ports (br_mtu_auto_adjust): its own set would then change nothing, and a guest port at 1500 joining later
+    would take it back down (review 27b). The kernel takes a bridge above its ports."""
+    ops = []
+    for name, dev in sorted(desired.devices.items()):
+        current = host.get(name)
+        if isinstance(dev, Bridge) and isinstance(current, Bridge) and dev.mtu and dev.mtu > (current.mtu or 1500):
+            if limit_problem(host, name, dev.mtu) is None:
+                ops.append(Operation.setting(name, "mtu", dev.mtu, current.mtu or 1500))
+    return ops
+
+
 def plan_host(host: HostNetwork, desired: HostNetwork, guests: GuestMatcher) -> Plan:
     """Operations that make every device of `desired` what it describes (fields None: left alone).
 
@@ -131,8 +146,8 @@ def plan_host(host: HostNetwork, desired: HostNetwork, guests: GuestMatcher) -> 
     bridge may take a port another described master still holds
     (_taken_over).
     """
-    operations, warnings, problems, failed, planned = [], [], [], set(), set()
-    future = host
+    operations, warnings, problems, failed, planned = _bridge_mtus_first(host, desired), [], [], set(), set()
+    future = Plan(operations).predict(host)
     order = dependency_order(desired)
     step = 0
     while step < len(order):

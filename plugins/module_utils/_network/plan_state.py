@@ -23,7 +23,7 @@ import ipaddress
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import gateway_on_link
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    GuestMatcher, GuestPort, HostNetwork, IpConfig, Vlan,
+    Bridge, GuestMatcher, GuestPort, HostNetwork, IpConfig, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.ops import ADDR_DEL, LINK_SET, Operation
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan import Plan, plan_mtu_ip_state, vlan_users
@@ -315,6 +315,23 @@ def _make_before_break(host: HostNetwork, request: Request, by_name: dict, pendi
     return first, max(pending.index(by_name[host.get(p).master]) for p in held)
 
 
+def _bridge_mtus_first(host: HostNetwork, requests: list) -> list:
+    """The MTU of each existing bridge the task raises, set before the entries that give devices on its path an
+    MTU of their own (they are planned first): a bridge nobody set follows its ports (br_mtu_auto_adjust), so its
+    own set would then change nothing and a guest port at 1500 joining later would take it back down (review 27b).
+    The kernel takes a bridge above its ports. Not with port_mtu: refuse, which judges the bridge against its ports."""
+    if not any(r.present and r.KIND != "bridge" and r.device is not None and r.device.mtu for r in requests):
+        return []
+    ops = []
+    for request in requests:
+        current = host.get(request.name)
+        mtu = request.device.mtu if request.present and request.device is not None else None
+        if (request.KIND == "bridge" and isinstance(current, Bridge) and mtu and mtu > (current.mtu or 1500)
+                and request.params.get("port_mtu") != "refuse"):
+            ops.append(Operation.setting(request.name, "mtu", mtu, current.mtu or 1500))
+    return ops
+
+
 def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMatcher) -> Plan:
     """One plan that makes every device of `requests` what it asks for; `places` name each request in errors
     (`bridges[0]`; None for a per-device module's one request, whose options are named alone). Every problem found
@@ -328,7 +345,8 @@ def plan_state(host: HostNetwork, requests: list, places: list, guests: GuestMat
                  if r.present and r.device is not None and r.device.mtu is not None}
     for request in requests:   # an MTU another entry gives a device wins over the path following its bridge
         request.described_mtus = {name: entry for name, entry in described.items() if name != request.name}
-    operations, warnings, future = [], [], host
+    operations, warnings = _bridge_mtus_first(host, requests), []
+    future = Plan(operations).predict(host)
     pending = _steps(host, requests)
     while pending:
         request = pending.pop(0)
