@@ -94,6 +94,15 @@ def root_namespace_untouched():
 RUN_DIRS_MADE_HERE = [path for path in (Path("/run/netsafe/lock"), Path("/run/netsafe")) if not path.exists()]
 
 
+LONG_LANE = "NETSAFE_LONG_LANE"
+
+
+def pytest_runtest_setup(item):
+    """A `long` test runs on purpose, in the long lane: the default run stays within CI's time."""
+    if item.get_closest_marker("long") is not None and os.environ.get(LONG_LANE) != "1":
+        pytest.skip(f"the long lane runs on purpose: {LONG_LANE}=1 ./tests/run-all.sh -m long tests")
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Last line of defence: remove any namespace this run left behind."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout

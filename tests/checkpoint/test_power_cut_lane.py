@@ -51,7 +51,7 @@ from fullkernel import lane, plugin
 from nstools import parse_state_output, state_diff, state_script
 from playrun import VENV_BIN, environment, recorded, role_play
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 GUEST_SCRIPT = Path(__file__).with_name("power_cut_guest.py")
 GUEST_SHARE = "/run/lane/out"      # where guest.sh binds the share inside the VM

@@ -115,6 +115,7 @@ def stack_lab(lab: Lab, name: str) -> str:
     return lab.namespace(name, *setup)
 
 
+@pytest.mark.long
 def test_every_mode_and_the_stack_first_run_changes_second_and_check_do_not(lab):
     modes_ns, stack_ns = modes_lab(lab, "pbmodes"), stack_lab(lab, "pbstack")
     modes, stack = lab.side_by_side(("bond_modes.yml", modes_ns, "--diff"), ("stack.yml", stack_ns, "--diff"))

@@ -209,7 +209,8 @@ def swept_host(namespaces, setup) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variable, change, setup", [
-    ("NETSAFE_KILL_AT", SWEPT, []), ("NETSAFE_FAIL_AT", SWEPT, []), ("NETSAFE_KILL_AT", MOVED, ENO3_ADDRESSED),
+    pytest.param("NETSAFE_KILL_AT", SWEPT, [], marks=pytest.mark.long), ("NETSAFE_FAIL_AT", SWEPT, []),
+    pytest.param("NETSAFE_KILL_AT", MOVED, ENO3_ADDRESSED, marks=pytest.mark.long),
 ], ids=["killed, take-over", "refused, take-over", "killed, (b) address move"])
 def test_the_module_killed_or_refused_at_every_step_leaves_the_snapshot(namespaces, tmp_path, variable, change, setup):
     probe_ns = swept_host(namespaces, setup)

@@ -39,6 +39,7 @@ def last_outcome(root: Path, ns: str) -> dict:
     raise AssertionError(f"no outcome in {path} within 60 s")
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("with_guests", [True, False], ids=["guests on vmbr0", "no guests"])
 def test_killed_at_every_step_the_watchdog_restores_every_mtu(namespaces, tmp_path, with_guests):
     probe_ns, _peer = persist_lab.bridges_host(namespaces, with_guests)
