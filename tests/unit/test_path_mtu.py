@@ -86,8 +86,8 @@ def test_each_default_gateway_gets_its_probe_and_a_link_local_one_its_device():
 
 def test_a_probe_the_window_was_given_is_not_added_twice_and_the_report_says_what_is_proven():
     given = [{"type": "icmp", "target": "192.0.2.1", "mtu": 9000}]
-    assert window_probes(classic(1500), classic(9000), GUESTS, given) == ([], [])
-    added, proves = window_probes(classic(1500), classic(9000), GUESTS, [{"type": "icmp", "target": "192.0.2.1"}])
+    assert window_probes(classic(1500), classic(9000), GUESTS, given) == ([], [], [])
+    added, proves, _warnings = window_probes(classic(1500), classic(9000), GUESTS, [{"type": "icmp", "target": "192.0.2.1"}])
     assert added == [{"type": "icmp", "target": "192.0.2.1", "mtu": 9000, "name": "path mtu 192.0.2.1"}]
     assert proves == [{"target": "192.0.2.1", "mtu": 9000, "raised": ["vmbr0", "bond0.100", "bond0", "eno1", "eno2"]}]
 
@@ -109,3 +109,11 @@ def test_only_the_devices_a_save_writes_count():
     """A window that changes nothing but the files: the raise counts only for the devices it writes."""
     assert mtu_probes(classic(1500), classic(9000), GUESTS, only={"eno1"})[0]["raised"] == ["eno1"]
     assert mtu_probes(classic(1500), classic(9000), GUESTS, only={"eno3"}) == []
+
+
+def test_a_cap_that_leaves_the_lan_unproven_is_named_unless_a_given_probe_proves_that_size():
+    caps = {"vmbr0": {"192.0.2.1": 1500}}
+    added, _proves, warnings = window_probes(classic(1500), classic(9000), GUESTS, [], caps=caps)
+    assert added == [] and len(warnings) == 1 and "path MTU 9000 of vmbr0 not proven" in warnings[0], warnings
+    storage = [{"type": "icmp", "target": "192.0.2.5", "mtu": 9000}]
+    assert window_probes(classic(1500), classic(9000), GUESTS, storage, caps=caps) == ([], [], [])

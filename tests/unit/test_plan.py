@@ -56,9 +56,9 @@ def test_new_bridge_is_created_then_ports_up_addresses_route():
              addresses=["198.51.100.2/24"], gateway4="198.51.100.1")
     assert p.commands("hv1") == [
         "ip -n hv1 link add name vmbr9 type bridge stp_state 1 forward_delay 400",
+        "ip -n hv1 link set dev vmbr9 mtu 9000",   # before a port joins: the bridge's own (plan_bridge)
         "ip -n hv1 link set dev eth2 master vmbr9",
         "ip -n hv1 link set dev eth2 up",
-        "ip -n hv1 link set dev vmbr9 mtu 9000",
         "ip -n hv1 link set dev vmbr9 up",
         "ip -n hv1 address add 198.51.100.2/24 dev vmbr9",
         "ip -n hv1 route replace default via 198.51.100.1 dev vmbr9",
