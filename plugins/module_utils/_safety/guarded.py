@@ -250,7 +250,8 @@ def guarded_change(namespace, guests, planner, view, writer, options: dict, chec
     armed; it raises to stop the window (a file the format refuses) and may
     return a dict that joins the result as `persist`. `files_before(snapshot)`:
     for a host already as wanted, (what the files say, the devices a save
-    writes) when a save would change them, else None (_files_proven).
+    writes, the save's check-mode result) when a save would change them,
+    else None (_files_proven).
     """
     timings = {"start": time.time()}
     report = {"probes": {}, "timings": timings}
