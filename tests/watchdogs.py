@@ -4,7 +4,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+from contextlib import contextmanager
 from pathlib import Path
+
+from modrun import run_module
 
 
 def watchdog_pids(root: Path) -> list:
@@ -26,3 +29,16 @@ def kill_watchdogs(root: Path) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+@contextmanager
+def armed_checkpoint(ns: str, root: Path, timeout: int = 60):
+    """A checkpoint armed on `ns` with its state under `root` (made here); yields the rollback, a function that
+    returns net_checkpoint state=rolled_back's result. The watchdogs are killed on leaving, also on failure."""
+    Path(root).mkdir(exist_ok=True)
+    try:
+        armed = run_module("net_checkpoint", {"state": "armed", "namespace": ns, "root": str(root), "timeout": timeout})
+        assert not armed.get("failed"), armed.get("msg")
+        yield lambda: run_module("net_checkpoint", {"state": "rolled_back", "namespace": ns, "root": str(root)})
+    finally:
+        kill_watchdogs(root)

@@ -26,7 +26,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read i
 from modrun import run_module
 from nstools import iproute, kernel_state, state_diff
 from sweep import fresh_namespace, sweep
-from watchdogs import kill_watchdogs
+from watchdogs import armed_checkpoint
 
 pytestmark = pytest.mark.kernel
 
@@ -63,19 +63,14 @@ def test_a_checkpoint_rolls_back_a_bridge_lowered_under_a_macvlan(netns, tmp_pat
     fresh_namespace(netns, JUMBO_MACVLAN)
     before = kernel_state(netns)
     root = tmp_path / "root"
-    root.mkdir()
-    try:
-        armed = run_module("net_checkpoint", {"state": "armed", "namespace": netns, "root": str(root), "timeout": 60})
-        assert not armed.get("failed"), armed.get("msg")
+    with armed_checkpoint(netns, root) as roll_back:
         lowered = run_module("net_bridge", dict(LOWER, namespace=netns))
         assert lowered["changed"] and not lowered.get("failed"), lowered
-        back = run_module("net_checkpoint", {"state": "rolled_back", "namespace": netns, "root": str(root)})
+        back = roll_back()
         # fails: "the rollback of ... failed: the kernel refused 'ip -n NS link set dev mv0 mtu 9000': Invalid
         # argument; ... the network still has the change"
         assert not back.get("failed"), back.get("msg")
         assert state_diff(before, kernel_state(netns)) == []
-    finally:
-        kill_watchdogs(root)
 
 
 def test_a_macvlan_whose_lower_device_is_in_another_namespace_stands_on_nothing_here(namespaces):

@@ -17,7 +17,7 @@ import pytest
 from modrun import run_module
 from nstools import kernel_state, state_diff
 from sweep import fresh_namespace, sweep
-from watchdogs import kill_watchdogs
+from watchdogs import armed_checkpoint
 
 pytestmark = pytest.mark.kernel
 
@@ -42,15 +42,10 @@ def test_a_rollback_restores_the_guest_macvtap_lowered_with_its_bridge(netns, tm
     fresh_namespace(netns, JUMBO_GUEST_MACVTAP)
     before = kernel_state(netns)
     root = tmp_path / "root"
-    root.mkdir()
-    try:
-        armed = run_module("net_checkpoint", {"state": "armed", "namespace": netns, "root": str(root), "timeout": 60})
-        assert not armed.get("failed"), armed.get("msg")
+    with armed_checkpoint(netns, root) as roll_back:
         lowered = run_module("net_bridge", dict(LOWER, namespace=netns))
         assert lowered["changed"] and not lowered.get("failed"), lowered.get("msg")
-        back = run_module("net_checkpoint", {"state": "rolled_back", "namespace": netns, "root": str(root)})
+        back = roll_back()
         assert not back.get("failed"), back.get("msg")
         # What happens: ['link vnet5 mtu: 9000 -> 1500']
         assert state_diff(before, kernel_state(netns)) == []
-    finally:
-        kill_watchdogs(root)

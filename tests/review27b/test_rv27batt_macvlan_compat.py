@@ -24,7 +24,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply 
 from modrun import run_module
 from nstools import kernel_state, state_diff
 from sweep import environment, fresh_namespace
-from watchdogs import kill_watchdogs
+from watchdogs import armed_checkpoint
 
 pytestmark = pytest.mark.kernel
 
@@ -44,10 +44,7 @@ def test_a_record_without_lower_still_rolls_back_a_lowered_bridge(netns, tmp_pat
     fresh_namespace(netns, JUMBO + ["ip link set mv0 up"])
     before = kernel_state(netns)
     root = tmp_path / "root"
-    root.mkdir()
-    try:
-        armed = run_module("net_checkpoint", {"state": "armed", "namespace": netns, "root": str(root), "timeout": 60})
-        assert not armed.get("failed"), armed.get("msg")
+    with armed_checkpoint(netns, root) as roll_back:
         records = glob.glob(f"{root}/**/checkpoint.json", recursive=True)
         assert records
         for path in records:   # the record as the release before this change wrote it
@@ -60,13 +57,11 @@ def test_a_record_without_lower_still_rolls_back_a_lowered_bridge(netns, tmp_pat
                 json.dump(record, f, sort_keys=True)
         lowered = run_module("net_bridge", {"name": "vmbr0", "mtu": 1500, "namespace": netns})
         assert lowered["changed"] and not lowered.get("failed"), lowered.get("msg")
-        back = run_module("net_checkpoint", {"state": "rolled_back", "namespace": netns, "root": str(root)})
+        back = roll_back()
         # What happens: "the rollback of ... failed: the kernel refused '... link set dev mv0 mtu 9000': Invalid
         # argument; ... the network still has the change"
         assert not back.get("failed"), back.get("msg")
         assert state_diff(before, kernel_state(netns)) == []
-    finally:
-        kill_watchdogs(root)
 
 
 @pytest.mark.xfail(strict=True, reason="review 27b att: a container's macvlan on the bridge (in its own namespace) "

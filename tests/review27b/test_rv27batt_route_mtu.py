@@ -21,7 +21,7 @@ from jumbo_lab import build
 from modrun import run_module
 from nstools import iproute, kernel_state, state_diff
 from sweep import fresh_namespace
-from watchdogs import kill_watchdogs
+from watchdogs import armed_checkpoint
 
 pytestmark = pytest.mark.kernel
 
@@ -40,18 +40,13 @@ def test_a_rollback_gives_the_default_route_back_its_mtu(netns, tmp_path):
     fresh_namespace(netns, CAPPED)
     before = kernel_state(netns)
     root = tmp_path / "root"
-    root.mkdir()
-    try:
-        armed = run_module("net_checkpoint", {"state": "armed", "namespace": netns, "root": str(root), "timeout": 60})
-        assert not armed.get("failed"), armed.get("msg")
+    with armed_checkpoint(netns, root) as roll_back:
         iproute(netns, ["ip route del default"])
-        back = run_module("net_checkpoint", {"state": "rolled_back", "namespace": netns, "root": str(root)})
+        back = roll_back()
         assert not back.get("failed"), back.get("msg")
         # What happens: 'route gone: {... "dst": "default", ... "metrics": [{"mtu": 1500}] ...}' and
         # 'route new: {... "dst": "default", ...}' without metrics.
         assert state_diff(before, kernel_state(netns)) == []
-    finally:
-        kill_watchdogs(root)
 
 
 def test_a_backup_default_routes_mtu_does_not_cap_the_probe_of_the_route_in_use(namespaces, tmp_path):
