@@ -188,13 +188,11 @@ class SshLab:
     bridge_mac = HV_BRIDGE_MAC
     uplinks = ("eno1", "eno2")
     dead_nic = "eno3"
+    prefix_stem = "sl"
 
     def __init__(self, guests: int = 2, prefix: str | None = None, base_dir: Path | None = None,
                  switch_ageing: int = 300, ready_timeout: float = 20, listen: str = HV4):
-        if not (SSHD.is_file() and os.access(SSHD, os.X_OK)):
-            raise SshLabMissing(f"{SSHD.relative_to(ROOT)} is missing: run {SETUP_HOOK} (or tests/run-all.sh)")
-        if os.geteuid() != 0:
-            raise PermissionError("the SSH lab needs root (network and mount namespaces)")
+        self._check_requirements()
         self.guests = guests
         self.taps = [f"tap{100 + i}i0" for i in range(guests)]
         self.switch_ageing = switch_ageing
@@ -207,6 +205,12 @@ class SshLab:
         self._sshd: subprocess.Popen | None = None
         self._runs = 0
         self.started = False
+
+    def _check_requirements(self) -> None:
+        if not (SSHD.is_file() and os.access(SSHD, os.X_OK)):
+            raise SshLabMissing(f"{SSHD.relative_to(ROOT)} is missing: run {SETUP_HOOK} (or tests/run-all.sh)")
+        if os.geteuid() != 0:
+            raise PermissionError("the SSH lab needs root (network and mount namespaces)")
 
     # -- names and paths ------------------------------------------------------------------------
     def _set_prefix(self, prefix: str) -> None:
@@ -229,7 +233,7 @@ class SshLab:
     def _claim(self) -> None:
         """Take the first free lab number (or the given prefix): hold its lock, remove what a dead owner left."""
         LOCK_DIR.mkdir(mode=0o755, exist_ok=True)
-        candidates = [self._wanted_prefix] if self._wanted_prefix else [f"sl{n}" for n in range(100)]
+        candidates = [self._wanted_prefix] if self._wanted_prefix else [f"{self.prefix_stem}{n}" for n in range(100)]
         for prefix in candidates:
             if len(prefix) > 10 or not prefix.replace("_", "").isalnum():
                 raise ValueError(f"lab prefix {prefix!r}: at most 10 letters, digits or _")
@@ -244,7 +248,7 @@ class SshLab:
             handle.seek(0)
             previous = handle.read().strip()
             old_dir = Path(previous.split(" ", 1)[1]) if " " in previous else None
-            remove_lab(prefix, old_dir)   # a crashed run's leftovers (nothing when it was closed properly)
+            self._remove_leftovers(prefix, old_dir)   # a crashed run's (nothing when it was closed properly)
             self._set_prefix(prefix)
             handle.seek(0)
             handle.truncate()
@@ -252,7 +256,11 @@ class SshLab:
             handle.flush()
             self._lock = handle
             return
-        raise RuntimeError("no free SSH lab number (sl0..sl99 all held)")
+        raise RuntimeError(f"no free SSH lab number ({self.prefix_stem}0..{self.prefix_stem}99 all held)")
+
+    @staticmethod
+    def _remove_leftovers(prefix: str, old_dir: Path | None) -> None:
+        remove_lab(prefix, old_dir)
 
     # -- building -------------------------------------------------------------------------------
     def start(self) -> "SshLab":
@@ -306,12 +314,10 @@ class SshLab:
             f"addr add {GATEWAY4}/24 dev br0",
             f"addr add {GATEWAY6}/64 dev br0 nodad",
             f"link add ctl0 type veth peer name eth0 netns {ctl}",
-            f"link add hv1 type veth peer name eno1 netns {hv}",
-            f"link add hv2 type veth peer name eno2 netns {hv}",
-            "link set ctl0 master br0", "link set hv1 master br0", "link set hv2 master br0",
-            "link set ctl0 up", "link set hv1 up", "link set hv2 up",
+            "link set ctl0 master br0", "link set ctl0 up",
         ])
-        self._ns(dead, ["link set lo up", f"link add eth0 type veth peer name eno3 netns {hv}", "link set eth0 up"])
+        self._ns(dead, ["link set lo up"])
+        self._plug_nics()
         self._ns(ctl, [
             "link set lo up", "link set eth0 up",
             f"addr add {CONTROLLER4}/24 dev eth0",
@@ -339,6 +345,13 @@ class SshLab:
         self._keys_and_config()
         self._start_sshd()
         self.wait_ssh(self.ready_timeout)
+
+    def _plug_nics(self) -> None:
+        """hv's NICs: eno1 and eno2 on the switch, eno3 to the dead end (all down, as at power-on)."""
+        self._ns(self.sw, [f"link add hv1 type veth peer name eno1 netns {self.hv}",
+                           f"link add hv2 type veth peer name eno2 netns {self.hv}",
+                           "link set hv1 master br0", "link set hv2 master br0", "link set hv1 up", "link set hv2 up"])
+        self._ns(self.dead, [f"link add eth0 type veth peer name eno3 netns {self.hv}", "link set eth0 up"])
 
     def _check_not_root_namespace(self) -> None:
         """Refuse to go on if a lab namespace is the root namespace (cheap insurance)."""

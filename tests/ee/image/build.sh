@@ -59,6 +59,8 @@ for cmd in podman "$RUNTIME" debootstrap; do
     echo "build.sh: $cmd missing: apt-get install -y --no-install-recommends podman runc debootstrap" >&2; exit 1; }
 done
 
+# shellcheck source=../../setup/rootfs.sh
+. "$ROOT/tests/setup/rootfs.sh"
 log() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }
 mkdir -p "$WORK"
 
@@ -66,25 +68,8 @@ mkdir -p "$WORK"
 key="$(printf '%s\n' "$SUITE" "$BASE_PACKAGES" | sha256sum | cut -c1-12)"
 tarball="$WORK/base-$SUITE-$key.tar"
 if [ ! -s "$tarball" ]; then
-  log "debootstrap $SUITE into $WORK/rootfs"
-  rootfs="$WORK/rootfs"
-  unmount_rootfs() {
-    # debootstrap mounts proc/sys inside the target; never remove files through a mount
-    local m
-    for m in $(findmnt -rn -o TARGET | grep -F "$rootfs/" | sort -r || true); do umount -l "$m" || true; done
-  }
-  trap unmount_rootfs EXIT
-  unmount_rootfs
-  rm -rf --one-file-system "$rootfs"
-  debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$rootfs" "$MIRROR"
-  unmount_rootfs
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
-         "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/var/log/*
-  mkdir -p "$rootfs/var/lib/apt/lists/partial"
-  tar --numeric-owner -C "$rootfs" -cf "$tarball.part" .
-  mv "$tarball.part" "$tarball"
-  rm -rf --one-file-system "$rootfs"
-  trap - EXIT
+  log "debootstrap $SUITE"
+  rootfs_tarball "$SUITE" "$BASE_PACKAGES" "$tarball" "$MIRROR"
 fi
 if ! podman image exists "$BASE"; then
   log "podman import $BASE"
