@@ -1,0 +1,136 @@
+"""A power cut in a window, on a host whose own network stack brings the network up at boot.
+
+For each stack (ifupdown2's networking.service, systemd-networkd, NetworkManager):
+1. the host's files are written by net_persist for the network it runs (vmbr0 on eno1 with the address the
+   controller reaches), the stack is enabled and the host boots: the controller is back over SSH through the
+   network the stack brought up;
+2. a change is armed, made (vmbr1 on eno2), confirmed and persisted;
+3. a second change is armed (vmbr2 on eno3) and never confirmed; the power is cut before its deadline;
+4. the host boots into the confirmed configuration (vmbr0 with its address, vmbr1 on eno2, no vmbr2), brought
+   up by its own stack, and `query` reports the checkpoint of the second change as stale: armed before a reboot.
+"""
+from __future__ import annotations
+
+import pytest
+
+from checkpoints import task
+
+pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
+
+SAVE = """
+- name: The host's files describe the network it runs
+  hosts: hv1
+  gather_facts: false
+  tasks:
+    - name: Save
+      netsafe.hypervisor.net_persist:
+        format: {stack}
+        devices: [vmbr0]
+"""
+
+CONFIRMED = """
+- name: A change, confirmed and persisted
+  hosts: hv1
+  gather_facts: false
+  tasks:
+    - name: Arm
+      netsafe.hypervisor.net_checkpoint:
+        state: armed
+        timeout: 120
+      register: armed
+    - name: Change
+      netsafe.hypervisor.net_bridge:
+        name: vmbr1
+        ports: [eno2]
+        stp: false
+        forward_delay: 0
+    - name: Confirm and persist
+      netsafe.hypervisor.net_checkpoint:
+        state: confirmed
+        id: "{{{{ armed.checkpoint.id }}}}"
+        persist:
+          format: {stack}
+"""
+
+UNCONFIRMED = """
+- name: A change armed and never confirmed
+  hosts: hv1
+  gather_facts: false
+  tasks:
+    - name: Arm
+      netsafe.hypervisor.net_checkpoint:
+        state: armed
+        timeout: 600
+    - name: Change
+      netsafe.hypervisor.net_bridge:
+        name: vmbr2
+        ports: [eno3]
+"""
+
+QUERY = """
+- name: What is armed
+  hosts: hv1
+  gather_facts: false
+  tasks:
+    - name: Query
+      netsafe.hypervisor.net_checkpoint:
+        state: query
+"""
+
+
+def _run(host, play: str) -> list:
+    proc, results = host.playbook(play, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return results
+
+
+def _links(host) -> dict:
+    """name -> (master, addresses) of the host's devices, from the complete kernel dump."""
+    state = host.state()
+    return {link["ifname"]: (link.get("master"), set(state["addrs"].get(link["ifname"], {})))
+            for link in state["links"]}
+
+
+STACK_UP = {   # what says the stack brought the network up in this boot (and not something else)
+    "ifupdown2": "journalctl -b -u networking.service --no-pager",
+    "networkd": "networkctl list --no-pager --no-legend",
+    "networkmanager": "nmcli -t -f NAME,DEVICE,STATE connection show --active",
+}
+
+
+@pytest.mark.parametrize("stack", ["ifupdown2", "networkd", "networkmanager"])
+def test_a_power_cut_boots_the_confirmed_configuration_with_the_hosts_own_stack(systemd_host, stack):
+    host = systemd_host
+    _run(host, SAVE.format(stack=stack))
+    host.use_stack(stack)
+    host.reboot(timeout=90)
+    booted = _links(host)
+    assert booted["vmbr0"][1] >= {"10.77.0.2/24"} and booted["eno1"][0] == "vmbr0", booted
+    assert "vmbr1" not in booted and "vmbr2" not in booted
+
+    results = _run(host, CONFIRMED.format(stack=stack))
+    confirmed = task(results, "Confirm and persist")["result"]
+    assert confirmed["changed"] and confirmed["persist"]["changed"], confirmed
+    assert any("vmbr1" in entry["path"] or entry["path"] == "/etc/network/interfaces"
+               for entry in confirmed["persist"]["files"]), confirmed["persist"]
+    results = _run(host, UNCONFIRMED)
+    stale_id = task(results, "Arm")["result"]["checkpoint"]["id"]
+    assert "vmbr2" in _links(host)
+
+    host.reboot(timeout=90)   # the power cut: no shutdown, the second change never confirmed
+    after = _links(host)
+    assert after["vmbr0"][1] >= {"10.77.0.2/24"} and after["eno1"][0] == "vmbr0", after
+    assert after["eno2"][0] == "vmbr1", after
+    assert "vmbr2" not in after and after["eno3"][0] is None, after
+    up = host.exec(STACK_UP[stack]).stdout
+    if stack == "ifupdown2":
+        assert "Finished networking.service" in up or "Started networking.service" in up, up
+    elif stack == "networkd":
+        assert {line.split()[1]: line.split()[4] for line in up.splitlines()}.get("vmbr1") == "configured", up
+    else:
+        active = {line.split(":")[1] for line in up.splitlines() if line.count(":") >= 2}
+        assert {"vmbr0", "vmbr1", "eno1", "eno2"} <= active, up
+
+    armed = task(_run(host, QUERY), "Query")["result"]["checkpoint"]
+    assert armed["id"] == stale_id and armed["rebooted_since"] and armed["orphaned"], armed
+    assert "the host rebooted after this checkpoint was armed" in armed["problem"], armed
