@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import nm_hands
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.apply import NetlinkConfigurator, undo_text
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink, require_namespace
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_routes import keep_routes
@@ -76,6 +77,12 @@ def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
             future = plan.predict(snapshot.host)
             result.update(diff=result_diff(view, snapshot.host, future), state=view(future))
             return result
+        taken = nm_hands.hold(nm_hands.touched_devices(plan.operations), namespace)   # before: it would undo it
+        if taken:
+            result["warnings"] = [*result["warnings"], (
+                f"NetworkManager: the profiles of {', '.join(taken)} do not auto-activate until their keyfiles are "
+                f"saved (net_persist, or persist at the confirmation) or the change is rolled back, so that it does "
+                f"not undo this change")]
         configurator = NetlinkConfigurator(netlink, snapshot.index_of)
         configurator.apply(plan.operations)
         try:

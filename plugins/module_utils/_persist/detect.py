@@ -24,6 +24,8 @@ SIGNS = {
     ),
     "networkmanager": (
         ("run/NetworkManager/NetworkManager.pid", "NetworkManager is running"),
+        # started by systemd it writes no pid file (Debian 12): its runtime device state is the sign then
+        ("run/NetworkManager/devices", "NetworkManager is running"),
         ("etc/systemd/system/multi-user.target.wants/NetworkManager.service", "NetworkManager.service is enabled"),
     ),
     "networkd": (

@@ -22,6 +22,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import Netlink
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.plan_host import plan_host
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.read import read_host
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import nm_hands
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import converge
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import (
     bond_view, bridge_view, device_view, vlan_view,
@@ -348,6 +349,7 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
     result, changes, before, _drift = _plan_save(fmt, snapshot.host, names, guests, pending)
     result["warnings"] += route_mtu_warnings(snapshot.gateway_mtus, result["devices"])
     if not changes:
+        result["warnings"] += _networkmanager_agrees(fmt, namespace, result)
         return result
     result["files"] = []
     for path in changes:
@@ -383,7 +385,16 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
     except OSError as exc:
         result["pruned_backups"] = []
         result["warnings"].append(f"backup_keep: could not remove old backups under {backups.root}: {exc}")
+    result["warnings"] += _networkmanager_agrees(fmt, namespace, result)
     return result
+
+
+def _networkmanager_agrees(fmt, namespace, result: dict) -> list:
+    """Keyfiles saved for the host's own network: a running NetworkManager loads them and gets back the devices
+    netsafe took from it (nm_hands); returns warnings."""
+    if fmt.NAME != "networkmanager" or os.path.realpath(fmt.root) != "/":
+        return []
+    return nm_hands.give_back(namespace, load=[f["path"] for f in result.get("files") or []])
 
 
 def restore_scope(described: HostNetwork, names, guests: GuestMatcher, reserved=None) -> HostNetwork:

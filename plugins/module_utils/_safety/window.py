@@ -15,6 +15,7 @@ import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.hostlock import Writer
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import nm_hands
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.announce import announce
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import (
@@ -298,6 +299,7 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
         log(store, f"{record['id']}: ROLLBACK FAILED: {'; '.join(errors)}")
         return {"changed": bool(commands), "outcome": outcome, "failed": True}
     store.drop_failed()   # a failed rollback of this checkpoint, tried again: done
+    warnings += nm_hands.give_back(record["namespace"])   # its profiles were never changed: they agree again
     finished, finished_late = time.time(), _late_ms(record)
     announce_errors = _announce(record["namespace"], guests) if commands else []
     outcome = _finish_rollback(store, record, not_written, {
