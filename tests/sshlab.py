@@ -71,6 +71,7 @@ CONTROLLER4 = "10.77.0.10"
 HV4 = "10.77.0.2"
 HV6 = "2001:db8:77::2"
 HV_BRIDGE_MAC = "02:77:00:00:00:02"
+NIC_MACS = {"eno1": "02:77:00:00:01:01", "eno2": "02:77:00:00:01:02", "eno3": "02:77:00:00:01:03"}
 
 SSH_COMMON_ARGS = ("-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ServerAliveInterval=2 "
                    "-o ServerAliveCountMax=3 -o ConnectTimeout=5")
@@ -328,7 +329,7 @@ class SshLab:
         hv_lines = [
             "link set lo up",
             "link add vmbr0 type bridge stp_state 0 forward_delay 0",
-            f"link set vmbr0 address {HV_BRIDGE_MAC}",
+            f"link set vmbr0 address {self.bridge_mac}",
             "link set eno1 master vmbr0",
             "link set eno1 up", "link set eno2 up", "link set eno3 up",
         ]
@@ -347,11 +348,16 @@ class SshLab:
         self.wait_ssh(self.ready_timeout)
 
     def _plug_nics(self) -> None:
-        """hv's NICs: eno1 and eno2 on the switch, eno3 to the dead end (all down, as at power-on)."""
-        self._ns(self.sw, [f"link add hv1 type veth peer name eno1 netns {self.hv}",
-                           f"link add hv2 type veth peer name eno2 netns {self.hv}",
+        """hv's NICs: eno1 and eno2 on the switch, eno3 to the dead end (all down, as at power-on).
+
+        Their MACs are fixed (02:77:00:00:01:0N), as hardware's are: plugged again after a power cut
+        (SystemdHost.reboot) they are the same NICs to the switch and to the controller's ARP cache.
+        """
+        self._ns(self.sw, [f"link add hv1 type veth peer name eno1 address {NIC_MACS['eno1']} netns {self.hv}",
+                           f"link add hv2 type veth peer name eno2 address {NIC_MACS['eno2']} netns {self.hv}",
                            "link set hv1 master br0", "link set hv2 master br0", "link set hv1 up", "link set hv2 up"])
-        self._ns(self.dead, [f"link add eth0 type veth peer name eno3 netns {self.hv}", "link set eth0 up"])
+        self._ns(self.dead, [f"link add eth0 type veth peer name eno3 address {NIC_MACS['eno3']} netns {self.hv}",
+                             "link set eth0 up"])
 
     def _check_not_root_namespace(self) -> None:
         """Refuse to go on if a lab namespace is the root namespace (cheap insurance)."""

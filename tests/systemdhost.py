@@ -33,7 +33,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from sshlab import ROOT, SSH_COMMON_ARGS, HV4, SshLab, _run, remove_lab
+from sshlab import HV4, NIC_MACS, ROOT, SSH_COMMON_ARGS, SshLab, _run, remove_lab
 
 BUILD = ROOT / "tests" / "realhost" / "build.sh"
 PODMAN_RUNTIME = ["--runtime", "runc"]
@@ -74,6 +74,9 @@ class SystemdHost(SshLab):
 
     prefix_stem = "sd"
     python = "/usr/bin/python3"
+    # What the kernel gives vmbr0 on eno1 at every boot (its lowest port's MAC, the NICs' MACs being fixed):
+    # the MAC the controller's ARP cache has stays right across a power cut.
+    bridge_mac = NIC_MACS["eno1"]
 
     def __init__(self, guests: int = 0, **kwargs):
         super().__init__(guests=guests, listen="0.0.0.0", **kwargs)
