@@ -150,3 +150,29 @@ def applied(files: dict, changes: dict) -> dict:
 def described(model: HostNetwork) -> dict:
     """A model as comparable plain data, by device name."""
     return {name: dev.to_dict() for name, dev in model.devices.items()}
+
+
+# What a format cannot say, by host: (device, option) its render must refuse, naming both.
+INEXPRESSIBLE = {
+    "netplan": {
+        "proxmox host": ("vmbr1", "vlan_filtering"),
+        "VLANs on a bare NIC: 802.1ad with its own name, parent.id name": ("vlan300", "protocol: 802.1ad"),
+        "vlan-aware bridge: port pvid and tagged ranges, VLAN device on the bridge": ("vmbr2", "vlan_filtering"),
+        "tuned bridge: ageing, snooping off, STP timers, priority, port costs and priorities; a NIC down":
+            ("vmbr5", "mcast_snooping"),
+    },
+}
+
+
+def sayable(fmt_name: str, host: HostNetwork) -> HostNetwork:
+    """`host` without what format `fmt_name` cannot say (INEXPRESSIBLE): netplan has no vlan-aware bridge, no
+    multicast snooping key and no 802.1ad VLAN. The same host for every other format."""
+    if fmt_name not in INEXPRESSIBLE:
+        return host
+    for dev in host.devices.values():
+        dev.vlans = None
+        if isinstance(dev, Bridge):
+            dev.vlan_filtering, dev.mcast_snooping = False, True
+        if isinstance(dev, Vlan):
+            dev.protocol = "802.1Q"
+    return host

@@ -63,6 +63,11 @@ def test_each_format_maps_every_bridge_option_and_port_attribute_in_one_table():
 def test_a_tuned_bridge_and_its_ports_round_trip_and_a_second_save_writes_nothing(name):
     fmt = fmt_of(name)
     want, _m = persisted(tuned(), None, GUESTS)
+    if name == "netplan":
+        # netplan has no key for multicast snooping: refused naming the bridge and the option; the rest round-trips.
+        with pytest.raises(ValidationError, match="vmbr4: mcast_snooping: false; netplan has no key"):
+            fmt.render({}, want)
+        want, _m = persisted(tuned(mcast_snooping=True), None, GUESTS)
     files = applied({}, fmt.render({}, want))
     got = fmt.parse(files)
     assert {n: description(got.get(n), d) for n, d in want.devices.items()} == {n: d.to_dict() for n, d in want.devices.items()}
@@ -252,6 +257,7 @@ def test_a_nics_mtu_and_admin_state_persist_in_every_format(name):
     got = fmt.parse(files)
     assert {n: (got.get(n).mtu, got.get(n).up) for n in want.devices} == {"ens7": (4000, False), "ens8": (9000, True)}
     words = {"ifupdown2": ("mtu 4000", "link-down yes"), "networkmanager": ("mtu=4000", "autoconnect=false"),
-             "networkd": ("MTUBytes=4000", "ActivationPolicy=down")}[name]
-    text = "\n".join(t for p, t in files.items() if "ens7" in p or name == "ifupdown2")
+             "networkd": ("MTUBytes=4000", "ActivationPolicy=down"),
+             "netplan": ("mtu: 4000", "activation-mode: manual")}[name]
+    text = "\n".join(t for p, t in files.items() if "ens7" in p or not fmt.PATH_IS_DIR)
     assert all(word in text for word in words), text

@@ -15,7 +15,11 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.format
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile_routes import as_written
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
 
-from persist_hosts import applied, described, described_like, proxmox_host, routed_hosts, small_hosts
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+
+from persist_hosts import (
+    INEXPRESSIBLE, applied, described, described_like, proxmox_host, routed_hosts, sayable, small_hosts,
+)
 
 GUESTS = GuestMatcher()
 HOSTS = {"proxmox host": proxmox_host,
@@ -23,9 +27,9 @@ HOSTS = {"proxmox host": proxmox_host,
 
 
 def expected(fmt, want: HostNetwork) -> dict:
-    """What the files can say of `want`: all of it, but NetworkManager 1.42 writes no route protocol and makes every
-    route of a profile proto static (keyfile_routes.py; docs/net_persist_networkmanager.md)."""
-    if fmt.NAME == "networkmanager":
+    """What the files can say of `want`: all of it, but NetworkManager 1.42 and netplan write no route protocol and
+    make every route proto static (keyfile_routes.py; docs/net_persist_networkmanager.md, net_persist_netplan.md)."""
+    if fmt.NAME in ("networkmanager", "netplan"):
         return {name: as_written(dev).to_dict() for name, dev in want.devices.items()}
     return described(want)
 
@@ -38,7 +42,14 @@ def fmt(request, tmp_path):
 
 @pytest.mark.parametrize("host_name", sorted(HOSTS))
 def test_render_then_parse_gives_the_model_back(fmt, host_name):
-    want, _missing = persisted(HOSTS[host_name](), None, GUESTS)
+    cannot = INEXPRESSIBLE.get(fmt.NAME, {}).get(host_name)
+    if cannot:
+        # What the format cannot say is refused, naming the device and the option; the rest of the host round-trips.
+        full, _missing = persisted(HOSTS[host_name](), None, GUESTS)
+        with pytest.raises(ValidationError) as refused:
+            fmt.render({}, full)
+        assert cannot[0] in str(refused.value) and cannot[1] in str(refused.value)
+    want, _missing = persisted(sayable(fmt.NAME, HOSTS[host_name]()), None, GUESTS)
     files = applied({}, fmt.render({}, want))
     assert files, "nothing rendered"
     assert all(text is not None for text in files.values())
@@ -47,14 +58,14 @@ def test_render_then_parse_gives_the_model_back(fmt, host_name):
 
 @pytest.mark.parametrize("host_name", sorted(HOSTS))
 def test_rendering_what_the_files_already_say_changes_nothing(fmt, host_name):
-    want, _missing = persisted(HOSTS[host_name](), None, GUESTS)
+    want, _missing = persisted(sayable(fmt.NAME, HOSTS[host_name]()), None, GUESTS)
     files = applied({}, fmt.render({}, want))
     assert fmt.render(files, want) == {}
     assert fmt.render(files, HostNetwork()) == {}
 
 
 def test_one_changed_device_touches_only_its_description(fmt):
-    want, _missing = persisted(proxmox_host(), None, GUESTS)
+    want, _missing = persisted(sayable(fmt.NAME, proxmox_host()), None, GUESTS)
     files = applied({}, fmt.render({}, want))
     changed = copy.deepcopy(want)
     changed.get("vmbr10").mtu = 1400
@@ -72,7 +83,7 @@ def test_one_changed_device_touches_only_its_description(fmt):
 
 
 def test_removing_a_device_leaves_the_others(fmt):
-    want, _missing = persisted(proxmox_host(), None, GUESTS)
+    want, _missing = persisted(sayable(fmt.NAME, proxmox_host()), None, GUESTS)
     files = applied({}, fmt.render({}, want))
     after = fmt.parse(applied(files, fmt.render(files, HostNetwork(), remove=["vmbr1", "eno3"])))
     kept = described(want)
@@ -83,7 +94,8 @@ def test_removing_a_device_leaves_the_others(fmt):
 def test_a_new_device_joins_files_that_hold_others(fmt):
     hosts = small_hosts()
     first, _m = persisted(hosts["empty bridge, no ports"], None, GUESTS)
-    second, _m = persisted(hosts["VLANs on a bare NIC: 802.1ad with its own name, parent.id name"], None, GUESTS)
+    second, _m = persisted(sayable(fmt.NAME, hosts["VLANs on a bare NIC: 802.1ad with its own name, parent.id name"]),
+                           None, GUESTS)
     files = applied({}, fmt.render({}, first))
     after = fmt.parse(applied(files, fmt.render(files, second)))
     both = HostNetwork(devices={**first.devices, **second.devices})

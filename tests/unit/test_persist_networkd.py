@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import NetworkdFormat, _usec
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import NetworkdFormat, time_span_usec
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import description, persisted
 
 from persist_hosts import applied, proxmox_host, small_hosts
@@ -188,7 +188,7 @@ def test_netdev_parse_errors(text, message):
 @pytest.mark.parametrize("text, usec", [("15", 15000000), ("2.5s", 2500000), ("2500ms", 2500000), ("1min 30s", 90000000),
                                         ("100 ms", 100000), ("250us", 250)])
 def test_time_spans_as_systemd_reads_them(text, usec):
-    assert _usec(text) == usec
+    assert time_span_usec(text) == usec
 
 
 def test_vlan_srcmac_cannot_be_written_for_networkd_252():

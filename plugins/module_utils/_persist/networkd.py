@@ -100,7 +100,7 @@ _TIME_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z\u00b5]*)")
 
 # -- systemd's unit-file syntax -------------------------------------------------------------
 
-class _Bad(Exception):
+class _Bad(ValueError):
     """A value networkd would not take; the caller adds file, line and key."""
 
 
@@ -138,7 +138,7 @@ def _bool(value: str) -> bool:
     raise _Bad("not a boolean (yes/no)")
 
 
-def _usec(value: str) -> int:
+def time_span_usec(value: str) -> int:
     """A systemd time span (a bare number is seconds; '2.5s', '2500ms', '1min 30s') in microseconds."""
     text, pos, total = value.strip().lower(), 0, Fraction(0)
     if not text:
@@ -181,7 +181,7 @@ def _option(attr, value: str):
     if is_flag(attr):
         return _bool(value)
     if is_seconds(attr):
-        number = Fraction(_usec(value), 1000000)
+        number = Fraction(time_span_usec(value), 1000000)
         number = int(number) if number.denominator == 1 else float(number)
     else:
         number = ascii_int(value)
@@ -225,7 +225,7 @@ def _netdev_spec(path: str, text: str) -> dict:
             elif section == "Bridge" and key in ("STP", "VLANFiltering"):
                 spec["stp" if key == "STP" else "vlan_filtering"] = _bool(value) if value else None
             elif section == "Bridge" and key == "ForwardDelaySec":
-                spec["forward_delay"] = _usec(value) if value else None
+                spec["forward_delay"] = time_span_usec(value) if value else None
             elif section == "Bridge" and key in _NETDEV_OPTIONS:
                 spec[_NETDEV_OPTIONS[key].name] = _option(_NETDEV_OPTIONS[key], value) if value else None
             elif section == "Bridge" and key == "DefaultPVID":
@@ -236,7 +236,7 @@ def _netdev_spec(path: str, text: str) -> dict:
                     raise _Bad(f"allowed {', '.join(allowed)}")
                 spec[field_name] = value or None
             elif section == "Bond" and key in BOND_TIME_KEYS:
-                spec[BOND_TIME_KEYS[key]] = _usec(value) // 1000 if value else None
+                spec[BOND_TIME_KEYS[key]] = time_span_usec(value) // 1000 if value else None
             elif section == "Bond" and key == "MinLinks":
                 if value and ascii_int(value) is None:
                     raise _Bad("not a number (ASCII digits)")
@@ -656,7 +656,7 @@ def _default_pvid(bridge: Bridge, host: HostNetwork):
     return 0
 
 
-def _with_file_routes(desired: HostNetwork, have: HostNetwork) -> HostNetwork:
+def with_file_routes(desired: HostNetwork, have: HostNetwork) -> HostNetwork:
     """`desired`, where a device's routes are not managed (None), with the routes the files give it (our file is
     written whole, so what it says of routes must come from somewhere)."""
     out = HostNetwork(devices=dict(desired.devices))
@@ -720,7 +720,7 @@ class NetworkdFormat(PersistFormat):
             merged.devices.pop(name, None)
         merged.devices.update(desired.devices)
         problems = [f"devices: {name} is both to write and to remove" for name in remove if name in desired.devices]
-        desired = _with_file_routes(desired, have)
+        desired = with_file_routes(desired, have)
         changed = [n for n in sorted(desired.devices)
                    if have.get(n) is None or description(have.get(n), desired.get(n)) != desired.get(n).to_dict()]
         changed += [n for n in sorted(set(remove)) if n not in desired.devices]

@@ -22,7 +22,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist import engine
 
 PERSIST_SPEC = {
-    "format": {"type": "str", "choices": ["auto", "ifupdown2", "networkmanager", "networkd"], "default": "auto"},
+    "format": {"type": "str", "choices": ["auto", "ifupdown2", "networkmanager", "networkd", "netplan"], "default": "auto"},
     "devices": {"type": "list", "elements": "str"},
     "path": {"type": "path"},
     "backup_dir": {"type": "path", "default": engine.DEFAULT_BACKUP_DIR},
