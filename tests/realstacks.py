@@ -21,6 +21,11 @@ starts as on a freshly booted host.
 `ifquery_parses(files_root)` is the parse-only check: (True, output) when
 ifupdown2's parser read every file without an error or warning.
 
+netplan (tests/setup.d/34-netplan.sh): `netplan_generate(files)` runs Debian's
+netplan generator on netplan files in a scratch root and returns what it wrote
+(the networkd or NetworkManager files netplan makes of them), so tests parse
+those and compare with what we meant. No network is touched.
+
 NetworkManager (tests/setup.d/31-networkmanager.sh): `nmcli_offline(text)`
 gives NetworkManager's own reading of a keyfile (its keyfile reader, no
 daemon, no D-Bus), normalised, so tests compare what it understood with what
@@ -438,3 +443,55 @@ def networkd(ns: str, files: dict, names, timeout: int = 300) -> NetworkdRun:
             except ProcessLookupError:
                 pass
         shutil.rmtree(work, ignore_errors=True)
+
+
+# -- netplan (tests/setup.d/34-netplan.sh) --------------------------------------------------------------
+
+NETPLAN_ROOT = ROOT / ".tmp" / "netplan" / "root"
+NETPLAN_GENERATE = NETPLAN_ROOT / "usr" / "libexec" / "netplan" / "generate"
+
+
+def netplan_available() -> bool:
+    return NETPLAN_GENERATE.is_file()
+
+
+@dataclass
+class NetplanRun:
+    """What `generate` did: its exit code and messages, and every file it wrote ({path under the scratch /: text})."""
+
+    returncode: int
+    stderr: str
+    generated: dict = field(default_factory=dict)
+
+    def networkd_files(self) -> dict:
+        """{/run/systemd/network/NAME: text} of the .netdev and .network files (the .link files left out)."""
+        return {p: t for p, t in self.generated.items()
+                if p.startswith("/run/systemd/network/") and p.endswith((".netdev", ".network"))}
+
+
+def netplan_generate(files: dict, mode: int = 0o600, timeout: float = 60) -> NetplanRun:
+    """Debian's netplan generator (netplan.io 0.106, C: libnetplan) run on `files` ({/etc/netplan/NAME: text}).
+
+    The files go into a scratch root with `mode`; `generate --root-dir` reads its etc/netplan/*.yaml, merges
+    them as on a host and writes run/systemd/network/10-netplan-* (networkd renderer) or
+    run/NetworkManager/system-connections/netplan-* (NetworkManager renderer) there. Nothing outside the scratch
+    directory is read or written, no network is touched, and the scratch is removed afterwards.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="netsafe-netplan-"))
+    try:
+        for path, text in files.items():
+            real = scratch / path.lstrip("/")
+            real.parent.mkdir(parents=True, exist_ok=True)
+            real.write_text(text)
+            real.chmod(mode)
+        env = dict(os.environ, LD_LIBRARY_PATH=str(NETPLAN_ROOT / "usr" / "lib" / "x86_64-linux-gnu"), LC_ALL="C")
+        proc = subprocess.run([str(NETPLAN_GENERATE), "--root-dir", str(scratch)], capture_output=True, text=True,
+                              env=env, timeout=timeout, check=False)
+        generated = {}
+        for base, _dirs, names in os.walk(scratch / "run"):
+            for name in names:
+                full = Path(base) / name
+                generated["/" + str(full.relative_to(scratch))] = full.read_text()
+        return NetplanRun(proc.returncode, proc.stderr, generated)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -180,7 +180,7 @@ def test_every_step_of_the_path_change_is_undone(netns, setup, mtu):
 
 # The line each format carries a device's MTU in (ifupdown2 puts a bridge's own in a post-up line: its syntax
 # check refuses `mtu` on a bridge stanza).
-MTU_LINE = {"ifupdown2": "mtu 9000", "networkd": "MTUBytes=9000", "networkmanager": "mtu=9000"}
+MTU_LINE = {"ifupdown2": "mtu 9000", "networkd": "MTUBytes=9000", "networkmanager": "mtu=9000", "netplan": "mtu: 9000"}
 
 
 def _about(fmt: str, files: dict, device: str) -> list:
@@ -188,6 +188,14 @@ def _about(fmt: str, files: dict, device: str) -> list:
     texts = {path.rsplit("/", 1)[-1]: data.decode() for path, (data, _mode) in files.items() if "/var/lib/netsafe/" not in path}
     if fmt == "ifupdown2":
         stanzas = [s for s in texts["interfaces"].split("\n\n") if f"iface {device} inet" in s]
+    elif fmt == "netplan":
+        # The device's definition: its own key, then the lines indented deeper than it.
+        lines = texts["90-netsafe.yaml"].splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip() == f"{device}:")
+        depth = len(lines[start]) - len(lines[start].lstrip())
+        body = lines[start + 1:]
+        end = next((i for i, line in enumerate(body) if len(line) - len(line.lstrip()) <= depth), len(body))
+        stanzas = ["\n".join(body[:end])]
     else:
         stanzas = [texts.get(f"10-netsafe-{device}.network", "") if fmt == "networkd" else texts.get(f"{device}.nmconnection", "")]
     return [line.strip() for stanza in stanzas for line in stanza.splitlines()]

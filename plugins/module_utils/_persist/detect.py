@@ -7,6 +7,14 @@ program, an enabled service, a runtime directory of its daemon. The answer
 comes with the signs that led to it (the module reports them), and more than
 one stack in use, or none, is an error that asks for `format`: writing the
 files of a stack the host does not read would be a silent no-op at reboot.
+
+netplan is not a daemon but a generator in front of one: on an Ubuntu host
+/etc/netplan/*.yaml is the configuration, and netplan renders it for
+systemd-networkd or NetworkManager at every boot, so the signs of that
+renderer are there too. netplan then wins over them (it is not "more than one
+stack"): its generated files come before anything written for networkd or
+NetworkManager (netplan_files.py), so those formats would not be what the
+host boots. A host with ifupdown2 as well as netplan files stays ambiguous.
 """
 from __future__ import annotations
 
@@ -35,6 +43,17 @@ SIGNS = {
 }
 
 
+# Stacks netplan renders for: their signs on a netplan host are netplan's doing.
+NETPLAN_RENDERERS = ("networkd", "networkmanager")
+
+
+def _netplan_files(root: str) -> list:
+    directory = os.path.join(root, "etc/netplan")
+    if not os.path.isdir(directory):
+        return []
+    return sorted(e for e in os.listdir(directory) if e.endswith(".yaml") and os.path.isfile(os.path.join(directory, e)))
+
+
 def detect(root: str = "/") -> tuple:
     """(format, [why]) for the host whose / is `root`; ValidationError when it is not exactly one."""
     found = {}
@@ -42,6 +61,11 @@ def detect(root: str = "/") -> tuple:
         reasons = [f"{why} (/{rel})" for rel, why in signs if os.path.lexists(os.path.join(root, rel))]
         if reasons:
             found[name] = reasons
+    netplan = _netplan_files(root)
+    if netplan:
+        rendered = [f"{name}: {', '.join(found.pop(name))}" for name in NETPLAN_RENDERERS if name in found]
+        found["netplan"] = [f"netplan configuration in /etc/netplan ({', '.join(netplan)})"] + [
+            f"netplan renders it, so its renderer's signs do not count as another stack ({part})" for part in rendered]
     if len(found) == 1:
         name = next(iter(found))
         return name, found[name]
@@ -50,7 +74,7 @@ def detect(root: str = "/") -> tuple:
         hint = (" (/etc/network/interfaces exists, but ifupdown2 is not installed: classic ifupdown is not supported; "
                 "install ifupdown2 or set format)") if classic else ""
         raise ValidationError([f"format: auto found no network stack it supports{hint}; set format to one of "
-                               f"ifupdown2, networkmanager, networkd"])
+                               f"ifupdown2, networkmanager, networkd, netplan"])
     shown = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in sorted(found.items()))
     raise ValidationError([f"format: auto found more than one network stack in use ({shown}); set format to the one "
                            f"that configures these devices at boot"])

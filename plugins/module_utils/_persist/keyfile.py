@@ -34,6 +34,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base i
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile_routes import (
     as_written, fill_routes, profile_routes,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.netplan_files import refuse_netplan_owned
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
     BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range, port_values, unsaid, zero_problem, zero_read,
 )
@@ -606,6 +607,8 @@ class KeyfileFormat(PersistFormat):
     # -- writing ---------------------------------------------------------------
 
     def render(self, files: dict, desired: HostNetwork, remove=()) -> dict:
+        # netplan with the NetworkManager renderer makes its own profile of the device (netplan_files.py).
+        refuse_netplan_owned(self, desired.devices)
         profiles = self._profiles(files)
         unreadable: list = []
         current = self._parse_profiles(profiles, unreadable)

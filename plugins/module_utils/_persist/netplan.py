@@ -44,6 +44,9 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile_routes import as_written
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.netplan_files import (
+    OUR_FILE, load_text, need_yaml, yaml,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import (
     BOND_ENUM_KEYS, ZERO_IS_UNSET, time_span_usec, with_file_routes,
 )
@@ -54,21 +57,12 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope 
     BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, description, options_in_mode,
 )
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:   # Ubuntu's netplan.io depends on python3-yaml: a netplan host has it
-    HAS_YAML = False
-
-OUR_FILE = "90-netsafe.yaml"
 HEADER = ("# Written by netsafe.hypervisor (net_persist, format netplan). The whole file is rewritten\n"
           "# when a device in it changes; settings added by hand here are lost then. netplan merges every\n"
           "# file in /etc/netplan: the devices here are defined in no other file.\n")
 # netplan's device sections this format reads and writes, and the model type of each.
 SECTIONS = {"ethernets": Nic, "bonds": Bond, "vlans": Vlan, "bridges": Bridge}
 SECTION_OF = {cls.TYPE: section for section, cls in SECTIONS.items()}
-# Other device sections: their devices are not ours to describe (a Wi-Fi, a tunnel), never written.
-OTHER_SECTIONS = ("wifis", "modems", "tunnels", "vrfs", "nm-devices", "dummy-devices", "virtual-ethernets")
 # Keys of a device that change nothing the model holds, read and left alone: netplan's own defaults when written
 # by this format (accept-ra false, link-local, optional), or where it says nothing about the kernel's state.
 IGNORED_KEYS = ("accept-ra", "link-local", "optional", "critical", "renderer", "wakeonlan", "ipv6-privacy")
@@ -96,34 +90,6 @@ _SECRET_LINE = re.compile(r"^([ \t]*(?:-[ \t]+)?)([A-Za-z0-9_-]+)([ \t]*:[ \t]+)
 
 class _Bad(Exception):
     """A value netplan (or this format) cannot take; the caller adds the file, device and key."""
-
-
-def _need_yaml() -> None:
-    if not HAS_YAML:
-        raise ValidationError(["format: netplan needs PyYAML (Debian/Ubuntu python3-yaml, which netplan.io itself "
-                               "depends on) on the host"])
-
-
-def _load_text(path: str, text: str):
-    """A file as netplan's parser sees it: every scalar a string (yaml BaseLoader), or a ValidationError."""
-    _need_yaml()
-    try:
-        doc = yaml.load(text, Loader=yaml.BaseLoader)   # nosec B506: BaseLoader builds only str, list and dict
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        raise ValidationError([f"{where}: not YAML netplan can read ({getattr(exc, 'problem', None) or exc})"]) from None
-    if doc in (None, ""):
-        return {}
-    if not isinstance(doc, dict) or not isinstance(doc.get("network", {}), dict):
-        raise ValidationError([f"{path}: a netplan file is a mapping with one key, network"])
-    network = doc.get("network") or {}
-    if network.get("version", "2") != "2":
-        raise ValidationError([f"{path}: network.version {network.get('version')!r}; netplan reads version 2"])
-    for section in SECTIONS:
-        if not isinstance(network.get(section, {}), dict):
-            raise ValidationError([f"{path}: network.{section} is not a mapping of device definitions"])
-    return network
 
 
 def _merge(into: dict, new: dict) -> None:
@@ -156,10 +122,10 @@ def _bool(value) -> bool:
     raise _Bad("not a boolean (true/false)")
 
 
-def _int(value, low: int = 0, high: int = 2 ** 32 - 1) -> int:
+def _int(value, low: int = 0, high: int = 2 ** 32 - 1, key: str = "") -> int:
     number = ascii_int(value) if isinstance(value, str) else None
     if number is None or not low <= number <= high:
-        raise _Bad(f"not a whole number {low}-{high} (ASCII digits)")
+        raise _Bad(f"{key}{': ' if key else ''}{value!r} is not a whole number {low}-{high} (ASCII digits)")
     return number
 
 
@@ -213,8 +179,8 @@ def _route(found) -> Route:
     dst = found.get("to")
     if dst in (None, "default"):
         dst = "::/0" if via and ":" in via else "0.0.0.0/0"
-    route = Route(dst=dst, via=via, table=_int(found["table"]) if "table" in found else None,
-                  metric=_int(found["metric"]) if "metric" in found else None,
+    route = Route(dst=dst, via=via, table=_int(found["table"], key="routes: table") if "table" in found else None,
+                  metric=_int(found["metric"], key="routes: metric") if "metric" in found else None,
                   onlink=_bool(found["on-link"]) if "on-link" in found else False, proto="static")
     problems = route.problems("routes")
     if problems:
@@ -269,7 +235,7 @@ def _common(name: str, definition: dict) -> dict:
     mode = definition.get("activation-mode")
     if mode is not None and mode not in ACTIVATION:
         raise _Bad(f"activation-mode: {mode!r}; netplan allows manual, off")
-    return {"name": name, "mtu": _int(definition["mtu"], 68, 65535) if "mtu" in definition else None,
+    return {"name": name, "mtu": _int(definition["mtu"], 68, 65535, "mtu") if "mtu" in definition else None,
             "up": True if mode is None else ACTIVATION[mode], "master": None, "ip": _ip_config(definition)}
 
 
@@ -292,9 +258,18 @@ def _bridge(name: str, definition: dict, common: dict, ports: dict) -> Bridge:
         for port, value in per_port.items():
             ports.setdefault(port, {})[attr] = _option(_PORT_ATTRS[attr], value, f"parameters: {word}: {port}")
     # netplan's default is STP on (it writes STP=true when the file says nothing).
-    return Bridge(stp=_bool(params["stp"]) if "stp" in params else True,
-                  forward_delay=_seconds(params["forward-delay"]) if "forward-delay" in params else 15.0,
+    return Bridge(stp=_keyed(_bool, params["stp"], "parameters: stp") if "stp" in params else True,
+                  forward_delay=_keyed(_seconds, params["forward-delay"], "parameters: forward-delay")
+                  if "forward-delay" in params else 15.0,
                   vlan_filtering=False, mcast_snooping=True, **values, **common)
+
+
+def _keyed(read, value, key: str):
+    """`read(value)`, a _Bad naming `key`."""
+    try:
+        return read(value)
+    except _Bad as exc:
+        raise _Bad(f"{key}: {value!r}: {exc}") from None
 
 
 def _option(attr, value, where: str):
@@ -327,9 +302,9 @@ def _bond(name: str, definition: dict, common: dict, primaries: dict) -> Bond:
             values[field_name] = params[word]
     for word, field_name in BOND_TIME_WORDS.items():
         if word in params:
-            values[field_name] = _millis(params[word])
+            values[field_name] = _keyed(_millis, params[word], f"parameters: {word}")
     if "min-links" in params:
-        values["min_links"] = _int(params["min-links"])
+        values["min_links"] = _int(params["min-links"], key="parameters: min-links")
     if "arp-ip-targets" in params:
         values["arp_ip_target"] = [_ip(t, 4) for t in _list(params["arp-ip-targets"], "IPv4 addresses")]
     if params.get("primary"):
@@ -352,7 +327,7 @@ class _Config:
         self.section = {}
         for path in sorted(files, key=os.path.basename):
             try:
-                network = _load_text(path, files[path])
+                network = load_text(path, files[path])
             except ValidationError as exc:
                 self.problems.append(Problem("; ".join(exc.problems)))   # netplan refuses the whole configuration
                 continue
@@ -423,7 +398,7 @@ class _Config:
             _known(definition, COMMON_KEYS + ("id", "link"))
             if "id" not in definition or not definition.get("link"):
                 raise _Bad("a VLAN needs id and link")
-            return Vlan(parent=definition["link"], vlan_id=_int(definition["id"], 0, 4094),
+            return Vlan(parent=definition["link"], vlan_id=_int(definition["id"], 0, 4094, "id"),
                         protocol=DEFAULT_VLAN_PROTOCOL, **common)
         _known(definition, COMMON_KEYS)
         return Nic(**common)
@@ -525,7 +500,7 @@ def _definition(dev, model: HostNetwork) -> dict:
 
 
 def _render(model: HostNetwork) -> str:
-    _need_yaml()
+    need_yaml()
     network = {"version": 2}
     for section, cls in SECTIONS.items():
         devices = {name: _definition(dev, model) for name, dev in sorted(model.devices.items())
@@ -578,12 +553,6 @@ class NetplanFormat(PersistFormat):
 
     def as_written(self, dev):
         return as_written(dev)
-
-    def others(self, files: dict) -> dict:
-        """{device: [files not ours defining it]}."""
-        current = _Config(files)
-        return {name: [p for p in paths if p != self.path] for name, paths in current.defined.items()
-                if any(p != self.path for p in paths)}
 
     def render(self, files: dict, desired: HostNetwork, remove=()) -> dict:
         everything = _Config(files)
@@ -661,32 +630,3 @@ class NetplanFormat(PersistFormat):
 def _described(model: HostNetwork) -> dict:
     return {name: dev.to_dict() for name, dev in model.devices.items()}
 
-
-def netplan_devices(root: str, directory: str = "/etc/netplan", ours: str = OUR_FILE) -> dict:
-    """{device: [files]} of the devices the netplan files under `root` define (ours left out): what netplan's
-    generated networkd and NetworkManager files configure, ahead of anything another format writes."""
-    fmt = NetplanFormat(os.path.join(directory, ours), root)
-    real = fmt.host_path(directory)
-    if not os.path.isdir(real):
-        return {}
-    found = {}
-    for entry in sorted(os.listdir(real)):
-        path = os.path.join(directory, entry)
-        if not entry.endswith(".yaml") or entry == ours or not os.path.isfile(os.path.join(real, entry)):
-            continue
-        _need_yaml()   # a netplan file we cannot read must not pass for "no device of netplan's"
-        with open(os.path.join(real, entry), encoding="utf-8") as handle:
-            text = handle.read()
-        for name in _names_in(text):
-            found.setdefault(name, []).append(path)
-    return found
-
-
-def _names_in(text: str) -> list:
-    """Device names a netplan file defines, read as loosely as can be (a file netsafe cannot read still owns them)."""
-    try:
-        network = _load_text("", text)
-    except ValidationError:
-        return []
-    return [name for section in list(SECTIONS) + list(OTHER_SECTIONS) if isinstance(network.get(section), dict)
-            for name in network[section]]

@@ -47,6 +47,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.vlans import add_vids, flags_by_vid, from_flags
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.netplan_files import refuse_netplan_owned
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
     BRIDGE_OPTIONS, PORT_OPTIONS, is_flag, is_seconds, out_of_range, port_values, unsaid, zero_problem, zero_read,
 )
@@ -713,6 +714,7 @@ class NetworkdFormat(PersistFormat):
         return os.path.join(self.path, f"{OUR_PREFIX}{name}{ext}")
 
     def render(self, files: dict, desired: HostNetwork, remove=()) -> dict:
+        refuse_netplan_owned(self, desired.devices)   # netplan's 10-netplan-* files come first (netplan_files.py)
         current = _Directory(files)
         have = current.model()
         merged = HostNetwork(devices=dict(have.devices))
