@@ -491,7 +491,8 @@ def netplan_generate(files: dict, mode: int = 0o600, timeout: float = 60) -> Net
         for base, _dirs, names in os.walk(scratch / "run"):
             for name in names:
                 full = Path(base) / name
-                generated["/" + str(full.relative_to(scratch))] = full.read_text()
+                if not full.is_symlink():   # the .wants links point at /run/... as the host sees it
+                    generated["/" + str(full.relative_to(scratch))] = full.read_text()
         return NetplanRun(proc.returncode, proc.stderr, generated)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

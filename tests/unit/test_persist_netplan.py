@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.kinds.route import Route
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
-    Bridge, GuestMatcher, HostNetwork, IpConfig, Nic,
+    Bridge, GuestMatcher, HostNetwork, IpConfig, Nic, Vlan,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.detect import detect
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile import KeyfileFormat
@@ -42,12 +42,12 @@ def fmt(root="/nonexistent-root") -> NetplanFormat:
     return NetplanFormat(NetplanFormat.DEFAULT_PATH, root=str(root))
 
 
-def bridge_host(port="eno2", **bridge) -> HostNetwork:
+def bridge_host(port="eno2", gateway4="198.51.100.1", **bridge) -> HostNetwork:
     host = HostNetwork()
     host.add(Nic(name=port, mtu=9000, up=True, master="vmbr0", kind="", ip=IpConfig([])))
     options = dict(stp=False, forward_delay=0.0, vlan_filtering=False)
     options.update(bridge)
-    host.add(Bridge(name="vmbr0", mtu=9000, up=True, ip=IpConfig(["198.51.100.2/24"], gateway4="198.51.100.1", routes=[
+    host.add(Bridge(name="vmbr0", mtu=9000, up=True, ip=IpConfig(["198.51.100.2/24"], gateway4=gateway4, routes=[
         Route(dst="10.9.0.0/16", via="198.51.100.254", proto="static")]), **options))
     return as_read(host)
 
@@ -71,7 +71,7 @@ def test_one_file_is_written_it_says_what_we_meant_and_stp_is_always_said():
 
 def test_other_files_are_read_merged_and_never_in_a_render():
     files = {INSTALLER: INSTALLER_TEXT}
-    changes = fmt().render(files, want(bridge_host()))
+    changes = fmt().render(files, want(bridge_host(gateway4=None)))
     assert list(changes) == [OURS]
     model, problems = fmt().parse_lenient(applied(files, changes))
     assert set(model.devices) == {"vmbr0", "eno2"}
@@ -87,6 +87,14 @@ def test_a_device_another_netplan_file_defines_is_refused_naming_the_file():
     message = str(refused.value)
     assert "eno1: /etc/netplan/00-installer-config.yaml (not netsafe's) defines it too" in message
     assert "Remove eno1 from that file" in message
+
+
+def test_a_default_route_another_file_declares_too_is_refused_unless_the_metric_differs():
+    with pytest.raises(ValidationError, match=r"vmbr0: its default route \(IPv4, table 254, metric default\) is also "
+                                              r"declared by eno1 in /etc/netplan/00-installer-config.yaml"):
+        fmt().render({INSTALLER: INSTALLER_TEXT}, want(bridge_host()))
+    with_metric = INSTALLER_TEXT.replace("via: 192.0.2.1", "via: 192.0.2.1\n        metric: 100")
+    assert fmt().render({INSTALLER: with_metric}, want(bridge_host()))
 
 
 @pytest.mark.parametrize("change, device, option", [
@@ -155,7 +163,7 @@ def test_our_own_file_that_cannot_be_read_refuses_a_save_and_writes_nothing(text
 
 
 def test_removing_every_device_removes_our_file_and_leaves_the_others():
-    files = applied({INSTALLER: INSTALLER_TEXT}, fmt().render({INSTALLER: INSTALLER_TEXT}, want(bridge_host())))
+    files = applied({INSTALLER: INSTALLER_TEXT}, fmt().render({INSTALLER: INSTALLER_TEXT}, want(bridge_host(gateway4=None))))
     assert fmt().render(files, HostNetwork(), remove=["vmbr0", "eno2"]) == {OURS: None}
 
 
@@ -163,6 +171,20 @@ def test_secrets_in_netplan_files_are_redacted():
     text = "network:\n  wifis:\n    wlp2s0:\n      access-points:\n        home:\n          password: \"hunter22\"\n"
     assert "hunter22" not in fmt().redact(text) and "password: ********" in fmt().redact(text)
     assert fmt().secret_values(text) == {'"hunter22"'}
+
+
+def test_a_vlan_on_a_bridge_comes_after_it_and_a_loop_of_the_two_is_refused():
+    """netplan 0.106 reads a file again for a forward reference, and then refuses the bridge's port costs."""
+    host = bridge_host()
+    host.add(Vlan(name="vmbr0.20", mtu=1500, up=True, parent="vmbr0", vlan_id=20, protocol="802.1Q", ip=IpConfig([])))
+    text = fmt().render({}, want(host))[OURS]
+    assert text.index("  bridges:") < text.index("  vlans:")
+    host.add(Nic(name="eno3", mtu=1500, up=True, kind="", ip=IpConfig([])))
+    host.add(Vlan(name="eno3.30", mtu=1500, up=True, parent="eno3", vlan_id=30, protocol="802.1Q", master="vmbr9",
+                  ip=IpConfig([])))
+    host.add(Bridge(name="vmbr9", mtu=1500, up=True, stp=False, forward_delay=0.0, vlan_filtering=False, ip=IpConfig([])))
+    with pytest.raises(ValidationError, match="VLAN vmbr0.20 stands on a bridge and bridge vmbr9 has a VLAN port"):
+        fmt().render({}, want(as_read(host)))
 
 
 def test_path_must_be_a_yaml_file():

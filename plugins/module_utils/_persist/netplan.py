@@ -344,6 +344,7 @@ class _Config:
                         continue
                     merged[section].setdefault(name, {})
                     _merge(merged[section][name], definition)
+        self.merged = merged
         self._build(merged)
 
     def files_of(self, name: str) -> str:
@@ -405,6 +406,24 @@ class _Config:
 
 
 # -- the model into our file ------------------------------------------------------------------------------------------
+
+def _default_keys(definition) -> set:
+    """{(IP version, table, metric or None)} of the default routes a raw device definition declares, read leniently:
+    netplan refuses two devices declaring the same one ("Conflicting default route declarations")."""
+    found = set()
+    if not isinstance(definition, dict):
+        return found
+    for key, version in (("gateway4", 4), ("gateway6", 6)):
+        if definition.get(key):
+            found.add((version, RT_TABLE_MAIN, None))
+    for route in definition.get("routes") or [] if isinstance(definition.get("routes"), list) else []:
+        if not isinstance(route, dict) or route.get("to") not in ("default", "0.0.0.0/0", "::/0"):
+            continue
+        version = 6 if route.get("to") == "::/0" or ":" in str(route.get("via") or "") else 4
+        found.add((version, ascii_int(str(route.get("table"))) or RT_TABLE_MAIN if "table" in route else RT_TABLE_MAIN,
+                   ascii_int(str(route.get("metric"))) if "metric" in route else None))
+    return found
+
 
 def _number(value):
     """A whole float as an int (2.0 -> 2): netplan passes the text to networkd as it is."""
@@ -499,14 +518,40 @@ def _definition(dev, model: HostNetwork) -> dict:
     return out
 
 
+def _order(model: HostNetwork) -> list:
+    """[(section, [device names])] in an order where every device comes after the devices it names.
+
+    netplan 0.106 parses a file again when a device names one defined further down (a VLAN's link, a bridge's
+    port), and that second pass refuses every bridge port cost it read in the first ("interface 'ens4' already
+    has a path cost of 100", checked with netplan generate). So references only point up: ethernets, bonds,
+    then VLANs and bridges in the order their links and ports need, VLANs on VLANs after their parents. A file
+    that needs a VLAN after a bridge and a bridge after a VLAN is refused (`_Bad`): netplan could not read it.
+    """
+    names = {section: sorted(n for n, d in model.devices.items() if SECTION_OF[d.TYPE] == section) for section in SECTIONS}
+    vlan_on_bridge = [n for n in names["vlans"] if isinstance(model.get(model.get(n).parent or ""), Bridge)]
+    bridge_on_vlan = [b for b in names["bridges"] if any(isinstance(p, Vlan) for p in model.ports_of(b))]
+    if vlan_on_bridge and bridge_on_vlan:
+        raise _Bad(f"VLAN {vlan_on_bridge[0]} stands on a bridge and bridge {bridge_on_vlan[0]} has a VLAN port: "
+                   f"netplan 0.106 reads such a file twice and then refuses its bridge port costs; keep one of the "
+                   f"two out of devices")
+    vlans, placed = [], set()
+    while len(vlans) < len(names["vlans"]):
+        ready = [n for n in names["vlans"] if n not in placed
+                 and not (isinstance(model.get(model.get(n).parent or ""), Vlan) and model.get(n).parent not in placed)]
+        if not ready:
+            raise _Bad("VLANs stand on each other in a loop")
+        vlans += ready
+        placed.update(ready)
+    middle = [("bridges", names["bridges"]), ("vlans", vlans)] if vlan_on_bridge else [("vlans", vlans), ("bridges", names["bridges"])]
+    return [("ethernets", names["ethernets"]), ("bonds", names["bonds"])] + middle
+
+
 def _render(model: HostNetwork) -> str:
     need_yaml()
     network = {"version": 2}
-    for section, cls in SECTIONS.items():
-        devices = {name: _definition(dev, model) for name, dev in sorted(model.devices.items())
-                   if SECTION_OF[dev.TYPE] == section}
-        if devices:
-            network[section] = devices
+    for section, names in _order(model):
+        if names:
+            network[section] = {name: _definition(model.get(name), model) for name in names}
     return HEADER + yaml.safe_dump({"network": network}, sort_keys=False, default_flow_style=False, width=1000)
 
 
@@ -587,6 +632,11 @@ class NetplanFormat(PersistFormat):
                 _definition(dev, final)
             except _Bad as exc:
                 problems.append(f"{name}: {exc} (format netplan); nothing was written")
+        problems += self._default_conflicts(files, final)
+        try:
+            _order(final)
+        except _Bad as exc:
+            problems.append(f"{self.path}: {exc} (format netplan); nothing was written")
         if problems:
             raise ValidationError(list(dict.fromkeys(problems)))
         text = _render(final) if final.devices else None
@@ -597,6 +647,28 @@ class NetplanFormat(PersistFormat):
         if old is not None and not ours.problems and _described(ours.model) == _described(_Config({self.path: text}).model):
             return {}   # the file already says this: no rewrite for formatting alone
         return {self.path: text}
+
+    def _default_conflicts(self, files: dict, final: HostNetwork) -> list:
+        """A default route of ours that a device of another file declares too (same family, table and metric)."""
+        others = _Config({p: t for p, t in files.items() if p != self.path})
+        theirs = {}
+        for section in SECTIONS:
+            for name, definition in others.merged[section].items():
+                for key in _default_keys(definition):
+                    theirs.setdefault(key, (name, others.files_of(name)))
+        problems = []
+        for name, dev in sorted(final.devices.items()):
+            mine = {(4, RT_TABLE_MAIN, None)} if dev.ip.gateway4 else set()
+            mine |= {(6, RT_TABLE_MAIN, None)} if dev.ip.gateway6 else set()
+            mine |= {(r.family, r.table, None if r.metric == DEFAULT_METRIC[r.family] else r.metric)
+                     for r in dev.ip.routes or [] if r.is_default()}
+            for key in sorted(mine & set(theirs), key=str):
+                other, where = theirs[key]
+                problems.append(f"{name}: its default route (IPv{key[0]}, table {key[1]}, metric "
+                                f"{'default' if key[2] is None else key[2]}) is also declared by {other} in {where}; "
+                                f"netplan generate reports the conflict (0.106: \"Conflicting default route declarations\") and at boot "
+                                f"the kernel takes only one of the two. Remove one of them, or give one a metric")
+        return problems
 
     def _verify(self, text: str, desired: HostNetwork, remove) -> None:
         """The parser, not hope, says our file means `desired` (what netplan cannot say is refused here)."""

@@ -1,0 +1,165 @@
+"""netplan's own generator reads what the netplan format writes, and generates what we meant.
+
+Debian 12's `netplan generate` (netplan.io 0.106, unpacked by tests/setup.d/34-netplan.sh, never installed;
+tests/realstacks.py) runs on our /etc/netplan/90-netsafe.yaml in a scratch root. Then:
+
+- it exits 0 and prints nothing (no warning: our file is 0600, as netplan asks);
+- the systemd-networkd files it generates (/run/systemd/network/10-netplan-*), read by the networkd format's
+  own parser, describe exactly the persisted model: bridge ports, STP and timers, port costs, bond mode and
+  options, primary, VLAN ids and parents, addresses, gateways, routes, MTU, a device left down;
+- netplan's own example files (tests/persist/corpus/netplan, from upstream's examples/) next to ours stay byte
+  for byte, generate still accepts the pair, and what it generates for their devices is the same with ours
+  there or not; a device such a file defines is refused by name.
+
+Bringing the generated files up with a running networkd or NetworkManager is not done here (the systemd test
+host of issue 28 does that).
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile_routes import as_written
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.netplan import NetplanFormat
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import NetworkdFormat
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
+
+import persist_lab
+from persist_hosts import described_like, proxmox_host, routed_hosts, sayable, small_hosts
+from persist_lab import persist, snapshot_files
+from realstacks import netplan_available, netplan_generate
+
+GUESTS = GuestMatcher()
+OURS = NetplanFormat.DEFAULT_PATH
+CORPUS = Path(__file__).parent / "corpus" / "netplan"
+HOSTS = {"proxmox host (no vlan-aware bridge)": proxmox_host,
+         **{name: (lambda h=h: h) for name, h in {**small_hosts(), **routed_hosts()}.items()}}
+EXAMPLES = sorted(p.name for p in CORPUS.glob("*.yaml"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def netplan_unpacked():
+    if not netplan_available():
+        pytest.fail("netplan generate is not unpacked: run tests/setup.d/34-netplan.sh (tests/run-all.sh does)")
+
+
+def generated_model(run) -> HostNetwork:
+    """The networkd files netplan generated, read by the networkd format's parser.
+
+    netplan adds `Scope=link` to a route without a gateway (the scope the kernel gives such a route anyway);
+    the networkd parser reads only the [Route] keys netsafe writes, so that line is left out here.
+    """
+    files = {p: re.sub(r"^Scope=link\n", "", t, flags=re.M) for p, t in run.networkd_files().items()}
+    return NetworkdFormat("/run/systemd/network", "/nonexistent-root").parse(files)
+
+
+def meant(want: HostNetwork) -> HostNetwork:
+    """What networkd's files should say of `want`: every route proto static (netplan writes no protocol), and a
+    device that is down `ActivationPolicy=manual`, which networkd's parser reads as "not managed" (None)."""
+    out = HostNetwork()
+    for dev in want.devices.values():
+        dev = as_written(dev).clone()
+        dev.up = None if dev.up is False else dev.up
+        out.add(dev)
+    return out
+
+
+@pytest.mark.parametrize("host_name", sorted(HOSTS))
+def test_generate_accepts_our_file_and_its_networkd_files_say_what_we_meant(host_name):
+    want, _missing = persisted(sayable("netplan", HOSTS[host_name]()), None, GUESTS)
+    changes = NetplanFormat(OURS, "/nonexistent-root").render({}, want)
+    run = netplan_generate(changes)
+    assert (run.returncode, run.stderr) == (0, ""), changes[OURS]
+    assert sorted(run.networkd_files()) == sorted(f"/run/systemd/network/10-netplan-{name}.{ext}"
+                                                  for name, dev in want.devices.items()
+                                                  for ext in (("netdev", "network") if dev.TYPE != "nic" else ("network",)))
+    expected = meant(want)
+    assert described_like(generated_model(run), expected) == {n: d.to_dict() for n, d in expected.devices.items()}
+    for name, dev in want.devices.items():
+        if dev.up is False:
+            assert "ActivationPolicy=manual" in run.generated[f"/run/systemd/network/10-netplan-{name}.network"]
+
+
+def test_generate_warns_about_a_file_others_can_read_and_ours_is_0600():
+    want, _missing = persisted(small_hosts()["empty bridge, no ports"], None, GUESTS)
+    changes = NetplanFormat(OURS, "/nonexistent-root").render({}, want)
+    assert "Permissions for" in netplan_generate(changes, mode=0o644).stderr
+    assert netplan_generate(changes, mode=0o600).stderr == ""
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_an_upstream_example_next_to_ours_is_kept_and_generates_the_same(example):
+    """Our devices (a routed bridge) do not overlap the example's: ours is added, the example's output is unchanged.
+    (Its gateways left out: static.yaml and vlan.yaml declare the main table's default route, refused next to ours.)"""
+    theirs = {"/etc/netplan/01-example.yaml": (CORPUS / example).read_text()}
+    host = routed_hosts()[next(iter(routed_hosts()))]
+    host.get("vmbr5").ip.gateway4 = host.get("vmbr5").ip.gateway6 = None
+    want, _missing = persisted(host, None, GUESTS)
+    changes = NetplanFormat(OURS, "/nonexistent-root").render(theirs, want)
+    assert list(changes) == [OURS]
+    alone, both = netplan_generate(theirs), netplan_generate({**theirs, **changes})
+    assert alone.returncode == 0 and both.returncode == 0, both.stderr
+    assert "Conflicting" not in both.stderr and "Error" not in both.stderr, both.stderr
+    assert {p: t for p, t in both.generated.items() if p in alone.generated and "netplan.rules" not in p} == \
+        {p: t for p, t in alone.generated.items() if "netplan.rules" not in p}
+    ours = {p: t for p, t in both.networkd_files().items() if p not in alone.generated}
+    expected = meant(want)
+    assert described_like(generated_model(type(both)(0, "", ours)), expected) == \
+        {n: d.to_dict() for n, d in expected.devices.items()}
+
+
+@pytest.mark.parametrize("example", ["bridge.yaml", "bonding.yaml"])
+def test_a_device_an_example_defines_is_refused_naming_the_file(example):
+    theirs = {"/etc/netplan/01-example.yaml": (CORPUS / example).read_text()}
+    host = HostNetwork()
+    for dev in small_hosts()["bridge down, fractional forward delay, address without gateway"].devices.values():
+        dev = dev.clone()
+        dev.name = {"eth0": "enp3s0"}.get(dev.name, dev.name)
+        host.add(dev)
+    host.get("vmbr0").up = True
+    want, _missing = persisted(host, None, GUESTS)
+    with pytest.raises(ValidationError, match=r"enp3s0: /etc/netplan/01-example.yaml \(not netsafe's\) defines it too"):
+        NetplanFormat(OURS, "/nonexistent-root").render(theirs, want)
+
+
+@pytest.mark.kernel
+def test_saved_writes_our_file_0600_atomically_keeps_the_others_and_generate_accepts_the_result(namespaces, tmp_path):
+    ns, _peer = persist_lab.bridges_host(namespaces)
+    netplan_dir = tmp_path / "etc" / "netplan"
+    netplan_dir.mkdir(parents=True)
+    # static.yaml's enp3s0 has the default route our vmbr0 has: netplan refuses two, so the save does.
+    (netplan_dir / "01-static.yaml").write_text((CORPUS / "static.yaml").read_text())
+    before = snapshot_files(tmp_path)
+    refused = persist(ns, tmp_path, "netplan")
+    assert refused["failed"] and "is also declared by enp3s0 in /etc/netplan/01-static.yaml" in refused["msg"], refused
+    assert snapshot_files(tmp_path) == before
+    (netplan_dir / "01-static.yaml").unlink()
+    for example in ("bridge.yaml", "route_metric.yaml"):   # br0 on enp3s0, DHCP NICs: not ours
+        (netplan_dir / f"01-{example}").write_text((CORPUS / example).read_text())
+        os.chmod(netplan_dir / f"01-{example}", 0o600)
+    before = snapshot_files(tmp_path)
+    check = persist(ns, tmp_path, "netplan", check=True)
+    assert check["changed"] and [f["path"] for f in check["files"]] == [str(tmp_path) + OURS]
+    assert check["diff"] and "vmbr0:" in check["diff"][0]["after"]
+    assert snapshot_files(tmp_path) == before   # check mode writes nothing
+    saved = persist(ns, tmp_path, "netplan")
+    assert saved["changed"] and not saved.get("failed"), saved
+    assert stat.S_IMODE(os.stat(str(tmp_path) + OURS).st_mode) == 0o600
+    after = snapshot_files(tmp_path)
+    assert {p: v for p, v in after.items() if p in before} == before   # the other files: same bytes, same mtime
+    assert sorted(set(after) - set(before)) == [str(tmp_path) + OURS]
+    assert not any(name.startswith(".") for name in os.listdir(netplan_dir))   # no temporary file left
+    run = netplan_generate({f"/etc/netplan/{p.name}": p.read_text() for p in netplan_dir.iterdir()})
+    assert (run.returncode, run.stderr) == (0, "")
+    assert {"/run/systemd/network/10-netplan-vmbr0.netdev", "/run/systemd/network/10-netplan-br0.netdev"} \
+        <= set(run.generated)
+    assert not persist(ns, tmp_path, "netplan")["changed"]
+    # The other files are none of the task's business: `rendered` shows ours only.
+    rendered = persist(ns, tmp_path, "netplan", state="rendered")
+    assert list(rendered["rendered"]) == [str(tmp_path) + OURS]
