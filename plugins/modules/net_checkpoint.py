@@ -139,7 +139,7 @@ options:
           - The network stack whose files are written (V(auto) detects it); see
             M(netsafe.hypervisor.net_persist)'s O(netsafe.hypervisor.net_persist#module:format).
         type: str
-        choices: [auto, ifupdown2, networkmanager, networkd]
+        choices: [auto, ifupdown2, networkmanager, networkd, netplan]
         default: auto
       devices:
         description:

@@ -40,11 +40,18 @@ options:
       - The network stack whose files are written.
       - V(ifupdown2) edits C(/etc/network/interfaces) and the files it C(source)s (Proxmox VE, Debian).
       - V(networkmanager) writes NetworkManager keyfiles in C(/etc/NetworkManager/system-connections) (RHEL and the like).
-      - V(networkd) writes systemd-networkd C(.netdev) and C(.network) files in C(/etc/systemd/network).
-      - V(auto) detects the stack from the host's files (installed programs, enabled services, running daemons) and
-        reports what it found in RV(detected); it fails, asking for this option, when it finds none or several.
+      - V(networkd) writes systemd-networkd C(.netdev) and C(.network) files in C(/etc/systemd/network). A device
+        that a netplan file in C(/etc/netplan) defines is refused (netplan's generated files win at boot); so is it
+        with V(networkmanager).
+      - V(netplan) writes one file, C(/etc/netplan/90-netsafe.yaml) (mode 0600), and leaves every other file in
+        C(/etc/netplan) as it is; a device another netplan file defines is refused, naming that file (netplan merges
+        the files). What netplan cannot say (a vlan-aware bridge, multicast snooping off, an 802.1ad VLAN) is
+        refused naming the device and the option. Needs PyYAML on the host (netplan itself depends on it).
+      - V(auto) detects the stack from the host's files (installed programs, enabled services, running daemons,
+        C(*.yaml) files in C(/etc/netplan)) and reports what it found in RV(detected); netplan wins over the
+        networkd or NetworkManager it renders for. It fails, asking for this option, when it finds none or several.
     type: str
-    choices: [auto, ifupdown2, networkmanager, networkd]
+    choices: [auto, ifupdown2, networkmanager, networkd, netplan]
     default: auto
   devices:
     description:
@@ -63,8 +70,8 @@ options:
     elements: str
   path:
     description:
-      - The main file (V(ifupdown2)) or the directory (V(networkmanager), V(networkd)), as the host sees it, inside
-        O(root).
+      - The main file (V(ifupdown2)), our own file (V(netplan), ending in C(.yaml); the other C(*.yaml) files of its
+        directory are read), or the directory (V(networkmanager), V(networkd)), as the host sees it, inside O(root).
       - Defaults to the format's usual place (see O(format)).
     type: path
   root:

@@ -227,7 +227,7 @@ options:
           format:
             description: The configuration format, as M(netsafe.hypervisor.net_persist)'s.
             type: str
-            choices: [auto, ifupdown2, networkmanager, networkd]
+            choices: [auto, ifupdown2, networkmanager, networkd, netplan]
             default: auto
           devices:
             description:
