@@ -24,14 +24,16 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
-from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher, HostNetwork
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
+    Bridge, GuestMatcher, HostNetwork, IpConfig, Nic,
+)
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile_routes import as_written
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.netplan import NetplanFormat
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import NetworkdFormat
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import persisted
 
 import persist_lab
-from persist_hosts import described_like, proxmox_host, routed_hosts, sayable, small_hosts
+from persist_hosts import as_read, described_like, proxmox_host, routed_hosts, sayable, small_hosts
 from persist_lab import persist, snapshot_files
 from realstacks import netplan_available, netplan_generate
 
@@ -163,3 +165,20 @@ def test_saved_writes_our_file_0600_atomically_keeps_the_others_and_generate_acc
     # The other files are none of the task's business: `rendered` shows ours only.
     rendered = persist(ns, tmp_path, "netplan", state="rendered")
     assert list(rendered["rendered"]) == [str(tmp_path) + OURS]
+
+
+def test_names_yaml_would_read_as_something_else_stay_names():
+    """`on`, `null`, `123`, `1e3` are valid interface names that YAML 1.1 reads as a boolean, null or number
+    unquoted: written quoted, netplan generates their files under those names, and our parser reads them back."""
+    names = ["null", "on", "yes", "123", "1e3", "0x10"]
+    host = HostNetwork()
+    host.add(Bridge(name="vmbr0", mtu=1500, up=True, stp=False, forward_delay=0.0, vlan_filtering=False, ip=IpConfig([])))
+    for name in names:
+        host.add(Nic(name=name, mtu=1500, up=True, master="vmbr0", kind="", ip=IpConfig([])))
+    want, _missing = persisted(as_read(host), None, GUESTS)
+    changes = NetplanFormat(OURS, "/nonexistent-root").render({}, want)
+    run = netplan_generate(changes)
+    assert (run.returncode, run.stderr) == (0, "")
+    assert {f"/run/systemd/network/10-netplan-{name}.network" for name in names} <= set(run.networkd_files())
+    assert sorted(generated_model(run).devices) == sorted(names + ["vmbr0"])
+    assert sorted(NetplanFormat(OURS, "/nonexistent-root").parse(changes).devices) == sorted(names + ["vmbr0"])

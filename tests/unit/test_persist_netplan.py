@@ -162,6 +162,15 @@ def test_our_own_file_that_cannot_be_read_refuses_a_save_and_writes_nothing(text
         fmt().render({OURS: text}, want(bridge_host()))
 
 
+def test_a_device_in_our_file_that_cannot_be_read_refuses_any_save_of_it():
+    """Our file is written whole: a hand-added `dhcp4: true` on a device the save does not write would be lost."""
+    text = fmt().render({}, want(bridge_host()))[OURS]
+    edited = text.replace("  ethernets:\n", "  ethernets:\n    eno9:\n      dhcp4: true\n", 1)
+    assert edited != text
+    with pytest.raises(ValidationError, match=r"eno9: dhcp4: true.*rewritten whole"):
+        fmt().render({OURS: edited}, want(bridge_host(stp=True)))
+
+
 def test_removing_every_device_removes_our_file_and_leaves_the_others():
     files = applied({INSTALLER: INSTALLER_TEXT}, fmt().render({INSTALLER: INSTALLER_TEXT}, want(bridge_host(gateway4=None))))
     assert fmt().render(files, HostNetwork(), remove=["vmbr0", "eno2"]) == {OURS: None}
@@ -170,7 +179,7 @@ def test_removing_every_device_removes_our_file_and_leaves_the_others():
 def test_secrets_in_netplan_files_are_redacted():
     text = "network:\n  wifis:\n    wlp2s0:\n      access-points:\n        home:\n          password: \"hunter22\"\n"
     assert "hunter22" not in fmt().redact(text) and "password: ********" in fmt().redact(text)
-    assert fmt().secret_values(text) == {'"hunter22"'}
+    assert fmt().secret_values(text) == {"hunter22"}
 
 
 def test_a_vlan_on_a_bridge_comes_after_it_and_a_loop_of_the_two_is_refused():

@@ -51,7 +51,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networ
     BOND_ENUM_KEYS, ZERO_IS_UNSET, time_span_usec, with_file_routes,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.options import (
-    BRIDGE_OPTIONS, PORT_OPTIONS, out_of_range, port_values, unsaid, zero_problem, zero_read,
+    BRIDGE_OPTIONS, PORT_OPTIONS, as_parsed, out_of_range, port_values, unsaid, zero_problem, zero_read,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope import (
     BOND_DEFAULTS, DEFAULT_VLAN_PROTOCOL, description, options_in_mode,
@@ -63,9 +63,9 @@ HEADER = ("# Written by netsafe.hypervisor (net_persist, format netplan). The wh
 # netplan's device sections this format reads and writes, and the model type of each.
 SECTIONS = {"ethernets": Nic, "bonds": Bond, "vlans": Vlan, "bridges": Bridge}
 SECTION_OF = {cls.TYPE: section for section, cls in SECTIONS.items()}
-# Keys of a device that change nothing the model holds, read and left alone: netplan's own defaults when written
-# by this format (accept-ra false, link-local, optional), or where it says nothing about the kernel's state.
-IGNORED_KEYS = ("accept-ra", "link-local", "optional", "critical", "renderer", "wakeonlan", "ipv6-privacy")
+# Keys of a device read and left alone: what this format writes on every device and the model does not hold. Any
+# other key the model cannot hold makes the device unreadable (a rewrite would drop it).
+IGNORED_KEYS = ("accept-ra",)
 # A bridge's parameters (netplan's name -> model attribute) and its ports' (a map port -> value in the bridge).
 BRIDGE_WORDS = {"ageing-time": "ageing_time", "priority": "priority", "hello-time": "hello_time", "max-age": "max_age"}
 PORT_WORDS = {"path-cost": "port_cost", "port-priority": "port_priority"}
@@ -613,6 +613,9 @@ class NetplanFormat(PersistFormat):
                                 f"that file (netsafe then writes it whole), or leave {name} out of devices")
         scope = set(desired.devices) | set(remove)
         problems += [p.message for p in everything.problems if any(p.concerns(n) for n in scope)]
+        # Our file is written whole: what cannot be read in it, about any device, would be dropped.
+        problems += [f"{p.message} ({self.path} is rewritten whole; fix or remove that by hand first)"
+                     for p in ours.problems]
         if problems:
             raise ValidationError(list(dict.fromkeys(problems)))
         desired = with_file_routes(desired, have)
@@ -644,7 +647,7 @@ class NetplanFormat(PersistFormat):
         if text is None:
             return {self.path: None} if old is not None else {}
         self._verify(text, desired, remove)
-        if old is not None and not ours.problems and _described(ours.model) == _described(_Config({self.path: text}).model):
+        if old is not None and _described(ours.model) == _described(_Config({self.path: text}).model):
             return {}   # the file already says this: no rewrite for formatting alone
         return {self.path: text}
 
@@ -676,9 +679,10 @@ class NetplanFormat(PersistFormat):
         refuse(after.problems, None)
         problems = []
         for name, dev in desired.devices.items():
-            got, want = after.model.get(name), self.as_written(dev)
-            if got is None or description(got, want) != want.to_dict():
-                fields = sorted(k for k, v in want.to_dict().items() if got is None or description(got, want).get(k) != v)
+            got, dev = after.model.get(name), self.as_written(dev)
+            want = as_parsed(dev, after.model.get(dev.master or ""))
+            if got is None or description(got, dev) != want:
+                fields = sorted(k for k, v in want.items() if got is None or description(got, dev).get(k) != v)
                 problems.append(f"{name}: netplan cannot say {', '.join(fields)} as desired (format netplan)")
         problems += [f"{name}: still described after removal" for name in remove if after.model.get(name) is not None]
         if problems:
@@ -688,6 +692,10 @@ class NetplanFormat(PersistFormat):
 
     def secret_key(self, section: str, key: str) -> bool:
         return key in _SECRET_KEYS
+
+    def secret_values(self, text: str) -> set:
+        """The secret values, without the quotes YAML may put around them."""
+        return {v[1:-1] if len(v) > 1 and v[0] == v[-1] and v[0] in "'\"" else v for v in super().secret_values(text)}
 
     def _secret_lines(self, text: str):
         """(line, match) for every `key: value` line whose key is a secret (group 4 the value)."""
