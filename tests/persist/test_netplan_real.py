@@ -42,7 +42,7 @@ OURS = NetplanFormat.DEFAULT_PATH
 CORPUS = Path(__file__).parent / "corpus" / "netplan"
 HOSTS = {"proxmox host (no vlan-aware bridge)": proxmox_host,
          **{name: (lambda h=h: h) for name, h in {**small_hosts(), **routed_hosts()}.items()}}
-EXAMPLES = sorted(p.name for p in CORPUS.glob("*.yaml"))
+EXAMPLES = sorted(p.name for p in CORPUS.glob("*.netplan"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -98,7 +98,7 @@ def test_generate_warns_about_a_file_others_can_read_and_ours_is_0600():
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_an_upstream_example_next_to_ours_is_kept_and_generates_the_same(example):
     """Our devices (a routed bridge) do not overlap the example's: ours is added, the example's output is unchanged.
-    (Its gateways left out: static.yaml and vlan.yaml declare the main table's default route, refused next to ours.)"""
+    (Its gateways left out: the static and vlan examples declare the main table's default route, refused next to ours.)"""
     theirs = {"/etc/netplan/01-example.yaml": (CORPUS / example).read_text()}
     host = routed_hosts()[next(iter(routed_hosts()))]
     host.get("vmbr5").ip.gateway4 = host.get("vmbr5").ip.gateway6 = None
@@ -116,7 +116,7 @@ def test_an_upstream_example_next_to_ours_is_kept_and_generates_the_same(example
         {n: d.to_dict() for n, d in expected.devices.items()}
 
 
-@pytest.mark.parametrize("example", ["bridge.yaml", "bonding.yaml"])
+@pytest.mark.parametrize("example", ["bridge.netplan", "bonding.netplan"])
 def test_a_device_an_example_defines_is_refused_naming_the_file(example):
     theirs = {"/etc/netplan/01-example.yaml": (CORPUS / example).read_text()}
     host = HostNetwork()
@@ -135,16 +135,16 @@ def test_saved_writes_our_file_0600_atomically_keeps_the_others_and_generate_acc
     ns, _peer = persist_lab.bridges_host(namespaces)
     netplan_dir = tmp_path / "etc" / "netplan"
     netplan_dir.mkdir(parents=True)
-    # static.yaml's enp3s0 has the default route our vmbr0 has: netplan refuses two, so the save does.
-    (netplan_dir / "01-static.yaml").write_text((CORPUS / "static.yaml").read_text())
+    # The static example's enp3s0 has the default route our vmbr0 has: netplan flags two, so the save refuses.
+    (netplan_dir / "01-static.yaml").write_text((CORPUS / "static.netplan").read_text())
     before = snapshot_files(tmp_path)
     refused = persist(ns, tmp_path, "netplan")
     assert refused["failed"] and "is also declared by enp3s0 in /etc/netplan/01-static.yaml" in refused["msg"], refused
     assert snapshot_files(tmp_path) == before
     (netplan_dir / "01-static.yaml").unlink()
-    for example in ("bridge.yaml", "route_metric.yaml"):   # br0 on enp3s0, DHCP NICs: not ours
-        (netplan_dir / f"01-{example}").write_text((CORPUS / example).read_text())
-        os.chmod(netplan_dir / f"01-{example}", 0o600)
+    for example in ("bridge", "route_metric"):   # br0 on enp3s0, DHCP NICs: not ours
+        (netplan_dir / f"01-{example}.yaml").write_text((CORPUS / f"{example}.netplan").read_text())
+        os.chmod(netplan_dir / f"01-{example}.yaml", 0o600)
     before = snapshot_files(tmp_path)
     check = persist(ns, tmp_path, "netplan", check=True)
     assert check["changed"] and [f["path"] for f in check["files"]] == [str(tmp_path) + OURS]
