@@ -76,7 +76,7 @@ BOND_ENUM_WORDS = {"mode": "mode", "lacp-rate": "lacp_rate", "transmit-hash-poli
 BOND_TIME_WORDS = {"mii-monitor-interval": "miimon", "up-delay": "updelay", "down-delay": "downdelay",
                    "arp-interval": "arp_interval"}
 # What networkd (netplan's default renderer) takes of each enum (networkd.py: no vlan+srcmac in 252).
-BOND_ALLOWED = {field: allowed for field, allowed in BOND_ENUM_KEYS.values()}
+BOND_ALLOWED = dict(BOND_ENUM_KEYS.values())
 # activation-mode: netsafe writes `manual` for a device that is down (networkd: ActivationPolicy=manual, left down
 # at boot; NetworkManager: autoconnect=false). `off` (networkd's always-down, which NetworkManager definitions
 # refuse) reads as down too.
@@ -389,13 +389,13 @@ class _Config:
         self.problems.append(Problem(f"{self.files_of(name)}: {name}: {message}", [name]))
 
     @staticmethod
-    def _device(cls, name, definition, ports, primaries):
+    def _device(kind, name, definition, ports, primaries):
         common = _common(name, definition)
-        if cls is Bridge:
+        if kind is Bridge:
             return _bridge(name, definition, common, ports)
-        if cls is Bond:
+        if kind is Bond:
             return _bond(name, definition, common, primaries)
-        if cls is Vlan:
+        if kind is Vlan:
             _known(definition, COMMON_KEYS + ("id", "link"))
             if "id" not in definition or not definition.get("link"):
                 raise _Bad("a VLAN needs id and link")
@@ -709,4 +709,3 @@ class NetplanFormat(PersistFormat):
 
 def _described(model: HostNetwork) -> dict:
     return {name: dev.to_dict() for name, dev in model.devices.items()}
-
