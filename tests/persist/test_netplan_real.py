@@ -27,6 +27,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import (
     Bridge, GuestMatcher, HostNetwork, IpConfig, Nic,
 )
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile import KeyfileFormat
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile_routes import as_written
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.netplan import NetplanFormat
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import NetworkdFormat
@@ -35,7 +36,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.scope 
 import persist_lab
 from persist_hosts import as_read, described_like, proxmox_host, routed_hosts, sayable, small_hosts
 from persist_lab import persist, snapshot_files
-from realstacks import netplan_available, netplan_generate
+from realstacks import netplan_available, netplan_generate, nmcli_available, nmcli_offline
 
 GUESTS = GuestMatcher()
 OURS = NetplanFormat.DEFAULT_PATH
@@ -182,3 +183,69 @@ def test_names_yaml_would_read_as_something_else_stay_names():
     assert {f"/run/systemd/network/10-netplan-{name}.network" for name in names} <= set(run.networkd_files())
     assert sorted(generated_model(run).devices) == sorted(names + ["vmbr0"])
     assert sorted(NetplanFormat(OURS, "/nonexistent-root").parse(changes).devices) == sorted(names + ["vmbr0"])
+
+
+# -- netplan's NetworkManager renderer ------------------------------------------------------------------------------
+
+GATEWAY_ROUTE = re.compile(r"^(route[0-9]+)=(?:0\.0\.0\.0/0,([0-9.]+),0|::/0,([0-9a-f:]+),1024)\n", re.M)
+NM_RENDERER = {"/etc/netplan/01-network-manager-all.yaml": "network:\n  version: 2\n  renderer: NetworkManager\n"}
+
+
+def nm_expected(want: HostNetwork) -> dict:
+    """What NetworkManager's profiles should say of `want`: all of it, routes proto static, except one difference
+    NetworkManager makes itself: a forward delay NetworkManager cannot take (0, below its 2-30 s) on a bridge
+    without STP is its default 15 (the kernel ignores the forward delay without STP)."""
+    out = {}
+    for name, dev in want.devices.items():
+        dev = as_written(dev).clone()
+        if isinstance(dev, Bridge) and not dev.stp and dev.forward_delay < 2:
+            dev.forward_delay = 15.0
+        out[name] = dev.to_dict()
+    return out
+
+
+@pytest.mark.parametrize("host_name", sorted(h for h in HOSTS if not h.startswith("bridge down, fractional")))
+def test_with_the_networkmanager_renderer_netplans_profiles_say_what_we_meant(host_name):
+    """The host's own file makes NetworkManager the renderer (as Ubuntu desktop images do): netplan generates one
+    keyfile per device from ours; NetworkManager's own reader (nmcli --offline) takes each, and the keyfile
+    format's parser (NetworkManager's semantics: a route without a metric gets the device type's) reads them as
+    we meant: our routes say their metric, so NetworkManager's per-type metric never applies."""
+    if not nmcli_available():
+        pytest.fail("nmcli is not unpacked: run tests/setup.d/31-networkmanager.sh (tests/run-all.sh does)")
+    want, _missing = persisted(sayable("netplan", HOSTS[host_name]()), None, GUESTS)
+    changes = NetplanFormat(OURS, "/nonexistent-root").render(NM_RENDERER, want)
+    run = netplan_generate({**NM_RENDERER, **changes})
+    assert (run.returncode, run.stderr) == (0, "")
+    profiles = {p.replace("/run/", "/etc/"): t for p, t in run.generated.items() if p.endswith(".nmconnection")}
+    assert sorted(profiles) == sorted(f"/etc/NetworkManager/system-connections/netplan-{n}.nmconnection"
+                                      for n in want.devices)
+    for text in profiles.values():
+        nmcli_offline(text)   # raises NmcliRefused when NetworkManager's reader or verify() refuses it
+    # A gateway comes as `routeN=0.0.0.0/0,GW,0` (metric said: the kernel's 0, not NetworkManager's 425 of a
+    # `gateway=`). The keyfile parser keeps only `gateway=` as a gateway: such lines are taken out and read here.
+    gateways = {}
+    for path, text in profiles.items():
+        name = path.rsplit("netplan-", 1)[1][:-len(".nmconnection")]
+        for match in GATEWAY_ROUTE.finditer(text):
+            if re.search(rf"^{match.group(1)}_options=", text, re.M):
+                continue   # in another table (or with on-link): a route of its own, not the gateway
+            gateways.setdefault(name, {})["gateway4" if match.group(2) else "gateway6"] = match.group(2) or match.group(3)
+            text = text.replace(match.group(0), "")
+        profiles[path] = text
+    got = KeyfileFormat(KeyfileFormat.DEFAULT_PATH, "/nonexistent-root").parse(profiles)
+    for name, found in gateways.items():
+        for key, gw in found.items():
+            setattr(got.get(name).ip, key, gw)
+    have, expected = described_like(got, want), nm_expected(want)
+    assert {n: {k: v for k, v in d.items() if expected.get(n, {}).get(k) != v} for n, d in have.items()} == \
+        {n: {} for n in have}
+    assert have == expected
+
+
+def test_with_the_networkmanager_renderer_a_fraction_of_a_second_is_refused():
+    want, _missing = persisted(small_hosts()["bridge down, fractional forward delay, address without gateway"], None,
+                               GUESTS)
+    with pytest.raises(ValidationError, match=r"vmbr0: forward_delay: 2.5 seconds cannot be written: "
+                                              r"/etc/netplan/01-network-manager-all.yaml makes NetworkManager"):
+        NetplanFormat(OURS, "/nonexistent-root").render(NM_RENDERER, want)
+    assert NetplanFormat(OURS, "/nonexistent-root").render({}, want)   # networkd, netplan's default, takes 2.5

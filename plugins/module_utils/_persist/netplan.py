@@ -323,6 +323,7 @@ class _Config:
 
     def __init__(self, files: dict):
         self.defined, self.problems, self.model = {}, [], HostNetwork()
+        self.renderer = ("networkd", "")   # the host's global renderer (the last file that sets it wins), and where
         merged = {section: {} for section in SECTIONS}
         self.section = {}
         for path in sorted(files, key=os.path.basename):
@@ -331,6 +332,8 @@ class _Config:
             except ValidationError as exc:
                 self.problems.append(Problem("; ".join(exc.problems)))   # netplan refuses the whole configuration
                 continue
+            if isinstance(network.get("renderer"), str):
+                self.renderer = (network["renderer"], path)
             for section in SECTIONS:
                 for name, definition in (network.get(section) or {}).items():
                     if not isinstance(definition, dict):
@@ -408,8 +411,9 @@ class _Config:
 # -- the model into our file ------------------------------------------------------------------------------------------
 
 def _default_keys(definition) -> set:
-    """{(IP version, table, metric or None)} of the default routes a raw device definition declares, read leniently:
-    netplan refuses two devices declaring the same one ("Conflicting default route declarations")."""
+    """{(IP version, table, metric)} of the default routes a raw device definition declares, read leniently (metric
+    None: unsaid or the kernel's default): netplan flags two devices declaring the same one ("Conflicting default
+    route declarations")."""
     found = set()
     if not isinstance(definition, dict):
         return found
@@ -420,9 +424,27 @@ def _default_keys(definition) -> set:
         if not isinstance(route, dict) or route.get("to") not in ("default", "0.0.0.0/0", "::/0"):
             continue
         version = 6 if route.get("to") == "::/0" or ":" in str(route.get("via") or "") else 4
+        metric = ascii_int(str(route.get("metric"))) if "metric" in route else None
         found.add((version, ascii_int(str(route.get("table"))) or RT_TABLE_MAIN if "table" in route else RT_TABLE_MAIN,
-                   ascii_int(str(route.get("metric"))) if "metric" in route else None))
+                   None if metric == DEFAULT_METRIC[version] else metric))
     return found
+
+
+def _whole_seconds(model: HostNetwork, where: str) -> list:
+    """A bridge time in fractions of a second where netplan renders for NetworkManager: netplan passes the number
+    on, and NetworkManager takes whole seconds only (its reader drops `forward-delay=2.5` without a word, checked
+    with nmcli --offline on the profile netplan generated)."""
+    problems = []
+    for name, dev in sorted(model.devices.items()):
+        if not isinstance(dev, Bridge):
+            continue
+        for attr in ("forward_delay", "ageing_time", "hello_time", "max_age"):
+            value = getattr(dev, attr)
+            if value is not None and not float(value).is_integer():
+                problems.append(f"{name}: {attr}: {value} seconds cannot be written: {where} makes NetworkManager "
+                                f"netplan's renderer, and NetworkManager takes whole seconds only (format netplan); "
+                                f"nothing was written")
+    return problems
 
 
 def _number(value):
@@ -438,7 +460,11 @@ def _said(dev, attr, value, word: str):
 
 
 def _routes(dev) -> list:
-    out = [{"to": "default", "via": gw} for gw in (dev.ip.gateway4, dev.ip.gateway6) if gw]
+    """The gateways (`to: default`) and static routes, each with its metric said, the kernel's default too: netplan's
+    NetworkManager renderer gives a route without one NetworkManager's metric of the device type (425 for a
+    bridge, checked in the profiles netplan generates), networkd the kernel's."""
+    out = [{"to": "default", "via": gw, "metric": DEFAULT_METRIC[version]}
+           for gw, version in ((dev.ip.gateway4, 4), (dev.ip.gateway6, 6)) if gw]
     for route in dev.ip.routes or []:
         route = route.normalized()
         entry = {"to": route.dst}
@@ -448,8 +474,7 @@ def _routes(dev) -> list:
             if not isinstance(route.table, int):
                 raise _Bad(f"routes: table {route.table!r}: netplan takes a table number")
             entry["table"] = route.table
-        if route.metric != DEFAULT_METRIC[route.family]:
-            entry["metric"] = route.metric
+        entry["metric"] = route.metric
         if route.onlink:
             entry["on-link"] = True
         out.append(entry)
@@ -636,6 +661,8 @@ class NetplanFormat(PersistFormat):
             except _Bad as exc:
                 problems.append(f"{name}: {exc} (format netplan); nothing was written")
         problems += self._default_conflicts(files, final)
+        if everything.renderer[0] == "NetworkManager":
+            problems += _whole_seconds(final, everything.renderer[1])
         try:
             _order(final)
         except _Bad as exc:
