@@ -163,6 +163,12 @@ def test_saved_writes_our_file_0600_atomically_keeps_the_others_and_generate_acc
     assert {"/run/systemd/network/10-netplan-vmbr0.netdev", "/run/systemd/network/10-netplan-br0.netdev"} \
         <= set(run.generated)
     assert not persist(ns, tmp_path, "netplan")["changed"]
+    # format auto on this host: netplan, also with its renderer's service enabled.
+    wants = tmp_path / "etc" / "systemd" / "system" / "multi-user.target.wants"
+    wants.mkdir(parents=True)
+    (wants / "systemd-networkd.service").symlink_to("/lib/systemd/system/systemd-networkd.service")
+    auto = persist(ns, tmp_path, "auto")
+    assert (auto["format"], auto["changed"], auto.get("failed", False)) == ("netplan", False, False), auto
     # The other files are none of the task's business: `rendered` shows ours only.
     rendered = persist(ns, tmp_path, "netplan", state="rendered")
     assert list(rendered["rendered"]) == [str(tmp_path) + OURS]
