@@ -43,6 +43,9 @@ STACK_UNITS = {   # stack -> the units `use_stack` enables (the others are disab
     "networkd": ("systemd-networkd.service",),
     "networkmanager": ("NetworkManager.service",),
     "netplan": ("systemd-networkd.service",),   # netplan's generator writes networkd files at boot
+    # netplan rendering for NetworkManager (an /etc/netplan file with `renderer: NetworkManager`, as on
+    # Ubuntu desktops): its generator writes NetworkManager profiles under /run at boot
+    "netplan-networkmanager": ("NetworkManager.service",),
 }
 
 

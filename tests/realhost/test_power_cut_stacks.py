@@ -1,6 +1,7 @@
 """A power cut in a window, on a host whose own network stack brings the network up at boot.
 
-For each stack (ifupdown2's networking.service, systemd-networkd, NetworkManager):
+For each stack (ifupdown2's networking.service, systemd-networkd, NetworkManager, and netplan rendering for
+networkd or for NetworkManager, its generator running at boot):
 1. the host's files are written by net_persist for the network it runs (vmbr0 on eno1 with the address the
    controller reaches), the stack is enabled and the host boots: the controller is back over SSH through the
    network the stack brought up;
@@ -95,23 +96,32 @@ STACK_UP = {   # what says the stack brought the network up in this boot (and no
     "ifupdown2": "journalctl -b -u networking.service --no-pager",
     "networkd": "networkctl list --no-pager --no-legend",
     "networkmanager": "nmcli -t -f NAME,DEVICE,STATE connection show --active",
+    "netplan": "networkctl list --no-pager --no-legend; ls /run/systemd/network/",
+    "netplan-networkmanager": "nmcli -t -f NAME,DEVICE,STATE connection show --active",
 }
+FORMAT = {"netplan-networkmanager": "netplan"}
+# Ubuntu desktop's own file: netplan renders every device for NetworkManager.
+NETPLAN_NM_RENDERER = ("/etc/netplan/01-network-manager-all.yaml",
+                       "# Let NetworkManager manage all devices on this system\nnetwork:\n  version: 2\n  renderer: NetworkManager\n")
 
 
-@pytest.mark.parametrize("stack", ["ifupdown2", "networkd", "networkmanager"])
+@pytest.mark.parametrize("stack", ["ifupdown2", "networkd", "networkmanager", "netplan", "netplan-networkmanager"])
 def test_a_power_cut_boots_the_confirmed_configuration_with_the_hosts_own_stack(systemd_host, stack):
     host = systemd_host
-    _run(host, SAVE.format(stack=stack))
+    if stack == "netplan-networkmanager":
+        host.write(*NETPLAN_NM_RENDERER, mode="0600")
+    fmt = FORMAT.get(stack, stack)
+    _run(host, SAVE.format(stack=fmt))
     host.use_stack(stack)
     host.reboot(timeout=90)
     booted = _links(host)
     assert booted["vmbr0"][1] >= {"10.77.0.2/24"} and booted["eno1"][0] == "vmbr0", booted
     assert "vmbr1" not in booted and "vmbr2" not in booted
 
-    results = _run(host, CONFIRMED.format(stack=stack))
+    results = _run(host, CONFIRMED.format(stack=fmt))
     confirmed = task(results, "Confirm and persist")["result"]
     assert confirmed["changed"] and confirmed["persist"]["changed"], confirmed
-    assert any("vmbr1" in entry["path"] or entry["path"] == "/etc/network/interfaces"
+    assert any("vmbr1" in entry["path"] or entry["path"] in ("/etc/network/interfaces", "/etc/netplan/90-netsafe.yaml")
                for entry in confirmed["persist"]["files"]), confirmed["persist"]
     results = _run(host, UNCONFIRMED)
     stale_id = task(results, "Arm")["result"]["checkpoint"]["id"]
@@ -125,8 +135,11 @@ def test_a_power_cut_boots_the_confirmed_configuration_with_the_hosts_own_stack(
     up = host.exec(STACK_UP[stack]).stdout
     if stack == "ifupdown2":
         assert "Finished networking.service" in up or "Started networking.service" in up, up
-    elif stack == "networkd":
-        assert {line.split()[1]: line.split()[4] for line in up.splitlines()}.get("vmbr1") == "configured", up
+    elif stack in ("networkd", "netplan"):
+        links = {line.split()[1]: line.split()[4] for line in up.splitlines() if len(line.split()) >= 5}
+        assert links.get("vmbr1") == "configured", up
+        if stack == "netplan":   # networkd applied what netplan's generator made of /etc/netplan at boot
+            assert "10-netplan-vmbr1.network" in up and "10-netplan-eno2.network" in up, up
     else:
         active = {line.split(":")[1] for line in up.splitlines() if line.count(":") >= 2}
         assert {"vmbr0", "vmbr1", "eno1", "eno2"} <= active, up
