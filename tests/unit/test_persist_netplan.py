@@ -231,3 +231,13 @@ def test_auto_picks_netplan_over_the_renderer_it_runs_on(tmp_path):
     (tmp_path / "usr" / "share" / "ifupdown2" / "__main__.py").write_text("")
     with pytest.raises(ValidationError, match="more than one network stack"):
         detect(str(tmp_path))
+
+
+def test_auto_sees_a_networkmanager_that_systemd_started(tmp_path):
+    """Started by systemd, NetworkManager writes no pid file (Debian 12, seen on the systemd test host); the
+    runtime state it keeps under /run/NetworkManager/devices is the sign."""
+    with pytest.raises(ValidationError, match="found no network stack"):
+        detect(str(tmp_path))
+    (tmp_path / "run" / "NetworkManager" / "devices").mkdir(parents=True)
+    name, why = detect(str(tmp_path))
+    assert name == "networkmanager" and why == ["NetworkManager is running (/run/NetworkManager/devices)"]
