@@ -95,12 +95,25 @@ RUN_DIRS_MADE_HERE = [path for path in (Path("/run/netsafe/lock"), Path("/run/ne
 
 
 LONG_LANE = "NETSAFE_LONG_LANE"
+# Set by tests/run-all.sh for its main run: the systemd host's tests run in their own lane alongside it.
+REALHOST_ELSEWHERE = "NETSAFE_REALHOST_ELSEWHERE"
+REALHOST_FIXTURES = {"systemd_host", "systemd_host_factory"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test on the systemd host (tests/systemdhost.py) is a `realhost` test, wherever it is."""
+    for item in items:
+        if REALHOST_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.realhost)
 
 
 def pytest_runtest_setup(item):
-    """A `long` test runs on purpose, in the long lane: the default run stays within CI's time."""
+    """A `long` test runs on purpose, in the long lane: the default run stays within CI's time. A `realhost`
+    test is skipped in run-all.sh's main run, which runs them in the systemd host lane alongside it."""
     if item.get_closest_marker("long") is not None and os.environ.get(LONG_LANE) != "1":
         pytest.skip(f"the long lane runs on purpose: {LONG_LANE}=1 ./tests/run-all.sh -m long tests")
+    if item.get_closest_marker("realhost") is not None and os.environ.get(REALHOST_ELSEWHERE) == "1":
+        pytest.skip("runs in the systemd host lane, alongside this run (tests/run-all.sh)")
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -15,7 +15,10 @@ def test_a_plan_touches_its_devices_and_the_masters_it_names():
 
 
 def test_nothing_is_held_or_loaded_for_a_namespace(monkeypatch):
-    monkeypatch.setattr(nm_hands, "_nmcli", lambda *args: (_ for _ in ()).throw(AssertionError(f"nmcli {args}")))
+    def no_nmcli(*args):
+        raise AssertionError(f"nmcli {args} run for a namespace")
+
+    monkeypatch.setattr(nm_hands, "_nmcli", no_nmcli)
     assert nm_hands.running("lab1") is False
     assert nm_hands.hold({"vmbr0"}, "lab1") == []
     assert nm_hands.give_back("lab1", load=["/etc/NetworkManager/system-connections/vmbr0.nmconnection"]) == []
