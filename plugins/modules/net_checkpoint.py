@@ -314,6 +314,7 @@ import contextlib
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import nm_hands
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import GuestMatcher
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.netlink import require_namespace
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.module import (
@@ -446,6 +447,8 @@ def confirmed(module, store: cp.Store) -> dict:
         confirming.save_confirmed(result, params["persist"], params["root"], params["namespace"],
                                   GuestMatcher(params["guest_patterns"]), module.check_mode, module.no_log_values,
                                   params["id"])
+    if not module.check_mode:
+        result["warnings"] = result.get("warnings", []) + nm_hands.held_warning(params["namespace"])
     return result
 
 

@@ -52,8 +52,7 @@ WINDOW = """
       netsafe.hypervisor.net_checkpoint:
         state: confirmed
         id: "{{{{ armed.checkpoint.id }}}}"
-        persist:
-          format: networkmanager
+        persist: "{{{{ {{'format': 'networkmanager'}} if (save | default(true) | bool) else omit }}}}"
       when: confirm | bool
 """
 
@@ -142,4 +141,27 @@ def test_a_rollback_leaves_networkmanager_agreeing_with_the_kernel(systemd_host)
     assert devices["eno1"][0].startswith("connected"), devices
     for _second in range(20):
         assert _view(host) == before, "NetworkManager changed the network after the rollback"
+        time.sleep(1)
+
+
+def test_a_confirmation_without_files_keeps_the_profiles_held_until_they_are_saved(systemd_host):
+    host = systemd_host
+    _boot_with_networkmanager(host)
+    results = _run(host, WINDOW.format(timeout=120), confirm=True, save=False)
+    confirmed = task(results, "Confirm and persist")["result"]
+    assert "persist" not in confirmed, confirmed
+    assert any("NetworkManager: the profiles of eno1, vmbr0 stay without auto-activation" in w
+               for w in confirmed.get("warnings", [])), confirmed.get("warnings")
+    after = _view(host)
+    assert after["links"]["eno2"][0] == "vmbr0" and after["links"]["eno1"][0] is None, after
+    assert _profiles_from_files(host) == {}   # both held: in memory under /run, not auto-activating
+    for _second in range(10):
+        assert _view(host) == after, "NetworkManager changed the network after the confirmation"
+        time.sleep(1)
+    saved = task(_run(host, SAVE), "Save")["result"]
+    assert saved["changed"] and not any("NetworkManager" in w for w in saved.get("warnings", [])), saved
+    assert host.read("/run/netsafe/networkmanager-held.json") is None
+    assert _profiles_from_files(host) == {"vmbr0": "yes", "eno1": "yes", "eno2": "yes"}
+    for _second in range(10):
+        assert _view(host) == after, "NetworkManager changed the network after the save"
         time.sleep(1)

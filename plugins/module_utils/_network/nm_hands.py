@@ -187,3 +187,13 @@ def give_back(namespace=None, load=()) -> list:
     except OSError as exc:
         return [f"{HELD}: {exc}"]
     return []
+
+
+def held_warning(namespace=None) -> list:
+    """After a confirmation (and its save, if any): the profiles still held, as a warning saying how to end it."""
+    names = sorted({p.get("interface") or p.get("uuid", "?") for p in held()}) if namespace is None else []
+    if not names:
+        return []
+    return [f"NetworkManager: the profiles of {', '.join(names)} stay without auto-activation, so that it does not "
+            f"undo the confirmed change, until their keyfiles are saved (persist with format networkmanager, or "
+            f"net_persist); a reboot boots what the files say"]

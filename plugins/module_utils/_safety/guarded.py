@@ -17,6 +17,7 @@ import contextlib
 import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._network import nm_hands
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model import name_problem
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.runner import WAIT_WORTH_TELLING, converge, preview
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.views import result_diff
@@ -377,5 +378,7 @@ def confirmed_change(namespace, guests, planner, view, root: str, checkpoint_id:
         result["confirmation"] = confirmation
     if save is not None:
         save(result, kept)
+    if not check_mode:
+        result["warnings"] = [*result["warnings"], *nm_hands.held_warning(namespace)]
     result.pop("last", None)   # what the save needed: net_state returns `confirmation`
     return result
