@@ -94,11 +94,13 @@ UNIT
   echo "netsafe-systemd-host" >"$r/etc/hostname"
 }
 
+mkdir -p "$WORK"
+exec 9>"$WORK/.build.lock"
+flock 9   # one build at a time (two test sessions may start at once); the second finds the image
 if podman image exists "$IMAGE"; then
   echo "$IMAGE"
   exit 0
 fi
-mkdir -p "$WORK"
 tarball="$WORK/rootfs-$SUITE-$KEY.tar"
 if [ ! -s "$tarball" ]; then
   log "debootstrap $SUITE with systemd, sshd and the network stacks"
