@@ -16,8 +16,19 @@ ARM_AND_CHANGE = """
         watchdog: {watchdog}
     - name: Change
       netsafe.hypervisor.net_bridge:
-        name: vmbr1
-        ports: [eno2]
+        name: {bridge}
+        ports: [{port}]
+"""
+
+SAVE = """
+- name: The host's files describe the network it runs
+  hosts: hv1
+  gather_facts: false
+  tasks:
+    - name: Save
+      netsafe.hypervisor.net_persist:
+        format: {stack}
+        devices: [vmbr0]
 """
 
 ONE_STEP = """
@@ -36,20 +47,23 @@ def task(results: list, name: str) -> dict:
     return found[-1]
 
 
-def arm_and_change(host, timeout: int, watchdog: str = "systemd") -> dict:
-    """Arm (its result's `checkpoint`), create vmbr1 on eno2, end the playbook without confirming."""
-    proc, results = host.playbook(ARM_AND_CHANGE.format(timeout=timeout, watchdog=watchdog), timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+def run_play(host, play: str, **extra) -> list:
+    """ansible-playbook over SSH from the controller; its recorded results (the run must succeed)."""
+    proc, results = host.playbook(play, extra_vars=extra or None, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return results
+
+
+def arm_and_change(host, timeout: int, watchdog: str = "auto", bridge: str = "vmbr1", port: str = "eno2") -> dict:
+    """Arm (its result's `checkpoint`), create `bridge` on `port`, end the playbook without confirming."""
+    results = run_play(host, ARM_AND_CHANGE.format(timeout=timeout, watchdog=watchdog, bridge=bridge, port=port))
     assert task(results, "Change")["status"] == "changed"
     return task(results, "Arm")["result"]["checkpoint"]
 
 
 def step(host, **args) -> dict:
     """net_checkpoint with `args`, over SSH; its result."""
-    proc, results = host.playbook(ONE_STEP.format(args=json.dumps(args)), timeout=180)
-    result = task(results, "Step")["result"]
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return result
+    return task(run_play(host, ONE_STEP.format(args=json.dumps(args))), "Step")["result"]
 
 
 def unit_state(host, unit: str) -> str:

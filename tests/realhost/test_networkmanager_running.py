@@ -16,20 +16,9 @@ import time
 
 import pytest
 
-from checkpoints import task, wait_for
+from checkpoints import SAVE, run_play, task, wait_for
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
-
-SAVE = """
-- name: The host's keyfiles describe the network it runs
-  hosts: hv1
-  gather_facts: false
-  tasks:
-    - name: Save
-      netsafe.hypervisor.net_persist:
-        format: networkmanager
-        devices: [vmbr0]
-"""
 
 WINDOW = """
 - name: Move vmbr0 to eno2 in a window
@@ -55,12 +44,6 @@ WINDOW = """
         persist: "{{{{ {{'format': 'networkmanager'}} if (save | default(true) | bool) else omit }}}}"
       when: confirm | bool
 """
-
-
-def _run(host, play: str, **extra) -> list:
-    proc, results = host.playbook(play, extra_vars=extra or None, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    return results
 
 
 def _view(host) -> dict:
@@ -89,7 +72,7 @@ def _profiles_from_files(host) -> dict:
 
 
 def _boot_with_networkmanager(host) -> None:
-    _run(host, SAVE)
+    run_play(host, SAVE.format(stack="networkmanager"))
     host.use_stack("networkmanager")
     host.reboot(timeout=90)
     wait_for("NetworkManager's startup", lambda: host.exec("nm-online -s -q -t 1").returncode == 0, timeout=30)
@@ -99,7 +82,7 @@ def _boot_with_networkmanager(host) -> None:
 def test_networkmanager_keeps_the_confirmed_change_and_boots_into_it(systemd_host):
     host = systemd_host
     _boot_with_networkmanager(host)
-    results = _run(host, WINDOW.format(timeout=120), confirm=True)
+    results = run_play(host, WINDOW.format(timeout=120), confirm=True)
     assert task(results, "Change")["status"] == "changed"
     confirmed = task(results, "Confirm and persist")["result"]
     assert confirmed["changed"] and confirmed["persist"]["changed"], confirmed
@@ -128,7 +111,7 @@ def test_a_rollback_leaves_networkmanager_agreeing_with_the_kernel(systemd_host)
     _boot_with_networkmanager(host)
     before = _view(host)
     nm_before = _nm_devices(host)
-    results = _run(host, WINDOW.format(timeout=10), confirm=False)
+    results = run_play(host, WINDOW.format(timeout=10), confirm=False)
     assert task(results, "Change")["status"] == "changed"
     wait_for("the watchdog's rollback", lambda: _view(host)["links"]["eno1"][0] == "vmbr0", timeout=40)
     wait_for("the profiles loaded from their files again",
@@ -147,7 +130,7 @@ def test_a_rollback_leaves_networkmanager_agreeing_with_the_kernel(systemd_host)
 def test_a_confirmation_without_files_keeps_the_profiles_held_until_they_are_saved(systemd_host):
     host = systemd_host
     _boot_with_networkmanager(host)
-    results = _run(host, WINDOW.format(timeout=120), confirm=True, save=False)
+    results = run_play(host, WINDOW.format(timeout=120), confirm=True, save=False)
     confirmed = task(results, "Confirm and persist")["result"]
     assert "persist" not in confirmed, confirmed
     assert any("NetworkManager: the profiles of eno1, vmbr0 stay without auto-activation" in w
@@ -158,7 +141,7 @@ def test_a_confirmation_without_files_keeps_the_profiles_held_until_they_are_sav
     for _second in range(10):
         assert _view(host) == after, "NetworkManager changed the network after the confirmation"
         time.sleep(1)
-    saved = task(_run(host, SAVE), "Save")["result"]
+    saved = task(run_play(host, SAVE.format(stack="networkmanager")), "Save")["result"]
     assert saved["changed"] and not any("NetworkManager" in w for w in saved.get("warnings", [])), saved
     assert host.read("/run/netsafe/networkmanager-held.json") is None
     assert _profiles_from_files(host) == {"vmbr0": "yes", "eno1": "yes", "eno2": "yes"}

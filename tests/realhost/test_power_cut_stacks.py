@@ -14,20 +14,9 @@ from __future__ import annotations
 
 import pytest
 
-from checkpoints import task
+from checkpoints import SAVE, arm_and_change, run_play, step, task
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
-
-SAVE = """
-- name: The host's files describe the network it runs
-  hosts: hv1
-  gather_facts: false
-  tasks:
-    - name: Save
-      netsafe.hypervisor.net_persist:
-        format: {stack}
-        devices: [vmbr0]
-"""
 
 CONFIRMED = """
 - name: A change, confirmed and persisted
@@ -52,38 +41,6 @@ CONFIRMED = """
         persist:
           format: {stack}
 """
-
-UNCONFIRMED = """
-- name: A change armed and never confirmed
-  hosts: hv1
-  gather_facts: false
-  tasks:
-    - name: Arm
-      netsafe.hypervisor.net_checkpoint:
-        state: armed
-        timeout: 600
-    - name: Change
-      netsafe.hypervisor.net_bridge:
-        name: vmbr2
-        ports: [eno3]
-"""
-
-QUERY = """
-- name: What is armed
-  hosts: hv1
-  gather_facts: false
-  tasks:
-    - name: Query
-      netsafe.hypervisor.net_checkpoint:
-        state: query
-"""
-
-
-def _run(host, play: str) -> list:
-    proc, results = host.playbook(play, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    return results
-
 
 def _links(host) -> dict:
     """name -> (master, addresses) of the host's devices, from the complete kernel dump."""
@@ -111,20 +68,19 @@ def test_a_power_cut_boots_the_confirmed_configuration_with_the_hosts_own_stack(
     if stack == "netplan-networkmanager":
         host.write(*NETPLAN_NM_RENDERER, mode="0600")
     fmt = FORMAT.get(stack, stack)
-    _run(host, SAVE.format(stack=fmt))
+    run_play(host, SAVE.format(stack=fmt))
     host.use_stack(stack)
     host.reboot(timeout=90)
     booted = _links(host)
     assert booted["vmbr0"][1] >= {"10.77.0.2/24"} and booted["eno1"][0] == "vmbr0", booted
     assert "vmbr1" not in booted and "vmbr2" not in booted
 
-    results = _run(host, CONFIRMED.format(stack=fmt))
+    results = run_play(host, CONFIRMED.format(stack=fmt))
     confirmed = task(results, "Confirm and persist")["result"]
     assert confirmed["changed"] and confirmed["persist"]["changed"], confirmed
     assert any("vmbr1" in entry["path"] or entry["path"] in ("/etc/network/interfaces", "/etc/netplan/90-netsafe.yaml")
                for entry in confirmed["persist"]["files"]), confirmed["persist"]
-    results = _run(host, UNCONFIRMED)
-    stale_id = task(results, "Arm")["result"]["checkpoint"]["id"]
+    stale_id = arm_and_change(host, timeout=600, bridge="vmbr2", port="eno3")["id"]
     assert "vmbr2" in _links(host)
 
     host.reboot(timeout=90)   # the power cut: no shutdown, the second change never confirmed
@@ -144,6 +100,6 @@ def test_a_power_cut_boots_the_confirmed_configuration_with_the_hosts_own_stack(
         active = {line.split(":")[1] for line in up.splitlines() if line.count(":") >= 2}
         assert {"vmbr0", "vmbr1", "eno1", "eno2"} <= active, up
 
-    armed = task(_run(host, QUERY), "Query")["result"]["checkpoint"]
+    armed = step(host, state="query")["checkpoint"]
     assert armed["id"] == stale_id and armed["rebooted_since"] and armed["orphaned"], armed
     assert "the host rebooted after this checkpoint was armed" in armed["problem"], armed

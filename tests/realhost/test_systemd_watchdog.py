@@ -22,7 +22,7 @@ def _unit_pid(host, unit: str) -> int:
 def test_the_unit_outlives_the_controller_and_rolls_back_at_the_deadline(systemd_host):
     host = systemd_host
     before = host.state()
-    checkpoint = arm_and_change(host, timeout=12)
+    checkpoint = arm_and_change(host, timeout=12, watchdog="systemd")
     dog = checkpoint["watchdog"]
     unit = f"netsafe-checkpoint-{checkpoint['id']}"
     assert (dog["kind"], dog["unit"], dog["fallback"]) == ("systemd", unit, None), dog
@@ -47,7 +47,7 @@ def test_the_unit_outlives_the_controller_and_rolls_back_at_the_deadline(systemd
 def test_systemctl_stop_rolls_back_at_once_and_query_says_so(systemd_host):
     host = systemd_host
     before = host.state()
-    checkpoint = arm_and_change(host, timeout=300)
+    checkpoint = arm_and_change(host, timeout=300, watchdog="systemd")
     unit = checkpoint["watchdog"]["unit"]
     stopped = host.exec(["systemctl", "stop", unit], timeout=60)
     assert stopped.returncode == 0, stopped.stderr
@@ -63,7 +63,7 @@ def test_systemctl_stop_rolls_back_at_once_and_query_says_so(systemd_host):
 def test_a_killed_unit_is_reported_by_query_and_nothing_is_lost(systemd_host):
     host = systemd_host
     before = host.state()
-    checkpoint = arm_and_change(host, timeout=300)
+    checkpoint = arm_and_change(host, timeout=300, watchdog="systemd")
     unit = checkpoint["watchdog"]["unit"]
     killed = host.exec(["systemctl", "kill", "--signal=SIGKILL", unit])
     assert killed.returncode == 0, killed.stderr
