@@ -148,3 +148,33 @@ def test_a_confirmation_without_files_keeps_the_profiles_held_until_they_are_sav
     for _second in range(10):
         assert _view(host) == after, "NetworkManager changed the network after the save"
         time.sleep(1)
+
+
+REFUSED = """
+- name: A change the kernel refuses part-way (a failpoint)
+  hosts: hv1
+  gather_facts: false
+  tasks:
+    - name: Change
+      netsafe.hypervisor.net_bridge:
+        name: vmbr0
+        ports: [eno2]
+      environment:
+        NETSAFE_FAIL_AT: "1"
+      register: change
+      ignore_errors: true
+"""
+
+
+def test_a_change_refused_part_way_gives_networkmanager_its_profiles_back(systemd_host):
+    host = systemd_host
+    _boot_with_networkmanager(host)
+    before = _view(host)
+    recorded = task(run_play(host, REFUSED), "Change")
+    change = recorded["result"]
+    assert recorded["status"] == "failed" and "NETSAFE_FAIL_AT=1" in change["msg"], recorded
+    assert host.read("/run/netsafe/networkmanager-held.json") is None
+    assert _profiles_from_files(host) == {"vmbr0": "yes", "eno1": "yes"}
+    for _second in range(5):
+        assert _view(host) == before, "the refused change or NetworkManager changed the network"
+        time.sleep(1)

@@ -118,8 +118,8 @@ def touched_devices(operations) -> set:
 
 def hold(devices, namespace=None) -> list:
     """Stop the auto-activating profiles of `devices` (as their interface or their master) from activating; returns
-    their interfaces. NetworkManagerRefused when nmcli refuses one: the change is not made (those held before it
-    stay held and noted, loaded again by the next save or rollback)."""
+    them ({uuid, filename, interface}). NetworkManagerRefused when nmcli refuses one: the change is not made (those
+    held before it stay held and noted, loaded again by the next save or rollback)."""
     if not running(namespace):
         return []
     devices = set(devices)
@@ -147,18 +147,25 @@ def hold(devices, namespace=None) -> list:
             if uuid in taken and filename.startswith(RUNTIME_PROFILES) and filename != taken[uuid]["filename"]:
                 taken[uuid]["temporary"] = filename
         _write_held(list(taken.values()))
-    return sorted({p["interface"] or p["master"] for p in wanted})
+    return [taken[p["uuid"]] for p in wanted]
 
 
-def give_back(namespace=None, load=()) -> list:
-    """Load the profile files `load` (written or removed) and those of every held profile from disk again;
-    returns warnings.
+def interfaces(profiles) -> list:
+    """The devices `profiles` (as hold returns them) are for, for messages."""
+    return sorted({p.get("interface") or p.get("uuid", "?") for p in profiles})
+
+
+def give_back(namespace=None, load=(), only=None) -> list:
+    """Load the profile files `load` (written or removed) and those of every held profile (or of `only`, profiles
+    as hold returned them) from disk again; returns warnings.
 
     Never raises: the change is made and kept either way; what could not be loaded is named in a warning.
     """
     if namespace is not None or not running(namespace):
         return []
-    profiles = held()
+    chosen = None if only is None else {p["uuid"] for p in only}
+    profiles = [p for p in held() if chosen is None or p["uuid"] in chosen]
+    rest = [p for p in held() if chosen is not None and p["uuid"] not in chosen]
     files = set(load) | {p["filename"] for p in profiles if p.get("filename")}
     for profile in profiles:
         temporary = profile.get("temporary") or ""
@@ -181,7 +188,10 @@ def give_back(namespace=None, load=()) -> list:
                 f"{', '.join(sorted({p.get('interface', '?') for p in profiles})) or 'the saved devices'} may stay "
                 f"without auto-activation until a reboot: run nmcli connection reload"]
     try:
-        os.unlink(HELD)
+        if rest:
+            _write_held(rest)
+        else:
+            os.unlink(HELD)
     except FileNotFoundError:
         pass
     except OSError as exc:
@@ -191,7 +201,7 @@ def give_back(namespace=None, load=()) -> list:
 
 def held_warning(namespace=None) -> list:
     """After a confirmation (and its save, if any): the profiles still held, as a warning saying how to end it."""
-    names = sorted({p.get("interface") or p.get("uuid", "?") for p in held()}) if namespace is None else []
+    names = interfaces(held()) if namespace is None else []
     if not names:
         return []
     return [f"NetworkManager: the profiles of {', '.join(names)} stay without auto-activation, so that it does not "

@@ -80,24 +80,34 @@ def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
         taken = nm_hands.hold(nm_hands.touched_devices(plan.operations), namespace)   # before: it would undo it
         if taken:
             result["warnings"] = [*result["warnings"], (
-                f"NetworkManager: the profiles of {', '.join(taken)} do not auto-activate until their keyfiles are "
-                f"saved (net_persist, or persist at the confirmation) or the change is rolled back, so that it does "
-                f"not undo this change")]
+                f"NetworkManager: the profiles of {', '.join(nm_hands.interfaces(taken))} do not auto-activate until "
+                f"their keyfiles are saved (net_persist, or persist at the confirmation) or the change is rolled back, "
+                f"so that it does not undo this change")]
         configurator = NetlinkConfigurator(netlink, snapshot.index_of)
-        configurator.apply(plan.operations)
         try:
-            final, leftover = planned(netlink, guests, planner)
-        except NetsafeError as exc:   # the planner refuses the state the change made: it did not converge either
-            undo_errors = configurator.undo(plan.operations)
-            raise NotConverged(
-                f"the kernel accepted every change but the result is refused when checked again: {exc}; "
-                f"{undo_text(undo_errors, namespace, 'the change was undone')}", undo_errors) from None
-        if leftover:
-            undo_errors = configurator.undo(plan.operations)
-            raise NotConverged(
-                "the kernel accepted every change but still differs from the request: "
-                f"{'; '.join(leftover.commands(namespace))} would still be needed; "
-                f"{undo_text(undo_errors, namespace, 'the change was undone')}",
-                undo_errors)
+            final = _apply_and_verify(configurator, plan, netlink, guests, planner, namespace)
+        except NetsafeError:
+            nm_hands.give_back(namespace, only=taken)   # undone: nothing for NetworkManager to undo
+            raise
         result.update(diff=result_diff(view, snapshot.host, final.host), state=view(final.host))
         return result
+
+
+def _apply_and_verify(configurator, plan, netlink, guests, planner, namespace):
+    """Apply `plan`, read the host again and plan again: the host as read, or NotConverged (the change undone)."""
+    configurator.apply(plan.operations)
+    try:
+        final, leftover = planned(netlink, guests, planner)
+    except NetsafeError as exc:   # the planner refuses the state the change made: it did not converge either
+        undo_errors = configurator.undo(plan.operations)
+        raise NotConverged(
+            f"the kernel accepted every change but the result is refused when checked again: {exc}; "
+            f"{undo_text(undo_errors, namespace, 'the change was undone')}", undo_errors) from None
+    if leftover:
+        undo_errors = configurator.undo(plan.operations)
+        raise NotConverged(
+            "the kernel accepted every change but still differs from the request: "
+            f"{'; '.join(leftover.commands(namespace))} would still be needed; "
+            f"{undo_text(undo_errors, namespace, 'the change was undone')}",
+            undo_errors)
+    return final
