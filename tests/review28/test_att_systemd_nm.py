@@ -67,5 +67,7 @@ def test_att_change_while_networkmanager_is_frozen_is_held_or_refused(systemd_ho
     after = _view(host)
     assert after["links"]["eno2"][0] == "vmbr0" and after["links"]["eno1"][0] is None, after
     for _second in range(20):
-        assert _view(host)["links"] == after["links"], "NetworkManager undid the change in the window"
+        assert _view(host)["links"] == after["links"], (
+            f"NetworkManager undid the change in the window; held: {host.read('/run/netsafe/networkmanager-held.json')}; "
+            f"warnings: {change['result'].get('warnings')}")
         time.sleep(1)
