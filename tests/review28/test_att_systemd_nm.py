@@ -1,10 +1,11 @@
-"""Review of issue 28 (attacker), on the systemd host: a NetworkManager that stops answering during a window.
+"""Review of issue 28 (attacker), on the systemd host: a running NetworkManager on a bad day.
 
 A frozen NetworkManager (SIGSTOP; as one stuck on D-Bus) still has its process, so nm_hands.running() says it
-runs; `nmcli connection load` then takes about 50 s to give up (measured on this host: "Timeout was reached",
-50.2 s) where nm_hands waits 30 s (NMCLI_TIMEOUT) and lets subprocess.TimeoutExpired out of give_back, which the
-watchdog calls after the kernel's rollback and before the checkpoint is recorded as finished.
-Slow (a boot with NetworkManager, a 10 s window, the 30 s nmcli timeout): about 2 minutes.
+runs; on this host `nmcli connection load` then takes about 50 s to give up ("Timeout was reached", 50.2 s
+measured) where nm_hands waits 30 s (NMCLI_TIMEOUT), and `nmcli -t connection show` gives up after 25 s with rc 0
+and no output at all. And netplan rendering for NetworkManager keeps its profiles under /run, where nm_hands'
+temporary change is not told apart from the profile's own file.
+Slow (a boot with NetworkManager, a short window): one to two minutes each.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from checkpoints import step, task, wait_for
 from test_networkmanager_running import WINDOW, _boot_with_networkmanager, _run, _view
+from test_power_cut_stacks import NETPLAN_NM_RENDERER
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
@@ -71,3 +73,41 @@ def test_att_change_while_networkmanager_is_frozen_is_held_or_refused(systemd_ho
             f"NetworkManager undid the change in the window; held: {host.read('/run/netsafe/networkmanager-held.json')}; "
             f"warnings: {change['result'].get('warnings')}")
         time.sleep(1)
+
+
+SAVE_NETPLAN = """
+- name: The host's netplan file describes the network it runs
+  hosts: hv1
+  gather_facts: false
+  tasks:
+    - name: Save
+      netsafe.hypervisor.net_persist:
+        format: netplan
+        devices: [vmbr0]
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="netplan rendering for NetworkManager: its profiles already live under "
+                                       "/run/NetworkManager/system-connections, so `modify --temporary` rewrites "
+                                       "that same file with autoconnect=false and no 'temporary' is noted; after the "
+                                       "rollback give_back loads that file again, deletes its note, says nothing, and "
+                                       "netplan-eno1/netplan-vmbr0 stay without auto-activation until a reboot")
+def test_att_rollback_gives_netplans_networkmanager_profiles_back(systemd_host):
+    host = systemd_host
+    host.write(*NETPLAN_NM_RENDERER, mode="0600")
+    _run(host, SAVE_NETPLAN)
+    host.use_stack("netplan-networkmanager")
+    host.reboot(timeout=90)
+    wait_for("NetworkManager's startup", lambda: host.exec("nm-online -s -q -t 1").returncode == 0, timeout=30)
+
+    def netplan_profiles() -> dict:
+        out = host.exec("nmcli -t -f NAME,AUTOCONNECT connection show", check=True).stdout
+        return dict(line.split(":")[:2] for line in out.splitlines() if line.startswith("netplan-"))
+    assert netplan_profiles() == {"netplan-vmbr0": "yes", "netplan-eno1": "yes"}
+    before = _view(host)
+    results = _run(host, WINDOW.format(timeout=10), confirm=False)
+    assert task(results, "Change")["status"] == "changed"
+    wait_for("the watchdog's rollback", lambda: _view(host) == before, timeout=40)
+    wait_for("the held note gone", lambda: host.read("/run/netsafe/networkmanager-held.json") is None, timeout=20)
+    assert netplan_profiles() == {"netplan-vmbr0": "yes", "netplan-eno1": "yes"}, host.exec(
+        "grep -H autoconnect /run/NetworkManager/system-connections/*").stdout
