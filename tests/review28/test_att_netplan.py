@@ -91,7 +91,7 @@ def test_att_networkd_with_a_latin1_netplan_file_is_a_clear_error(tmp_path):
 
 BOMB = """
 import resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+resource.setrlimit(resource.RLIMIT_AS, (1 << 29, 1 << 29))
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.netplan import NetplanFormat
 lines = ["network:", "  version: 2", "  ethernets:", "    eno1:", "      b0: &b0 {x: '1'}"]
