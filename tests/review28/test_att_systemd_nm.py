@@ -87,6 +87,21 @@ SAVE_NETPLAN = """
 """
 
 
+def _boot_with_netplan_for_networkmanager(host) -> None:
+    """An Ubuntu desktop's way: /etc/netplan renders for NetworkManager, netsafe's netplan file has vmbr0 on eno1."""
+    host.write(*NETPLAN_NM_RENDERER, mode="0600")
+    _run(host, SAVE_NETPLAN)
+    host.use_stack("netplan-networkmanager")
+    host.reboot(timeout=90)
+    wait_for("NetworkManager's startup", lambda: host.exec("nm-online -s -q -t 1").returncode == 0, timeout=30)
+
+
+def _netplan_profiles(host) -> dict:
+    """name -> autoconnect of the profiles netplan generated for NetworkManager."""
+    out = host.exec("nmcli -t -f NAME,AUTOCONNECT connection show", check=True).stdout
+    return dict(line.split(":")[:2] for line in out.splitlines() if line.startswith("netplan-"))
+
+
 @pytest.mark.xfail(strict=True, reason="netplan rendering for NetworkManager: its profiles already live under "
                                        "/run/NetworkManager/system-connections, so `modify --temporary` rewrites "
                                        "that same file with autoconnect=false and no 'temporary' is noted; after the "
@@ -94,22 +109,14 @@ SAVE_NETPLAN = """
                                        "netplan-eno1/netplan-vmbr0 stay without auto-activation until a reboot")
 def test_att_rollback_gives_netplans_networkmanager_profiles_back(systemd_host):
     host = systemd_host
-    host.write(*NETPLAN_NM_RENDERER, mode="0600")
-    _run(host, SAVE_NETPLAN)
-    host.use_stack("netplan-networkmanager")
-    host.reboot(timeout=90)
-    wait_for("NetworkManager's startup", lambda: host.exec("nm-online -s -q -t 1").returncode == 0, timeout=30)
-
-    def netplan_profiles() -> dict:
-        out = host.exec("nmcli -t -f NAME,AUTOCONNECT connection show", check=True).stdout
-        return dict(line.split(":")[:2] for line in out.splitlines() if line.startswith("netplan-"))
-    assert netplan_profiles() == {"netplan-vmbr0": "yes", "netplan-eno1": "yes"}
+    _boot_with_netplan_for_networkmanager(host)
+    assert _netplan_profiles(host) == {"netplan-vmbr0": "yes", "netplan-eno1": "yes"}
     before = _view(host)
     results = _run(host, WINDOW.format(timeout=10), confirm=False)
     assert task(results, "Change")["status"] == "changed"
     wait_for("the watchdog's rollback", lambda: _view(host) == before, timeout=40)
     wait_for("the held note gone", lambda: host.read("/run/netsafe/networkmanager-held.json") is None, timeout=20)
-    assert netplan_profiles() == {"netplan-vmbr0": "yes", "netplan-eno1": "yes"}, host.exec(
+    assert _netplan_profiles(host) == {"netplan-vmbr0": "yes", "netplan-eno1": "yes"}, host.exec(
         "grep -H autoconnect /run/NetworkManager/system-connections/*").stdout
 
 
@@ -120,11 +127,7 @@ def test_att_rollback_gives_netplans_networkmanager_profiles_back(systemd_host):
                                        "once saved")
 def test_att_confirmation_persisted_as_netplan_gives_networkmanager_its_profiles_back(systemd_host):
     host = systemd_host
-    host.write(*NETPLAN_NM_RENDERER, mode="0600")
-    _run(host, SAVE_NETPLAN)
-    host.use_stack("netplan-networkmanager")
-    host.reboot(timeout=90)
-    wait_for("NetworkManager's startup", lambda: host.exec("nm-online -s -q -t 1").returncode == 0, timeout=30)
+    _boot_with_netplan_for_networkmanager(host)
     results = _run(host, WINDOW.replace("format: networkmanager", "format: netplan").format(timeout=120), confirm=True)
     confirmed = task(results, "Confirm and persist")["result"]
     assert confirmed["changed"] and confirmed["persist"]["changed"], confirmed
@@ -133,6 +136,6 @@ def test_att_confirmation_persisted_as_netplan_gives_networkmanager_its_profiles
     for _second in range(10):
         assert _view(host) == after, "NetworkManager changed the network after the confirmation"
         time.sleep(1)
-    out = host.exec("nmcli -t -f NAME,AUTOCONNECT,FILENAME connection show", check=True).stdout
-    netplans = {line.split(":")[0]: line.split(":")[1] for line in out.splitlines() if line.startswith("netplan-")}
-    assert host.read("/run/netsafe/networkmanager-held.json") is None and netplans and set(netplans.values()) == {"yes"}, out
+    netplans = _netplan_profiles(host)
+    assert host.read("/run/netsafe/networkmanager-held.json") is None and netplans and set(netplans.values()) == {"yes"}, (
+        netplans, host.read("/run/netsafe/networkmanager-held.json"))
