@@ -100,6 +100,11 @@ class FakeNM:
         self.save(state)
         return filename
 
+    def bridge_with_port(self) -> None:
+        """vmbr0's profile and its port eno2's, both auto-activating."""
+        self.add(BR, "vmbr0")
+        self.add(PORT, "eno2", master="vmbr0")
+
     def hang(self, *words) -> None:
         state = self.state()
         state["hang"] = list(words)
@@ -121,8 +126,7 @@ def nm(tmp_path, monkeypatch):
 
 def test_att_the_fake_holds_and_gives_back_as_nm_hands_expects(nm):
     """Not a defect: the fake NetworkManager plays the part nm_hands was written for (the tests below rely on it)."""
-    nm.add(BR, "vmbr0")
-    nm.add(PORT, "eno2", master="vmbr0")
+    nm.bridge_with_port()
     assert nm_hands.hold({"vmbr0"}) == ["eno2", "vmbr0"]
     assert nm.autoconnect() == {BR: False, PORT: False}
     assert {p["uuid"] for p in nm_hands.held()} == {BR, PORT}
@@ -150,8 +154,7 @@ def test_att_give_back_with_a_hung_networkmanager_warns_instead_of_raising(nm):
                                        "subprocess.TimeoutExpired (not NetworkManagerRefused): the module fails with a "
                                        "traceback instead of a clear refusal")
 def test_att_hold_with_a_hung_networkmanager_is_a_clear_refusal(nm):
-    nm.add(BR, "vmbr0")
-    nm.add(PORT, "eno2", master="vmbr0")
+    nm.bridge_with_port()
     nm.hang(f"--temporary {PORT}")
     with pytest.raises(NetsafeError, match="NetworkManager"):
         nm_hands.hold({"vmbr0", "eno2"})
@@ -162,8 +165,7 @@ def test_att_hold_with_a_hung_networkmanager_is_a_clear_refusal(nm):
                                        "nowhere (no save or rollback gives them back before a reboot), and the "
                                        "OSError escapes instead of a NetworkManagerRefused")
 def test_att_hold_that_cannot_note_gives_back_and_refuses(nm, monkeypatch, tmp_path):
-    nm.add(BR, "vmbr0")
-    nm.add(PORT, "eno2", master="vmbr0")
+    nm.bridge_with_port()
     (tmp_path / "full").write_text("")   # the note's directory cannot be made: as /run full or read-only
     monkeypatch.setattr(nm_hands, "HELD", str(tmp_path / "full" / "netsafe" / "networkmanager-held.json"))
     with pytest.raises(NetsafeError):
@@ -175,8 +177,7 @@ def test_att_hold_that_cannot_note_gives_back_and_refuses(nm, monkeypatch, tmp_p
                                        "in hold's finally times out too) leaves that profile autoconnect no and noted "
                                        "nowhere: the TimeoutExpired in `finally` skips _write_held")
 def test_att_hold_interrupted_still_notes_what_it_held(nm):
-    nm.add(BR, "vmbr0")
-    nm.add(PORT, "eno2", master="vmbr0")
+    nm.bridge_with_port()
     nm.hang(f"--temporary {PORT}", "UUID,FILENAME connection show")
     with pytest.raises(Exception):
         nm_hands.hold({"vmbr0", "eno2"})
