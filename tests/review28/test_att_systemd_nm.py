@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 @pytest.mark.xfail(strict=True, reason="a frozen NetworkManager at the deadline: the watchdog restores the kernel, "
                                        "then nm_hands.give_back's `nmcli connection load` times out (30 s) and "
                                        "TimeoutExpired escapes _roll_back_locked before store.finish; the watchdog "
-                                       "starts the rollback again and again: 75 s on, query still says armed, state "
+                                       "starts the rollback again and again: 45 s on, query still says armed, state "
                                        "rolling_back, overdue false, last None")
 def test_att_rollback_with_networkmanager_frozen_is_recorded(systemd_host):
     host = systemd_host
@@ -39,7 +39,7 @@ def test_att_rollback_with_networkmanager_frozen_is_recorded(systemd_host):
             last = step(host, state="query").get("last") or {}
             return last.get("id") == armed["id"] and last.get("outcome") == "rolled_back"
         try:
-            wait_for("the rollback recorded", finished, timeout=75, every=5)
+            wait_for("the rollback recorded", finished, timeout=45, every=5)
         except AssertionError as exc:
             raise AssertionError(f"{exc}; query: {step(host, state='query')}; journal of {unit}: "
                                  f"{host.journal('-u', unit)[-3000:]}") from None
