@@ -13,8 +13,9 @@ import time
 
 import pytest
 
+from checkpoints import run_play as _run
 from checkpoints import step, task, wait_for
-from test_networkmanager_running import WINDOW, _boot_with_networkmanager, _run, _view
+from test_networkmanager_running import WINDOW, _boot_with_networkmanager, _view
 from test_power_cut_stacks import NETPLAN_NM_RENDERER
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
@@ -128,7 +129,7 @@ def test_att_rollback_gives_netplans_networkmanager_profiles_back(systemd_host):
 def test_att_confirmation_persisted_as_netplan_gives_networkmanager_its_profiles_back(systemd_host):
     host = systemd_host
     _boot_with_netplan_for_networkmanager(host)
-    results = _run(host, WINDOW.replace("format: networkmanager", "format: netplan").format(timeout=120), confirm=True)
+    results = _run(host, WINDOW.replace("'format': 'networkmanager'", "'format': 'netplan'").format(timeout=120), confirm=True)
     confirmed = task(results, "Confirm and persist")["result"]
     assert confirmed["changed"] and confirmed["persist"]["changed"], confirmed
     after = _view(host)

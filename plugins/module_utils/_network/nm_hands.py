@@ -32,16 +32,19 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 
 HELD = "/run/netsafe/networkmanager-held.json"
 RUNTIME_PROFILES = "/run/NetworkManager/system-connections/"
-NMCLI_TIMEOUT = 30
+# nmcli gives up on a NetworkManager that does not answer D-Bus after 25 s, printing nothing and exiting 0:
+# a shorter wait of ours tells such a NetworkManager apart (a healthy one answers in milliseconds).
+NMCLI_TIMEOUT = 10
 
 
 class NetworkManagerRefused(NetsafeError):
-    """nmcli could not take a device out of NetworkManager's hands: the change is not made."""
+    """NetworkManager refused, or did not answer: a change is not made (it would be undone)."""
 
 
 def running(namespace=None) -> bool:
@@ -64,8 +67,46 @@ def running(namespace=None) -> bool:
 
 
 def _nmcli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["nmcli", *args], capture_output=True, text=True, timeout=NMCLI_TIMEOUT, check=False,
-                          env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LC_ALL": "C"})
+    """nmcli with `args`; NetworkManagerRefused when it does not finish within NMCLI_TIMEOUT s."""
+    try:
+        return subprocess.run(["nmcli", *args], capture_output=True, text=True, timeout=NMCLI_TIMEOUT, check=False,
+                              env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LC_ALL": "C"})
+    except subprocess.TimeoutExpired:
+        raise NetworkManagerRefused(f"NetworkManager did not answer within {NMCLI_TIMEOUT} s "
+                                    f"(nmcli {' '.join(args[:4])})") from None
+    except OSError as exc:
+        raise NetworkManagerRefused(f"nmcli could not run: {exc}") from None
+
+
+def _terse_fields(line: str, count: int) -> list:
+    """The first `count` fields of a line of `nmcli -t` (':' separates, '\\' escapes ':' and itself)."""
+    fields, current, chars = [], [], iter(line)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, ""))
+        elif char == ":" and len(fields) < count - 1:
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    fields.append("".join(current))
+    return fields + [""] * (count - len(fields))
+
+
+def _answering() -> None:
+    """NetworkManagerRefused unless NetworkManager answers (a frozen one makes nmcli print nothing, exit 0)."""
+    proc = _nmcli("-t", "-f", "RUNNING", "general")
+    if proc.returncode != 0 or proc.stdout.strip() != "running":
+        raise NetworkManagerRefused(f"NetworkManager runs but does not answer (nmcli general: "
+                                    f"{(proc.stderr or proc.stdout).strip() or 'no answer'})")
+
+
+def _filenames() -> dict:
+    """uuid -> the file NetworkManager has each profile from now."""
+    proc = _nmcli("-t", "-f", "UUID,FILENAME", "connection", "show")
+    if proc.returncode != 0:
+        raise NetworkManagerRefused(f"nmcli connection show failed (rc {proc.returncode}): {proc.stderr.strip()}")
+    return dict(_terse_fields(line, 2) for line in proc.stdout.splitlines() if line)
 
 
 def _profiles() -> list:
@@ -75,24 +116,25 @@ def _profiles() -> list:
         raise NetworkManagerRefused(f"nmcli connection show failed (rc {proc.returncode}): {proc.stderr.strip()}")
     found = []
     for line in proc.stdout.splitlines():
-        uuid, _sep, rest = line.partition(":")
-        autoconnect, _sep, filename = rest.partition(":")
+        uuid, autoconnect, filename = _terse_fields(line, 3)
         if not uuid:
             continue
         detail = _nmcli("-g", "connection.interface-name,connection.master", "connection", "show", uuid)
         interface, _sep, master = detail.stdout.rstrip("\n").partition("\n")
-        found.append({"uuid": uuid, "autoconnect": autoconnect == "yes", "filename": filename.replace("\\:", ":"),
+        found.append({"uuid": uuid, "autoconnect": autoconnect == "yes", "filename": filename,
                       "interface": interface.strip(), "master": master.strip()})
     return found
 
 
 def held() -> list:
-    """The profiles netsafe stopped from auto-activating and has not loaded again: [{uuid, filename}]."""
+    """The profiles netsafe stopped from auto-activating and has not given back: [{uuid, filename, interface...}]."""
     try:
         with open(HELD, encoding="utf-8") as handle:
-            return list(json.load(handle).get("profiles", []))
+            entries = json.load(handle).get("profiles", [])
     except (OSError, ValueError, AttributeError):
         return []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("uuid"), str) and e["uuid"]
+            and isinstance(e.get("filename", ""), str) and isinstance(e.get("temporary", ""), str)]
 
 
 def _write_held(profiles) -> None:
@@ -117,37 +159,53 @@ def touched_devices(operations) -> set:
 
 
 def hold(devices, namespace=None) -> list:
-    """Stop the auto-activating profiles of `devices` (as their interface or their master) from activating; returns
-    them ({uuid, filename, interface}). NetworkManagerRefused when nmcli refuses one: the change is not made (those
-    held before it stay held and noted, loaded again by the next save or rollback)."""
+    """Stop the auto-activating profiles of `devices` (as their interface, or their master by name or by its
+    profile's uuid) from activating; returns them ({uuid, filename, interface}).
+
+    Each profile is noted before it is changed, so none is ever changed and noted nowhere. NetworkManagerRefused
+    when NetworkManager does not answer or refuses, or the note cannot be written: the change is not made, and the
+    profiles this call held are given back first.
+    """
     if not running(namespace):
         return []
+    _answering()
     devices = set(devices)
-    wanted = [p for p in _profiles() if p["autoconnect"] and (p["interface"] in devices or p["master"] in devices)]
+    profiles = _profiles()
+    masters = devices | {p["uuid"] for p in profiles if p["interface"] in devices}
+    wanted = [p for p in profiles if p["autoconnect"] and (p["interface"] in devices or p["master"] in masters)]
     if not wanted:
         return []
     taken = {p["uuid"]: p for p in held()}
+    mine = []
     try:
         for profile in wanted:
+            entry = {"uuid": profile["uuid"], "filename": profile["filename"],
+                     "interface": profile["interface"] or profile["master"], "at": _boottime()}
+            taken[profile["uuid"]] = entry
+            mine.append(entry)
+            try:
+                _write_held(list(taken.values()))
+            except OSError as exc:
+                raise NetworkManagerRefused(f"cannot note the profiles held for the change in {HELD} ({exc})") from None
             proc = _nmcli("connection", "modify", "--temporary", profile["uuid"], "connection.autoconnect", "no")
             if proc.returncode != 0:
                 raise NetworkManagerRefused(
-                    f"NetworkManager refused to stop profile {profile['uuid']} ({profile['interface']}) from "
-                    f"auto-activating (nmcli connection modify --temporary: {proc.stderr.strip() or proc.returncode}); "
-                    f"nothing was changed: NetworkManager would undo the change")
-            taken[profile["uuid"]] = {"uuid": profile["uuid"], "filename": profile["filename"],
-                                      "interface": profile["interface"] or profile["master"]}
-    finally:
-        # A temporary change makes NetworkManager keep the profile in a file of its own under /run, which
-        # shadows the one in /etc until it is removed: noted, so that give_back removes it.
-        listed = _nmcli("-t", "-f", "UUID,FILENAME", "connection", "show")
-        for line in listed.stdout.splitlines():
-            uuid, _sep, filename = line.partition(":")
-            filename = filename.replace("\\:", ":")
-            if uuid in taken and filename.startswith(RUNTIME_PROFILES) and filename != taken[uuid]["filename"]:
-                taken[uuid]["temporary"] = filename
+                    f"NetworkManager refused to stop profile {profile['uuid']} ({entry['interface']}) from "
+                    f"auto-activating (nmcli connection modify --temporary: {proc.stderr.strip() or proc.returncode})")
+    except NetworkManagerRefused as exc:
+        warnings = give_back(namespace, only=mine)
+        raise NetworkManagerRefused(f"{exc}; nothing was changed: NetworkManager would undo the change"
+                                    + "".join(f"; {w}" for w in warnings)) from None
+    try:   # where NetworkManager keeps each copy now: what give_back removes should it no longer run then
+        now = _filenames()
+        for entry in mine:
+            temporary = _temporary(entry, now)
+            if temporary:
+                entry["temporary"] = temporary
         _write_held(list(taken.values()))
-    return [taken[p["uuid"]] for p in wanted]
+    except (NetworkManagerRefused, OSError):
+        pass   # give_back looks again; the profiles are noted either way
+    return mine
 
 
 def interfaces(profiles) -> list:
@@ -155,48 +213,99 @@ def interfaces(profiles) -> list:
     return sorted({p.get("interface") or p.get("uuid", "?") for p in profiles})
 
 
-def give_back(namespace=None, load=(), only=None) -> list:
-    """Load the profile files `load` (written or removed) and those of every held profile (or of `only`, profiles
-    as hold returned them) from disk again; returns warnings.
+def _temporary(profile: dict, now: dict) -> str:
+    """The /run copy a temporary change made of `profile` (its file now, else as noted), or ""."""
+    for candidate in (now.get(profile["uuid"], ""), profile.get("temporary", "")):
+        if candidate.startswith(RUNTIME_PROFILES) and "/../" not in candidate and candidate != profile["filename"]:
+            return candidate
+    return ""
 
-    Never raises: the change is made and kept either way; what could not be loaded is named in a warning.
+
+def _boottime() -> float:
+    """Seconds since boot, counting suspend: the clock checkpoints keep their deadlines on (no clock step moves it)."""
+    return time.clock_gettime(getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC))
+
+
+def give_back(namespace=None, load=(), only=None, scope=None, since=None) -> list:
+    """Load the profile files `load` (written or removed), and give back the held profiles: all, or those of
+    `only` (profiles as hold returned them), of the devices in `scope`, or held at or after `since` (_boottime);
+    returns warnings. The others stay held: a profile held for an earlier change that was confirmed without its
+    files would undo that change once it auto-activates again.
+
+    A profile from a file in /etc: its /run copy (the temporary change) is removed and both paths are loaded, so
+    NetworkManager has the file's profile again. A profile whose own file is under /run (netplan's generated
+    profiles), which the temporary change rewrote: auto-activation is set back the same way it was taken, unless
+    that file is in `load` (netplan generated it again).
+    With NetworkManager stopped, the /run copies are removed: it reads the files when it starts. Never raises:
+    the change is made and kept either way; a profile that could not be given back stays noted, and a warning
+    names it.
     """
-    if namespace is not None or not running(namespace):
+    if namespace is not None:
         return []
     chosen = None if only is None else {p["uuid"] for p in only}
-    profiles = [p for p in held() if chosen is None or p["uuid"] in chosen]
-    rest = [p for p in held() if chosen is not None and p["uuid"] not in chosen]
-    files = set(load) | {p["filename"] for p in profiles if p.get("filename")}
-    for profile in profiles:
-        temporary = profile.get("temporary") or ""
-        if temporary.startswith(RUNTIME_PROFILES) and "/../" not in temporary:
-            try:
-                os.unlink(temporary)   # loaded below while gone: NetworkManager drops it, the file in /etc counts
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                return [f"NetworkManager: could not remove the temporary profile {temporary} ({exc}); the profile "
-                        f"{profile['uuid']} stays without auto-activation until a reboot"]
-            files.add(temporary)
-    files = sorted(files)
-    if not files:
+
+    def wanted(profile: dict) -> bool:
+        if chosen is not None and profile["uuid"] not in chosen:
+            return False
+        if scope is not None and profile.get("interface") not in scope:
+            return False
+        at = profile.get("at")
+        return since is None or not isinstance(at, (int, float)) or at >= since
+
+    every = held()
+    profiles = [p for p in every if wanted(p)]
+    rest = [p for p in every if not wanted(p)]
+    if not profiles and not load:
         return []
-    proc = _nmcli("connection", "load", *files)
-    if proc.returncode != 0:
-        return [f"NetworkManager did not load {', '.join(files)} (nmcli connection load: "
-                f"{proc.stderr.strip() or proc.returncode}); profiles of "
-                f"{', '.join(sorted({p.get('interface', '?') for p in profiles})) or 'the saved devices'} may stay "
-                f"without auto-activation until a reboot: run nmcli connection reload"]
+    warnings, kept = [], []
     try:
-        if rest:
-            _write_held(rest)
+        alive = running(namespace)
+        if alive:
+            _answering()
+        now = _filenames() if alive and profiles else {}
+        files = set(load)
+        for profile in profiles:
+            if profile["filename"].startswith(RUNTIME_PROFILES) and profile["filename"] not in files:
+                if alive:
+                    proc = _nmcli("connection", "modify", "--temporary", profile["uuid"], "connection.autoconnect",
+                                  "yes")
+                    if proc.returncode != 0:
+                        kept.append(profile)
+                        warnings.append(f"NetworkManager did not let profile {profile['uuid']} "
+                                        f"({profile.get('interface', '?')}) auto-activate again: "
+                                        f"{proc.stderr.strip() or proc.returncode}")
+                continue
+            temporary = _temporary(profile, now)
+            if temporary:
+                try:
+                    os.unlink(temporary)   # loaded below while gone: NetworkManager drops it, the file in /etc counts
+                except FileNotFoundError:
+                    pass
+                files.add(temporary)
+            if profile["filename"]:
+                files.add(profile["filename"])
+        if alive and files:
+            proc = _nmcli("connection", "load", *sorted(files))
+            if proc.returncode != 0:
+                raise NetworkManagerRefused(f"nmcli connection load: {proc.stderr.strip() or proc.returncode}")
+    except (NetworkManagerRefused, OSError) as exc:
+        names = ", ".join(interfaces(profiles)) or "the saved devices"
+        _note(rest + profiles)
+        return [f"NetworkManager: the profiles of {names} could not be given back ({exc}); they stay without "
+                f"auto-activation until a reboot, or until `nmcli connection reload` once it answers"]
+    _note(rest + kept)
+    return warnings
+
+
+def _note(profiles) -> None:
+    """The note holds exactly `profiles` (removed when none); best effort."""
+    try:
+        if profiles:
+            _write_held(profiles)
         else:
             os.unlink(HELD)
-    except FileNotFoundError:
+    except OSError:
         pass
-    except OSError as exc:
-        return [f"{HELD}: {exc}"]
-    return []
 
 
 def held_warning(namespace=None) -> list:

@@ -35,17 +35,21 @@ class NotConverged(NetsafeError):
         super().__init__(message)
 
 
-def converge(namespace, guests, planner, view, check_mode: bool, writer: Writer = Writer()) -> dict:
+def converge(namespace, guests, planner, view, check_mode: bool, writer: Writer = Writer(),
+             hold_networkmanager: bool = True) -> dict:
     """Bring the host to what `planner` wants; returns the module result.
 
     `writer` names the caller in the lock (what a waiting writer reports) and
-    says how long to wait for another writer to finish.
+    says how long to wait for another writer to finish. `hold_networkmanager`
+    False: a rollback, which brings the kernel back to what NetworkManager's
+    files say and gives its profiles back after; it never waits for, or is
+    refused by, a NetworkManager that does not answer.
     """
     if check_mode:
         return _converge(namespace, guests, planner, view, check_mode)
     require_namespace(namespace)   # before the lock's file is made for it
     with writer.lock(namespace) as lock:
-        result = _converge(namespace, guests, planner, view, check_mode)
+        result = _converge(namespace, guests, planner, view, check_mode, hold_networkmanager)
     if lock.waited >= WAIT_WORTH_TELLING:
         result["warnings"] = [*result["warnings"], f"waited {lock.waited:.1f} s for the network lock: {lock.waited_for}"]
     return result
@@ -63,7 +67,7 @@ def preview(namespace, guests, planner) -> tuple:
         return planned(netlink, guests, planner)
 
 
-def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
+def _converge(namespace, guests, planner, view, check_mode: bool, hold_networkmanager: bool = True) -> dict:
     """converge() itself, under the lock when it changes anything."""
     with Netlink(namespace) as netlink:
         snapshot, plan = planned(netlink, guests, planner)
@@ -77,7 +81,7 @@ def _converge(namespace, guests, planner, view, check_mode: bool) -> dict:
             future = plan.predict(snapshot.host)
             result.update(diff=result_diff(view, snapshot.host, future), state=view(future))
             return result
-        taken = nm_hands.hold(nm_hands.touched_devices(plan.operations), namespace)   # before: it would undo it
+        taken = nm_hands.hold(nm_hands.touched_devices(plan.operations), namespace) if hold_networkmanager else []
         if taken:
             result["warnings"] = [*result["warnings"], (
                 f"NetworkManager: the profiles of {', '.join(nm_hands.interfaces(taken))} do not auto-activate until "

@@ -11,7 +11,10 @@ into a model and planned onto the kernel through the core's one pipeline
 """
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import subprocess
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import files as fileops
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
@@ -390,11 +393,28 @@ def saved(fmt, namespace, names, guests, check_mode: bool, backup_dir: str = DEF
 
 
 def _networkmanager_agrees(fmt, namespace, result: dict) -> list:
-    """Keyfiles saved for the host's own network: a running NetworkManager loads them and gets back the devices
-    netsafe took from it (nm_hands); returns warnings."""
-    if fmt.NAME != "networkmanager" or os.path.realpath(fmt.root) != "/":
+    """Files saved for the host's own network: a running NetworkManager loads them and gets back the profiles
+    netsafe held (nm_hands); returns warnings.
+
+    Keyfiles are loaded as written. netplan's files are turned into NetworkManager's profiles by `netplan
+    generate` (what the boot runs) first, where netplan renders for NetworkManager: its profiles are the ones it
+    generates under /run.
+    """
+    if os.path.realpath(fmt.root) != "/" or namespace is not None:
         return []
-    return nm_hands.give_back(namespace, load=[f["path"] for f in result.get("files") or []])
+    scope = set(result["devices"]) | set(result["removed_devices"])   # what the files now describe as it runs
+    if fmt.NAME == "networkmanager":
+        return nm_hands.give_back(namespace, load=[f["path"] for f in result.get("files") or []], scope=scope)
+    if fmt.NAME != "netplan" or not nm_hands.held():
+        return []
+    netplan = shutil.which("netplan")
+    proc = subprocess.run([netplan, "generate"], capture_output=True, text=True, timeout=60, check=False) if netplan \
+        else None
+    if proc is None or proc.returncode != 0:
+        why = "netplan is not installed" if proc is None else (proc.stderr or proc.stdout).strip() or proc.returncode
+        return [f"NetworkManager: netplan generate failed ({why}); " + " ".join(nm_hands.held_warning(namespace))]
+    generated = sorted(glob.glob(nm_hands.RUNTIME_PROFILES + "netplan-*.nmconnection"))
+    return nm_hands.give_back(namespace, load=generated, scope=scope)
 
 
 def restore_scope(described: HostNetwork, names, guests: GuestMatcher, reserved=None) -> HostNetwork:

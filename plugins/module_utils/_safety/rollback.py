@@ -558,6 +558,6 @@ def roll_back(namespace, snapshot: HostNetwork, guests: GuestMatcher, devices=No
         plans.append(plan_rollback(snap.host, snapshot, guests, devices))
         return plans[-1]
 
-    result = converge(namespace, guests, planner, view, check_mode, writer)
+    result = converge(namespace, guests, planner, view, check_mode, writer, hold_networkmanager=False)
     result["left"] = plans[0].left   # as planned: the verifying re-plan finds the same
     return result

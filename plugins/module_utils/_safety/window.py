@@ -299,7 +299,10 @@ def _roll_back_locked(store: cp.Store, record: dict, reason: str, by: str, write
         log(store, f"{record['id']}: ROLLBACK FAILED: {'; '.join(errors)}")
         return {"changed": bool(commands), "outcome": outcome, "failed": True}
     store.drop_failed()   # a failed rollback of this checkpoint, tried again: done
-    warnings += nm_hands.give_back(record["namespace"])   # its profiles were never changed: they agree again
+    # The profiles held for this window's changes (their files were never changed: they agree again); not those
+    # held before it was armed, for a change confirmed without its files.
+    warnings += nm_hands.give_back(record["namespace"],
+                                   since=record["created_boottime"] if cp.on_boottime(record) else None)
     finished, finished_late = time.time(), _late_ms(record)
     announce_errors = _announce(record["namespace"], guests) if commands else []
     outcome = _finish_rollback(store, record, not_written, {
