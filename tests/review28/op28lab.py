@@ -3,9 +3,8 @@ its stacks from files net_persist wrote, and playbooks run over SSH as an operat
 from __future__ import annotations
 
 from realhost.checkpoints import task, wait_for
-from realhost.conftest import systemd_host, systemd_host_factory   # noqa: F401  (fixtures for the test modules)
 
-__all__ = ["boot_with", "nm_autoconnect", "run", "task", "wait_for", "systemd_host", "systemd_host_factory"]
+__all__ = ["boot_with", "nm_autoconnect", "run", "task", "wait_for"]
 
 SAVE = """
 - name: The host's files describe the network it runs

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from op28lab import boot_with, nm_autoconnect, run, systemd_host, systemd_host_factory, task   # noqa: F401
+from op28lab import boot_with, nm_autoconnect, run, task
+from realhost.conftest import systemd_host, systemd_host_factory  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 

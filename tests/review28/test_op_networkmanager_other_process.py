@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from op28lab import run, systemd_host, systemd_host_factory, task   # noqa: F401
+from op28lab import run, task
+from realhost.conftest import systemd_host, systemd_host_factory  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from op28lab import systemd_host, systemd_host_factory   # noqa: F401
+from realhost.conftest import systemd_host, systemd_host_factory  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
