@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from realhost.checkpoints import task, wait_for
 
-__all__ = ["boot_with", "nm_autoconnect", "run", "task", "wait_for"]
+__all__ = ["MOVE_VMBR0_TO_ENO2", "boot_with", "nm_autoconnect", "run", "task", "wait_for"]
 
 SAVE = """
 - name: The host's files describe the network it runs
@@ -15,6 +15,30 @@ SAVE = """
       netsafe.hypervisor.net_persist:
         format: {fmt}
         devices: [vmbr0]
+"""
+# A window moving vmbr0 (the controller's path) from eno1 to eno2, finished with net_checkpoint: extra vars `finish`
+# (confirmed or rolled_back) and `persist` (a format, or "" for none).
+MOVE_VMBR0_TO_ENO2 = """
+- name: Move vmbr0 to eno2 in a window
+  hosts: hv1
+  gather_facts: false
+  tasks:
+    - name: Arm
+      netsafe.hypervisor.net_checkpoint:
+        state: armed
+        timeout: 120
+      register: armed
+    - name: Change
+      netsafe.hypervisor.net_bridge:
+        name: vmbr0
+        ports: [eno2]
+    - name: Reconnect over the changed network
+      ansible.builtin.meta: reset_connection
+    - name: Finish
+      netsafe.hypervisor.net_checkpoint:
+        state: "{{ finish }}"
+        id: "{{ armed.checkpoint.id }}"
+        persist: "{{ {'format': persist} if persist else omit }}"
 """
 # Ubuntu desktop's own file: netplan renders every device for NetworkManager.
 NETPLAN_NM_RENDERER = "network:\n  version: 2\n  renderer: NetworkManager\n"

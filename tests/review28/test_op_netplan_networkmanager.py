@@ -12,33 +12,11 @@ import time
 
 import pytest
 
-from op28lab import boot_with, nm_autoconnect, run, task
+from op28lab import MOVE_VMBR0_TO_ENO2, boot_with, nm_autoconnect, run, task
 from realhost.conftest import systemd_host, systemd_host_factory  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
-WINDOW = """
-- name: Move vmbr0 to eno2 in a window
-  hosts: hv1
-  gather_facts: false
-  tasks:
-    - name: Arm
-      netsafe.hypervisor.net_checkpoint:
-        state: armed
-        timeout: 120
-      register: armed
-    - name: Change
-      netsafe.hypervisor.net_bridge:
-        name: vmbr0
-        ports: [eno2]
-    - name: Reconnect over the changed network
-      ansible.builtin.meta: reset_connection
-    - name: Finish
-      netsafe.hypervisor.net_checkpoint:
-        state: "{{ finish }}"
-        id: "{{ armed.checkpoint.id }}"
-        persist: "{{ {'format': 'netplan'} if finish == 'confirmed' else omit }}"
-"""
 
 
 @pytest.mark.xfail(strict=True, reason="a rollback on a netplan+NetworkManager host leaves netplan's profiles at "
@@ -49,7 +27,7 @@ def test_op_rollback_gives_netplan_profiles_their_autoconnect_back(systemd_host)
     boot_with(host, "netplan-networkmanager")
     before = nm_autoconnect(host)
     assert before == {"netplan-vmbr0": "yes", "netplan-eno1": "yes"}, before
-    results = run(host, WINDOW, finish="rolled_back")
+    results = run(host, MOVE_VMBR0_TO_ENO2, finish="rolled_back", persist="")
     assert task(results, "Finish")["result"]["changed"]
     assert host.exec("bridge link show dev eno1").stdout.count("master vmbr0") == 1   # the kernel is back
     assert host.read("/run/netsafe/networkmanager-held.json") is None   # netsafe considers them given back
@@ -63,7 +41,7 @@ def test_op_rollback_gives_netplan_profiles_their_autoconnect_back(systemd_host)
 def test_op_confirm_with_persist_netplan_releases_networkmanager(systemd_host):
     host = systemd_host
     boot_with(host, "netplan-networkmanager")
-    results = run(host, WINDOW, finish="confirmed")
+    results = run(host, MOVE_VMBR0_TO_ENO2, finish="confirmed", persist="netplan")
     warnings = " ".join(task(results, "Change")["result"].get("warnings", []))
     assert "until their keyfiles are saved" in warnings, warnings
     confirmed = task(results, "Finish")["result"]

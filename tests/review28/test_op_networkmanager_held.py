@@ -14,32 +14,11 @@ import time
 
 import pytest
 
-from op28lab import boot_with, run, task
+from op28lab import MOVE_VMBR0_TO_ENO2, boot_with, run, task
 from realhost.conftest import systemd_host, systemd_host_factory  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
-CONFIRMED_NOT_SAVED = """
-- name: Move vmbr0 to eno2, confirmed, files not written (yet)
-  hosts: hv1
-  gather_facts: false
-  tasks:
-    - name: Arm
-      netsafe.hypervisor.net_checkpoint:
-        state: armed
-        timeout: 120
-      register: armed
-    - name: Change
-      netsafe.hypervisor.net_bridge:
-        name: vmbr0
-        ports: [eno2]
-    - name: Reconnect over the changed network
-      ansible.builtin.meta: reset_connection
-    - name: Confirm
-      netsafe.hypervisor.net_checkpoint:
-        state: confirmed
-        id: "{{ armed.checkpoint.id }}"
-"""
 
 UNRELATED_ROLLED_BACK = """
 - name: Another change (vmbr1 on eno3), rolled back
@@ -73,8 +52,8 @@ def _ports(host) -> set:
 def test_op_rollback_of_another_window_keeps_a_confirmed_change(systemd_host):
     host = systemd_host
     boot_with(host, "networkmanager")
-    results = run(host, CONFIRMED_NOT_SAVED)
-    assert task(results, "Confirm")["result"]["changed"]
+    results = run(host, MOVE_VMBR0_TO_ENO2, finish="confirmed", persist="")
+    assert task(results, "Finish")["result"]["changed"]
     assert _ports(host) == {"eno2"}
     assert host.read("/run/netsafe/networkmanager-held.json") is not None   # held, as documented
     results = run(host, UNRELATED_ROLLED_BACK)
@@ -101,7 +80,7 @@ SAVE_ANOTHER_DEVICE = """
 def test_op_saving_another_device_keeps_a_confirmed_change(systemd_host):
     host = systemd_host
     boot_with(host, "networkmanager")
-    run(host, CONFIRMED_NOT_SAVED)
+    run(host, MOVE_VMBR0_TO_ENO2, finish="confirmed", persist="")
     assert _ports(host) == {"eno2"}
     results = run(host, SAVE_ANOTHER_DEVICE)
     files = [f["path"] for f in task(results, "Save")["result"]["files"]]

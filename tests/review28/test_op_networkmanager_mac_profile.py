@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from op28lab import boot_with, run, task, wait_for
+from op28lab import MOVE_VMBR0_TO_ENO2, boot_with, run, task, wait_for
 from realhost.conftest import systemd_host, systemd_host_factory  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
@@ -31,28 +31,6 @@ method=disabled
 method=ignore
 """
 
-WINDOW = """
-- name: Move vmbr0 to eno2, confirmed and persisted
-  hosts: hv1
-  gather_facts: false
-  tasks:
-    - name: Arm
-      netsafe.hypervisor.net_checkpoint:
-        state: armed
-        timeout: 120
-      register: armed
-    - name: Change
-      netsafe.hypervisor.net_bridge:
-        name: vmbr0
-        ports: [eno2]
-    - name: Reconnect over the changed network
-      ansible.builtin.meta: reset_connection
-    - name: Confirm
-      netsafe.hypervisor.net_checkpoint:
-        state: confirmed
-        id: "{{ armed.checkpoint.id }}"
-        persist: {format: networkmanager}
-"""
 
 
 @pytest.mark.xfail(strict=True, reason="the keyfile format ignores a MAC-bound profile of the NIC and writes a second "
@@ -63,8 +41,8 @@ def test_op_a_mac_bound_profile_does_not_win_the_boot(systemd_host):
     host.write("/etc/NetworkManager/system-connections/uplink2.nmconnection", UPLINK2.format(mac=mac), mode="0600")
     boot_with(host, "networkmanager")
     wait_for("uplink2 active on eno2", lambda: ":uplink2" in host.exec("nmcli -t -f DEVICE,CONNECTION device").stdout)
-    results = run(host, WINDOW, check=False)
-    confirm = task(results, "Confirm")["result"]
+    results = run(host, MOVE_VMBR0_TO_ENO2, check=False, finish="confirmed", persist="networkmanager")
+    confirm = task(results, "Finish")["result"]
     if confirm.get("failed"):   # refused, naming the other profile: fine
         assert "uplink2" in confirm.get("msg", ""), confirm
         return
