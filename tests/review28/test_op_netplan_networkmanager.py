@@ -18,7 +18,6 @@ from realhost.conftest import systemd_host, systemd_host_factory  # noqa: F401  
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
 
-
 @pytest.mark.xfail(strict=True, reason="a rollback on a netplan+NetworkManager host leaves netplan's profiles at "
                                        "autoconnect=no (the /run profile was rewritten in place, nothing noted as "
                                        "temporary) while the held note is deleted")

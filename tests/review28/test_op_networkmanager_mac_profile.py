@@ -32,7 +32,6 @@ method=ignore
 """
 
 
-
 @pytest.mark.xfail(strict=True, reason="the keyfile format ignores a MAC-bound profile of the NIC and writes a second "
                                        "one; NetworkManager boots the old profile and the confirmed bridge port is gone")
 def test_op_a_mac_bound_profile_does_not_win_the_boot(systemd_host):
