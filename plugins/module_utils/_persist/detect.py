@@ -9,7 +9,8 @@ one stack in use, or none, is an error that asks for `format`: writing the
 files of a stack the host does not read would be a silent no-op at reboot.
 
 netplan is not a daemon but a generator in front of one: on an Ubuntu host
-/etc/netplan/*.yaml is the configuration, and netplan renders it for
+the *.yaml of /lib/netplan, /etc/netplan and /run/netplan (cloud-init may
+write there) are the configuration, and netplan renders it for
 systemd-networkd or NetworkManager at every boot, so the signs of that
 renderer are there too. netplan then wins over them (it is not "more than one
 stack"): its generated files come before anything written for networkd or
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import ValidationError
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.netplan_files import NETPLAN_DIRS
 
 WANTS = ("etc/systemd/system/multi-user.target.wants", "etc/systemd/system/network-online.target.wants")
 
@@ -48,10 +50,14 @@ NETPLAN_RENDERERS = ("networkd", "networkmanager")
 
 
 def _netplan_files(root: str) -> list:
-    directory = os.path.join(root, "etc/netplan")
-    if not os.path.isdir(directory):
-        return []
-    return sorted(e for e in os.listdir(directory) if e.endswith(".yaml") and os.path.isfile(os.path.join(directory, e)))
+    """The *.yaml files (as the host sees them) in every directory netplan reads."""
+    found = []
+    for netplan_dir in NETPLAN_DIRS:
+        directory = os.path.join(root, netplan_dir.lstrip("/"))
+        if os.path.isdir(directory):
+            found += [os.path.join(netplan_dir, e) for e in sorted(os.listdir(directory))
+                      if e.endswith(".yaml") and not e.startswith(".") and os.path.isfile(os.path.join(directory, e))]
+    return found
 
 
 def detect(root: str = "/") -> tuple:
@@ -64,7 +70,7 @@ def detect(root: str = "/") -> tuple:
     netplan = _netplan_files(root)
     if netplan:
         rendered = [f"{name}: {', '.join(found.pop(name))}" for name in NETPLAN_RENDERERS if name in found]
-        found["netplan"] = [f"netplan configuration in /etc/netplan ({', '.join(netplan)})"] + [
+        found["netplan"] = [f"netplan configuration ({', '.join(netplan)})"] + [
             f"netplan renders it, so its renderer's signs do not count as another stack ({part})" for part in rendered]
     if len(found) == 1:
         name = next(iter(found))

@@ -2,8 +2,9 @@
 # Private to netsafe.hypervisor: other collections must not import this file.
 """netplan (Ubuntu): one netsafe file, /etc/netplan/90-netsafe.yaml, next to the host's own.
 
-netplan reads every *.yaml of /etc/netplan (and /run/netplan, /lib/netplan)
-in lexical order of the file name and merges them into one configuration:
+netplan reads every *.yaml of /lib/netplan, /etc/netplan and /run/netplan
+(one file of each name: /run's shadows /etc's, which shadows /lib's) in
+lexical order of the file name and merges them into one configuration:
 a later file overrides the scalars of an earlier one, adds keys to its
 mappings and APPENDS to its lists (checked with netplan 0.106: eno1 with
 `addresses` in two files gets both, and a `dhcp4: true` of one file stays
@@ -12,7 +13,10 @@ whatever the other says). Its generator writes /run/systemd/network/10-netplan-*
 10-netsafe-* files. So:
 
 - netsafe writes one file only, the format's `path`; every other file is
-  read (what the host boots into) and never edited;
+  read (what the host boots into) and never edited; a file of the same
+  name in /run/netplan (which would shadow ours) or /lib/netplan (which
+  ours would shadow) is refused, and so is an entry netplan generate fails
+  on (a broken symlink or a directory named *.yaml, a file not UTF-8);
 - a device is written only when no other file defines it: merged with
   another file's definition it would keep that file's addresses, DHCP and
   ports next to ours. Such a device is refused naming the file;
@@ -45,7 +49,7 @@ from ansible_collections.netsafe.hypervisor.plugins.module_utils._network.model 
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.base import PersistFormat, Problem, refuse
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.keyfile_routes import as_written
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.netplan_files import (
-    OUR_FILE, load_text, need_yaml, yaml,
+    OUR_FILE, directories, load_text, need_yaml, read_files, yaml,
 )
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._persist.networkd import (
     BOND_ENUM_KEYS, ZERO_IS_UNSET, time_span_usec, with_file_routes,
@@ -596,17 +600,10 @@ class NetplanFormat(PersistFormat):
                                    f"(like {self.DEFAULT_PATH})"])
 
     def read(self) -> dict:
-        """Our file and every other *.yaml of its directory (netplan merges them all)."""
-        directory = os.path.dirname(self.path)
-        real = self.host_path(directory)
-        out = {}
-        names = sorted(os.listdir(real)) if os.path.isdir(real) else []
-        for entry in names:
-            full = os.path.join(real, entry)
-            if entry.endswith(".yaml") and os.path.isfile(full):
-                with open(full, encoding="utf-8") as handle:
-                    out[os.path.join(directory, entry)] = handle.read()
-        return out
+        """Every file netplan reads (it merges them all): the *.yaml of /lib/netplan, /etc/netplan (or our path's
+        directory) and /run/netplan, one of each name (/run's shadows /etc's, which shadows /lib's); an entry netplan
+        generate fails on, or a file that is not UTF-8, is refused naming it."""
+        return read_files(self.root, directories(os.path.dirname(self.path)))
 
     def parse(self, files: dict) -> HostNetwork:
         current = _Config(files)
@@ -625,6 +622,9 @@ class NetplanFormat(PersistFormat):
         return as_written(dev)
 
     def render(self, files: dict, desired: HostNetwork, remove=()) -> dict:
+        shadowing = self._shadowing(files)
+        if shadowing:
+            raise ValidationError(shadowing)
         everything = _Config(files)
         ours = _Config({self.path: files[self.path]} if self.path in files else {})
         have = everything.model
@@ -633,7 +633,7 @@ class NetplanFormat(PersistFormat):
             foreign = [p for p in everything.defined.get(name, []) if p != self.path]
             if foreign:
                 problems.append(f"{name}: {', '.join(foreign)} (not netsafe's) defines it too; netplan merges every "
-                                f"file in {os.path.dirname(self.path)}, so what that file says of {name} (its "
+                                f"file in {', '.join(directories(os.path.dirname(self.path)))}, so what that file says of {name} (its "
                                 f"addresses, DHCP, ports) would still apply next to {self.path}. Remove {name} from "
                                 f"that file (netsafe then writes it whole), or leave {name} out of devices")
         scope = set(desired.devices) | set(remove)
@@ -677,6 +677,26 @@ class NetplanFormat(PersistFormat):
         if old is not None and _described(ours.model) == _described(_Config({self.path: text}).model):
             return {}   # the file already says this: no rewrite for formatting alone
         return {self.path: text}
+
+    def _shadowing(self, files: dict) -> list:
+        """Another directory's file of our file's name: netplan reads one file of a name (/run/netplan's, else
+        /etc/netplan's, else /lib/netplan's), so one of the two would be ignored whole."""
+        dirs = directories(os.path.dirname(self.path))
+        rank = {d: i for i, d in enumerate(dirs)}
+        ours = rank.get(os.path.dirname(self.path), 1)
+        problems = []
+        for path in sorted(files):
+            if path == self.path or os.path.basename(path) != os.path.basename(self.path):
+                continue
+            if rank.get(os.path.dirname(path), -1) > ours:
+                problems.append(f"{path} shadows {self.path} whole: netplan reads one file of a name, "
+                                f"{' before '.join(reversed(dirs))}, so it would never read what netsafe writes. "
+                                f"Remove {path} (or set path to another file name); nothing was written")
+            else:
+                problems.append(f"{path} has the name of {self.path}, which would shadow it whole (netplan reads one "
+                                f"file of a name, {' before '.join(reversed(dirs))}): what {path} defines would no "
+                                f"longer be read. Set path to another file name; nothing was written")
+        return problems
 
     def _default_conflicts(self, files: dict, final: HostNetwork) -> list:
         """A default route of ours that a device of another file declares too (same family, table and metric)."""
