@@ -41,14 +41,15 @@ options:
       - V(ifupdown2) edits C(/etc/network/interfaces) and the files it C(source)s (Proxmox VE, Debian).
       - V(networkmanager) writes NetworkManager keyfiles in C(/etc/NetworkManager/system-connections) (RHEL and the like).
       - V(networkd) writes systemd-networkd C(.netdev) and C(.network) files in C(/etc/systemd/network). A device
-        that a netplan file in C(/etc/netplan) defines is refused (netplan's generated files win at boot); so is it
-        with V(networkmanager).
+        that a netplan file in C(/etc/netplan), C(/run/netplan) or C(/lib/netplan) defines is refused (netplan's
+        generated files win at boot); so is it with V(networkmanager).
       - V(netplan) writes one file, C(/etc/netplan/90-netsafe.yaml) (mode 0600), and leaves every other file in
-        C(/etc/netplan) as it is; a device another netplan file defines is refused, naming that file (netplan merges
-        the files). What netplan cannot say (a vlan-aware bridge, multicast snooping off, an 802.1ad VLAN) is
+        C(/etc/netplan), C(/run/netplan) and C(/lib/netplan) as it is; a device another netplan file defines is
+        refused, naming that file (netplan merges the files), and so is a file of the same name in C(/run/netplan) or
+        C(/lib/netplan) (netplan reads one file of a name). What netplan cannot say (a vlan-aware bridge, multicast snooping off, an 802.1ad VLAN) is
         refused naming the device and the option. Needs PyYAML on the host (netplan itself depends on it).
       - V(auto) detects the stack from the host's files (installed programs, enabled services, running daemons,
-        C(*.yaml) files in C(/etc/netplan)) and reports what it found in RV(detected); netplan wins over the
+        C(*.yaml) files in C(/etc/netplan), C(/run/netplan) or C(/lib/netplan)) and reports what it found in RV(detected); netplan wins over the
         networkd or NetworkManager it renders for. It fails, asking for this option, when it finds none or several.
     type: str
     choices: [auto, ifupdown2, networkmanager, networkd, netplan]

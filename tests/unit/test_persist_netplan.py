@@ -241,3 +241,29 @@ def test_auto_sees_a_networkmanager_that_systemd_started(tmp_path):
     (tmp_path / "run" / "NetworkManager" / "devices").mkdir(parents=True)
     name, why = detect(str(tmp_path))
     assert name == "networkmanager" and why == ["NetworkManager is running (/run/NetworkManager/devices)"]
+
+
+def test_files_are_read_from_lib_etc_and_run_netplan_one_of_each_name(tmp_path):
+    """netplan reads /lib, /etc and /run/netplan: a file of a name in a later directory shadows the earlier one."""
+    for directory, name, text in (("lib", "10-a.yaml", "# lib\n"), ("etc", "10-a.yaml", "# etc\n"),
+                                  ("lib", "20-b.yaml", "# lib b\n"), ("run", "20-b.yaml", "# run b\n"),
+                                  ("lib", "30-c.yaml", "# lib c\n"), ("etc", ".hidden.yaml", "# not read\n")):
+        (tmp_path / directory / "netplan").mkdir(parents=True, exist_ok=True)
+        (tmp_path / directory / "netplan" / name).write_text(text)
+    assert fmt(tmp_path).read() == {"/etc/netplan/10-a.yaml": "# etc\n", "/run/netplan/20-b.yaml": "# run b\n",
+                                    "/lib/netplan/30-c.yaml": "# lib c\n"}
+
+
+def test_a_lib_file_of_our_name_is_refused_and_so_is_a_device_a_run_file_defines():
+    theirs = "network:\n  version: 2\n  ethernets:\n    eno2: {mtu: '1500'}\n"
+    with pytest.raises(ValidationError, match=r"/lib/netplan/90-netsafe.yaml has the name of /etc/netplan/90-netsafe"
+                                              r".yaml, which would shadow it whole"):
+        fmt().render({"/lib/netplan/90-netsafe.yaml": theirs}, want(bridge_host(), ["vmbr0"]))
+    with pytest.raises(ValidationError, match=r"eno2: /run/netplan/50-cloud-init.yaml \(not netsafe's\) defines it too"):
+        fmt().render({"/run/netplan/50-cloud-init.yaml": theirs}, want(bridge_host()))
+
+
+def test_yaml_aliases_within_bounds_are_read():
+    text = "network:\n  version: 2\n  ethernets:\n    eno2: &same {mtu: '9000'}\n    eno3: *same\n"
+    model = fmt().parse({"/etc/netplan/10-a.yaml": text})
+    assert model.get("eno2").mtu == model.get("eno3").mtu == 9000

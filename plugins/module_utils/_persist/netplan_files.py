@@ -75,31 +75,23 @@ def load_text(path: str, text: str) -> dict:
 
 
 def _bounded(path: str, doc) -> None:
-    """Refuse a document whose aliases expand to more than MAX_VALUES values, or refer to what holds them (a loop):
-    reading it as netplan merges files (copies of every aliased mapping) would exhaust memory or never end."""
+    """Refuse a document whose aliases expand to more than MAX_VALUES values: reading it as netplan merges files
+    (a copy of every aliased mapping) would exhaust memory. (PyYAML itself refuses an alias inside what it names.)"""
     sizes: dict = {}
-    holding: set = set()
 
     def size(value) -> int:
         if not isinstance(value, (dict, list)):
             return 1
-        key = id(value)
-        if key in sizes:
-            return sizes[key]
-        if key in holding:
-            raise ValidationError([f"{path}: a YAML alias (*name) refers to the mapping or list that holds it, "
-                                   f"an endless document; remove that alias (netsafe reads no such file)"])
-        holding.add(key)
-        total = 1
-        for item in value.values() if isinstance(value, dict) else value:
-            total += size(item)
-            if total > MAX_VALUES:
-                raise ValidationError([f"{path}: its YAML aliases (*name) expand to more than {MAX_VALUES} values "
-                                       f"(a \"billion laughs\" document); netsafe refuses to expand it: write the "
-                                       f"values out, or remove the aliases"])
-        holding.discard(key)
-        sizes[key] = total
-        return total
+        if id(value) not in sizes:
+            total = 1
+            for item in value.values() if isinstance(value, dict) else value:
+                total += size(item)
+                if total > MAX_VALUES:
+                    raise ValidationError([f"{path}: its YAML aliases (*name) expand to more than {MAX_VALUES} values "
+                                           f"(a \"billion laughs\" document); netsafe refuses to expand it: write the "
+                                           f"values out, or remove the aliases"])
+            sizes[id(value)] = total
+        return sizes[id(value)]
 
     size(doc)
 
