@@ -42,6 +42,7 @@ CONFIRMED = """
           format: {stack}
 """
 
+
 def _links(host) -> dict:
     """name -> (master, addresses) of the host's devices, from the complete kernel dump."""
     state = host.state()

@@ -21,11 +21,6 @@ from test_power_cut_stacks import NETPLAN_NM_RENDERER
 pytestmark = [pytest.mark.kernel, pytest.mark.ansible, pytest.mark.slow]
 
 
-@pytest.mark.xfail(strict=True, reason="a frozen NetworkManager at the deadline: the watchdog restores the kernel, "
-                                       "then nm_hands.give_back's `nmcli connection load` times out (30 s) and "
-                                       "TimeoutExpired escapes _roll_back_locked before store.finish; the watchdog "
-                                       "starts the rollback again and again: 45 s on, query still says armed, state "
-                                       "rolling_back, overdue false, last None")
 def test_att_rollback_with_networkmanager_frozen_is_recorded(systemd_host):
     host = systemd_host
     _boot_with_networkmanager(host)
@@ -48,10 +43,6 @@ def test_att_rollback_with_networkmanager_frozen_is_recorded(systemd_host):
         host.exec("systemctl kill -s CONT NetworkManager")
 
 
-@pytest.mark.xfail(strict=True, reason="a frozen NetworkManager when the change is made: `nmcli connection show` "
-                                       "gives up after 25 s with rc 0 and no output, nm_hands.hold takes that for "
-                                       "'no profile to hold' and the change goes ahead; once NetworkManager runs again "
-                                       "it re-activates eno1's bridge-port profile and undoes the change in the window")
 def test_att_change_while_networkmanager_is_frozen_is_held_or_refused(systemd_host):
     host = systemd_host
     _boot_with_networkmanager(host)
@@ -103,11 +94,6 @@ def _netplan_profiles(host) -> dict:
     return dict(line.split(":")[:2] for line in out.splitlines() if line.startswith("netplan-"))
 
 
-@pytest.mark.xfail(strict=True, reason="netplan rendering for NetworkManager: its profiles already live under "
-                                       "/run/NetworkManager/system-connections, so `modify --temporary` rewrites "
-                                       "that same file with autoconnect=false and no 'temporary' is noted; after the "
-                                       "rollback give_back loads that file again, deletes its note, says nothing, and "
-                                       "netplan-eno1/netplan-vmbr0 stay without auto-activation until a reboot")
 def test_att_rollback_gives_netplans_networkmanager_profiles_back(systemd_host):
     host = systemd_host
     _boot_with_netplan_for_networkmanager(host)
@@ -121,11 +107,11 @@ def test_att_rollback_gives_netplans_networkmanager_profiles_back(systemd_host):
         "grep -H autoconnect /run/NetworkManager/system-connections/*").stdout
 
 
-@pytest.mark.xfail(strict=True, reason="netplan rendering for NetworkManager, a window confirmed with persist format "
-                                       "netplan: nothing gives the held profiles back (engine gives back only for "
-                                       "format networkmanager), so the note stays and they stay without "
-                                       "auto-activation until a reboot, though the change's warning promised them back "
-                                       "once saved")
+@pytest.mark.xfail(strict=True, reason="netplan 0.106 rendering for NetworkManager writes `[ipv4] method=link-local` "
+                                       "for every NIC without an address (also with `link-local: []`, checked with "
+                                       "its generator): once the profiles are given back after the save, "
+                                       "NetworkManager gives eno1 (no longer a port) a 169.254/16 address, as a "
+                                       "reboot would. The profiles themselves are given back (held note gone)")
 def test_att_confirmation_persisted_as_netplan_gives_networkmanager_its_profiles_back(systemd_host):
     host = systemd_host
     _boot_with_netplan_for_networkmanager(host)

@@ -46,9 +46,6 @@ def _ports(host) -> set:
             if "master vmbr0" in line}
 
 
-@pytest.mark.xfail(strict=True, reason="the rollback of a later window gives back the profiles held for an earlier "
-                                       "confirmed, unsaved change: NetworkManager auto-activates eno1's profile and "
-                                       "puts eno1 back into vmbr0 next to eno2")
 def test_op_rollback_of_another_window_keeps_a_confirmed_change(systemd_host):
     host = systemd_host
     boot_with(host, "networkmanager")
@@ -75,8 +72,6 @@ SAVE_ANOTHER_DEVICE = """
 """
 
 
-@pytest.mark.xfail(strict=True, reason="a net_persist of an unrelated device gives back every held profile: "
-                                       "NetworkManager auto-activates eno1's old profile and puts eno1 back into vmbr0")
 def test_op_saving_another_device_keeps_a_confirmed_change(systemd_host):
     host = systemd_host
     boot_with(host, "networkmanager")
