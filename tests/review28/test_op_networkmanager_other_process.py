@@ -28,8 +28,6 @@ CHANGE = """
 """
 
 
-@pytest.mark.xfail(strict=True, reason="a process named NetworkManager that is not the host's (a container's) makes "
-                                       "every change fail: nmcli connection show: NetworkManager is not running")
 def test_op_a_guests_networkmanager_does_not_block_changes(systemd_host):
     host = systemd_host
     assert host.exec("systemctl is-active NetworkManager.service").stdout.strip() == "inactive"

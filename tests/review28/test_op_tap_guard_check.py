@@ -25,8 +25,6 @@ ROLE = """
 """
 
 
-@pytest.mark.xfail(strict=True, reason="tap_guard --check on a host without the unit fails at 'Enable and start the "
-                                       "watcher': Could not find the requested service netsafe-tap-guard.service")
 def test_op_check_mode_previews_a_first_install(systemd_host):
     host = systemd_host
     proc, _results = host.playbook(ROLE, timeout=300, args=["--check", "--diff"])

@@ -50,17 +50,24 @@ class NetworkManagerRefused(NetsafeError):
 def running(namespace=None) -> bool:
     """NetworkManager runs for the host's own network and nmcli is there.
 
-    A process named NetworkManager is looked for: started by systemd it writes no pid file (Debian 12, checked on
-    the systemd test host).
+    A process named NetworkManager in this network namespace is looked for: started by systemd it writes no pid
+    file (Debian 12, checked on the systemd test host), and a guest container's runs in a namespace of its own.
     """
     if namespace is not None or shutil.which("nmcli") is None:
         return False
+    try:
+        own = os.readlink("/proc/self/ns/net")
+    except OSError:
+        own = None
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/comm", encoding="utf-8", errors="replace") as handle:
-                    if handle.read().strip() == "NetworkManager":
-                        return True
+                    if handle.read().strip() != "NetworkManager":
+                        continue
+                # A container's NetworkManager (its own network namespace) is not the host's.
+                if own is None or os.readlink(f"/proc/{entry}/ns/net") == own:
+                    return True
             except OSError:
                 continue
     return False
@@ -93,12 +100,19 @@ def _terse_fields(line: str, count: int) -> list:
     return fields + [""] * (count - len(fields))
 
 
-def _answering() -> None:
-    """NetworkManagerRefused unless NetworkManager answers (a frozen one makes nmcli print nothing, exit 0)."""
+NMCLI_NOT_RUNNING = 8   # nmcli's exit status: "NetworkManager is not running"
+
+
+def _answering() -> bool:
+    """True when NetworkManager answers; False when nmcli says it does not run (a process of that name that is
+    not it); NetworkManagerRefused when it does not answer (a frozen one makes nmcli print nothing, exit 0)."""
     proc = _nmcli("-t", "-f", "RUNNING", "general")
+    if proc.returncode == NMCLI_NOT_RUNNING:
+        return False
     if proc.returncode != 0 or proc.stdout.strip() != "running":
         raise NetworkManagerRefused(f"NetworkManager runs but does not answer (nmcli general: "
                                     f"{(proc.stderr or proc.stdout).strip() or 'no answer'})")
+    return True
 
 
 def _filenames() -> dict:
@@ -166,9 +180,8 @@ def hold(devices, namespace=None) -> list:
     when NetworkManager does not answer or refuses, or the note cannot be written: the change is not made, and the
     profiles this call held are given back first.
     """
-    if not running(namespace):
+    if not (running(namespace) and _answering()):
         return []
-    _answering()
     devices = set(devices)
     profiles = _profiles()
     masters = devices | {p["uuid"] for p in profiles if p["interface"] in devices}
@@ -259,9 +272,7 @@ def give_back(namespace=None, load=(), only=None, scope=None, since=None) -> lis
         return []
     warnings, kept = [], []
     try:
-        alive = running(namespace)
-        if alive:
-            _answering()
+        alive = running(namespace) and _answering()
         now = _filenames() if alive and profiles else {}
         files = set(load)
         for profile in profiles:
