@@ -118,6 +118,10 @@ class PersistFormat:
     def new_file_mode(self, path: str) -> int:
         return self.NEW_FILE_MODE
 
+    def refuse_competing(self, files: dict, kernel: HostNetwork) -> None:
+        """ValidationError when another file would configure one of `kernel`'s devices (as the kernel has them,
+        MACs included: the devices a save writes) at boot instead of ours; nothing by default."""
+
     def as_written(self, dev):
         """`dev` as this format's files will read back (NetworkManager: every route proto static); the drift report
         compares the files with this, so that what a format cannot say is not reported on every run."""

@@ -147,6 +147,7 @@ def plan_files(fmt, host: HostNetwork, names, guests, files=None) -> dict:
             warnings.append(f"the files describe {', '.join(stale)}, which the kernel does not have; they are kept. "
                             f"Name them in devices to remove them from the files")
     _follow_ties(host, have, want, remove, guests, warnings)
+    fmt.refuse_competing(files, HostNetwork(devices={n: host.devices[n] for n in want.devices if n in host.devices}))
     changes = fmt.render(files, want, remove)
     return {"files": files, "changes": changes, "devices": sorted(want.devices), "removed_devices": remove,
             "warnings": warnings, "route_drift": scopes.route_drift(

@@ -348,6 +348,29 @@ class Profile:
         self.port_type = (port_type or "").strip() or None
 
 
+def refuse_mac_bound(files: dict, desired: HostNetwork) -> None:
+    """A profile that binds a device netsafe writes by its MAC address only (no interface-name) competes with ours
+    at boot, and NetworkManager may pick it (seen on the systemd test host: the bridge port lost after a power
+    cut): refused, naming it, before anything is written."""
+    # NICs only: a bridge, bond or VLAN has the MAC of a port or parent, which is not what the profile binds.
+    macs = {dev.mac.lower(): name for name, dev in desired.devices.items() if dev.mac and isinstance(dev, Nic)}
+    problems = []
+    for path in sorted(files):
+        if files[path] is None:
+            continue
+        kf = KeyFile(path, files[path])
+        if (kf.get("connection", "interface-name") or "").strip():
+            continue
+        mac = (kf.get("ethernet", "mac-address") or "").strip().lower()
+        if mac in macs:
+            name = macs[mac]
+            problems.append(f"{name}: {path} binds this device by its MAC address ({mac}) without interface-name: "
+                            f"NetworkManager may activate it at boot instead of the profile netsafe writes. Add "
+                            f"interface-name={name} to it (netsafe then reads and updates it), or delete it")
+    if problems:
+        raise ValidationError(problems + ["nothing was written"])
+
+
 class KeyfileFormat(PersistFormat):
     """NetworkManager keyfiles, one profile per device, `<ifname>.nmconnection` for the profiles we create."""
 
@@ -605,6 +628,9 @@ class KeyfileFormat(PersistFormat):
         return str(value)
 
     # -- writing ---------------------------------------------------------------
+
+    def refuse_competing(self, files: dict, kernel: HostNetwork) -> None:
+        refuse_mac_bound(files, kernel)
 
     def render(self, files: dict, desired: HostNetwork, remove=()) -> dict:
         # netplan with the NetworkManager renderer makes its own profile of the device (netplan_files.py).
