@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import time
 
+from ansible_collections.netsafe.hypervisor.plugins.module_utils._common import files as fileops
 from ansible_collections.netsafe.hypervisor.plugins.module_utils._common.errors import NetsafeError
 
 HELD = "/run/netsafe/networkmanager-held.json"
@@ -115,22 +116,24 @@ def _answering() -> bool:
     return True
 
 
-def _filenames() -> dict:
-    """uuid -> the file NetworkManager has each profile from now."""
-    proc = _nmcli("-t", "-f", "UUID,FILENAME", "connection", "show")
+def _listing(fields: str) -> list:
+    """`nmcli -t -f FIELDS connection show`, each line split into its fields."""
+    proc = _nmcli("-t", "-f", fields, "connection", "show")
     if proc.returncode != 0:
         raise NetworkManagerRefused(f"nmcli connection show failed (rc {proc.returncode}): {proc.stderr.strip()}")
-    return dict(_terse_fields(line, 2) for line in proc.stdout.splitlines() if line)
+    count = fields.count(",") + 1
+    return [_terse_fields(line, count) for line in proc.stdout.splitlines() if line]
+
+
+def _filenames() -> dict:
+    """uuid -> the file NetworkManager has each profile from now."""
+    return dict(_listing("UUID,FILENAME"))
 
 
 def _profiles() -> list:
     """NetworkManager's profiles: [{uuid, filename, autoconnect, interface, master}] (nmcli, terse)."""
-    proc = _nmcli("-t", "-f", "UUID,AUTOCONNECT,FILENAME", "connection", "show")
-    if proc.returncode != 0:
-        raise NetworkManagerRefused(f"nmcli connection show failed (rc {proc.returncode}): {proc.stderr.strip()}")
     found = []
-    for line in proc.stdout.splitlines():
-        uuid, autoconnect, filename = _terse_fields(line, 3)
+    for uuid, autoconnect, filename in _listing("UUID,AUTOCONNECT,FILENAME"):
         if not uuid:
             continue
         detail = _nmcli("-g", "connection.interface-name,connection.master", "connection", "show", uuid)
@@ -153,12 +156,8 @@ def held() -> list:
 
 def _write_held(profiles) -> None:
     os.makedirs(os.path.dirname(HELD), mode=0o700, exist_ok=True)
-    temporary = f"{HELD}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump({"profiles": sorted(profiles, key=lambda p: p["uuid"])}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, HELD)
+    data = json.dumps({"profiles": sorted(profiles, key=lambda p: p["uuid"])}).encode("utf-8")
+    fileops.write_atomic(HELD, data, mode=0o600)
 
 
 def touched_devices(operations) -> set:
